@@ -1,0 +1,87 @@
+// The broker's configuration: Kafka-style dotted keys in a JSON file, overridable on the command
+// line (`--override key=value`), parsed into a typed object. Bad config is a clear error naming
+// the key; `broker/main.ts` prints it and exits 1.
+
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { boolKey, ConfigError, enumKey, intKey, parseConfig, stringKey, type ConfigOf } from './config-def.js'
+
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+const DAY_MS = 24 * 60 * 60 * 1000
+
+export const BROKER_CONFIG_DEFS = {
+  nodeId: intKey('node.id', 1, { min: 0, max: 2 ** 31 - 1 }, 'This broker\'s id, unique in the cluster.'),
+  host: stringKey('listener.host', '127.0.0.1', 'Address the broker listens on.'),
+  port: intKey('listener.port', 9092, { min: 0, max: 65535 }, 'TCP port the broker listens on; 0 lets the OS choose.'),
+  advertisedHost: stringKey('advertised.host', '', 'Host clients are told to connect to; empty means listener.host.'),
+  dataDir: stringKey('data.dir', './data/broker-1', 'Directory holding the partition logs; relative paths are from the config file.'),
+  maxRequestBytes: intKey('max.request.bytes', 100 * MiB, { min: 1024, max: 2 ** 31 - 1 }, 'Largest request frame accepted; larger ones are answered with an error and the connection closed.'),
+  maxConnections: intKey('max.connections', 1000, { min: 1 }, 'Connections accepted at once; further ones are closed on arrival.'),
+  connectionsMaxIdleMs: intKey('connections.max.idle.ms', 10 * 60 * 1000, { min: 1000 }, 'A connection with no complete request for this long is closed.'),
+  inflightRequestsMax: intKey('max.inflight.requests.per.connection', 100, { min: 1, max: 10000 }, 'Requests a connection may have in flight before the broker stops reading from it.'),
+  autoCreateTopics: boolKey('auto.create.topics.enable', false, 'Create a topic when a client first produces to or fetches from it.'),
+  numPartitions: intKey('num.partitions', 1, { min: 1, max: 10000 }, 'Partitions of an auto-created topic or one created without a count.'),
+  defaultReplicationFactor: intKey('default.replication.factor', 1, { min: 1, max: 100 }, 'Replication factor of a topic created without one.'),
+  logLevel: enumKey('log.level', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'Level of the broker\'s pino log.'),
+  logSegmentBytes: intKey('log.segment.bytes', GiB, { min: 1024, max: 2 ** 31 - 1 }, 'Default segment.bytes: roll a segment at this size.'),
+  logSegmentMs: intKey('log.segment.ms', 7 * DAY_MS, { min: 1 }, 'Default segment.ms: roll a segment after this age.'),
+  logIndexIntervalBytes: intKey('log.index.interval.bytes', 4096, { min: 1 }, 'Default index.interval.bytes: bytes between offset index entries.'),
+  logRetentionMs: intKey('log.retention.ms', 7 * DAY_MS, { min: -1 }, 'Default retention.ms: delete segments older than this; -1 keeps them.'),
+  logRetentionBytes: intKey('log.retention.bytes', -1, { min: -1 }, 'Default retention.bytes: delete old segments past this partition size; -1 keeps them.'),
+  logRetentionCheckIntervalMs: intKey('log.retention.check.interval.ms', 5 * 60 * 1000, { min: 100 }, 'How often retention runs.'),
+  logFlushMessages: intKey('log.flush.messages', -1, { min: -1 }, 'Default flush.messages: fsync after this many messages; -1 leaves it to the OS.'),
+  logFlushMs: intKey('log.flush.ms', -1, { min: -1 }, 'Default flush.ms: fsync data older than this; -1 leaves it to the OS.'),
+  fsync: enumKey('fsync', 'policy', ['always', 'policy'] as const, '"always": fsync every append before acknowledging it (one-node durability); "policy": the flush.* settings.'),
+  messageMaxBytes: intKey('message.max.bytes', MiB, { min: 64 }, 'Largest record batch the broker accepts.'),
+}
+
+export type BrokerConfig = ConfigOf<typeof BROKER_CONFIG_DEFS>
+
+export const DEFAULT_BROKER_CONFIG: BrokerConfig = parseConfig(BROKER_CONFIG_DEFS, {}, 'defaults')
+
+/** Parses a whole config object (a JSON file's content merged with overrides). */
+export function parseBrokerConfig(raw: Readonly<Record<string, unknown>>, where: string): BrokerConfig {
+  return parseConfig(BROKER_CONFIG_DEFS, raw, where)
+}
+
+/** `key=value` strings from the command line into an object; a string without `=` is an error. */
+export function parseOverrides(overrides: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const o of overrides) {
+    const eq = o.indexOf('=')
+    if (eq <= 0) throw new ConfigError(`Override "${o}" must look like key=value.`)
+    out[o.slice(0, eq)] = o.slice(eq + 1)
+  }
+  return out
+}
+
+/**
+ * Loads a JSON config file and applies overrides. Relative `data.dir` values are resolved from
+ * the file's directory, so a config works whatever the current directory is.
+ */
+export function loadBrokerConfig(file: string | undefined, overrides: readonly string[]): BrokerConfig {
+  let raw: Record<string, unknown> = {}
+  let where = 'defaults'
+  if (file !== undefined) {
+    where = file
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`Cannot read config file ${file}: ${(err as Error).message}`)
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>
+    } catch (err) {
+      throw new ConfigError(`Config file ${file} is not valid JSON: ${(err as Error).message}`)
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError(`Config file ${file} must hold a JSON object of "key": value pairs.`)
+    }
+  }
+  const merged = { ...raw, ...parseOverrides(overrides) }
+  const config = parseBrokerConfig(merged, overrides.length > 0 ? `${where} with overrides` : where)
+  const base = file === undefined ? process.cwd() : path.dirname(path.resolve(file))
+  return { ...config, dataDir: path.resolve(base, config.dataDir) }
+}
