@@ -1,0 +1,175 @@
+// The API registry: every API key, its versions, and their compiled request / response codecs.
+// An API key never changes meaning once released, and a released version's schema is frozen:
+// to change a message, add a version (golden-bytes tests in test/client/protocol enforce this).
+//
+// Keys follow Kafka's numbering. Reserved for later issues: OffsetCommit 8, OffsetFetch 9,
+// FindCoordinator 10, JoinGroup 11, Heartbeat 12, LeaveGroup 13, SyncGroup 14, DescribeGroups 15,
+// ListGroups 16, InitProducerId 22, OffsetsForLeaderEpoch 23, Vote 52, BeginQuorumEpoch 53,
+// EndQuorumEpoch 54, DescribeQuorum 55, AlterPartition 56, Fetch-based quorum replication,
+// BrokerRegistration 62, BrokerHeartbeat 63.
+
+import type avro from 'avsc'
+import { AvroBoundsError, compileGuarded, type RecordSchema, type Schema } from './avro.js'
+import { StrandProtocolError, type WireErrorName } from './errors.js'
+import { readRequestHeader, readResponseHeader, requestHeaderBytes, RESPONSE_HEADER_BYTES, SIZE_PREFIX_BYTES, writeRequestHeader, writeResponseHeader, type RequestHeader } from './frame.js'
+import { apiVersionsVersions, type ApiVersionsRequest, type ApiVersionsResponse } from './messages/api-versions.js'
+import { createTopicsVersions, type CreateTopicsRequest, type CreateTopicsResponse } from './messages/create-topics.js'
+import { deleteTopicsVersions, type DeleteTopicsRequest, type DeleteTopicsResponse } from './messages/delete-topics.js'
+import { fetchVersions, type FetchRequest, type FetchResponse } from './messages/fetch.js'
+import { listOffsetsVersions, type ListOffsetsRequest, type ListOffsetsResponse } from './messages/list-offsets.js'
+import { metadataVersions, type MetadataRequest, type MetadataResponse } from './messages/metadata.js'
+import { produceVersions, type ProduceRequest, type ProduceResponse } from './messages/produce.js'
+
+export const ApiKey = {
+  Produce: 0,
+  Fetch: 1,
+  ListOffsets: 2,
+  Metadata: 3,
+  ApiVersions: 18,
+  CreateTopics: 19,
+  DeleteTopics: 20,
+} as const
+
+/** Request and response body types per API key (the latest version's shape). */
+export interface ApiTypes {
+  0: { request: ProduceRequest; response: ProduceResponse }
+  1: { request: FetchRequest; response: FetchResponse }
+  2: { request: ListOffsetsRequest; response: ListOffsetsResponse }
+  3: { request: MetadataRequest; response: MetadataResponse }
+  18: { request: ApiVersionsRequest; response: ApiVersionsResponse }
+  19: { request: CreateTopicsRequest; response: CreateTopicsResponse }
+  20: { request: DeleteTopicsRequest; response: DeleteTopicsResponse }
+}
+export type ApiKeyValue = keyof ApiTypes
+
+type VersionTable = Readonly<Record<number, { readonly request: RecordSchema<Record<string, Schema>>; readonly response: RecordSchema<Record<string, Schema>> }>>
+
+const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: VersionTable }>> = {
+  0: { name: 'Produce', versions: produceVersions },
+  1: { name: 'Fetch', versions: fetchVersions },
+  2: { name: 'ListOffsets', versions: listOffsetsVersions },
+  3: { name: 'Metadata', versions: metadataVersions },
+  18: { name: 'ApiVersions', versions: apiVersionsVersions },
+  19: { name: 'CreateTopics', versions: createTopicsVersions },
+  20: { name: 'DeleteTopics', versions: deleteTopicsVersions },
+}
+
+interface Compiled {
+  request: avro.Type
+  response: avro.Type
+}
+
+/** Compiled once at load: `COMPILED.get(apiKey)?.get(version)`. */
+const COMPILED = new Map<number, Map<number, Compiled>>()
+for (const [key, def] of Object.entries(DEFINITIONS)) {
+  const versions = new Map<number, Compiled>()
+  for (const [v, s] of Object.entries(def.versions)) versions.set(Number(v), { request: compileGuarded(s.request), response: compileGuarded(s.response) })
+  COMPILED.set(Number(key), versions)
+}
+
+export function apiName(apiKey: number): string {
+  return (DEFINITIONS as Record<number, { name: string } | undefined>)[apiKey]?.name ?? `Unknown(${apiKey})`
+}
+
+export interface ApiVersionRange {
+  apiKey: number
+  minVersion: number
+  maxVersion: number
+}
+
+/** What this build speaks: the ApiVersions answer. */
+export function supportedApis(): ApiVersionRange[] {
+  return [...COMPILED.entries()].map(([apiKey, versions]) => ({
+    apiKey,
+    minVersion: Math.min(...versions.keys()),
+    maxVersion: Math.max(...versions.keys()),
+  }))
+}
+
+function codecs(apiKey: number, apiVersion: number): Compiled {
+  const c = COMPILED.get(apiKey)?.get(apiVersion)
+  if (c === undefined) throw new StrandProtocolError('UNSUPPORTED_VERSION', `${apiName(apiKey)} v${apiVersion} is not supported.`)
+  return c
+}
+
+/**
+ * Encodes `value` after `headerBytes` reserved bytes, growing once if the guess was short: avsc
+ * reports how many bytes it lacked, so no more than two attempts are ever needed.
+ */
+function encodeWithHeader(type: avro.Type, value: unknown, headerBytes: number, sizeHint: number): Buffer {
+  let buf = Buffer.allocUnsafe(headerBytes + sizeHint)
+  let end = type.encode(value, buf, headerBytes)
+  if (end < 0) {
+    buf = Buffer.allocUnsafe(buf.length - end)
+    end = type.encode(value, buf, headerBytes)
+  }
+  return end === buf.length ? buf : buf.subarray(0, end)
+}
+
+/** Bytes worth reserving for a body: the opaque record payloads dominate Produce and Fetch. */
+function sizeHint(value: unknown): number {
+  let payload = 0
+  const topics = (value as { topics?: Array<{ partitions?: Array<{ records?: Buffer }> }> }).topics
+  if (Array.isArray(topics)) {
+    for (const t of topics) for (const p of t.partitions ?? []) payload += p.records?.length ?? 0
+  }
+  return payload + 1024
+}
+
+/** The whole request frame, size prefix included. */
+export function encodeRequest<K extends ApiKeyValue>(apiKey: K, apiVersion: number, correlationId: number, clientId: string | null, body: ApiTypes[K]['request']): Buffer {
+  const type = codecs(apiKey, apiVersion).request
+  const headerBytes = SIZE_PREFIX_BYTES + requestHeaderBytes(clientId)
+  const buf = encodeWithHeader(type, body, headerBytes, sizeHint(body))
+  writeRequestHeader(buf, { apiKey, apiVersion, correlationId, clientId })
+  return buf
+}
+
+/** The whole response frame, size prefix included. */
+export function encodeResponse<K extends ApiKeyValue>(apiKey: K, apiVersion: number, correlationId: number, body: ApiTypes[K]['response']): Buffer {
+  const type = codecs(apiKey, apiVersion).response
+  const buf = encodeWithHeader(type, body, SIZE_PREFIX_BYTES + RESPONSE_HEADER_BYTES, sizeHint(body))
+  writeResponseHeader(buf, correlationId)
+  return buf
+}
+
+export function decodeRequestHeader(frame: Buffer): RequestHeader {
+  return readRequestHeader(frame)
+}
+
+/**
+ * Decodes a body that must fill the rest of the frame. Truncation, trailing bytes or any value
+ * avsc cannot read become `errorName` (INVALID_REQUEST on the broker, CORRUPT_MESSAGE on the client).
+ */
+function decodeBody(type: avro.Type, buf: Buffer, offset: number, errorName: WireErrorName, what: string): unknown {
+  let result: { value: unknown; offset: number }
+  try {
+    result = type.decode(buf, offset)
+  } catch (err) {
+    const detail = err instanceof AvroBoundsError ? err.message : `${(err as Error).name}: ${(err as Error).message}`
+    throw new StrandProtocolError(errorName, `Malformed ${what}: ${detail}`, err)
+  }
+  if (result.offset < 0) throw new StrandProtocolError(errorName, `Truncated ${what}.`)
+  if (result.offset !== buf.length) throw new StrandProtocolError(errorName, `${buf.length - result.offset} trailing bytes after ${what}.`)
+  return result.value
+}
+
+/** Throws UNSUPPORTED_VERSION for an unknown API or version, INVALID_REQUEST for a bad body. */
+export function decodeRequestBody(apiKey: number, apiVersion: number, frame: Buffer, bodyOffset: number): unknown {
+  const type = codecs(apiKey, apiVersion).request
+  return decodeBody(type, frame, bodyOffset, 'INVALID_REQUEST', `${apiName(apiKey)} v${apiVersion} request`)
+}
+
+/** Typed decode of a request (tests and tools); the broker uses decodeRequestBody. */
+export function decodeRequest<K extends ApiKeyValue>(apiKey: K, frame: Buffer): { header: RequestHeader; body: ApiTypes[K]['request'] } {
+  const header = readRequestHeader(frame)
+  if (header.apiKey !== apiKey) throw new StrandProtocolError('INVALID_REQUEST', `Expected ${apiName(apiKey)}, got ${apiName(header.apiKey)}.`)
+  return { header, body: decodeRequestBody(apiKey, header.apiVersion, frame, header.bodyOffset) as ApiTypes[K]['request'] }
+}
+
+export function decodeResponse<K extends ApiKeyValue>(apiKey: K, apiVersion: number, frame: Buffer): { correlationId: number; body: ApiTypes[K]['response'] } {
+  const { correlationId, bodyOffset } = readResponseHeader(frame)
+  const type = codecs(apiKey, apiVersion).response
+  const body = decodeBody(type, frame, bodyOffset, 'CORRUPT_MESSAGE', `${apiName(apiKey)} v${apiVersion} response`)
+  return { correlationId, body: body as ApiTypes[K]['response'] }
+}

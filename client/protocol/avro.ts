@@ -1,0 +1,140 @@
+// Avro schema builders and avsc compilation for the protocol's message bodies.
+//
+// Schemas are written with the small builders below, which both produce the Avro JSON schema and
+// carry its shape at the type level, so each message's TypeScript type is derived from its schema
+// (`Value<typeof FetchRequestV0>`): the types come from the code, never from a hand-kept copy.
+//
+// Two deliberate adjustments to avsc's defaults:
+// - Avro `long` decodes to a JS `bigint` (offsets and producer ids are int64; a JS number would
+//   silently lose precision above 2^53).
+// - Array decoding refuses a block count larger than the bytes left, so a forged count cannot make
+//   the decoder loop billions of times or allocate a huge array.
+
+import avro from 'avsc'
+
+export type Schema =
+  | 'int'
+  | 'long'
+  | 'string'
+  | 'boolean'
+  | 'bytes'
+  | readonly ['null', Schema]
+  | ArraySchema<Schema>
+  | RecordSchema<Record<string, Schema>>
+
+export interface ArraySchema<I extends Schema> {
+  readonly type: 'array'
+  readonly items: I
+}
+
+export interface RecordSchema<F extends Record<string, Schema>> {
+  readonly type: 'record'
+  readonly name: string
+  readonly fields: ReadonlyArray<{ name: string; type: Schema }>
+  /** Type-level only: the fields as an object, for `Value`. */
+  readonly __fields?: F
+}
+
+/** The JS value of a schema: what encode takes and decode returns. */
+export type Value<S> = S extends 'int'
+  ? number
+  : S extends 'long'
+    ? bigint
+    : S extends 'string'
+      ? string
+      : S extends 'boolean'
+        ? boolean
+        : S extends 'bytes'
+          ? Buffer
+          : S extends readonly ['null', infer T]
+            ? Value<T> | null
+            : S extends ArraySchema<infer I>
+              ? Array<Value<I>>
+              : S extends RecordSchema<infer F>
+                ? { [K in keyof F]: Value<F[K]> }
+                : never
+
+export const int = 'int' as const
+export const long = 'long' as const
+export const string = 'string' as const
+export const boolean = 'boolean' as const
+export const bytes = 'bytes' as const
+
+export function nullable<T extends Schema>(t: T): readonly ['null', T] {
+  return ['null', t] as const
+}
+
+export function array<I extends Schema>(items: I): ArraySchema<I> {
+  return { type: 'array', items }
+}
+
+/** A record whose field order is the order of `fields`' keys: that order is the wire format. */
+export function record<F extends Record<string, Schema>>(name: string, fields: F): RecordSchema<F> {
+  return { type: 'record', name, fields: Object.entries(fields).map(([n, type]) => ({ name: n, type })) }
+}
+
+// avsc's custom long type: the value is unpacked into an 8-byte little-endian buffer.
+const BigIntLong = avro.types.LongType.__with({
+  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(0),
+  toBuffer: (n: bigint) => {
+    const buf = Buffer.allocUnsafe(8)
+    buf.writeBigInt64LE(n, 0)
+    return buf
+  },
+  fromJSON: (v: unknown) => BigInt(v as string),
+  toJSON: (n: bigint) => n.toString(),
+  isValid: (n: unknown) => typeof n === 'bigint' && n >= -(2n ** 63n) && n < 2n ** 63n,
+  compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
+})
+
+interface AvscTap {
+  buf: Buffer
+  pos: number
+  readLong(): number
+  skipLong(): void
+}
+
+/** Thrown inside avsc's reader; the caller turns it into a typed protocol error. */
+export class AvroBoundsError extends Error {
+  override readonly name = 'AvroBoundsError'
+}
+
+// avsc freezes its type instances, so the bounded reader is a subclass whose prototype method
+// replaces ArrayType's, installed through the `typeHook` of forSchema.
+const ArrayTypeBase = avro.types.ArrayType as unknown as new (schema: unknown, opts: unknown) => {
+  itemsType: { _read(tap: AvscTap): unknown }
+}
+
+class BoundedArrayType extends ArrayTypeBase {
+  _read(tap: AvscTap): unknown[] {
+    const items = this.itemsType
+    const out: unknown[] = []
+    for (;;) {
+      let n = tap.readLong()
+      if (n === 0) return out
+      if (n < 0) {
+        n = -n
+        tap.skipLong()
+      }
+      // Every item of our schemas takes at least one byte.
+      const left = tap.buf.length - tap.pos
+      if (n > left) throw new AvroBoundsError(`Array block of ${n} items exceeds the ${left} bytes left.`)
+      while (n-- > 0) out.push(items._read(tap))
+    }
+  }
+}
+
+function typeHook(schema: unknown, opts: unknown): avro.Type | undefined {
+  if (typeof schema === 'object' && schema !== null && (schema as { type?: unknown }).type === 'array') {
+    return new BoundedArrayType(schema, opts) as unknown as avro.Type
+  }
+  return undefined
+}
+
+/** Compiles a schema with bigint longs and bounded arrays. */
+export function compileGuarded(schema: Schema): avro.Type {
+  return avro.Type.forSchema(schema as unknown as avro.Schema, {
+    registry: { long: BigIntLong },
+    typeHook: typeHook as avro.ForSchemaOptions['typeHook'],
+  } as Partial<avro.ForSchemaOptions>)
+}

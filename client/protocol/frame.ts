@@ -1,0 +1,136 @@
+// Frames and headers: the only hand-written part of the wire. Everything inside a frame after the
+// header is an Avro body (see apis.ts).
+//
+//   frame            = int32 size, then `size` bytes of body
+//   request header   = int16 apiKey, int16 apiVersion, int32 correlationId, string clientId
+//                      (string = int16 length + UTF-8 bytes; length -1 = null)
+//   response header  = int32 correlationId
+
+import { StrandProtocolError } from './errors.js'
+import { Reader } from './primitives.js'
+
+export const SIZE_PREFIX_BYTES = 4
+/** Default `max.request.bytes`. */
+export const FRAME_BYTES_MAX_DEFAULT = 100 * 1024 * 1024
+/** A client id longer than this is refused: it is logged and kept per connection. */
+export const CLIENT_ID_BYTES_MAX = 1024
+
+export interface RequestHeader {
+  apiKey: number
+  apiVersion: number
+  correlationId: number
+  clientId: string | null
+  /** Where the body starts in the frame body. */
+  bodyOffset: number
+}
+
+export function requestHeaderBytes(clientId: string | null): number {
+  return 2 + 2 + 4 + 2 + (clientId === null ? 0 : Buffer.byteLength(clientId))
+}
+
+/** Writes the size prefix and request header at the start of `buf`; returns the body's offset. */
+export function writeRequestHeader(buf: Buffer, header: Omit<RequestHeader, 'bodyOffset'>): number {
+  buf.writeInt32BE(buf.length - SIZE_PREFIX_BYTES, 0)
+  buf.writeInt16BE(header.apiKey, 4)
+  buf.writeInt16BE(header.apiVersion, 6)
+  buf.writeInt32BE(header.correlationId, 8)
+  if (header.clientId === null) {
+    buf.writeInt16BE(-1, 12)
+    return 14
+  }
+  const length = buf.write(header.clientId, 14, 'utf8')
+  buf.writeInt16BE(length, 12)
+  return 14 + length
+}
+
+/** Reads a request header from a frame body (no size prefix). Malformed -> INVALID_REQUEST. */
+export function readRequestHeader(frame: Buffer): RequestHeader {
+  const r = new Reader(frame, { errorName: 'INVALID_REQUEST' })
+  const apiKey = r.int16()
+  const apiVersion = r.int16()
+  const correlationId = r.int32()
+  const clientIdLength = frame.length >= 10 ? frame.readInt16BE(8) : 0
+  if (clientIdLength > CLIENT_ID_BYTES_MAX) r.fail(`Client id of ${clientIdLength} bytes is longer than ${CLIENT_ID_BYTES_MAX}.`)
+  const clientId = r.string16()
+  return { apiKey, apiVersion, correlationId, clientId, bodyOffset: r.pos }
+}
+
+export const RESPONSE_HEADER_BYTES = 4
+
+export function writeResponseHeader(buf: Buffer, correlationId: number): number {
+  buf.writeInt32BE(buf.length - SIZE_PREFIX_BYTES, 0)
+  buf.writeInt32BE(correlationId, 4)
+  return 8
+}
+
+export function readResponseHeader(frame: Buffer): { correlationId: number; bodyOffset: number } {
+  if (frame.length < RESPONSE_HEADER_BYTES) throw new StrandProtocolError('CORRUPT_MESSAGE', 'Response frame is shorter than its header.')
+  return { correlationId: frame.readInt32BE(0), bodyOffset: RESPONSE_HEADER_BYTES }
+}
+
+/**
+ * Splits a byte stream into frame bodies. Chunks are kept as a list and joined only when a frame
+ * is complete, so a large frame arriving in many small chunks costs one copy, not a quadratic
+ * series of concatenations; a frame inside a single chunk is returned as a view, with no copy.
+ */
+export class FrameDecoder {
+  readonly #frameBytesMax: number
+  /** Received bytes not yet returned as frames, oldest first. */
+  #chunks: Buffer[] = []
+  #bufferedBytes = 0
+  /** Size of the frame being assembled, once its prefix has been read; -1 before. */
+  #frameBytes = -1
+
+  constructor(options: { frameBytesMax?: number } = {}) {
+    this.#frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT
+  }
+
+  get bufferedBytes(): number {
+    return this.#bufferedBytes
+  }
+
+  /** Returns the frame bodies completed by `chunk`. Throws on a negative or oversized prefix. */
+  push(chunk: Buffer): Buffer[] {
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk)
+      this.#bufferedBytes += chunk.length
+    }
+    const frames: Buffer[] = []
+    for (;;) {
+      if (this.#frameBytes < 0) {
+        if (this.#bufferedBytes < SIZE_PREFIX_BYTES) break
+        const size = this.#take(SIZE_PREFIX_BYTES).readInt32BE(0)
+        if (size < 0 || size > this.#frameBytesMax) {
+          throw new StrandProtocolError('INVALID_REQUEST', `Frame size ${size} is outside 0..${this.#frameBytesMax} bytes.`)
+        }
+        this.#frameBytes = size
+      }
+      if (this.#bufferedBytes < this.#frameBytes) break
+      frames.push(this.#take(this.#frameBytes))
+      this.#frameBytes = -1
+    }
+    return frames
+  }
+
+  /** Removes and returns the first `n` buffered bytes (a view when they sit in one chunk). */
+  #take(n: number): Buffer {
+    this.#bufferedBytes -= n
+    const first = this.#chunks[0]
+    if (first !== undefined && first.length >= n) {
+      if (first.length === n) this.#chunks.shift()
+      else this.#chunks[0] = first.subarray(n)
+      return first.subarray(0, n)
+    }
+    const out = Buffer.allocUnsafe(n)
+    let filled = 0
+    while (filled < n) {
+      const c = this.#chunks[0] as Buffer
+      const k = Math.min(c.length, n - filled)
+      c.copy(out, filled, 0, k)
+      filled += k
+      if (k === c.length) this.#chunks.shift()
+      else this.#chunks[0] = c.subarray(k)
+    }
+    return out
+  }
+}

@@ -1,0 +1,69 @@
+import t from 'tap'
+import { FrameDecoder, readRequestHeader, writeRequestHeader, requestHeaderBytes } from '../../../client/protocol/frame.js'
+import { StrandProtocolError } from '../../../client/protocol/errors.js'
+import { Rng, testSeed } from '../../helpers/random.js'
+
+const seed = testSeed()
+
+function frame(body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(4 + body.length)
+  out.writeInt32BE(body.length, 0)
+  body.copy(out, 4)
+  return out
+}
+
+t.test(`frames survive any chunking (seed ${seed})`, async (t) => {
+  const rng = new Rng(seed)
+  for (let round = 0; round < 200; round++) {
+    const bodies = Array.from({ length: rng.int(1, 20) }, () => rng.bytes(rng.bool(0.1) ? rng.int(0, 70_000) : rng.int(0, 50)))
+    const stream = Buffer.concat(bodies.map(frame))
+    const decoder = new FrameDecoder({ frameBytesMax: 100_000 })
+    const got: Buffer[] = []
+    let pos = 0
+    while (pos < stream.length) {
+      const n = rng.bool(0.3) ? 1 : rng.int(1, 9000)
+      got.push(...decoder.push(stream.subarray(pos, pos + n)))
+      pos += n
+    }
+    if (got.length !== bodies.length || got.some((g, i) => !g.equals(bodies[i] as Buffer))) {
+      t.fail(`round ${round} differs (seed ${seed})`)
+      return
+    }
+    t.equal(decoder.bufferedBytes, 0)
+  }
+})
+
+t.test('a frame inside one chunk is returned without copying', async (t) => {
+  const body = Buffer.from('hello world')
+  const chunk = Buffer.concat([frame(body), frame(Buffer.from('x'))])
+  const [first, second] = new FrameDecoder().push(chunk)
+  t.equal(first?.toString(), 'hello world')
+  t.equal(second?.toString(), 'x')
+  t.equal(first?.buffer, chunk.buffer, 'a view of the received chunk')
+})
+
+t.test('negative and oversized sizes are refused before buffering', async (t) => {
+  const negative = Buffer.alloc(4)
+  negative.writeInt32BE(-1, 0)
+  t.throws(() => new FrameDecoder().push(negative), { code: 'INVALID_REQUEST' })
+  const huge = Buffer.alloc(4)
+  huge.writeInt32BE(1025, 0)
+  t.throws(() => new FrameDecoder({ frameBytesMax: 1024 }).push(huge), StrandProtocolError)
+  const d = new FrameDecoder({ frameBytesMax: 1024 })
+  const exact = Buffer.alloc(4)
+  exact.writeInt32BE(1024, 0)
+  t.same(d.push(exact), [], 'exactly the max is fine; waits for the body')
+})
+
+t.test('request headers round-trip, including a null client id; short headers are INVALID_REQUEST', async (t) => {
+  for (const clientId of ['app', null, 'é✓']) {
+    const buf = Buffer.alloc(4 + requestHeaderBytes(clientId) + 3)
+    const bodyOffset = writeRequestHeader(buf, { apiKey: 3, apiVersion: 1, correlationId: -5, clientId })
+    const h = readRequestHeader(buf.subarray(4))
+    t.same(h, { apiKey: 3, apiVersion: 1, correlationId: -5, clientId, bodyOffset: bodyOffset - 4 })
+  }
+  for (let len = 0; len < 10; len++) t.throws(() => readRequestHeader(Buffer.alloc(len)), { code: 'INVALID_REQUEST' }, `header of ${len} bytes`)
+  const lying = Buffer.alloc(12)
+  lying.writeInt16BE(100, 8)
+  t.throws(() => readRequestHeader(lying), { code: 'INVALID_REQUEST' }, 'client id longer than the frame')
+})

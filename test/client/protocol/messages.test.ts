@@ -1,0 +1,122 @@
+import t from 'tap'
+import { ApiKey, decodeRequest, decodeRequestBody, decodeResponse, encodeRequest, encodeResponse, supportedApis } from '../../../client/protocol/apis.js'
+import { StrandProtocolError } from '../../../client/protocol/errors.js'
+import { readRequestHeader } from '../../../client/protocol/frame.js'
+import { Rng, testSeed } from '../../helpers/random.js'
+import { SAMPLES } from './samples.js'
+
+// Frozen wire bytes of every released API version (request with correlation id 0x01020304 and
+// client id "golden"). A failure here means a released schema changed: add a version instead.
+const GOLDEN: Record<string, { request: string; response: string }> = {
+  'ApiVersions v0': {
+    request: '0000001000120000010203040006676f6c64656e',
+    response: '0000000d01020304000400000002000600',
+  },
+  'Metadata v0': {
+    request: '0000001d00030000010203040006676f6c64656e02040c6f726465727304c3a900',
+    response: '00000036010203040202123132372e302e302e31888e010006632d310202000c6f72646572730002000002080602040600040204000206000000',
+  },
+  'CreateTopics v0': {
+    request: '0000003b00130000010203040006676f6c64656e020c6f72646572730c0604266d696e2e696e73796e632e7265706c696361730202320278000000e0d40300',
+    response: '0000001801020304020c6f726465727348020c657869737473010100',
+  },
+  'DeleteTopics v0': {
+    request: '0000001800140000010203040006676f6c64656e040261026200d00f',
+    response: '00000016010203040402610000026206020e756e6b6e6f776e00',
+  },
+  'Produce v0': {
+    request: '0000003200000000010203040006676f6c64656e0001e0d403020c6f7264657273020420000102030405060708090a0b0c0d0e0f0000',
+    response: '0000001d01020304020c6f72646572730204000082808080808080200100000000',
+  },
+  'Fetch v0': {
+    request: '0000002c00010000010203040006676f6c64656e01e807028080803200020c6f72646572730200015401808080010000',
+    response: '00000031010203040000020c6f7264657273020000feffffffffffffffff01c8010020000102030405060708090a0b0c0d0e0f0000',
+  },
+  'ListOffsets v0': {
+    request: '0000002000020000010203040006676f6c64656e0100020c6f7264657273020201030000',
+    response: '0000001901020304020c6f726465727302020080a0abfef96222060000',
+  },
+}
+
+const seed = testSeed()
+
+t.test('every released version has golden bytes, and encodes to them', async (t) => {
+  const released = supportedApis().flatMap((a) => Array.from({ length: a.maxVersion - a.minVersion + 1 }, (_, i) => `${a.apiKey}/${a.minVersion + i}`))
+  const sampled = SAMPLES.map((s) => `${s.apiKey}/${s.version}`)
+  t.same([...released].sort(), [...sampled].sort(), 'one sample per released API version')
+  for (const s of SAMPLES) {
+    const golden = GOLDEN[s.name]
+    t.ok(golden, `golden bytes for ${s.name}`)
+    if (golden === undefined) continue
+    t.equal(encodeRequest(s.apiKey as never, s.version, 0x01020304, 'golden', s.request as never).toString('hex'), golden.request, `${s.name} request`)
+    t.equal(encodeResponse(s.apiKey as never, s.version, 0x01020304, s.response as never).toString('hex'), golden.response, `${s.name} response`)
+  }
+})
+
+t.test('golden bytes decode back to the samples', async (t) => {
+  for (const s of SAMPLES) {
+    const golden = GOLDEN[s.name]
+    if (golden === undefined) continue
+    const req = Buffer.from(golden.request, 'hex').subarray(4)
+    const header = readRequestHeader(req)
+    t.same(header, { apiKey: s.apiKey, apiVersion: s.version, correlationId: 0x01020304, clientId: 'golden', bodyOffset: header.bodyOffset })
+    t.same(decodeRequestBody(s.apiKey, s.version, req, header.bodyOffset), s.request, `${s.name} request`)
+    const res = decodeResponse(s.apiKey as never, s.version, Buffer.from(golden.response, 'hex').subarray(4))
+    t.equal(res.correlationId, 0x01020304)
+    t.same(res.body, s.response, `${s.name} response`)
+  }
+})
+
+t.test('int64 fields are bigints at both extremes', async (t) => {
+  for (const v of [-(2n ** 63n), -1n, 0n, 2n ** 53n + 1n, 2n ** 63n - 1n]) {
+    const frame = encodeResponse(ApiKey.ListOffsets, 0, 1, { topics: [{ name: 'x', partitions: [{ partitionIndex: 0, errorCode: 0, timestamp: v, offset: v, leaderEpoch: 0 }] }] })
+    const back = decodeResponse(ApiKey.ListOffsets, 0, frame.subarray(4)).body.topics[0]?.partitions[0]
+    t.equal(back?.offset, v)
+    t.equal(typeof back?.offset, 'bigint')
+  }
+})
+
+t.test('unknown API keys and versions are UNSUPPORTED_VERSION', async (t) => {
+  const frame = encodeRequest(ApiKey.Metadata, 0, 1, null, { topics: null }).subarray(4)
+  t.throws(() => decodeRequestBody(9999, 0, frame, 10), { code: 'UNSUPPORTED_VERSION' })
+  t.throws(() => decodeRequestBody(ApiKey.Metadata, 7, frame, 10), { code: 'UNSUPPORTED_VERSION' })
+  t.same(decodeRequest(ApiKey.Metadata, frame).body, { topics: null }, 'a null client id round-trips')
+})
+
+function expectInvalid(t: Tap, fn: () => unknown, what: string): boolean {
+  try {
+    fn()
+    return true
+  } catch (err) {
+    if (err instanceof StrandProtocolError && (err.code === 'INVALID_REQUEST' || err.code === 'UNSUPPORTED_VERSION')) return true
+    t.fail(`${what}: threw ${(err as Error).name}: ${(err as Error).message} (seed ${seed})`)
+    return false
+  }
+}
+type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
+
+t.test(`truncations and mutations never escape as untyped errors (seed ${seed})`, async (t) => {
+  const rng = new Rng(seed)
+  let checked = 0
+  for (const s of SAMPLES) {
+    const frame = encodeRequest(s.apiKey as never, s.version, 1, 'fuzz', s.request as never).subarray(4)
+    for (let len = 0; len < frame.length; len++) {
+      const cut = frame.subarray(0, len)
+      t.throws(() => decodeRequest(s.apiKey as never, cut), StrandProtocolError, `${s.name} cut at ${len}`)
+      checked++
+    }
+    for (let i = 0; i < 500; i++) {
+      const m = Buffer.from(frame)
+      for (let k = rng.int(1, 4); k > 0; k--) m[rng.int(0, m.length - 1)] = rng.int(0, 255)
+      if (expectInvalid(t, () => decodeRequest(s.apiKey as never, m), `${s.name} mutation ${i}`)) checked++
+    }
+  }
+  // Forged huge counts and lengths must fail fast, not loop or allocate.
+  const started = Date.now()
+  const header = encodeRequest(ApiKey.Metadata, 0, 1, 'x', { topics: [] }).subarray(4, 15)
+  for (const tail of ['0280808080088080', '02feffffff0f', '02ffffffff0f00', 'fdffffff0f']) {
+    t.throws(() => decodeRequest(ApiKey.Metadata, Buffer.concat([header, Buffer.from(tail, 'hex')])), StrandProtocolError, `forged tail ${tail}`)
+  }
+  t.ok(Date.now() - started < 1000, 'forged counts are rejected at once')
+  t.ok(checked > 1000, `checked ${checked} malformed requests`)
+})

@@ -1,0 +1,72 @@
+// One fixed request and response body per API version: the inputs of the golden-bytes test.
+// Adding a version means adding a sample; editing an existing sample or schema breaks the test,
+// which is the point (released versions are frozen).
+
+import { ApiKey } from '../../../client/protocol/apis.js'
+
+export interface Sample {
+  name: string
+  apiKey: number
+  version: number
+  request: unknown
+  response: unknown
+}
+
+const records = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex')
+
+export const SAMPLES: Sample[] = [
+  {
+    name: 'ApiVersions v0',
+    apiKey: ApiKey.ApiVersions,
+    version: 0,
+    request: {},
+    response: { errorCode: 0, apiKeys: [{ apiKey: 0, minVersion: 0, maxVersion: 0 }, { apiKey: 1, minVersion: 0, maxVersion: 3 }] },
+  },
+  {
+    name: 'Metadata v0',
+    apiKey: ApiKey.Metadata,
+    version: 0,
+    request: { topics: ['orders', 'é'] },
+    response: {
+      brokers: [{ nodeId: 1, host: '127.0.0.1', port: 9092 }],
+      clusterId: 'c-1',
+      controllerId: 1,
+      topics: [{ errorCode: 0, name: 'orders', internal: false, partitions: [{ errorCode: 0, partitionIndex: 0, leaderId: 1, leaderEpoch: 4, replicaNodes: [1, 2, 3], isrNodes: [1, 2], offlineReplicas: [3] }] }],
+    },
+  },
+  {
+    name: 'CreateTopics v0',
+    apiKey: ApiKey.CreateTopics,
+    version: 0,
+    request: { topics: [{ name: 'orders', numPartitions: 6, replicationFactor: 3, configs: [{ name: 'min.insync.replicas', value: '2' }, { name: 'x', value: null }] }], timeoutMs: 30000, validateOnly: false },
+    response: { topics: [{ name: 'orders', errorCode: 36, errorMessage: 'exists', numPartitions: -1, replicationFactor: -1 }] },
+  },
+  {
+    name: 'DeleteTopics v0',
+    apiKey: ApiKey.DeleteTopics,
+    version: 0,
+    request: { topicNames: ['a', 'b'], timeoutMs: 1000 },
+    response: { responses: [{ name: 'a', errorCode: 0, errorMessage: null }, { name: 'b', errorCode: 3, errorMessage: 'unknown' }] },
+  },
+  {
+    name: 'Produce v0',
+    apiKey: ApiKey.Produce,
+    version: 0,
+    request: { transactionalId: null, acks: -1, timeoutMs: 30000, topics: [{ name: 'orders', partitions: [{ index: 2, records }] }] },
+    response: { topics: [{ name: 'orders', partitions: [{ index: 2, errorCode: 0, errorMessage: null, baseOffset: 9007199254740993n, logAppendTimeMs: -1n, logStartOffset: 0n }] }], throttleTimeMs: 0 },
+  },
+  {
+    name: 'Fetch v0',
+    apiKey: ApiKey.Fetch,
+    version: 0,
+    request: { replicaId: -1, maxWaitMs: 500, minBytes: 1, maxBytes: 52428800, isolationLevel: 0, topics: [{ name: 'orders', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 42n, logStartOffset: -1n, partitionMaxBytes: 1048576 }] }] },
+    response: { throttleTimeMs: 0, errorCode: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, errorCode: 0, highWatermark: 9223372036854775807n, lastStableOffset: 100n, logStartOffset: 0n, records }] }] },
+  },
+  {
+    name: 'ListOffsets v0',
+    apiKey: ApiKey.ListOffsets,
+    version: 0,
+    request: { replicaId: -1, isolationLevel: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: 1, currentLeaderEpoch: -1, timestamp: -2n }] }] },
+    response: { topics: [{ name: 'orders', partitions: [{ partitionIndex: 1, errorCode: 0, timestamp: 1700000000000n, offset: 17n, leaderEpoch: 3 }] }] },
+  },
+]
