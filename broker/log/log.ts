@@ -1,0 +1,388 @@
+// One partition's log: an ordered list of segments in `<dataDir>/<topic>-<partition>/`.
+//
+//   00000000000000000000.log  .index  .timeindex     oldest segment (log start offset = its base)
+//   00000000000000004096.log  .index  .timeindex
+//   00000000000000009120.log  .index  .timeindex     active segment: the only one appended to
+//
+// Callers: the partition (append as leader or follower, read, truncate) and the LogManager
+// (open, flush, retention, close). Every mutation goes through `#serialize`, so appends to one
+// partition are applied one at a time and in order; reads are not serialized and see only whole
+// batches (see Segment).
+
+import assert from 'node:assert/strict'
+import { mkdir, readdir, rm, stat } from 'node:fs/promises'
+import path from 'node:path'
+import type { Logger } from 'pino'
+import { StrandProtocolError } from '../../client/protocol/errors.js'
+import { decodeBatch, patchBatch, verifyBatches, type BatchSpan } from '../../client/protocol/records.js'
+import { fsyncDir } from './checkpoint.js'
+import type { LogConfig } from './config.js'
+import { Segment, SEGMENT_OFFSETS_MAX, type AppendedBatch } from './segment.js'
+
+export interface AppendOptions {
+  /** Leader append: give the batches the next offsets. Follower append: keep theirs (must be contiguous). */
+  assignOffsets: boolean
+  /** Stamped into each batch when assigning offsets (the leader's epoch). */
+  leaderEpoch?: number
+}
+
+export interface AppendInfo {
+  firstOffset: bigint
+  lastOffset: bigint
+  /** -1: records keep their CreateTime (Kafka reports -1 unless LogAppendTime is configured). */
+  logAppendTimeMs: number
+  /** Bytes appended. */
+  sizeBytes: number
+}
+
+export interface LogOpenOptions {
+  dir: string
+  config: LogConfig
+  clock: () => number
+  logger: Logger
+  /** Offsets below it were fsynced before the last checkpoint. */
+  recoveryPoint: bigint
+  /** The data dir was closed cleanly: trust persisted indexes and skip validation. */
+  cleanShutdown: boolean
+}
+
+const LOG_SUFFIX = '.log'
+
+export class Log {
+  readonly dir: string
+  config: LogConfig
+  readonly #clock: () => number
+  readonly #logger: Logger
+  /** Ascending by base offset; never empty; the last one is active. */
+  #segments: Segment[]
+  /** Offsets below it are fsynced. */
+  #recoveryPoint: bigint
+  /** Records appended since the last flush, for `flush.messages`. */
+  #unflushedMessages = 0
+  /** Clock time of the oldest unflushed append, for `flush.ms`; null when all is flushed. */
+  #unflushedSinceMs: number | null = null
+  /** Tail of the mutation queue. */
+  #chain: Promise<unknown> = Promise.resolve()
+  #closed = false
+
+  private constructor(options: LogOpenOptions, segments: Segment[], recoveryPoint: bigint) {
+    this.dir = options.dir
+    this.config = options.config
+    this.#clock = options.clock
+    this.#logger = options.logger
+    this.#segments = segments
+    this.#recoveryPoint = recoveryPoint
+  }
+
+  /**
+   * Opens (or creates) the log in `dir`. After an unclean shutdown, every segment from the one
+   * holding the recovery point onward is validated and truncated at the first bad batch; all
+   * later segments are then deleted. Returns the log and how many bytes recovery dropped.
+   */
+  static async open(options: LogOpenOptions): Promise<{ log: Log; droppedBytes: number }> {
+    await mkdir(options.dir, { recursive: true })
+    const bases = await segmentBases(options.dir)
+    const segments: Segment[] = []
+    let droppedBytes = 0
+    try {
+      for (let i = 0; i < bases.length; i++) {
+        const base = bases[i]!
+        const next = bases[i + 1]
+        const recover = !options.cleanShutdown && (next === undefined || next > options.recoveryPoint)
+        const opened = await Segment.open(options.dir, base, options.config, { recover, nowMs: options.clock() })
+        segments.push(opened.segment)
+        droppedBytes += opened.droppedBytes
+        if (opened.droppedBytes > 0) {
+          droppedBytes += await deleteSegmentsAfter(options.dir, bases.slice(i + 1))
+          break
+        }
+      }
+      if (segments.length === 0) segments.push(await Segment.create(options.dir, 0n, options.config, options.clock()))
+    } catch (err) {
+      await Promise.allSettled(segments.map((s) => s.close({ persistIndexes: false })))
+      throw err
+    }
+    const end = segments[segments.length - 1]!.nextOffset
+    const recoveryPoint = options.cleanShutdown ? end : minBigint(options.recoveryPoint, end)
+    const log = new Log(options, segments, recoveryPoint)
+    if (droppedBytes > 0) options.logger.warn({ subsystem: 'log', dir: options.dir, droppedBytes, logEndOffset: end }, 'recovery truncated a torn or corrupt tail')
+    return { log, droppedBytes }
+  }
+
+  get logStartOffset(): bigint {
+    return this.#segments[0]!.baseOffset
+  }
+
+  get logEndOffset(): bigint {
+    return this.#active.nextOffset
+  }
+
+  get recoveryPoint(): bigint {
+    return this.#recoveryPoint
+  }
+
+  get sizeBytes(): number {
+    return this.#segments.reduce((n, s) => n + s.sizeBytes, 0)
+  }
+
+  get segmentCount(): number {
+    return this.#segments.length
+  }
+
+  /** Base offsets of the segments, oldest first (for tests and tools). */
+  segmentBaseOffsets(): bigint[] {
+    return this.#segments.map((s) => s.baseOffset)
+  }
+
+  get #active(): Segment {
+    return this.#segments[this.#segments.length - 1]!
+  }
+
+  #serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#chain.then(() => {
+      if (this.#closed) throw new StrandProtocolError('KAFKA_STORAGE_ERROR', `The log in ${this.dir} is closed.`)
+      return fn()
+    })
+    this.#chain = next.catch(() => undefined)
+    return next
+  }
+
+  /**
+   * Appends whole record batches. Every batch is verified (bounds, CRC) before it is written. The
+   * buffer is patched in place (base offset, leader epoch) when assigning offsets, so the caller
+   * must not reuse it.
+   */
+  append(records: Buffer, options: AppendOptions): Promise<AppendInfo> {
+    const spans = verifyBatches(records)
+    if (records.length > this.config.segmentBytes) {
+      throw new StrandProtocolError('RECORD_LIST_TOO_LARGE', `The append is ${records.length} bytes; segment.bytes is ${this.config.segmentBytes}.`)
+    }
+    return this.#serialize(() => this.#append(records, spans, options))
+  }
+
+  async #append(records: Buffer, spans: BatchSpan[], options: AppendOptions): Promise<AppendInfo> {
+    const batches = this.#placeBatches(records, spans, options)
+    const first = batches[0]!
+    const last = batches[batches.length - 1]!
+    const maxTimestamp = batches.reduce((m, b) => Math.max(m, b.maxTimestamp), -1)
+    await this.#maybeRoll({ appendBytes: records.length, firstOffset: first.baseOffset, lastOffset: last.lastOffset, maxTimestamp })
+    await this.#active.append(records, batches)
+    this.#unflushedMessages += Number(last.lastOffset - first.baseOffset + 1n)
+    this.#unflushedSinceMs ??= this.#clock()
+    if (this.config.fsync || (this.config.flushMessages > 0 && this.#unflushedMessages >= this.config.flushMessages)) {
+      await this.#flush()
+    }
+    return { firstOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTimeMs: -1, sizeBytes: records.length }
+  }
+
+  /** Gives each batch its offsets: the next ones (leader), or checks they continue the log (follower). */
+  #placeBatches(records: Buffer, spans: BatchSpan[], options: AppendOptions): AppendedBatch[] {
+    let next = this.logEndOffset
+    return spans.map((span) => {
+      const count = BigInt(span.header.lastOffsetDelta) + 1n
+      if (options.assignOffsets) {
+        patchBatch(records, span.pos, { baseOffset: next, partitionLeaderEpoch: options.leaderEpoch })
+      } else if (span.header.baseOffset < next) {
+        throw new StrandProtocolError('INVALID_RECORD', `Batch base offset ${span.header.baseOffset} is below the log end offset ${next} of ${this.dir}.`)
+      } else {
+        next = span.header.baseOffset
+      }
+      const placed = { pos: span.pos, sizeBytes: span.sizeBytes, baseOffset: next, lastOffset: next + count - 1n, maxTimestamp: span.header.maxTimestamp }
+      next += count
+      return placed
+    })
+  }
+
+  /**
+   * Rolls before an append that would overflow the active segment by size, age or offset range.
+   * Age is measured as Kafka does: from the first batch's timestamp to the incoming batches' newest
+   * timestamp, so replaying old records does not roll on every append; wall-clock time counts
+   * only when the records carry no usable timestamp.
+   */
+  async #maybeRoll(next: { appendBytes: number; firstOffset: bigint; lastOffset: bigint; maxTimestamp: number }): Promise<void> {
+    const active = this.#active
+    if (active.isEmpty) return
+    const full = active.sizeBytes + next.appendBytes > this.config.segmentBytes
+    const firstTs = active.firstBatchTimestamp
+    const ageMs = firstTs !== null && firstTs >= 0 && next.maxTimestamp >= 0 ? next.maxTimestamp - firstTs : this.#clock() - active.createdMs
+    const old = ageMs >= this.config.segmentMs
+    const offsetsOverflow = next.lastOffset - active.baseOffset > BigInt(SEGMENT_OFFSETS_MAX)
+    if (full || old || offsetsOverflow) await this.#roll(next.firstOffset)
+  }
+
+  async #roll(baseOffset: bigint): Promise<void> {
+    const previous = this.#active
+    assert.ok(baseOffset >= previous.nextOffset, 'a new segment starts at or after the log end')
+    this.#segments.push(await Segment.create(this.dir, baseOffset, this.config, this.#clock()))
+    await previous.persistIndexes()
+    await fsyncDir(this.dir)
+    this.#logger.debug({ subsystem: 'log', dir: this.dir, baseOffset: String(baseOffset) }, 'rolled segment')
+  }
+
+  /**
+   * Whole batches from the one holding `offset`, at most `maxBytes` but at least one batch, and
+   * none at or past `maxOffset` (the high watermark for consumers). Empty when `offset` is the log
+   * end or `maxOffset`; OFFSET_OUT_OF_RANGE outside [log start, log end].
+   */
+  async read(offset: bigint, maxBytes: number, options: { maxOffset?: bigint } = {}): Promise<{ records: Buffer; nextOffset: bigint }> {
+    const end = this.logEndOffset
+    const maxOffset = minBigint(options.maxOffset ?? end, end)
+    if (offset < this.logStartOffset || offset > end) {
+      throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${this.logStartOffset}, ${end}] of ${this.dir}.`)
+    }
+    const segments = this.#segments
+    for (let i = floorSegment(segments, offset); i < segments.length; i++) {
+      const got = await segments[i]!.read(offset, maxBytes, maxOffset)
+      if (got !== null) return got
+    }
+    return { records: Buffer.alloc(0), nextOffset: offset }
+  }
+
+  /** The first record with a timestamp at or after `timestamp`, or null when none is that recent. */
+  async offsetForTimestamp(timestamp: number): Promise<{ offset: bigint; timestamp: number } | null> {
+    for (const segment of [...this.#segments]) {
+      const found = await segment.findTimestamp(timestamp, (buf) => firstRecordAtOrAfter(buf, timestamp))
+      if (found !== null) return found
+    }
+    return null
+  }
+
+  /** Removes every record at or after `offset` (a follower whose tail diverged from its leader's). */
+  truncateTo(offset: bigint): Promise<number> {
+    return this.#serialize(async () => {
+      if (offset >= this.logEndOffset) return 0
+      assert.ok(offset >= this.logStartOffset, 'truncateTo stays within the log')
+      let removed = 0
+      while (this.#segments.length > 1 && this.#active.baseOffset >= offset) {
+        const gone = this.#segments.pop()!
+        removed += gone.sizeBytes
+        await gone.delete()
+      }
+      removed += await this.#active.truncateTo(offset)
+      this.#recoveryPoint = minBigint(this.#recoveryPoint, this.logEndOffset)
+      this.#logger.info({ subsystem: 'log', dir: this.dir, offset: String(offset), removedBytes: removed }, 'truncated log')
+      return removed
+    })
+  }
+
+  /** Deletes everything and restarts the log empty at `offset` (a follower far behind its leader's log start). */
+  truncateFullyAndStartAt(offset: bigint): Promise<void> {
+    return this.#serialize(async () => {
+      const old = this.#segments
+      this.#segments = [await Segment.create(this.dir, offset, this.config, this.#clock())]
+      for (const s of old) if (s.baseOffset !== offset) await s.delete()
+      this.#recoveryPoint = offset
+      this.#unflushedMessages = 0
+      this.#unflushedSinceMs = null
+      await fsyncDir(this.dir)
+    })
+  }
+
+  /** Deletes whole old segments past `retention.ms` or `retention.bytes`; the active one is kept. Returns how many. */
+  deleteExpiredSegments(): Promise<number> {
+    return this.#serialize(async () => {
+      const now = this.#clock()
+      let sizeBytes = this.sizeBytes
+      let deleted = 0
+      while (this.#segments.length > 1) {
+        const oldest = this.#segments[0]!
+        const expired = this.config.retentionMs >= 0 && oldest.maxTimestamp >= 0 && now - oldest.maxTimestamp > this.config.retentionMs
+        const oversize = this.config.retentionBytes >= 0 && sizeBytes - oldest.sizeBytes >= this.config.retentionBytes
+        if (!expired && !oversize) break
+        this.#segments.shift()
+        sizeBytes -= oldest.sizeBytes
+        await oldest.delete()
+        deleted++
+      }
+      if (deleted > 0) this.#logger.info({ subsystem: 'log', dir: this.dir, deleted, logStartOffset: String(this.logStartOffset) }, 'retention deleted segments')
+      return deleted
+    })
+  }
+
+  /** fsyncs everything appended so far and advances the recovery point. */
+  flush(): Promise<void> {
+    return this.#serialize(() => this.#flush())
+  }
+
+  /** Flushes when `flush.ms` has passed since the oldest unflushed append (the manager's timer calls it). */
+  flushIfDue(): Promise<void> {
+    return this.#serialize(async () => {
+      const since = this.#unflushedSinceMs
+      if (since !== null && this.config.flushMs >= 0 && this.#clock() - since >= this.config.flushMs) await this.#flush()
+    })
+  }
+
+  async #flush(): Promise<void> {
+    const end = this.logEndOffset
+    if (end === this.#recoveryPoint && this.#unflushedSinceMs === null) return
+    // Every segment past the recovery point may hold unsynced data: the active one and any rolled since.
+    for (const s of this.#segments) if (s.nextOffset > this.#recoveryPoint) await s.flush()
+    this.#recoveryPoint = end
+    this.#unflushedMessages = 0
+    this.#unflushedSinceMs = null
+  }
+
+  /** Flushes, writes the indexes and closes every segment. Later calls fail with KAFKA_STORAGE_ERROR. */
+  close(): Promise<void> {
+    return this.#serialize(async () => {
+      await this.#flush()
+      for (const s of this.#segments) await s.close({ persistIndexes: true })
+      this.#closed = true
+    })
+  }
+
+  /** Closes the log and removes its directory (topic deletion). */
+  delete(): Promise<void> {
+    return this.#serialize(async () => {
+      for (const s of this.#segments) await s.close({ persistIndexes: false })
+      this.#closed = true
+      await rm(this.dir, { recursive: true, force: true })
+    })
+  }
+}
+
+function minBigint(a: bigint, b: bigint): bigint {
+  return a < b ? a : b
+}
+
+/** Index of the last segment whose base offset is <= offset (0 when offset precedes them all). */
+function floorSegment(segments: readonly Segment[], offset: bigint): number {
+  let lo = 0
+  let hi = segments.length - 1
+  let found = 0
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    if (segments[mid]!.baseOffset <= offset) {
+      found = mid
+      lo = mid + 1
+    } else {
+      hi = mid - 1
+    }
+  }
+  return found
+}
+
+async function segmentBases(dir: string): Promise<bigint[]> {
+  const names = await readdir(dir)
+  return names
+    .filter((n) => n.endsWith(LOG_SUFFIX) && /^\d{20}\.log$/.test(n))
+    .map((n) => BigInt(n.slice(0, 20)))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+/** Deletes the files of segments that follow a truncated one; returns their bytes. */
+async function deleteSegmentsAfter(dir: string, bases: readonly bigint[]): Promise<number> {
+  let bytes = 0
+  for (const base of bases) {
+    const name = base.toString().padStart(20, '0')
+    bytes += (await stat(path.join(dir, `${name}.log`))).size
+    for (const suffix of ['.log', '.index', '.timeindex']) await rm(path.join(dir, `${name}${suffix}`), { force: true })
+  }
+  return bytes
+}
+
+function firstRecordAtOrAfter(batch: Buffer, timestamp: number): { offset: bigint; timestamp: number } | null {
+  const { records } = decodeBatch(batch, 0)
+  for (const r of records) if (r.timestamp >= timestamp) return { offset: r.offset, timestamp: r.timestamp }
+  return null
+}

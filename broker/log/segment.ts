@@ -1,0 +1,462 @@
+// One segment of a partition's log: `<20-digit base offset>.log` plus its two indexes.
+//
+// The .log file is record batches back to back, exactly as the producer's encoder laid them out
+// (client/protocol/records.ts), with the base offset (and leader epoch) patched in by the leader:
+//
+//   [batch @ base offset B][batch @ B + n1][batch @ B + n1 + n2] ...
+//
+// `#sizeBytes` counts only batches whose write completed, so a reader running beside an append only
+// ever sees whole batches. Only Log calls a Segment, and Log serializes every mutation (append,
+// truncate, roll, close); reads run concurrently with them.
+
+import assert from 'node:assert/strict'
+import { constants } from 'node:fs'
+import { open, unlink, type FileHandle } from 'node:fs/promises'
+import path from 'node:path'
+import { StrandProtocolError } from '../../client/protocol/errors.js'
+import { BATCH_BYTES_MAX, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES, verifyBatch } from '../../client/protocol/records.js'
+import { removeIfExists } from './checkpoint.js'
+import type { LogConfig } from './config.js'
+import { OffsetIndex } from './offset-index.js'
+import { TimeIndex } from './time-index.js'
+
+/** Bytes a recovery scan reads at a time; larger batches are read whole. */
+const RECOVERY_CHUNK_BYTES = 1024 * 1024
+/** Enough of a batch header to know its offsets, size and timestamp. */
+const HEADER_PREFIX_BYTES = BATCH_HEADER_BYTES
+/** Relative offsets are stored as uint32 in the indexes, so a segment spans fewer offsets than this. */
+export const SEGMENT_OFFSETS_MAX = 2 ** 31 - 1
+
+export function segmentFileName(baseOffset: bigint, suffix: '.log' | '.index' | '.timeindex'): string {
+  return `${baseOffset.toString().padStart(20, '0')}${suffix}`
+}
+
+/** A batch as it is being appended: where it sits in the write buffer and the offsets it got. */
+export interface AppendedBatch {
+  pos: number
+  sizeBytes: number
+  baseOffset: bigint
+  lastOffset: bigint
+  maxTimestamp: number
+}
+
+/** The first bytes of a batch on disk, enough to walk the segment. */
+interface BatchSummary {
+  position: number
+  sizeBytes: number
+  baseOffset: bigint
+  lastOffset: bigint
+  maxTimestamp: number
+}
+
+export interface SegmentRead {
+  records: Buffer
+  /** Offset after the last batch returned. */
+  nextOffset: bigint
+}
+
+export class Segment {
+  readonly baseOffset: bigint
+  /** Clock time the segment was created or opened: its age when its records carry no timestamp. */
+  readonly createdMs: number
+  readonly #logFile: string
+  readonly #indexFile: string
+  readonly #timeIndexFile: string
+  readonly #indexIntervalBytes: number
+  readonly #fh: FileHandle
+  /** Bytes of complete batches; readers never look past it. */
+  #sizeBytes = 0
+  /** Offset after the last batch; equals baseOffset while the segment is empty. */
+  #nextOffset: bigint
+  /** Largest batch max timestamp in the segment, -1 while empty. */
+  #maxTimestamp = -1
+  #offsetOfMaxTimestamp: bigint
+  /** Max timestamp of the first batch: the segment's age for `segment.ms` counts from it. */
+  #firstBatchTimestamp: number | null = null
+  #bytesSinceIndexEntry = 0
+  #offsetIndex: OffsetIndex
+  #timeIndex: TimeIndex
+  /** Indexes changed since they were last written to disk. */
+  #indexesDirty = true
+  /** Where the last read ended, so a consumer reading sequentially skips the index lookup. */
+  #readCursor: { offset: bigint; position: number } | null = null
+  readonly #readsInFlight = new Set<Promise<unknown>>()
+
+  private constructor(dir: string, baseOffset: bigint, config: LogConfig, fh: FileHandle, nowMs: number) {
+    this.baseOffset = baseOffset
+    this.createdMs = nowMs
+    this.#logFile = path.join(dir, segmentFileName(baseOffset, '.log'))
+    this.#indexFile = path.join(dir, segmentFileName(baseOffset, '.index'))
+    this.#timeIndexFile = path.join(dir, segmentFileName(baseOffset, '.timeindex'))
+    this.#indexIntervalBytes = config.indexIntervalBytes
+    this.#fh = fh
+    this.#nextOffset = baseOffset
+    this.#offsetOfMaxTimestamp = baseOffset
+    this.#offsetIndex = new OffsetIndex(baseOffset)
+    this.#timeIndex = new TimeIndex(baseOffset)
+  }
+
+  /** A new, empty segment; a leftover file of the same name (from a failed roll) is emptied. */
+  static async create(dir: string, baseOffset: bigint, config: LogConfig, nowMs: number): Promise<Segment> {
+    const fh = await open(path.join(dir, segmentFileName(baseOffset, '.log')), constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
+    const segment = new Segment(dir, baseOffset, config, fh, nowMs)
+    await removeIfExists(segment.#indexFile)
+    await removeIfExists(segment.#timeIndexFile)
+    return segment
+  }
+
+  /**
+   * Opens an existing segment. With `recover`, every batch is validated (bounds, CRC, ascending
+   * offsets), the file is truncated at the first bad one, and the indexes are rebuilt. Without it,
+   * the persisted indexes are loaded (rebuilt when missing or damaged) and only the tail after the
+   * last index entry is read; a tail that does not walk cleanly falls back to recovery.
+   */
+  static async open(dir: string, baseOffset: bigint, config: LogConfig, options: { recover: boolean; nowMs: number }): Promise<{ segment: Segment; droppedBytes: number }> {
+    const fh = await open(path.join(dir, segmentFileName(baseOffset, '.log')), constants.O_RDWR)
+    const segment = new Segment(dir, baseOffset, config, fh, options.nowMs)
+    try {
+      const fileBytes = (await fh.stat()).size
+      if (!options.recover && (await segment.#loadIndexes(fileBytes)) && (await segment.#scanTail(fileBytes))) {
+        segment.#indexesDirty = false
+        return { segment, droppedBytes: 0 }
+      }
+      const droppedBytes = await segment.#recover(fileBytes)
+      return { segment, droppedBytes }
+    } catch (err) {
+      await fh.close()
+      throw err
+    }
+  }
+
+  get sizeBytes(): number {
+    return this.#sizeBytes
+  }
+
+  get nextOffset(): bigint {
+    return this.#nextOffset
+  }
+
+  get maxTimestamp(): number {
+    return this.#maxTimestamp
+  }
+
+  get firstBatchTimestamp(): number | null {
+    return this.#firstBatchTimestamp
+  }
+
+  get isEmpty(): boolean {
+    return this.#sizeBytes === 0
+  }
+
+  /** Writes whole, already validated and offset-patched batches at the end of the segment. */
+  async append(buf: Buffer, batches: readonly AppendedBatch[]): Promise<void> {
+    assert.ok(batches.length > 0, 'an append carries at least one batch')
+    assert.equal(batches[0]!.baseOffset >= this.#nextOffset, true, 'offsets ascend within a segment')
+    const position = this.#sizeBytes
+    await writeFully(this.#fh, buf, position)
+    for (const b of batches) this.#indexBatch({ ...b, position: position + b.pos })
+    this.#sizeBytes += buf.length
+    this.#nextOffset = batches[batches.length - 1]!.lastOffset + 1n
+  }
+
+  #indexBatch(b: BatchSummary): void {
+    if (this.#firstBatchTimestamp === null) this.#firstBatchTimestamp = b.maxTimestamp
+    if (b.maxTimestamp > this.#maxTimestamp) {
+      this.#maxTimestamp = b.maxTimestamp
+      this.#offsetOfMaxTimestamp = b.baseOffset
+    }
+    if (this.#bytesSinceIndexEntry > this.#indexIntervalBytes) {
+      this.#offsetIndex.append(b.baseOffset, b.position)
+      this.#timeIndex.maybeAppend(this.#maxTimestamp, this.#offsetOfMaxTimestamp)
+      this.#bytesSinceIndexEntry = 0
+    }
+    this.#bytesSinceIndexEntry += b.sizeBytes
+    this.#indexesDirty = true
+  }
+
+  /**
+   * Whole batches from the one holding `offset` (or the first after it), up to `maxBytes` but at
+   * least one batch, never reaching the batch that holds `maxOffset` (exclusive bound: the high
+   * watermark). Null when the segment has nothing at or after `offset` below `maxOffset`.
+   */
+  async read(offset: bigint, maxBytes: number, maxOffset: bigint): Promise<SegmentRead | null> {
+    const p = this.#read(offset, maxBytes, maxOffset)
+    this.#readsInFlight.add(p)
+    try {
+      return await p
+    } finally {
+      this.#readsInFlight.delete(p)
+    }
+  }
+
+  async #read(offset: bigint, maxBytes: number, maxOffset: bigint): Promise<SegmentRead | null> {
+    const sizeBytes = this.#sizeBytes
+    const first = await this.#locate(offset, sizeBytes)
+    if (first === null || first.baseOffset >= maxOffset) return null
+    let limit = sizeBytes
+    if (maxOffset < this.#nextOffset) {
+      const bound = await this.#locate(maxOffset, sizeBytes)
+      if (bound !== null) limit = bound.position
+    }
+    if (limit <= first.position) return null
+    const want = Math.min(limit - first.position, Math.max(maxBytes, first.sizeBytes))
+    const buf = await readFully(this.#fh, first.position, want)
+    const { bytes, nextOffset } = this.#wholeBatches(buf, first.position)
+    this.#readCursor = { offset: nextOffset, position: first.position + bytes }
+    return { records: buf.subarray(0, bytes), nextOffset }
+  }
+
+  /** Cuts `buf` after its last whole batch, checking each batch's CRC on the way (disk rot). */
+  #wholeBatches(buf: Buffer, position: number): { bytes: number; nextOffset: bigint } {
+    let pos = 0
+    let nextOffset = -1n
+    while (pos + BATCH_LOG_OVERHEAD_BYTES <= buf.length) {
+      const size = buf.readInt32BE(pos + 8) + BATCH_LOG_OVERHEAD_BYTES
+      if (pos + size > buf.length) break
+      try {
+        verifyBatch(buf, pos)
+      } catch (err) {
+        throw new StrandProtocolError('KAFKA_STORAGE_ERROR', `The batch at byte ${position + pos} of ${this.#logFile} failed verification on read: ${(err as Error).message}`)
+      }
+      nextOffset = buf.readBigInt64BE(pos) + BigInt(buf.readInt32BE(pos + 23)) + 1n
+      pos += size
+    }
+    assert.ok(pos > 0, 'a read returns at least one whole batch')
+    return { bytes: pos, nextOffset }
+  }
+
+  /**
+   * The batch holding `offset`, or the first one after it; null when there is none below `sizeBytes`.
+   * Starts from the read cursor when a consumer continues where it stopped, else from the index.
+   */
+  async #locate(offset: bigint, sizeBytes: number): Promise<BatchSummary | null> {
+    if (offset >= this.#nextOffset) return null
+    const cursor = this.#readCursor
+    let position = cursor !== null && cursor.offset === offset && cursor.position < sizeBytes ? cursor.position : this.#offsetIndex.lookup(offset).position
+    while (position < sizeBytes) {
+      const summary = await this.#summaryAt(position, sizeBytes)
+      if (summary === null) throw new StrandProtocolError('KAFKA_STORAGE_ERROR', `No valid batch header at byte ${position} of ${this.#logFile}.`)
+      if (summary.lastOffset >= offset) return summary
+      position += summary.sizeBytes
+    }
+    return null
+  }
+
+  /** Reads the header of the batch at `position`; null when it is truncated or implausible. */
+  async #summaryAt(position: number, sizeBytes: number): Promise<BatchSummary | null> {
+    if (sizeBytes - position < HEADER_PREFIX_BYTES) return null
+    const head = await readFully(this.#fh, position, HEADER_PREFIX_BYTES)
+    return summarize(head, 0, position, sizeBytes - position)
+  }
+
+  async #loadIndexes(fileBytes: number): Promise<boolean> {
+    const offsetIndex = await OffsetIndex.load(this.#indexFile, this.baseOffset, Math.max(fileBytes, 1))
+    if (offsetIndex === null) return false
+    this.#offsetIndex = offsetIndex
+    return true
+  }
+
+  /**
+   * Walks the batches after the last offset-index entry to find the segment's end, then loads the
+   * time index. Returns false when the tail does not walk cleanly to the end of the file or the
+   * time index is damaged (the caller then recovers).
+   */
+  async #scanTail(fileBytes: number): Promise<boolean> {
+    if (!(await this.#walkTail(fileBytes))) return false
+    const timeIndex = await TimeIndex.load(this.#timeIndexFile, this.baseOffset, this.#nextOffset)
+    if (timeIndex === null) return false
+    this.#timeIndex = timeIndex
+    this.#mergeTimeIndexMax()
+    return true
+  }
+
+  #mergeTimeIndexMax(): void {
+    const lastTime = this.#timeIndex.last()
+    if (lastTime !== null && lastTime.timestamp > this.#maxTimestamp) {
+      this.#maxTimestamp = lastTime.timestamp
+      this.#offsetOfMaxTimestamp = lastTime.offset
+    }
+  }
+
+  /** Reads the batch headers from the last offset-index entry to `fileBytes`; false if they do not walk. */
+  async #walkTail(fileBytes: number): Promise<boolean> {
+    let position = this.#offsetIndex.lastPosition
+    this.#bytesSinceIndexEntry = 0
+    let last: BatchSummary | null = null
+    while (position < fileBytes) {
+      const s = await this.#summaryAt(position, fileBytes)
+      if (s === null || s.baseOffset < (last === null ? this.baseOffset : last.lastOffset + 1n)) return false
+      last = s
+      if (s.maxTimestamp > this.#maxTimestamp) {
+        this.#maxTimestamp = s.maxTimestamp
+        this.#offsetOfMaxTimestamp = s.baseOffset
+      }
+      this.#bytesSinceIndexEntry += s.sizeBytes
+      position += s.sizeBytes
+    }
+    this.#sizeBytes = fileBytes
+    this.#nextOffset = last === null ? this.baseOffset : last.lastOffset + 1n
+    this.#firstBatchTimestamp = fileBytes === 0 ? null : ((await this.#summaryAt(0, fileBytes))?.maxTimestamp ?? null)
+    return true
+  }
+
+  /**
+   * Validates every batch from the start, rebuilding the indexes, and truncates the file at the
+   * first batch that is torn, corrupt or out of order. Returns the number of bytes dropped.
+   */
+  async #recover(fileBytes: number): Promise<number> {
+    this.#resetState()
+    /** End of the last batch known good; everything after it is dropped. */
+    let validEnd = 0
+    let expectedMin = this.baseOffset
+    scan: while (validEnd < fileBytes) {
+      const chunkStart = validEnd
+      const chunk = await readFully(this.#fh, chunkStart, Math.min(RECOVERY_CHUNK_BYTES, fileBytes - chunkStart))
+      let pos = 0
+      while (pos < chunk.length) {
+        const s = summarize(chunk, pos, chunkStart + pos, fileBytes - chunkStart - pos)
+        if (s === null || s.baseOffset < expectedMin) break scan
+        if (pos + s.sizeBytes > chunk.length) {
+          if (pos > 0) break // re-read from this batch so it starts the next chunk
+          if (!(await this.#recoverLargeBatch(s))) break scan
+        } else if (!verifies(chunk, pos)) {
+          break scan
+        }
+        this.#indexBatch(s)
+        expectedMin = s.lastOffset + 1n
+        pos += s.sizeBytes
+        validEnd = s.position + s.sizeBytes
+      }
+    }
+    this.#sizeBytes = validEnd
+    this.#nextOffset = expectedMin
+    if (validEnd < fileBytes) await this.#fh.truncate(validEnd)
+    return fileBytes - validEnd
+  }
+
+  async #recoverLargeBatch(s: BatchSummary): Promise<boolean> {
+    return verifies(await readFully(this.#fh, s.position, s.sizeBytes), 0)
+  }
+
+  #resetState(): void {
+    this.#offsetIndex = new OffsetIndex(this.baseOffset)
+    this.#timeIndex = new TimeIndex(this.baseOffset)
+    this.#maxTimestamp = -1
+    this.#offsetOfMaxTimestamp = this.baseOffset
+    this.#firstBatchTimestamp = null
+    this.#bytesSinceIndexEntry = 0
+    this.#readCursor = null
+    this.#indexesDirty = true
+  }
+
+  /**
+   * Removes the batch holding `offset` and everything after it. Returns the bytes removed. The
+   * indexes and the segment's end are recomputed from what is left.
+   */
+  async truncateTo(offset: bigint): Promise<number> {
+    const at = await this.#locate(offset, this.#sizeBytes)
+    if (at === null) return 0
+    const removed = this.#sizeBytes - at.position
+    await this.#drainReads()
+    await this.#fh.truncate(at.position)
+    this.#offsetIndex.truncateToPosition(at.position)
+    this.#timeIndex.truncateTo(at.baseOffset)
+    this.#maxTimestamp = -1
+    this.#readCursor = null
+    this.#indexesDirty = true
+    const ok = await this.#walkTail(at.position)
+    assert.ok(ok, 'the batches before a truncation point still walk cleanly')
+    this.#mergeTimeIndexMax()
+    return removed
+  }
+
+  /** Largest-timestamp lookup helper: the first record at or after `timestamp`, scanning batches. */
+  async findTimestamp(timestamp: number, decodeAt: (buf: Buffer) => { offset: bigint; timestamp: number } | null): Promise<{ offset: bigint; timestamp: number } | null> {
+    if (this.#maxTimestamp < timestamp) return null
+    const sizeBytes = this.#sizeBytes
+    const start = await this.#locate(this.#timeIndex.lookup(timestamp), sizeBytes)
+    let position = start?.position ?? sizeBytes
+    while (position < sizeBytes) {
+      const s = await this.#summaryAt(position, sizeBytes)
+      if (s === null) break
+      if (s.maxTimestamp >= timestamp) {
+        const found = decodeAt(await readFully(this.#fh, position, s.sizeBytes))
+        if (found !== null) return found
+      }
+      position += s.sizeBytes
+    }
+    return null
+  }
+
+  async flush(): Promise<void> {
+    await this.#fh.datasync()
+  }
+
+  /** Writes both indexes, with the segment's largest timestamp as the final time-index entry. */
+  async persistIndexes(): Promise<void> {
+    if (!this.#indexesDirty) return
+    this.#timeIndex.maybeAppend(this.#maxTimestamp, this.#offsetOfMaxTimestamp)
+    await this.#offsetIndex.persist(this.#indexFile)
+    await this.#timeIndex.persist(this.#timeIndexFile)
+    this.#indexesDirty = false
+  }
+
+  async #drainReads(): Promise<void> {
+    while (this.#readsInFlight.size > 0) await Promise.allSettled([...this.#readsInFlight])
+  }
+
+  async close(options: { persistIndexes: boolean }): Promise<void> {
+    await this.#drainReads()
+    if (options.persistIndexes) await this.persistIndexes()
+    await this.#fh.close()
+  }
+
+  /** Closes the segment and deletes its three files. */
+  async delete(): Promise<void> {
+    await this.close({ persistIndexes: false })
+    await unlink(this.#logFile)
+    await removeIfExists(this.#indexFile)
+    await removeIfExists(this.#timeIndexFile)
+  }
+}
+
+/** The batch header at `pos` in `buf`, or null when it is truncated or its length is impossible. */
+function summarize(buf: Buffer, pos: number, position: number, bytesLeft: number): BatchSummary | null {
+  if (buf.length - pos < HEADER_PREFIX_BYTES) return null
+  const batchLength = buf.readInt32BE(pos + 8)
+  if (batchLength < BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD_BYTES || batchLength > BATCH_BYTES_MAX) return null
+  const sizeBytes = batchLength + BATCH_LOG_OVERHEAD_BYTES
+  if (sizeBytes > bytesLeft) return null
+  const lastOffsetDelta = buf.readInt32BE(pos + 23)
+  if (lastOffsetDelta < 0) return null
+  const baseOffset = buf.readBigInt64BE(pos)
+  return { position, sizeBytes, baseOffset, lastOffset: baseOffset + BigInt(lastOffsetDelta), maxTimestamp: Number(buf.readBigInt64BE(pos + 35)) }
+}
+
+function verifies(buf: Buffer, pos: number): boolean {
+  try {
+    verifyBatch(buf, pos)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done)
+    done += bytesWritten
+  }
+}
+
+async function readFully(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length)
+  let done = 0
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done)
+    if (bytesRead === 0) throw new StrandProtocolError('KAFKA_STORAGE_ERROR', `Unexpected end of segment file at byte ${position + done}.`)
+    done += bytesRead
+  }
+  return buf
+}
