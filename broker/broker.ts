@@ -1,0 +1,107 @@
+// Wires the layers together: storage (ReplicaManager over the log), request handlers, the TCP
+// server. `startBroker` is also the library entry for users who embed a broker in their tests:
+//
+//   const broker = await startBroker({ config: { dataDir, port: 0 } })
+//   // ... new Strand({ brokers: [broker.address] }) ...
+//   await broker.close()
+
+import { randomUUID } from 'node:crypto'
+import { readFile, mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { pino, type Logger } from 'pino'
+import { FrameDecoder } from '../client/protocol/frame.js'
+import { writeFileAtomic } from './log/checkpoint.js'
+import { DEFAULT_BROKER_CONFIG, type BrokerConfig } from './config.js'
+import { ReplicaManager } from './replication/replica-manager.js'
+import { createDispatcher } from './server/dispatch.js'
+import type { HandlerContext } from './server/handlers/context.js'
+import { Server } from './server/server.js'
+
+export interface StartBrokerOptions {
+  /** Any subset of the broker config; the rest takes defaults. `dataDir` is required in practice. */
+  config?: Partial<BrokerConfig>
+  /** Defaults to a silent logger, so an embedded broker does not write to the host's stdout. */
+  logger?: Logger
+  clock?: () => number
+}
+
+export interface RunningBroker {
+  readonly nodeId: number
+  readonly host: string
+  readonly port: number
+  /** `host:port`, ready for a client's `brokers` list. */
+  readonly address: string
+  readonly config: BrokerConfig
+  /** Graceful stop: stop accepting, answer in-flight requests, flush and close the logs. */
+  close(): Promise<void>
+}
+
+/** The cluster id is made once per data dir and kept, like Kafka's meta.properties. */
+async function clusterIdOf(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'meta.json')
+  try {
+    const meta = JSON.parse(await readFile(file, 'utf8')) as { clusterId: string }
+    return meta.clusterId
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const clusterId = randomUUID()
+  await writeFileAtomic(file, `${JSON.stringify({ clusterId })}\n`)
+  return clusterId
+}
+
+export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
+  const config: BrokerConfig = { ...DEFAULT_BROKER_CONFIG, ...options.config }
+  const logger = options.logger ?? pino({ level: 'silent' })
+  const clock = options.clock ?? Date.now
+  await mkdir(config.dataDir, { recursive: true })
+  const clusterId = await clusterIdOf(config.dataDir)
+  const replicas = await ReplicaManager.open(config, logger, clock)
+  let stopping = false
+  const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port }
+  const ctx: HandlerContext = {
+    nodeId: config.nodeId,
+    advertised,
+    clusterId,
+    config,
+    replicas,
+    clock,
+    logger,
+    stopping: () => stopping,
+  }
+  const server = new Server({
+    host: config.host,
+    port: config.port,
+    maxConnections: config.maxConnections,
+    inflightRequestsMax: config.inflightRequestsMax,
+    idleTimeoutMs: config.connectionsMaxIdleMs,
+    logger: logger.child({ subsystem: 'server' }),
+    newDecoder: () => new FrameDecoder({ frameBytesMax: config.maxRequestBytes }),
+    handle: createDispatcher(ctx),
+  })
+  let bound
+  try {
+    bound = await server.listen()
+  } catch (err) {
+    await replicas.close()
+    throw err
+  }
+  // With port 0 the OS chose the port: that is the one to advertise.
+  advertised.port = bound.port
+  logger.info({ subsystem: 'server', host: bound.host, port: bound.port, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
+  return {
+    nodeId: config.nodeId,
+    host: bound.host,
+    port: bound.port,
+    address: `${bound.host}:${bound.port}`,
+    config,
+    async close() {
+      if (stopping) return
+      stopping = true
+      // Wake long polls first so in-flight fetches answer now instead of at their maxWaitMs.
+      replicas.waiters.notifyAll()
+      await server.close()
+      await replicas.close()
+    },
+  }
+}

@@ -1,0 +1,105 @@
+// Starts broker processes (`node --import tsx broker/main.ts`) and waits until each listens: the
+// broker reports its address over the IPC channel (and in its `listening` log line).
+// Used by the benchmark harness and the local-cluster command; tests have their own helper that
+// also ties processes to a test's teardown.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const MAIN = path.join(ROOT, 'broker', 'main.ts')
+/** A broker that has not logged "listening" by then is reported as failed to start. */
+export const BROKER_START_TIMEOUT_MS = 30_000
+/** Lines of a broker's output kept for the error message when it fails. */
+const OUTPUT_LINES_MAX = 200
+
+export interface LaunchedBroker {
+  readonly child: ChildProcess
+  readonly host: string
+  readonly port: number
+  readonly address: string
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** SIGTERM and wait; SIGKILL after `timeoutMs`. */
+  stop(timeoutMs?: number): Promise<void>
+}
+
+export interface LaunchOptions {
+  configFile?: string
+  overrides: Record<string, string | number | boolean>
+  /** Extra Node flags (`--cpu-prof`). */
+  nodeArgs?: string[]
+  /** Receives every output line (the broker's JSON log). */
+  onLine?: (line: string) => void
+}
+
+export async function launchBroker(options: LaunchOptions): Promise<LaunchedBroker> {
+  const args = [...(options.nodeArgs ?? []), '--import', 'tsx', MAIN]
+  if (options.configFile !== undefined) args.push('--config', options.configFile)
+  for (const [k, v] of Object.entries(options.overrides)) args.push('--override', `${k}=${String(v)}`)
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+  })
+  const output: string[] = []
+  const { host, port } = await new Promise<{ host: string; port: number }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`broker did not start within ${BROKER_START_TIMEOUT_MS} ms:\n${output.join('\n')}`))
+    }, BROKER_START_TIMEOUT_MS)
+    const ready = (listening: { host: string; port: number }): void => {
+      clearTimeout(timer)
+      child.channel?.unref()
+      resolve(listening)
+    }
+    onLines(child, (line) => {
+      output.push(line)
+      if (output.length > OUTPUT_LINES_MAX) output.shift()
+      options.onLine?.(line)
+      const listening = parseListening(line)
+      if (listening !== null) ready(listening)
+    })
+    child.on('message', (message: unknown) => {
+      const m = message as { type?: unknown; host?: unknown; port?: unknown }
+      if (m.type === 'listening' && typeof m.host === 'string' && typeof m.port === 'number') ready({ host: m.host, port: m.port })
+    })
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer)
+      reject(new Error(`broker exited (code ${code}, signal ${signal}) before listening:\n${output.join('\n')}`))
+    })
+  })
+  const stop = async (timeoutMs = 15_000): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    await exited
+    clearTimeout(timer)
+  }
+  return { child, host, port, address: `${host}:${port}`, exited, stop }
+}
+
+/** The broker logs `{"msg":"listening","host":..,"port":..}` once its socket is bound. */
+export function parseListening(line: string): { host: string; port: number } | null {
+  if (!line.includes('"listening"')) return null
+  try {
+    const entry = JSON.parse(line) as { msg?: unknown; host?: unknown; port?: unknown }
+    if (entry.msg === 'listening' && typeof entry.port === 'number' && typeof entry.host === 'string') {
+      return { host: entry.host, port: entry.port }
+    }
+  } catch {
+    // Not a JSON log line.
+  }
+  return null
+}
+
+export function onLines(child: ChildProcess, onLine: (line: string) => void): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let rest = ''
+    stream?.setEncoding('utf8')
+    stream?.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n')
+      rest = lines.pop() ?? ''
+      for (const line of lines) onLine(line)
+    })
+  }
+}

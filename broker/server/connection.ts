@@ -1,0 +1,174 @@
+// One client connection: frames in, responses out, in request order (Kafka semantics), with
+// pipelining and bounded memory.
+//
+// Requests are handled concurrently (a slow long-poll Fetch does not block a Produce behind it
+// from starting), but responses are written strictly in arrival order: each request takes a slot
+// in `#pending`, and the head slots are flushed as soon as they complete.
+//
+// Backpressure: reading from the socket pauses while `inflightRequestsMax` requests are pending
+// or while the socket's write buffer is above its high-water mark (a client that does not read
+// its responses), and resumes when both clear. Memory per connection is therefore bounded by
+// inflightRequestsMax requests plus one socket buffer, not by what the client sends.
+
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+
+/** Decodes a byte stream into frame bodies; throws a typed error on a bad size prefix. */
+export interface FrameSource {
+  push(chunk: Buffer): Buffer[]
+}
+
+/**
+ * Handles one frame body. Resolves with the whole response frame to write, or null when the
+ * request gets no response (Produce with acks=0). Rejects only when the connection must close
+ * (a request whose header cannot be read: there is no correlation id to answer).
+ */
+export type FrameHandler = (frame: Buffer) => Promise<Buffer | null>
+
+interface Slot {
+  /** The response once the handler has finished; undefined while it runs. */
+  response: Buffer | null | undefined
+  done: boolean
+}
+
+export interface ConnectionOptions {
+  socket: Socket
+  decoder: FrameSource
+  handle: FrameHandler
+  inflightRequestsMax: number
+  idleTimeoutMs: number
+  logger: Logger
+  onClose: () => void
+}
+
+export class Connection {
+  readonly #socket: Socket
+  readonly #decoder: FrameSource
+  readonly #handle: FrameHandler
+  readonly #inflightRequestsMax: number
+  readonly #logger: Logger
+  /** Requests received and not yet answered, in arrival order. */
+  readonly #pending: Slot[] = []
+  /** True while reading is paused because the socket's write buffer is full. */
+  #writeBlocked = false
+  #closed = false
+  /** Set by a graceful shutdown: no new requests are read, pending ones are still answered. */
+  #readingStopped = false
+  /** Resolves when every pending request has been answered (used by a graceful shutdown). */
+  #drainWaiters: Array<() => void> = []
+
+  constructor(options: ConnectionOptions) {
+    this.#socket = options.socket
+    this.#decoder = options.decoder
+    this.#handle = options.handle
+    this.#inflightRequestsMax = options.inflightRequestsMax
+    this.#logger = options.logger
+    const socket = options.socket
+    socket.setNoDelay(true)
+    socket.setTimeout(options.idleTimeoutMs, () => {
+      this.#logger.info({ remote: socket.remoteAddress }, 'closing idle connection')
+      this.close()
+    })
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk))
+    socket.on('drain', () => {
+      this.#writeBlocked = false
+      this.#updateReading()
+    })
+    socket.on('error', (err) => this.#logger.debug({ err }, 'connection error'))
+    socket.on('close', () => {
+      this.#closed = true
+      this.#notifyDrained()
+      options.onClose()
+    })
+  }
+
+  get inflight(): number {
+    return this.#pending.length
+  }
+
+  #onData(chunk: Buffer): void {
+    let frames: Buffer[]
+    try {
+      frames = this.#decoder.push(chunk)
+    } catch (err) {
+      // A size prefix that is negative or above max.request.bytes: there is no way to find the
+      // next frame boundary, so the stream is unusable. Answer what is pending, then close.
+      this.#logger.warn({ err: (err as Error).message, remote: this.#socket.remoteAddress }, 'bad frame; closing connection')
+      this.#endAfterPending()
+      return
+    }
+    for (const frame of frames) this.#dispatch(frame)
+    this.#updateReading()
+  }
+
+  #dispatch(frame: Buffer): void {
+    const slot: Slot = { response: undefined, done: false }
+    this.#pending.push(slot)
+    this.#handle(frame).then(
+      (response) => {
+        slot.response = response
+        slot.done = true
+        this.#flush()
+      },
+      (err: unknown) => {
+        this.#logger.warn({ err: (err as Error).message, remote: this.#socket.remoteAddress }, 'unreadable request; closing connection')
+        slot.response = null
+        slot.done = true
+        this.#flush()
+        this.#endAfterPending()
+      },
+    )
+  }
+
+  #flush(): void {
+    while (this.#pending.length > 0 && (this.#pending[0] as Slot).done) {
+      const slot = this.#pending.shift() as Slot
+      if (slot.response !== null && slot.response !== undefined && !this.#closed) {
+        if (!this.#socket.write(slot.response)) this.#writeBlocked = true
+      }
+    }
+    if (this.#pending.length === 0) this.#notifyDrained()
+    this.#updateReading()
+  }
+
+  #updateReading(): void {
+    if (this.#closed) return
+    const shouldPause = this.#readingStopped || this.#writeBlocked || this.#pending.length >= this.#inflightRequestsMax
+    if (shouldPause && !this.#socket.isPaused()) this.#socket.pause()
+    else if (!shouldPause && this.#socket.isPaused()) this.#socket.resume()
+  }
+
+  /**
+   * Answers what is pending, then closes. Reading is stopped, so the peer's FIN would never be
+   * seen: destroy once our last bytes are written instead of waiting for a half-close that may
+   * never complete (that leaked a connection slot per bad frame until max.connections was hit).
+   */
+  #endAfterPending(): void {
+    this.stopReading()
+    void this.drained().then(() => this.#socket.destroySoon())
+  }
+
+  #notifyDrained(): void {
+    if (this.#pending.length > 0 && !this.#closed) return
+    const waiters = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const w of waiters) w()
+  }
+
+  /** Resolves once every request received so far has been answered. */
+  drained(): Promise<void> {
+    if (this.#pending.length === 0 || this.#closed) return Promise.resolve()
+    return new Promise((resolve) => this.#drainWaiters.push(resolve))
+  }
+
+  /** Stops reading new requests; pending ones are still answered. */
+  stopReading(): void {
+    this.#readingStopped = true
+    this.#socket.pause()
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#socket.destroy()
+  }
+}

@@ -1,0 +1,63 @@
+// From a frame to a response frame: decode the header, route to the API's handler, encode the
+// answer. An unknown API or version is answered with UNSUPPORTED_VERSION in an ApiVersions v0
+// body (as Kafka does), which also tells the client what this broker speaks.
+//
+// A frame whose header cannot be read, or a known API whose body is malformed, cannot be answered
+// in a shape the client would understand, so the handler rejects and the connection closes: the
+// client sees a closed connection (retriable), the broker carries on.
+
+import { ApiKey, decodeRequestBody, decodeRequestHeader, encodeResponse, supportedApis } from '../../client/protocol/apis.js'
+import { errorCodeOf, StrandProtocolError } from '../../client/protocol/errors.js'
+import type { HandlerContext } from './handlers/context.js'
+import { handleFetch } from './handlers/fetch.js'
+import { handleListOffsets } from './handlers/list-offsets.js'
+import { handleMetadata } from './handlers/metadata.js'
+import { handleProduce } from './handlers/produce.js'
+import { handleCreateTopics, handleDeleteTopics } from './handlers/topics.js'
+
+export interface RequestMetrics {
+  observe(apiKey: number, latencyMs: number): void
+}
+
+function unsupported(correlationId: number): Buffer {
+  return encodeResponse(ApiKey.ApiVersions, 0, correlationId, { errorCode: errorCodeOf('UNSUPPORTED_VERSION'), apiKeys: supportedApis() })
+}
+
+async function route(ctx: HandlerContext, apiKey: number, body: unknown): Promise<unknown> {
+  switch (apiKey) {
+    case ApiKey.ApiVersions:
+      return { errorCode: 0, apiKeys: supportedApis() }
+    case ApiKey.Metadata:
+      return handleMetadata(ctx, body as Parameters<typeof handleMetadata>[1])
+    case ApiKey.CreateTopics:
+      return handleCreateTopics(ctx, body as Parameters<typeof handleCreateTopics>[1])
+    case ApiKey.DeleteTopics:
+      return handleDeleteTopics(ctx, body as Parameters<typeof handleDeleteTopics>[1])
+    case ApiKey.Produce:
+      return handleProduce(ctx, body as Parameters<typeof handleProduce>[1])
+    case ApiKey.Fetch:
+      return handleFetch(ctx, body as Parameters<typeof handleFetch>[1])
+    case ApiKey.ListOffsets:
+      return handleListOffsets(ctx, body as Parameters<typeof handleListOffsets>[1])
+    default:
+      throw new StrandProtocolError('UNSUPPORTED_VERSION', `API key ${apiKey} has no handler.`)
+  }
+}
+
+export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer) => Promise<Buffer | null> {
+  return async (frame) => {
+    const started = performance.now()
+    const header = decodeRequestHeader(frame)
+    let body: unknown
+    try {
+      body = decodeRequestBody(header.apiKey, header.apiVersion, frame, header.bodyOffset)
+    } catch (err) {
+      if (err instanceof StrandProtocolError && err.code === 'UNSUPPORTED_VERSION') return unsupported(header.correlationId)
+      throw err
+    }
+    const response = await route(ctx, header.apiKey, body)
+    metrics?.observe(header.apiKey, performance.now() - started)
+    if (response === null) return null
+    return encodeResponse(header.apiKey as never, header.apiVersion, header.correlationId, response as never)
+  }
+}

@@ -1,0 +1,20 @@
+// What every request handler may use. Handlers live one per API in this folder; they turn a
+// decoded request body into a response body, and report per-partition failures as error codes
+// in the response rather than throwing, so one bad partition never fails its neighbours.
+
+import type { Logger } from 'pino'
+import type { BrokerConfig } from '../../config.js'
+import type { ReplicaManager } from '../../replication/replica-manager.js'
+
+export interface HandlerContext {
+  readonly nodeId: number
+  /** The address clients are told to connect to. */
+  readonly advertised: { host: string; port: number }
+  readonly clusterId: string
+  readonly config: BrokerConfig
+  readonly replicas: ReplicaManager
+  readonly clock: () => number
+  readonly logger: Logger
+  /** Set once shutdown begins: long polls return at once. */
+  readonly stopping: () => boolean
+}

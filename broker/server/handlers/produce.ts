@@ -1,0 +1,56 @@
+// Produce: append each partition's batches as leader. Every partition gets its own outcome; one
+// failing partition does not fail the others. acks=0 gets no response at all (Kafka semantics).
+
+import { StrandProtocolError, toWireCode, WIRE_ERRORS } from '../../../client/protocol/errors.js'
+import type { ProduceRequest, ProduceResponse } from '../../../client/protocol/messages/produce.js'
+import type { HandlerContext } from './context.js'
+
+type PartitionResponse = ProduceResponse['topics'][number]['partitions'][number]
+
+const VALID_ACKS = new Set([-1, 0, 1])
+
+function failed(index: number, err: unknown): PartitionResponse {
+  return {
+    index,
+    errorCode: toWireCode(err),
+    errorMessage: err instanceof Error ? err.message : String(err),
+    baseOffset: -1n,
+    logAppendTimeMs: -1n,
+    logStartOffset: -1n,
+  }
+}
+
+async function appendOne(ctx: HandlerContext, acks: number, topic: string, index: number, records: Buffer): Promise<PartitionResponse> {
+  try {
+    const partition = ctx.replicas.partition(topic, index)
+    if (acks === -1 && partition.config.minInsyncReplicas > 1) {
+      // With one broker the ISR is this broker alone.
+      throw new StrandProtocolError('NOT_ENOUGH_REPLICAS', `ISR size 1 is below min.insync.replicas ${partition.config.minInsyncReplicas}.`)
+    }
+    const r = await ctx.replicas.appendAsLeader(topic, index, records)
+    return { index, errorCode: 0, errorMessage: null, baseOffset: r.baseOffset, logAppendTimeMs: r.logAppendTimeMs, logStartOffset: r.logStartOffset }
+  } catch (err) {
+    if (!(err instanceof StrandProtocolError)) ctx.logger.error({ err, topic, partition: index }, 'append failed')
+    return failed(index, err)
+  }
+}
+
+export async function handleProduce(ctx: HandlerContext, req: ProduceRequest): Promise<ProduceResponse | null> {
+  const acks = req.acks
+  const topics = await Promise.all(
+    req.topics.map(async (t) => ({
+      name: t.name,
+      partitions: await Promise.all(
+        t.partitions.map((p) =>
+          VALID_ACKS.has(acks)
+            ? appendOne(ctx, acks, t.name, p.index, p.records)
+            : Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_REQUIRED_ACKS', `acks was ${acks}.`))),
+        ),
+      ),
+    })),
+  )
+  if (acks === 0) return null
+  return { topics, throttleTimeMs: 0 }
+}
+
+export const NO_ERROR = WIRE_ERRORS.NONE.code

@@ -1,0 +1,82 @@
+// The broker's TCP listener: accepts connections up to `max.connections`, gives each a
+// Connection, and shuts down gracefully: stop accepting, stop reading, answer what is in flight,
+// then close.
+
+import net from 'node:net'
+import type { Logger } from 'pino'
+import { Connection, type FrameHandler, type FrameSource } from './connection.js'
+
+export interface ServerOptions {
+  host: string
+  port: number
+  maxConnections: number
+  inflightRequestsMax: number
+  idleTimeoutMs: number
+  logger: Logger
+  newDecoder: () => FrameSource
+  handle: FrameHandler
+}
+
+/** How long a graceful shutdown waits for in-flight requests before closing sockets anyway. */
+export const SHUTDOWN_DRAIN_MS = 10_000
+
+export class Server {
+  readonly #options: ServerOptions
+  readonly #server: net.Server
+  readonly #connections = new Set<Connection>()
+  readonly #logger: Logger
+
+  constructor(options: ServerOptions) {
+    this.#options = options
+    this.#logger = options.logger
+    this.#server = net.createServer((socket) => this.#accept(socket))
+    this.#server.on('error', (err) => this.#logger.error({ err }, 'server error'))
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject)
+      this.#server.listen(this.#options.port, this.#options.host, () => {
+        this.#server.off('error', reject)
+        resolve()
+      })
+    })
+    const address = this.#server.address() as net.AddressInfo
+    return { host: this.#options.host, port: address.port }
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#connections.size >= this.#options.maxConnections) {
+      // Refuse politely but firmly: a flood of connections must not exhaust file descriptors.
+      this.#logger.warn({ remote: socket.remoteAddress, max: this.#options.maxConnections }, 'max.connections reached; refusing connection')
+      socket.destroy()
+      return
+    }
+    const connection: Connection = new Connection({
+      socket,
+      decoder: this.#options.newDecoder(),
+      handle: this.#options.handle,
+      inflightRequestsMax: this.#options.inflightRequestsMax,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
+      logger: this.#logger,
+      onClose: () => this.#connections.delete(connection),
+    })
+    this.#connections.add(connection)
+  }
+
+  /** Graceful stop: no new connections or requests; in-flight ones are answered first. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    for (const c of this.#connections) c.stopReading()
+    const drained = Promise.all([...this.#connections].map((c) => c.drained()))
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_DRAIN_MS)))])
+    clearTimeout(timer)
+    for (const c of this.#connections) c.close()
+    await closed
+  }
+}
