@@ -1,0 +1,197 @@
+// The admin client: topics, cluster metadata, offsets. Every wire error becomes its typed error
+// (TOPIC_ALREADY_EXISTS, INVALID_TOPIC, ...) with the broker's message.
+//
+// Topic changes go to the controller and are retried only when the request may not have reached
+// it (a connection error, NOT_CONTROLLER): a retried create may then answer TOPIC_ALREADY_EXISTS
+// for a topic the first attempt did create, which the caller can treat as success.
+
+import { ApiKey } from './protocol/apis.js'
+import { backoffMs, sleep, toClusterMetadata, type BrokerInfo, type Cluster, type ClusterMetadata } from './cluster.js'
+import type { Connection } from './connection.js'
+import { ClosedError, ConnectionError, errorFromCode, wireError, InvalidArgumentError, StrandProtocolError, type StrandError } from './errors.js'
+
+export interface CreateTopicOptions {
+  topic: string
+  /** Broker default (num.partitions) when absent. */
+  partitions?: number
+  /** Broker default when absent. */
+  replicationFactor?: number
+  configs?: Record<string, string>
+  /** Only validate, create nothing. */
+  validateOnly?: boolean
+  /** Resolve only once every partition has a leader, so a producer can start at once. Default true. */
+  waitForLeaders?: boolean
+}
+
+export interface ListOffsetsOptions {
+  topic: string
+  partition: number
+  /** 'earliest' = log start, 'latest' = high watermark, else the first offset at or after this time (ms). */
+  timestamp: 'earliest' | 'latest' | bigint | number
+}
+
+export interface OffsetAndTimestamp {
+  /** -1n when no record is at or after the timestamp asked for. */
+  offset: bigint
+  /** The record's timestamp in ms (-1 for 'earliest' / 'latest'). */
+  timestamp: number
+}
+
+export interface ClusterDescription {
+  clusterId: string
+  controllerId: number
+  brokers: BrokerInfo[]
+}
+
+export interface AdminContext {
+  cluster: Cluster
+  clock: () => number
+  requestTimeoutMs: number
+  onClose?: () => void
+}
+
+/**
+ * Retry a topic change only when it may not have taken effect: the connection failed, the broker
+ * is not the controller, or the controller is not a known broker (nothing was sent).
+ */
+function topicChangeRetriable(err: StrandError): boolean {
+  if (err instanceof ConnectionError) return true
+  return err instanceof StrandProtocolError && (err.code === 'NOT_CONTROLLER' || err.code === 'BROKER_NOT_AVAILABLE')
+}
+
+function timestampOf(t: ListOffsetsOptions['timestamp']): bigint {
+  if (t === 'earliest') return -2n
+  if (t === 'latest') return -1n
+  if ((typeof t === 'bigint' && t >= 0n) || (typeof t === 'number' && Number.isSafeInteger(t) && t >= 0)) return BigInt(t)
+  throw new InvalidArgumentError(`timestamp must be 'earliest', 'latest' or a time in ms >= 0, got ${String(t)}.`)
+}
+
+export class Admin {
+  readonly #cluster: Cluster
+  readonly #clock: () => number
+  readonly #requestTimeoutMs: number
+  readonly #onClose: (() => void) | undefined
+  #closed = false
+
+  constructor(context: AdminContext) {
+    this.#cluster = context.cluster
+    this.#clock = context.clock
+    this.#requestTimeoutMs = context.requestTimeoutMs
+    this.#onClose = context.onClose
+  }
+
+  async createTopic(options: CreateTopicOptions): Promise<void> {
+    if (typeof options?.topic !== 'string') throw new InvalidArgumentError('createTopic() needs { topic: string }.')
+    const configs = Object.entries(options.configs ?? {}).map(([name, value]) => ({ name, value: String(value) }))
+    const body = {
+      topics: [{ name: options.topic, numPartitions: options.partitions ?? -1, replicationFactor: options.replicationFactor ?? -1, configs }],
+      timeoutMs: this.#requestTimeoutMs,
+      validateOnly: options.validateOnly ?? false,
+    }
+    // The controller may take up to timeoutMs itself; the network gets its own allowance.
+    const res = await this.#toController((c) => c.request(ApiKey.CreateTopics, body, { timeoutMs: 2 * this.#requestTimeoutMs }))
+    const result = res.topics.find((t) => t.name === options.topic)
+    if (result === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The CreateTopics response has no result for "${options.topic}".`)
+    const err = wireError(result.errorCode, result.errorMessage)
+    if (err !== null) throw err
+    if (options.validateOnly !== true && options.waitForLeaders !== false) await this.#waitForLeaders(options.topic, result.numPartitions)
+  }
+
+  async deleteTopic(topic: string): Promise<void> {
+    if (typeof topic !== 'string') throw new InvalidArgumentError('deleteTopic() takes a topic name.')
+    const body = { topicNames: [topic], timeoutMs: this.#requestTimeoutMs }
+    const res = await this.#toController((c) => c.request(ApiKey.DeleteTopics, body, { timeoutMs: 2 * this.#requestTimeoutMs }))
+    this.#cluster.forget(topic)
+    const result = res.responses.find((r) => r.name === topic)
+    if (result === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The DeleteTopics response has no result for "${topic}".`)
+    const err = wireError(result.errorCode, result.errorMessage)
+    if (err !== null) throw err
+  }
+
+  /** Names of the topics, internal ones (such as __consumer_offsets) left out, sorted. */
+  async listTopics(): Promise<string[]> {
+    const md = await this.metadata()
+    return md.topics.filter((t) => !t.internal).map((t) => t.name).sort()
+  }
+
+  /**
+   * Brokers and topics (every topic when `topics` is absent). Note: with the broker's topic
+   * auto-creation on, naming a topic that does not exist creates it (Metadata v0 cannot say not to).
+   */
+  async metadata(topics?: readonly string[]): Promise<ClusterMetadata> {
+    this.#checkOpen()
+    const res = await this.#cluster.retry(() => this.#cluster.requestAny(ApiKey.Metadata, { topics: topics === undefined ? null : [...topics] }))
+    if (topics !== undefined) {
+      for (const t of res.topics) {
+        const err = errorFromCode(t.errorCode, `Topic "${t.name}".`)
+        if (err !== null) throw err
+      }
+    }
+    return toClusterMetadata(res)
+  }
+
+  async describeCluster(): Promise<ClusterDescription> {
+    const md = await this.metadata([])
+    return { clusterId: md.clusterId, controllerId: md.controllerId, brokers: md.brokers }
+  }
+
+  async listOffsets(options: ListOffsetsOptions): Promise<OffsetAndTimestamp> {
+    this.#checkOpen()
+    const timestamp = timestampOf(options.timestamp)
+    const { topic, partition } = options
+    // An unknown topic is an answer here, not a transient state to wait out (unlike a producer's
+    // first send, which may race the topic's creation).
+    const retriable = (err: StrandError): boolean => err.retriable && err.code !== 'UNKNOWN_TOPIC_OR_PARTITION'
+    return this.#cluster.retry(async () => {
+      const leader = await this.#cluster.leaderFor(topic, partition, { retry: false })
+      const res = await this.#cluster.connectionTo(leader).request(ApiKey.ListOffsets, {
+        replicaId: -1,
+        isolationLevel: 0,
+        topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp }] }],
+      })
+      const p = res.topics.find((t) => t.name === topic)?.partitions.find((x) => x.partitionIndex === partition)
+      if (p === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The ListOffsets response has no result for ${topic}-${partition}.`)
+      const err = errorFromCode(p.errorCode, `${topic}-${partition}.`)
+      if (err !== null) throw err
+      return { offset: p.offset, timestamp: Number(p.timestamp) }
+    }, { retriable })
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#cluster.close()
+    this.#onClose?.()
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError('admin client')
+  }
+
+  /** Runs a topic change against the active controller (from metadata), retrying as topicChangeRetriable allows. */
+  async #toController<T>(send: (conn: Connection) => Promise<T>): Promise<T> {
+    this.#checkOpen()
+    return this.#cluster.retry(
+      async () => {
+        if (this.#cluster.controllerId < 0 || this.#cluster.stale) await this.#cluster.refresh()
+        return send(this.#cluster.connectionTo(this.#cluster.controllerId))
+      },
+      { retriable: topicChangeRetriable },
+    )
+  }
+
+  /** Polls metadata until every partition of a new topic has a leader, within requestTimeoutMs. */
+  async #waitForLeaders(topic: string, partitions: number): Promise<void> {
+    const deadlineMs = this.#clock() + this.#requestTimeoutMs
+    for (let attempt = 1; ; attempt++) {
+      await this.#cluster.refresh([topic]).catch(() => undefined)
+      const info = this.#cluster.cachedTopic(topic)
+      const ready = info !== undefined && info.partitions.length >= Math.max(partitions, 1) && info.partitions.every((p) => p !== undefined && p.leaderId >= 0)
+      if (ready) return
+      if (this.#clock() >= deadlineMs) {
+        throw new StrandProtocolError('LEADER_NOT_AVAILABLE', `Topic "${topic}" was created, but not all its partitions had a leader within ${this.#requestTimeoutMs} ms.`)
+      }
+      await sleep(backoffMs(this.#cluster.retryOptions, attempt))
+    }
+  }
+}

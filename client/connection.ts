@@ -1,0 +1,279 @@
+// One TCP connection to one broker: correlation ids, pipelining, timeouts, reconnect.
+//
+// Many requests may be in flight at once (at most inflightRequestsMax); the broker answers them
+// in request order (Kafka semantics), so the pending list is a FIFO and every response must carry
+// the correlation id of its head. A response that does not is a protocol violation: the
+// connection is closed, since nothing after it can be trusted to line up.
+//
+// A Produce with acks=0 gets no response frame at all. Such a request is written but never
+// queued: it resolves once the bytes are handed to the kernel, and takes no slot in the FIFO
+// (a slot would wait forever for a response that never comes).
+//
+// When the socket fails or closes, every pending request rejects with a retriable
+// ConnectionError; the next request opens a new socket. A request that times out closes the
+// connection too (as Kafka's NetworkClient does): its response may still come, and with the
+// FIFO matching it would otherwise be taken for the answer to the next request.
+
+import net from 'node:net'
+import { apiName, decodeResponse, encodeRequest, type ApiKeyValue, type ApiTypes } from './protocol/apis.js'
+import { FrameDecoder } from './protocol/frame.js'
+import { ClosedError, ConnectionError, ConnectTimeoutError, RequestTimeoutError } from './errors.js'
+
+/** Every API is at version 0 so far; a later client picks versions from ApiVersions. */
+const API_VERSION = 0
+/** TCP keep-alive probes start after this much idle time, so a dead peer is noticed eventually. */
+const KEEP_ALIVE_DELAY_MS = 60_000
+
+export interface ConnectionOptions {
+  host: string
+  port: number
+  clientId: string | null
+  connectTimeoutMs: number
+  /** Default time a request may wait for its response. */
+  requestTimeoutMs: number
+  /** Requests awaiting a response at once; more wait for a slot (backpressure). */
+  inflightRequestsMax: number
+  /** Largest response frame accepted; a larger size prefix closes the connection. */
+  frameBytesMax: number
+}
+
+export interface RequestOptions {
+  /** Overrides requestTimeoutMs (a long-polling Fetch needs its maxWaitMs on top). */
+  timeoutMs?: number
+}
+
+interface Pending {
+  readonly correlationId: number
+  readonly apiKey: ApiKeyValue
+  readonly resolve: (body: unknown) => void
+  readonly reject: (err: Error) => void
+  readonly timer: NodeJS.Timeout
+}
+
+interface SlotWaiter {
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+export class Connection {
+  /** 'host:port', for errors and logs. */
+  readonly address: string
+  readonly #options: ConnectionOptions
+  /** The open socket; null before the first request, after a failure, and after close(). */
+  #socket: net.Socket | null = null
+  /** The connect in progress, shared by every request that arrives meanwhile. */
+  #connecting: Promise<net.Socket> | null = null
+  /** Requests written and awaiting their response, in request (= response) order. */
+  #inflight: Pending[] = []
+  /** Slots taken: in #inflight, or reserved by a request that is connecting or encoding. */
+  #slotsUsed = 0
+  /** Requests waiting for a slot, served first come, first served. */
+  #slotWaiters: SlotWaiter[] = []
+  #nextCorrelationId = 0
+  #closed = false
+
+  constructor(options: ConnectionOptions) {
+    this.#options = options
+    this.address = `${options.host}:${options.port}`
+  }
+
+  get connected(): boolean {
+    return this.#socket !== null
+  }
+
+  get inflightRequests(): number {
+    return this.#inflight.length
+  }
+
+  /** Sends a request and resolves with the decoded response body. */
+  async request<K extends ApiKeyValue>(apiKey: K, body: ApiTypes[K]['request'], options: RequestOptions = {}): Promise<ApiTypes[K]['response']> {
+    await this.#acquireSlot()
+    let socket: net.Socket
+    let frame: Buffer
+    const correlationId = this.#takeCorrelationId()
+    try {
+      socket = this.#socket ?? (await this.#connect())
+      frame = encodeRequest(apiKey, API_VERSION, correlationId, this.#options.clientId, body)
+    } catch (err) {
+      this.#releaseSlot()
+      throw err
+    }
+    const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs
+    return new Promise<ApiTypes[K]['response']>((resolve, reject) => {
+      if (this.#socket !== socket) {
+        // The socket died between connecting and now; its failure handler has already run.
+        this.#releaseSlot()
+        reject(this.#closed ? new ClosedError(`connection to ${this.address}`) : new ConnectionError(this.address, 'connection closed before the request was sent'))
+        return
+      }
+      const pending: Pending = {
+        correlationId,
+        apiKey,
+        resolve: resolve as (body: unknown) => void,
+        reject,
+        timer: setTimeout(() => this.#onTimeout(socket, pending, timeoutMs), timeoutMs),
+      }
+      this.#inflight.push(pending)
+      socket.write(frame)
+    })
+  }
+
+  /**
+   * Sends a request the broker does not answer (Produce with acks=0). Resolves once the bytes
+   * are flushed to the kernel, which is also what bounds how many such writes pile up.
+   */
+  async send<K extends ApiKeyValue>(apiKey: K, body: ApiTypes[K]['request']): Promise<void> {
+    const socket = this.#socket ?? (await this.#connect())
+    const frame = encodeRequest(apiKey, API_VERSION, this.#takeCorrelationId(), this.#options.clientId, body)
+    await new Promise<void>((resolve, reject) => {
+      if (this.#socket !== socket) {
+        reject(new ConnectionError(this.address, 'connection closed before the request was sent'))
+        return
+      }
+      socket.write(frame, (err) => {
+        if (err === undefined || err === null) resolve()
+        else reject(new ConnectionError(this.address, `write failed: ${err.message}`, { cause: err }))
+      })
+    })
+  }
+
+  /** Closes the socket; pending and waiting requests reject with ClosedError. Idempotent. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    const err = new ClosedError(`connection to ${this.address}`)
+    for (const w of this.#slotWaiters.splice(0)) w.reject(err)
+    const socket = this.#socket
+    if (socket !== null) {
+      this.#fail(socket, err)
+      socket.destroy()
+    }
+  }
+
+  #takeCorrelationId(): number {
+    const id = this.#nextCorrelationId
+    this.#nextCorrelationId = (id + 1) & 0x7fffffff
+    return id
+  }
+
+  #acquireSlot(): Promise<void> | undefined {
+    if (this.#closed) return Promise.reject(new ClosedError(`connection to ${this.address}`))
+    if (this.#slotsUsed < this.#options.inflightRequestsMax && this.#slotWaiters.length === 0) {
+      this.#slotsUsed++
+      return undefined
+    }
+    return new Promise<void>((resolve, reject) => this.#slotWaiters.push({ resolve, reject }))
+  }
+
+  #releaseSlot(): void {
+    const next = this.#slotWaiters.shift()
+    // The slot passes straight to the next waiter, so a newcomer cannot take it first.
+    if (next !== undefined) next.resolve()
+    else this.#slotsUsed--
+  }
+
+  #connect(): Promise<net.Socket> {
+    if (this.#closed) return Promise.reject(new ClosedError(`connection to ${this.address}`))
+    this.#connecting ??= this.#open().finally(() => {
+      this.#connecting = null
+    })
+    return this.#connecting
+  }
+
+  #open(): Promise<net.Socket> {
+    const { host, port, connectTimeoutMs } = this.#options
+    return new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect({ host, port })
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(new ConnectTimeoutError(this.address, connectTimeoutMs))
+      }, connectTimeoutMs)
+      const onError = (err: Error): void => {
+        clearTimeout(timer)
+        socket.destroy()
+        reject(new ConnectionError(this.address, `connect failed: ${err.message}`, { cause: err }))
+      }
+      socket.once('error', onError)
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        socket.off('error', onError)
+        if (this.#closed) {
+          socket.destroy()
+          reject(new ClosedError(`connection to ${this.address}`))
+          return
+        }
+        this.#attach(socket)
+        resolve(socket)
+      })
+    })
+  }
+
+  #attach(socket: net.Socket): void {
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true, KEEP_ALIVE_DELAY_MS)
+    const decoder = new FrameDecoder({ frameBytesMax: this.#options.frameBytesMax })
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Buffer[]
+      try {
+        frames = decoder.push(chunk)
+      } catch (err) {
+        this.#fail(socket, new ConnectionError(this.address, 'unreadable response frame', { cause: err }))
+        socket.destroy()
+        return
+      }
+      for (const frame of frames) {
+        if (this.#socket !== socket) return
+        this.#onFrame(socket, frame)
+      }
+    })
+    socket.on('error', (err: Error) => this.#fail(socket, new ConnectionError(this.address, err.message, { cause: err })))
+    socket.on('close', () => this.#fail(socket, new ConnectionError(this.address, 'connection closed by the broker')))
+    this.#socket = socket
+  }
+
+  #onFrame(socket: net.Socket, frame: Buffer): void {
+    const head = this.#inflight[0]
+    const correlationId = frame.length >= 4 ? frame.readInt32BE(0) : -1
+    if (head === undefined || head.correlationId !== correlationId) {
+      const expected = head === undefined ? 'none' : String(head.correlationId)
+      this.#fail(socket, new ConnectionError(this.address, `response with correlation id ${correlationId}, expected ${expected}`))
+      socket.destroy()
+      return
+    }
+    this.#inflight.shift()
+    this.#settle(head)
+    try {
+      head.resolve(decodeResponse(head.apiKey, API_VERSION, frame).body)
+    } catch (err) {
+      // A body we cannot decode spoils only this response: framing is intact, so the stream goes on.
+      head.reject(err as Error)
+    }
+  }
+
+  #onTimeout(socket: net.Socket, pending: Pending, timeoutMs: number): void {
+    const i = this.#inflight.indexOf(pending)
+    if (i < 0) return
+    this.#inflight.splice(i, 1)
+    this.#settle(pending)
+    pending.reject(new RequestTimeoutError(this.address, apiName(pending.apiKey), timeoutMs))
+    this.#fail(socket, new ConnectionError(this.address, `connection closed after a ${apiName(pending.apiKey)} request timed out`))
+    socket.destroy()
+  }
+
+  #settle(pending: Pending): void {
+    clearTimeout(pending.timer)
+    this.#releaseSlot()
+  }
+
+  /** Forgets `socket` (if still current) and rejects everything that was waiting on it. */
+  #fail(socket: net.Socket, err: Error): void {
+    if (this.#socket !== socket) return
+    this.#socket = null
+    const pending = this.#inflight
+    this.#inflight = []
+    for (const p of pending) {
+      this.#settle(p)
+      p.reject(err)
+    }
+  }
+}

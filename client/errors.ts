@@ -1,0 +1,107 @@
+// Errors the client raises on its own, next to the wire errors it re-exports. Every class has a
+// fixed `name`, a stable `code` that never changes meaning, and an explicit `retriable`: callers
+// retry on `retriable` alone, so a permanent failure must never claim to be transient (kafkajs
+// defaulted to retriable and looped on permanent errors).
+
+import { errorFromCode, StrandError, WIRE_ERRORS, type StrandProtocolError } from './protocol/errors.js'
+
+export { errorFromCode, StrandError, StrandProtocolError, WIRE_ERRORS, type WireErrorName } from './protocol/errors.js'
+
+/**
+ * The socket to a broker failed, closed, or could not be opened (or opened in time). Requests
+ * that were in flight may or may not have been processed by the broker; the connection is
+ * reopened on next use.
+ */
+export class ConnectionError extends StrandError {
+  override readonly name: string = 'ConnectionError'
+  /** 'host:port' of the broker. */
+  readonly broker: string
+  constructor(broker: string, message: string, options: { cause?: unknown; code?: 'CONNECTION_ERROR' | 'CONNECT_TIMEOUT' } = {}) {
+    super(options.code ?? 'CONNECTION_ERROR', `${broker}: ${message}`, { retriable: true, cause: options.cause })
+    this.broker = broker
+  }
+}
+
+/** Connecting took longer than connectTimeoutMs. */
+export class ConnectTimeoutError extends ConnectionError {
+  override readonly name = 'ConnectTimeoutError'
+  constructor(broker: string, connectTimeoutMs: number) {
+    super(broker, `connection not established within ${connectTimeoutMs} ms`, { code: 'CONNECT_TIMEOUT' })
+  }
+}
+
+/**
+ * A request got no response within its timeout. The broker may still have processed it (a
+ * produce may have been appended), which is why the connection is closed after one (as Kafka
+ * does): a late response could otherwise be matched to the wrong request.
+ */
+export class RequestTimeoutError extends StrandError {
+  override readonly name = 'RequestTimeoutError'
+  readonly broker: string
+  constructor(broker: string, what: string, timeoutMs: number) {
+    super('REQUEST_TIMEOUT', `${broker}: ${what} got no response within ${timeoutMs} ms`, { retriable: true })
+    this.broker = broker
+  }
+}
+
+/** The producer, consumer, admin client or connection was closed by its owner. */
+export class ClosedError extends StrandError {
+  override readonly name = 'ClosedError'
+  constructor(what: string) {
+    super('CLIENT_CLOSED', `${what} is closed`, { retriable: false })
+  }
+}
+
+/** An argument or option is invalid (bad broker address, unknown partition, bad offset...). */
+export class InvalidArgumentError extends StrandError {
+  override readonly name = 'InvalidArgumentError'
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message, { retriable: false })
+  }
+}
+
+/** A method was called in a state that does not allow it (e.g. two concurrent iterations). */
+export class IllegalStateError extends StrandError {
+  override readonly name = 'IllegalStateError'
+  constructor(message: string) {
+    super('ILLEGAL_STATE', message, { retriable: false })
+  }
+}
+
+/**
+ * A record is larger than a bound of this client (the request size, the producer's buffer, or
+ * the consumer's maxBytes), so it can never be sent or read with these options.
+ */
+export class RecordTooLargeError extends StrandError {
+  override readonly name = 'RecordTooLargeError'
+  constructor(message: string) {
+    super('RECORD_TOO_LARGE', message, { retriable: false })
+  }
+}
+
+/** The feature exists in the design but not yet in this client (consumer groups, for now). */
+export class NotAvailableYetError extends StrandError {
+  override readonly name = 'NotAvailableYetError'
+  constructor(message: string) {
+    super('NOT_AVAILABLE_YET', message, { retriable: false })
+  }
+}
+
+/** True for errors that may succeed on a retry; anything not a StrandError is treated as permanent. */
+export function isRetriable(err: unknown): boolean {
+  return err instanceof StrandError && err.retriable
+}
+
+/**
+ * The typed error for a wire error code and the broker's message. Our broker's messages start
+ * with the table's text for the code, which the typed error already carries: it is not repeated.
+ */
+export function wireError(errorCode: number, brokerMessage?: string | null, context?: string): StrandProtocolError | null {
+  const bare = errorFromCode(errorCode)
+  if (bare === null) return null
+  const tableText = WIRE_ERRORS[bare.code].message
+  let detail = brokerMessage ?? ''
+  if (detail.startsWith(tableText)) detail = detail.slice(tableText.length).trim()
+  const parts = [context, detail].filter((x): x is string => x !== undefined && x.length > 0)
+  return parts.length === 0 ? bare : errorFromCode(errorCode, parts.join(' '))
+}

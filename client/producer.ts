@@ -1,0 +1,496 @@
+// The producer: send() places records in per-partition batches (accumulator.ts); a sender sends
+// each leader one Produce request carrying every ready partition it leads, and settles each
+// batch from its own partition's outcome.
+//
+// Retries (kafkajs got this wrong): only the partitions that failed with a retriable error are
+// sent again, never those that succeeded, and a retried batch goes back to the head of its
+// partition's queue with at most one batch per partition in flight, so per-partition order holds.
+// Without idempotence (later issue), a retry after a lost response may still duplicate a batch;
+// that is inherent to at-least-once delivery, and why retries are bounded (`retries`).
+//
+// Memory is bounded by bufferBytesMax: each record reserves its size until its batch completes,
+// and send() waits for room (backpressure) instead of growing the buffer.
+
+import { ApiKey } from './protocol/apis.js'
+import type { ProduceRequest, ProduceResponse } from './protocol/messages/produce.js'
+import { BATCH_HEADER_BYTES, encodeBatch, type Compression, type RecordHeader } from './protocol/records.js'
+import { Accumulator, ByteBudget, recordSizeBytesMax, type AccumulatedRecord, type ProducerBatch } from './accumulator.js'
+import { backoffMs, needsMetadataRefresh, type Cluster, type RetryOptions } from './cluster.js'
+import { ClosedError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandProtocolError, wireError } from './errors.js'
+import { partitionForKey, StickyPartitioner } from './partitioner.js'
+
+export type Acks = 0 | 1 | -1 | 'all'
+
+export interface ProducerOptions {
+  /** 'all' (-1, the default): the whole ISR has the records; 1: the leader has; 0: no answer at all. */
+  acks?: Acks
+  /** How long the leader may wait for the ISR (acks=all) before answering REQUEST_TIMED_OUT. */
+  timeoutMs?: number
+  /** How long a batch waits for more records; 0 sends at the end of the current tick. */
+  lingerMs?: number
+  /** A partition's batch is closed once it reaches this (uncompressed) size. */
+  batchBytes?: number
+  /** Records held (queued or in flight) at most; send() waits when full. */
+  bufferBytesMax?: number
+  /** Largest Produce request; also bounds a single record. */
+  requestBytesMax?: number
+  compression?: Compression
+  /** Retries of a batch after a retriable failure (defaults to the client's retry.retriesMax). */
+  retries?: number
+}
+
+export type Headers = Record<string, Buffer | string> | RecordHeader[]
+
+export interface Message {
+  key?: Buffer | string | null
+  value: Buffer | string | null
+  headers?: Headers
+  /** Chosen by the partitioner when absent. */
+  partition?: number
+  /** Milliseconds since the epoch; the producer's clock when absent. */
+  timestamp?: number | bigint
+}
+
+export interface ProducerRecord {
+  topic: string
+  messages: Message[]
+}
+
+export interface RecordMetadata {
+  topic: string
+  partition: number
+  /** The record's offset; -1n with acks=0 (the broker does not say). */
+  offset: bigint
+}
+
+/** One message's outcome, from sendSettled(). */
+export type SendOutcome = ({ ok: true } & RecordMetadata) | { ok: false; topic: string; partition: number; error: Error }
+
+/** What the producer needs from the client that creates it. */
+export interface ProducerContext {
+  cluster: Cluster
+  clock: () => number
+  requestTimeoutMs: number
+  onClose?: () => void
+}
+
+const DEFAULTS = {
+  acks: -1,
+  timeoutMs: 30_000,
+  lingerMs: 5,
+  batchBytes: 16_384,
+  // Kafka's buffer.memory.
+  bufferBytesMax: 32 * 1024 * 1024,
+  // Kafka's max.request.size.
+  requestBytesMax: 1024 * 1024,
+  compression: 'none',
+} as const
+
+/** Room in a Produce request for the header, client id and fixed fields. */
+const REQUEST_FIXED_BYTES = 1024
+/** Room per partition entry (index, length prefix) on top of the batch and topic name. */
+const PARTITION_ENTRY_BYTES = 16
+
+interface Resolved {
+  acks: -1 | 0 | 1
+  timeoutMs: number
+  lingerMs: number
+  batchBytes: number
+  bufferBytesMax: number
+  requestBytesMax: number
+  compression: Compression
+  retries: number
+  retry: RetryOptions
+}
+
+interface Prepared {
+  record: AccumulatedRecord
+  /** Explicit or from the key; null = sticky. */
+  partition: number | null
+  reserveBytes: number
+}
+
+interface Placed {
+  batch: ProducerBatch
+  index: number
+}
+
+function nonNegativeInt(name: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback
+  if (!Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got ${v}.`)
+  return v
+}
+
+function resolveAcks(acks: Acks | undefined): -1 | 0 | 1 {
+  if (acks === undefined || acks === 'all' || acks === -1) return -1
+  if (acks === 0 || acks === 1) return acks
+  throw new InvalidArgumentError(`acks must be 0, 1, -1 or 'all', got ${String(acks)}.`)
+}
+
+function resolveOptions(o: ProducerOptions, retry: RetryOptions): Resolved {
+  const compression = o.compression ?? DEFAULTS.compression
+  if (!['none', 'gzip', 'deflate', 'brotli'].includes(compression)) throw new InvalidArgumentError(`Unknown compression "${compression}".`)
+  const r: Resolved = {
+    acks: resolveAcks(o.acks),
+    timeoutMs: nonNegativeInt('timeoutMs', o.timeoutMs, DEFAULTS.timeoutMs),
+    lingerMs: nonNegativeInt('lingerMs', o.lingerMs, DEFAULTS.lingerMs),
+    batchBytes: nonNegativeInt('batchBytes', o.batchBytes, DEFAULTS.batchBytes),
+    bufferBytesMax: nonNegativeInt('bufferBytesMax', o.bufferBytesMax, DEFAULTS.bufferBytesMax),
+    requestBytesMax: nonNegativeInt('requestBytesMax', o.requestBytesMax, DEFAULTS.requestBytesMax),
+    compression,
+    retries: nonNegativeInt('retries', o.retries, retry.retriesMax),
+    retry,
+  }
+  if (r.requestBytesMax <= REQUEST_FIXED_BYTES + BATCH_HEADER_BYTES) throw new InvalidArgumentError(`requestBytesMax ${r.requestBytesMax} is too small.`)
+  return r
+}
+
+function normalizeHeaders(h: Headers | undefined): RecordHeader[] {
+  if (h === undefined) return []
+  if (Array.isArray(h)) return h
+  return Object.entries(h).map(([key, value]) => ({ key, value: typeof value === 'string' ? Buffer.from(value) : value }))
+}
+
+function isPayload(v: unknown): v is Buffer | string | null {
+  return v === null || typeof v === 'string' || Buffer.isBuffer(v)
+}
+
+/** One Produce body for batches that all go to the same broker, grouped by topic. */
+function produceBody(batches: readonly ProducerBatch[], acks: number, timeoutMs: number): ProduceRequest {
+  const byTopic = new Map<string, ProduceRequest['topics'][number]>()
+  for (const b of batches) {
+    let t = byTopic.get(b.topic)
+    if (t === undefined) {
+      t = { name: b.topic, partitions: [] }
+      byTopic.set(b.topic, t)
+    }
+    t.partitions.push({ index: b.partition, records: b.encoded as Buffer })
+  }
+  return { transactionalId: null, acks, timeoutMs, topics: [...byTopic.values()] }
+}
+
+type PartitionResponse = ProduceResponse['topics'][number]['partitions'][number]
+
+function responsesByPartition(res: ProduceResponse): Map<string, PartitionResponse> {
+  const m = new Map<string, PartitionResponse>()
+  for (const t of res.topics) for (const p of t.partitions) m.set(`${t.name}\u0000${p.index}`, p)
+  return m
+}
+
+export class Producer {
+  readonly #cluster: Cluster
+  readonly #clock: () => number
+  readonly #requestTimeoutMs: number
+  readonly #onClose: (() => void) | undefined
+  readonly #o: Resolved
+  readonly #accumulator: Accumulator
+  readonly #budget: ByteBudget
+  readonly #sticky = new StickyPartitioner()
+  /** The end of the append chain: sends are placed one after another, in call order. */
+  #tail: Promise<unknown> = Promise.resolve()
+  /** Batches created and not yet settled: what flush() waits for. */
+  readonly #incomplete = new Set<ProducerBatch>()
+  /** flush() calls in progress: while any, batches are sent without lingering. */
+  #flushing = 0
+  #drainScheduled = false
+  #timer: NodeJS.Timeout | null = null
+  #timerAtMs = Number.POSITIVE_INFINITY
+  /** A metadata refresh started by the sender is in flight. */
+  #refreshing = false
+  /** Refreshes that failed in a row, and when the next may start: brokers that are down are not hammered. */
+  #refreshFailures = 0
+  #refreshAtMs = 0
+  #closed = false
+  #closePromise: Promise<void> | null = null
+
+  constructor(context: ProducerContext, options: ProducerOptions = {}) {
+    this.#cluster = context.cluster
+    this.#clock = context.clock
+    this.#requestTimeoutMs = context.requestTimeoutMs
+    this.#onClose = context.onClose
+    this.#o = resolveOptions(options, context.cluster.retryOptions)
+    this.#accumulator = new Accumulator({ batchBytes: this.#o.batchBytes, lingerMs: this.#o.lingerMs })
+    this.#budget = new ByteBudget(this.#o.bufferBytesMax)
+  }
+
+  /**
+   * Sends the messages and resolves with acks[i] for messages[i]. It settles only when every
+   * message has its outcome; if any failed, it rejects with the first failed message's error
+   * (its typed `code`, e.g. NOT_ENOUGH_REPLICAS), though other messages may have been written.
+   * To know exactly which, and retry only those, use sendSettled().
+   */
+  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    const outcomes = await this.sendSettled(record)
+    return outcomes.map((o) => {
+      if (!o.ok) throw o.error
+      return { topic: o.topic, partition: o.partition, offset: o.offset }
+    })
+  }
+
+  /**
+   * Sends the messages and resolves with every message's outcome. Rejects only when nothing was
+   * sent: closed producer, invalid message, unknown topic.
+   */
+  async sendSettled(record: ProducerRecord): Promise<SendOutcome[]> {
+    if (this.#closed) throw new ClosedError('producer')
+    if (typeof record?.topic !== 'string' || !Array.isArray(record.messages)) {
+      throw new InvalidArgumentError('send() takes { topic: string, messages: Message[] }.')
+    }
+    const turn = this.#tail.then(() => this.#append(record))
+    this.#tail = turn.catch(() => undefined)
+    const placed = await turn
+    await Promise.all([...new Set(placed.map((p) => p.batch))].map((b) => b.done.catch(() => undefined)))
+    return placed.map(({ batch, index }) => {
+      if (batch.error !== null) return { ok: false, topic: batch.topic, partition: batch.partition, error: batch.error }
+      const base = batch.baseOffset as bigint
+      return { ok: true, topic: batch.topic, partition: batch.partition, offset: base < 0n ? -1n : base + BigInt(index) }
+    })
+  }
+
+  /** Waits until every message accepted before this call is acknowledged or has failed. */
+  async flush(): Promise<void> {
+    this.#flushing++
+    try {
+      await this.#tail
+      const pending = [...this.#incomplete].map((b) => b.done.catch(() => undefined))
+      this.#wake()
+      await Promise.all(pending)
+    } finally {
+      this.#flushing--
+    }
+  }
+
+  /** Refuses new sends, flushes everything accepted, then closes the connections. */
+  close(): Promise<void> {
+    this.#closePromise ??= this.#close()
+    return this.#closePromise
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true
+    try {
+      await this.flush()
+    } finally {
+      if (this.#timer !== null) clearTimeout(this.#timer)
+      this.#timer = null
+      this.#cluster.close()
+      this.#onClose?.()
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Accepting records
+
+  async #append(record: ProducerRecord): Promise<Placed[]> {
+    if (record.messages.length === 0) return []
+    const topic = record.topic
+    const numPartitions = (await this.#cluster.topic(topic)).partitions.length
+    // Everything is checked before anything is placed, so a bad message leaves no half-sent call.
+    const prepared = record.messages.map((m, i) => this.#prepare(m, i, numPartitions))
+    const placed: Placed[] = []
+    for (const p of prepared) {
+      if (!this.#budget.tryAcquire(p.reserveBytes)) {
+        this.#wake()
+        await this.#budget.acquire(p.reserveBytes)
+      }
+      const partition = p.partition ?? this.#stickyPartition(topic, numPartitions, p.record)
+      const r = this.#accumulator.append(topic, partition, p.record, p.reserveBytes, this.#clock())
+      if (r.newBatch) this.#incomplete.add(r.batch)
+      if (r.closedBatch !== null) this.#sticky.batchClosed(topic, partition, numPartitions)
+      if (r.batch.closed) this.#sticky.batchClosed(topic, partition, numPartitions)
+      if (r.newBatch || r.batch.closed) this.#wake()
+      placed.push({ batch: r.batch, index: r.index })
+    }
+    return placed
+  }
+
+  /** The sticky partition for an unkeyed record, moved on if its open batch cannot take the record. */
+  #stickyPartition(topic: string, numPartitions: number, record: AccumulatedRecord): number {
+    const partition = this.#sticky.partition(topic, numPartitions)
+    if (!this.#accumulator.closeIfFull(topic, partition, record)) return partition
+    this.#sticky.batchClosed(topic, partition, numPartitions)
+    this.#wake()
+    return this.#sticky.partition(topic, numPartitions)
+  }
+
+  #prepare(m: Message, i: number, numPartitions: number): Prepared {
+    const key = m.key ?? null
+    if (!isPayload(key) || !isPayload(m.value)) throw new InvalidArgumentError(`messages[${i}]: key and value must be a Buffer, a string or null.`)
+    if (m.partition !== undefined && (!Number.isInteger(m.partition) || m.partition < 0 || m.partition >= numPartitions)) {
+      throw new InvalidArgumentError(`messages[${i}]: partition ${m.partition} is not in 0..${numPartitions - 1}.`)
+    }
+    const timestamp = m.timestamp === undefined ? this.#clock() : Number(m.timestamp)
+    if (!Number.isSafeInteger(timestamp)) throw new InvalidArgumentError(`messages[${i}]: timestamp ${String(m.timestamp)} is not an integer of ms.`)
+    const record: AccumulatedRecord = { key, value: m.value, headers: normalizeHeaders(m.headers), timestamp }
+    const reserveBytes = recordSizeBytesMax(record)
+    const limit = Math.min(this.#o.requestBytesMax - REQUEST_FIXED_BYTES, this.#o.bufferBytesMax) - BATCH_HEADER_BYTES
+    if (reserveBytes > limit) {
+      throw new RecordTooLargeError(`messages[${i}] takes ${reserveBytes} bytes; requestBytesMax and bufferBytesMax allow ${limit}.`)
+    }
+    const partition = m.partition ?? (key === null ? null : partitionForKey(key, numPartitions))
+    return { record, partition, reserveBytes }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sending
+
+  #wake(): void {
+    if (this.#drainScheduled) return
+    this.#drainScheduled = true
+    // setImmediate, not a microtask: with lingerMs 0, records appended in the same tick share a batch.
+    setImmediate(() => this.#drain())
+  }
+
+  #drain(): void {
+    this.#drainScheduled = false
+    const now = this.#clock()
+    const flushAll = this.#flushing > 0 || this.#closed || this.#budget.waiting
+    const { ready, nextReadyMs } = this.#accumulator.ready(now, { flushAll })
+    const byNode = new Map<number, ProducerBatch[]>()
+    const leaderless: ProducerBatch[] = []
+    for (const batch of ready) {
+      // A retry waits for the refresh its failure asked for, rather than go to the old leader again.
+      if (this.#refreshing && batch.attempts > 0) continue
+      const leader = this.#cluster.cachedLeader(batch.topic, batch.partition)
+      if (leader === undefined) {
+        leaderless.push(batch)
+        continue
+      }
+      const list = byNode.get(leader) ?? []
+      list.push(batch)
+      byNode.set(leader, list)
+    }
+    for (const [nodeId, batches] of byNode) this.#sendTo(nodeId, batches, now)
+    let nextMs = nextReadyMs
+    if (leaderless.length > 0 || this.#cluster.stale) {
+      if (now >= this.#refreshAtMs) void this.#refreshMetadata(leaderless)
+      else if (leaderless.length > 0) nextMs = Math.min(nextMs, this.#refreshAtMs)
+    }
+    this.#schedule(nextMs)
+  }
+
+  #schedule(atMs: number): void {
+    if (atMs === Number.POSITIVE_INFINITY || atMs >= this.#timerAtMs) return
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timerAtMs = atMs
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      this.#timerAtMs = Number.POSITIVE_INFINITY
+      this.#drain()
+    }, Math.max(0, atMs - this.#clock()))
+  }
+
+  /** Takes and encodes the batches, split into requests of at most requestBytesMax. */
+  #sendTo(nodeId: number, batches: readonly ProducerBatch[], now: number): void {
+    let group: ProducerBatch[] = []
+    let groupBytes = REQUEST_FIXED_BYTES
+    for (const b of batches) {
+      this.#accumulator.take(b)
+      const numPartitions = this.#cluster.cachedTopic(b.topic)?.partitions.length ?? 0
+      this.#sticky.batchClosed(b.topic, b.partition, numPartitions)
+      let encoded: Buffer
+      try {
+        encoded = b.encode((records, compression) => encodeBatch(records, { timestamp: now, compression }), this.#o.compression)
+      } catch (err) {
+        this.#settle(b, err as Error)
+        continue
+      }
+      const bytes = encoded.length + PARTITION_ENTRY_BYTES + Buffer.byteLength(b.topic)
+      if (group.length > 0 && groupBytes + bytes > this.#o.requestBytesMax) {
+        void this.#produce(nodeId, group)
+        group = []
+        groupBytes = REQUEST_FIXED_BYTES
+      }
+      group.push(b)
+      groupBytes += bytes
+    }
+    if (group.length > 0) void this.#produce(nodeId, group)
+  }
+
+  async #produce(nodeId: number, batches: ProducerBatch[]): Promise<void> {
+    try {
+      const conn = this.#cluster.connectionTo(nodeId)
+      const body = produceBody(batches, this.#o.acks, this.#o.timeoutMs)
+      if (this.#o.acks === 0) {
+        await conn.send(ApiKey.Produce, body)
+        for (const b of batches) this.#settle(b, -1n)
+      } else {
+        // The leader may hold the request for timeoutMs waiting for the ISR; the network gets its own allowance.
+        const res = await conn.request(ApiKey.Produce, body, { timeoutMs: this.#o.timeoutMs + this.#requestTimeoutMs })
+        this.#onResponse(batches, res)
+      }
+    } catch (err) {
+      for (const b of batches) this.#onFailure(b, err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      this.#wake()
+    }
+  }
+
+  #onResponse(batches: readonly ProducerBatch[], res: ProduceResponse): void {
+    const byPartition = responsesByPartition(res)
+    for (const b of batches) {
+      const p = byPartition.get(`${b.topic}\u0000${b.partition}`)
+      if (p === undefined) {
+        // Whether the broker appended it is unknown, so a retry could duplicate: fail it instead.
+        this.#settle(b, new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The Produce response has no result for ${b.topic}-${b.partition}.`))
+        continue
+      }
+      const err = wireError(p.errorCode, p.errorMessage, `${b.topic}-${b.partition}:`)
+      if (err === null) this.#settle(b, p.baseOffset)
+      else this.#onFailure(b, err)
+    }
+  }
+
+  /** Retries a batch after a retriable error (within `retries`), else fails it for good. */
+  #onFailure(b: ProducerBatch, err: Error): void {
+    if (!isRetriable(err) || b.attempts >= this.#o.retries) {
+      this.#settle(b, err)
+      return
+    }
+    b.attempts++
+    if (needsMetadataRefresh(err)) this.#cluster.invalidate()
+    this.#accumulator.requeue(b, this.#clock() + backoffMs(this.#o.retry, b.attempts))
+  }
+
+  /** Completes a taken batch: frees its partition and its bytes, then settles its promise. */
+  #settle(b: ProducerBatch, outcome: bigint | Error): void {
+    this.#accumulator.complete(b)
+    this.#budget.release(b.reservedBytes)
+    this.#incomplete.delete(b)
+    if (typeof outcome === 'bigint') b.resolve(outcome)
+    else b.reject(outcome)
+  }
+
+  /**
+   * Refreshes metadata for partitions with no known leader. Each refresh that still finds none
+   * counts as an attempt of the waiting batch, so a partition that stays leaderless fails its
+   * records after `retries` instead of holding them (and the buffer) forever.
+   */
+  async #refreshMetadata(leaderless: readonly ProducerBatch[]): Promise<void> {
+    if (this.#refreshing) return
+    this.#refreshing = true
+    let error: Error | null = null
+    try {
+      await this.#cluster.refresh()
+      this.#refreshFailures = 0
+    } catch (err) {
+      error = err instanceof Error ? err : new Error(String(err))
+      this.#refreshFailures++
+      this.#refreshAtMs = this.#clock() + backoffMs(this.#o.retry, this.#refreshFailures)
+    } finally {
+      this.#refreshing = false
+    }
+    const now = this.#clock()
+    for (const b of leaderless) {
+      if (!this.#accumulator.isWaitingHead(b) || this.#cluster.cachedLeader(b.topic, b.partition) !== undefined) continue
+      b.attempts++
+      if (b.attempts <= this.#o.retries) {
+        b.retryAtMs = now + backoffMs(this.#o.retry, b.attempts)
+        continue
+      }
+      this.#accumulator.take(b)
+      this.#settle(b, error ?? new StrandProtocolError('LEADER_NOT_AVAILABLE', `${b.topic}-${b.partition} had no leader after ${b.attempts} metadata refreshes.`))
+    }
+    this.#wake()
+  }
+}
