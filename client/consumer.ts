@@ -28,7 +28,12 @@ import { BATCH_BYTES_MAX, decodeBatches, nextOffsetOf, type DecodedBatch, type R
 import { backoffMs, needsMetadataRefresh, type Cluster } from './cluster.js'
 import { ClosedError, errorFromCode, IllegalStateError, InvalidArgumentError, isRetriable, NotAvailableYetError, RecordTooLargeError, StrandProtocolError } from './errors.js'
 
-export type OffsetSpec = bigint | 'earliest' | 'latest'
+/**
+ * Where to start: an offset, the log start or end, or `{ timestamp }` (ms): the first record
+ * whose timestamp is at or after it, or the log end when none is that recent.
+ */
+export type OffsetSpec = bigint | 'earliest' | 'latest' | { timestamp: number }
+type ResetSpec = 'earliest' | 'latest' | { timestamp: number }
 export type AutoOffsetReset = 'earliest' | 'latest' | 'none'
 
 export interface ConsumerOptions {
@@ -100,7 +105,7 @@ interface PartitionState {
   readonly partition: number
   /** Next offset to hand out and to fetch; null until `reset` is resolved with ListOffsets. */
   offset: bigint | null
-  reset: 'earliest' | 'latest'
+  reset: ResetSpec
   /** Bumped by seek(): answers to requests sent before it are dropped. */
   epoch: number
   /** A Fetch or ListOffsets for it is in flight. */
@@ -271,12 +276,16 @@ export class Consumer {
       throw new InvalidArgumentError(`Not a topic-partition: ${JSON.stringify({ topic: tp?.topic, partition: tp?.partition })}.`)
     }
     const o = tp.offset
-    if (!(o === 'earliest' || o === 'latest' || (typeof o === 'bigint' && o >= 0n))) {
-      throw new InvalidArgumentError(`${tp.topic}-${tp.partition}: offset must be a bigint >= 0n, 'earliest' or 'latest'.`)
+    const validTimestamp = typeof o === 'object' && o !== null && Number.isSafeInteger(o.timestamp) && o.timestamp >= 0
+    if (!(o === 'earliest' || o === 'latest' || (typeof o === 'bigint' && o >= 0n) || validTimestamp)) {
+      throw new InvalidArgumentError(`${tp.topic}-${tp.partition}: offset must be a bigint >= 0n, 'earliest', 'latest' or { timestamp: ms >= 0 }.`)
     }
   }
 
   #setOffset(state: PartitionState, offset: OffsetSpec): void {
+    if (typeof offset === 'object' && (!Number.isSafeInteger(offset.timestamp) || offset.timestamp < 0)) {
+      throw new InvalidArgumentError(`A seek timestamp must be a non-negative integer number of milliseconds, got ${offset.timestamp}.`)
+    }
     if (typeof offset === 'bigint') {
       state.offset = offset
     } else {
@@ -586,7 +595,7 @@ export class Consumer {
       const topics = new Map<string, Array<{ partitionIndex: number; currentLeaderEpoch: number; timestamp: bigint }>>()
       for (const { state, reset } of sent) {
         const list = topics.get(state.topic) ?? []
-        list.push({ partitionIndex: state.partition, currentLeaderEpoch: -1, timestamp: reset === 'earliest' ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP })
+        list.push({ partitionIndex: state.partition, currentLeaderEpoch: -1, timestamp: listOffsetsTimestamp(reset) })
         topics.set(state.topic, list)
       }
       const res = await conn.request(ApiKey.ListOffsets, {
@@ -615,7 +624,16 @@ export class Consumer {
       else if (p.offset >= 0n) {
         state.offset = p.offset
         state.errors = 0
+      } else if (typeof state.reset === 'object') {
+        // No record is that recent: start at the end, as Kafka's seek after offsetsForTimes does.
+        state.reset = 'latest'
       }
     }
   }
+}
+
+function listOffsetsTimestamp(reset: ResetSpec): bigint {
+  if (reset === 'earliest') return EARLIEST_TIMESTAMP
+  if (reset === 'latest') return LATEST_TIMESTAMP
+  return BigInt(reset.timestamp)
 }
