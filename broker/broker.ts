@@ -1,7 +1,7 @@
 // Wires the layers together: storage (ReplicaManager over the log), request handlers, the TCP
 // server. `startBroker` is also the library entry for users who embed a broker in their tests:
 //
-//   const broker = await startBroker({ config: { dataDir, port: 0 } })
+//   const broker = await startBroker({ dataDir, port: 0 })
 //   // ... new Strand({ brokers: [broker.address] }) ...
 //   await broker.close()
 
@@ -17,8 +17,11 @@ import { createDispatcher } from './server/dispatch.js'
 import type { HandlerContext } from './server/handlers/context.js'
 import { Server } from './server/server.js'
 
-export interface StartBrokerOptions {
-  /** Any subset of the broker config; the rest takes defaults. `dataDir` is required in practice. */
+/**
+ * Any subset of the broker config, given flat (`{ dataDir, port: 0 }`) or as `config` (both may
+ * be used; flat keys win); the rest takes defaults. `dataDir` is required in practice.
+ */
+export interface StartBrokerOptions extends Partial<BrokerConfig> {
   config?: Partial<BrokerConfig>
   /** Defaults to a silent logger, so an embedded broker does not write to the host's stdout. */
   logger?: Logger
@@ -51,9 +54,10 @@ async function clusterIdOf(dataDir: string): Promise<string> {
 }
 
 export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
-  const config: BrokerConfig = { ...DEFAULT_BROKER_CONFIG, ...options.config }
-  const logger = options.logger ?? pino({ level: 'silent' })
-  const clock = options.clock ?? Date.now
+  const { config: nested, logger: givenLogger, clock: givenClock, ...flat } = options
+  const config: BrokerConfig = { ...DEFAULT_BROKER_CONFIG, ...nested, ...flat }
+  const logger = givenLogger ?? pino({ level: 'silent' })
+  const clock = givenClock ?? Date.now
   await mkdir(config.dataDir, { recursive: true })
   const clusterId = await clusterIdOf(config.dataDir)
   const replicas = await ReplicaManager.open(config, logger, clock)
