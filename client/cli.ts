@@ -1,0 +1,69 @@
+// The `strand` command: topics, produce and consume against a running cluster.
+//
+//   strand topics list | create | describe | delete
+//   strand produce <topic>          lines from stdin
+//   strand consume <topic>          records to stdout
+//
+// Exit codes: 0 success, 1 the cluster said no (or could not be reached), 2 bad arguments.
+
+import { Strand, StrandError } from './index.js'
+import { bootstrapOf, UsageError } from './cli/args.js'
+import { CONSUME_USAGE, consumeCommand, PRODUCE_USAGE, produceCommand } from './cli/produce-consume.js'
+import { TOPICS_USAGE, topicsCommand } from './cli/topics.js'
+
+const USAGE = `strand: the Strand command line
+
+Usage: strand <command> [options]
+
+Commands:
+  topics    list, create, describe and delete topics
+  produce   send lines from stdin to a topic
+  consume   print a topic's records
+
+Common options:
+  -b, --bootstrap host:port[,host:port]   brokers to ask first (default $STRAND_BOOTSTRAP or 127.0.0.1:9092)
+  --json                                  machine-readable output
+  -h, --help                              help for a command
+
+${TOPICS_USAGE}
+
+${PRODUCE_USAGE}
+
+${CONSUME_USAGE}`
+
+/** A failed connection should fail the command quickly, not retry for the client's usual 13 s. */
+const CLI_RETRY = { retriesMax: 3, retryBackoffMs: 100, retryBackoffMsMax: 500 }
+
+function connect(bootstrap: string | undefined): Strand {
+  return new Strand({ brokers: bootstrapOf(bootstrap), clientId: 'strand-cli', connectTimeoutMs: 5_000, requestTimeoutMs: 15_000, retry: CLI_RETRY })
+}
+
+export async function runCli(argv: string[], out: (text: string) => void = (t) => process.stdout.write(`${t}\n`)): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      out(USAGE)
+      return command === undefined ? 2 : 0
+    }
+    if (command === 'topics') await topicsCommand(rest, connect, out)
+    else if (command === 'produce') await produceCommand(rest, connect, out, process.stdin)
+    else if (command === 'consume') await consumeCommand(rest, connect, out)
+    else throw new UsageError(`Unknown command "${command}". Run strand --help.`)
+    return 0
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`strand: ${err.message}\n`)
+      return 2
+    }
+    if (err instanceof StrandError) {
+      process.stderr.write(`strand: ${err.code}: ${err.message}\n`)
+      return 1
+    }
+    throw err
+  }
+}
+
+// Run when executed directly (`tsx client/cli.ts`); client/bin/strand.mjs calls runCli itself.
+if (process.argv[1] !== undefined && /cli\.ts$/.test(process.argv[1])) {
+  process.exitCode = await runCli(process.argv.slice(2))
+}
