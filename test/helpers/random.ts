@@ -39,6 +39,15 @@ export class Rng {
   pick<T>(items: readonly T[]): T {
     return items[this.int(0, items.length - 1)] as T
   }
+  /** A shuffled copy (Fisher-Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = [...items]
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(0, i)
+      ;[out[i], out[j]] = [out[j] as T, out[i] as T]
+    }
+    return out
+  }
   bytes(length: number): Buffer {
     const b = Buffer.allocUnsafe(length)
     for (let i = 0; i < length; i++) b[i] = this.int(0, 255)
