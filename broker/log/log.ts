@@ -53,8 +53,11 @@ export class Log {
   config: LogConfig
   readonly #clock: () => number
   readonly #logger: Logger
-  /** Ascending by base offset; never empty; the last one is active. */
-  #segments: Segment[]
+  /**
+   * Ascending by base offset; never empty; the last one is active. Copy-on-write: mutations
+   * replace the array, so a read iterating a snapshot across awaits never sees it shift.
+   */
+  #segments: readonly Segment[]
   /** Offsets below it are fsynced. */
   #recoveryPoint: bigint
   /** Records appended since the last flush, for `flush.messages`. */
@@ -65,7 +68,7 @@ export class Log {
   #chain: Promise<unknown> = Promise.resolve()
   #closed = false
 
-  private constructor(options: LogOpenOptions, segments: Segment[], recoveryPoint: bigint) {
+  private constructor(options: LogOpenOptions, segments: readonly Segment[], recoveryPoint: bigint) {
     this.dir = options.dir
     this.config = options.config
     this.#clock = options.clock
@@ -213,7 +216,7 @@ export class Log {
   async #roll(baseOffset: bigint): Promise<void> {
     const previous = this.#active
     assert.ok(baseOffset >= previous.nextOffset, 'a new segment starts at or after the log end')
-    this.#segments.push(await Segment.create(this.dir, baseOffset, this.config, this.#clock()))
+    this.#segments = [...this.#segments, await Segment.create(this.dir, baseOffset, this.config, this.#clock())]
     await previous.persistIndexes()
     await fsyncDir(this.dir)
     this.#logger.debug({ subsystem: 'log', dir: this.dir, baseOffset: String(baseOffset) }, 'rolled segment')
@@ -240,7 +243,7 @@ export class Log {
 
   /** The first record with a timestamp at or after `timestamp`, or null when none is that recent. */
   async offsetForTimestamp(timestamp: number): Promise<{ offset: bigint; timestamp: number } | null> {
-    for (const segment of [...this.#segments]) {
+    for (const segment of this.#segments) {
       const found = await segment.findTimestamp(timestamp, (buf) => firstRecordAtOrAfter(buf, timestamp))
       if (found !== null) return found
     }
@@ -254,7 +257,8 @@ export class Log {
       assert.ok(offset >= this.logStartOffset, 'truncateTo stays within the log')
       let removed = 0
       while (this.#segments.length > 1 && this.#active.baseOffset >= offset) {
-        const gone = this.#segments.pop()!
+        const gone = this.#active
+        this.#segments = this.#segments.slice(0, -1)
         removed += gone.sizeBytes
         await gone.delete()
       }
@@ -289,7 +293,7 @@ export class Log {
         const expired = this.config.retentionMs >= 0 && oldest.maxTimestamp >= 0 && now - oldest.maxTimestamp > this.config.retentionMs
         const oversize = this.config.retentionBytes >= 0 && sizeBytes - oldest.sizeBytes >= this.config.retentionBytes
         if (!expired && !oversize) break
-        this.#segments.shift()
+        this.#segments = this.#segments.slice(1)
         sizeBytes -= oldest.sizeBytes
         await oldest.delete()
         deleted++

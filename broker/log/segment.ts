@@ -81,6 +81,8 @@ export class Segment {
   /** Where the last read ended, so a consumer reading sequentially skips the index lookup. */
   #readCursor: { offset: bigint; position: number } | null = null
   readonly #readsInFlight = new Set<Promise<unknown>>()
+  /** Set once close() starts: no new reads. */
+  #closed = false
 
   private constructor(dir: string, baseOffset: bigint, config: LogConfig, fh: FileHandle, nowMs: number) {
     this.baseOffset = baseOffset
@@ -180,6 +182,9 @@ export class Segment {
    * watermark). Null when the segment has nothing at or after `offset` below `maxOffset`.
    */
   async read(offset: bigint, maxBytes: number, maxOffset: bigint): Promise<SegmentRead | null> {
+    // A reader holding a snapshot of the segment list may reach a segment that retention or
+    // truncation has just removed: its records are gone, which is what this error says.
+    if (this.#closed) throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Segment ${this.#logFile} was deleted while being read.`)
     const p = this.#read(offset, maxBytes, maxOffset)
     this.#readsInFlight.add(p)
     try {
@@ -394,6 +399,7 @@ export class Segment {
   }
 
   async close(options: { persistIndexes: boolean }): Promise<void> {
+    this.#closed = true
     await this.#drainReads()
     if (options.persistIndexes) await this.persistIndexes()
     await this.#fh.close()

@@ -115,7 +115,18 @@ export function errorCodeOf(name: WireErrorName): number {
   return WIRE_ERRORS[name].code
 }
 
-/** The wire code for anything thrown while handling a request: its own if typed, else UNKNOWN_SERVER_ERROR. */
+/**
+ * The wire code for anything thrown while handling a request: its own if typed; an operating
+ * system I/O error (EIO, ENOSPC, ...) is KAFKA_STORAGE_ERROR, which is retriable, because the
+ * client may succeed against another replica or once the disk recovers; else UNKNOWN_SERVER_ERROR.
+ */
 export function toWireCode(err: unknown): number {
-  return err instanceof StrandProtocolError ? err.errorCode : WIRE_ERRORS.UNKNOWN_SERVER_ERROR.code
+  if (err instanceof StrandProtocolError) return err.errorCode
+  if (isSystemError(err)) return WIRE_ERRORS.KAFKA_STORAGE_ERROR.code
+  return WIRE_ERRORS.UNKNOWN_SERVER_ERROR.code
+}
+
+function isSystemError(err: unknown): boolean {
+  const e = err as { code?: unknown; syscall?: unknown } | null
+  return e !== null && typeof e === 'object' && typeof e.code === 'string' && typeof e.syscall === 'string'
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { errorFromCode, StrandError, StrandProtocolError, toWireCode, WIRE_ERRORS, type WireErrorName } from '../../../client/protocol/errors.js'
+import { errorCodeOf, errorFromCode, StrandError, StrandProtocolError, toWireCode, WIRE_ERRORS, type WireErrorName } from '../../../client/protocol/errors.js'
 
 t.test('the wire error table has unique codes and explicit flags', async (t) => {
   const names = Object.keys(WIRE_ERRORS) as WireErrorName[]
@@ -34,4 +34,12 @@ t.test('retriable flags that clients depend on', async (t) => {
   t.equal(WIRE_ERRORS.INVALID_TOPIC.retriable, false)
   t.equal(WIRE_ERRORS.MESSAGE_TOO_LARGE.retriable, false)
   t.equal(WIRE_ERRORS.UNSUPPORTED_VERSION.retriable, false)
+})
+
+t.test('an operating-system I/O error maps to the retriable KAFKA_STORAGE_ERROR', async (t) => {
+  const eio = Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO', syscall: 'write', errno: -5 })
+  t.equal(toWireCode(eio), errorCodeOf('KAFKA_STORAGE_ERROR'))
+  t.equal(errorFromCode(toWireCode(eio))?.retriable, true)
+  t.equal(toWireCode(new Error('a bug')), errorCodeOf('UNKNOWN_SERVER_ERROR'))
+  t.equal(toWireCode(new StrandProtocolError('INVALID_TOPIC')), errorCodeOf('INVALID_TOPIC'))
 })
