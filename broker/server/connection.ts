@@ -49,6 +49,12 @@ export class Connection {
   readonly #logger: Logger
   /** Requests received and not yet answered, in arrival order. */
   readonly #pending: Slot[] = []
+  /**
+   * Frames decoded but not yet dispatched: one socket read can hold thousands of small frames, and
+   * only `inflightRequestsMax` of them may be in the handlers at once. Bounded by what one read
+   * delivers, since reading pauses while this is non-empty.
+   */
+  #queued: Buffer[] = []
   /** True while reading is paused because the socket's write buffer is full. */
   #writeBlocked = false
   #closed = false
@@ -97,8 +103,18 @@ export class Connection {
       this.#endAfterPending()
       return
     }
-    for (const frame of frames) this.#dispatch(frame)
+    for (const frame of frames) this.#queued.push(frame)
+    this.#dispatchQueued()
     this.#updateReading()
+  }
+
+  #dispatchQueued(): void {
+    let taken = 0
+    while (taken < this.#queued.length && this.#pending.length < this.#inflightRequestsMax && !this.#closed && !this.#readingStopped) {
+      this.#dispatch(this.#queued[taken]!)
+      taken++
+    }
+    if (taken > 0) this.#queued = this.#queued.slice(taken)
   }
 
   #dispatch(frame: Buffer): void {
@@ -127,13 +143,14 @@ export class Connection {
         if (!this.#socket.write(slot.response)) this.#writeBlocked = true
       }
     }
+    this.#dispatchQueued()
     if (this.#pending.length === 0) this.#notifyDrained()
     this.#updateReading()
   }
 
   #updateReading(): void {
     if (this.#closed) return
-    const shouldPause = this.#readingStopped || this.#writeBlocked || this.#pending.length >= this.#inflightRequestsMax
+    const shouldPause = this.#readingStopped || this.#writeBlocked || this.#queued.length > 0 || this.#pending.length >= this.#inflightRequestsMax
     if (shouldPause && !this.#socket.isPaused()) this.#socket.pause()
     else if (!shouldPause && this.#socket.isPaused()) this.#socket.resume()
   }

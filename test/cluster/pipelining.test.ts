@@ -1,0 +1,29 @@
+// Many requests in one socket write: every one is answered, in order, even when the broker lets
+// only a few into its handlers at a time (max.inflight.requests.per.connection).
+
+import net from 'node:net'
+import { once } from 'node:events'
+import t from 'tap'
+import { ApiKey, decodeResponse, encodeRequest } from '../../client/protocol/apis.js'
+import { FrameDecoder } from '../../client/protocol/frame.js'
+import { spawnBroker } from '../helpers/broker-process.js'
+import { waitFor } from '../helpers/wait.js'
+
+const REQUESTS = 2000
+
+t.test('a burst of pipelined requests is answered completely and in order', async (t) => {
+  const broker = await spawnBroker(t, { overrides: { 'max.inflight.requests.per.connection': 2 } })
+  const socket = net.connect(broker.port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  const decoder = new FrameDecoder({ frameBytesMax: 1 << 20 })
+  const correlationIds: number[] = []
+  socket.on('data', (chunk: Buffer) => {
+    for (const frame of decoder.push(chunk)) correlationIds.push(decodeResponse(ApiKey.Metadata, 0, frame).correlationId)
+  })
+  // One write holding every request: the broker reads them in a few chunks of thousands of frames.
+  socket.write(Buffer.concat(Array.from({ length: REQUESTS }, (_, i) => encodeRequest(ApiKey.Metadata, 0, i, 'burst', { topics: [] }))))
+  await waitFor(() => correlationIds.length >= REQUESTS, { what: `${REQUESTS} responses`, timeoutMs: 60_000 })
+  t.equal(correlationIds.length, REQUESTS)
+  t.ok(correlationIds.every((id, i) => id === i), 'responses come back in request order')
+})
