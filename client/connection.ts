@@ -130,7 +130,18 @@ export class Connection {
         reject(new ConnectionError(this.address, 'connection closed before the request was sent'))
         return
       }
+      // A broker that stops reading (SIGSTOP, a black-holed network) never drains the kernel
+      // buffer, so the write callback may never come: bound it like any request, then drop the
+      // connection so everything queued on it fails over to a fresh one.
+      const timeoutMs = this.#options.requestTimeoutMs
+      const timer = setTimeout(() => {
+        const err = new RequestTimeoutError(this.address, apiName(apiKey), timeoutMs)
+        reject(err)
+        this.#fail(socket, new ConnectionError(this.address, `connection closed after an unacknowledged ${apiName(apiKey)} write timed out`))
+        socket.destroy()
+      }, timeoutMs)
       socket.write(frame, (err) => {
+        clearTimeout(timer)
         if (err === undefined || err === null) resolve()
         else reject(new ConnectionError(this.address, `write failed: ${err.message}`, { cause: err }))
       })

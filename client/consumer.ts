@@ -416,6 +416,9 @@ export class Consumer {
       else if (this.#dryNodes.has(nodeId)) continue
       void this.#fetch(nodeId, states, poll ? this.#maxWaitMs : 0)
     }
+    // A cached leader may be wrong (errors invalidate the cache) or just old: refresh either way,
+    // or a consumer would keep asking a broker that no longer leads the partition.
+    if (this.#states.size > 0 && this.#cluster.stale) needMetadata = true
     if (needMetadata) {
       if (now >= this.#refreshAtMs) void this.#refreshMetadata()
       else nextMs = Math.min(nextMs, this.#refreshAtMs)
@@ -477,7 +480,7 @@ export class Consumer {
       const buffered = this.#onFetchResponse(sent, res)
       if (maxWaitMs === 0 && buffered === 0) this.#dryNodes.add(nodeId)
     } catch (err) {
-      for (const s of states) this.#onPartitionError(s, err as Error)
+      for (const { state, epoch } of sent) if (this.#isCurrent(state, epoch)) this.#onPartitionError(state, err as Error)
     } finally {
       this.#fetching.delete(nodeId)
       for (const s of states) s.busy = false
@@ -513,14 +516,32 @@ export class Consumer {
         this.#onPartitionError(state, err)
         continue
       }
-      if (p === undefined) continue
+      if (p === undefined) {
+        // Retried with backoff: resending at once would spin against a broker that omits it.
+        this.#onPartitionError(state, new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The Fetch response has no result for ${state.topic}-${state.partition}.`))
+        continue
+      }
       try {
         if (this.#onFetchedData(state, offset, p)) buffered++
       } catch (e) {
-        this.#onPartitionError(state, e as Error)
+        this.#onDecodeError(state, offset, e as Error)
       }
     }
     return buffered
+  }
+
+  /**
+   * A batch the broker stored fails to decode here (its CRC matched, its records do not parse):
+   * retrying would fetch the same bytes forever, so the error reaches the application, which may
+   * seek past it. The partition then waits before fetching again.
+   */
+  #onDecodeError(state: PartitionState, offset: bigint, err: Error): void {
+    if (err instanceof StrandProtocolError && err.code === 'CORRUPT_MESSAGE') {
+      state.retryAtMs = this.#clock() + this.#cluster.retryOptions.retryBackoffMsMax
+      this.#surface(new StrandProtocolError('CORRUPT_MESSAGE', `${state.topic}-${state.partition} at offset ${offset}: ${err.message}`))
+      return
+    }
+    this.#onPartitionError(state, err)
   }
 
   /** True if the state is still assigned and was not moved by seek() since the request was sent. */
