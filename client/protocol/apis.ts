@@ -4,9 +4,9 @@
 //
 // Keys follow Kafka's numbering. Reserved for later issues: OffsetCommit 8, OffsetFetch 9,
 // FindCoordinator 10, JoinGroup 11, Heartbeat 12, LeaveGroup 13, SyncGroup 14, DescribeGroups 15,
-// ListGroups 16, InitProducerId 22, OffsetsForLeaderEpoch 23, Vote 52, BeginQuorumEpoch 53,
-// EndQuorumEpoch 54, DescribeQuorum 55, AlterPartition 56, Fetch-based quorum replication,
-// BrokerRegistration 62, BrokerHeartbeat 63.
+// ListGroups 16, InitProducerId 22, OffsetsForLeaderEpoch 23, BeginQuorumEpoch 53,
+// EndQuorumEpoch 54, AlterPartition 56, BrokerRegistration 62, BrokerHeartbeat 63. Keys from
+// 1000 up are Strand's own (AppendEntries), clear of Kafka's numbering.
 
 import type avro from 'avsc'
 import { AvroBoundsError, compileGuarded, type RecordSchema, type Schema } from './avro.js'
@@ -19,6 +19,17 @@ import { fetchVersions, type FetchRequest, type FetchResponse } from './messages
 import { listOffsetsVersions, type ListOffsetsRequest, type ListOffsetsResponse } from './messages/list-offsets.js'
 import { metadataVersions, type MetadataRequest, type MetadataResponse } from './messages/metadata.js'
 import { produceVersions, type ProduceRequest, type ProduceResponse } from './messages/produce.js'
+import {
+  appendEntriesVersions,
+  describeQuorumVersions,
+  voteVersions,
+  type AppendEntriesRequest,
+  type AppendEntriesResponse,
+  type DescribeQuorumRequest,
+  type DescribeQuorumResponse,
+  type VoteRequest,
+  type VoteResponse,
+} from './messages/quorum.js'
 
 export const ApiKey = {
   Produce: 0,
@@ -28,6 +39,9 @@ export const ApiKey = {
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
+  Vote: 52,
+  DescribeQuorum: 55,
+  AppendEntries: 1000,
 } as const
 
 /** Request and response body types per API key (the latest version's shape). */
@@ -39,6 +53,9 @@ export interface ApiTypes {
   18: { request: ApiVersionsRequest; response: ApiVersionsResponse }
   19: { request: CreateTopicsRequest; response: CreateTopicsResponse }
   20: { request: DeleteTopicsRequest; response: DeleteTopicsResponse }
+  52: { request: VoteRequest; response: VoteResponse }
+  55: { request: DescribeQuorumRequest; response: DescribeQuorumResponse }
+  1000: { request: AppendEntriesRequest; response: AppendEntriesResponse }
 }
 export type ApiKeyValue = keyof ApiTypes
 
@@ -52,6 +69,9 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   18: { name: 'ApiVersions', versions: apiVersionsVersions },
   19: { name: 'CreateTopics', versions: createTopicsVersions },
   20: { name: 'DeleteTopics', versions: deleteTopicsVersions },
+  52: { name: 'Vote', versions: voteVersions },
+  55: { name: 'DescribeQuorum', versions: describeQuorumVersions },
+  1000: { name: 'AppendEntries', versions: appendEntriesVersions },
 }
 
 interface Compiled {

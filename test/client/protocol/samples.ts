@@ -69,4 +69,25 @@ export const SAMPLES: Sample[] = [
     request: { replicaId: -1, isolationLevel: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: 1, currentLeaderEpoch: -1, timestamp: -2n }] }] },
     response: { topics: [{ name: 'orders', partitions: [{ partitionIndex: 1, errorCode: 0, timestamp: 1700000000000n, offset: 17n, leaderEpoch: 3 }] }] },
   },
+  {
+    name: 'Vote v0',
+    apiKey: ApiKey.Vote,
+    version: 0,
+    request: { term: 7, candidateId: 2, lastLogIndex: 120n, lastLogTerm: 6 },
+    response: { errorCode: 0, term: 7, granted: true },
+  },
+  {
+    name: 'AppendEntries v0',
+    apiKey: ApiKey.AppendEntries,
+    version: 0,
+    request: { term: 7, leaderId: 2, prevLogIndex: 120n, prevLogTerm: 6, leaderCommit: 119n, entries: [{ term: 7, data: Buffer.alloc(0) }, { term: 7, data: records }] },
+    response: { errorCode: 0, term: 7, success: true, matchIndex: 122n },
+  },
+  {
+    name: 'DescribeQuorum v0',
+    apiKey: ApiKey.DescribeQuorum,
+    version: 0,
+    request: {},
+    response: { errorCode: 0, nodeId: 1, role: 'follower', term: 7, leaderId: 2, commitIndex: 119n, lastIndex: 122n, voters: [{ nodeId: 1, host: '127.0.0.1', port: 9092 }, { nodeId: 2, host: '127.0.0.1', port: 9093 }] },
+  },
 ]
