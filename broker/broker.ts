@@ -12,7 +12,10 @@ import { pino, type Logger } from 'pino'
 import { FrameDecoder } from '../client/protocol/frame.js'
 import { writeFileAtomic } from './log/checkpoint.js'
 import { DEFAULT_BROKER_CONFIG, type BrokerConfig } from './config.js'
+import { ConfigError } from './config-def.js'
+import { parseVoters, QuorumNode } from './metadata/quorum.js'
 import { ReplicaManager } from './replication/replica-manager.js'
+import { METADATA_TOPIC } from './topic-config.js'
 import { createDispatcher } from './server/dispatch.js'
 import type { HandlerContext } from './server/handlers/context.js'
 import { Server } from './server/server.js'
@@ -62,6 +65,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   const clusterId = await clusterIdOf(config.dataDir)
   const replicas = await ReplicaManager.open(config, logger, clock)
   let stopping = false
+  let quorum: QuorumNode | null = null
   const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port }
   const ctx: HandlerContext = {
     nodeId: config.nodeId,
@@ -72,6 +76,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     clock,
     logger,
     stopping: () => stopping,
+    quorum: () => quorum,
   }
   const server = new Server({
     host: config.host,
@@ -92,6 +97,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   }
   // With port 0 the OS chose the port: that is the one to advertise.
   advertised.port = bound.port
+  try {
+    quorum = await startQuorum(config, advertised, logger, clock)
+  } catch (err) {
+    await server.close()
+    await replicas.close()
+    throw err
+  }
   logger.info({ subsystem: 'server', host: bound.host, port: bound.port, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
   return {
     nodeId: config.nodeId,
@@ -105,7 +117,25 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       // Wake long polls first so in-flight fetches answer now instead of at their maxWaitMs.
       replicas.waiters.notifyAll()
       await server.close()
+      await quorum?.close()
       await replicas.close()
     },
   }
+}
+
+/** Joins the configured quorum, or, with none configured, forms a quorum of this broker alone. */
+function startQuorum(config: BrokerConfig, advertised: { host: string; port: number }, logger: Logger, clock: () => number): Promise<QuorumNode> {
+  const voters = config.quorumVoters === '' ? [{ nodeId: config.nodeId, ...advertised }] : parseVoters(config.quorumVoters)
+  if (config.quorumHeartbeatIntervalMs >= config.quorumElectionTimeoutMs) {
+    throw new ConfigError(`controller.quorum.heartbeat.interval.ms (${config.quorumHeartbeatIntervalMs}) must be below controller.quorum.election.timeout.ms (${config.quorumElectionTimeoutMs}).`)
+  }
+  return QuorumNode.start({
+    nodeId: config.nodeId,
+    voters,
+    dir: path.join(config.dataDir, `${METADATA_TOPIC}-0`),
+    electionTimeoutMs: config.quorumElectionTimeoutMs,
+    heartbeatIntervalMs: config.quorumHeartbeatIntervalMs,
+    clock,
+    logger,
+  })
 }

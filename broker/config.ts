@@ -34,6 +34,14 @@ export const BROKER_CONFIG_DEFS = {
   logFlushMs: intKey('log.flush.ms', -1, { min: -1 }, 'Default flush.ms: fsync data older than this; -1 leaves it to the OS.'),
   fsync: enumKey('fsync', 'policy', ['always', 'policy'] as const, '"always": fsync every append before acknowledging it (one-node durability); "policy": the flush.* settings.'),
   messageMaxBytes: intKey('message.max.bytes', MiB, { min: 64 }, 'Largest record batch the broker accepts.'),
+  quorumVoters: stringKey(
+    'controller.quorum.voters',
+    '',
+    'The metadata quorum as id@host:port,... (Kafka\'s format); empty: this broker alone.',
+    /^$|^\d+@[^@,\s:]+:\d{1,5}(,\d+@[^@,\s:]+:\d{1,5})*$/,
+  ),
+  quorumElectionTimeoutMs: intKey('controller.quorum.election.timeout.ms', 1000, { min: 10 }, 'A voter that hears no leader for between this and twice this starts an election.'),
+  quorumHeartbeatIntervalMs: intKey('controller.quorum.heartbeat.interval.ms', 100, { min: 5 }, 'How often the quorum leader sends appends when it has nothing new; below the election timeout.'),
 }
 
 export type BrokerConfig = ConfigOf<typeof BROKER_CONFIG_DEFS>

@@ -7,12 +7,15 @@ import type { BrokerConfig } from './config.js'
 /** Kafka's limit: a partition directory `<topic>-<partition>` must fit a 255-byte file name. */
 export const TOPIC_NAME_CHARS_MAX = 249
 const TOPIC_NAME_PATTERN = /^[a-zA-Z0-9._-]+$/
+/** The metadata quorum's log lives in `<data.dir>/__cluster_metadata-0`, like a partition's. */
+export const METADATA_TOPIC = '__cluster_metadata'
 
 /** Returns why `name` is not a valid topic name, or null when it is. */
 export function topicNameProblem(name: string): string | null {
   if (name.length === 0) return 'the name is empty'
   if (name.length > TOPIC_NAME_CHARS_MAX) return `the name is longer than ${TOPIC_NAME_CHARS_MAX} characters`
   if (name === '.' || name === '..') return 'the name cannot be "." or ".."'
+  if (name === METADATA_TOPIC) return `"${METADATA_TOPIC}" is reserved for the metadata quorum's log`
   if (!TOPIC_NAME_PATTERN.test(name)) return 'the name may only hold ASCII letters, digits, ".", "_" and "-"'
   return null
 }

@@ -13,6 +13,7 @@ import { handleFetch } from './handlers/fetch.js'
 import { handleListOffsets } from './handlers/list-offsets.js'
 import { handleMetadata } from './handlers/metadata.js'
 import { handleProduce } from './handlers/produce.js'
+import { handleAppendEntries, handleDescribeQuorum, handleVote } from './handlers/quorum.js'
 import { handleCreateTopics, handleDeleteTopics } from './handlers/topics.js'
 
 export interface RequestMetrics {
@@ -39,6 +40,12 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown): Promis
       return handleFetch(ctx, body as Parameters<typeof handleFetch>[1])
     case ApiKey.ListOffsets:
       return handleListOffsets(ctx, body as Parameters<typeof handleListOffsets>[1])
+    case ApiKey.Vote:
+      return handleVote(ctx, body as Parameters<typeof handleVote>[1])
+    case ApiKey.AppendEntries:
+      return handleAppendEntries(ctx, body as Parameters<typeof handleAppendEntries>[1])
+    case ApiKey.DescribeQuorum:
+      return handleDescribeQuorum(ctx)
     default:
       throw new StrandProtocolError('UNSUPPORTED_VERSION', `API key ${apiKey} has no handler.`)
   }

@@ -4,6 +4,7 @@
 
 import type { Logger } from 'pino'
 import type { BrokerConfig } from '../../config.js'
+import type { QuorumNode } from '../../metadata/quorum.js'
 import type { ReplicaManager } from '../../replication/replica-manager.js'
 
 export interface HandlerContext {
@@ -15,6 +16,8 @@ export interface HandlerContext {
   readonly replicas: ReplicaManager
   readonly clock: () => number
   readonly logger: Logger
+  /** This broker's seat in the metadata quorum; null until it has started. */
+  readonly quorum: () => QuorumNode | null
   /** Set once shutdown begins: long polls return at once. */
   readonly stopping: () => boolean
 }

@@ -1,0 +1,24 @@
+// The metadata quorum's RPCs: Vote and AppendEntries from other voters, DescribeQuorum from tools.
+// Until this broker's quorum seat has started, voters are told BROKER_NOT_AVAILABLE (retriable).
+
+import { errorCodeOf } from '../../../client/protocol/errors.js'
+import type { AppendEntriesRequest, AppendEntriesResponse, DescribeQuorumResponse, VoteRequest, VoteResponse } from '../../../client/protocol/messages/quorum.js'
+import type { HandlerContext } from './context.js'
+
+export async function handleVote(ctx: HandlerContext, req: VoteRequest): Promise<VoteResponse> {
+  const quorum = ctx.quorum()
+  if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), term: -1, granted: false }
+  return quorum.handleVote(req)
+}
+
+export async function handleAppendEntries(ctx: HandlerContext, req: AppendEntriesRequest): Promise<AppendEntriesResponse> {
+  const quorum = ctx.quorum()
+  if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), term: -1, success: false, matchIndex: 0n }
+  return quorum.handleAppendEntries(req)
+}
+
+export function handleDescribeQuorum(ctx: HandlerContext): DescribeQuorumResponse {
+  const quorum = ctx.quorum()
+  if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), nodeId: ctx.nodeId, role: 'unknown', term: -1, leaderId: -1, commitIndex: 0n, lastIndex: 0n, voters: [] }
+  return quorum.describe()
+}
