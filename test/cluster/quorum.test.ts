@@ -115,6 +115,46 @@ t.test('three brokers elect a leader, replace it when it dies, and take it back'
   t.equal(after?.leaderId, second.leaderId, 'and leadership is untouched')
 })
 
+t.test('a paused leader is replaced, steps down when resumed, and a full restart keeps the log', async (t) => {
+  const ports = await freePorts(3)
+  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
+  const nodes: Voter[] = ports.map((port, i) => ({ id: i + 1, port, dataDir: tempDir(t), broker: null }))
+  await Promise.all(nodes.map((v) => startVoter(t, v, voters)))
+  const conns = nodes.map((v) => connect(t, v.port))
+  const first = await agreedLeader(conns)
+
+  // SIGSTOP: the leader is cut off without knowing it, as in a network partition.
+  const paused = nodes.find((v) => v.id === first.leaderId)!
+  paused.broker!.kill('SIGSTOP')
+  t.teardown(() => paused.broker?.kill('SIGCONT'))
+  const others = nodes.filter((v) => v !== paused)
+  const second = await agreedLeader(others.map((v) => conns[v.id - 1]!), paused.id)
+  t.ok(second.term > first.term, `the others moved on to term ${second.term}`)
+  paused.broker!.kill('SIGCONT')
+  const stepped = await waitFor(
+    async () => {
+      const v = await describe(conns[paused.id - 1]!)
+      return v !== null && v.role === 'follower' && v.term >= second.term ? v : false
+    },
+    { what: 'the resumed old leader to step down', timeoutMs: 30_000, intervalMs: 50 },
+  )
+  t.equal(stepped.leaderId, second.leaderId, 'it follows the new leader')
+  const views = await Promise.all(conns.map(describe))
+  const committed = views.map((v) => v!.commitIndex)
+  t.ok(committed.every((c) => c >= 2n), `every voter committed both leaders' entries (${committed.join(', ')})`)
+
+  // Full restart: every voter's log and term survive, and they agree on a leader again.
+  const before = await Promise.all(conns.map(describe))
+  await Promise.all(nodes.map((v) => v.broker!.stop()))
+  await Promise.all(nodes.map((v) => startVoter(t, v, voters)))
+  const third = await agreedLeader(conns)
+  const after = await Promise.all(conns.map(describe))
+  for (const [i, v] of after.entries()) {
+    t.ok(v!.lastIndex >= before[i]!.commitIndex, `voter ${i + 1} kept its log (${v!.lastIndex} >= ${before[i]!.commitIndex})`)
+  }
+  t.ok(third.term > second.term, `a new term after the restart (${third.term})`)
+})
+
 t.test('a damaged quorum-state file is a startup error, not a silent reset', async (t) => {
   const dataDir = tempDir(t)
   const broker = await spawnBroker(t, { dataDir })
