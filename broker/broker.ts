@@ -38,6 +38,8 @@ export interface RunningBroker {
   /** `host:port`, ready for a client's `brokers` list. */
   readonly address: string
   readonly config: BrokerConfig
+  /** This broker's seat in the metadata quorum, with the metadata image it maintains. */
+  readonly quorum: QuorumNode
   /** Graceful stop: stop accepting, answer in-flight requests, flush and close the logs. */
   close(): Promise<void>
 }
@@ -111,6 +113,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     port: bound.port,
     address: `${bound.host}:${bound.port}`,
     config,
+    quorum,
     async close() {
       if (stopping) return
       stopping = true

@@ -9,11 +9,13 @@
 import type { Logger } from 'pino'
 import { Connection } from '../../client/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
-import { errorCodeOf } from '../../client/protocol/errors.js'
+import { errorCodeOf, StrandProtocolError } from '../../client/protocol/errors.js'
 import type { AppendEntriesRequest, AppendEntriesResponse, DescribeQuorumResponse, VoteRequest, VoteResponse } from '../../client/protocol/messages/quorum.js'
 import { readQuorumState, writeQuorumState } from './quorum-state.js'
 import { RaftNode, type NodeId, type Output, type RaftMessage } from './raft.js'
 import { RaftStorage } from './raft-storage.js'
+import { MetadataImage, MetadataImageError } from './image.js'
+import { decodeMetadataRecord, encodeMetadataRecord, MetadataRecordError, type MetadataRecord } from './records.js'
 
 /** How often the core's timers are checked; well below the heartbeat interval. */
 const TICK_INTERVAL_MS = 10
@@ -60,6 +62,11 @@ export class QuorumNode {
   #closed = false
   /** Last role and term logged, so changes are logged once. */
   #reported = ''
+  /** Brokers, topics and partitions as of the last committed record (rebuilt by replay on start). */
+  readonly image = new MetadataImage()
+  /** Proposals of this leader awaiting commit, by Raft index. */
+  readonly #pending = new Map<number, { term: number; resolve: (index: number) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>()
+  readonly #committedListeners = new Set<(index: number, record: MetadataRecord) => void>()
 
   private constructor(options: QuorumOptions, node: RaftNode, storage: RaftStorage) {
     this.#options = options
@@ -112,10 +119,68 @@ export class QuorumNode {
       if (out.log.truncateFrom !== null) await this.#storage.truncateFrom(out.log.truncateFrom)
       await this.#storage.append(out.log.append)
       for (const { to, message } of out.messages) this.#send(to, message)
+      for (const { index, entry } of out.committed) this.#applyCommitted(index, entry.term, entry.data)
       return out
     })
     this.#chain = step.catch((err: unknown) => this.#logger.error({ err }, 'quorum persistence failed'))
     return step
+  }
+
+  /**
+   * Applies a committed entry to the image and settles the proposal at its index: committed with
+   * the proposal's term means it is the proposal; another term means it was overwritten.
+   */
+  #applyCommitted(index: number, term: number, data: Buffer): void {
+    const pending = this.#pending.get(index)
+    if (pending !== undefined) {
+      this.#pending.delete(index)
+      clearTimeout(pending.timer)
+      if (pending.term === term) pending.resolve(index)
+      else pending.reject(new StrandProtocolError('NOT_CONTROLLER', `Leadership moved before entry ${index} committed; retry against the new controller.`))
+    }
+    if (data.length === 0) {
+      this.image.appliedIndex = index // a leader's no-op
+      return
+    }
+    try {
+      const record = decodeMetadataRecord(data)
+      this.image.apply(index, record)
+      for (const l of this.#committedListeners) l(index, record)
+    } catch (err) {
+      if (!(err instanceof MetadataImageError || err instanceof MetadataRecordError)) throw err
+      this.image.appliedIndex = index
+      this.#logger.warn({ index, err: err.message }, 'committed metadata record refused by the image')
+    }
+  }
+
+  /** Calls `listener` for every committed record applied to the image from now on. */
+  onCommitted(listener: (index: number, record: MetadataRecord) => void): () => void {
+    this.#committedListeners.add(listener)
+    return () => this.#committedListeners.delete(listener)
+  }
+
+  /**
+   * Proposes a record; resolves with its Raft index once committed and applied. Only the leader
+   * (the active controller) may propose: elsewhere NOT_CONTROLLER, which the caller retries
+   * against the leader. Rejects with NOT_CONTROLLER if leadership moves before the commit, and
+   * REQUEST_TIMED_OUT after `timeoutMs` (the record may still commit later).
+   */
+  propose(record: MetadataRecord, timeoutMs: number): Promise<number> {
+    if (this.#closed || this.#node.role !== 'leader') {
+      return Promise.reject(new StrandProtocolError('NOT_CONTROLLER', `Node ${this.#options.nodeId} is not the active controller (leader: ${this.#node.leaderId ?? 'unknown'}).`))
+    }
+    const term = this.#node.term
+    const index = this.#node.propose(encodeMetadataRecord(record), this.#options.clock())
+    if (index === null) return Promise.reject(new StrandProtocolError('NOT_CONTROLLER', 'Leadership was lost.'))
+    const committed = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(index)
+        reject(new StrandProtocolError('REQUEST_TIMED_OUT', `Metadata record ${index} did not commit within ${timeoutMs} ms.`))
+      }, timeoutMs)
+      this.#pending.set(index, { term, resolve, reject, timer })
+    })
+    void this.#drain()
+    return committed
   }
 
   #reportRole(): void {
@@ -233,6 +298,11 @@ export class QuorumNode {
     this.#closed = true
     if (this.#timer !== null) clearInterval(this.#timer)
     for (const c of this.#connections.values()) c.close()
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(new StrandProtocolError('NOT_CONTROLLER', 'The broker is shutting down.'))
+    }
+    this.#pending.clear()
     await this.#chain
     await this.#storage.close()
   }

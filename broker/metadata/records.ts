@@ -1,0 +1,79 @@
+// Metadata records: what the quorum's log holds, one record per Raft entry. Each is an Avro
+// record (compiled with the protocol's avsc helpers) behind a 3-byte envelope:
+//
+//   kind uint16 | version uint8 | Avro body
+//
+// A kind and a released version never change meaning; a new field means a new version. The
+// controller validates a change before proposing it; replaying committed records is then
+// deterministic on every broker (image.ts).
+
+import type avro from 'avsc'
+import { array, boolean, compileGuarded, int, nullable, record, string, type Value } from '../../client/protocol/avro.js'
+
+const RegisterBrokerV0 = record('RegisterBrokerRecordV0', { brokerId: int, host: string, port: int, incarnationId: string })
+const BrokerFencingV0 = record('BrokerFencingRecordV0', { brokerId: int, fenced: boolean })
+const TopicV0 = record('TopicRecordV0', { name: string, topicId: string, configs: array(record('TopicConfigEntry', { key: string, value: string })) })
+const PartitionV0 = record('PartitionRecordV0', {
+  topic: string,
+  partition: int,
+  replicas: array(int),
+  isr: array(int),
+  /** -1: no leader. */
+  leader: int,
+  leaderEpoch: int,
+  /** Bumped by every change; a change proposed against an older epoch is refused (compare-and-set). */
+  partitionEpoch: int,
+})
+const RemoveTopicV0 = record('RemoveTopicRecordV0', { name: string, reason: nullable(string) })
+
+export type RegisterBrokerRecord = Value<typeof RegisterBrokerV0>
+export type BrokerFencingRecord = Value<typeof BrokerFencingV0>
+export type TopicRecord = Value<typeof TopicV0>
+export type PartitionRecord = Value<typeof PartitionV0>
+export type RemoveTopicRecord = Value<typeof RemoveTopicV0>
+
+export type MetadataRecord =
+  | { kind: 'registerBroker'; record: RegisterBrokerRecord }
+  | { kind: 'brokerFencing'; record: BrokerFencingRecord }
+  | { kind: 'topic'; record: TopicRecord }
+  | { kind: 'partition'; record: PartitionRecord }
+  | { kind: 'removeTopic'; record: RemoveTopicRecord }
+
+/** Kind codes: frozen once released. A partition change reuses the partition record (full state). */
+const KINDS = {
+  registerBroker: { code: 1, type: compileGuarded(RegisterBrokerV0) },
+  brokerFencing: { code: 2, type: compileGuarded(BrokerFencingV0) },
+  topic: { code: 3, type: compileGuarded(TopicV0) },
+  partition: { code: 4, type: compileGuarded(PartitionV0) },
+  removeTopic: { code: 5, type: compileGuarded(RemoveTopicV0) },
+} as const satisfies Record<MetadataRecord['kind'], { code: number; type: avro.Type }>
+
+const VERSION = 0
+const ENVELOPE_BYTES = 3
+const KIND_BY_CODE = new Map<number, MetadataRecord['kind']>(Object.entries(KINDS).map(([k, v]) => [v.code, k as MetadataRecord['kind']]))
+
+export class MetadataRecordError extends Error {
+  override readonly name = 'MetadataRecordError'
+}
+
+export function encodeMetadataRecord(r: MetadataRecord): Buffer {
+  const body = KINDS[r.kind].type.toBuffer(r.record)
+  const out = Buffer.allocUnsafe(ENVELOPE_BYTES + body.length)
+  out.writeUInt16BE(KINDS[r.kind].code, 0)
+  out.writeUInt8(VERSION, 2)
+  body.copy(out, ENVELOPE_BYTES)
+  return out
+}
+
+export function decodeMetadataRecord(buf: Buffer): MetadataRecord {
+  if (buf.length < ENVELOPE_BYTES) throw new MetadataRecordError(`A metadata record needs ${ENVELOPE_BYTES} bytes of envelope, got ${buf.length}.`)
+  const kind = KIND_BY_CODE.get(buf.readUInt16BE(0))
+  if (kind === undefined) throw new MetadataRecordError(`Unknown metadata record kind ${buf.readUInt16BE(0)}.`)
+  const version = buf.readUInt8(2)
+  if (version !== VERSION) throw new MetadataRecordError(`Unsupported version ${version} of metadata record "${kind}".`)
+  try {
+    return { kind, record: KINDS[kind].type.fromBuffer(buf.subarray(ENVELOPE_BYTES)) } as MetadataRecord
+  } catch (err) {
+    throw new MetadataRecordError(`Metadata record "${kind}" does not decode: ${(err as Error).message}`)
+  }
+}
