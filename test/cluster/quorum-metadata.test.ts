@@ -2,22 +2,13 @@
 // and files): only the leader may propose; every broker's image converges; a record that does
 // not fit is refused identically everywhere; a restart rebuilds the image from the log.
 
-import net from 'node:net'
 import t from 'tap'
 import { startBroker, type RunningBroker } from '../../broker/broker.js'
 import { tempDir } from '../helpers/broker-process.js'
+import { freePorts } from '../helpers/ports.js'
 import { waitFor } from '../helpers/wait.js'
 import type { MetadataRecord } from '../../broker/metadata/records.js'
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => resolve(s))
-  })))
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-  return ports
-}
 
 const PROPOSE_TIMEOUT_MS = 10_000
 

@@ -2,7 +2,6 @@
 // it is SIGKILLed, take the old one back as a follower, and refuse votes from strangers and stale
 // terms. A damaged quorum-state file stops a broker with a clear error instead of resetting its vote.
 
-import net from 'node:net'
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
@@ -12,23 +11,12 @@ import { errorCodeOf } from '../../client/protocol/errors.js'
 import type { DescribeQuorumResponse } from '../../client/protocol/messages/quorum.js'
 import { launchBroker } from '../../broker/launcher.js'
 import { spawnBroker, tempDir, type BrokerProcess, type Teardown } from '../helpers/broker-process.js'
+import { freePorts } from '../helpers/ports.js'
 import { waitFor } from '../helpers/wait.js'
 
 const ELECTION_TIMEOUT_MS = 300
 const HEARTBEAT_MS = 50
 
-/** Ports the OS says are free right now (brief race with other processes, as any port-0 scheme). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer()
-      s.listen(0, '127.0.0.1', () => resolve(s))
-    })),
-  )
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-  return ports
-}
 
 function connect(t: Teardown, port: number): Connection {
   const c = new Connection({ host: '127.0.0.1', port, clientId: 'quorum-test', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 4, frameBytesMax: 1 << 20 })
