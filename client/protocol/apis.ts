@@ -5,13 +5,24 @@
 // Keys follow Kafka's numbering. Reserved for later issues: OffsetCommit 8, OffsetFetch 9,
 // FindCoordinator 10, JoinGroup 11, Heartbeat 12, LeaveGroup 13, SyncGroup 14, DescribeGroups 15,
 // ListGroups 16, InitProducerId 22, OffsetsForLeaderEpoch 23, BeginQuorumEpoch 53,
-// EndQuorumEpoch 54, AlterPartition 56, BrokerRegistration 62, BrokerHeartbeat 63. Keys from
+// EndQuorumEpoch 54, AlterPartition 56. Keys from
 // 1000 up are Strand's own (AppendEntries), clear of Kafka's numbering.
 
 import type avro from 'avsc'
 import { AvroBoundsError, compileGuarded, type RecordSchema, type Schema } from './avro.js'
 import { StrandProtocolError, type WireErrorName } from './errors.js'
 import { readRequestHeader, readResponseHeader, requestHeaderBytes, RESPONSE_HEADER_BYTES, SIZE_PREFIX_BYTES, writeRequestHeader, writeResponseHeader, type RequestHeader } from './frame.js'
+import {
+  brokerHeartbeatVersions,
+  brokerRegistrationVersions,
+  describeClusterVersions,
+  type BrokerHeartbeatRequest,
+  type BrokerHeartbeatResponse,
+  type BrokerRegistrationRequest,
+  type BrokerRegistrationResponse,
+  type DescribeClusterRequest,
+  type DescribeClusterResponse,
+} from './messages/brokers.js'
 import { apiVersionsVersions, type ApiVersionsRequest, type ApiVersionsResponse } from './messages/api-versions.js'
 import { createTopicsVersions, type CreateTopicsRequest, type CreateTopicsResponse } from './messages/create-topics.js'
 import { deleteTopicsVersions, type DeleteTopicsRequest, type DeleteTopicsResponse } from './messages/delete-topics.js'
@@ -41,6 +52,9 @@ export const ApiKey = {
   DeleteTopics: 20,
   Vote: 52,
   DescribeQuorum: 55,
+  DescribeCluster: 60,
+  BrokerRegistration: 62,
+  BrokerHeartbeat: 63,
   AppendEntries: 1000,
 } as const
 
@@ -55,6 +69,9 @@ export interface ApiTypes {
   20: { request: DeleteTopicsRequest; response: DeleteTopicsResponse }
   52: { request: VoteRequest; response: VoteResponse }
   55: { request: DescribeQuorumRequest; response: DescribeQuorumResponse }
+  60: { request: DescribeClusterRequest; response: DescribeClusterResponse }
+  62: { request: BrokerRegistrationRequest; response: BrokerRegistrationResponse }
+  63: { request: BrokerHeartbeatRequest; response: BrokerHeartbeatResponse }
   1000: { request: AppendEntriesRequest; response: AppendEntriesResponse }
 }
 export type ApiKeyValue = keyof ApiTypes
@@ -71,6 +88,9 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   20: { name: 'DeleteTopics', versions: deleteTopicsVersions },
   52: { name: 'Vote', versions: voteVersions },
   55: { name: 'DescribeQuorum', versions: describeQuorumVersions },
+  60: { name: 'DescribeCluster', versions: describeClusterVersions },
+  62: { name: 'BrokerRegistration', versions: brokerRegistrationVersions },
+  63: { name: 'BrokerHeartbeat', versions: brokerHeartbeatVersions },
   1000: { name: 'AppendEntries', versions: appendEntriesVersions },
 }
 

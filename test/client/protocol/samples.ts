@@ -90,4 +90,25 @@ export const SAMPLES: Sample[] = [
     request: {},
     response: { errorCode: 0, nodeId: 1, role: 'follower', term: 7, leaderId: 2, commitIndex: 119n, lastIndex: 122n, voters: [{ nodeId: 1, host: '127.0.0.1', port: 9092 }, { nodeId: 2, host: '127.0.0.1', port: 9093 }] },
   },
+  {
+    name: 'DescribeCluster v0',
+    apiKey: ApiKey.DescribeCluster,
+    version: 0,
+    request: {},
+    response: { errorCode: 0, controllerId: 2, brokers: [{ brokerId: 1, host: '127.0.0.1', port: 9092, fenced: false }, { brokerId: 2, host: '127.0.0.1', port: 9093, fenced: true }] },
+  },
+  {
+    name: 'BrokerRegistration v0',
+    apiKey: ApiKey.BrokerRegistration,
+    version: 0,
+    request: { brokerId: 3, host: 'broker-3.local', port: 9094, incarnationId: '4f1c2a' },
+    response: { errorCode: 41 },
+  },
+  {
+    name: 'BrokerHeartbeat v0',
+    apiKey: ApiKey.BrokerHeartbeat,
+    version: 0,
+    request: { brokerId: 3, incarnationId: '4f1c2a' },
+    response: { errorCode: 0, isFenced: false },
+  },
 ]
