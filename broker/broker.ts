@@ -13,6 +13,8 @@ import { FrameDecoder } from '../client/protocol/frame.js'
 import { writeFileAtomic } from './log/checkpoint.js'
 import { DEFAULT_BROKER_CONFIG, type BrokerConfig } from './config.js'
 import { ConfigError } from './config-def.js'
+import { BrokerLifecycle } from './metadata/broker-lifecycle.js'
+import { Controller } from './metadata/controller.js'
 import { parseVoters, QuorumNode } from './metadata/quorum.js'
 import { ReplicaManager } from './replication/replica-manager.js'
 import { METADATA_TOPIC } from './topic-config.js'
@@ -68,6 +70,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   const replicas = await ReplicaManager.open(config, logger, clock)
   let stopping = false
   let quorum: QuorumNode | null = null
+  let controller: Controller | null = null
   const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port }
   const ctx: HandlerContext = {
     nodeId: config.nodeId,
@@ -79,6 +82,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     logger,
     stopping: () => stopping,
     quorum: () => quorum,
+    controller: () => controller,
   }
   const server = new Server({
     host: config.host,
@@ -101,11 +105,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   advertised.port = bound.port
   try {
     quorum = await startQuorum(config, advertised, logger, clock)
+    controller = new Controller(quorum, { sessionTimeoutMs: config.brokerSessionTimeoutMs, clock, logger })
   } catch (err) {
     await server.close()
     await replicas.close()
     throw err
   }
+  const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger })
   logger.info({ subsystem: 'server', host: bound.host, port: bound.port, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
   return {
     nodeId: config.nodeId,
@@ -119,6 +125,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       stopping = true
       // Wake long polls first so in-flight fetches answer now instead of at their maxWaitMs.
       replicas.waiters.notifyAll()
+      lifecycle.close()
+      controller?.close()
       await server.close()
       await quorum?.close()
       await replicas.close()

@@ -41,6 +41,8 @@ export const BROKER_CONFIG_DEFS = {
     /^$|^\d+@[^@,\s:]+:\d{1,5}(,\d+@[^@,\s:]+:\d{1,5})*$/,
   ),
   quorumElectionTimeoutMs: intKey('controller.quorum.election.timeout.ms', 1000, { min: 10 }, 'A voter that hears no leader for between this and twice this starts an election.'),
+  brokerHeartbeatIntervalMs: intKey('broker.heartbeat.interval.ms', 500, { min: 10 }, 'How often a broker heartbeats to the active controller.'),
+  brokerSessionTimeoutMs: intKey('broker.session.timeout.ms', 9000, { min: 50 }, 'A broker whose heartbeats stop for this long is fenced by the controller.'),
   quorumHeartbeatIntervalMs: intKey('controller.quorum.heartbeat.interval.ms', 100, { min: 5 }, 'How often the quorum leader sends appends when it has nothing new; below the election timeout.'),
 }
 

@@ -289,6 +289,15 @@ export class QuorumNode {
     }
   }
 
+  get leaderId(): NodeId | null {
+    return this.#node.leaderId
+  }
+
+  /** The listener address of a voter (voters are brokers: the same host and port). */
+  voterAddress(id: NodeId): Voter | undefined {
+    return this.#options.voters.find((v) => v.nodeId === id)
+  }
+
   get isLeader(): boolean {
     return this.#node.role === 'leader'
   }

@@ -13,7 +13,7 @@ import { handleFetch } from './handlers/fetch.js'
 import { handleListOffsets } from './handlers/list-offsets.js'
 import { handleMetadata } from './handlers/metadata.js'
 import { handleProduce } from './handlers/produce.js'
-import { handleAppendEntries, handleDescribeQuorum, handleVote } from './handlers/quorum.js'
+import { handleAppendEntries, handleBrokerHeartbeat, handleBrokerRegistration, handleDescribeCluster, handleDescribeQuorum, handleVote } from './handlers/quorum.js'
 import { handleCreateTopics, handleDeleteTopics } from './handlers/topics.js'
 
 export interface RequestMetrics {
@@ -46,6 +46,12 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown): Promis
       return handleAppendEntries(ctx, body as Parameters<typeof handleAppendEntries>[1])
     case ApiKey.DescribeQuorum:
       return handleDescribeQuorum(ctx)
+    case ApiKey.DescribeCluster:
+      return handleDescribeCluster(ctx)
+    case ApiKey.BrokerRegistration:
+      return handleBrokerRegistration(ctx, body as Parameters<typeof handleBrokerRegistration>[1])
+    case ApiKey.BrokerHeartbeat:
+      return handleBrokerHeartbeat(ctx, body as Parameters<typeof handleBrokerHeartbeat>[1])
     default:
       throw new StrandProtocolError('UNSUPPORTED_VERSION', `API key ${apiKey} has no handler.`)
   }

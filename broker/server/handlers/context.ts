@@ -4,6 +4,7 @@
 
 import type { Logger } from 'pino'
 import type { BrokerConfig } from '../../config.js'
+import type { Controller } from '../../metadata/controller.js'
 import type { QuorumNode } from '../../metadata/quorum.js'
 import type { ReplicaManager } from '../../replication/replica-manager.js'
 
@@ -18,6 +19,8 @@ export interface HandlerContext {
   readonly logger: Logger
   /** This broker's seat in the metadata quorum; null until it has started. */
   readonly quorum: () => QuorumNode | null
+  /** Broker registrations and heartbeats; acts only while this broker's quorum seat leads. */
+  readonly controller: () => Controller | null
   /** Set once shutdown begins: long polls return at once. */
   readonly stopping: () => boolean
 }

@@ -1,7 +1,9 @@
-// The metadata quorum's RPCs: Vote and AppendEntries from other voters, DescribeQuorum from tools.
+// The metadata quorum's RPCs: Vote and AppendEntries from other voters, DescribeQuorum from tools;
+// broker registration and heartbeats for the controller; DescribeCluster from the metadata image.
 // Until this broker's quorum seat has started, voters are told BROKER_NOT_AVAILABLE (retriable).
 
 import { errorCodeOf } from '../../../client/protocol/errors.js'
+import type { BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse, DescribeClusterResponse } from '../../../client/protocol/messages/brokers.js'
 import type { AppendEntriesRequest, AppendEntriesResponse, DescribeQuorumResponse, VoteRequest, VoteResponse } from '../../../client/protocol/messages/quorum.js'
 import type { HandlerContext } from './context.js'
 
@@ -21,4 +23,23 @@ export function handleDescribeQuorum(ctx: HandlerContext): DescribeQuorumRespons
   const quorum = ctx.quorum()
   if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), nodeId: ctx.nodeId, role: 'unknown', term: -1, leaderId: -1, commitIndex: 0n, lastIndex: 0n, voters: [] }
   return quorum.describe()
+}
+
+export async function handleBrokerRegistration(ctx: HandlerContext, req: BrokerRegistrationRequest): Promise<BrokerRegistrationResponse> {
+  const controller = ctx.controller()
+  if (controller === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE') }
+  return controller.handleRegistration(req)
+}
+
+export async function handleBrokerHeartbeat(ctx: HandlerContext, req: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse> {
+  const controller = ctx.controller()
+  if (controller === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), isFenced: true }
+  return controller.handleHeartbeat(req)
+}
+
+export function handleDescribeCluster(ctx: HandlerContext): DescribeClusterResponse {
+  const quorum = ctx.quorum()
+  if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), controllerId: -1, brokers: [] }
+  const brokers = [...quorum.image.brokers.values()].sort((a, b) => a.brokerId - b.brokerId)
+  return { errorCode: 0, controllerId: quorum.leaderId ?? -1, brokers: brokers.map((b) => ({ brokerId: b.brokerId, host: b.host, port: b.port, fenced: b.fenced })) }
 }

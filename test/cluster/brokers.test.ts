@@ -1,0 +1,93 @@
+// Broker registration and fencing through the quorum, with three real broker processes: every
+// broker registers with the active controller; one that is SIGKILLed is fenced once its session
+// times out, in every broker's metadata image; restarted, it registers again and is unfenced.
+
+import t from 'tap'
+import { Connection } from '../../client/connection.js'
+import { ApiKey } from '../../client/protocol/apis.js'
+import { errorCodeOf } from '../../client/protocol/errors.js'
+import type { DescribeClusterResponse } from '../../client/protocol/messages/brokers.js'
+import { spawnBroker, tempDir, type BrokerProcess, type Teardown } from '../helpers/broker-process.js'
+import { freePorts } from '../helpers/ports.js'
+import { waitFor } from '../helpers/wait.js'
+
+const SESSION_TIMEOUT_MS = 1000
+
+function connect(t: Teardown, port: number): Connection {
+  const c = new Connection({ host: '127.0.0.1', port, clientId: 'brokers-test', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 4, frameBytesMax: 1 << 20 })
+  t.teardown(() => c.close())
+  return c
+}
+
+async function cluster(c: Connection): Promise<DescribeClusterResponse | null> {
+  try {
+    return await c.request(ApiKey.DescribeCluster, {})
+  } catch {
+    return null
+  }
+}
+
+/** Waits until every connection's image shows exactly `fenced` as the fenced broker ids (all 3 registered). */
+async function waitForFenced(conns: Connection[], fenced: number[], what: string): Promise<DescribeClusterResponse> {
+  return waitFor(
+    async () => {
+      const views = await Promise.all(conns.map(cluster))
+      const ok = views.every((v) => v !== null && v.brokers.length === 3 && JSON.stringify(v.brokers.filter((b) => b.fenced).map((b) => b.brokerId)) === JSON.stringify(fenced))
+      return ok ? views[0]! : false
+    },
+    { what, timeoutMs: 30_000, intervalMs: 50 },
+  )
+}
+
+t.test('brokers register, a dead one is fenced, and a restarted one comes back', async (t) => {
+  const ports = await freePorts(3)
+  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
+  const dirs = ports.map(() => tempDir(t))
+  const overrides = (id: number): Record<string, string | number> => ({
+    'node.id': id,
+    'controller.quorum.voters': voters,
+    'controller.quorum.election.timeout.ms': 300,
+    'controller.quorum.heartbeat.interval.ms': 50,
+    'broker.heartbeat.interval.ms': 100,
+    'broker.session.timeout.ms': SESSION_TIMEOUT_MS,
+  })
+  const start = (i: number): Promise<BrokerProcess> => spawnBroker(t, { dataDir: dirs[i], port: ports[i], overrides: overrides(i + 1) })
+  const brokers = await Promise.all([0, 1, 2].map(start))
+  const conns = ports.map((p) => connect(t, p))
+
+  const all = await waitForFenced(conns, [], 'all three brokers registered and unfenced')
+  t.same(all.brokers.map((b) => [b.brokerId, b.port]), ports.map((p, i) => [i + 1, p]), 'each with its listener address')
+  t.ok(all.controllerId >= 1, `controller is broker ${all.controllerId}`)
+
+  // Kill a broker that is not the controller: the controller must notice its silence.
+  const victim = [1, 2, 3].find((id) => id !== all.controllerId)!
+  brokers[victim - 1]!.kill('SIGKILL')
+  await brokers[victim - 1]!.exited
+  const others = conns.filter((_, i) => i !== victim - 1)
+  const afterKill = await waitFor(
+    async () => {
+      const views = await Promise.all(others.map(cluster))
+      return views.every((v) => v?.brokers.find((b) => b.brokerId === victim)?.fenced === true) ? views[0]! : false
+    },
+    { what: `broker ${victim} to be fenced`, timeoutMs: 30_000, intervalMs: 50 },
+  )
+  t.same(afterKill.brokers.filter((b) => b.fenced).map((b) => b.brokerId), [victim], 'only the dead broker is fenced')
+
+  brokers[victim - 1] = await start(victim - 1)
+  await waitForFenced(conns, [], 'the restarted broker to be registered and unfenced again')
+  t.pass(`broker ${victim} is back`)
+
+  // The lifecycle APIs answer the wrong node and stale incarnations with codes.
+  const view = await waitFor(async () => {
+    const v = await cluster(conns[0]!)
+    return v !== null && v.controllerId >= 1 ? v : false
+  }, { what: 'a known controller' })
+  const notControllerId = [1, 2, 3].find((id) => id !== view.controllerId)!
+  const notController = await conns[notControllerId - 1]!.request(ApiKey.BrokerHeartbeat, { brokerId: 1, incarnationId: 'x' })
+  t.equal(notController.errorCode, errorCodeOf('NOT_CONTROLLER'), `broker ${notControllerId}, not the controller, says so`)
+  const controllerConn = conns[view.controllerId - 1]!
+  const stale = await controllerConn.request(ApiKey.BrokerHeartbeat, { brokerId: victim, incarnationId: 'an-old-incarnation' })
+  t.equal(stale.errorCode, errorCodeOf('STALE_BROKER_EPOCH'), 'a heartbeat from an old incarnation is refused')
+  const bad = await controllerConn.request(ApiKey.BrokerRegistration, { brokerId: -5, host: 'h', port: 0, incarnationId: '' })
+  t.equal(bad.errorCode, errorCodeOf('INVALID_REQUEST'), 'a malformed registration is refused')
+})
