@@ -6,6 +6,7 @@
 //   await broker.close()
 
 import { randomUUID } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
 import { readFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { pino, type Logger } from 'pino'
@@ -105,12 +106,17 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   advertised.port = bound.port
   try {
     quorum = await startQuorum(config, advertised, logger, clock)
-    controller = new Controller(quorum, { sessionTimeoutMs: config.brokerSessionTimeoutMs, clock, logger })
+    controller = new Controller(quorum, { config, sessionTimeoutMs: config.brokerSessionTimeoutMs, clock, logger })
+    replicas.attach(quorum.image)
+    quorum.onCommitted(() => void replicas.sync())
   } catch (err) {
     await server.close()
     await replicas.close()
     throw err
   }
+  // Serve clients only once the metadata image has caught up with what this broker knew before a
+  // restart; bounded, since a quorum whose other voters are down cannot commit anything yet.
+  await Promise.race([quorum.caughtUp().then(() => replicas.sync()), delay(config.quorumElectionTimeoutMs * 10, undefined, { ref: false })])
   const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger })
   logger.info({ subsystem: 'server', host: bound.host, port: bound.port, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
   return {

@@ -89,9 +89,13 @@ export class Admin {
       validateOnly: options.validateOnly ?? false,
     }
     // The controller may take up to timeoutMs itself; the network gets its own allowance.
-    const res = await this.#toController((c) => c.request(ApiKey.CreateTopics, body, { timeoutMs: 2 * this.#requestTimeoutMs }))
-    const result = res.topics.find((t) => t.name === options.topic)
-    if (result === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The CreateTopics response has no result for "${options.topic}".`)
+    const result = await this.#toController(async (c) => {
+      const res = await c.request(ApiKey.CreateTopics, body, { timeoutMs: 2 * this.#requestTimeoutMs })
+      const found = res.topics.find((t) => t.name === options.topic)
+      if (found === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The CreateTopics response has no result for "${options.topic}".`)
+      this.#throwIfRetriable(wireError(found.errorCode, found.errorMessage))
+      return found
+    })
     const err = wireError(result.errorCode, result.errorMessage)
     if (err !== null) throw err
     if (options.validateOnly !== true && options.waitForLeaders !== false) await this.#waitForLeaders(options.topic, result.numPartitions)
@@ -100,10 +104,14 @@ export class Admin {
   async deleteTopic(topic: string): Promise<void> {
     if (typeof topic !== 'string') throw new InvalidArgumentError('deleteTopic() takes a topic name.')
     const body = { topicNames: [topic], timeoutMs: this.#requestTimeoutMs }
-    const res = await this.#toController((c) => c.request(ApiKey.DeleteTopics, body, { timeoutMs: 2 * this.#requestTimeoutMs }))
+    const result = await this.#toController(async (c) => {
+      const res = await c.request(ApiKey.DeleteTopics, body, { timeoutMs: 2 * this.#requestTimeoutMs })
+      const found = res.responses.find((r) => r.name === topic)
+      if (found === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The DeleteTopics response has no result for "${topic}".`)
+      this.#throwIfRetriable(wireError(found.errorCode, found.errorMessage))
+      return found
+    })
     this.#cluster.forget(topic)
-    const result = res.responses.find((r) => r.name === topic)
-    if (result === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The DeleteTopics response has no result for "${topic}".`)
     const err = wireError(result.errorCode, result.errorMessage)
     if (err !== null) throw err
   }
@@ -166,6 +174,16 @@ export class Admin {
 
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError('admin client')
+  }
+
+  /**
+   * A per-topic NOT_CONTROLLER (the controller moved) or BROKER_NOT_AVAILABLE (no broker to
+   * place partitions on yet) changed nothing: refresh the metadata and let the retry loop resend.
+   */
+  #throwIfRetriable(err: StrandError | null): void {
+    if (err === null || !topicChangeRetriable(err)) return
+    this.#cluster.invalidate()
+    throw err
   }
 
   /** Runs a topic change against the active controller (from metadata), retrying as topicChangeRetriable allows. */

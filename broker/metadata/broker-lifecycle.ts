@@ -39,6 +39,7 @@ export class BrokerLifecycle {
     this.#logger = options.logger.child({ subsystem: 'lifecycle' })
     this.#timer = setInterval(() => void this.#beat(), options.heartbeatIntervalMs)
     this.#timer.unref()
+    void this.#beat()
   }
 
   get registered(): boolean {
@@ -81,6 +82,8 @@ export class BrokerLifecycle {
     if (res.errorCode !== 0) return
     this.#registered = true
     this.#logger.info({ controllerId: this.#conn?.nodeId, incarnationId: this.incarnationId }, 'registered with the controller')
+    // The first heartbeat unfences the broker: send it now rather than an interval later.
+    await this.#heartbeat(conn)
   }
 
   async #heartbeat(conn: Connection): Promise<void> {

@@ -8,9 +8,24 @@
 import type { Logger } from 'pino'
 import { errorCodeOf, StrandProtocolError, toWireCode } from '../../client/protocol/errors.js'
 import type { BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse } from '../../client/protocol/messages/brokers.js'
+import { createHash, randomUUID } from 'node:crypto'
+import type { BrokerConfig } from '../config.js'
+import { parseTopicConfig, topicNameProblem } from '../topic-config.js'
+import type { MetadataRecord } from './records.js'
 import type { QuorumNode } from './quorum.js'
 
+/** Partitions one topic may have; bounds the work and memory one CreateTopics can cause. */
+export const PARTITIONS_PER_TOPIC_MAX = 10_000
+
+export interface NewTopic {
+  name: string
+  partitions: number
+  replicationFactor: number
+  configs: Record<string, string>
+}
+
 export interface ControllerOptions {
+  config: BrokerConfig
   sessionTimeoutMs: number
   clock: () => number
   logger: Logger
@@ -25,6 +40,8 @@ export class Controller {
   /** Brokers with a fencing or unfencing record in flight, so it is proposed once. */
   readonly #changing = new Set<number>()
   #leaderSinceMs: number | null = null
+  /** Topic changes run one at a time, so two creations of one name cannot both pass the check. */
+  #topicChain: Promise<unknown> = Promise.resolve()
   readonly #timer: NodeJS.Timeout
 
   constructor(quorum: QuorumNode, options: ControllerOptions) {
@@ -100,6 +117,65 @@ export class Controller {
         this.#setFenced(b.brokerId, true).catch((err: unknown) => this.#logger.warn({ brokerId: b.brokerId, err: (err as Error).message }, 'fencing failed; will retry'))
       }
     }
+  }
+
+  #serializeTopics<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#topicChain.then(fn, fn)
+    this.#topicChain = next.catch(() => undefined)
+    return next
+  }
+
+  /**
+   * Validates a new topic against the image, places its partitions and commits the topic with
+   * all its partitions as one entry. Leaders are spread round-robin over the unfenced brokers from
+   * a start derived from the name, so topics created together do not all lead on one broker.
+   */
+  createTopic(topic: NewTopic, options: { validateOnly: boolean }): Promise<void> {
+    return this.#serializeTopics(async () => {
+      if (!this.#quorum.isLeader) throw new StrandProtocolError('NOT_CONTROLLER', `Broker ${this.#options.config.nodeId} is not the active controller.`)
+      this.#validateTopic(topic)
+      const brokers = [...this.#quorum.image.brokers.values()].filter((b) => !b.fenced).map((b) => b.brokerId).sort((a, b) => a - b)
+      if (brokers.length === 0) throw new StrandProtocolError('BROKER_NOT_AVAILABLE', 'No broker is registered and unfenced yet to host partitions.')
+      if (topic.replicationFactor > brokers.length) {
+        throw new StrandProtocolError('INVALID_REPLICATION_FACTOR', `Replication factor ${topic.replicationFactor} needs that many brokers; ${brokers.length} are available.`)
+      }
+      if (options.validateOnly) return
+      const records: MetadataRecord[] = [{ kind: 'topic', record: { name: topic.name, topicId: randomUUID(), configs: Object.entries(topic.configs).map(([key, value]) => ({ key, value })) } }]
+      const start = createHash('sha1').update(topic.name).digest().readUInt32BE(0) % brokers.length
+      for (let p = 0; p < topic.partitions; p++) {
+        const replicas = Array.from({ length: topic.replicationFactor }, (_, r) => brokers[(start + p + r) % brokers.length]!)
+        records.push({ kind: 'partition', record: { topic: topic.name, partition: p, replicas, isr: replicas, leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0 } })
+      }
+      await this.#quorum.propose(records, this.#proposeTimeoutMs())
+      this.#logger.info({ topic: topic.name, partitions: topic.partitions, brokers }, 'topic created')
+    })
+  }
+
+  #validateTopic(topic: NewTopic): void {
+    const problem = topicNameProblem(topic.name)
+    if (problem !== null) throw new StrandProtocolError('INVALID_TOPIC', `"${topic.name}": ${problem}.`)
+    if (this.#quorum.image.topics.has(topic.name)) throw new StrandProtocolError('TOPIC_ALREADY_EXISTS', `Topic "${topic.name}" already exists.`)
+    if (!Number.isInteger(topic.partitions) || topic.partitions < 1 || topic.partitions > PARTITIONS_PER_TOPIC_MAX) {
+      throw new StrandProtocolError('INVALID_PARTITIONS', `Partitions must be 1 to ${PARTITIONS_PER_TOPIC_MAX}, got ${topic.partitions}.`)
+    }
+    // Until partitions replicate (the replication issue), a second replica would only pretend.
+    if (topic.replicationFactor !== 1) {
+      throw new StrandProtocolError('INVALID_REPLICATION_FACTOR', `Replication factor ${topic.replicationFactor}: replication across brokers is not available yet; use 1.`)
+    }
+    try {
+      parseTopicConfig(this.#options.config, topic.configs)
+    } catch (err) {
+      throw new StrandProtocolError('INVALID_CONFIG', (err as Error).message)
+    }
+  }
+
+  deleteTopic(name: string): Promise<void> {
+    return this.#serializeTopics(async () => {
+      if (!this.#quorum.isLeader) throw new StrandProtocolError('NOT_CONTROLLER', `Broker ${this.#options.config.nodeId} is not the active controller.`)
+      if (!this.#quorum.image.topics.has(name)) throw new StrandProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `Topic "${name}" does not exist.`)
+      await this.#quorum.propose({ kind: 'removeTopic', record: { name, reason: null } }, this.#proposeTimeoutMs())
+      this.#logger.info({ topic: name }, 'topic deleted')
+    })
   }
 
   close(): void {

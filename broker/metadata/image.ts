@@ -36,8 +36,30 @@ export class MetadataImage {
   appliedIndex = 0
 
   apply(index: number, r: MetadataRecord): void {
+    const [refused] = this.applyEntry(index, [r])
+    if (refused !== undefined) throw refused
+  }
+
+  /**
+   * Applies the records of one committed entry in order; each record that does not fit is
+   * refused on its own (returned), the others still apply.
+   */
+  applyEntry(index: number, records: readonly MetadataRecord[]): MetadataImageError[] {
     if (index <= this.appliedIndex) throw new MetadataImageError(`Record ${index} is at or before the applied index ${this.appliedIndex}.`)
     this.appliedIndex = index
+    const refused: MetadataImageError[] = []
+    for (const r of records) {
+      try {
+        this.#applyRecord(r)
+      } catch (err) {
+        if (!(err instanceof MetadataImageError)) throw err
+        refused.push(err)
+      }
+    }
+    return refused
+  }
+
+  #applyRecord(r: MetadataRecord): void {
     switch (r.kind) {
       case 'registerBroker': {
         // A new incarnation of a broker replaces the old registration and starts fenced until its

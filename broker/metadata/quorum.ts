@@ -15,7 +15,7 @@ import { readQuorumState, writeQuorumState } from './quorum-state.js'
 import { RaftNode, type NodeId, type Output, type RaftMessage } from './raft.js'
 import { RaftStorage } from './raft-storage.js'
 import { MetadataImage, MetadataImageError } from './image.js'
-import { decodeMetadataRecord, encodeMetadataRecord, MetadataRecordError, type MetadataRecord } from './records.js'
+import { decodeMetadataEntry, encodeMetadataEntry, MetadataRecordError, type MetadataRecord } from './records.js'
 
 /** How often the core's timers are checked; well below the heartbeat interval. */
 const TICK_INTERVAL_MS = 10
@@ -66,7 +66,10 @@ export class QuorumNode {
   readonly image = new MetadataImage()
   /** Proposals of this leader awaiting commit, by Raft index. */
   readonly #pending = new Map<number, { term: number; resolve: (index: number) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>()
-  readonly #committedListeners = new Set<(index: number, record: MetadataRecord) => void>()
+  /** Entries in the log at startup: the image is caught up once it has applied them all. */
+  #lastIndexAtStart = 0
+  #caughtUpWaiters: Array<() => void> = []
+  readonly #committedListeners = new Set<(index: number, records: readonly MetadataRecord[]) => void>()
 
   private constructor(options: QuorumOptions, node: RaftNode, storage: RaftStorage) {
     this.#options = options
@@ -95,6 +98,7 @@ export class QuorumNode {
       options.clock(),
     )
     const quorum = new QuorumNode(options, node, storage)
+    quorum.#lastIndexAtStart = log.length
     quorum.#logger.info({ nodeId: options.nodeId, term: hardState.term, votedFor: hardState.votedFor, entries: log.length, voters: ids }, 'quorum voter started')
     quorum.#timer = setInterval(() => quorum.#tick(), TICK_INTERVAL_MS)
     quorum.#timer.unref()
@@ -131,6 +135,22 @@ export class QuorumNode {
    * the proposal's term means it is the proposal; another term means it was overwritten.
    */
   #applyCommitted(index: number, term: number, data: Buffer): void {
+    this.#applyEntry(index, term, data)
+    if (index >= this.#lastIndexAtStart && this.#caughtUpWaiters.length > 0) {
+      for (const w of this.#caughtUpWaiters.splice(0)) w()
+    }
+  }
+
+  /**
+   * Resolves once the image has applied every entry this voter had on disk when it started (at
+   * once for a new voter): until then it would describe an older cluster.
+   */
+  caughtUp(): Promise<void> {
+    if (this.image.appliedIndex >= this.#lastIndexAtStart) return Promise.resolve()
+    return new Promise((resolve) => this.#caughtUpWaiters.push(resolve))
+  }
+
+  #applyEntry(index: number, term: number, data: Buffer): void {
     const pending = this.#pending.get(index)
     if (pending !== undefined) {
       this.#pending.delete(index)
@@ -142,35 +162,38 @@ export class QuorumNode {
       this.image.appliedIndex = index // a leader's no-op
       return
     }
+    let records: MetadataRecord[]
     try {
-      const record = decodeMetadataRecord(data)
-      this.image.apply(index, record)
-      for (const l of this.#committedListeners) l(index, record)
+      records = decodeMetadataEntry(data)
     } catch (err) {
-      if (!(err instanceof MetadataImageError || err instanceof MetadataRecordError)) throw err
+      if (!(err instanceof MetadataRecordError)) throw err
       this.image.appliedIndex = index
-      this.#logger.warn({ index, err: err.message }, 'committed metadata record refused by the image')
+      this.#logger.warn({ index, err: err.message }, 'committed metadata entry does not decode; skipped')
+      return
     }
+    for (const refused of this.image.applyEntry(index, records)) this.#logger.warn({ index, err: refused.message }, 'committed metadata record refused by the image')
+    for (const l of this.#committedListeners) l(index, records)
   }
 
-  /** Calls `listener` for every committed record applied to the image from now on. */
-  onCommitted(listener: (index: number, record: MetadataRecord) => void): () => void {
+  /** Calls `listener` for every committed entry applied to the image from now on. */
+  onCommitted(listener: (index: number, records: readonly MetadataRecord[]) => void): () => void {
     this.#committedListeners.add(listener)
     return () => this.#committedListeners.delete(listener)
   }
 
   /**
-   * Proposes a record; resolves with its Raft index once committed and applied. Only the leader
+   * Proposes records as one entry (applied together); resolves with its Raft index once committed
+   * and applied. Only the leader
    * (the active controller) may propose: elsewhere NOT_CONTROLLER, which the caller retries
    * against the leader. Rejects with NOT_CONTROLLER if leadership moves before the commit, and
    * REQUEST_TIMED_OUT after `timeoutMs` (the record may still commit later).
    */
-  propose(record: MetadataRecord, timeoutMs: number): Promise<number> {
+  propose(records: MetadataRecord | readonly MetadataRecord[], timeoutMs: number): Promise<number> {
     if (this.#closed || this.#node.role !== 'leader') {
       return Promise.reject(new StrandProtocolError('NOT_CONTROLLER', `Node ${this.#options.nodeId} is not the active controller (leader: ${this.#node.leaderId ?? 'unknown'}).`))
     }
     const term = this.#node.term
-    const index = this.#node.propose(encodeMetadataRecord(record), this.#options.clock())
+    const index = this.#node.propose(encodeMetadataEntry(Array.isArray(records) ? records : [records as MetadataRecord]), this.#options.clock())
     if (index === null) return Promise.reject(new StrandProtocolError('NOT_CONTROLLER', 'Leadership was lost.'))
     const committed = new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {

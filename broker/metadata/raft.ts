@@ -90,6 +90,8 @@ export class RaftNode {
     this.#votedFor = persisted.hardState.votedFor
     this.#log = [...persisted.log]
     this.#resetElectionTimer(nowMs)
+    // A lone voter has no one to wait for: it elects itself on its first tick.
+    if (options.voters.length === 1) this.#electionDeadlineMs = nowMs
   }
 
   get role(): Role {

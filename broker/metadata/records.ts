@@ -77,3 +77,37 @@ export function decodeMetadataRecord(buf: Buffer): MetadataRecord {
     throw new MetadataRecordError(`Metadata record "${kind}" does not decode: ${(err as Error).message}`)
   }
 }
+
+/**
+ * One Raft entry holds one or more records, applied together (a topic and its partitions):
+ *   count uint32 | (length uint32 | record)*
+ */
+export function encodeMetadataEntry(records: readonly MetadataRecord[]): Buffer {
+  const parts = records.map(encodeMetadataRecord)
+  const out = Buffer.allocUnsafe(4 + parts.reduce((n, p) => n + 4 + p.length, 0))
+  out.writeUInt32BE(parts.length, 0)
+  let pos = 4
+  for (const p of parts) {
+    out.writeUInt32BE(p.length, pos)
+    p.copy(out, pos + 4)
+    pos += 4 + p.length
+  }
+  return out
+}
+
+export function decodeMetadataEntry(buf: Buffer): MetadataRecord[] {
+  if (buf.length < 4) throw new MetadataRecordError(`A metadata entry needs 4 bytes of count, got ${buf.length}.`)
+  const count = buf.readUInt32BE(0)
+  if (count > (buf.length - 4) / (4 + ENVELOPE_BYTES)) throw new MetadataRecordError(`Metadata entry claims ${count} records in ${buf.length} bytes.`)
+  const records: MetadataRecord[] = []
+  let pos = 4
+  for (let i = 0; i < count; i++) {
+    if (pos + 4 > buf.length) throw new MetadataRecordError('Metadata entry is truncated.')
+    const length = buf.readUInt32BE(pos)
+    if (pos + 4 + length > buf.length) throw new MetadataRecordError('Metadata entry is truncated.')
+    records.push(decodeMetadataRecord(buf.subarray(pos + 4, pos + 4 + length)))
+    pos += 4 + length
+  }
+  if (pos !== buf.length) throw new MetadataRecordError(`Metadata entry has ${buf.length - pos} trailing bytes.`)
+  return records
+}
