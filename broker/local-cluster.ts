@@ -1,0 +1,178 @@
+// `npm start`: the local three-broker cluster. Starts the brokers of config/broker-1.json ..
+// broker-3.json as child processes (each broker's log goes to <data dir>/broker-N.log), waits
+// until the quorum has a controller and every broker is registered, prints the bootstrap address,
+// then prints the cluster's status whenever it changes. Ctrl-C stops every broker cleanly.
+//
+//   npm start                                   config/ and ./data
+//   npm start -- --config-dir my-configs --data-dir /tmp/strand --restart-on-crash
+
+import { createWriteStream, existsSync, mkdirSync, readdirSync, type WriteStream } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { Connection } from '../client/connection.js'
+import { ApiKey } from '../client/protocol/apis.js'
+import type { DescribeClusterResponse } from '../client/protocol/messages/brokers.js'
+import { loadBrokerConfig } from './config.js'
+import { ConfigError } from './config-def.js'
+import { launchBroker, type LaunchedBroker } from './launcher.js'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+/** The cluster must be ready by then, or the start is reported as failed. */
+const READY_TIMEOUT_MS = 60_000
+/** How often the status is polled; a line is printed only when it changes. */
+const STATUS_INTERVAL_MS = 1000
+
+const USAGE = `Usage: npm start -- [--config-dir DIR] [--data-dir DIR] [--restart-on-crash]
+
+Starts one broker per broker-*.json in the config directory (default: config/), waits until they
+form a cluster, and prints the bootstrap address. Ctrl-C stops them all.
+  --config-dir DIR      broker-1.json, broker-2.json, ... (default: config/ of this repository)
+  --data-dir DIR        put broker N's data in DIR/broker-N instead of each config's data.dir
+  --restart-on-crash    start a broker again when it exits unexpectedly`
+
+interface Member {
+  id: number
+  configFile: string
+  address: string
+  dataDir: string
+  logFile: WriteStream
+  process: LaunchedBroker | null
+}
+
+function fail(message: string): never {
+  process.stderr.write(`strand cluster: ${message}\n`)
+  process.exit(1)
+}
+
+function parse(): { configDir: string; dataDir: string | undefined; restartOnCrash: boolean } {
+  try {
+    const { values } = parseArgs({
+      options: { 'config-dir': { type: 'string' }, 'data-dir': { type: 'string' }, 'restart-on-crash': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+      strict: true,
+    })
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`)
+      process.exit(0)
+    }
+    return { configDir: path.resolve(values['config-dir'] ?? path.join(ROOT, 'config')), dataDir: values['data-dir'], restartOnCrash: values['restart-on-crash'] }
+  } catch (err) {
+    return fail(`${(err as Error).message}\n\n${USAGE}`)
+  }
+}
+
+function members(configDir: string, dataRoot: string | undefined): Member[] {
+  if (!existsSync(configDir)) fail(`config directory ${configDir} does not exist.`)
+  const files = readdirSync(configDir).filter((f) => /^broker-\d+\.json$/.test(f)).sort()
+  if (files.length === 0) fail(`no broker-N.json files in ${configDir}.`)
+  return files.map((f) => {
+    const configFile = path.join(configDir, f)
+    let config
+    try {
+      config = loadBrokerConfig(configFile, dataRoot === undefined ? [] : [`data.dir=${path.resolve(dataRoot, `broker-${f.match(/\d+/)![0]}`)}`])
+    } catch (err) {
+      if (err instanceof ConfigError) fail(err.message)
+      throw err
+    }
+    mkdirSync(config.dataDir, { recursive: true })
+    const logFile = createWriteStream(`${config.dataDir}.log`, { flags: 'a' })
+    return { id: config.nodeId, configFile, address: `${config.host}:${config.port}`, dataDir: config.dataDir, logFile, process: null }
+  })
+}
+
+async function start(m: Member, dataRoot: string | undefined): Promise<void> {
+  const overrides: Record<string, string> = dataRoot === undefined ? {} : { 'data.dir': m.dataDir }
+  m.process = await launchBroker({ configFile: m.configFile, overrides, onLine: (line) => m.logFile.write(`${line}\n`) })
+}
+
+async function describeCluster(address: string): Promise<DescribeClusterResponse | null> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))]
+  const c = new Connection({ host, port, clientId: 'local-cluster', connectTimeoutMs: 1000, requestTimeoutMs: 1000, inflightRequestsMax: 1, frameBytesMax: 1 << 20 })
+  try {
+    return await c.request(ApiKey.DescribeCluster, {})
+  } catch {
+    return null
+  } finally {
+    c.close()
+  }
+}
+
+/** The view of the first broker that answers. */
+async function status(all: Member[]): Promise<DescribeClusterResponse | null> {
+  for (const m of all) {
+    if (m.process === null) continue
+    const s = await describeCluster(m.address)
+    if (s !== null) return s
+  }
+  return null
+}
+
+function statusLine(s: DescribeClusterResponse | null, all: Member[]): string {
+  if (s === null) return 'no broker answers'
+  const brokers = all.map((m) => {
+    const b = s.brokers.find((x) => x.brokerId === m.id)
+    const state = m.process === null ? 'down' : b === undefined ? 'starting' : b.fenced ? 'fenced' : 'up'
+    return `broker ${m.id} ${m.address} ${state}`
+  })
+  return `controller: ${s.controllerId < 0 ? 'none' : `broker ${s.controllerId}`} | ${brokers.join(' | ')}`
+}
+
+async function main(): Promise<void> {
+  const { configDir, dataDir, restartOnCrash } = parse()
+  const all = members(configDir, dataDir)
+  let stopping = false
+  process.stdout.write(`Starting ${all.length} brokers (${all.map((m) => m.address).join(', ')}); logs in ${all.map((m) => `${m.dataDir}.log`).join(', ')}\n`)
+  await Promise.all(all.map((m) => start(m, dataDir))).catch((err: unknown) => {
+    for (const m of all) m.process?.child.kill('SIGKILL')
+    fail(`a broker failed to start: ${(err as Error).message.split('\n')[0]}`)
+  })
+  const deadline = Date.now() + READY_TIMEOUT_MS
+  for (;;) {
+    const s = await status(all)
+    if (s !== null && s.controllerId >= 0 && all.every((m) => s.brokers.some((b) => b.brokerId === m.id && !b.fenced))) break
+    if (Date.now() > deadline) {
+      for (const m of all) m.process?.child.kill('SIGKILL')
+      fail(`the cluster was not ready within ${READY_TIMEOUT_MS / 1000} s (${statusLine(s, all)}).`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  process.stdout.write(`Strand cluster ready. Bootstrap: ${all.map((m) => m.address).join(',')}\n`)
+  for (const m of all) watch(m)
+
+  function watch(m: Member): void {
+    void m.process!.exited.then(async ({ code, signal }) => {
+      if (stopping) return
+      m.process = null
+      process.stdout.write(`broker ${m.id} exited unexpectedly (code ${code}, signal ${signal}); its log: ${m.dataDir}.log\n`)
+      if (!restartOnCrash) return
+      process.stdout.write(`restarting broker ${m.id}\n`)
+      await start(m, dataDir).then(() => watch(m), (err: unknown) => process.stdout.write(`broker ${m.id} did not restart: ${(err as Error).message.split('\n')[0]}\n`))
+    })
+  }
+
+  let last = ''
+  const timer = setInterval(() => {
+    void status(all).then((s) => {
+      const line = statusLine(s, all)
+      if (line !== last && !stopping) process.stdout.write(`${new Date().toISOString()} ${line}\n`)
+      last = line
+    })
+  }, STATUS_INTERVAL_MS)
+
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return
+    stopping = true
+    clearInterval(timer)
+    process.stdout.write(`${signal}: stopping ${all.length} brokers\n`)
+    await Promise.all(all.map((m) => m.process?.stop()))
+    const codes = await Promise.all(all.map((m) => m.process?.exited))
+    for (const m of all) m.logFile.end()
+    const unclean = codes.filter((c) => c !== undefined && c.code !== 0)
+    process.stdout.write(unclean.length === 0 ? 'all brokers stopped cleanly\n' : `${unclean.length} brokers did not stop cleanly\n`)
+    process.exit(unclean.length === 0 ? 0 : 1)
+  }
+  process.on('SIGINT', () => void stop('SIGINT'))
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+}
+
+await main()
