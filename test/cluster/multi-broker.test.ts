@@ -26,6 +26,8 @@ t.test('a topic spread over three brokers, produced and consumed through one boo
   const strand = new Strand({ brokers: [brokers[2]!.address], clientId: 'multi' })
   t.teardown(() => strand.close())
   const admin = strand.admin()
+  // Partitions are placed on the brokers registered at creation time: wait for all three.
+  await waitFor(async () => (await admin.metadata().catch(() => null))?.brokers.length === 3, { what: 'three registered brokers' })
   await admin.createTopic({ topic: 'spread', partitions: PARTITIONS, replicationFactor: 1 })
   await t.rejects(admin.createTopic({ topic: 'spread', partitions: 1, replicationFactor: 1 }), { code: 'TOPIC_ALREADY_EXISTS' })
   await t.rejects(admin.createTopic({ topic: 'replicated', partitions: 1, replicationFactor: 3 }), { code: 'INVALID_REPLICATION_FACTOR' })
