@@ -127,7 +127,7 @@ export class Connection {
         this.#flush()
       },
       (err: unknown) => {
-        this.#logger.warn({ err: (err as Error).message, remote: this.#socket.remoteAddress }, 'unreadable request; closing connection')
+        this.#logger.warn({ err: (err as Error).message, remote: this.#socket.remoteAddress }, 'request cannot be answered; closing connection')
         slot.response = null
         slot.done = true
         this.#flush()

@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import t from 'tap'
 import { ApiKey, decodeResponse, encodeRequest } from '../../client/protocol/apis.js'
 import { FrameDecoder } from '../../client/protocol/frame.js'
+import { encodeBatch } from '../../client/protocol/records.js'
 import { spawnBroker } from '../helpers/broker-process.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -26,4 +27,18 @@ t.test('a burst of pipelined requests is answered completely and in order', asyn
   await waitFor(() => correlationIds.length >= REQUESTS, { what: `${REQUESTS} responses`, timeoutMs: 60_000 })
   t.equal(correlationIds.length, REQUESTS)
   t.ok(correlationIds.every((id, i) => id === i), 'responses come back in request order')
+})
+
+t.test('an acks=0 produce that fails closes the connection, since no response can say so', async (t) => {
+  const broker = await spawnBroker(t)
+  const socket = net.connect(broker.port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  let closed = false
+  socket.on('close', () => (closed = true))
+  socket.on('error', () => undefined)
+  const records = encodeBatch([{ value: 'lost?' }], { timestamp: Date.now() })
+  socket.write(encodeRequest(ApiKey.Produce, 0, 1, 'acks0', { transactionalId: null, acks: 0, timeoutMs: 1000, topics: [{ name: 'no-such-topic', partitions: [{ index: 0, records }] }] }))
+  await waitFor(() => closed, { what: 'the broker to close the connection' })
+  t.ok(closed, 'the producer learns something went wrong')
 })

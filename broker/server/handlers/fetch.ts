@@ -79,7 +79,8 @@ export async function handleFetch(ctx: HandlerContext, req: FetchRequest): Promi
     const keys = req.topics.flatMap((t) => t.partitions.map((p) => partitionKey(t.name, p.partition)))
     const waiter = ctx.replicas.waiters.wait(keys, Math.max(0, deadline - ctx.clock()))
     const outcome = await readAll(ctx, req)
-    const satisfied = outcome.bytes >= Math.max(req.minBytes, 1) || outcome.errors > 0
+    // minBytes 0 answers at once, even with nothing to return (Kafka semantics).
+    const satisfied = outcome.bytes >= req.minBytes || outcome.errors > 0
     if (waiter === null || satisfied || ctx.stopping() || ctx.clock() >= deadline) {
       waiter?.cancel()
       return respond(outcome)

@@ -49,7 +49,15 @@ export async function handleProduce(ctx: HandlerContext, req: ProduceRequest): P
       ),
     })),
   )
-  if (acks === 0) return null
+  if (acks === 0) {
+    // No response to carry the error: close the connection (after what is pending), as Kafka does,
+    // so the producer notices, refreshes its metadata and stops sending into the void.
+    const failedPartition = topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, ...p }))).find((p) => p.errorCode !== 0)
+    if (failedPartition !== undefined) {
+      throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `acks=0 produce to ${failedPartition.topic}-${failedPartition.index} failed (${failedPartition.errorMessage ?? failedPartition.errorCode}); closing the connection to tell the producer.`)
+    }
+    return null
+  }
   return { topics, throttleTimeMs: 0 }
 }
 
