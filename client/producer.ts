@@ -142,6 +142,10 @@ function resolveOptions(o: ProducerOptions, retry: RetryOptions): Resolved {
     retry,
   }
   if (r.requestBytesMax <= REQUEST_FIXED_BYTES + BATCH_HEADER_BYTES) throw new InvalidArgumentError(`requestBytesMax ${r.requestBytesMax} is too small.`)
+  // A batch is never split across requests, so one full batch must fit a request.
+  if (r.batchBytes > r.requestBytesMax - REQUEST_FIXED_BYTES) {
+    throw new InvalidArgumentError(`batchBytes ${r.batchBytes} does not fit a request of requestBytesMax ${r.requestBytesMax}; raise requestBytesMax or lower batchBytes.`)
+  }
   return r
 }
 
