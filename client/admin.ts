@@ -43,6 +43,25 @@ export interface ClusterDescription {
   brokers: BrokerInfo[]
 }
 
+/** One voter of the metadata quorum as it describes itself (null fields: it did not answer). */
+export interface QuorumVoterStatus {
+  nodeId: number
+  address: string
+  reachable: boolean
+  role: string | null
+  term: number | null
+  leaderId: number | null
+  commitIndex: bigint | null
+  /** Entries the voter's log is behind the leader's log end; null when unknown. */
+  lag: bigint | null
+}
+
+export interface QuorumDescription {
+  leaderId: number
+  term: number
+  voters: QuorumVoterStatus[]
+}
+
 export interface AdminContext {
   cluster: Cluster
   clock: () => number
@@ -114,6 +133,37 @@ export class Admin {
     this.#cluster.forget(topic)
     const err = wireError(result.errorCode, result.errorMessage)
     if (err !== null) throw err
+  }
+
+  /**
+   * The metadata quorum: asks every live broker for its own view (DescribeQuorum) and reports
+   * each voter's role, term and how far its log is behind the leader's.
+   */
+  async describeQuorum(): Promise<QuorumDescription> {
+    const md = await this.metadata()
+    // Learn the brokers' addresses, so each can be asked directly.
+    await this.#cluster.retry(() => this.#cluster.refresh())
+    const views = await Promise.all(
+      md.brokers.map(async (b) => {
+        try {
+          return await this.#cluster.connectionTo(b.nodeId).request(ApiKey.DescribeQuorum, {})
+        } catch {
+          return null
+        }
+      }),
+    )
+    const answered = views.filter((v): v is NonNullable<typeof v> => v !== null && v.errorCode === 0)
+    if (answered.length === 0) throw new ConnectionError('cluster', 'no broker answered DescribeQuorum')
+    const newest = answered.reduce((a, b) => (b.term > a.term ? b : a))
+    const leaderView = answered.find((v) => v.nodeId === newest.leaderId && v.role === 'leader')
+    const voters = newest.voters.map((voter): QuorumVoterStatus => {
+      const v = answered.find((x) => x.nodeId === voter.nodeId)
+      const address = `${voter.host}:${voter.port}`
+      if (v === undefined) return { nodeId: voter.nodeId, address, reachable: false, role: null, term: null, leaderId: null, commitIndex: null, lag: null }
+      const lag = leaderView === undefined ? null : leaderView.lastIndex - v.lastIndex
+      return { nodeId: v.nodeId, address, reachable: true, role: v.role, term: v.term, leaderId: v.leaderId, commitIndex: v.commitIndex, lag: lag !== null && lag < 0n ? 0n : lag }
+    })
+    return { leaderId: newest.leaderId, term: newest.term, voters }
   }
 
   /** Names of the topics, internal ones (such as __consumer_offsets) left out, sorted. */

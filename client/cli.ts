@@ -3,11 +3,13 @@
 //   strand topics list | create | describe | delete
 //   strand produce <topic>          lines from stdin
 //   strand consume <topic>          records to stdout
+//   strand cluster status           controller, brokers, quorum
 //
 // Exit codes: 0 success, 1 the cluster said no (or could not be reached), 2 bad arguments.
 
 import { Strand, StrandError } from './index.js'
 import { bootstrapOf, UsageError } from './cli/args.js'
+import { CLUSTER_USAGE, clusterCommand } from './cli/cluster.js'
 import { CONSUME_USAGE, consumeCommand, PRODUCE_USAGE, produceCommand } from './cli/produce-consume.js'
 import { TOPICS_USAGE, topicsCommand } from './cli/topics.js'
 
@@ -19,6 +21,7 @@ Commands:
   topics    list, create, describe and delete topics
   produce   send lines from stdin to a topic
   consume   print a topic's records
+  cluster   the controller, brokers and metadata quorum
 
 Common options:
   -b, --bootstrap host:port[,host:port]   brokers to ask first (default $STRAND_BOOTSTRAP or 127.0.0.1:9092)
@@ -29,7 +32,9 @@ ${TOPICS_USAGE}
 
 ${PRODUCE_USAGE}
 
-${CONSUME_USAGE}`
+${CONSUME_USAGE}
+
+${CLUSTER_USAGE}`
 
 /** A failed connection should fail the command quickly, not retry for the client's usual 13 s. */
 const CLI_RETRY = { retriesMax: 3, retryBackoffMs: 100, retryBackoffMsMax: 500 }
@@ -48,6 +53,7 @@ export async function runCli(argv: string[], out: (text: string) => void = (t) =
     if (command === 'topics') await topicsCommand(rest, connect, out)
     else if (command === 'produce') await produceCommand(rest, connect, out, process.stdin)
     else if (command === 'consume') await consumeCommand(rest, connect, out)
+    else if (command === 'cluster') await clusterCommand(rest, connect, out)
     else throw new UsageError(`Unknown command "${command}". Run strand --help.`)
     return 0
   } catch (err) {

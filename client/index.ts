@@ -135,7 +135,7 @@ export class Strand {
   }
 }
 
-export type { Admin, ClusterDescription, CreateTopicOptions, ListOffsetsOptions, OffsetAndTimestamp } from './admin.js'
+export type { Admin, ClusterDescription, CreateTopicOptions, ListOffsetsOptions, OffsetAndTimestamp, QuorumDescription, QuorumVoterStatus } from './admin.js'
 export type { BrokerInfo, ClusterMetadata, PartitionInfo, RetryOptions, TopicInfo } from './cluster.js'
 export type { AutoOffsetReset, ConsumedMessage, Consumer, ConsumerBatch, ConsumerOptions, OffsetSpec, TopicPartition, TopicPartitionOffset } from './consumer.js'
 export type { Acks, Headers, Message, Producer, ProducerOptions, ProducerRecord, RecordMetadata, SendOutcome } from './producer.js'

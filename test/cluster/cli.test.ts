@@ -60,6 +60,12 @@ t.test('topics, produce and consume against a live broker', async (t) => {
   t.equal(k1[0]!.partition, k1[1]!.partition, 'one key, one partition')
   t.equal(k1.map((r) => r.value).join(','), 'one,three', 'in the order produced')
 
+  const status = await strand(['cluster', 'status', ...b])
+  t.equal(status.code, 0, status.stderr)
+  const cluster = JSON.parse(status.stdout) as { controllerId: number; quorum: { leaderId: number; voters: Array<{ nodeId: number; role: string; reachable: boolean; lag: string }> } }
+  t.equal(cluster.controllerId, 1, 'the lone broker is the controller')
+  t.same(cluster.quorum.voters.map((v) => [v.nodeId, v.role, v.reachable, v.lag]), [[1, 'leader', true, '0']], 'and the only voter, leading, with no lag')
+
   t.equal((await strand(['topics', 'delete', 'cli-topic', ...b])).code, 0)
   const missing = await strand(['topics', 'describe', 'cli-topic', ...b])
   t.equal(missing.code, 1, 'describing a missing topic fails')
@@ -76,6 +82,7 @@ t.test('bad arguments and an unreachable cluster exit non-zero with a message', 
     [['produce', 't', '--acks', '2', '-b', '127.0.0.1:1'], 2, /--acks must be 0, 1 or all/],
     [['topics', 'list', '--bootstrap', 'not-an-address'], 2, /host:port/],
     [['topics', 'list', '--bootstrap', '127.0.0.1:1'], 1, /CONNECTION_ERROR|ECONNREFUSED/],
+    [['cluster', 'explode'], 2, /Unknown action "explode"/],
   ]
   for (const [args, code, message] of cases) {
     const run = await strand(args)
