@@ -14,6 +14,8 @@ import { parseTopicConfig, topicNameProblem } from '../topic-config.js'
 import type { MetadataRecord } from './records.js'
 import type { QuorumNode } from './quorum.js'
 
+/** Upper bound on the interval between session checks. */
+const CHECK_INTERVAL_MS_MAX = 250
 /** Partitions one topic may have; bounds the work and memory one CreateTopics can cause. */
 export const PARTITIONS_PER_TOPIC_MAX = 10_000
 
@@ -48,7 +50,9 @@ export class Controller {
     this.#quorum = quorum
     this.#options = options
     this.#logger = options.logger.child({ subsystem: 'controller' })
-    this.#timer = setInterval(() => this.#checkSessions(), Math.max(10, Math.floor(options.sessionTimeoutMs / 4)))
+    // Often enough to name the cluster soon after the first election and to fence within about a
+    // quarter of the session timeout past it; each check only walks the registered brokers.
+    this.#timer = setInterval(() => this.#checkSessions(), Math.min(CHECK_INTERVAL_MS_MAX, Math.max(10, Math.floor(options.sessionTimeoutMs / 4))))
     this.#timer.unref()
   }
 
@@ -110,6 +114,7 @@ export class Controller {
       this.#leaderSinceMs = now
       this.#lastHeartbeatMs.clear()
     }
+    if (this.#quorum.image.clusterId === null) this.#chooseClusterId()
     for (const b of this.#quorum.image.brokers.values()) {
       if (b.fenced || this.#changing.has(b.brokerId)) continue
       const last = this.#lastHeartbeatMs.get(b.brokerId) ?? this.#leaderSinceMs
@@ -117,6 +122,21 @@ export class Controller {
         this.#setFenced(b.brokerId, true).catch((err: unknown) => this.#logger.warn({ brokerId: b.brokerId, err: (err as Error).message }, 'fencing failed; will retry'))
       }
     }
+  }
+
+  #choosingClusterId = false
+
+  /** The first controller names the cluster; a racing second proposal is refused by the image. */
+  #chooseClusterId(): void {
+    if (this.#choosingClusterId) return
+    this.#choosingClusterId = true
+    this.#quorum
+      .propose({ kind: 'cluster', record: { clusterId: randomUUID() } }, this.#proposeTimeoutMs())
+      .then(
+        () => this.#logger.info({ clusterId: this.#quorum.image.clusterId }, 'cluster id chosen'),
+        (err: unknown) => this.#logger.debug({ err: (err as Error).message }, 'cluster id not committed yet; will retry'),
+      )
+      .finally(() => (this.#choosingClusterId = false))
   }
 
   #serializeTopics<T>(fn: () => Promise<T>): Promise<T> {

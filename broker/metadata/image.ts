@@ -32,6 +32,8 @@ export class MetadataImageError extends Error {
 export class MetadataImage {
   readonly brokers = new Map<number, BrokerRegistration>()
   readonly topics = new Map<string, TopicImage>()
+  /** Chosen by the first controller; null until that record commits. */
+  clusterId: string | null = null
   /** Raft index of the last record applied (refused records count: they were decided too). */
   appliedIndex = 0
 
@@ -81,6 +83,11 @@ export class MetadataImage {
       }
       case 'partition':
         return this.#applyPartition(r.record)
+      case 'cluster': {
+        if (this.clusterId !== null) throw new MetadataImageError(`The cluster id is already ${this.clusterId}.`)
+        this.clusterId = r.record.clusterId
+        return
+      }
       case 'removeTopic': {
         if (!this.topics.delete(r.record.name)) throw new MetadataImageError(`Removal of unknown topic "${r.record.name}".`)
         return

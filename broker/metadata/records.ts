@@ -25,12 +25,15 @@ const PartitionV0 = record('PartitionRecordV0', {
   partitionEpoch: int,
 })
 const RemoveTopicV0 = record('RemoveTopicRecordV0', { name: string, reason: nullable(string) })
+/** The cluster's id, chosen once by the first controller; every broker reports it. */
+const ClusterV0 = record('ClusterRecordV0', { clusterId: string })
 
 export type RegisterBrokerRecord = Value<typeof RegisterBrokerV0>
 export type BrokerFencingRecord = Value<typeof BrokerFencingV0>
 export type TopicRecord = Value<typeof TopicV0>
 export type PartitionRecord = Value<typeof PartitionV0>
 export type RemoveTopicRecord = Value<typeof RemoveTopicV0>
+export type ClusterRecord = Value<typeof ClusterV0>
 
 export type MetadataRecord =
   | { kind: 'registerBroker'; record: RegisterBrokerRecord }
@@ -38,6 +41,7 @@ export type MetadataRecord =
   | { kind: 'topic'; record: TopicRecord }
   | { kind: 'partition'; record: PartitionRecord }
   | { kind: 'removeTopic'; record: RemoveTopicRecord }
+  | { kind: 'cluster'; record: ClusterRecord }
 
 /** Kind codes: frozen once released. A partition change reuses the partition record (full state). */
 const KINDS = {
@@ -46,6 +50,7 @@ const KINDS = {
   topic: { code: 3, type: compileGuarded(TopicV0) },
   partition: { code: 4, type: compileGuarded(PartitionV0) },
   removeTopic: { code: 5, type: compileGuarded(RemoveTopicV0) },
+  cluster: { code: 6, type: compileGuarded(ClusterV0) },
 } as const satisfies Record<MetadataRecord['kind'], { code: number; type: avro.Type }>
 
 const VERSION = 0

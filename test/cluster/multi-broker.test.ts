@@ -46,6 +46,13 @@ t.test('a topic spread over three brokers, produced and consumed through one boo
     }, { what: `broker at ${b.address} to know the topic` })
     t.same(seen.partitions.map((p) => p.leaderId), leaders, `broker at ${b.address} describes the same leaders`)
   }
+  const clients = brokers.map((b) => new Strand({ brokers: [b.address], clientId: 'cluster-id-check' }))
+  t.teardown(() => Promise.all(clients.map((c) => c.close())))
+  const clusterIds = await waitFor(async () => {
+    const ids = new Set(await Promise.all(clients.map(async (c) => (await c.admin().describeCluster()).clusterId)))
+    return ids.size === 1 ? ids : false
+  }, { what: 'every broker to report the cluster id the controller chose' })
+  t.equal(clusterIds.size, 1, `one cluster id (${[...clusterIds].join('')})`)
 
   const producer = strand.producer({ acks: 1, lingerMs: 1 })
   const acks = await producer.send({ topic: 'spread', messages: Array.from({ length: RECORDS }, (_, i) => ({ key: `k${i % 97}`, value: `v${i}` })) })

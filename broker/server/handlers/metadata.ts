@@ -59,7 +59,8 @@ export async function handleMetadata(ctx: HandlerContext, req: MetadataRequest):
   return {
     // Before any broker has registered, answer with this one so a client can keep asking it.
     brokers: live.length > 0 ? live : [self],
-    clusterId: ctx.clusterId,
+    // The quorum's id once chosen; until then this broker's local one (meta.json).
+    clusterId: image.clusterId ?? ctx.clusterId,
     controllerId: quorum.leaderId ?? -1,
     topics: names.map((n) => describe(image, n)),
   }

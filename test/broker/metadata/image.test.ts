@@ -8,6 +8,7 @@ const RECORDS: MetadataRecord[] = [
   { kind: 'topic', record: { name: 'orders', topicId: 't-1', configs: [{ key: 'retention.ms', value: '1000' }] } },
   { kind: 'partition', record: { topic: 'orders', partition: 0, replicas: [1, 2, 3], isr: [1, 2, 3], leader: 1, leaderEpoch: 0, partitionEpoch: 0 } },
   { kind: 'removeTopic', record: { name: 'orders', reason: null } },
+  { kind: 'cluster', record: { clusterId: 'c-1' } },
 ]
 
 t.test('every record kind round-trips, behind a stable envelope', async (t) => {
@@ -45,4 +46,7 @@ t.test('the image applies records and refuses the ones that do not fit, changing
   t.equal(image.topics.size, 0)
   image.apply(++index, { kind: 'registerBroker', record: { brokerId: 1, host: 'h', port: 1, incarnationId: 'a2' } })
   t.equal(image.brokers.get(1)?.fenced, true, 'a new incarnation starts fenced')
+  image.apply(++index, RECORDS[5]!)
+  t.throws(() => image.apply(++index, { kind: 'cluster', record: { clusterId: 'c-2' } }), /already c-1/, 'the first cluster id sticks')
+  t.equal(image.clusterId, 'c-1')
 })
