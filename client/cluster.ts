@@ -262,6 +262,12 @@ export class Cluster {
   async #fetchMetadata(topics: string[]): Promise<void> {
     const res = await this.requestAny(ApiKey.Metadata, { topics })
     this.#brokers = new Map(res.brokers.map((b) => [b.nodeId, { nodeId: b.nodeId, host: b.host, port: b.port }]))
+    // Connections to brokers no longer in the cluster would otherwise stay open for good.
+    for (const [nodeId, conn] of this.#connections) {
+      if (this.#brokers.has(nodeId)) continue
+      this.#connections.delete(nodeId)
+      conn.retire()
+    }
     this.#controllerId = res.controllerId
     this.#clusterId = res.clusterId
     for (const t of res.topics) {
@@ -288,7 +294,7 @@ export class Cluster {
     }
     if (conn !== undefined && conn.address !== `${broker.host}:${broker.port}`) {
       // The node moved to a new address (a restart with another port): the old socket is useless.
-      conn.close()
+      conn.retire()
       conn = undefined
     }
     if (conn === undefined) {

@@ -71,6 +71,8 @@ export class Connection {
   #slotWaiters: SlotWaiter[] = []
   #nextCorrelationId = 0
   #closed = false
+  /** Why the connection was shut: later requests fail the same way (retriable after retire()). */
+  #shutError: Error | null = null
 
   constructor(options: ConnectionOptions) {
     this.#options = options
@@ -103,7 +105,7 @@ export class Connection {
       if (this.#socket !== socket) {
         // The socket died between connecting and now; its failure handler has already run.
         this.#releaseSlot()
-        reject(this.#closed ? new ClosedError(`connection to ${this.address}`) : new ConnectionError(this.address, 'connection closed before the request was sent'))
+        reject(this.#closed ? (this.#shutError ?? new ClosedError(`connection to ${this.address}`)) : new ConnectionError(this.address, 'connection closed before the request was sent'))
         return
       }
       const pending: Pending = {
@@ -150,9 +152,22 @@ export class Connection {
 
   /** Closes the socket; pending and waiting requests reject with ClosedError. Idempotent. */
   close(): void {
+    this.#shut(new ClosedError(`connection to ${this.address}`))
+  }
+
+  /**
+   * Closes a connection the client no longer wants (its broker moved or left the cluster) while
+   * the client itself carries on: pending and waiting requests reject with a retriable
+   * ConnectionError, so their callers retry against the new metadata.
+   */
+  retire(): void {
+    this.#shut(new ConnectionError(this.address, 'the broker moved or left the cluster; retry against fresh metadata'))
+  }
+
+  #shut(err: Error): void {
     if (this.#closed) return
     this.#closed = true
-    const err = new ClosedError(`connection to ${this.address}`)
+    this.#shutError = err
     for (const w of this.#slotWaiters.splice(0)) w.reject(err)
     const socket = this.#socket
     if (socket !== null) {
@@ -168,7 +183,7 @@ export class Connection {
   }
 
   #acquireSlot(): Promise<void> | undefined {
-    if (this.#closed) return Promise.reject(new ClosedError(`connection to ${this.address}`))
+    if (this.#closed) return Promise.reject(this.#shutError ?? new ClosedError(`connection to ${this.address}`))
     if (this.#slotsUsed < this.#options.inflightRequestsMax && this.#slotWaiters.length === 0) {
       this.#slotsUsed++
       return undefined
@@ -184,7 +199,7 @@ export class Connection {
   }
 
   #connect(): Promise<net.Socket> {
-    if (this.#closed) return Promise.reject(new ClosedError(`connection to ${this.address}`))
+    if (this.#closed) return Promise.reject(this.#shutError ?? new ClosedError(`connection to ${this.address}`))
     this.#connecting ??= this.#open().finally(() => {
       this.#connecting = null
     })
@@ -210,7 +225,7 @@ export class Connection {
         socket.off('error', onError)
         if (this.#closed) {
           socket.destroy()
-          reject(new ClosedError(`connection to ${this.address}`))
+          reject(this.#shutError ?? new ClosedError(`connection to ${this.address}`))
           return
         }
         this.#attach(socket)
