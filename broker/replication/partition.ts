@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
+import { validateBatchRecords, verifyBatches } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
 import type { TopicConfig } from '../topic-config.js'
 
@@ -55,13 +56,16 @@ export class Partition {
   }
 
   /**
-   * The leader's append: check the size limit, then hand the bytes to the log, which verifies
-   * every batch (bounds, CRC) and patches offsets and the leader epoch in place. Never re-encodes.
+   * The leader's append: check the size limit and that every record parses (Kafka's
+   * LogValidator: a valid CRC over garbage records would poison the partition for every
+   * consumer), then hand the bytes to the log, which checks bounds and CRCs again before writing
+   * and patches offsets and the leader epoch in place. Never re-encodes.
    */
   async appendAsLeader(records: Buffer): Promise<AppendResult> {
     if (records.length > this.config.maxMessageBytes) {
       throw new StrandProtocolError('MESSAGE_TOO_LARGE', `The payload is ${records.length} bytes; max.message.bytes is ${this.config.maxMessageBytes}.`)
     }
+    for (const span of verifyBatches(records)) validateBatchRecords(records, span.pos, span.header, span.sizeBytes)
     const appended = await this.log.append(records, { assignOffsets: true, leaderEpoch: this.leaderEpoch })
     this.#advanceHighWatermark()
     return {

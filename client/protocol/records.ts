@@ -415,6 +415,39 @@ function readRecord(r: Reader, header: BatchHeader, expectedDelta: number): Deco
 }
 
 /**
+ * Checks that every record of the (already CRC-verified) batch at `pos` parses: lengths, offset
+ * deltas 0..n-1, keys, values and headers, with nothing left over. A producer's batch can carry a
+ * valid CRC over garbage records; a leader that stored it would hand every consumer of the
+ * partition an undecodable batch. Allocates nothing per record beyond a bounds-checked reader
+ * (compressed batches are decompressed, bounded by BATCH_BYTES_MAX).
+ */
+export function validateBatchRecords(buf: Buffer, pos: number, header: BatchHeader, sizeBytes: number): void {
+  const block = decompress(header.compression, buf.subarray(pos + BATCH_HEADER_BYTES, pos + sizeBytes))
+  const r = new Reader(block)
+  if (header.recordCount > block.length / RECORD_BYTES_MIN) r.fail(`Record count ${header.recordCount} exceeds the records block.`)
+  for (let i = 0; i < header.recordCount; i++) {
+    const length = r.varint()
+    if (length < RECORD_BYTES_MIN - 1 || length > r.remaining) r.fail(`Record ${i}: length ${length} is out of range.`)
+    const end = r.pos + length
+    const rec = new Reader(block, { pos: r.pos, end })
+    rec.int8()
+    rec.varlong()
+    if (rec.varint() !== i) rec.fail(`Record ${i}: offset delta is not ${i}.`)
+    rec.varBytes()
+    rec.varBytes()
+    const headers = rec.varint()
+    if (headers < 0 || headers > rec.remaining / 2) rec.fail(`Record ${i}: header count ${headers} is impossible.`)
+    for (let h = 0; h < headers; h++) {
+      rec.varBytes()
+      rec.varBytes()
+    }
+    if (rec.pos !== end) rec.fail(`Record ${i} has ${end - rec.pos} trailing bytes.`)
+    r.pos = end
+  }
+  if (r.remaining !== 0) r.fail(`Records block has ${r.remaining} trailing bytes.`)
+}
+
+/**
  * Decodes and verifies the batch at `pos`. Keys, values and header values are views into `buf`
  * (or into the decompressed block), so the caller must not reuse `buf` while it holds them.
  */

@@ -3,6 +3,7 @@
 // acknowledged lost.
 
 import net from 'node:net'
+import zlib from 'node:zlib'
 import { once } from 'node:events'
 import t from 'tap'
 import { ApiKey, decodeResponse, encodeRequest } from '../../client/protocol/apis.js'
@@ -142,6 +143,21 @@ t.test(`bad input leaves the broker serving (seed ${seed})`, async (t) => {
     const ok = parts.find((p) => p.index === 0)
     t.equal(ok?.errorCode, 0)
     if (ok !== undefined) acked.push(ok.baseOffset)
+    c.socket.destroy()
+  })
+
+  await t.test('garbage records under a valid CRC are refused, so no consumer is poisoned', async (t) => {
+    const c = await RawClient.connect(broker.port)
+    const batch = encodeBatch([{ key: 'k', value: 'a perfectly normal value' }], { timestamp: Date.now() })
+    // Scramble the records section, then recompute the CRC so only record parsing can tell.
+    for (let i = 62; i < batch.length; i++) batch[i] = 0xff
+    batch.writeUInt32BE(zlib.crc32(batch.subarray(21)), 17)
+    c.socket.write(
+      encodeRequest(ApiKey.Produce, 0, 6, 'x', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: 'healthy', partitions: [{ index: 0, records: batch }] }] }),
+    )
+    await waitFor(() => c.frames.length >= 1, { what: 'produce response' })
+    const res = decodeResponse(ApiKey.Produce, 0, c.frames[0] as Buffer)
+    t.equal(res.body.topics[0]?.partitions[0]?.errorCode, errorCodeOf('CORRUPT_MESSAGE'))
     c.socket.destroy()
   })
 
