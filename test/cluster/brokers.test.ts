@@ -3,21 +3,17 @@
 // times out, in every broker's metadata image; restarted, it registers again and is unfenced.
 
 import t from 'tap'
-import { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import type { DescribeClusterResponse } from '../../client/protocol/messages/brokers.js'
 import { spawnBroker, tempDir, type BrokerProcess, type Teardown } from '../helpers/broker-process.js'
-import { freePorts } from '../helpers/ports.js'
+import { freePorts, quorumVoters } from '../helpers/ports.js'
+import { rawConnection } from '../helpers/connection.js'
 import { waitFor } from '../helpers/wait.js'
 
 const SESSION_TIMEOUT_MS = 1000
 
-function connect(t: Teardown, port: number): Connection {
-  const c = new Connection({ host: '127.0.0.1', port, clientId: 'brokers-test', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 4, frameBytesMax: 1 << 20 })
-  t.teardown(() => c.close())
-  return c
-}
 
 async function cluster(c: Connection): Promise<DescribeClusterResponse | null> {
   try {
@@ -41,7 +37,7 @@ async function waitForFenced(conns: Connection[], fenced: number[], what: string
 
 t.test('brokers register, a dead one is fenced, and a restarted one comes back', async (t) => {
   const ports = await freePorts(3)
-  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
+  const voters = quorumVoters(ports)
   const dirs = ports.map(() => tempDir(t))
   const overrides = (id: number): Record<string, string | number> => ({
     'node.id': id,
@@ -53,7 +49,7 @@ t.test('brokers register, a dead one is fenced, and a restarted one comes back',
   })
   const start = (i: number): Promise<BrokerProcess> => spawnBroker(t, { dataDir: dirs[i], port: ports[i], overrides: overrides(i + 1) })
   const brokers = await Promise.all([0, 1, 2].map(start))
-  const conns = ports.map((p) => connect(t, p))
+  const conns = ports.map((p) => rawConnection(t, p))
 
   const all = await waitForFenced(conns, [], 'all three brokers registered and unfenced')
   t.same(all.brokers.map((b) => [b.brokerId, b.port]), ports.map((p, i) => [i + 1, p]), 'each with its listener address')

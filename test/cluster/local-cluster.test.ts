@@ -8,7 +8,7 @@ import path from 'node:path'
 import t from 'tap'
 import { Strand } from '../../client/index.js'
 import { tempDir, type Teardown } from '../helpers/broker-process.js'
-import { freePorts } from '../helpers/ports.js'
+import { freePorts, quorumVoters } from '../helpers/ports.js'
 import { waitFor } from '../helpers/wait.js'
 
 const LAUNCHER = path.join(import.meta.dirname, '../../broker/local-cluster.ts')
@@ -39,7 +39,7 @@ t.test('the local cluster starts, serves, and stops cleanly on SIGINT', async (t
   const configDir = tempDir(t)
   const dataDir = tempDir(t)
   const ports = await freePorts(3)
-  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
+  const voters = quorumVoters(ports)
   for (const [i, port] of ports.entries()) {
     const config = { 'node.id': i + 1, 'listener.port': port, 'data.dir': `unused-${i + 1}`, 'controller.quorum.voters': voters, 'controller.quorum.election.timeout.ms': 300, 'controller.quorum.heartbeat.interval.ms': 50, 'broker.heartbeat.interval.ms': 100 }
     await writeFile(path.join(configDir, `broker-${i + 1}.json`), JSON.stringify(config))

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { Strand } from '../../client/index.js'
 import { spawnBroker, tempDir, type BrokerProcess } from '../helpers/broker-process.js'
-import { freePorts } from '../helpers/ports.js'
+import { freePorts, quorumVoters } from '../helpers/ports.js'
 import { waitFor } from '../helpers/wait.js'
 
 const PARTITIONS = 6
@@ -13,7 +13,7 @@ const RECORDS = 3000
 
 t.test('a topic spread over three brokers, produced and consumed through one bootstrap address', async (t) => {
   const ports = await freePorts(3)
-  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
+  const voters = quorumVoters(ports)
   const brokers: BrokerProcess[] = await Promise.all(
     ports.map((port, i) =>
       spawnBroker(t, {

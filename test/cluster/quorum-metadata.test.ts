@@ -5,7 +5,7 @@
 import t from 'tap'
 import { startBroker, type RunningBroker } from '../../broker/broker.js'
 import { tempDir } from '../helpers/broker-process.js'
-import { freePorts } from '../helpers/ports.js'
+import { freePorts, quorumVoters } from '../helpers/ports.js'
 import { waitFor } from '../helpers/wait.js'
 import type { MetadataRecord } from '../../broker/metadata/records.js'
 
@@ -15,7 +15,7 @@ const PROPOSE_TIMEOUT_MS = 10_000
 t.test('records proposed to the leader reach every image, and survive a restart', async (t) => {
   const ports = await freePorts(3)
   const dirs = ports.map(() => tempDir(t))
-  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
+  const voters = quorumVoters(ports)
   const start = (): Promise<RunningBroker[]> =>
     Promise.all(ports.map((port, i) => startBroker({ nodeId: i + 1, port, dataDir: dirs[i]!, quorumVoters: voters, quorumElectionTimeoutMs: 300, quorumHeartbeatIntervalMs: 50 })))
   let brokers = await start()

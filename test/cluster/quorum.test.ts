@@ -5,24 +5,20 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import type { DescribeQuorumResponse } from '../../client/protocol/messages/quorum.js'
 import { launchBroker } from '../../broker/launcher.js'
 import { spawnBroker, tempDir, type BrokerProcess, type Teardown } from '../helpers/broker-process.js'
-import { freePorts } from '../helpers/ports.js'
+import { freePorts, quorumVoters } from '../helpers/ports.js'
+import { rawConnection } from '../helpers/connection.js'
 import { waitFor } from '../helpers/wait.js'
 
 const ELECTION_TIMEOUT_MS = 300
 const HEARTBEAT_MS = 50
 
 
-function connect(t: Teardown, port: number): Connection {
-  const c = new Connection({ host: '127.0.0.1', port, clientId: 'quorum-test', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 4, frameBytesMax: 1 << 20 })
-  t.teardown(() => c.close())
-  return c
-}
 
 async function describe(c: Connection): Promise<DescribeQuorumResponse | null> {
   try {
@@ -47,6 +43,15 @@ async function startVoter(t: Teardown, v: Voter, voters: string): Promise<void> 
   })
 }
 
+/** Three voters on fresh ports and data dirs, with a raw connection to each. */
+async function startThreeVoters(t: Teardown): Promise<{ nodes: Voter[]; voters: string; conns: Connection[] }> {
+  const ports = await freePorts(3)
+  const voters = quorumVoters(ports)
+  const nodes: Voter[] = ports.map((port, i) => ({ id: i + 1, port, dataDir: tempDir(t), broker: null }))
+  await Promise.all(nodes.map((v) => startVoter(t, v, voters)))
+  return { nodes, voters, conns: nodes.map((v) => rawConnection(t, v.port)) }
+}
+
 /** Every listed voter agrees on one leader in one term; returns that view. */
 async function agreedLeader(conns: Connection[], notLeader?: number): Promise<DescribeQuorumResponse> {
   return waitFor(
@@ -62,11 +67,7 @@ async function agreedLeader(conns: Connection[], notLeader?: number): Promise<De
 }
 
 t.test('three brokers elect a leader, replace it when it dies, and take it back', async (t) => {
-  const ports = await freePorts(3)
-  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
-  const nodes: Voter[] = ports.map((port, i) => ({ id: i + 1, port, dataDir: tempDir(t), broker: null }))
-  await Promise.all(nodes.map((v) => startVoter(t, v, voters)))
-  const conns = nodes.map((v) => connect(t, v.port))
+  const { nodes, voters, conns } = await startThreeVoters(t)
 
   const first = await agreedLeader(conns)
   t.ok(first.term >= 1, `node ${first.leaderId} leads term ${first.term}`)
@@ -104,11 +105,7 @@ t.test('three brokers elect a leader, replace it when it dies, and take it back'
 })
 
 t.test('a paused leader is replaced, steps down when resumed, and a full restart keeps the log', async (t) => {
-  const ports = await freePorts(3)
-  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
-  const nodes: Voter[] = ports.map((port, i) => ({ id: i + 1, port, dataDir: tempDir(t), broker: null }))
-  await Promise.all(nodes.map((v) => startVoter(t, v, voters)))
-  const conns = nodes.map((v) => connect(t, v.port))
+  const { nodes, voters, conns } = await startThreeVoters(t)
   const first = await agreedLeader(conns)
 
   // SIGSTOP: the leader is cut off without knowing it, as in a network partition.

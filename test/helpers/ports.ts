@@ -15,3 +15,8 @@ export async function freePorts(n: number): Promise<number[]> {
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
   return ports
 }
+
+/** `controller.quorum.voters` for brokers 1..n listening on `ports` of 127.0.0.1. */
+export function quorumVoters(ports: readonly number[]): string {
+  return ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
+}
