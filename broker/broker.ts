@@ -16,6 +16,7 @@ import { DEFAULT_BROKER_CONFIG, type BrokerConfig } from './config.js'
 import { ConfigError } from './config-def.js'
 import { BrokerLifecycle } from './metadata/broker-lifecycle.js'
 import { Controller } from './metadata/controller.js'
+import { ControllerChannel } from './metadata/controller-channel.js'
 import { parseVoters, QuorumNode } from './metadata/quorum.js'
 import { ReplicaManager } from './replication/replica-manager.js'
 import { METADATA_TOPIC } from './topic-config.js'
@@ -72,6 +73,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   let stopping = false
   let quorum: QuorumNode | null = null
   let controller: Controller | null = null
+  let controllerChannel: ControllerChannel | null = null
+  const incarnationId = randomUUID()
   const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port }
   const ctx: HandlerContext = {
     nodeId: config.nodeId,
@@ -107,7 +110,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   try {
     quorum = await startQuorum(config, advertised, logger, clock)
     controller = new Controller(quorum, { config, sessionTimeoutMs: config.brokerSessionTimeoutMs, clock, logger })
-    replicas.attach(quorum.image)
+    replicas.attach(quorum.image, { channel: controllerChannel = new ControllerChannel(quorum, { clientId: `broker-${config.nodeId}`, timeoutMs: Math.max(config.brokerHeartbeatIntervalMs * 4, 1000) }), incarnationId })
     quorum.onCommitted(() => void replicas.sync())
   } catch (err) {
     await server.close()
@@ -117,7 +120,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   // Serve clients only once the metadata image has caught up with what this broker knew before a
   // restart; bounded, since a quorum whose other voters are down cannot commit anything yet.
   await Promise.race([quorum.caughtUp().then(() => replicas.sync()), delay(config.quorumElectionTimeoutMs * 10, undefined, { ref: false })])
-  const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger })
+  const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger, incarnationId })
   logger.info({ subsystem: 'server', host: bound.host, port: bound.port, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
   return {
     nodeId: config.nodeId,
@@ -133,6 +136,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       replicas.waiters.notifyAll()
       lifecycle.close()
       controller?.close()
+      controllerChannel?.close()
       await server.close()
       await quorum?.close()
       await replicas.close()

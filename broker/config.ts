@@ -43,6 +43,14 @@ export const BROKER_CONFIG_DEFS = {
   quorumElectionTimeoutMs: intKey('controller.quorum.election.timeout.ms', 1000, { min: 10 }, 'A voter that hears no leader for between this and twice this starts an election.'),
   brokerHeartbeatIntervalMs: intKey('broker.heartbeat.interval.ms', 500, { min: 10 }, 'How often a broker heartbeats to the active controller.'),
   brokerSessionTimeoutMs: intKey('broker.session.timeout.ms', 9000, { min: 50 }, 'A broker whose heartbeats stop for this long is fenced by the controller.'),
+  replicaLagTimeMaxMs: intKey('replica.lag.time.max.ms', 10_000, { min: 10 }, 'A follower that has not caught up with the leader for this long leaves the ISR.'),
+  replicaFetchWaitMaxMs: intKey('replica.fetch.wait.max.ms', 500, { min: 0, max: 30_000 }, 'Longest a follower\'s fetch waits at the leader for new data.'),
+  replicaFetchMaxBytes: intKey('replica.fetch.max.bytes', MiB, { min: 1024, max: 64 * MiB }, 'Bytes a follower asks for per partition in one fetch (at least one batch always comes).'),
+  replicaFetchResponseMaxBytes: intKey('replica.fetch.response.max.bytes', 10 * MiB, { min: 1024, max: 64 * MiB }, 'Bytes a follower asks for in one fetch over all partitions.'),
+  replicaFetchBackoffMs: intKey('replica.fetch.backoff.ms', 100, { min: 1 }, 'Pause before a follower retries after a fetch error.'),
+  replicaHighWatermarkCheckpointIntervalMs: intKey('replica.high.watermark.checkpoint.interval.ms', 5000, { min: 10 }, 'How often the high watermarks are written to disk.'),
+  autoLeaderRebalance: boolKey('auto.leader.rebalance.enable', true, 'The controller moves leadership back to the preferred (first) replica once it is in sync.'),
+  leaderImbalanceCheckIntervalMs: intKey('leader.imbalance.check.interval.ms', 5000, { min: 10 }, 'How often the controller looks for partitions led by other than their preferred replica.'),
   quorumHeartbeatIntervalMs: intKey('controller.quorum.heartbeat.interval.ms', 100, { min: 5 }, 'How often the quorum leader sends appends when it has nothing new; below the election timeout.'),
 }
 

@@ -1,7 +1,7 @@
 // Per-topic configuration (the `configs` of CreateTopics) and topic name rules. Topic keys are
 // Kafka's names; each one's default comes from the broker's `log.*` key of the same meaning.
 
-import { ConfigError, enumKey, intKey, parseConfig, type ConfigOf } from './config-def.js'
+import { boolKey, ConfigError, enumKey, intKey, parseConfig, type ConfigOf } from './config-def.js'
 import type { BrokerConfig } from './config.js'
 
 /** Kafka's limit: a partition directory `<topic>-<partition>` must fit a 255-byte file name. */
@@ -31,6 +31,7 @@ function topicDefs(b: BrokerConfig) {
     flushMs: intKey('flush.ms', b.logFlushMs, { min: -1 }, 'fsync data older than this; -1 leaves it to the OS.'),
     maxMessageBytes: intKey('max.message.bytes', b.messageMaxBytes, { min: 64 }, 'Largest record batch accepted for this topic.'),
     minInsyncReplicas: intKey('min.insync.replicas', 1, { min: 1 }, 'With acks=all, fewer in-sync replicas than this fail the produce.'),
+    uncleanLeaderElection: boolKey('unclean.leader.election.enable', false, 'With no in-sync replica alive, elect any live replica (may lose acknowledged records).'),
     cleanupPolicy: enumKey('cleanup.policy', 'delete', ['delete', 'compact', 'compact,delete'] as const, 'delete old segments, or keep the latest record per key.'),
   }
 }

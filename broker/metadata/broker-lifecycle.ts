@@ -5,38 +5,38 @@
 
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
+import { ControllerChannel } from './controller-channel.js'
 import type { QuorumNode } from './quorum.js'
-
-/** Largest lifecycle response: a few bytes; the bound only guards against garbage. */
-const LIFECYCLE_FRAME_BYTES_MAX = 64 * 1024
 
 export interface BrokerLifecycleOptions {
   brokerId: number
   advertised: { host: string; port: number }
   heartbeatIntervalMs: number
   logger: Logger
+  /** Defaults to a fresh one. */
+  incarnationId?: string
 }
 
 export class BrokerLifecycle {
   /** New for every process start, so the controller tells a restarted broker from its old self. */
-  readonly incarnationId = randomUUID()
-  readonly #quorum: QuorumNode
+  readonly incarnationId: string
   readonly #options: BrokerLifecycleOptions
   readonly #logger: Logger
   readonly #timer: NodeJS.Timeout
-  /** Connection to the controller in use, and which node it goes to. */
-  #conn: { nodeId: number; connection: Connection } | null = null
+  readonly #channel: ControllerChannel
+  #controllerId: number | null = null
   #registered = false
   #busy = false
   #closed = false
 
   constructor(quorum: QuorumNode, options: BrokerLifecycleOptions) {
-    this.#quorum = quorum
     this.#options = options
+    this.incarnationId = options.incarnationId ?? randomUUID()
     this.#logger = options.logger.child({ subsystem: 'lifecycle' })
+    this.#channel = new ControllerChannel(quorum, { clientId: `broker-${options.brokerId}`, timeoutMs: Math.max(options.heartbeatIntervalMs * 4, 1000) })
     this.#timer = setInterval(() => void this.#beat(), options.heartbeatIntervalMs)
     this.#timer.unref()
     void this.#beat()
@@ -47,17 +47,11 @@ export class BrokerLifecycle {
   }
 
   #controller(): Connection | null {
-    const id = this.#quorum.leaderId
-    if (id === null) return null
-    if (this.#conn?.nodeId === id) return this.#conn.connection
-    this.#conn?.connection.close()
-    this.#registered = false
-    const address = this.#quorum.voterAddress(id)
-    if (address === undefined) return null
-    const timeoutMs = Math.max(this.#options.heartbeatIntervalMs * 4, 1000)
-    const connection = new Connection({ host: address.host, port: address.port, clientId: `broker-${this.#options.brokerId}`, connectTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs, inflightRequestsMax: 2, frameBytesMax: LIFECYCLE_FRAME_BYTES_MAX })
-    this.#conn = { nodeId: id, connection }
-    return connection
+    const current = this.#channel.current()
+    // A new controller knows nothing of this broker's session with the old one: register again.
+    if (current?.nodeId !== this.#controllerId) this.#registered = false
+    this.#controllerId = current?.nodeId ?? null
+    return current?.connection ?? null
   }
 
   async #beat(): Promise<void> {
@@ -81,7 +75,7 @@ export class BrokerLifecycle {
     const res = await conn.request(ApiKey.BrokerRegistration, { brokerId, host: advertised.host, port: advertised.port, incarnationId: this.incarnationId })
     if (res.errorCode !== 0) return
     this.#registered = true
-    this.#logger.info({ controllerId: this.#conn?.nodeId, incarnationId: this.incarnationId }, 'registered with the controller')
+    this.#logger.info({ controllerId: this.#controllerId, incarnationId: this.incarnationId }, 'registered with the controller')
     // The first heartbeat unfences the broker: send it now rather than an interval later.
     await this.#heartbeat(conn)
   }
@@ -94,6 +88,6 @@ export class BrokerLifecycle {
   close(): void {
     this.#closed = true
     clearInterval(this.#timer)
-    this.#conn?.connection.close()
+    this.#channel.close()
   }
 }

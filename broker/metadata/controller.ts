@@ -1,6 +1,15 @@
-// The active controller's broker bookkeeping: registrations, heartbeats, and fencing of brokers
-// whose heartbeats stop. It runs on every broker but acts only while its quorum seat leads; every
-// decision is a metadata record proposed to the quorum, so the image on every broker shows it.
+// The active controller: broker registrations, heartbeats and fencing; topic creation and
+// deletion; partition leadership and ISRs. It runs on every broker but acts only while its quorum
+// seat leads; every decision is a metadata record proposed to the quorum, so the image on every
+// broker shows it.
+//
+// Partition leadership follows the brokers: a broker that is fenced (its heartbeats stopped) or
+// comes back as a new incarnation (it restarted) leaves every ISR, and each partition it led gets
+// a new leader from the rest of the ISR with the leader epoch bumped, in the same metadata entry
+// as the fencing. A partition whose last ISR member is gone keeps that member and has no leader
+// until it returns (or, with unclean.leader.election.enable, until any replica is alive). Leaders
+// change ISRs with AlterPartition, a compare-and-set on the partition epoch, and the preferred
+// (first) replica gets leadership back once it is in sync again.
 //
 // Heartbeat times are kept in memory only: a newly elected controller gives every broker a full
 // session timeout from its election before fencing anyone (it cannot know when they last beat).
@@ -10,8 +19,9 @@ import { errorCodeOf, StrandProtocolError, toWireCode } from '../../client/proto
 import type { BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse } from '../../client/protocol/messages/brokers.js'
 import { createHash, randomUUID } from 'node:crypto'
 import type { BrokerConfig } from '../config.js'
+import type { AlterPartitionRequest, AlterPartitionResponse } from '../../client/protocol/messages/replication.js'
 import { parseTopicConfig, topicNameProblem } from '../topic-config.js'
-import type { MetadataRecord } from './records.js'
+import type { MetadataRecord, PartitionRecord } from './records.js'
 import type { QuorumNode } from './quorum.js'
 
 /** Upper bound on the interval between session checks. */
@@ -42,8 +52,12 @@ export class Controller {
   /** Brokers with a fencing or unfencing record in flight, so it is proposed once. */
   readonly #changing = new Set<number>()
   #leaderSinceMs: number | null = null
-  /** Topic changes run one at a time, so two creations of one name cannot both pass the check. */
-  #topicChain: Promise<unknown> = Promise.resolve()
+  /**
+   * Changes to topics and partitions run one at a time, each checked against the image its
+   * predecessor left, so two of them never race on one partition epoch or topic name.
+   */
+  #changeChain: Promise<unknown> = Promise.resolve()
+  #lastRebalanceCheckMs = 0
   readonly #timer: NodeJS.Timeout
 
   constructor(quorum: QuorumNode, options: ControllerOptions) {
@@ -68,7 +82,13 @@ export class Controller {
     const known = this.#quorum.image.brokers.get(req.brokerId)
     const same = known !== undefined && known.incarnationId === req.incarnationId && known.host === req.host && known.port === req.port
     try {
-      if (!same) await this.#quorum.propose({ kind: 'registerBroker', record: { ...req } }, this.#proposeTimeoutMs())
+      if (!same) {
+        // A new incarnation lost whatever it had not flushed: it leaves every ISR and leadership,
+        // in the same entry, and earns them back by catching up.
+        await this.#serialize(() =>
+          this.#quorum.propose([{ kind: 'registerBroker', record: { ...req } }, ...this.#brokerLost(req.brokerId)], this.#proposeTimeoutMs()),
+        )
+      }
       this.#lastHeartbeatMs.set(req.brokerId, this.#options.clock())
       if (!same) this.#logger.info({ brokerId: req.brokerId, host: req.host, port: req.port, incarnationId: req.incarnationId }, 'broker registered')
       return { errorCode: 0 }
@@ -96,7 +116,10 @@ export class Controller {
     if (this.#changing.has(brokerId)) throw new StrandProtocolError('REQUEST_TIMED_OUT', `A change to broker ${brokerId} is already in flight.`)
     this.#changing.add(brokerId)
     try {
-      await this.#quorum.propose({ kind: 'brokerFencing', record: { brokerId, fenced } }, this.#proposeTimeoutMs())
+      await this.#serialize(() => {
+        const partitions = fenced ? this.#brokerLost(brokerId) : this.#brokerBack(brokerId)
+        return this.#quorum.propose([{ kind: 'brokerFencing', record: { brokerId, fenced } }, ...partitions], this.#proposeTimeoutMs())
+      })
       this.#logger.info({ brokerId, fenced }, fenced ? 'broker fenced: its heartbeats stopped' : 'broker unfenced')
     } finally {
       this.#changing.delete(brokerId)
@@ -115,6 +138,10 @@ export class Controller {
       this.#lastHeartbeatMs.clear()
     }
     if (this.#quorum.image.clusterId === null) this.#chooseClusterId()
+    if (this.#options.config.autoLeaderRebalance && now - this.#lastRebalanceCheckMs >= this.#options.config.leaderImbalanceCheckIntervalMs) {
+      this.#lastRebalanceCheckMs = now
+      this.#electPreferredLeaders().catch((err: unknown) => this.#logger.debug({ err: (err as Error).message }, 'preferred leader election failed; will retry'))
+    }
     for (const b of this.#quorum.image.brokers.values()) {
       if (b.fenced || this.#changing.has(b.brokerId)) continue
       const last = this.#lastHeartbeatMs.get(b.brokerId) ?? this.#leaderSinceMs
@@ -139,10 +166,142 @@ export class Controller {
       .finally(() => (this.#choosingClusterId = false))
   }
 
-  #serializeTopics<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.#topicChain.then(fn, fn)
-    this.#topicChain = next.catch(() => undefined)
+  #serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#changeChain.then(fn, fn)
+    this.#changeChain = next.catch(() => undefined)
     return next
+  }
+
+  /** Every partition of the image, for the partition-wide decisions below. */
+  *#partitions(): Generator<PartitionRecord> {
+    for (const topic of this.#quorum.image.topics.values()) for (const p of topic.partitions) if (p !== undefined) yield p
+  }
+
+  #uncleanAllowed(topic: string): boolean {
+    const configs = this.#quorum.image.topics.get(topic)?.configs ?? {}
+    try {
+      return parseTopicConfig(this.#options.config, configs).uncleanLeaderElection
+    } catch {
+      return false
+    }
+  }
+
+  #usable(brokerId: number, lost: number): boolean {
+    const b = this.#quorum.image.brokers.get(brokerId)
+    return brokerId !== lost && b !== undefined && !b.fenced
+  }
+
+  /**
+   * Partition changes for a broker that stopped serving (fenced, or restarted as a new
+   * incarnation): out of every ISR, and a new leader from the remaining ISR where it led.
+   */
+  #brokerLost(brokerId: number): MetadataRecord[] {
+    const changes: MetadataRecord[] = []
+    for (const p of this.#partitions()) {
+      if (p.leader !== brokerId && !p.isr.includes(brokerId)) continue
+      let isr = p.isr.filter((r) => r !== brokerId)
+      let leader = p.leader
+      if (leader === brokerId || leader === -1) leader = p.replicas.find((r) => isr.includes(r) && this.#usable(r, brokerId)) ?? -1
+      if (leader === -1 && this.#uncleanAllowed(p.topic)) {
+        leader = p.replicas.find((r) => this.#usable(r, brokerId)) ?? -1
+        if (leader !== -1) {
+          this.#logger.warn({ topic: p.topic, partition: p.partition, leader }, 'unclean leader election: records acknowledged by the lost ISR may be gone')
+          isr = [leader]
+        }
+      }
+      // The last ISR member stays in the ISR: only it is known to have every committed record.
+      if (isr.length === 0) isr = [...p.isr]
+      changes.push(this.#change(p, leader, isr))
+    }
+    return changes
+  }
+
+  /** Partition changes for a broker that is serving again: leadership of partitions that had none and that it may lead. */
+  #brokerBack(brokerId: number): MetadataRecord[] {
+    const changes: MetadataRecord[] = []
+    for (const p of this.#partitions()) {
+      if (p.leader !== -1 || !p.replicas.includes(brokerId)) continue
+      if (p.isr.includes(brokerId)) changes.push(this.#change(p, brokerId, p.isr))
+      else if (this.#uncleanAllowed(p.topic)) changes.push(this.#change(p, brokerId, [brokerId]))
+    }
+    return changes
+  }
+
+  #change(p: PartitionRecord, leader: number, isr: readonly number[]): MetadataRecord {
+    const leaderEpoch = leader !== p.leader ? p.leaderEpoch + 1 : p.leaderEpoch
+    if (leader !== p.leader) this.#logger.info({ topic: p.topic, partition: p.partition, from: p.leader, to: leader, leaderEpoch, isr }, 'partition leader changes')
+    return { kind: 'partition', record: { ...p, leader, isr: [...isr], leaderEpoch, partitionEpoch: p.partitionEpoch + 1 } }
+  }
+
+  /** Moves leadership back to each partition's first replica when it is in the ISR and unfenced. */
+  #electPreferredLeaders(): Promise<void> {
+    return this.#serialize(async () => {
+      if (!this.#quorum.isLeader) return
+      const changes: MetadataRecord[] = []
+      for (const p of this.#partitions()) {
+        const preferred = p.replicas[0]!
+        if (p.leader === preferred || !p.isr.includes(preferred) || !this.#usable(preferred, -1)) continue
+        changes.push(this.#change(p, preferred, p.isr))
+      }
+      if (changes.length > 0) await this.#quorum.propose(changes, this.#proposeTimeoutMs())
+    })
+  }
+
+  /**
+   * A partition leader's ISR change: applied only when the leader and both epochs match the image
+   * (compare-and-set), the new ISR holds the leader, and every added member is a live replica.
+   */
+  alterPartition(req: AlterPartitionRequest): Promise<AlterPartitionResponse> {
+    return this.#serialize(async () => {
+      if (!this.#quorum.isLeader) return { errorCode: errorCodeOf('NOT_CONTROLLER'), topics: [] }
+      const image = this.#quorum.image
+      const broker = image.brokers.get(req.brokerId)
+      if (broker === undefined || broker.incarnationId !== req.incarnationId || broker.fenced) return { errorCode: errorCodeOf('STALE_BROKER_EPOCH'), topics: [] }
+      type Answer = AlterPartitionResponse['topics'][number]['partitions'][number]
+      const refused = (partition: number, name: Parameters<typeof errorCodeOf>[0]): Answer => ({ partition, errorCode: errorCodeOf(name), leaderId: -1, leaderEpoch: -1, isr: [], partitionEpoch: -1 })
+      const answers = new Map<string, Answer>()
+      const proposed: { topic: string; partition: number; record: PartitionRecord }[] = []
+      for (const t of req.topics) {
+        for (const r of t.partitions) {
+          const key = `${t.name}/${r.partition}`
+          const current = image.topics.get(t.name)?.partitions[r.partition]
+          const isr = [...new Set(r.newIsr)].sort((a, b) => a - b)
+          let problem: Parameters<typeof errorCodeOf>[0] | null = null
+          if (answers.has(key)) problem = 'INVALID_REQUEST'
+          else if (current === undefined) problem = 'UNKNOWN_TOPIC_OR_PARTITION'
+          else if (current.leader !== req.brokerId) problem = 'NOT_LEADER_OR_FOLLOWER'
+          else if (r.leaderEpoch !== current.leaderEpoch) problem = 'FENCED_LEADER_EPOCH'
+          else if (r.partitionEpoch !== current.partitionEpoch) problem = 'INVALID_UPDATE_VERSION'
+          else if (isr.length !== r.newIsr.length || !isr.includes(req.brokerId)) problem = 'INVALID_REQUEST'
+          else if (isr.some((m) => !current.replicas.includes(m) || (!current.isr.includes(m) && !this.#usable(m, -1)))) problem = 'INELIGIBLE_REPLICA'
+          if (problem !== null || current === undefined) {
+            answers.set(key, refused(r.partition, problem ?? 'UNKNOWN_TOPIC_OR_PARTITION'))
+            continue
+          }
+          const record = { ...current, isr, partitionEpoch: current.partitionEpoch + 1 }
+          proposed.push({ topic: t.name, partition: r.partition, record })
+          answers.set(key, refused(r.partition, 'REQUEST_TIMED_OUT'))
+        }
+      }
+      if (proposed.length > 0) {
+        try {
+          await this.#quorum.propose(proposed.map((p) => ({ kind: 'partition', record: p.record })), this.#proposeTimeoutMs())
+          for (const p of proposed) {
+            const now = this.#quorum.image.topics.get(p.topic)?.partitions[p.partition]
+            const won = now !== undefined && now.partitionEpoch === p.record.partitionEpoch && now.leaderEpoch === p.record.leaderEpoch
+            answers.set(`${p.topic}/${p.partition}`, won ? { partition: p.partition, errorCode: 0, leaderId: now.leader, leaderEpoch: now.leaderEpoch, isr: [...now.isr], partitionEpoch: now.partitionEpoch } : refused(p.partition, 'INVALID_UPDATE_VERSION'))
+            if (won) this.#logger.info({ topic: p.topic, partition: p.partition, isr: now.isr, partitionEpoch: now.partitionEpoch }, 'ISR changed')
+          }
+        } catch (err) {
+          const code = toWireCode(err)
+          for (const p of proposed) answers.set(`${p.topic}/${p.partition}`, { ...refused(p.partition, 'REQUEST_TIMED_OUT'), errorCode: code })
+        }
+      }
+      return {
+        errorCode: 0,
+        topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((r) => answers.get(`${t.name}/${r.partition}`)!) })),
+      }
+    })
   }
 
   /**
@@ -151,7 +310,7 @@ export class Controller {
    * a start derived from the name, so topics created together do not all lead on one broker.
    */
   createTopic(topic: NewTopic, options: { validateOnly: boolean }): Promise<void> {
-    return this.#serializeTopics(async () => {
+    return this.#serialize(async () => {
       if (!this.#quorum.isLeader) throw new StrandProtocolError('NOT_CONTROLLER', `Broker ${this.#options.config.nodeId} is not the active controller.`)
       this.#validateTopic(topic)
       const brokers = [...this.#quorum.image.brokers.values()].filter((b) => !b.fenced).map((b) => b.brokerId).sort((a, b) => a - b)
@@ -178,9 +337,8 @@ export class Controller {
     if (!Number.isInteger(topic.partitions) || topic.partitions < 1 || topic.partitions > PARTITIONS_PER_TOPIC_MAX) {
       throw new StrandProtocolError('INVALID_PARTITIONS', `Partitions must be 1 to ${PARTITIONS_PER_TOPIC_MAX}, got ${topic.partitions}.`)
     }
-    // Until partitions replicate (the replication issue), a second replica would only pretend.
-    if (topic.replicationFactor !== 1) {
-      throw new StrandProtocolError('INVALID_REPLICATION_FACTOR', `Replication factor ${topic.replicationFactor}: replication across brokers is not available yet; use 1.`)
+    if (!Number.isInteger(topic.replicationFactor) || topic.replicationFactor < 1) {
+      throw new StrandProtocolError('INVALID_REPLICATION_FACTOR', `Replication factor must be at least 1, got ${topic.replicationFactor}.`)
     }
     try {
       parseTopicConfig(this.#options.config, topic.configs)
@@ -190,7 +348,7 @@ export class Controller {
   }
 
   deleteTopic(name: string): Promise<void> {
-    return this.#serializeTopics(async () => {
+    return this.#serialize(async () => {
       if (!this.#quorum.isLeader) throw new StrandProtocolError('NOT_CONTROLLER', `Broker ${this.#options.config.nodeId} is not the active controller.`)
       if (!this.#quorum.image.topics.has(name)) throw new StrandProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `Topic "${name}" does not exist.`)
       await this.#quorum.propose({ kind: 'removeTopic', record: { name, reason: null } }, this.#proposeTimeoutMs())

@@ -1,14 +1,18 @@
-// One partition replica on this broker: its log, its leader epoch and its high watermark.
+// One partition replica on this broker: its log, its leader epochs, its high watermark, and the
+// role the metadata image gives this broker for it (leader or follower).
 //
-// Only the request handlers (through ReplicaManager) call it. With one broker the leader's ISR is
-// itself, so the high watermark is the log end offset after each append; the replication issue
-// replaces `#advanceHighWatermark` with the minimum log end offset over the ISR.
+// As leader it appends producers' batches, tracks each follower's log end offset from their
+// fetches, and moves the high watermark to the smallest log end offset over the ISR; produce
+// requests with acks=all wait here until the high watermark passes their batch (Kafka's produce
+// purgatory). As follower it appends the leader's batches unchanged and takes the leader's high
+// watermark. The ReplicaManager drives role changes; the fetcher drives follower appends and
+// truncation; request handlers drive leader appends and reads.
 
-import assert from 'node:assert/strict'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
 import { validateBatchRecords, verifyBatches } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
 import type { TopicConfig } from '../topic-config.js'
+import type { LeaderEpochCache } from './leader-epoch-cache.js'
 
 export interface AppendResult {
   baseOffset: bigint
@@ -23,24 +27,74 @@ export interface ReadResult {
   logStartOffset: bigint
 }
 
+/** The partition as the metadata image states it. */
+export interface PartitionState {
+  leader: number
+  leaderEpoch: number
+  partitionEpoch: number
+  replicas: readonly number[]
+  isr: readonly number[]
+}
+
+/** What the leader knows of one follower, from its fetches (Kafka's Replica state). */
+export interface FollowerState {
+  /** -1 until the follower's first fetch to this leader. */
+  logEndOffset: bigint
+  /** Last time the follower had everything the leader had (Kafka's lastCaughtUpTimeMs). */
+  lastCaughtUpMs: number
+  lastFetchMs: number
+  /** The leader's log end offset at the follower's previous fetch. */
+  lastFetchLeaderLogEndOffset: bigint
+  /** The high watermark last sent to it, so a waiting fetch answers when it moves. */
+  lastSentHighWatermark: bigint
+}
+
+interface AckWaiter {
+  /** The high watermark that completes it (the last offset of its batches + 1). */
+  offset: bigint
+  resolve: () => void
+  reject: (err: Error) => void
+  timer: NodeJS.Timeout
+}
+
 export class Partition {
   readonly topic: string
   readonly index: number
   readonly log: Log
+  readonly epochs: LeaderEpochCache
+  readonly #nodeId: number
   /** Topic config in force; changes only through the metadata layer. */
   config: TopicConfig
-  /** Bumped on every leader change; stamped into appended batches (KIP-101). */
-  leaderEpoch: number
-  /** Offsets below it are committed and visible to consumers. */
+  #state: PartitionState
+  #role: 'leader' | 'follower' | 'none' = 'none'
+  /** Offsets below it are committed (on every ISR member) and visible to consumers. */
   #highWatermark: bigint
+  readonly followers = new Map<number, FollowerState>()
+  /** An ISR change sent to the controller and not yet answered. */
+  pendingIsr: readonly number[] | null = null
+  #ackWaiters: AckWaiter[] = []
 
-  constructor(options: { topic: string; index: number; log: Log; config: TopicConfig; leaderEpoch: number }) {
+  constructor(options: { topic: string; index: number; log: Log; epochs: LeaderEpochCache; config: TopicConfig; nodeId: number; highWatermark: bigint; state: PartitionState }) {
     this.topic = options.topic
     this.index = options.index
     this.log = options.log
+    this.epochs = options.epochs
     this.config = options.config
-    this.leaderEpoch = options.leaderEpoch
-    this.#highWatermark = options.log.logEndOffset
+    this.#nodeId = options.nodeId
+    this.#state = options.state
+    this.#highWatermark = minBigint(options.highWatermark, options.log.logEndOffset)
+  }
+
+  get state(): PartitionState {
+    return this.#state
+  }
+
+  get isLeader(): boolean {
+    return this.#role === 'leader'
+  }
+
+  get leaderEpoch(): number {
+    return this.#state.leaderEpoch
   }
 
   get highWatermark(): bigint {
@@ -55,6 +109,61 @@ export class Partition {
     return this.log.logStartOffset
   }
 
+  /** The ISR the high watermark waits for: the committed one plus members being added (Kafka's maximal ISR). */
+  get effectiveIsr(): number[] {
+    const isr = new Set(this.#state.isr)
+    for (const r of this.pendingIsr ?? []) isr.add(r)
+    return [...isr]
+  }
+
+  /** Where the current leader epoch starts in this log; the leader's high watermark is trustworthy only past it (KIP-207). */
+  get leaderEpochStartOffset(): bigint {
+    const own = this.epochs.entries().filter((e) => e.epoch === this.#state.leaderEpoch)
+    return own[0]?.startOffset ?? this.log.logEndOffset
+  }
+
+  /**
+   * Leads from now on, at `state.leaderEpoch`. A new epoch is recorded at the log end (KIP-101),
+   * and every follower starts unknown; an ISR member gets a full lag time from now to show up.
+   */
+  async becomeLeader(state: PartitionState, now: number): Promise<void> {
+    const newEpoch = this.#role !== 'leader' || state.leaderEpoch !== this.#state.leaderEpoch
+    if (state.partitionEpoch !== this.#state.partitionEpoch) this.pendingIsr = null
+    this.#state = state
+    this.#role = 'leader'
+    if (newEpoch) {
+      if (state.leaderEpoch > this.epochs.latestEpoch) await this.epochs.assign(state.leaderEpoch, this.log.logEndOffset)
+      this.followers.clear()
+      this.pendingIsr = null
+    }
+    for (const r of state.replicas) {
+      if (r === this.#nodeId || this.followers.has(r)) continue
+      this.followers.set(r, { logEndOffset: -1n, lastCaughtUpMs: now, lastFetchMs: 0, lastFetchLeaderLogEndOffset: -1n, lastSentHighWatermark: -1n })
+    }
+    this.maybeAdvanceHighWatermark()
+  }
+
+  /** Follows `state.leader` (or nobody when it is -1). Waiting acks=all produces fail: another broker leads now. */
+  becomeFollower(state: PartitionState): void {
+    this.#state = state
+    this.#role = 'follower'
+    this.followers.clear()
+    this.pendingIsr = null
+    this.#failAckWaiters(new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} no longer leads ${this.topic}-${this.index}; broker ${state.leader} does at epoch ${state.leaderEpoch}.`))
+  }
+
+  /** Stops hosting: fails what waits on it. */
+  close(): void {
+    this.#role = 'none'
+    this.#failAckWaiters(new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} no longer hosts ${this.topic}-${this.index}.`))
+  }
+
+  #requireLeader(): void {
+    if (this.#role !== 'leader') {
+      throw new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} does not lead ${this.topic}-${this.index}; broker ${this.#state.leader} does.`)
+    }
+  }
+
   /**
    * The leader's append: check the size limit and that every record parses (Kafka's
    * LogValidator: a valid CRC over garbage records would poison the partition for every
@@ -62,12 +171,14 @@ export class Partition {
    * and patches offsets and the leader epoch in place. Never re-encodes.
    */
   async appendAsLeader(records: Buffer): Promise<AppendResult> {
+    this.#requireLeader()
     if (records.length > this.config.maxMessageBytes) {
       throw new StrandProtocolError('MESSAGE_TOO_LARGE', `The payload is ${records.length} bytes; max.message.bytes is ${this.config.maxMessageBytes}.`)
     }
     for (const span of verifyBatches(records)) validateBatchRecords(records, span.pos, span.header, span.sizeBytes)
-    const appended = await this.log.append(records, { assignOffsets: true, leaderEpoch: this.leaderEpoch })
-    this.#advanceHighWatermark()
+    const epoch = this.#state.leaderEpoch
+    const appended = await this.log.append(records, { assignOffsets: true, leaderEpoch: epoch })
+    this.maybeAdvanceHighWatermark()
     return {
       baseOffset: appended.firstOffset,
       lastOffset: appended.lastOffset,
@@ -76,21 +187,159 @@ export class Partition {
     }
   }
 
-  #advanceHighWatermark(): void {
-    const next = this.log.logEndOffset
-    assert.ok(next >= this.#highWatermark, 'the high watermark never moves backwards')
-    this.#highWatermark = next
+  /** The follower's append: the leader's batches as they are, offsets and epochs kept. */
+  async appendAsFollower(records: Buffer): Promise<void> {
+    const spans = verifyBatches(records)
+    if (spans.length === 0) return
+    await this.log.append(records, { assignOffsets: false })
+    for (const span of spans) {
+      const epoch = span.header.partitionLeaderEpoch
+      if (epoch > this.epochs.latestEpoch) await this.epochs.assign(epoch, span.header.baseOffset)
+    }
   }
 
-  /** Reads whole batches from `offset`, never past the high watermark (uncommitted data). */
-  async read(offset: bigint, maxBytes: number): Promise<ReadResult> {
+  /** The leader's high watermark, as a follower learns it from a fetch response. */
+  updateFollowerHighWatermark(leaderHighWatermark: bigint): void {
+    const next = minBigint(leaderHighWatermark, this.log.logEndOffset)
+    if (next > this.#highWatermark) this.#highWatermark = next
+  }
+
+  /** Removes every record at or after `offset`: the tail a new leader does not have. */
+  async truncateTo(offset: bigint): Promise<void> {
+    await this.log.truncateTo(offset)
+    await this.epochs.truncateFromEnd(offset)
+    this.#highWatermark = minBigint(this.#highWatermark, this.log.logEndOffset)
+  }
+
+  /** Empties the log to restart at `offset` (a follower behind the leader's log start). */
+  async truncateFullyAndStartAt(offset: bigint): Promise<void> {
+    await this.log.truncateFullyAndStartAt(offset)
+    await this.epochs.truncateFromEnd(0n)
+    this.#highWatermark = offset
+  }
+
+  /**
+   * A follower fetched from `fetchOffset`: it has everything below it. Updates its state the way
+   * Kafka's leader does (caught up if it reached the log end now, or the log end of its previous
+   * fetch) and advances the high watermark. Returns true when the high watermark moved.
+   */
+  recordFollowerFetch(replicaId: number, fetchOffset: bigint, now: number): boolean {
+    const f = this.followers.get(replicaId)
+    if (f === undefined) return false
+    const leo = this.log.logEndOffset
+    if (fetchOffset >= leo) f.lastCaughtUpMs = now
+    else if (fetchOffset >= f.lastFetchLeaderLogEndOffset && f.lastFetchLeaderLogEndOffset >= 0n) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, f.lastFetchMs)
+    f.logEndOffset = fetchOffset
+    f.lastFetchLeaderLogEndOffset = leo
+    f.lastFetchMs = now
+    return this.maybeAdvanceHighWatermark()
+  }
+
+  /** A follower outside the ISR that has caught up to the high watermark in this epoch may join it. */
+  followerMayJoinIsr(replicaId: number): boolean {
+    const f = this.followers.get(replicaId)
+    if (f === undefined || this.#state.isr.includes(replicaId)) return false
+    return f.logEndOffset >= this.#highWatermark && f.logEndOffset >= this.leaderEpochStartOffset
+  }
+
+  /** ISR members (other than this leader) that have not caught up for longer than `lagMaxMs`. */
+  laggingIsrMembers(now: number, lagMaxMs: number): number[] {
+    return this.#state.isr.filter((r) => {
+      if (r === this.#nodeId) return false
+      const f = this.followers.get(r)
+      return f === undefined || now - f.lastCaughtUpMs > lagMaxMs
+    })
+  }
+
+  /** Leader: the high watermark becomes the smallest log end offset over the ISR. */
+  maybeAdvanceHighWatermark(): boolean {
+    if (this.#role !== 'leader') return false
+    let next = this.log.logEndOffset
+    for (const r of this.effectiveIsr) {
+      if (r === this.#nodeId) continue
+      const f = this.followers.get(r)
+      if (f === undefined || f.logEndOffset < 0n) return false
+      if (f.logEndOffset < next) next = f.logEndOffset
+    }
+    if (next <= this.#highWatermark) return false
+    this.#highWatermark = next
+    this.#completeAckWaiters()
+    return true
+  }
+
+  /**
+   * acks=all: resolves once the high watermark reaches `offset` (every ISR member has the batch);
+   * NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below min.insync.replicas meanwhile;
+   * REQUEST_TIMED_OUT after `timeoutMs`; NOT_LEADER_OR_FOLLOWER when leadership moves.
+   */
+  waitForCommit(offset: bigint, timeoutMs: number): Promise<void> {
+    if (this.#highWatermark >= offset) return this.#checkIsrAfterAppend()
+    return new Promise<void>((resolve, reject) => {
+      const waiter: AckWaiter = {
+        offset,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#ackWaiters = this.#ackWaiters.filter((w) => w !== waiter)
+          reject(new StrandProtocolError('REQUEST_TIMED_OUT', `The ISR ${JSON.stringify(this.effectiveIsr)} of ${this.topic}-${this.index} did not replicate offset ${offset - 1n} within ${timeoutMs} ms.`))
+        }, Math.max(0, timeoutMs)),
+      }
+      this.#ackWaiters.push(waiter)
+    })
+  }
+
+  get ackWaiterCount(): number {
+    return this.#ackWaiters.length
+  }
+
+  #checkIsrAfterAppend(): Promise<void> {
+    const isr = this.#state.isr.length
+    if (isr < this.config.minInsyncReplicas) {
+      return Promise.reject(new StrandProtocolError('NOT_ENOUGH_REPLICAS_AFTER_APPEND', `${this.topic}-${this.index} has ${isr} in-sync replicas; min.insync.replicas is ${this.config.minInsyncReplicas}.`))
+    }
+    return Promise.resolve()
+  }
+
+  #completeAckWaiters(): void {
+    if (this.#ackWaiters.length === 0) return
+    const hw = this.#highWatermark
+    const done = this.#ackWaiters.filter((w) => w.offset <= hw)
+    if (done.length === 0) return
+    this.#ackWaiters = this.#ackWaiters.filter((w) => w.offset > hw)
+    for (const w of done) {
+      clearTimeout(w.timer)
+      this.#checkIsrAfterAppend().then(w.resolve, w.reject)
+    }
+  }
+
+  #failAckWaiters(err: Error): void {
+    const waiters = this.#ackWaiters
+    this.#ackWaiters = []
+    for (const w of waiters) {
+      clearTimeout(w.timer)
+      w.reject(err)
+    }
+  }
+
+  /**
+   * Whole batches from `offset`. Consumers read only below the high watermark; an offset between
+   * it and the log end (a new leader whose high watermark is catching up) reads nothing yet.
+   * Replicas read up to the log end.
+   */
+  async read(offset: bigint, maxBytes: number, options: { replica?: boolean } = {}): Promise<ReadResult> {
     const hw = this.#highWatermark
     const logStartOffset = this.log.logStartOffset
-    if (offset < logStartOffset || offset > hw) {
-      throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${logStartOffset}, ${hw}] of ${this.topic}-${this.index}.`)
+    const limit = options.replica === true ? this.log.logEndOffset : hw
+    const end = this.log.logEndOffset
+    if (offset < logStartOffset || offset > end) {
+      throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${logStartOffset}, ${end}] of ${this.topic}-${this.index}.`)
     }
-    if (offset === hw) return { records: Buffer.alloc(0), highWatermark: hw, logStartOffset }
-    const { records } = await this.log.read(offset, maxBytes, { maxOffset: hw })
+    if (offset >= limit) return { records: Buffer.alloc(0), highWatermark: hw, logStartOffset }
+    const { records } = await this.log.read(offset, maxBytes, { maxOffset: limit })
     return { records, highWatermark: hw, logStartOffset }
   }
+}
+
+function minBigint(a: bigint, b: bigint): bigint {
+  return a < b ? a : b
 }

@@ -1,21 +1,37 @@
-// The partitions this broker hosts and the operations the request handlers need on them: append
-// as leader, read, look up offsets.
+// The partitions this broker hosts, and replication between brokers.
 //
 // What to host comes from the metadata image (broker/metadata): after every committed metadata
-// entry, `sync` opens a log for each partition this broker leads, updates leader epochs and topic
-// configs, and deletes the logs of removed topics. Until the replication issue, a partition lives
-// on its leader only (replication factor 1).
+// entry, `sync` opens a log for each partition this broker is a replica of, makes it leader or
+// follower as the image says, hands followed partitions to a fetcher per leader broker, and
+// deletes the logs of removed topics.
+//
+// As leader of a partition it keeps the ISR honest: a follower that has not caught up for
+// `replica.lag.time.max.ms` is dropped, and one that catches up to the high watermark is added,
+// both through the controller (AlterPartition, a compare-and-set on the partition epoch). High
+// watermarks are checkpointed to `<data.dir>/replication-offset-checkpoint`, so a restarted
+// broker neither forgets what was committed nor serves what was not.
 
 import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
 import type { Logger } from 'pino'
-import { StrandProtocolError } from '../../client/protocol/errors.js'
+import { ApiKey } from '../../client/protocol/apis.js'
+import { nameOfCode, StrandProtocolError } from '../../client/protocol/errors.js'
+import { checkpointKey, readOffsetCheckpoint, writeOffsetCheckpoint } from '../log/checkpoint.js'
 import { LogManager } from '../log/log-manager.js'
 import type { LogConfig } from '../log/config.js'
 import type { BrokerConfig } from '../config.js'
+import type { ControllerChannel } from '../metadata/controller-channel.js'
 import type { MetadataImage } from '../metadata/image.js'
+import type { PartitionRecord } from '../metadata/records.js'
 import { parseTopicConfig, type TopicConfig } from '../topic-config.js'
 import { AppendWaiters, partitionKey } from './append-waiters.js'
-import { Partition } from './partition.js'
+import { LeaderEpochCache } from './leader-epoch-cache.js'
+import { Partition, type PartitionState } from './partition.js'
+import { ReplicaFetcher } from './replica-fetcher.js'
+
+const HIGH_WATERMARK_FILE = 'replication-offset-checkpoint'
+/** Largest fetch response a follower accepts: the configured response size plus one batch. */
+const FETCH_FRAME_SLACK_BYTES = 2 * 1024 * 1024
 
 export function toLogConfig(c: TopicConfig, broker: BrokerConfig): LogConfig {
   return {
@@ -30,34 +46,58 @@ export function toLogConfig(c: TopicConfig, broker: BrokerConfig): LogConfig {
   }
 }
 
+export interface ControllerLink {
+  channel: ControllerChannel
+  incarnationId: string
+}
+
 export class ReplicaManager {
   readonly #config: BrokerConfig
   readonly #logger: Logger
   readonly #logs: LogManager
+  readonly #clock: () => number
   /** Hosted partitions by `partitionKey(topic, index)`. */
   readonly #partitions = new Map<string, Partition>()
-  /** Topics with hosted partitions, so a removed topic's logs can be found and deleted. */
-  readonly #hostedTopics = new Map<string, Set<number>>()
+  /** Fetchers by source broker id. */
+  readonly #fetchers = new Map<number, ReplicaFetcher>()
+  /** High watermarks read at startup, used when a partition is first hosted. */
+  readonly #checkpointedHighWatermarks: Map<string, bigint>
   #image: MetadataImage | null = null
+  #controller: ControllerLink | null = null
   readonly waiters = new AppendWaiters()
   /** Serializes syncs with the image, so logs are opened and deleted in metadata order. */
   #chain: Promise<unknown> = Promise.resolve()
+  /** ISR changes to send with the next AlterPartition. */
+  readonly #isrChanges = new Map<Partition, number[]>()
+  #isrFlushScheduled = false
+  readonly #timers: NodeJS.Timeout[] = []
+  #closed = false
 
-  private constructor(config: BrokerConfig, logger: Logger, logs: LogManager) {
+  private constructor(config: BrokerConfig, logger: Logger, logs: LogManager, clock: () => number, highWatermarks: Map<string, bigint>) {
     this.#config = config
     this.#logger = logger.child({ subsystem: 'replicas' })
     this.#logs = logs
+    this.#clock = clock
+    this.#checkpointedHighWatermarks = highWatermarks
+    const isrCheck = setInterval(() => this.#shrinkIsrs(), Math.max(5, Math.floor(config.replicaLagTimeMaxMs / 2)))
+    const hwCheckpoint = setInterval(() => void this.checkpointHighWatermarks().catch((err: unknown) => this.#logger.error({ err }, 'high watermark checkpoint failed')), config.replicaHighWatermarkCheckpointIntervalMs)
+    for (const timer of [isrCheck, hwCheckpoint]) {
+      timer.unref()
+      this.#timers.push(timer)
+    }
   }
 
   static async open(config: BrokerConfig, logger: Logger, clock: () => number): Promise<ReplicaManager> {
     await mkdir(config.dataDir, { recursive: true })
     const logs = await LogManager.open(config.dataDir, { clock, logger, retentionCheckIntervalMs: config.logRetentionCheckIntervalMs })
-    return new ReplicaManager(config, logger, logs)
+    const highWatermarks = await readOffsetCheckpoint(path.join(config.dataDir, HIGH_WATERMARK_FILE), (why) => logger.warn({ subsystem: 'replicas', why }, 'high watermark checkpoint unreadable; starting from the log start'))
+    return new ReplicaManager(config, logger, logs, clock, highWatermarks)
   }
 
   /** Follows `image` from now on; call `sync` after each change to it. */
-  attach(image: MetadataImage): void {
+  attach(image: MetadataImage, controller: ControllerLink): void {
     this.#image = image
+    this.#controller = controller
   }
 
   /** Brings hosted partitions in line with the image. */
@@ -69,7 +109,8 @@ export class ReplicaManager {
 
   async #sync(): Promise<void> {
     const image = this.#image
-    if (image === null) return
+    if (image === null || this.#closed) return
+    const me = this.#config.nodeId
     const wanted = new Set<string>()
     for (const topic of image.topics.values()) {
       let config: TopicConfig
@@ -80,52 +121,110 @@ export class ReplicaManager {
         continue
       }
       for (const p of topic.partitions) {
-        if (p === undefined || p.leader !== this.#config.nodeId) continue
-        const key = partitionKey(p.topic, p.partition)
-        wanted.add(key)
-        await this.#host(p.topic, p.partition, config, p.leaderEpoch)
+        if (p === undefined || !p.replicas.includes(me)) continue
+        wanted.add(partitionKey(p.topic, p.partition))
+        await this.#apply(p, config)
       }
     }
     for (const [key, partition] of this.#partitions) {
       if (wanted.has(key)) continue
       this.#partitions.delete(key)
+      this.#fetchers.get(partition.state.leader)?.remove(partition)
+      partition.close()
       this.waiters.notify(key)
       if (!image.topics.has(partition.topic)) await this.#deleteLog(partition.topic, partition.index)
     }
+    for (const [id, fetcher] of this.#fetchers) {
+      if (fetcher.size > 0) continue
+      fetcher.close()
+      this.#fetchers.delete(id)
+    }
   }
 
-  async #host(topic: string, index: number, config: TopicConfig, leaderEpoch: number): Promise<void> {
-    const key = partitionKey(topic, index)
-    const existing = this.#partitions.get(key)
-    if (existing !== undefined) {
-      existing.config = config
-      existing.log.config = toLogConfig(config, this.#config)
-      existing.leaderEpoch = leaderEpoch
+  /** Hosts the partition (opening its log the first time) in the role the image gives this broker. */
+  async #apply(p: PartitionRecord, config: TopicConfig): Promise<void> {
+    const key = partitionKey(p.topic, p.partition)
+    const state: PartitionState = { leader: p.leader, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, replicas: p.replicas, isr: p.isr }
+    let partition = this.#partitions.get(key)
+    if (partition === undefined) {
+      const log = await this.#logs.getOrCreate(p.topic, p.partition, toLogConfig(config, this.#config))
+      const epochs = await LeaderEpochCache.load(log.dir, this.#logger)
+      await epochs.truncateFromEnd(log.logEndOffset)
+      const highWatermark = this.#checkpointedHighWatermarks.get(checkpointKey(p.topic, p.partition)) ?? log.logStartOffset
+      partition = new Partition({ topic: p.topic, index: p.partition, log, epochs, config, nodeId: this.#config.nodeId, highWatermark, state })
+      this.#partitions.set(key, partition)
+    } else if (p.leaderEpoch === partition.state.leaderEpoch && p.partitionEpoch < partition.state.partitionEpoch) {
+      // This image is older than an AlterPartition answer already applied.
       return
     }
-    const log = await this.#logs.getOrCreate(topic, index, toLogConfig(config, this.#config))
-    this.#partitions.set(key, new Partition({ topic, index, log, config, leaderEpoch }))
-    const hosted = this.#hostedTopics.get(topic) ?? new Set<number>()
-    hosted.add(index)
-    this.#hostedTopics.set(topic, hosted)
-    this.#logger.info({ topic, partition: index, leaderEpoch }, 'leading partition')
+    partition.config = config
+    partition.log.config = toLogConfig(config, this.#config)
+    const previousLeader = partition.state.leader
+    if (p.leader === this.#config.nodeId) {
+      if (!partition.isLeader || partition.state.leaderEpoch !== p.leaderEpoch) this.#logger.info({ topic: p.topic, partition: p.partition, leaderEpoch: p.leaderEpoch, isr: p.isr }, 'leading partition')
+      this.#fetchers.get(previousLeader)?.remove(partition)
+      await partition.becomeLeader(state, this.#clock())
+      this.waiters.notify(key)
+      return
+    }
+    const wasFollowing = !partition.isLeader && partition.state.leaderEpoch === p.leaderEpoch && partition.state.leader === p.leader
+    partition.becomeFollower(state)
+    if (wasFollowing && this.#fetchers.get(p.leader)?.has(partition) === true) return
+    this.#fetchers.get(previousLeader)?.remove(partition)
+    this.waiters.notify(key)
+    if (p.leader < 0) {
+      this.#logger.warn({ topic: p.topic, partition: p.partition, isr: p.isr }, 'partition has no leader')
+      return
+    }
+    this.#logger.info({ topic: p.topic, partition: p.partition, leader: p.leader, leaderEpoch: p.leaderEpoch }, 'following partition')
+    this.#fetcherFor(p.leader)?.add(partition)
+  }
+
+  #fetcherFor(leader: number): ReplicaFetcher | null {
+    const broker = this.#image?.brokers.get(leader)
+    if (broker === undefined) return null
+    const existing = this.#fetchers.get(leader)
+    if (existing !== undefined && existing.address === `${broker.host}:${broker.port}`) return existing
+    existing?.close()
+    const fetcher = new ReplicaFetcher({
+      nodeId: this.#config.nodeId,
+      sourceId: leader,
+      host: broker.host,
+      port: broker.port,
+      waitMaxMs: this.#config.replicaFetchWaitMaxMs,
+      partitionMaxBytes: this.#config.replicaFetchMaxBytes,
+      responseMaxBytes: this.#config.replicaFetchResponseMaxBytes,
+      backoffMs: this.#config.replicaFetchBackoffMs,
+      frameBytesMax: this.#config.replicaFetchResponseMaxBytes + this.#config.messageMaxBytes + FETCH_FRAME_SLACK_BYTES,
+      clock: this.#clock,
+      logger: this.#logger,
+      onAppended: (p) => this.waiters.notify(partitionKey(p.topic, p.index)),
+    })
+    this.#fetchers.set(leader, fetcher)
+    return fetcher
   }
 
   async #deleteLog(topic: string, index: number): Promise<void> {
     await this.#logs.delete(topic, index)
-    const hosted = this.#hostedTopics.get(topic)
-    hosted?.delete(index)
-    if (hosted?.size === 0) this.#hostedTopics.delete(topic)
+    this.#checkpointedHighWatermarks.delete(checkpointKey(topic, index))
     this.#logger.info({ topic, partition: index }, 'deleted the log of a removed topic')
   }
 
-  /** The hosted partition; NOT_LEADER_OR_FOLLOWER when another broker leads it; else UNKNOWN_TOPIC_OR_PARTITION. */
+  /** The partition this broker leads; NOT_LEADER_OR_FOLLOWER when another broker leads it; else UNKNOWN_TOPIC_OR_PARTITION. */
   partition(topic: string, index: number): Partition {
     const p = this.#partitions.get(partitionKey(topic, index))
-    if (p !== undefined) return p
+    if (p?.isLeader === true) return p
     const known = this.#image?.topics.get(topic)?.partitions[index]
-    if (known !== undefined) throw new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${known.leader} leads ${topic}-${index}, not broker ${this.#config.nodeId}.`)
+    if (known !== undefined) {
+      if (known.leader < 0) throw new StrandProtocolError('LEADER_NOT_AVAILABLE', `${topic}-${index} has no leader right now.`)
+      throw new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${known.leader} leads ${topic}-${index}, not broker ${this.#config.nodeId}.`)
+    }
     throw new StrandProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `${topic}-${index} does not exist.`)
+  }
+
+  /** Every hosted partition (leader or follower), for tools and tests. */
+  hosted(): Partition[] {
+    return [...this.#partitions.values()]
   }
 
   async appendAsLeader(topic: string, index: number, records: Buffer): ReturnType<Partition['appendAsLeader']> {
@@ -135,9 +234,105 @@ export class ReplicaManager {
     return result
   }
 
+  /**
+   * A follower's fetch reached this leader: record how far it has come, which may advance the high
+   * watermark (waking acks=all produces and consumers) or let it rejoin the ISR.
+   */
+  recordFollowerFetch(partition: Partition, replicaId: number, fetchOffset: bigint): void {
+    if (partition.recordFollowerFetch(replicaId, fetchOffset, this.#clock())) this.waiters.notify(partitionKey(partition.topic, partition.index))
+    if (partition.pendingIsr === null && partition.followerMayJoinIsr(replicaId)) {
+      this.#requestIsrChange(partition, [...partition.state.isr, replicaId].sort((a, b) => a - b))
+    }
+  }
+
+  /** Drops ISR members of led partitions that have not caught up within the lag time. */
+  #shrinkIsrs(): void {
+    const now = this.#clock()
+    for (const p of this.#partitions.values()) {
+      if (!p.isLeader || p.pendingIsr !== null) continue
+      const lagging = p.laggingIsrMembers(now, this.#config.replicaLagTimeMaxMs)
+      if (lagging.length === 0) continue
+      this.#logger.info({ topic: p.topic, partition: p.index, lagging, isr: p.state.isr }, 'followers fell behind; shrinking the ISR')
+      this.#requestIsrChange(p, p.state.isr.filter((r) => !lagging.includes(r)))
+    }
+  }
+
+  #requestIsrChange(partition: Partition, newIsr: number[]): void {
+    partition.pendingIsr = newIsr
+    this.#isrChanges.set(partition, newIsr)
+    if (this.#isrFlushScheduled) return
+    this.#isrFlushScheduled = true
+    setImmediate(() => {
+      this.#isrFlushScheduled = false
+      void this.#sendIsrChanges()
+    })
+  }
+
+  /** Sends the queued ISR changes in one AlterPartition; whatever fails is retried by the next check or fetch. */
+  async #sendIsrChanges(): Promise<void> {
+    const changes = [...this.#isrChanges]
+    this.#isrChanges.clear()
+    const clear = (): void => {
+      for (const [p, isr] of changes) if (p.pendingIsr === isr) p.pendingIsr = null
+    }
+    const link = this.#controller
+    const current = link?.channel.current()
+    if (link === null || current === null || current === undefined) return clear()
+    const byTopic = new Map<string, { partition: number; leaderEpoch: number; newIsr: number[]; partitionEpoch: number }[]>()
+    for (const [p, newIsr] of changes) {
+      const list = byTopic.get(p.topic) ?? []
+      list.push({ partition: p.index, leaderEpoch: p.state.leaderEpoch, newIsr, partitionEpoch: p.state.partitionEpoch })
+      byTopic.set(p.topic, list)
+    }
+    try {
+      const res = await current.connection.request(ApiKey.AlterPartition, {
+        brokerId: this.#config.nodeId,
+        incarnationId: link.incarnationId,
+        topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })),
+      })
+      if (res.errorCode !== 0) {
+        this.#logger.debug({ error: nameOfCode(res.errorCode) }, 'ISR change refused by the controller')
+        return
+      }
+      for (const t of res.topics) {
+        for (const r of t.partitions) {
+          const p = this.#partitions.get(partitionKey(t.name, r.partition))
+          if (p === undefined) continue
+          if (r.errorCode !== 0) {
+            this.#logger.info({ topic: t.name, partition: r.partition, error: nameOfCode(r.errorCode) }, 'ISR change refused')
+            continue
+          }
+          if (!p.isLeader || r.leaderEpoch !== p.state.leaderEpoch || r.partitionEpoch <= p.state.partitionEpoch) continue
+          this.#logger.info({ topic: t.name, partition: r.partition, isr: r.isr, partitionEpoch: r.partitionEpoch }, 'ISR changed')
+          p.pendingIsr = null
+          await p.becomeLeader({ ...p.state, isr: r.isr, partitionEpoch: r.partitionEpoch }, this.#clock())
+          this.waiters.notify(partitionKey(t.name, r.partition))
+        }
+      }
+    } catch (err) {
+      this.#logger.debug({ err: (err as Error).message }, 'ISR change not delivered; will retry')
+    } finally {
+      clear()
+    }
+  }
+
+  /** Writes every hosted partition's high watermark (replication-offset-checkpoint). */
+  async checkpointHighWatermarks(): Promise<void> {
+    const offsets = new Map<string, bigint>()
+    for (const p of this.#partitions.values()) offsets.set(checkpointKey(p.topic, p.index), p.highWatermark)
+    if (offsets.size === 0 && this.#checkpointedHighWatermarks.size === 0) return
+    await writeOffsetCheckpoint(path.join(this.#config.dataDir, HIGH_WATERMARK_FILE), offsets)
+  }
+
   async close(): Promise<void> {
+    this.#closed = true
+    for (const timer of this.#timers) clearInterval(timer)
+    for (const f of this.#fetchers.values()) f.close()
+    this.#fetchers.clear()
     this.waiters.notifyAll()
     await this.#chain
+    for (const p of this.#partitions.values()) p.close()
+    await this.checkpointHighWatermarks().catch((err: unknown) => this.#logger.error({ err }, 'high watermark checkpoint failed'))
     await this.#logs.close()
   }
 }

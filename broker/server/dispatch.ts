@@ -14,6 +14,7 @@ import { handleListOffsets } from './handlers/list-offsets.js'
 import { handleMetadata } from './handlers/metadata.js'
 import { handleProduce } from './handlers/produce.js'
 import { handleAppendEntries, handleBrokerHeartbeat, handleBrokerRegistration, handleDescribeCluster, handleDescribeQuorum, handleVote } from './handlers/quorum.js'
+import { handleAlterPartition, handleOffsetsForLeaderEpoch } from './handlers/replication.js'
 import { handleCreateTopics, handleDeleteTopics } from './handlers/topics.js'
 
 export interface RequestMetrics {
@@ -52,6 +53,10 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown): Promis
       return handleBrokerRegistration(ctx, body as Parameters<typeof handleBrokerRegistration>[1])
     case ApiKey.BrokerHeartbeat:
       return handleBrokerHeartbeat(ctx, body as Parameters<typeof handleBrokerHeartbeat>[1])
+    case ApiKey.OffsetsForLeaderEpoch:
+      return handleOffsetsForLeaderEpoch(ctx, body as Parameters<typeof handleOffsetsForLeaderEpoch>[1])
+    case ApiKey.AlterPartition:
+      return handleAlterPartition(ctx, body as Parameters<typeof handleAlterPartition>[1])
     default:
       throw new StrandProtocolError('UNSUPPORTED_VERSION', `API key ${apiKey} has no handler.`)
   }

@@ -4,9 +4,8 @@
 //
 // Keys follow Kafka's numbering. Reserved for later issues: OffsetCommit 8, OffsetFetch 9,
 // FindCoordinator 10, JoinGroup 11, Heartbeat 12, LeaveGroup 13, SyncGroup 14, DescribeGroups 15,
-// ListGroups 16, InitProducerId 22, OffsetsForLeaderEpoch 23, BeginQuorumEpoch 53,
-// EndQuorumEpoch 54, AlterPartition 56. Keys from
-// 1000 up are Strand's own (AppendEntries), clear of Kafka's numbering.
+// ListGroups 16, InitProducerId 22, BeginQuorumEpoch 53, EndQuorumEpoch 54. Keys from 1000 up
+// are Strand's own (AppendEntries), clear of Kafka's numbering.
 
 import type avro from 'avsc'
 import { AvroBoundsError, compileGuarded, type RecordSchema, type Schema } from './avro.js'
@@ -41,6 +40,14 @@ import {
   type VoteRequest,
   type VoteResponse,
 } from './messages/quorum.js'
+import {
+  alterPartitionVersions,
+  offsetsForLeaderEpochVersions,
+  type AlterPartitionRequest,
+  type AlterPartitionResponse,
+  type OffsetsForLeaderEpochRequest,
+  type OffsetsForLeaderEpochResponse,
+} from './messages/replication.js'
 
 export const ApiKey = {
   Produce: 0,
@@ -50,8 +57,10 @@ export const ApiKey = {
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
+  OffsetsForLeaderEpoch: 23,
   Vote: 52,
   DescribeQuorum: 55,
+  AlterPartition: 56,
   DescribeCluster: 60,
   BrokerRegistration: 62,
   BrokerHeartbeat: 63,
@@ -67,8 +76,10 @@ export interface ApiTypes {
   18: { request: ApiVersionsRequest; response: ApiVersionsResponse }
   19: { request: CreateTopicsRequest; response: CreateTopicsResponse }
   20: { request: DeleteTopicsRequest; response: DeleteTopicsResponse }
+  23: { request: OffsetsForLeaderEpochRequest; response: OffsetsForLeaderEpochResponse }
   52: { request: VoteRequest; response: VoteResponse }
   55: { request: DescribeQuorumRequest; response: DescribeQuorumResponse }
+  56: { request: AlterPartitionRequest; response: AlterPartitionResponse }
   60: { request: DescribeClusterRequest; response: DescribeClusterResponse }
   62: { request: BrokerRegistrationRequest; response: BrokerRegistrationResponse }
   63: { request: BrokerHeartbeatRequest; response: BrokerHeartbeatResponse }
@@ -86,8 +97,10 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   18: { name: 'ApiVersions', versions: apiVersionsVersions },
   19: { name: 'CreateTopics', versions: createTopicsVersions },
   20: { name: 'DeleteTopics', versions: deleteTopicsVersions },
+  23: { name: 'OffsetsForLeaderEpoch', versions: offsetsForLeaderEpochVersions },
   52: { name: 'Vote', versions: voteVersions },
   55: { name: 'DescribeQuorum', versions: describeQuorumVersions },
+  56: { name: 'AlterPartition', versions: alterPartitionVersions },
   60: { name: 'DescribeCluster', versions: describeClusterVersions },
   62: { name: 'BrokerRegistration', versions: brokerRegistrationVersions },
   63: { name: 'BrokerHeartbeat', versions: brokerHeartbeatVersions },

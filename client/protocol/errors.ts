@@ -67,6 +67,7 @@ export const WIRE_ERRORS = {
   INVALID_RECORD: { code: 87, retriable: false, message: 'A record failed the broker\'s validation.' },
   THROTTLING_QUOTA_EXCEEDED: { code: 89, retriable: true, message: 'A resource limit of the broker was reached; retry later.' },
   STALE_BROKER_EPOCH: { code: 77, retriable: false, message: 'The broker epoch is stale.' },
+  INELIGIBLE_REPLICA: { code: 107, retriable: false, message: 'A replica the ISR change would add is fenced or not a replica of the partition.' },
   INVALID_UPDATE_VERSION: { code: 95, retriable: false, message: 'The partition epoch does not match; the change was based on old state.' },
 } as const satisfies Record<string, WireErrorSpec>
 
@@ -109,6 +110,11 @@ export function errorFromCode(errorCode: number, detail?: string | null): Strand
   const name = NAME_BY_CODE.get(errorCode)
   if (name === undefined) return new StrandProtocolError('UNKNOWN_SERVER_ERROR', `Unknown error code ${errorCode}. ${detail ?? ''}`.trim())
   return new StrandProtocolError(name, detail ?? undefined)
+}
+
+/** The error's name for a wire code, for logs; unknown codes read as `code <n>`. */
+export function nameOfCode(errorCode: number): string {
+  return NAME_BY_CODE.get(errorCode) ?? `code ${errorCode}`
 }
 
 export function errorCodeOf(name: WireErrorName): number {

@@ -27,21 +27,23 @@ t.test('records proposed to the leader reach every image, and survive a restart'
   await t.rejects(follower.quorum.propose(topic, PROPOSE_TIMEOUT_MS), { code: 'NOT_CONTROLLER' }, 'a follower cannot propose')
   // Broker 7 is not running: its registration is only data here (the real brokers 1-3 register
   // themselves, with a new incarnation on each start, so the comparisons below leave them out).
+  // The partitions live on brokers 4-6, which never run, so the controller's reactions to the
+  // real brokers' registrations (leadership and ISR moves) leave them alone.
   await leader.quorum.propose({ kind: 'registerBroker', record: { brokerId: 7, host: '127.0.0.1', port: 7777, incarnationId: 'x' } }, PROPOSE_TIMEOUT_MS)
   await leader.quorum.propose(topic, PROPOSE_TIMEOUT_MS)
   const partition = (p: number, epoch: number, leaderId: number): MetadataRecord => ({
     kind: 'partition',
-    record: { topic: 'orders', partition: p, replicas: [1, 2, 3], isr: [1, 2, 3], leader: leaderId, leaderEpoch: epoch, partitionEpoch: epoch },
+    record: { topic: 'orders', partition: p, replicas: [4, 5, 6], isr: [4, 5, 6], leader: leaderId, leaderEpoch: epoch, partitionEpoch: epoch },
   })
-  await leader.quorum.propose(partition(0, 0, 1), PROPOSE_TIMEOUT_MS)
-  await leader.quorum.propose(partition(1, 0, 2), PROPOSE_TIMEOUT_MS)
-  await leader.quorum.propose(partition(0, 1, 3), PROPOSE_TIMEOUT_MS)
+  await leader.quorum.propose(partition(0, 0, 4), PROPOSE_TIMEOUT_MS)
+  await leader.quorum.propose(partition(1, 0, 5), PROPOSE_TIMEOUT_MS)
+  await leader.quorum.propose(partition(0, 1, 6), PROPOSE_TIMEOUT_MS)
   // Two changes raced against the same epoch: the second commits but every image refuses it.
-  const last = await leader.quorum.propose(partition(0, 1, 2), PROPOSE_TIMEOUT_MS)
+  const last = await leader.quorum.propose(partition(0, 1, 5), PROPOSE_TIMEOUT_MS)
 
   const view = (b: RunningBroker): string => JSON.stringify({ broker7: b.quorum.image.brokers.get(7), topics: [...b.quorum.image.topics.values()] })
   await waitFor(() => brokers.every((b) => b.quorum.image.appliedIndex >= last), { what: 'every image to apply the last record' })
-  t.equal(leader.quorum.image.topics.get('orders')?.partitions[0]?.leader, 3, 'the valid change applied; the stale one did not')
+  t.equal(leader.quorum.image.topics.get('orders')?.partitions[0]?.leader, 6, 'the valid change applied; the stale one did not')
   t.same(brokers.map(view), brokers.map(() => view(leader)), 'all three images are identical')
 
   const before = view(leader)

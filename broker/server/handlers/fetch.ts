@@ -2,13 +2,20 @@
 // less than minBytes: the request waits (bounded by maxWaitMs and FETCH_WAIT_MS_MAX) until an
 // append to one of its partitions, then reads again.
 //
+// A fetch with replicaId >= 0 comes from a follower replica: it must carry the leader epoch it
+// follows (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH otherwise), reads up to the log end rather
+// than the high watermark, and tells the leader the follower's log end offset (its fetch offset),
+// which moves the high watermark. A follower's long poll also answers when the high watermark
+// moves, so followers learn it within a round trip.
+//
 // Size limits follow Kafka (KIP-74): partitionMaxBytes per partition and maxBytes per response,
 // except that the first non-empty partition always returns at least one whole batch, so a
 // consumer is never stuck behind a batch larger than its limits.
 
-import { StrandProtocolError, toWireCode } from '../../../client/protocol/errors.js'
+import { errorCodeOf, StrandProtocolError, toWireCode } from '../../../client/protocol/errors.js'
 import type { FetchRequest, FetchResponse } from '../../../client/protocol/messages/fetch.js'
 import { partitionKey } from '../../replication/append-waiters.js'
+import type { Partition } from '../../replication/partition.js'
 import type { HandlerContext } from './context.js'
 
 /** Longest a fetch may wait, whatever the client asks: bounds how long a request holds memory. */
@@ -23,18 +30,23 @@ interface ReadOutcome {
   topics: TopicResponse[]
   bytes: number
   errors: number
+  /** A follower's partition whose high watermark moved past what the follower last heard. */
+  highWatermarkNews: boolean
 }
 
-async function readAll(ctx: HandlerContext, req: FetchRequest): Promise<ReadOutcome> {
+async function readAll(ctx: HandlerContext, req: FetchRequest, first: boolean): Promise<ReadOutcome> {
   let remaining = Math.min(Math.max(req.maxBytes, 0), FETCH_RESPONSE_BYTES_MAX)
   let bytes = 0
   let errors = 0
+  let highWatermarkNews = false
   const topics: TopicResponse[] = []
   for (const t of req.topics) {
     const partitions: PartitionResponse[] = []
     for (const p of t.partitions) {
-      const out = await readOne(ctx, t.name, p, bytes === 0 ? Math.max(remaining, 1) : remaining)
+      const out = await readOne(ctx, req.replicaId, first, t.name, p, bytes === 0 ? Math.max(remaining, 1) : remaining)
       if (out.errorCode !== 0) errors++
+      if (out.highWatermarkNews) highWatermarkNews = true
+      delete out.highWatermarkNews
       if (bytes > 0 && out.records.length > remaining) out.records = Buffer.alloc(0)
       bytes += out.records.length
       remaining -= out.records.length
@@ -42,27 +54,68 @@ async function readAll(ctx: HandlerContext, req: FetchRequest): Promise<ReadOutc
     }
     topics.push({ name: t.name, partitions })
   }
-  return { topics, bytes, errors }
+  return { topics, bytes, errors, highWatermarkNews }
+}
+
+type PartitionOutcome = PartitionResponse & { highWatermarkNews?: boolean }
+
+/** A follower's fetch: its epoch must be the leader's, and it must be one of the replicas. */
+function checkReplicaFetch(partition: Partition, replicaId: number, currentLeaderEpoch: number): void {
+  if (!partition.state.replicas.includes(replicaId)) {
+    throw new StrandProtocolError('REPLICA_NOT_AVAILABLE', `Broker ${replicaId} is not a replica of ${partition.topic}-${partition.index}.`)
+  }
+  if (currentLeaderEpoch < partition.leaderEpoch) {
+    throw new StrandProtocolError('FENCED_LEADER_EPOCH', `Epoch ${currentLeaderEpoch} is older than the leader's ${partition.leaderEpoch}.`)
+  }
+  if (currentLeaderEpoch > partition.leaderEpoch) {
+    throw new StrandProtocolError('UNKNOWN_LEADER_EPOCH', `Epoch ${currentLeaderEpoch} is newer than this leader's ${partition.leaderEpoch}.`)
+  }
 }
 
 async function readOne(
   ctx: HandlerContext,
+  replicaId: number,
+  first: boolean,
   topic: string,
   p: FetchRequest['topics'][number]['partitions'][number],
   responseBytesLeft: number,
-): Promise<PartitionResponse> {
+): Promise<PartitionOutcome> {
+  let partition: Partition | undefined
   try {
     if (p.partitionMaxBytes < 0) throw new StrandProtocolError('INVALID_FETCH_SIZE', `partitionMaxBytes was ${p.partitionMaxBytes}.`)
-    const partition = ctx.replicas.partition(topic, p.partition)
+    partition = ctx.replicas.partition(topic, p.partition)
+    const replica = replicaId >= 0
+    let highWatermarkNews = false
+    if (replica) {
+      checkReplicaFetch(partition, replicaId, p.currentLeaderEpoch)
+      if (p.fetchOffset > partition.logEndOffset) {
+        throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Fetch offset ${p.fetchOffset} is past the leader's log end ${partition.logEndOffset}.`)
+      }
+      if (first) ctx.replicas.recordFollowerFetch(partition, replicaId, p.fetchOffset)
+      const follower = partition.followers.get(replicaId)
+      if (follower !== undefined) {
+        highWatermarkNews = partition.highWatermark > follower.lastSentHighWatermark
+        follower.lastSentHighWatermark = partition.highWatermark
+      }
+    }
     const maxBytes = Math.max(1, Math.min(p.partitionMaxBytes, responseBytesLeft))
     if (responseBytesLeft <= 0 || p.partitionMaxBytes === 0) {
-      return { partitionIndex: p.partition, errorCode: 0, highWatermark: partition.highWatermark, lastStableOffset: partition.highWatermark, logStartOffset: partition.logStartOffset, records: Buffer.alloc(0) }
+      return { partitionIndex: p.partition, errorCode: 0, highWatermark: partition.highWatermark, lastStableOffset: partition.highWatermark, logStartOffset: partition.logStartOffset, records: Buffer.alloc(0), highWatermarkNews }
     }
-    const r = await partition.read(p.fetchOffset, maxBytes)
-    return { partitionIndex: p.partition, errorCode: 0, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records }
+    const r = await partition.read(p.fetchOffset, maxBytes, { replica })
+    return { partitionIndex: p.partition, errorCode: 0, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records, highWatermarkNews }
   } catch (err) {
     if (!(err instanceof StrandProtocolError)) ctx.logger.error({ err, topic, partition: p.partition }, 'read failed')
-    return { partitionIndex: p.partition, errorCode: toWireCode(err), highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, records: Buffer.alloc(0) }
+    // A follower out of range needs the leader's log start to know which way to go.
+    const known = partition !== undefined && toWireCode(err) === errorCodeOf('OFFSET_OUT_OF_RANGE')
+    return {
+      partitionIndex: p.partition,
+      errorCode: toWireCode(err),
+      highWatermark: known ? partition!.highWatermark : -1n,
+      lastStableOffset: known ? partition!.highWatermark : -1n,
+      logStartOffset: known ? partition!.logStartOffset : -1n,
+      records: Buffer.alloc(0),
+    }
   }
 }
 
@@ -72,20 +125,20 @@ function respond(outcome: ReadOutcome): FetchResponse {
 
 export async function handleFetch(ctx: HandlerContext, req: FetchRequest): Promise<FetchResponse> {
   const waitMs = Math.min(Math.max(req.maxWaitMs, 0), FETCH_WAIT_MS_MAX)
-  if (waitMs === 0 || ctx.stopping()) return respond(await readAll(ctx, req))
+  if (waitMs === 0 || ctx.stopping()) return respond(await readAll(ctx, req, true))
   const deadline = ctx.clock() + waitMs
-  for (;;) {
+  for (let first = true; ; first = false) {
     // Register before reading: an append that lands between the read and the wait still wakes us.
     const keys = req.topics.flatMap((t) => t.partitions.map((p) => partitionKey(t.name, p.partition)))
     const waiter = ctx.replicas.waiters.wait(keys, Math.max(0, deadline - ctx.clock()))
-    const outcome = await readAll(ctx, req)
+    const outcome = await readAll(ctx, req, first)
     // minBytes 0 answers at once, even with nothing to return (Kafka semantics).
-    const satisfied = outcome.bytes >= req.minBytes || outcome.errors > 0
+    const satisfied = outcome.bytes >= req.minBytes || outcome.errors > 0 || outcome.highWatermarkNews
     if (waiter === null || satisfied || ctx.stopping() || ctx.clock() >= deadline) {
       waiter?.cancel()
       return respond(outcome)
     }
     const woken = await waiter.done
-    if (!woken) return respond(await readAll(ctx, req))
+    if (!woken) return respond(await readAll(ctx, req, false))
   }
 }

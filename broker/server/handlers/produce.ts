@@ -1,5 +1,8 @@
 // Produce: append each partition's batches as leader. Every partition gets its own outcome; one
 // failing partition does not fail the others. acks=0 gets no response at all (Kafka semantics).
+// acks=all is refused up front (NOT_ENOUGH_REPLICAS, nothing appended) when the ISR is smaller
+// than min.insync.replicas; otherwise its answer waits until the high watermark passes the
+// appended batches, that is until every ISR member has them, bounded by the request's timeoutMs.
 
 import { StrandProtocolError, toWireCode, WIRE_ERRORS } from '../../../client/protocol/errors.js'
 import type { ProduceRequest, ProduceResponse } from '../../../client/protocol/messages/produce.js'
@@ -20,14 +23,15 @@ function failed(index: number, err: unknown): PartitionResponse {
   }
 }
 
-async function appendOne(ctx: HandlerContext, acks: number, topic: string, index: number, records: Buffer): Promise<PartitionResponse> {
+async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, topic: string, index: number, records: Buffer): Promise<PartitionResponse> {
   try {
     const partition = ctx.replicas.partition(topic, index)
-    if (acks === -1 && partition.config.minInsyncReplicas > 1) {
-      // With one broker the ISR is this broker alone.
-      throw new StrandProtocolError('NOT_ENOUGH_REPLICAS', `ISR size 1 is below min.insync.replicas ${partition.config.minInsyncReplicas}.`)
+    const isr = partition.state.isr.length
+    if (acks === -1 && isr < partition.config.minInsyncReplicas) {
+      throw new StrandProtocolError('NOT_ENOUGH_REPLICAS', `${topic}-${index} has ${isr} in-sync replicas; min.insync.replicas is ${partition.config.minInsyncReplicas}.`)
     }
     const r = await ctx.replicas.appendAsLeader(topic, index, records)
+    if (acks === -1) await partition.waitForCommit(r.lastOffset + 1n, timeoutMs)
     return { index, errorCode: 0, errorMessage: null, baseOffset: r.baseOffset, logAppendTimeMs: r.logAppendTimeMs, logStartOffset: r.logStartOffset }
   } catch (err) {
     if (!(err instanceof StrandProtocolError)) ctx.logger.error({ err, topic, partition: index }, 'append failed')
@@ -43,7 +47,7 @@ export async function handleProduce(ctx: HandlerContext, req: ProduceRequest): P
       partitions: await Promise.all(
         t.partitions.map((p) =>
           VALID_ACKS.has(acks)
-            ? appendOne(ctx, acks, t.name, p.index, p.records)
+            ? appendOne(ctx, acks, Math.max(0, req.timeoutMs), t.name, p.index, p.records)
             : Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_REQUIRED_ACKS', `acks was ${acks}.`))),
         ),
       ),

@@ -111,4 +111,21 @@ export const SAMPLES: Sample[] = [
     request: { brokerId: 3, incarnationId: '4f1c2a' },
     response: { errorCode: 0, isFenced: false },
   },
+  {
+    name: 'OffsetsForLeaderEpoch v0',
+    apiKey: ApiKey.OffsetsForLeaderEpoch,
+    version: 0,
+    request: { replicaId: 2, topics: [{ name: 'orders', partitions: [{ partition: 0, currentLeaderEpoch: 5, leaderEpoch: 4 }, { partition: 1, currentLeaderEpoch: 5, leaderEpoch: 2 }] }] },
+    response: { throttleTimeMs: 0, topics: [{ name: 'orders', partitions: [{ errorCode: 0, partition: 0, leaderEpoch: 4, endOffset: 9007199254740993n }, { errorCode: 0, partition: 1, leaderEpoch: -1, endOffset: -1n }] }] },
+  },
+  {
+    name: 'AlterPartition v0',
+    apiKey: ApiKey.AlterPartition,
+    version: 0,
+    request: { brokerId: 1, incarnationId: '4f1c2a', topics: [{ name: 'orders', partitions: [{ partition: 0, leaderEpoch: 5, newIsr: [1, 3], partitionEpoch: 12 }, { partition: 1, leaderEpoch: 5, newIsr: [1, 2, 3], partitionEpoch: 8 }] }] },
+    response: {
+      errorCode: 0,
+      topics: [{ name: 'orders', partitions: [{ partition: 0, errorCode: 0, leaderId: 1, leaderEpoch: 5, isr: [1, 3], partitionEpoch: 13 }, { partition: 1, errorCode: 95, leaderId: 1, leaderEpoch: 5, isr: [1, 2], partitionEpoch: 9 }] }],
+    },
+  },
 ]

@@ -1,0 +1,37 @@
+// OffsetsForLeaderEpoch (a follower asks the leader where an epoch ends, to truncate its log to
+// where the two agree) and AlterPartition (a leader asks the active controller to change an ISR).
+
+import { errorCodeOf, StrandProtocolError, toWireCode } from '../../../client/protocol/errors.js'
+import type { AlterPartitionRequest, AlterPartitionResponse, OffsetsForLeaderEpochRequest, OffsetsForLeaderEpochResponse } from '../../../client/protocol/messages/replication.js'
+import type { HandlerContext } from './context.js'
+
+type EpochAnswer = OffsetsForLeaderEpochResponse['topics'][number]['partitions'][number]
+
+function endOfEpoch(ctx: HandlerContext, topic: string, p: OffsetsForLeaderEpochRequest['topics'][number]['partitions'][number]): EpochAnswer {
+  try {
+    const partition = ctx.replicas.partition(topic, p.partition)
+    if (p.currentLeaderEpoch >= 0 && p.currentLeaderEpoch < partition.leaderEpoch) {
+      throw new StrandProtocolError('FENCED_LEADER_EPOCH', `Epoch ${p.currentLeaderEpoch} is older than the leader's ${partition.leaderEpoch}.`)
+    }
+    if (p.currentLeaderEpoch > partition.leaderEpoch) {
+      throw new StrandProtocolError('UNKNOWN_LEADER_EPOCH', `Epoch ${p.currentLeaderEpoch} is newer than this leader's ${partition.leaderEpoch}.`)
+    }
+    const end = partition.epochs.endOffsetFor(p.leaderEpoch, partition.logEndOffset)
+    return { errorCode: 0, partition: p.partition, leaderEpoch: end.epoch, endOffset: end.endOffset }
+  } catch (err) {
+    return { errorCode: toWireCode(err), partition: p.partition, leaderEpoch: -1, endOffset: -1n }
+  }
+}
+
+export function handleOffsetsForLeaderEpoch(ctx: HandlerContext, req: OffsetsForLeaderEpochRequest): OffsetsForLeaderEpochResponse {
+  return {
+    throttleTimeMs: 0,
+    topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => endOfEpoch(ctx, t.name, p)) })),
+  }
+}
+
+export async function handleAlterPartition(ctx: HandlerContext, req: AlterPartitionRequest): Promise<AlterPartitionResponse> {
+  const controller = ctx.controller()
+  if (controller === null) return { errorCode: errorCodeOf('NOT_CONTROLLER'), topics: [] }
+  return controller.alterPartition(req)
+}

@@ -1,0 +1,129 @@
+// A cluster of real broker processes for tests: every broker is a quorum voter, with its own temp
+// data dir and a port chosen up front (the voter list names them), kept across restarts. Short
+// timeouts so elections, fencing and ISR changes happen within a test's patience.
+
+import { Strand } from '../../client/index.js'
+import type { PartitionInfo } from '../../client/cluster.js'
+import { spawnBroker, stopBroker, tempDir, type BrokerProcess, type Teardown } from './broker-process.js'
+import { freePorts, quorumVoters } from './ports.js'
+import { waitFor } from './wait.js'
+
+export interface ClusterOptions {
+  size?: number
+  /** Applied to every broker, over the cluster's test defaults. */
+  overrides?: Record<string, string | number | boolean>
+}
+
+export const TEST_CLUSTER_DEFAULTS = {
+  'controller.quorum.election.timeout.ms': 300,
+  'controller.quorum.heartbeat.interval.ms': 50,
+  'broker.heartbeat.interval.ms': 100,
+  'broker.session.timeout.ms': 1500,
+  'replica.lag.time.max.ms': 1500,
+  'replica.fetch.wait.max.ms': 200,
+  'leader.imbalance.check.interval.ms': 1000,
+} as const
+
+export class TestCluster {
+  readonly ports: readonly number[]
+  readonly dataDirs: readonly string[]
+  /** By broker id - 1; null while a broker is down. */
+  readonly brokers: (BrokerProcess | null)[]
+  readonly #t: Teardown
+  readonly #overrides: Record<string, string | number | boolean>
+  readonly #voters: string
+
+  private constructor(t: Teardown, ports: number[], overrides: Record<string, string | number | boolean>) {
+    this.#t = t
+    this.ports = ports
+    this.dataDirs = ports.map(() => tempDir(t))
+    this.brokers = ports.map(() => null)
+    this.#voters = quorumVoters(ports)
+    this.#overrides = overrides
+  }
+
+  static async start(t: Teardown, options: ClusterOptions = {}): Promise<TestCluster> {
+    const ports = await freePorts(options.size ?? 3)
+    const cluster = new TestCluster(t, ports, { ...TEST_CLUSTER_DEFAULTS, ...options.overrides })
+    await Promise.all(ports.map((_, i) => cluster.startBroker(i + 1)))
+    await cluster.waitForBrokers(ports.map((_, i) => i + 1))
+    return cluster
+  }
+
+  get bootstrap(): string[] {
+    return this.ports.map((p) => `127.0.0.1:${p}`)
+  }
+
+  get ids(): number[] {
+    return this.ports.map((_, i) => i + 1)
+  }
+
+  broker(id: number): BrokerProcess {
+    const b = this.brokers[id - 1]
+    if (b === null || b === undefined) throw new Error(`Broker ${id} is not running.`)
+    return b
+  }
+
+  /** Starts (or restarts) broker `id` on its port and data dir. */
+  async startBroker(id: number, overrides: Record<string, string | number | boolean> = {}): Promise<BrokerProcess> {
+    const b = await spawnBroker(this.#t, {
+      dataDir: this.dataDirs[id - 1],
+      port: this.ports[id - 1],
+      overrides: { 'node.id': id, 'controller.quorum.voters': this.#voters, ...this.#overrides, ...overrides },
+    })
+    this.brokers[id - 1] = b
+    return b
+  }
+
+  /** SIGKILL, and wait for the exit. */
+  async kill(id: number): Promise<void> {
+    const b = this.broker(id)
+    b.kill('SIGKILL')
+    await b.exited
+    this.brokers[id - 1] = null
+  }
+
+  /** SIGTERM (a clean shutdown), and wait for the exit. */
+  async stop(id: number): Promise<void> {
+    await stopBroker(this.broker(id))
+    this.brokers[id - 1] = null
+  }
+
+  /** A client bootstrapped from every broker, closed at teardown. */
+  client(clientId = 'test'): Strand {
+    const strand = new Strand({ brokers: this.bootstrap, clientId, retry: { retriesMax: 50, retryBackoffMs: 50, retryBackoffMsMax: 500 } })
+    this.#t.teardown(() => strand.close())
+    return strand
+  }
+
+  /** Waits until exactly `ids` are registered and unfenced, as seen through `client`. */
+  async waitForBrokers(ids: number[], client?: Strand): Promise<void> {
+    const strand = client ?? this.client('cluster-wait')
+    await waitFor(
+      async () => {
+        const d = await strand.admin().describeCluster().catch(() => null)
+        // Metadata lists only unfenced brokers.
+        const live = d?.brokers.map((b) => b.nodeId).sort((a, b) => a - b)
+        return JSON.stringify(live) === JSON.stringify([...ids].sort((a, b) => a - b))
+      },
+      { what: `brokers ${ids.join(',')} registered and unfenced`, timeoutMs: 30_000, intervalMs: 50 },
+    )
+  }
+
+  /** The partition as the metadata of the broker `client` reaches says. */
+  async partition(client: Strand, topic: string, partition: number): Promise<PartitionInfo | null> {
+    const md = await client.admin().metadata([topic]).catch(() => null)
+    return md?.topics.find((t) => t.name === topic)?.partitions.find((p) => p.partition === partition) ?? null
+  }
+
+  /** Waits until the partition satisfies `ok` (leader, ISR...), and returns it. */
+  async waitForPartition(client: Strand, topic: string, partition: number, ok: (p: PartitionInfo) => boolean, what: string): Promise<PartitionInfo> {
+    return waitFor(
+      async () => {
+        const p = await this.partition(client, topic, partition)
+        return p !== null && ok(p) ? p : false
+      },
+      { what: `${topic}-${partition}: ${what}`, timeoutMs: 30_000, intervalMs: 50 },
+    )
+  }
+}

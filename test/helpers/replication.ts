@@ -1,0 +1,90 @@
+// Checks for replicated partitions: a producer that remembers what was acknowledged, a reader of
+// everything below the high watermark, and a byte comparison of replicas' logs on disk.
+
+import { readdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Strand } from '../../client/index.js'
+import type { Producer } from '../../client/producer.js'
+import { verifyBatches } from '../../client/protocol/records.js'
+
+export interface Acked {
+  partition: number
+  offset: bigint
+  value: string
+}
+
+/**
+ * Sends `perRound` records (values `r<n>`, keys spread over the partitions) every round, without
+ * waiting for one round's acks before the next, until `stop()`. Every acknowledged record is kept
+ * with its offset; failures are counted, not thrown (they were never acknowledged).
+ */
+export function steadyProducer(producer: Producer, topic: string, options: { perRound: number; partitions: number }): { acked: Acked[]; failed: () => number; stop: () => Promise<void> } {
+  const acked: Acked[] = []
+  let failed = 0
+  let stopped = false
+  let n = 0
+  const inflight = new Set<Promise<void>>()
+  const loop = (async () => {
+    while (!stopped) {
+      const messages = Array.from({ length: options.perRound }, () => {
+        const i = n++
+        return { partition: i % options.partitions, value: `r${i}` }
+      })
+      const send = producer.sendSettled({ topic, messages }).then((outcomes) => {
+        outcomes.forEach((o, i) => {
+          if (o.ok) acked.push({ partition: o.partition, offset: o.offset, value: messages[i]!.value })
+          else failed++
+        })
+      })
+      inflight.add(send)
+      void send.finally(() => inflight.delete(send))
+      // Keep a bounded number of sends outstanding: a steady rate, not an unbounded queue.
+      while (inflight.size >= 8 && !stopped) await Promise.race(inflight)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  })()
+  return {
+    acked,
+    failed: () => failed,
+    stop: async () => {
+      stopped = true
+      await loop
+      await Promise.all(inflight)
+    },
+  }
+}
+
+/** Every record of the partitions from offset 0 up to each partition's high watermark, by `partition:offset`. */
+export async function readCommitted(strand: Strand, topic: string, partitions: number, highWatermarks: readonly bigint[]): Promise<Map<string, string>> {
+  const consumer = strand.consumer({ maxWaitMs: 100 })
+  consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 'earliest' as const })))
+  const seen = new Map<string, string>()
+  const done = new Set<number>(highWatermarks.flatMap((hw, p) => (hw === 0n ? [p] : [])))
+  try {
+    if (done.size === partitions) return seen
+    for await (const batch of consumer) {
+      for (const m of batch.messages) {
+        if (m.offset < highWatermarks[batch.partition]!) seen.set(`${batch.partition}:${m.offset}`, m.value?.toString() ?? '')
+        if (m.offset + 1n >= highWatermarks[batch.partition]!) done.add(batch.partition)
+      }
+      if (done.size === partitions) break
+    }
+  } finally {
+    await consumer.close()
+  }
+  return seen
+}
+
+/** The bytes of a replica's log below `highWatermark`: whole batches, segments concatenated. */
+export async function logBytesBelow(dataDir: string, topic: string, partition: number, highWatermark: bigint): Promise<Buffer> {
+  const dir = path.join(dataDir, `${topic}-${partition}`)
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.log')).sort()
+  const all = Buffer.concat(await Promise.all(files.map((f) => readFile(path.join(dir, f)))))
+  if (all.length === 0) return all
+  let end = 0
+  for (const span of verifyBatches(all)) {
+    if (span.header.baseOffset >= highWatermark) break
+    end = span.pos + span.sizeBytes
+  }
+  return all.subarray(0, end)
+}
