@@ -23,6 +23,10 @@ import { METADATA_TOPIC } from './topic-config.js'
 import { createDispatcher } from './server/dispatch.js'
 import type { HandlerContext } from './server/handlers/context.js'
 import { Server } from './server/server.js'
+import { Metrics } from './metrics/metrics.js'
+import { serveMetrics, type MetricsEndpoint } from './metrics/http.js'
+import { ApiKey, apiName } from '../client/protocol/apis.js'
+import { errorCodeOf, nameOfCode } from '../client/protocol/errors.js'
 
 /**
  * Any subset of the broker config, given flat (`{ dataDir, port: 0 }`) or as `config` (both may
@@ -44,6 +48,9 @@ export interface RunningBroker {
   readonly config: BrokerConfig
   /** This broker's seat in the metadata quorum, with the metadata image it maintains. */
   readonly quorum: QuorumNode
+  readonly metrics: Metrics
+  /** The HTTP port serving /metrics, or null when `metrics.port` is -1. */
+  readonly metricsPort: number | null
   /** Graceful stop: stop accepting, answer in-flight requests, flush and close the logs. */
   close(): Promise<void>
 }
@@ -69,7 +76,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   const clock = givenClock ?? Date.now
   await mkdir(config.dataDir, { recursive: true })
   const clusterId = await clusterIdOf(config.dataDir)
-  const replicas = await ReplicaManager.open(config, logger, clock)
+  const metrics = new Metrics()
+  const replicas = await ReplicaManager.open(config, logger, clock, metrics)
   let stopping = false
   let quorum: QuorumNode | null = null
   let controller: Controller | null = null
@@ -82,6 +90,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     clusterId,
     config,
     replicas,
+    metrics,
     clock,
     logger,
     stopping: () => stopping,
@@ -96,7 +105,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     idleTimeoutMs: config.connectionsMaxIdleMs,
     logger: logger.child({ subsystem: 'server' }),
     newDecoder: () => new FrameDecoder({ frameBytesMax: config.maxRequestBytes }),
-    handle: createDispatcher(ctx),
+    handle: createDispatcher(ctx, requestMetrics(metrics)),
   })
   let bound
   try {
@@ -117,6 +126,19 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     await replicas.close()
     throw err
   }
+  metrics.gauge('strand_active_controller', '1 on the broker whose quorum seat leads (the active controller), else 0.', () => [{ labels: {}, value: quorum?.isLeader === true ? 1 : 0 }])
+  let metricsEndpoint: MetricsEndpoint | null = null
+  if (config.metricsPort >= 0) {
+    try {
+      metricsEndpoint = await serveMetrics(metrics, { host: config.host, port: config.metricsPort, logger })
+    } catch (err) {
+      controller.close()
+      await server.close()
+      await quorum.close()
+      await replicas.close()
+      throw err
+    }
+  }
   // Serve clients only once the metadata image has caught up with what this broker knew before a
   // restart; bounded, since a quorum whose other voters are down cannot commit anything yet.
   await Promise.race([quorum.caughtUp().then(() => replicas.sync()), delay(config.quorumElectionTimeoutMs * 10, undefined, { ref: false })])
@@ -129,17 +151,65 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     address: `${bound.host}:${bound.port}`,
     config,
     quorum,
+    metrics,
+    metricsPort: metricsEndpoint?.port ?? null,
     async close() {
       if (stopping) return
       stopping = true
       // Wake long polls first so in-flight fetches answer now instead of at their maxWaitMs.
       replicas.waiters.notifyAll()
       lifecycle.close()
+      // Only worth it when another live broker can take over this one's work.
+      const others = [...quorum.image.brokers.values()].some((b) => b.brokerId !== config.nodeId && !b.fenced)
+      if (controllerChannel !== null && others) await controlledShutdown(controllerChannel, { brokerId: config.nodeId, incarnationId, timeoutMs: Math.min(config.brokerSessionTimeoutMs, CONTROLLED_SHUTDOWN_MS_MAX), logger })
       controller?.close()
       controllerChannel?.close()
+      await metricsEndpoint?.close()
       await server.close()
       await quorum?.close()
       await replicas.close()
+    },
+  }
+}
+
+/** Longest a clean stop waits for the controller to move this broker's leaderships away. */
+const CONTROLLED_SHUTDOWN_MS_MAX = 5000
+
+/**
+ * Asks the controller to fence this broker and move its leaderships now (Kafka's controlled
+ * shutdown), retrying while the controller is unknown or moving, within `timeoutMs`. If it cannot,
+ * the broker stops anyway and its session timeout does the same job later.
+ */
+async function controlledShutdown(channel: ControllerChannel, options: { brokerId: number; incarnationId: string; timeoutMs: number; logger: Logger }): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs
+  let lastError = 'no controller known'
+  while (Date.now() < deadline) {
+    const current = channel.current()
+    if (current !== null) {
+      try {
+        const res = await current.connection.request(ApiKey.ControlledShutdown, { brokerId: options.brokerId, incarnationId: options.incarnationId }, { timeoutMs: Math.max(1, deadline - Date.now()) })
+        if (res.errorCode === 0) {
+          options.logger.info({ subsystem: 'lifecycle', remainingLeaderships: res.remainingLeaderships }, 'controlled shutdown: leaderships moved')
+          return
+        }
+        lastError = nameOfCode(res.errorCode)
+        if (res.errorCode === errorCodeOf('STALE_BROKER_EPOCH')) break
+      } catch (err) {
+        lastError = (err as Error).message
+      }
+    }
+    await delay(50)
+  }
+  options.logger.warn({ subsystem: 'lifecycle', reason: lastError }, 'controlled shutdown failed; stopping anyway')
+}
+
+/** Request counts and latencies per API, for the dispatcher. */
+function requestMetrics(metrics: Metrics): { observe(apiKey: number, latencyMs: number): void } {
+  return {
+    observe(apiKey, latencyMs) {
+      const api = apiName(apiKey)
+      metrics.inc('strand_requests_total', 'Requests answered, by API.', { api })
+      metrics.observe('strand_request_latency_ms', 'Milliseconds from a request\'s arrival to its response, by API.', { api }, latencyMs)
     },
   }
 }

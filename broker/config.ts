@@ -49,6 +49,7 @@ export const BROKER_CONFIG_DEFS = {
   replicaFetchResponseMaxBytes: intKey('replica.fetch.response.max.bytes', 10 * MiB, { min: 1024, max: 64 * MiB }, 'Bytes a follower asks for in one fetch over all partitions.'),
   replicaFetchBackoffMs: intKey('replica.fetch.backoff.ms', 100, { min: 1 }, 'Pause before a follower retries after a fetch error.'),
   replicaHighWatermarkCheckpointIntervalMs: intKey('replica.high.watermark.checkpoint.interval.ms', 5000, { min: 10 }, 'How often the high watermarks are written to disk.'),
+  metricsPort: intKey('metrics.port', -1, { min: -1, max: 65535 }, 'HTTP port serving Prometheus metrics at /metrics; -1 turns it off, 0 lets the OS choose.'),
   autoLeaderRebalance: boolKey('auto.leader.rebalance.enable', true, 'The controller moves leadership back to the preferred (first) replica once it is in sync.'),
   leaderImbalanceCheckIntervalMs: intKey('leader.imbalance.check.interval.ms', 5000, { min: 10 }, 'How often the controller looks for partitions led by other than their preferred replica.'),
   quorumHeartbeatIntervalMs: intKey('controller.quorum.heartbeat.interval.ms', 100, { min: 5 }, 'How often the quorum leader sends appends when it has nothing new; below the election timeout.'),

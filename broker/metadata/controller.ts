@@ -16,7 +16,14 @@
 
 import type { Logger } from 'pino'
 import { errorCodeOf, StrandProtocolError, toWireCode } from '../../client/protocol/errors.js'
-import type { BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse } from '../../client/protocol/messages/brokers.js'
+import type {
+  BrokerHeartbeatRequest,
+  BrokerHeartbeatResponse,
+  BrokerRegistrationRequest,
+  BrokerRegistrationResponse,
+  ControlledShutdownRequest,
+  ControlledShutdownResponse,
+} from '../../client/protocol/messages/brokers.js'
 import { createHash, randomUUID } from 'node:crypto'
 import type { BrokerConfig } from '../config.js'
 import type { AlterPartitionRequest, AlterPartitionResponse } from '../../client/protocol/messages/replication.js'
@@ -123,6 +130,28 @@ export class Controller {
       this.#logger.info({ brokerId, fenced }, fenced ? 'broker fenced: its heartbeats stopped' : 'broker unfenced')
     } finally {
       this.#changing.delete(brokerId)
+    }
+  }
+
+  /**
+   * A broker about to stop cleanly: fence it now and move its leaderships to other ISR members,
+   * rather than leave its partitions leaderless until its session times out.
+   */
+  async controlledShutdown(req: ControlledShutdownRequest): Promise<ControlledShutdownResponse> {
+    if (!this.#quorum.isLeader) return { errorCode: errorCodeOf('NOT_CONTROLLER'), remainingLeaderships: -1 }
+    const known = this.#quorum.image.brokers.get(req.brokerId)
+    if (known === undefined || known.incarnationId !== req.incarnationId) return { errorCode: errorCodeOf('STALE_BROKER_EPOCH'), remainingLeaderships: -1 }
+    this.#changing.add(req.brokerId)
+    try {
+      await this.#serialize(() => this.#quorum.propose([{ kind: 'brokerFencing', record: { brokerId: req.brokerId, fenced: true } }, ...this.#brokerLost(req.brokerId)], this.#proposeTimeoutMs()))
+      let remaining = 0
+      for (const p of this.#partitions()) if (p.leader === req.brokerId) remaining++
+      this.#logger.info({ brokerId: req.brokerId, remainingLeaderships: remaining }, 'broker shutting down: fenced, leaderships moved')
+      return { errorCode: 0, remainingLeaderships: remaining }
+    } catch (err) {
+      return { errorCode: toWireCode(err), remainingLeaderships: -1 }
+    } finally {
+      this.#changing.delete(req.brokerId)
     }
   }
 

@@ -47,6 +47,46 @@ export interface FollowerState {
   lastFetchLeaderLogEndOffset: bigint
   /** The high watermark last sent to it, so a waiting fetch answers when it moves. */
   lastSentHighWatermark: bigint
+  /** Position in the leader's recent appends up to which this follower's lag was measured. */
+  appendCursor: number
+}
+
+/** Where replication lag samples go (the broker's metrics). */
+export interface LagSink {
+  /** Per leader append the follower newly has: ms from the leader's append to the follower's fetch showing it has it (an upper bound on the follower's own append). */
+  ms(follower: number, lagMs: number): void
+  /** Per follower fetch: records the follower lacked. */
+  offsets(follower: number, lagOffsets: number): void
+}
+
+/** Recent leader appends (end offset, time), kept to measure replication lag; bounded. */
+class AppendTimes {
+  static readonly CAPACITY = 1024
+  #ends: bigint[] = []
+  #times: number[] = []
+  /** Sequence number of `#ends[0]`. */
+  #first = 0
+
+  get end(): number {
+    return this.#first + this.#ends.length
+  }
+
+  record(endOffset: bigint, ms: number): void {
+    this.#ends.push(endOffset)
+    this.#times.push(ms)
+    if (this.#ends.length > 2 * AppendTimes.CAPACITY) {
+      this.#ends = this.#ends.slice(AppendTimes.CAPACITY)
+      this.#times = this.#times.slice(AppendTimes.CAPACITY)
+      this.#first += AppendTimes.CAPACITY
+    }
+  }
+
+  /** Calls `fn` with the time of each append from `cursor` that ends at or before `offset`; returns the new cursor. */
+  confirm(cursor: number, offset: bigint, fn: (appendMs: number) => void): number {
+    let i = Math.max(cursor, this.#first) - this.#first
+    while (i < this.#ends.length && this.#ends[i]! <= offset) fn(this.#times[i++]!)
+    return this.#first + i
+  }
 }
 
 interface AckWaiter {
@@ -73,8 +113,10 @@ export class Partition {
   /** An ISR change sent to the controller and not yet answered. */
   pendingIsr: readonly number[] | null = null
   #ackWaiters: AckWaiter[] = []
+  readonly #appendTimes = new AppendTimes()
+  readonly #clock: () => number
 
-  constructor(options: { topic: string; index: number; log: Log; epochs: LeaderEpochCache; config: TopicConfig; nodeId: number; highWatermark: bigint; state: PartitionState }) {
+  constructor(options: { topic: string; index: number; log: Log; epochs: LeaderEpochCache; config: TopicConfig; nodeId: number; highWatermark: bigint; state: PartitionState; clock?: () => number }) {
     this.topic = options.topic
     this.index = options.index
     this.log = options.log
@@ -82,6 +124,7 @@ export class Partition {
     this.config = options.config
     this.#nodeId = options.nodeId
     this.#state = options.state
+    this.#clock = options.clock ?? Date.now
     this.#highWatermark = minBigint(options.highWatermark, options.log.logEndOffset)
   }
 
@@ -138,7 +181,7 @@ export class Partition {
     }
     for (const r of state.replicas) {
       if (r === this.#nodeId || this.followers.has(r)) continue
-      this.followers.set(r, { logEndOffset: -1n, lastCaughtUpMs: now, lastFetchMs: 0, lastFetchLeaderLogEndOffset: -1n, lastSentHighWatermark: -1n })
+      this.followers.set(r, { logEndOffset: -1n, lastCaughtUpMs: now, lastFetchMs: 0, lastFetchLeaderLogEndOffset: -1n, lastSentHighWatermark: -1n, appendCursor: this.#appendTimes.end })
     }
     this.maybeAdvanceHighWatermark()
   }
@@ -178,6 +221,7 @@ export class Partition {
     for (const span of verifyBatches(records)) validateBatchRecords(records, span.pos, span.header, span.sizeBytes)
     const epoch = this.#state.leaderEpoch
     const appended = await this.log.append(records, { assignOffsets: true, leaderEpoch: epoch })
+    if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#clock())
     this.maybeAdvanceHighWatermark()
     return {
       baseOffset: appended.firstOffset,
@@ -221,12 +265,17 @@ export class Partition {
   /**
    * A follower fetched from `fetchOffset`: it has everything below it. Updates its state the way
    * Kafka's leader does (caught up if it reached the log end now, or the log end of its previous
-   * fetch) and advances the high watermark. Returns true when the high watermark moved.
+   * fetch) and advances the high watermark. Returns true when the high watermark moved. `lag`
+   * gets the follower's replication lag.
    */
-  recordFollowerFetch(replicaId: number, fetchOffset: bigint, now: number): boolean {
+  recordFollowerFetch(replicaId: number, fetchOffset: bigint, now: number, lag?: LagSink): boolean {
     const f = this.followers.get(replicaId)
     if (f === undefined) return false
     const leo = this.log.logEndOffset
+    if (lag !== undefined) {
+      lag.offsets(replicaId, Number(leo - fetchOffset))
+      f.appendCursor = this.#appendTimes.confirm(f.appendCursor, fetchOffset, (appendMs) => lag.ms(replicaId, now - appendMs))
+    }
     if (fetchOffset >= leo) f.lastCaughtUpMs = now
     else if (fetchOffset >= f.lastFetchLeaderLogEndOffset && f.lastFetchLeaderLogEndOffset >= 0n) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, f.lastFetchMs)
     f.logEndOffset = fetchOffset

@@ -22,11 +22,12 @@ import type { LogConfig } from '../log/config.js'
 import type { BrokerConfig } from '../config.js'
 import type { ControllerChannel } from '../metadata/controller-channel.js'
 import type { MetadataImage } from '../metadata/image.js'
+import type { Metrics } from '../metrics/metrics.js'
 import type { PartitionRecord } from '../metadata/records.js'
 import { parseTopicConfig, type TopicConfig } from '../topic-config.js'
 import { AppendWaiters, partitionKey } from './append-waiters.js'
 import { LeaderEpochCache } from './leader-epoch-cache.js'
-import { Partition, type PartitionState } from './partition.js'
+import { Partition, type LagSink, type PartitionState } from './partition.js'
 import { ReplicaFetcher } from './replica-fetcher.js'
 
 const HIGH_WATERMARK_FILE = 'replication-offset-checkpoint'
@@ -72,9 +73,12 @@ export class ReplicaManager {
   #isrFlushScheduled = false
   readonly #timers: NodeJS.Timeout[] = []
   #closed = false
+  readonly #metrics: Metrics
 
-  private constructor(config: BrokerConfig, logger: Logger, logs: LogManager, clock: () => number, highWatermarks: Map<string, bigint>) {
+  private constructor(config: BrokerConfig, logger: Logger, logs: LogManager, clock: () => number, highWatermarks: Map<string, bigint>, metrics: Metrics) {
     this.#config = config
+    this.#metrics = metrics
+    this.#registerGauges()
     this.#logger = logger.child({ subsystem: 'replicas' })
     this.#logs = logs
     this.#clock = clock
@@ -87,11 +91,20 @@ export class ReplicaManager {
     }
   }
 
-  static async open(config: BrokerConfig, logger: Logger, clock: () => number): Promise<ReplicaManager> {
+  static async open(config: BrokerConfig, logger: Logger, clock: () => number, metrics: Metrics): Promise<ReplicaManager> {
     await mkdir(config.dataDir, { recursive: true })
     const logs = await LogManager.open(config.dataDir, { clock, logger, retentionCheckIntervalMs: config.logRetentionCheckIntervalMs })
     const highWatermarks = await readOffsetCheckpoint(path.join(config.dataDir, HIGH_WATERMARK_FILE), (why) => logger.warn({ subsystem: 'replicas', why }, 'high watermark checkpoint unreadable; starting from the log start'))
-    return new ReplicaManager(config, logger, logs, clock, highWatermarks)
+    return new ReplicaManager(config, logger, logs, clock, highWatermarks, metrics)
+  }
+
+  #registerGauges(): void {
+    const leading = (): Partition[] => [...this.#partitions.values()].filter((p) => p.isLeader)
+    this.#metrics.gauge('strand_partitions', 'Partition replicas hosted by this broker.', () => [{ labels: {}, value: this.#partitions.size }])
+    this.#metrics.gauge('strand_leader_partitions', 'Partitions this broker leads.', () => [{ labels: {}, value: leading().length }])
+    this.#metrics.gauge('strand_under_replicated_partitions', 'Partitions led here whose ISR is smaller than their replica set.', () => [
+      { labels: {}, value: leading().filter((p) => p.state.isr.length < p.state.replicas.length).length },
+    ])
   }
 
   /** Follows `image` from now on; call `sync` after each change to it. */
@@ -151,7 +164,7 @@ export class ReplicaManager {
       const epochs = await LeaderEpochCache.load(log.dir, this.#logger)
       await epochs.truncateFromEnd(log.logEndOffset)
       const highWatermark = this.#checkpointedHighWatermarks.get(checkpointKey(p.topic, p.partition)) ?? log.logStartOffset
-      partition = new Partition({ topic: p.topic, index: p.partition, log, epochs, config, nodeId: this.#config.nodeId, highWatermark, state })
+      partition = new Partition({ topic: p.topic, index: p.partition, log, epochs, config, nodeId: this.#config.nodeId, highWatermark, state, clock: this.#clock })
       this.#partitions.set(key, partition)
     } else if (p.leaderEpoch === partition.state.leaderEpoch && p.partitionEpoch < partition.state.partitionEpoch) {
       // This image is older than an AlterPartition answer already applied.
@@ -239,7 +252,12 @@ export class ReplicaManager {
    * watermark (waking acks=all produces and consumers) or let it rejoin the ISR.
    */
   recordFollowerFetch(partition: Partition, replicaId: number, fetchOffset: bigint): void {
-    if (partition.recordFollowerFetch(replicaId, fetchOffset, this.#clock())) this.waiters.notify(partitionKey(partition.topic, partition.index))
+    const topic = partition.topic
+    const lag: LagSink = {
+      ms: (follower, ms) => this.#metrics.observe('strand_replica_lag_ms', 'Milliseconds from the leader\'s append to the follower\'s fetch showing it has the records.', { topic, follower }, ms),
+      offsets: (follower, n) => this.#metrics.observe('strand_replica_lag_offsets', 'Records a follower lacked when it fetched.', { topic, follower }, n),
+    }
+    if (partition.recordFollowerFetch(replicaId, fetchOffset, this.#clock(), lag)) this.waiters.notify(partitionKey(partition.topic, partition.index))
     if (partition.pendingIsr === null && partition.followerMayJoinIsr(replicaId)) {
       this.#requestIsrChange(partition, [...partition.state.isr, replicaId].sort((a, b) => a - b))
     }
@@ -304,6 +322,8 @@ export class ReplicaManager {
           }
           if (!p.isLeader || r.leaderEpoch !== p.state.leaderEpoch || r.partitionEpoch <= p.state.partitionEpoch) continue
           this.#logger.info({ topic: t.name, partition: r.partition, isr: r.isr, partitionEpoch: r.partitionEpoch }, 'ISR changed')
+          const grew = r.isr.length > p.state.isr.length
+          this.#metrics.inc(grew ? 'strand_isr_expands_total' : 'strand_isr_shrinks_total', grew ? 'Followers added back to an ISR by this leader.' : 'Followers dropped from an ISR by this leader.', { topic: t.name })
           p.pendingIsr = null
           await p.becomeLeader({ ...p.state, isr: r.isr, partitionEpoch: r.partitionEpoch }, this.#clock())
           this.waiters.notify(partitionKey(t.name, r.partition))

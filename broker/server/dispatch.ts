@@ -13,7 +13,7 @@ import { handleFetch } from './handlers/fetch.js'
 import { handleListOffsets } from './handlers/list-offsets.js'
 import { handleMetadata } from './handlers/metadata.js'
 import { handleProduce } from './handlers/produce.js'
-import { handleAppendEntries, handleBrokerHeartbeat, handleBrokerRegistration, handleDescribeCluster, handleDescribeQuorum, handleVote } from './handlers/quorum.js'
+import { handleAppendEntries, handleBrokerHeartbeat, handleBrokerRegistration, handleControlledShutdown, handleDescribeCluster, handleDescribeQuorum, handleVote } from './handlers/quorum.js'
 import { handleAlterPartition, handleOffsetsForLeaderEpoch } from './handlers/replication.js'
 import { handleCreateTopics, handleDeleteTopics } from './handlers/topics.js'
 
@@ -53,6 +53,8 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown): Promis
       return handleBrokerRegistration(ctx, body as Parameters<typeof handleBrokerRegistration>[1])
     case ApiKey.BrokerHeartbeat:
       return handleBrokerHeartbeat(ctx, body as Parameters<typeof handleBrokerHeartbeat>[1])
+    case ApiKey.ControlledShutdown:
+      return handleControlledShutdown(ctx, body as Parameters<typeof handleControlledShutdown>[1])
     case ApiKey.OffsetsForLeaderEpoch:
       return handleOffsetsForLeaderEpoch(ctx, body as Parameters<typeof handleOffsetsForLeaderEpoch>[1])
     case ApiKey.AlterPartition:

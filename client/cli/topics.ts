@@ -6,13 +6,16 @@ import { parse, positiveInt, table, toJson, UsageError } from './args.js'
 export const TOPICS_USAGE = `Usage:
   strand topics list                          [--bootstrap host:port] [--json]
   strand topics create <topic> [--partitions N] [--replication-factor N] [--config key=value ...]
-  strand topics describe <topic>              partitions, leader, replicas, ISR, log start/end
+  strand topics describe <topic> [--under-replicated] [--unavailable]
+                                              partitions, leader, replicas, ISR, log start, high watermark
   strand topics delete <topic>`
 
 const OPTIONS = {
   partitions: { type: 'string', short: 'p' },
   'replication-factor': { type: 'string', short: 'r' },
   config: { type: 'string', short: 'c', multiple: true },
+  'under-replicated': { type: 'boolean' },
+  unavailable: { type: 'boolean' },
 } as const
 
 type Out = (text: string) => void
@@ -41,7 +44,7 @@ export async function topicsCommand(argv: string[], connect: (bootstrap: string 
       await admin.createTopic({ topic: name, partitions, replicationFactor, configs })
       return out(values.json ? toJson({ created: name, partitions, replicationFactor }) : `Created topic ${name} (${partitions} partitions, replication factor ${replicationFactor}).`)
     }
-    if (action === 'describe') return out(await describe(strand, needTopic(), values.json))
+    if (action === 'describe') return out(await describe(strand, needTopic(), { json: values.json, underReplicated: values['under-replicated'] === true, unavailable: values.unavailable === true }))
     if (action === 'delete') {
       const name = needTopic()
       await admin.deleteTopic(name)
@@ -63,13 +66,24 @@ function parseConfigs(pairs: readonly string[]): Record<string, string> {
   return configs
 }
 
-async function describe(strand: Strand, topic: string, json: boolean): Promise<string> {
+/**
+ * Partitions with their offsets; `--under-replicated` keeps those whose ISR is smaller than their
+ * replica set, `--unavailable` those with no leader (their offsets cannot be asked: shown as -1).
+ */
+async function describe(strand: Strand, topic: string, options: { json: boolean; underReplicated: boolean; unavailable: boolean }): Promise<string> {
+  const { json } = options
   const admin = strand.admin()
   const md = await admin.metadata([topic])
   const info = md.topics.find((t) => t.name === topic)
   if (info === undefined) throw new UsageError(`Topic "${topic}" does not exist.`)
+  const selected = info.partitions.filter((p) => {
+    if (options.underReplicated && p.isr.length >= p.replicas.length) return false
+    if (options.unavailable && p.leaderId >= 0) return false
+    return true
+  })
   const partitions = await Promise.all(
-    info.partitions.map(async (p) => {
+    selected.map(async (p) => {
+      if (p.leaderId < 0) return { partition: p.partition, leader: p.leaderId, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr, logStartOffset: -1n, highWatermark: -1n }
       const [start, end] = await Promise.all([
         admin.listOffsets({ topic, partition: p.partition, timestamp: 'earliest' }),
         admin.listOffsets({ topic, partition: p.partition, timestamp: 'latest' }),

@@ -13,10 +13,13 @@ import { StrandProtocolError, type WireErrorName } from './errors.js'
 import { readRequestHeader, readResponseHeader, requestHeaderBytes, RESPONSE_HEADER_BYTES, SIZE_PREFIX_BYTES, writeRequestHeader, writeResponseHeader, type RequestHeader } from './frame.js'
 import {
   brokerHeartbeatVersions,
+  controlledShutdownVersions,
   brokerRegistrationVersions,
   describeClusterVersions,
   type BrokerHeartbeatRequest,
   type BrokerHeartbeatResponse,
+  type ControlledShutdownRequest,
+  type ControlledShutdownResponse,
   type BrokerRegistrationRequest,
   type BrokerRegistrationResponse,
   type DescribeClusterRequest,
@@ -54,6 +57,7 @@ export const ApiKey = {
   Fetch: 1,
   ListOffsets: 2,
   Metadata: 3,
+  ControlledShutdown: 7,
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
@@ -73,6 +77,7 @@ export interface ApiTypes {
   1: { request: FetchRequest; response: FetchResponse }
   2: { request: ListOffsetsRequest; response: ListOffsetsResponse }
   3: { request: MetadataRequest; response: MetadataResponse }
+  7: { request: ControlledShutdownRequest; response: ControlledShutdownResponse }
   18: { request: ApiVersionsRequest; response: ApiVersionsResponse }
   19: { request: CreateTopicsRequest; response: CreateTopicsResponse }
   20: { request: DeleteTopicsRequest; response: DeleteTopicsResponse }
@@ -94,6 +99,7 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   1: { name: 'Fetch', versions: fetchVersions },
   2: { name: 'ListOffsets', versions: listOffsetsVersions },
   3: { name: 'Metadata', versions: metadataVersions },
+  7: { name: 'ControlledShutdown', versions: controlledShutdownVersions },
   18: { name: 'ApiVersions', versions: apiVersionsVersions },
   19: { name: 'CreateTopics', versions: createTopicsVersions },
   20: { name: 'DeleteTopics', versions: deleteTopicsVersions },

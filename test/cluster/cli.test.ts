@@ -51,6 +51,10 @@ t.test('topics, produce and consume against a live broker', async (t) => {
   t.equal(described.partitions.length, 3)
   t.equal(described.partitions.reduce((n, p) => n + Number(p.highWatermark), 0), 4, 'the high watermarks add up to the records sent')
   t.ok(described.partitions.every((p) => p.leader === 1))
+  const healthy = JSON.parse((await strand(['topics', 'describe', 'cli-topic', '--under-replicated', ...b])).stdout) as { partitions: unknown[] }
+  t.same(healthy.partitions, [], '--under-replicated lists nothing on a healthy topic')
+  const leaderless = JSON.parse((await strand(['topics', 'describe', 'cli-topic', '--unavailable', ...b])).stdout) as { partitions: unknown[] }
+  t.same(leaderless.partitions, [], '--unavailable lists nothing while every partition has a leader')
 
   const consumed = await strand(['consume', 'cli-topic', '--from-beginning', '--max-messages', '4', ...b])
   t.equal(consumed.code, 0, consumed.stderr)

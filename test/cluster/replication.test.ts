@@ -28,8 +28,10 @@ t.test('acks=all survives five hard bounces and a clean bounce of a leader, and 
     const before = await cluster.waitForPartition(strand, 'bounce', 0, (x) => x.leaderId > 0 && x.isr.length === 3, 'a leader and a full ISR')
     const victim = before.leaderId
     const ackedBefore = ackedAt()
+    const proc = cluster.broker(victim)
     if (clean) await cluster.stop(victim)
     else await cluster.kill(victim)
+    if (clean) t.ok(proc.output.some((l) => l.includes('controlled shutdown: leaderships moved')), 'the clean stop handed its leaderships over before exiting')
     const after = await cluster.waitForPartition(strand, 'bounce', 0, (x) => x.leaderId > 0 && x.leaderId !== victim, 'a new leader')
     t.ok(before.isr.includes(after.leaderId), `round ${round}: the new leader ${after.leaderId} comes from the ISR ${JSON.stringify(before.isr)}`)
     t.ok(after.leaderEpoch > before.leaderEpoch, `round ${round}: broker ${after.leaderId} leads at epoch ${after.leaderEpoch} after broker ${victim} (epoch ${before.leaderEpoch}) ${clean ? 'stopped' : 'was killed'}`)

@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import type { BrokerConfig } from '../../config.js'
 import type { Controller } from '../../metadata/controller.js'
 import type { QuorumNode } from '../../metadata/quorum.js'
+import type { Metrics } from '../../metrics/metrics.js'
 import type { ReplicaManager } from '../../replication/replica-manager.js'
 
 export interface HandlerContext {
@@ -15,6 +16,7 @@ export interface HandlerContext {
   readonly clusterId: string
   readonly config: BrokerConfig
   readonly replicas: ReplicaManager
+  readonly metrics: Metrics
   readonly clock: () => number
   readonly logger: Logger
   /** This broker's seat in the metadata quorum; null until it has started. */

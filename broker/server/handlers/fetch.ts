@@ -103,6 +103,10 @@ async function readOne(
       return { partitionIndex: p.partition, errorCode: 0, highWatermark: partition.highWatermark, lastStableOffset: partition.highWatermark, logStartOffset: partition.logStartOffset, records: Buffer.alloc(0), highWatermarkNews }
     }
     const r = await partition.read(p.fetchOffset, maxBytes, { replica })
+    if (r.records.length > 0) {
+      if (replica) ctx.metrics.inc('strand_replication_bytes_out_total', 'Record bytes sent to follower replicas, by topic.', { topic }, r.records.length)
+      else ctx.metrics.inc('strand_bytes_out_total', 'Record bytes sent to consumers, by topic.', { topic }, r.records.length)
+    }
     return { partitionIndex: p.partition, errorCode: 0, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records, highWatermarkNews }
   } catch (err) {
     if (!(err instanceof StrandProtocolError)) ctx.logger.error({ err, topic, partition: p.partition }, 'read failed')

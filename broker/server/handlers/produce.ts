@@ -30,7 +30,10 @@ async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, t
     if (acks === -1 && isr < partition.config.minInsyncReplicas) {
       throw new StrandProtocolError('NOT_ENOUGH_REPLICAS', `${topic}-${index} has ${isr} in-sync replicas; min.insync.replicas is ${partition.config.minInsyncReplicas}.`)
     }
+    const bytes = records.length
     const r = await ctx.replicas.appendAsLeader(topic, index, records)
+    ctx.metrics.inc('strand_messages_in_total', 'Records appended as leader, by topic.', { topic }, Number(r.lastOffset - r.baseOffset + 1n))
+    ctx.metrics.inc('strand_bytes_in_total', 'Record batch bytes appended as leader, by topic.', { topic }, bytes)
     if (acks === -1) await partition.waitForCommit(r.lastOffset + 1n, timeoutMs)
     return { index, errorCode: 0, errorMessage: null, baseOffset: r.baseOffset, logAppendTimeMs: r.logAppendTimeMs, logStartOffset: r.logStartOffset }
   } catch (err) {

@@ -1,9 +1,17 @@
 // The metadata quorum's RPCs: Vote and AppendEntries from other voters, DescribeQuorum from tools;
-// broker registration and heartbeats for the controller; DescribeCluster from the metadata image.
+// broker registration, heartbeats and controlled shutdown for the controller; DescribeCluster from the metadata image.
 // Until this broker's quorum seat has started, voters are told BROKER_NOT_AVAILABLE (retriable).
 
 import { errorCodeOf } from '../../../client/protocol/errors.js'
-import type { BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse, DescribeClusterResponse } from '../../../client/protocol/messages/brokers.js'
+import type {
+  BrokerHeartbeatRequest,
+  BrokerHeartbeatResponse,
+  BrokerRegistrationRequest,
+  BrokerRegistrationResponse,
+  ControlledShutdownRequest,
+  ControlledShutdownResponse,
+  DescribeClusterResponse,
+} from '../../../client/protocol/messages/brokers.js'
 import type { AppendEntriesRequest, AppendEntriesResponse, DescribeQuorumResponse, VoteRequest, VoteResponse } from '../../../client/protocol/messages/quorum.js'
 import type { HandlerContext } from './context.js'
 
@@ -35,6 +43,12 @@ export async function handleBrokerHeartbeat(ctx: HandlerContext, req: BrokerHear
   const controller = ctx.controller()
   if (controller === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), isFenced: true }
   return controller.handleHeartbeat(req)
+}
+
+export async function handleControlledShutdown(ctx: HandlerContext, req: ControlledShutdownRequest): Promise<ControlledShutdownResponse> {
+  const controller = ctx.controller()
+  if (controller === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), remainingLeaderships: -1 }
+  return controller.controlledShutdown(req)
 }
 
 export function handleDescribeCluster(ctx: HandlerContext): DescribeClusterResponse {

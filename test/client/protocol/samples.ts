@@ -112,6 +112,13 @@ export const SAMPLES: Sample[] = [
     response: { errorCode: 0, isFenced: false },
   },
   {
+    name: 'ControlledShutdown v0',
+    apiKey: ApiKey.ControlledShutdown,
+    version: 0,
+    request: { brokerId: 2, incarnationId: '4f1c2a' },
+    response: { errorCode: 0, remainingLeaderships: 1 },
+  },
+  {
     name: 'OffsetsForLeaderEpoch v0',
     apiKey: ApiKey.OffsetsForLeaderEpoch,
     version: 0,
