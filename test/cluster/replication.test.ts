@@ -22,6 +22,17 @@ t.test('acks=all survives five hard bounces and a clean bounce of a leader, and 
   const producer = strand.producer({ acks: 'all', lingerMs: 2, retries: 50 })
   const load = steadyProducer(producer, 'bounce', { perRound: 30, partitions: PARTITIONS })
   const ackedAt = (): number => load.acked.length
+  // A consumer reads along the whole time: it must never see a record that later vanishes.
+  const watcher = cluster.client('watcher').consumer({ maxWaitMs: 100 })
+  watcher.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: 'bounce', partition, offset: 'earliest' as const })))
+  const watched = new Map<string, string>()
+  let watching = true
+  const watching$ = (async () => {
+    for await (const batch of watcher) {
+      for (const m of batch.messages) watched.set(`${batch.partition}:${m.offset}`, m.value?.toString() ?? '')
+      if (!watching) break
+    }
+  })()
 
   for (let round = 1; round <= 6; round++) {
     const clean = round === 6
@@ -42,6 +53,9 @@ t.test('acks=all survives five hard bounces and a clean bounce of a leader, and 
   }
   await load.stop()
   await producer.close()
+  watching = false
+  await watching$
+  await watcher.close()
   t.ok(load.acked.length > 1000, `${load.acked.length} records acknowledged (${load.failed()} sends failed)`)
 
   const highWatermarks: bigint[] = []
@@ -52,6 +66,9 @@ t.test('acks=all survives five hard bounces and a clean bounce of a leader, and 
   const committed = await readCommitted(strand, 'bounce', PARTITIONS, highWatermarks)
   const lost = load.acked.filter((a) => committed.get(`${a.partition}:${a.offset}`) !== a.value)
   t.same(lost.slice(0, 5), [], `every acknowledged record is at its acknowledged offset (${lost.length} of ${load.acked.length} are not)`)
+  const vanished = [...watched].filter(([key, v]) => committed.get(key) !== v)
+  t.ok(watched.size > 1000, `the concurrent consumer read ${watched.size} records during the bounces`)
+  t.same(vanished.slice(0, 5), [], `no record the consumer saw vanished or changed (${vanished.length} did)`)
   const offsets = new Set(load.acked.map((a) => `${a.partition}:${a.offset}`))
   t.equal(offsets.size, load.acked.length, 'no offset was acknowledged twice')
 
