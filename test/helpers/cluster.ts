@@ -1,6 +1,10 @@
 // A cluster of real broker processes for tests: every broker is a quorum voter, with its own temp
 // data dir and a port chosen up front (the voter list names them), kept across restarts. Short
 // timeouts so elections, fencing and ISR changes happen within a test's patience.
+//
+// A broker can be paused (SIGSTOP): it keeps its sockets, so peers connect and send, but nothing
+// answers, which is how a hung or GC-stalled broker looks. A paused broker is still reaped at
+// teardown: SIGKILL ends a stopped process (no SIGCONT needed).
 
 import { Strand } from '../../client/index.js'
 import type { PartitionInfo } from '../../client/cluster.js'
@@ -24,6 +28,13 @@ export const TEST_CLUSTER_DEFAULTS = {
   'leader.imbalance.check.interval.ms': 1000,
 } as const
 
+export interface TestClientOptions {
+  /** Bootstrap from these brokers only (the first is asked first); default every broker. */
+  brokers?: number[]
+  /** A short one keeps requests to a paused broker from hanging for the client's default 30 s. */
+  requestTimeoutMs?: number
+}
+
 export class TestCluster {
   readonly ports: readonly number[]
   readonly dataDirs: readonly string[]
@@ -32,6 +43,8 @@ export class TestCluster {
   readonly #t: Teardown
   readonly #overrides: Record<string, string | number | boolean>
   readonly #voters: string
+  /** Brokers SIGSTOPped and not resumed yet. */
+  readonly #paused = new Set<number>()
 
   private constructor(t: Teardown, ports: number[], overrides: Record<string, string | number | boolean>) {
     this.#t = t
@@ -75,23 +88,43 @@ export class TestCluster {
     return b
   }
 
-  /** SIGKILL, and wait for the exit. */
+  /** SIGKILL, and wait for the exit (a paused broker too). */
   async kill(id: number): Promise<void> {
     const b = this.broker(id)
     b.kill('SIGKILL')
     await b.exited
+    this.#paused.delete(id)
     this.brokers[id - 1] = null
   }
 
-  /** SIGTERM (a clean shutdown), and wait for the exit. */
+  /** SIGTERM (a clean shutdown), and wait for the exit. A paused broker is resumed first, or SIGTERM would wait. */
   async stop(id: number): Promise<void> {
+    if (this.#paused.has(id)) this.resume(id)
     await stopBroker(this.broker(id))
     this.brokers[id - 1] = null
   }
 
-  /** A client bootstrapped from every broker, closed at teardown. */
-  client(clientId = 'test'): Strand {
-    const strand = new Strand({ brokers: this.bootstrap, clientId, retry: { retriesMax: 50, retryBackoffMs: 50, retryBackoffMsMax: 500 } })
+  /** SIGSTOP: the broker freezes with its sockets open (no heartbeats, fetches, answers). */
+  pause(id: number): void {
+    this.broker(id).kill('SIGSTOP')
+    this.#paused.add(id)
+  }
+
+  /** SIGCONT: a paused broker carries on where it stopped. */
+  resume(id: number): void {
+    this.broker(id).kill('SIGCONT')
+    this.#paused.delete(id)
+  }
+
+  /** A client bootstrapped from every broker (or `options.brokers`), closed at teardown. */
+  client(clientId = 'test', options: TestClientOptions = {}): Strand {
+    const ids = options.brokers ?? this.ids
+    const strand = new Strand({
+      brokers: ids.map((id) => `127.0.0.1:${this.ports[id - 1]}`),
+      clientId,
+      retry: { retriesMax: 50, retryBackoffMs: 50, retryBackoffMsMax: 500 },
+      ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+    })
     this.#t.teardown(() => strand.close())
     return strand
   }
@@ -112,8 +145,14 @@ export class TestCluster {
 
   /** The partition as the metadata of the broker `client` reaches says. */
   async partition(client: Strand, topic: string, partition: number): Promise<PartitionInfo | null> {
-    const md = await client.admin().metadata([topic]).catch(() => null)
-    return md?.topics.find((t) => t.name === topic)?.partitions.find((p) => p.partition === partition) ?? null
+    // One admin per call, closed at once: waits poll often, and each admin holds a connection.
+    const admin = client.admin()
+    try {
+      const md = await admin.metadata([topic]).catch(() => null)
+      return md?.topics.find((t) => t.name === topic)?.partitions.find((p) => p.partition === partition) ?? null
+    } finally {
+      await admin.close()
+    }
   }
 
   /** Waits until the partition satisfies `ok` (leader, ISR...), and returns it. */

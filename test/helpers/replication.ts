@@ -1,11 +1,12 @@
 // Checks for replicated partitions: a producer that remembers what was acknowledged, a reader of
-// everything below the high watermark, and a byte comparison of replicas' logs on disk.
+// everything below the high watermark, a byte comparison of replicas' logs on disk, and the
+// records of one replica's log as it lies on disk (whatever it holds, committed or not).
 
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Strand } from '../../client/index.js'
 import type { Producer } from '../../client/producer.js'
-import { verifyBatches } from '../../client/protocol/records.js'
+import { decodeBatches, verifyBatches } from '../../client/protocol/records.js'
 
 export interface Acked {
   partition: number
@@ -75,11 +76,15 @@ export async function readCommitted(strand: Strand, topic: string, partitions: n
   return seen
 }
 
-/** The bytes of a replica's log below `highWatermark`: whole batches, segments concatenated. */
-export async function logBytesBelow(dataDir: string, topic: string, partition: number, highWatermark: bigint): Promise<Buffer> {
+async function logBytes(dataDir: string, topic: string, partition: number): Promise<Buffer> {
   const dir = path.join(dataDir, `${topic}-${partition}`)
   const files = (await readdir(dir)).filter((f) => f.endsWith('.log')).sort()
-  const all = Buffer.concat(await Promise.all(files.map((f) => readFile(path.join(dir, f)))))
+  return Buffer.concat(await Promise.all(files.map((f) => readFile(path.join(dir, f)))))
+}
+
+/** The bytes of a replica's log below `highWatermark`: whole batches, segments concatenated. */
+export async function logBytesBelow(dataDir: string, topic: string, partition: number, highWatermark: bigint): Promise<Buffer> {
+  const all = await logBytes(dataDir, topic, partition)
   if (all.length === 0) return all
   let end = 0
   for (const span of verifyBatches(all)) {
@@ -87,4 +92,34 @@ export async function logBytesBelow(dataDir: string, topic: string, partition: n
     end = span.pos + span.sizeBytes
   }
   return all.subarray(0, end)
+}
+
+export interface StoredRecord {
+  offset: bigint
+  value: string
+  /** The leader epoch of the batch that holds it. */
+  leaderEpoch: number
+}
+
+/**
+ * Every record of a replica's log on disk, up to its log end (not only what is committed). Read
+ * while the broker runs, it is a snapshot: a trailing batch still being written is left out.
+ */
+export async function logRecords(dataDir: string, topic: string, partition: number): Promise<StoredRecord[]> {
+  const { batches } = decodeBatches(await logBytes(dataDir, topic, partition))
+  return batches.flatMap((b) => b.records.map((r) => ({ offset: r.offset, value: r.value?.toString() ?? '', leaderEpoch: b.header.partitionLeaderEpoch })))
+}
+
+/** Sends `values` to one partition; throws the first failure, else returns where each landed. */
+export async function sendValues(producer: Producer, topic: string, partition: number, values: readonly string[]): Promise<Acked[]> {
+  const outcomes = await producer.sendSettled({ topic, messages: values.map((value) => ({ partition, value })) })
+  return outcomes.map((o, i) => {
+    if (!o.ok) throw o.error
+    return { partition: o.partition, offset: o.offset, value: values[i]! }
+  })
+}
+
+/** `count` values `<prefix>0`, `<prefix>1`... */
+export function values(prefix: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}${i}`)
 }
