@@ -20,6 +20,8 @@ export interface Report {
   command: string
   params: Record<string, unknown>
   rows: Row[]
+  /** Sentences printed under the table (what a figure means, whether a goal was met); kept in JSON. */
+  notes?: string[]
 }
 
 export function machineInfo(): Record<string, unknown> {
@@ -74,7 +76,9 @@ export function publish(report: Report, options: { json: boolean }): string {
     const m = full.machine
     process.stdout.write(`\n${report.workload}: ${report.command}\n`)
     process.stdout.write(`machine: ${String(m.cpus)} x ${String(m.cpuModel)}, ${String(m.memoryGiB)} GiB, node ${String(m.node)}\n\n`)
-    process.stdout.write(`${formatTable(report.rows)}\n\nresults: ${path.relative(process.cwd(), file)}\n`)
+    process.stdout.write(`${formatTable(report.rows)}\n`)
+    if (report.notes !== undefined && report.notes.length > 0) process.stdout.write(`\n${report.notes.map((n) => `- ${n}`).join('\n')}\n`)
+    process.stdout.write(`\nresults: ${path.relative(process.cwd(), file)}\n`)
   }
   return file
 }
