@@ -10,6 +10,7 @@
 //
 //   npm run bench:replication [-- --records 1000000 --record-bytes 100 --partitions 6 --linger-ms 5 --batch-bytes 65536 --json]
 
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Strand } from '../client/index.js'
 import type { Admin } from '../client/admin.js'
@@ -18,7 +19,7 @@ import { BenchCluster, sleep } from './lib/cluster.js'
 import { sampleValue, scrape, type Sample } from './lib/prometheus.js'
 import { mbPerSec, perSec, progress, progressDone, publish, type Row } from './lib/report.js'
 
-const USAGE = 'usage: npm run bench:replication -- [--records 1000000] [--record-bytes 100] [--partitions 6] [--linger-ms 5] [--batch-bytes 65536] [--json]'
+const USAGE = 'usage: npm run bench:replication -- [--records 1000000] [--record-bytes 100] [--partitions 6] [--linger-ms 5] [--batch-bytes 65536] [--profile DIR] [--json]'
 /** Brokers in the cluster, every one a quorum voter and a replica of every partition. */
 const CLUSTER_SIZE = 3
 const REPLICATION_FACTOR = 3
@@ -45,7 +46,7 @@ function usageError(message: string): never {
   process.exit(1)
 }
 
-function parseFlags(): { records: number; recordBytes: number; partitions: number; lingerMs: number; batchBytes: number; json: boolean } {
+function parseFlags(): { records: number; recordBytes: number; partitions: number; lingerMs: number; batchBytes: number; json: boolean; profile: string | undefined } {
   let values
   try {
     values = parseArgs({
@@ -56,6 +57,8 @@ function parseFlags(): { records: number; recordBytes: number; partitions: numbe
         'linger-ms': { type: 'string', default: '5' },
         'batch-bytes': { type: 'string', default: '65536' },
         json: { type: 'boolean', default: false },
+        /** Write each broker's CPU profile (node --cpu-prof) into DIR. */
+        profile: { type: 'string' },
       },
       strict: true,
     }).values
@@ -74,6 +77,7 @@ function parseFlags(): { records: number; recordBytes: number; partitions: numbe
     lingerMs: int('linger-ms', values['linger-ms'], 0),
     batchBytes: int('batch-bytes', values['batch-bytes'], 1),
     json: values.json,
+    profile: values.profile,
   }
 }
 
@@ -282,7 +286,8 @@ async function run(cluster: BenchCluster): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const cluster = new BenchCluster({ size: CLUSTER_SIZE, overrides: { 'log.level': 'warn' } })
+  const nodeArgs = flags.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags.profile)]
+  const cluster = new BenchCluster({ size: CLUSTER_SIZE, overrides: { 'log.level': 'warn' }, nodeArgs })
   let stopping = false
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) return

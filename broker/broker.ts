@@ -19,7 +19,9 @@ import { Controller } from './metadata/controller.js'
 import { ControllerChannel } from './metadata/controller-channel.js'
 import { parseVoters, QuorumNode } from './metadata/quorum.js'
 import { ReplicaManager } from './replication/replica-manager.js'
-import { METADATA_TOPIC } from './topic-config.js'
+import { METADATA_TOPIC, OFFSETS_TOPIC } from './topic-config.js'
+import { GroupCoordinator } from './group/coordinator.js'
+import { ProducerIdManager } from './metadata/producer-ids.js'
 import { createDispatcher } from './server/dispatch.js'
 import type { HandlerContext } from './server/handlers/context.js'
 import { Server } from './server/server.js'
@@ -82,6 +84,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   let quorum: QuorumNode | null = null
   let controller: Controller | null = null
   let controllerChannel: ControllerChannel | null = null
+  let groups: GroupCoordinator | null = null
+  let producerIds: ProducerIdManager | null = null
   const incarnationId = randomUUID()
   const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port }
   const ctx: HandlerContext = {
@@ -96,6 +100,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     stopping: () => stopping,
     quorum: () => quorum,
     controller: () => controller,
+    groups: () => groups,
+    producerIds: () => producerIds,
+    controllerChannel: () => controllerChannel,
   }
   const server = new Server({
     host: config.host,
@@ -119,8 +126,28 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   try {
     quorum = await startQuorum(config, advertised, logger, clock)
     controller = new Controller(quorum, { config, sessionTimeoutMs: config.brokerSessionTimeoutMs, clock, logger })
-    replicas.attach(quorum.image, { channel: controllerChannel = new ControllerChannel(quorum, { clientId: `broker-${config.nodeId}`, timeoutMs: Math.max(config.brokerHeartbeatIntervalMs * 4, 1000) }), incarnationId })
+    const channel = new ControllerChannel(quorum, { clientId: `broker-${config.nodeId}`, timeoutMs: Math.max(config.brokerHeartbeatIntervalMs * 4, 1000) })
+    controllerChannel = channel
+    const image = quorum.image
+    const coordinator = new GroupCoordinator({
+      nodeId: config.nodeId,
+      replicas,
+      offsetsPartitions: () => image.topics.get(OFFSETS_TOPIC)?.partitions.length ?? null,
+      initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
+      minSessionTimeoutMs: config.groupMinSessionTimeoutMs,
+      maxSessionTimeoutMs: config.groupMaxSessionTimeoutMs,
+      groupMaxSize: config.groupMaxSize,
+      commitTimeoutMs: config.offsetsCommitTimeoutMs,
+      clock,
+      logger,
+    })
+    groups = coordinator
+    producerIds = new ProducerIdManager({ channel, brokerId: config.nodeId, incarnationId, logger })
+    replicas.onLeadership((partition, leading) => coordinator.onLeadership(partition, leading))
+    replicas.attach(quorum.image, { channel, incarnationId })
     quorum.onCommitted(() => void replicas.sync())
+    // A snapshot from the leader replaces the image wholesale: topics may be gone, not just changed.
+    quorum.onSnapshot(() => void replicas.sync())
   } catch (err) {
     await server.close()
     await replicas.close()
@@ -162,7 +189,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       // Only worth it when another live broker can take over this one's work.
       const others = [...quorum.image.brokers.values()].some((b) => b.brokerId !== config.nodeId && !b.fenced)
       if (controllerChannel !== null && others) await controlledShutdown(controllerChannel, { brokerId: config.nodeId, incarnationId, timeoutMs: Math.min(config.brokerSessionTimeoutMs, CONTROLLED_SHUTDOWN_MS_MAX), logger })
+      replicas.stopServing()
       controller?.close()
+      groups?.close()
       controllerChannel?.close()
       await metricsEndpoint?.close()
       await server.close()
@@ -226,6 +255,8 @@ function startQuorum(config: BrokerConfig, advertised: { host: string; port: num
     dir: path.join(config.dataDir, `${METADATA_TOPIC}-0`),
     electionTimeoutMs: config.quorumElectionTimeoutMs,
     heartbeatIntervalMs: config.quorumHeartbeatIntervalMs,
+    snapshotEntries: config.metadataSnapshotEntries,
+    logSegmentBytes: config.metadataLogSegmentBytes,
     clock,
     logger,
   })

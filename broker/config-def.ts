@@ -46,6 +46,21 @@ export function intKey(key: string, def: number, bounds: { min?: number; max?: n
   }
 }
 
+/** A finite number, fractions allowed (a ratio such as `min.cleanable.dirty.ratio`). */
+export function numberKey(key: string, def: number, bounds: { min: number; max: number }, doc: string): KeyDef<number> {
+  return {
+    key,
+    doc,
+    default: def,
+    parse(raw) {
+      const n = asNumber(raw)
+      if (n === null || !Number.isFinite(n)) return { error: 'expected a number' }
+      if (n < bounds.min || n > bounds.max) return { error: `expected a number from ${bounds.min} to ${bounds.max}` }
+      return n
+    },
+  }
+}
+
 export function boolKey(key: string, def: boolean, doc: string): KeyDef<boolean> {
   return {
     key,

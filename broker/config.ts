@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { boolKey, ConfigError, enumKey, intKey, parseConfig, stringKey, type ConfigOf } from './config-def.js'
+import { boolKey, ConfigError, enumKey, intKey, numberKey, parseConfig, stringKey, type ConfigOf } from './config-def.js'
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -32,6 +32,11 @@ export const BROKER_CONFIG_DEFS = {
   logRetentionCheckIntervalMs: intKey('log.retention.check.interval.ms', 5 * 60 * 1000, { min: 100 }, 'How often retention runs.'),
   logFlushMessages: intKey('log.flush.messages', -1, { min: -1 }, 'Default flush.messages: fsync after this many messages; -1 leaves it to the OS.'),
   logFlushMs: intKey('log.flush.ms', -1, { min: -1 }, 'Default flush.ms: fsync data older than this; -1 leaves it to the OS.'),
+  logCleanerBackoffMs: intKey('log.cleaner.backoff.ms', 15_000, { min: 1 }, 'How often the log cleaner looks for a compacted log (cleanup.policy with compact) dirty enough to clean; it cleans one log per pass.'),
+  logCleanerDedupeBufferBytes: intKey('log.cleaner.dedupe.buffer.size', 64 * MiB, { min: MiB, max: 2 * GiB }, 'Memory the log cleaner\'s key -> latest offset map may use; a dirty section with more keys is cleaned over several passes.'),
+  logCleanerDeleteRetentionMs: intKey('log.cleaner.delete.retention.ms', DAY_MS, { min: 0 }, 'Default delete.retention.ms: how long a compacted log keeps a tombstone (a null value) before the cleaner removes it.'),
+  logCleanerMinCleanableRatio: numberKey('log.cleaner.min.cleanable.ratio', 0.5, { min: 0, max: 1 }, 'Default min.cleanable.dirty.ratio: clean a compacted log once this share of its closed segments\' bytes was written since its last clean.'),
+  logCleanerMinCompactionLagMs: intKey('log.cleaner.min.compaction.lag.ms', 0, { min: 0 }, 'Default min.compaction.lag.ms: a record stays uncompacted at least this long after its timestamp.'),
   fsync: enumKey('fsync', 'policy', ['always', 'policy'] as const, '"always": fsync every append before acknowledging it (one-node durability); "policy": the flush.* settings.'),
   messageMaxBytes: intKey('message.max.bytes', MiB, { min: 64 }, 'Largest record batch the broker accepts.'),
   quorumVoters: stringKey(
@@ -49,10 +54,19 @@ export const BROKER_CONFIG_DEFS = {
   replicaFetchResponseMaxBytes: intKey('replica.fetch.response.max.bytes', 10 * MiB, { min: 1024, max: 64 * MiB }, 'Bytes a follower asks for in one fetch over all partitions.'),
   replicaFetchBackoffMs: intKey('replica.fetch.backoff.ms', 100, { min: 1 }, 'Pause before a follower retries after a fetch error.'),
   replicaHighWatermarkCheckpointIntervalMs: intKey('replica.high.watermark.checkpoint.interval.ms', 5000, { min: 10 }, 'How often the high watermarks are written to disk.'),
+  offsetsTopicPartitions: intKey('offsets.topic.num.partitions', 50, { min: 1, max: 1000 }, 'Partitions of the internal __consumer_offsets topic, created on the first group request.'),
+  offsetsTopicReplicationFactor: intKey('offsets.topic.replication.factor', 3, { min: 1, max: 100 }, 'Replication factor of __consumer_offsets (fewer if fewer brokers are alive when it is created).'),
+  offsetsCommitTimeoutMs: intKey('offsets.commit.timeout.ms', 5000, { min: 1 }, 'How long an offset commit or group assignment waits for the offsets partition\'s ISR.'),
+  groupInitialRebalanceDelayMs: intKey('group.initial.rebalance.delay.ms', 300, { min: 0 }, 'An empty group\'s first rebalance waits this long for more members to join.'),
+  groupMinSessionTimeoutMs: intKey('group.min.session.timeout.ms', 500, { min: 1 }, 'Smallest session timeout a group member may ask for.'),
+  groupMaxSessionTimeoutMs: intKey('group.max.session.timeout.ms', 30 * 60 * 1000, { min: 1 }, 'Largest session timeout a group member may ask for.'),
+  groupMaxSize: intKey('group.max.size', 1000, { min: 1 }, 'Members one group may have.'),
   metricsPort: intKey('metrics.port', -1, { min: -1, max: 65535 }, 'HTTP port serving Prometheus metrics at /metrics; -1 turns it off, 0 lets the OS choose.'),
   autoLeaderRebalance: boolKey('auto.leader.rebalance.enable', true, 'The controller moves leadership back to the preferred (first) replica once it is in sync.'),
   leaderImbalanceCheckIntervalMs: intKey('leader.imbalance.check.interval.ms', 5000, { min: 10 }, 'How often the controller looks for partitions led by other than their preferred replica.'),
   quorumHeartbeatIntervalMs: intKey('controller.quorum.heartbeat.interval.ms', 100, { min: 5 }, 'How often the quorum leader sends appends when it has nothing new; below the election timeout.'),
+  metadataSnapshotEntries: intKey('metadata.snapshot.entries', 10_000, { min: 1 }, 'Snapshot the metadata image after this many committed metadata log entries, so old log segments can be deleted.'),
+  metadataLogSegmentBytes: intKey('metadata.log.segment.bytes', MiB, { min: 4096, max: 64 * MiB }, 'Segment size of the metadata log: whole segments below the older kept snapshot are deleted, so smaller ones free space sooner. One metadata entry must fit in a segment.'),
 }
 
 export type BrokerConfig = ConfigOf<typeof BROKER_CONFIG_DEFS>

@@ -1,7 +1,7 @@
 // Per-topic configuration (the `configs` of CreateTopics) and topic name rules. Topic keys are
 // Kafka's names; each one's default comes from the broker's `log.*` key of the same meaning.
 
-import { boolKey, ConfigError, enumKey, intKey, parseConfig, type ConfigOf } from './config-def.js'
+import { boolKey, ConfigError, enumKey, intKey, numberKey, parseConfig, type ConfigOf } from './config-def.js'
 import type { BrokerConfig } from './config.js'
 
 /** Kafka's limit: a partition directory `<topic>-<partition>` must fit a 255-byte file name. */
@@ -9,6 +9,8 @@ export const TOPIC_NAME_CHARS_MAX = 249
 const TOPIC_NAME_PATTERN = /^[a-zA-Z0-9._-]+$/
 /** The metadata quorum's log lives in `<data.dir>/__cluster_metadata-0`, like a partition's. */
 export const METADATA_TOPIC = '__cluster_metadata'
+/** Committed offsets and group generations (broker/group), internal and compacted. */
+export const OFFSETS_TOPIC = '__consumer_offsets'
 
 /** Returns why `name` is not a valid topic name, or null when it is. */
 export function topicNameProblem(name: string): string | null {
@@ -33,6 +35,9 @@ function topicDefs(b: BrokerConfig) {
     minInsyncReplicas: intKey('min.insync.replicas', 1, { min: 1 }, 'With acks=all, fewer in-sync replicas than this fail the produce.'),
     uncleanLeaderElection: boolKey('unclean.leader.election.enable', false, 'With no in-sync replica alive, elect any live replica (may lose acknowledged records).'),
     cleanupPolicy: enumKey('cleanup.policy', 'delete', ['delete', 'compact', 'compact,delete'] as const, 'delete old segments, or keep the latest record per key.'),
+    deleteRetentionMs: intKey('delete.retention.ms', b.logCleanerDeleteRetentionMs, { min: 0 }, 'A compacted log keeps a tombstone (null value) this long past its segment\'s newest timestamp.'),
+    minCleanableDirtyRatio: numberKey('min.cleanable.dirty.ratio', b.logCleanerMinCleanableRatio, { min: 0, max: 1 }, 'Clean a compacted log once this share of its closed segments is dirty (written since the last clean).'),
+    minCompactionLagMs: intKey('min.compaction.lag.ms', b.logCleanerMinCompactionLagMs, { min: 0 }, 'Segments with a record newer than this are not compacted yet.'),
   }
 }
 

@@ -39,6 +39,8 @@ export interface BenchClusterOptions {
   size: number
   /** Applied to every broker after the cluster's own keys (ids, ports, voters, data dirs). */
   overrides?: Record<string, string | number | boolean>
+  /** Extra Node flags for every broker process (`--cpu-prof --cpu-prof-dir DIR` to profile them). */
+  nodeArgs?: string[]
 }
 
 /** Ports free right now on 127.0.0.1, chosen by the OS (the broker binds them moments later). */
@@ -86,9 +88,12 @@ export class BenchCluster {
   #fail: (err: Error) => void = () => {}
   #stopping = false
 
+  readonly #nodeArgs: string[]
+
   constructor(options: BenchClusterOptions) {
     this.#size = options.size
     this.#overrides = options.overrides ?? {}
+    this.#nodeArgs = options.nodeArgs ?? []
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'strand-bench-cluster-'))
     this.failed = new Promise<never>((_, reject) => {
       this.#fail = reject
@@ -137,7 +142,7 @@ export class BenchCluster {
       if (m.output.length > OUTPUT_LINES_MAX) m.output.shift()
       if (isWarning(line)) m.warnings++
     }
-    const launched = await launchBroker({ overrides, onLine })
+    const launched = await launchBroker({ overrides, onLine, nodeArgs: this.#nodeArgs })
     m.process = launched
     void launched.exited.then(({ code, signal }) => {
       if (this.#stopping) return

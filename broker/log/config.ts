@@ -17,6 +17,27 @@ export interface LogConfig {
   flushMs: number
   /** fsync every append before acknowledging it (one-node durability). */
   fsync: boolean
+  /**
+   * 'delete': retention removes whole old segments. 'compact': the cleaner keeps the latest record
+   * per key and retention never runs. 'compact,delete': both.
+   */
+  cleanupPolicy: CleanupPolicy
+  /** A compacted log keeps a tombstone until its segment's newest timestamp is this old. */
+  deleteRetentionMs: number
+  /** The cleaner picks a compacted log once dirty bytes / closed bytes exceed this (0..1). */
+  minCleanableDirtyRatio: number
+  /** Segments holding a record newer than this are not compacted yet. */
+  minCompactionLagMs: number
+}
+
+export type CleanupPolicy = 'delete' | 'compact' | 'compact,delete'
+
+export function compacts(config: LogConfig): boolean {
+  return config.cleanupPolicy !== 'delete'
+}
+
+export function deletesOnRetention(config: LogConfig): boolean {
+  return config.cleanupPolicy !== 'compact'
 }
 
 export const DEFAULT_LOG_CONFIG: LogConfig = {
@@ -28,4 +49,8 @@ export const DEFAULT_LOG_CONFIG: LogConfig = {
   flushMessages: -1,
   flushMs: -1,
   fsync: false,
+  cleanupPolicy: 'delete',
+  deleteRetentionMs: 24 * 60 * 60 * 1000,
+  minCleanableDirtyRatio: 0.5,
+  minCompactionLagMs: 0,
 }

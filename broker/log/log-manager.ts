@@ -2,15 +2,19 @@
 //
 //   <dataDir>/recovery-point-offset-checkpoint   offsets below which each log is fsynced
 //   <dataDir>/.clean-shutdown                    present only while the broker is stopped cleanly
+//   <dataDir>/cleaner-offset-checkpoint          offsets below which each compacted log is compacted
+//                                                (cleaner.ts)
 //
 // On open the marker is read and removed (durably), so a crash at any later point is detected as
 // unclean on the next start, and those logs are validated from their recovery points. Only the
-// replica manager calls it; it owns the periodic flush (`flush.ms`) and retention checks.
+// replica manager calls it; it owns the periodic flush (`flush.ms`) and retention checks, and the
+// log cleaner when one is configured.
 
 import { mkdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { checkpointKey, fsyncDir, readOffsetCheckpoint, removeIfExists, writeFileAtomic, writeOffsetCheckpoint } from './checkpoint.js'
+import { LogCleaner, type CleanerTarget, type CleanPass, type LogCleanerOptions } from './cleaner.js'
 import type { LogConfig } from './config.js'
 import { Log } from './log.js'
 
@@ -26,6 +30,12 @@ export interface LogManagerOptions {
   logger: Logger
   /** Default 5 minutes, as Kafka's log.retention.check.interval.ms. */
   retentionCheckIntervalMs?: number
+  /**
+   * Runs the log cleaner over logs whose cleanup.policy includes compact. Absent: no cleaner, so
+   * compacted logs only grow. A replicated broker must give `cleanableEndOffset` (the high
+   * watermark), or a clean could let a record that is later truncated remove an older one.
+   */
+  cleaner?: LogCleanerOptions
 }
 
 export class LogManager {
@@ -39,6 +49,7 @@ export class LogManager {
   readonly #timers: NodeJS.Timeout[] = []
   /** Logs being opened, so two callers asking for the same one share the open. */
   readonly #opening = new Map<string, Promise<Log>>()
+  #cleaner: LogCleaner | null = null
   #closed = false
 
   private constructor(dataDir: string, options: LogManagerOptions, cleanShutdown: boolean, recoveryPoints: Map<string, bigint>) {
@@ -63,6 +74,10 @@ export class LogManager {
     options.logger.info({ subsystem: 'log', dataDir, cleanShutdown }, cleanShutdown ? 'opening logs after a clean shutdown' : 'opening logs; recovering from the last recovery points')
     const manager = new LogManager(dataDir, options, cleanShutdown, recoveryPoints)
     manager.#startTimers(options.retentionCheckIntervalMs ?? 5 * 60_000)
+    if (options.cleaner !== undefined) {
+      manager.#cleaner = await LogCleaner.open(dataDir, options.cleaner, { clock: options.clock, logger: options.logger, targets: () => manager.#cleanerTargets() })
+      manager.#cleaner.start()
+    }
     return manager
   }
 
@@ -88,6 +103,24 @@ export class LogManager {
 
   get cleanShutdown(): boolean {
     return this.#cleanShutdown
+  }
+
+  *#cleanerTargets(): Iterable<CleanerTarget> {
+    for (const [key, log] of this.#logs) {
+      // Topic names hold no spaces (topicNameProblem), so the key splits at its last one.
+      const at = key.lastIndexOf(' ')
+      yield { topic: key.slice(0, at), partition: Number(key.slice(at + 1)), log }
+    }
+  }
+
+  /** One cleaner pass now (tests, tools): cleans the dirtiest compacted log, if any. Null without a cleaner. */
+  async cleanLogs(): Promise<CleanPass | null> {
+    return this.#cleaner === null ? null : this.#cleaner.cleanOnce()
+  }
+
+  /** The cleaner checkpoint of a partition's log: offsets below it are compacted. */
+  cleanerCheckpoint(topic: string, partition: number): bigint | undefined {
+    return this.#cleaner?.checkpointOf(topic, partition)
   }
 
   /** The open log of a partition, opening (and recovering) or creating it on first use. */
@@ -130,6 +163,8 @@ export class LogManager {
     const log = this.#logs.get(key) ?? (await this.#opening.get(key))
     this.#logs.delete(key)
     this.#recoveryPoints.delete(key)
+    this.#cleaner?.forget(topic, partition)
+    if (log !== undefined) await this.#cleaner?.abort(log)
     await log?.delete()
   }
 
@@ -151,6 +186,7 @@ export class LogManager {
     if (this.#closed) return
     this.#closed = true
     for (const t of this.#timers) clearInterval(t)
+    await this.#cleaner?.stop()
     await Promise.allSettled([...this.#opening.values()])
     const results = await Promise.allSettled([...this.#logs.values()].map((log) => log.close()))
     await this.checkpointRecoveryPoints()

@@ -4,10 +4,11 @@
 //   00000000000000004096.log  .index  .timeindex
 //   00000000000000009120.log  .index  .timeindex     active segment: the only one appended to
 //
-// Callers: the partition (append as leader or follower, read, truncate) and the LogManager
-// (open, flush, retention, close). Every mutation goes through `#serialize`, so appends to one
-// partition are applied one at a time and in order; reads are not serialized and see only whole
-// batches (see Segment).
+// Callers: the partition (append as leader or follower, read, truncate), the LogManager
+// (open, flush, retention, close) and the log cleaner (replaceSegments swaps in a compacted copy of
+// closed segments; offsets then have gaps, which reads skip). Every mutation goes through
+// `#serialize`, so appends to one partition are applied one at a time and in order; reads are not
+// serialized and see only whole batches (see Segment).
 
 import assert from 'node:assert/strict'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
@@ -16,14 +17,20 @@ import type { Logger } from 'pino'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
 import { decodeBatch, patchBatch, verifyBatches, type BatchSpan } from '../../client/protocol/records.js'
 import { fsyncDir } from './checkpoint.js'
-import type { LogConfig } from './config.js'
-import { Segment, SEGMENT_OFFSETS_MAX, type AppendedBatch } from './segment.js'
+import { deletesOnRetention, type LogConfig } from './config.js'
+import { noCrashPoint, Segment, SEGMENT_OFFSETS_MAX, type AppendedBatch, type CrashPoint } from './segment.js'
+import { recoverStagedSegments } from './swap-files.js'
 
 export interface AppendOptions {
   /** Leader append: give the batches the next offsets. Follower append: keep theirs (must be contiguous). */
   assignOffsets: boolean
   /** Stamped into each batch when assigning offsets (the leader's epoch). */
   leaderEpoch?: number
+  /**
+   * Runs with the batches' offsets placed, in log order (under the append lock), before anything
+   * is written; throwing cancels the append. The leader checks producer sequences here.
+   */
+  beforeWrite?: (batches: readonly AppendedBatch[]) => void
 }
 
 export interface AppendInfo {
@@ -84,6 +91,8 @@ export class Log {
    */
   static async open(options: LogOpenOptions): Promise<{ log: Log; droppedBytes: number }> {
     await mkdir(options.dir, { recursive: true })
+    // Before listing segments: a clean cut short by a crash is finished or undone (swap-files.ts).
+    await recoverStagedSegments(options.dir, options.config, { nowMs: options.clock(), logger: options.logger })
     const bases = await segmentBases(options.dir)
     const segments: Segment[] = []
     let droppedBytes = 0
@@ -165,6 +174,7 @@ export class Log {
 
   async #append(records: Buffer, spans: BatchSpan[], options: AppendOptions): Promise<AppendInfo> {
     const batches = this.#placeBatches(records, spans, options)
+    options.beforeWrite?.(batches)
     const first = batches[0]!
     const last = batches[batches.length - 1]!
     const maxTimestamp = batches.reduce((m, b) => Math.max(m, b.maxTimestamp), -1)
@@ -250,6 +260,18 @@ export class Log {
     return null
   }
 
+  /** The base offset of the oldest segment within the last `bytes` of the log (the active segment at least). */
+  tailStartOffset(bytes: number): bigint {
+    const segments = this.#segments
+    let i = segments.length - 1
+    let total = segments[i]!.sizeBytes
+    while (i > 0 && total + segments[i - 1]!.sizeBytes <= bytes) {
+      i--
+      total += segments[i]!.sizeBytes
+    }
+    return segments[i]!.baseOffset
+  }
+
   /** Removes every record at or after `offset` (a follower whose tail diverged from its leader's). */
   truncateTo(offset: bigint): Promise<number> {
     return this.#serialize(async () => {
@@ -285,6 +307,8 @@ export class Log {
   /** Deletes whole old segments past `retention.ms` or `retention.bytes`; the active one is kept. Returns how many. */
   deleteExpiredSegments(): Promise<number> {
     return this.#serialize(async () => {
+      // cleanup.policy=compact keeps the latest record of every key however old: the cleaner shrinks the log instead.
+      if (!deletesOnRetention(this.config)) return 0
       const now = this.#clock()
       let sizeBytes = this.sizeBytes
       let deleted = 0
@@ -300,6 +324,70 @@ export class Log {
       }
       if (deleted > 0) this.#logger.info({ subsystem: 'log', dir: this.dir, deleted, logStartOffset: String(this.logStartOffset) }, 'retention deleted segments')
       return deleted
+    })
+  }
+
+  /**
+   * Deletes whole segments holding only offsets below `offset`; the active segment is kept and the
+   * log start moves to the first segment left. For a log whose prefix is kept elsewhere (the
+   * metadata log, below a snapshot). Returns how many segments went.
+   */
+  deleteSegmentsBelow(offset: bigint): Promise<number> {
+    return this.#serialize(async () => {
+      let deleted = 0
+      while (this.#segments.length > 1 && this.#segments[0]!.nextOffset <= offset) {
+        const oldest = this.#segments[0]!
+        this.#segments = this.#segments.slice(1)
+        await oldest.delete()
+        deleted++
+      }
+      if (deleted > 0) {
+        await fsyncDir(this.dir)
+        this.#logger.info({ subsystem: 'log', dir: this.dir, deleted, logStartOffset: String(this.logStartOffset) }, 'deleted segments below a snapshot')
+      }
+      return deleted
+    })
+  }
+
+  /**
+   * The segments as they are now, oldest first, the active one last. The array is never mutated
+   * (copy-on-write), so the log cleaner can walk it across awaits; it reads only closed segments.
+   */
+  segmentsSnapshot(): readonly Segment[] {
+    return this.#segments
+  }
+
+  /**
+   * Swaps the cleaner's copy of `group` (consecutive closed segments, as the cleaner read them) in
+   * for the group, as Kafka's replaceSegments. Under the lock, and only if every segment of the
+   * group is still in the log, closed and unmodified (retention or a truncation may have run
+   * meanwhile); otherwise returns false and leaves `cleaned` to the caller. Each step is durable
+   * before the next, so a crash leaves either the group or `cleaned` complete on disk, and
+   * swap-files.ts finishes the job on open:
+   *   1. `cleaned` goes from .cleaned to .swap (its .log last);
+   *   2. readers get the new list, and the group's segments are deleted, oldest first (a reader
+   *      still holding one is sent on to `cleaned`, which keeps every surviving offset);
+   *   3. `cleaned` goes from .swap to its live name (its .log first).
+   */
+  replaceSegments(group: readonly { segment: Segment; modifications: number }[], cleaned: Segment, crashPoint: CrashPoint = noCrashPoint): Promise<boolean> {
+    return this.#serialize(async () => {
+      const at = group.length === 0 ? -1 : this.#segments.indexOf(group[0]!.segment)
+      const after = this.#segments[at + group.length]
+      const intact = at >= 0 && after !== undefined && group.every((g, i) => this.#segments[at + i] === g.segment && g.segment.modifications === g.modifications)
+      if (!intact) return false
+      assert.ok(cleaned.stage === '.cleaned' && cleaned.baseOffset === group[0]!.segment.baseOffset, 'the cleaned segment starts where its group does')
+      assert.ok(cleaned.nextOffset <= after.baseOffset, 'the cleaned segment holds only offsets of its group')
+      await cleaned.renameFiles('.swap', crashPoint)
+      await fsyncDir(this.dir)
+      this.#segments = [...this.#segments.slice(0, at), cleaned, ...this.#segments.slice(at + group.length)]
+      for (const { segment } of group) {
+        await segment.replaceWith(cleaned)
+        crashPoint(`deleted segment ${segment.baseOffset}`)
+      }
+      await fsyncDir(this.dir)
+      await cleaned.renameFiles('', crashPoint)
+      await fsyncDir(this.dir)
+      return true
     })
   }
 

@@ -7,11 +7,20 @@
 //
 // `#sizeBytes` counts only batches whose write completed, so a reader running beside an append only
 // ever sees whole batches. Only Log calls a Segment, and Log serializes every mutation (append,
-// truncate, roll, close); reads run concurrently with them.
+// truncate, roll, close); reads run concurrently with them. The one exception is the log cleaner
+// (compaction.ts): it reads closed segments and writes a new segment of its own under a staging
+// name, which Log then swaps in under its lock.
+//
+// Offsets within a segment ascend but need not be contiguous: compaction removes records and
+// keeps every survivor's offset, so a read at a removed offset returns the next batch.
+//
+// Staging names (the cleaner's, as Kafka's LogCleaner): `<base>.log.cleaned` while it is written,
+// `<base>.log.swap` once it is complete and durable, `<base>.log` once swapped in; the two indexes
+// carry the same suffixes. swap-files.ts finishes or rolls back whatever a crash left.
 
 import assert from 'node:assert/strict'
 import { constants } from 'node:fs'
-import { open, unlink, type FileHandle } from 'node:fs/promises'
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
 import { BATCH_BYTES_MAX, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES, verifyBatch } from '../../client/protocol/records.js'
@@ -27,9 +36,21 @@ const HEADER_PREFIX_BYTES = BATCH_HEADER_BYTES
 /** Relative offsets are stored as uint32 in the indexes, so a segment spans fewer offsets than this. */
 export const SEGMENT_OFFSETS_MAX = 2 ** 31 - 1
 
-export function segmentFileName(baseOffset: bigint, suffix: '.log' | '.index' | '.timeindex'): string {
-  return `${baseOffset.toString().padStart(20, '0')}${suffix}`
+export type SegmentFileKind = '.log' | '.index' | '.timeindex'
+/** '' for a live segment; '.cleaned' and '.swap' for the cleaner's staged segment (see above). */
+export type SegmentFileStage = '' | '.cleaned' | '.swap'
+export const SEGMENT_FILE_KINDS: readonly SegmentFileKind[] = ['.log', '.index', '.timeindex']
+
+export function segmentFileName(baseOffset: bigint, suffix: SegmentFileKind, stage: SegmentFileStage = ''): string {
+  return `${baseOffset.toString().padStart(20, '0')}${suffix}${stage}`
 }
+
+/**
+ * Called after each durable step of a clean and a swap (a file written, renamed or deleted). It
+ * does nothing in production; a crash test throws from it to stop exactly there.
+ */
+export type CrashPoint = (step: string) => void
+export const noCrashPoint: CrashPoint = () => undefined
 
 /** A batch as it is being appended: where it sits in the write buffer and the offsets it got. */
 export interface AppendedBatch {
@@ -59,9 +80,12 @@ export class Segment {
   readonly baseOffset: bigint
   /** Clock time the segment was created or opened: its age when its records carry no timestamp. */
   readonly createdMs: number
-  readonly #logFile: string
-  readonly #indexFile: string
-  readonly #timeIndexFile: string
+  readonly #dir: string
+  /** File names change once, from a staging suffix to the live name, when a cleaned segment is swapped in. */
+  #stage: SegmentFileStage
+  #logFile: string
+  #indexFile: string
+  #timeIndexFile: string
   readonly #indexIntervalBytes: number
   readonly #fh: FileHandle
   /** Bytes of complete batches; readers never look past it. */
@@ -83,13 +107,22 @@ export class Segment {
   readonly #readsInFlight = new Set<Promise<unknown>>()
   /** Set once close() starts: no new reads. */
   #closed = false
+  /** Appends and truncations so far: the cleaner swaps its copy in only if this did not move. */
+  #modifications = 0
+  /**
+   * The cleaned segment that took this one's place. A reader still holding the old segment list
+   * is sent there: it holds every record of this segment that compaction kept, at the same offsets.
+   */
+  #replacedBy: Segment | null = null
 
-  private constructor(dir: string, baseOffset: bigint, config: LogConfig, fh: FileHandle, nowMs: number) {
+  private constructor(dir: string, baseOffset: bigint, config: LogConfig, fh: FileHandle, nowMs: number, stage: SegmentFileStage) {
     this.baseOffset = baseOffset
     this.createdMs = nowMs
-    this.#logFile = path.join(dir, segmentFileName(baseOffset, '.log'))
-    this.#indexFile = path.join(dir, segmentFileName(baseOffset, '.index'))
-    this.#timeIndexFile = path.join(dir, segmentFileName(baseOffset, '.timeindex'))
+    this.#dir = dir
+    this.#stage = stage
+    this.#logFile = path.join(dir, segmentFileName(baseOffset, '.log', stage))
+    this.#indexFile = path.join(dir, segmentFileName(baseOffset, '.index', stage))
+    this.#timeIndexFile = path.join(dir, segmentFileName(baseOffset, '.timeindex', stage))
     this.#indexIntervalBytes = config.indexIntervalBytes
     this.#fh = fh
     this.#nextOffset = baseOffset
@@ -98,10 +131,14 @@ export class Segment {
     this.#timeIndex = new TimeIndex(baseOffset)
   }
 
-  /** A new, empty segment; a leftover file of the same name (from a failed roll) is emptied. */
-  static async create(dir: string, baseOffset: bigint, config: LogConfig, nowMs: number): Promise<Segment> {
-    const fh = await open(path.join(dir, segmentFileName(baseOffset, '.log')), constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
-    const segment = new Segment(dir, baseOffset, config, fh, nowMs)
+  /**
+   * A new, empty segment; a leftover file of the same name (from a failed roll) is emptied. The
+   * cleaner creates its output with `stage: '.cleaned'`.
+   */
+  static async create(dir: string, baseOffset: bigint, config: LogConfig, nowMs: number, options: { stage?: SegmentFileStage } = {}): Promise<Segment> {
+    const stage = options.stage ?? ''
+    const fh = await open(path.join(dir, segmentFileName(baseOffset, '.log', stage)), constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
+    const segment = new Segment(dir, baseOffset, config, fh, nowMs, stage)
     await removeIfExists(segment.#indexFile)
     await removeIfExists(segment.#timeIndexFile)
     return segment
@@ -113,9 +150,10 @@ export class Segment {
    * the persisted indexes are loaded (rebuilt when missing or damaged) and only the tail after the
    * last index entry is read; a tail that does not walk cleanly falls back to recovery.
    */
-  static async open(dir: string, baseOffset: bigint, config: LogConfig, options: { recover: boolean; nowMs: number }): Promise<{ segment: Segment; droppedBytes: number }> {
-    const fh = await open(path.join(dir, segmentFileName(baseOffset, '.log')), constants.O_RDWR)
-    const segment = new Segment(dir, baseOffset, config, fh, options.nowMs)
+  static async open(dir: string, baseOffset: bigint, config: LogConfig, options: { recover: boolean; nowMs: number; stage?: SegmentFileStage }): Promise<{ segment: Segment; droppedBytes: number }> {
+    const stage = options.stage ?? ''
+    const fh = await open(path.join(dir, segmentFileName(baseOffset, '.log', stage)), constants.O_RDWR)
+    const segment = new Segment(dir, baseOffset, config, fh, options.nowMs, stage)
     try {
       const fileBytes = (await fh.stat()).size
       if (!options.recover && (await segment.#loadIndexes(fileBytes)) && (await segment.#scanTail(fileBytes))) {
@@ -150,11 +188,20 @@ export class Segment {
     return this.#sizeBytes === 0
   }
 
+  get modifications(): number {
+    return this.#modifications
+  }
+
+  get stage(): SegmentFileStage {
+    return this.#stage
+  }
+
   /** Writes whole, already validated and offset-patched batches at the end of the segment. */
   async append(buf: Buffer, batches: readonly AppendedBatch[]): Promise<void> {
     assert.ok(batches.length > 0, 'an append carries at least one batch')
     assert.equal(batches[0]!.baseOffset >= this.#nextOffset, true, 'offsets ascend within a segment')
     const position = this.#sizeBytes
+    this.#modifications++
     await writeFully(this.#fh, buf, position)
     for (const b of batches) this.#indexBatch({ ...b, position: position + b.pos })
     this.#sizeBytes += buf.length
@@ -182,6 +229,7 @@ export class Segment {
    * watermark). Null when the segment has nothing at or after `offset` below `maxOffset`.
    */
   async read(offset: bigint, maxBytes: number, maxOffset: bigint): Promise<SegmentRead | null> {
+    if (this.#replacedBy !== null) return this.#replacedBy.read(offset, maxBytes, maxOffset)
     // A reader holding a snapshot of the segment list may reach a segment that retention or
     // truncation has just removed: its records are gone, which is what this error says.
     if (this.#closed) throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Segment ${this.#logFile} was deleted while being read.`)
@@ -350,6 +398,7 @@ export class Segment {
     const at = await this.#locate(offset, this.#sizeBytes)
     if (at === null) return 0
     const removed = this.#sizeBytes - at.position
+    this.#modifications++
     await this.#drainReads()
     await this.#fh.truncate(at.position)
     this.#offsetIndex.truncateToPosition(at.position)
@@ -365,6 +414,7 @@ export class Segment {
 
   /** Largest-timestamp lookup helper: the first record at or after `timestamp`, scanning batches. */
   async findTimestamp(timestamp: number, decodeAt: (buf: Buffer) => { offset: bigint; timestamp: number } | null): Promise<{ offset: bigint; timestamp: number } | null> {
+    if (this.#replacedBy !== null) return this.#replacedBy.findTimestamp(timestamp, decodeAt)
     if (this.#maxTimestamp < timestamp) return null
     const sizeBytes = this.#sizeBytes
     const start = await this.#locate(this.#timeIndex.lookup(timestamp), sizeBytes)
@@ -411,6 +461,49 @@ export class Segment {
     await unlink(this.#logFile)
     await removeIfExists(this.#indexFile)
     await removeIfExists(this.#timeIndexFile)
+  }
+
+  /**
+   * Deletes this segment, which `cleaned` replaces in the log: reads that reach it from here on
+   * are answered by `cleaned`; reads already in flight finish on this file first.
+   */
+  async replaceWith(cleaned: Segment): Promise<void> {
+    assert.ok(cleaned.baseOffset <= this.baseOffset, 'a cleaned segment covers the segments it replaces')
+    this.#replacedBy = cleaned
+    await this.delete()
+  }
+
+  /**
+   * Renames the segment's files to another stage; the open file handle stays valid. Towards
+   * '.swap' the .log goes last, so a `.log.swap` on disk means the whole staged segment is there;
+   * towards '' it goes first, so a leftover index `.swap` without its `.log.swap` is known to
+   * belong to the live segment (swap-files.ts relies on both).
+   */
+  async renameFiles(to: SegmentFileStage, crashPoint: CrashPoint = noCrashPoint): Promise<void> {
+    const kinds: SegmentFileKind[] = to === '.swap' ? ['.index', '.timeindex', '.log'] : ['.log', '.index', '.timeindex']
+    for (const kind of kinds) {
+      const from = this.#fileOf(kind)
+      const target = path.join(this.#dir, segmentFileName(this.baseOffset, kind, to))
+      if (kind === '.log') await rename(from, target)
+      else await renameIfExists(from, target)
+      crashPoint(`renamed ${path.basename(from)} to ${path.basename(target)}`)
+    }
+    this.#stage = to
+    this.#logFile = path.join(this.#dir, segmentFileName(this.baseOffset, '.log', to))
+    this.#indexFile = path.join(this.#dir, segmentFileName(this.baseOffset, '.index', to))
+    this.#timeIndexFile = path.join(this.#dir, segmentFileName(this.baseOffset, '.timeindex', to))
+  }
+
+  #fileOf(kind: SegmentFileKind): string {
+    return kind === '.log' ? this.#logFile : kind === '.index' ? this.#indexFile : this.#timeIndexFile
+  }
+}
+
+async function renameIfExists(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
 }
 

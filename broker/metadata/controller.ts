@@ -24,15 +24,18 @@ import type {
   ControlledShutdownRequest,
   ControlledShutdownResponse,
 } from '../../client/protocol/messages/brokers.js'
+import type { AllocateProducerIdsRequest, AllocateProducerIdsResponse } from '../../client/protocol/messages/producer-ids.js'
 import { createHash, randomUUID } from 'node:crypto'
 import type { BrokerConfig } from '../config.js'
 import type { AlterPartitionRequest, AlterPartitionResponse } from '../../client/protocol/messages/replication.js'
-import { parseTopicConfig, topicNameProblem } from '../topic-config.js'
+import { OFFSETS_TOPIC, parseTopicConfig, topicNameProblem } from '../topic-config.js'
 import type { MetadataRecord, PartitionRecord } from './records.js'
 import type { QuorumNode } from './quorum.js'
 
 /** Upper bound on the interval between session checks. */
 const CHECK_INTERVAL_MS_MAX = 250
+/** Producer ids handed to a broker at a time. */
+export const PRODUCER_ID_BLOCK = 1000
 /** Partitions one topic may have; bounds the work and memory one CreateTopics can cause. */
 export const PARTITIONS_PER_TOPIC_MAX = 10_000
 
@@ -153,6 +156,26 @@ export class Controller {
     } finally {
       this.#changing.delete(req.brokerId)
     }
+  }
+
+  /**
+   * Gives a broker the next block of producer ids, as a metadata record, so ids stay unique
+   * across brokers and controller changes.
+   */
+  allocateProducerIds(req: AllocateProducerIdsRequest): Promise<AllocateProducerIdsResponse> {
+    return this.#serialize(async () => {
+      const refused = (name: Parameters<typeof errorCodeOf>[0]): AllocateProducerIdsResponse => ({ throttleTimeMs: 0, errorCode: errorCodeOf(name), producerIdStart: -1n, producerIdLen: 0 })
+      if (!this.#quorum.isLeader) return refused('NOT_CONTROLLER')
+      const known = this.#quorum.image.brokers.get(req.brokerId)
+      if (known === undefined || known.incarnationId !== req.incarnationId || known.fenced) return refused('STALE_BROKER_EPOCH')
+      const start = this.#quorum.image.nextProducerId
+      try {
+        await this.#quorum.propose({ kind: 'producerIds', record: { brokerId: req.brokerId, nextProducerId: start + BigInt(PRODUCER_ID_BLOCK) } }, this.#proposeTimeoutMs())
+      } catch (err) {
+        return { ...refused('UNKNOWN_SERVER_ERROR'), errorCode: toWireCode(err) }
+      }
+      return { throttleTimeMs: 0, errorCode: 0, producerIdStart: start, producerIdLen: PRODUCER_ID_BLOCK }
+    })
   }
 
   /** Fences every unfenced broker silent for longer than the session timeout. */
@@ -338,9 +361,18 @@ export class Controller {
    * all its partitions as one entry. Leaders are spread round-robin over the unfenced brokers from
    * a start derived from the name, so topics created together do not all lead on one broker.
    */
-  createTopic(topic: NewTopic, options: { validateOnly: boolean }): Promise<void> {
+  createTopic(requested: NewTopic, options: { validateOnly: boolean }): Promise<void> {
     return this.#serialize(async () => {
       if (!this.#quorum.isLeader) throw new StrandProtocolError('NOT_CONTROLLER', `Broker ${this.#options.config.nodeId} is not the active controller.`)
+      // The internal offsets topic is made with the cluster's settings, whatever was asked: a
+      // request for it means "make sure it exists" (brokers send one on the first group request).
+      const internal = requested.name === OFFSETS_TOPIC
+      if (internal && this.#quorum.image.topics.has(OFFSETS_TOPIC)) return
+      const { config } = this.#options
+      const live = [...this.#quorum.image.brokers.values()].filter((b) => !b.fenced).length
+      const topic: NewTopic = internal
+        ? { name: OFFSETS_TOPIC, partitions: config.offsetsTopicPartitions, replicationFactor: Math.max(1, Math.min(config.offsetsTopicReplicationFactor, live)), configs: { 'cleanup.policy': 'compact' } }
+        : requested
       this.#validateTopic(topic)
       const brokers = [...this.#quorum.image.brokers.values()].filter((b) => !b.fenced).map((b) => b.brokerId).sort((a, b) => a - b)
       if (brokers.length === 0) throw new StrandProtocolError('BROKER_NOT_AVAILABLE', 'No broker is registered and unfenced yet to host partitions.')
@@ -380,6 +412,7 @@ export class Controller {
     return this.#serialize(async () => {
       if (!this.#quorum.isLeader) throw new StrandProtocolError('NOT_CONTROLLER', `Broker ${this.#options.config.nodeId} is not the active controller.`)
       if (!this.#quorum.image.topics.has(name)) throw new StrandProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `Topic "${name}" does not exist.`)
+      if (name === OFFSETS_TOPIC) throw new StrandProtocolError('POLICY_VIOLATION', `${OFFSETS_TOPIC} is internal: it holds every group's committed offsets.`)
       await this.#quorum.propose({ kind: 'removeTopic', record: { name, reason: null } }, this.#proposeTimeoutMs())
       this.#logger.info({ topic: name }, 'topic deleted')
     })

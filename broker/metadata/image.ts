@@ -6,6 +6,10 @@
 // partition epoch) is refused with MetadataImageError and changes nothing: the controller checks
 // before proposing, so this only happens if two proposals raced, and every broker refuses the
 // same record the same way.
+//
+// A snapshot of the image is the list of records that rebuilds it (`toRecords`, `fromRecords`):
+// the cluster id, each broker's registration and fencing, each topic and its partitions' current
+// state, as Kafka's KRaft snapshots do.
 
 import type { MetadataRecord, PartitionRecord } from './records.js'
 
@@ -36,6 +40,60 @@ export class MetadataImage {
   clusterId: string | null = null
   /** Raft index of the last record applied (refused records count: they were decided too). */
   appliedIndex = 0
+  /** Producer ids below it were handed out (to brokers, in blocks). */
+  nextProducerId = 0n
+
+  /**
+   * The image rebuilt from a snapshot's records, as of `appliedIndex`. A partition record there
+   * carries the partition's current state (any epoch), not a change; a record that does not fit
+   * fails the whole load (MetadataImageError), since a snapshot is committed state and must load
+   * entirely or not at all.
+   */
+  static fromRecords(records: readonly MetadataRecord[], appliedIndex: number): MetadataImage {
+    const image = new MetadataImage()
+    for (const [i, r] of records.entries()) {
+      try {
+        image.#applyRecord(r, { loading: true })
+      } catch (err) {
+        if (!(err instanceof MetadataImageError)) throw err
+        throw new MetadataImageError(`Snapshot record ${i} (${r.kind}) does not load: ${err.message}`)
+      }
+    }
+    image.appliedIndex = appliedIndex
+    return image
+  }
+
+  /** Records that rebuild this image with `fromRecords` (a snapshot's content). */
+  toRecords(): MetadataRecord[] {
+    const records: MetadataRecord[] = []
+    if (this.clusterId !== null) records.push({ kind: 'cluster', record: { clusterId: this.clusterId } })
+    if (this.nextProducerId > 0n) records.push({ kind: 'producerIds', record: { brokerId: -1, nextProducerId: this.nextProducerId } })
+    for (const b of this.brokers.values()) {
+      records.push({ kind: 'registerBroker', record: { brokerId: b.brokerId, host: b.host, port: b.port, incarnationId: b.incarnationId } })
+      // A registration loads fenced; only an unfenced broker needs its fencing record.
+      if (!b.fenced) records.push({ kind: 'brokerFencing', record: { brokerId: b.brokerId, fenced: false } })
+    }
+    for (const topic of this.topics.values()) {
+      const configs = Object.entries(topic.configs).map(([key, value]) => ({ key, value }))
+      records.push({ kind: 'topic', record: { name: topic.name, topicId: topic.topicId, configs } })
+      for (const p of topic.partitions) records.push({ kind: 'partition', record: { ...p, replicas: [...p.replicas], isr: [...p.isr] } })
+    }
+    return records
+  }
+
+  /**
+   * Takes over `other`'s contents (a snapshot installed from the leader). In place, because the
+   * replica manager and the controller hold this object.
+   */
+  replaceWith(other: MetadataImage): void {
+    this.brokers.clear()
+    for (const [id, b] of other.brokers) this.brokers.set(id, { ...b })
+    this.topics.clear()
+    for (const [name, t] of other.topics) this.topics.set(name, { ...t, configs: { ...t.configs }, partitions: t.partitions.map((p) => ({ ...p, replicas: [...p.replicas], isr: [...p.isr] })) })
+    this.clusterId = other.clusterId
+    this.nextProducerId = other.nextProducerId
+    this.appliedIndex = other.appliedIndex
+  }
 
   apply(index: number, r: MetadataRecord): void {
     const [refused] = this.applyEntry(index, [r])
@@ -61,7 +119,7 @@ export class MetadataImage {
     return refused
   }
 
-  #applyRecord(r: MetadataRecord): void {
+  #applyRecord(r: MetadataRecord, options: { loading: boolean } = { loading: false }): void {
     switch (r.kind) {
       case 'registerBroker': {
         // A new incarnation of a broker replaces the old registration and starts fenced until its
@@ -82,7 +140,12 @@ export class MetadataImage {
         return
       }
       case 'partition':
-        return this.#applyPartition(r.record)
+        return this.#applyPartition(r.record, options)
+      case 'producerIds': {
+        if (r.record.nextProducerId <= this.nextProducerId) throw new MetadataImageError(`Producer ids up to ${this.nextProducerId} are already taken; a block ending at ${r.record.nextProducerId} is stale.`)
+        this.nextProducerId = r.record.nextProducerId
+        return
+      }
       case 'cluster': {
         if (this.clusterId !== null) throw new MetadataImageError(`The cluster id is already ${this.clusterId}.`)
         this.clusterId = r.record.clusterId
@@ -95,14 +158,17 @@ export class MetadataImage {
     }
   }
 
-  /** A new partition (epoch 0), or a change to one that must carry the next partition epoch. */
-  #applyPartition(p: PartitionRecord): void {
+  /**
+   * A new partition (epoch 0), or a change to one that must carry the next partition epoch. When
+   * loading a snapshot, a new partition comes with whatever epoch it had reached.
+   */
+  #applyPartition(p: PartitionRecord, options: { loading: boolean }): void {
     const topic = this.topics.get(p.topic)
     if (topic === undefined) throw new MetadataImageError(`Partition ${p.topic}-${p.partition} of an unknown topic.`)
     const current = topic.partitions[p.partition]
     if (current === undefined) {
       if (p.partition !== topic.partitions.length) throw new MetadataImageError(`Partition ${p.topic}-${p.partition} skips partition ${topic.partitions.length}.`)
-      if (p.partitionEpoch !== 0) throw new MetadataImageError(`New partition ${p.topic}-${p.partition} must start at epoch 0, not ${p.partitionEpoch}.`)
+      if (p.partitionEpoch !== 0 && !options.loading) throw new MetadataImageError(`New partition ${p.topic}-${p.partition} must start at epoch 0, not ${p.partitionEpoch}.`)
     } else if (p.partitionEpoch !== current.partitionEpoch + 1) {
       throw new MetadataImageError(`Change to ${p.topic}-${p.partition} carries epoch ${p.partitionEpoch}; the next is ${current.partitionEpoch + 1}.`)
     }

@@ -3,10 +3,18 @@
 // A driver feeds it time (`tick`) and messages (`receive`), asks it to `propose` entries, and after
 // every call takes its output with `drain()`:
 //
-//   1. `hardState` / `log` changes   -> the driver persists them (quorum-state file, metadata log)
+//   1. `hardState`, `installSnapshot`, `log` -> the driver persists them, in that order
+//                                       (quorum-state file, snapshot file, metadata log)
 //   2. `messages`                    -> sent only AFTER step 1 is durable: a vote or an append
 //                                       acknowledgement must survive a crash once it was sent
 //   3. `committed`                   -> entries now known committed, in order, exactly once
+//
+// Snapshots (Raft section 7): once the driver has durably written its state machine through an
+// applied index, `compact(index)` drops the entries up to it; the log then starts after
+// `snapshotIndex`, whose term the core still knows (`termAt(snapshotIndex) === snapshotTerm`). A
+// follower that needs an entry the leader no longer holds gets a `snapshot` message instead of an
+// append. The core never holds snapshot bytes: the leader's driver attaches them when sending,
+// and the follower's core passes them through in `installSnapshot` for its driver to persist.
 //
 // Keeping the core free of sockets, files and clocks is what lets the tests drive thousands of
 // seeded steps with message loss, reordering, partitions and crashes and check Raft's safety
@@ -30,6 +38,13 @@ export type RaftMessage =
   | { type: 'append'; term: number; prevLogIndex: number; prevLogTerm: number; entries: Entry[]; leaderCommit: number }
   /** On success `matchIndex` is the follower's last matching index; on failure a hint of where to retry from. */
   | { type: 'appendResponse'; term: number; success: boolean; matchIndex: number }
+  /**
+   * The leader's state through `lastIndex` (whose entry has `lastTerm`), for a follower that needs
+   * an entry the leader has compacted away. Answered with an appendResponse. `data` is the
+   * driver's: null when the core emits it (the sending driver attaches its snapshot), passed
+   * through untouched to the receiving driver in `installSnapshot`.
+   */
+  | { type: 'snapshot'; term: number; lastIndex: number; lastTerm: number; data: Buffer | null }
 
 export type Role = 'follower' | 'candidate' | 'leader'
 
@@ -51,9 +66,23 @@ export interface RaftOptions {
   random: () => number
 }
 
+/** Where the log starts: everything through `lastIndex` is in a snapshot (0/0: no snapshot). */
+export interface SnapshotPoint {
+  lastIndex: number
+  lastTerm: number
+}
+
 export interface Output {
   /** The term or vote changed: persist before sending `messages`. */
   hardState: HardState | null
+  /**
+   * A snapshot from the leader replaced this node's state through `lastIndex`. Before the log
+   * changes below, the driver persists `data`, loads it into its state machine, and makes its
+   * durable log start right after `lastIndex` (keeping the entries it holds after it: when the
+   * core did not keep them, `log.truncateFrom` removes them). Committed entries it covers are
+   * never handed out.
+   */
+  installSnapshot: (SnapshotPoint & { data: Buffer | null }) | null
   /** Log changes to persist before sending: drop entries from `truncateFrom` on, then append. */
   log: { truncateFrom: number | null; append: Array<{ index: number; entry: Entry }> }
   messages: Array<{ to: NodeId; message: RaftMessage }>
@@ -66,8 +95,11 @@ export class RaftNode {
   /** Persistent: latest term seen, and whom this node voted for in it. */
   #term: number
   #votedFor: NodeId | null
-  /** Persistent: entries 1..n at positions 0..n-1. */
-  readonly #log: Entry[]
+  /** Persistent (via the driver's snapshot): the last index and term the snapshot covers. */
+  #snapshotIndex: number
+  #snapshotTerm: number
+  /** Persistent: entries snapshotIndex+1..lastIndex at positions 0..n-1. */
+  #log: Entry[]
   /** Volatile: highest index known committed, and highest handed out as committed. */
   #commitIndex = 0
   #applied = 0
@@ -81,13 +113,23 @@ export class RaftNode {
   readonly #matchIndex = new Map<NodeId, number>()
   #out: Output = emptyOutput()
 
-  constructor(options: RaftOptions, persisted: { hardState: HardState; log: readonly Entry[] }, nowMs: number) {
+  /**
+   * `persisted.log` holds the entries after `persisted.snapshot` (all of them when there is none).
+   * A snapshot is committed state, so commit and applied start at its last index.
+   */
+  constructor(options: RaftOptions, persisted: { hardState: HardState; log: readonly Entry[]; snapshot?: SnapshotPoint }, nowMs: number) {
     assert.ok(options.voters.includes(options.id), 'a Raft node is one of the voters')
     assert.ok(options.electionTimeoutMsMin > options.heartbeatIntervalMs, 'heartbeats come more often than elections')
+    const snapshot = persisted.snapshot ?? { lastIndex: 0, lastTerm: 0 }
+    assert.ok(snapshot.lastTerm <= persisted.hardState.term, 'a snapshot holds no entry of a future term')
     this.id = options.id
     this.#options = options
     this.#term = persisted.hardState.term
     this.#votedFor = persisted.hardState.votedFor
+    this.#snapshotIndex = snapshot.lastIndex
+    this.#snapshotTerm = snapshot.lastTerm
+    this.#commitIndex = snapshot.lastIndex
+    this.#applied = snapshot.lastIndex
     this.#log = [...persisted.log]
     this.#resetElectionTimer(nowMs)
     // A lone voter has no one to wait for: it elects itself on its first tick.
@@ -111,17 +153,51 @@ export class RaftNode {
   }
 
   get lastIndex(): number {
-    return this.#log.length
+    return this.#snapshotIndex + this.#log.length
   }
 
-  /** The term of the entry at `index` (0 for the sentinel), or -1 beyond the log. */
+  /** Highest index handed out in `committed` (or covered by a snapshot). */
+  get appliedIndex(): number {
+    return this.#applied
+  }
+
+  get snapshotIndex(): number {
+    return this.#snapshotIndex
+  }
+
+  get snapshotTerm(): number {
+    return this.#snapshotTerm
+  }
+
+  /**
+   * The term of the entry at `index`: the snapshot's term at its last index (0 for the empty
+   * log's sentinel), -1 beyond the log or inside the snapshot (those terms are forgotten).
+   */
   termAt(index: number): number {
-    if (index === 0) return 0
-    return this.#log[index - 1]?.term ?? -1
+    if (index === this.#snapshotIndex) return this.#snapshotTerm
+    if (index < this.#snapshotIndex) return -1
+    return this.#log[index - this.#snapshotIndex - 1]?.term ?? -1
   }
 
+  /** The entry at `index`, or undefined beyond the log or inside the snapshot. */
   entryAt(index: number): Entry | undefined {
-    return this.#log[index - 1]
+    if (index <= this.#snapshotIndex) return undefined
+    return this.#log[index - this.#snapshotIndex - 1]
+  }
+
+  /**
+   * Forgets the entries through `index`: the driver has durably written its state machine as of
+   * that applied index. An index at or below the current snapshot changes nothing (a snapshot
+   * from the leader may have overtaken the driver's own).
+   */
+  compact(index: number): void {
+    assert.ok(index <= this.#applied, 'only applied entries are compacted')
+    if (index <= this.#snapshotIndex) return
+    const term = this.termAt(index)
+    assert.ok(term >= 0, 'a compacted entry is in the log')
+    this.#log = this.#log.slice(index - this.#snapshotIndex)
+    this.#snapshotIndex = index
+    this.#snapshotTerm = term
   }
 
   /** Takes everything produced since the last drain. */
@@ -160,6 +236,8 @@ export class RaftNode {
         return this.#onAppend(from, message, nowMs)
       case 'appendResponse':
         return this.#onAppendResponse(from, message, nowMs)
+      case 'snapshot':
+        return this.#onSnapshot(from, message, nowMs)
     }
   }
 
@@ -239,7 +317,7 @@ export class RaftNode {
 
   #appendLocal(entry: Entry): number {
     this.#log.push(entry)
-    const index = this.#log.length
+    const index = this.lastIndex
     this.#out.log.append.push({ index, entry })
     return index
   }
@@ -249,20 +327,27 @@ export class RaftNode {
     this.#nextHeartbeatMs = nowMs + this.#options.heartbeatIntervalMs
   }
 
+  /** The next entries the peer needs, or the snapshot when the first of them is compacted away. */
   #sendAppend(peer: NodeId): void {
     const next = this.#nextIndex.get(peer) ?? this.lastIndex + 1
     const prevLogIndex = next - 1
-    const entries = this.#log.slice(prevLogIndex, prevLogIndex + this.#options.appendEntriesMax)
+    if (prevLogIndex < this.#snapshotIndex) {
+      this.#send(peer, { type: 'snapshot', term: this.#term, lastIndex: this.#snapshotIndex, lastTerm: this.#snapshotTerm, data: null })
+      return
+    }
+    const from = prevLogIndex - this.#snapshotIndex
+    const entries = this.#log.slice(from, from + this.#options.appendEntriesMax)
     this.#send(peer, { type: 'append', term: this.#term, prevLogIndex, prevLogTerm: this.termAt(prevLogIndex), entries, leaderCommit: this.#commitIndex })
   }
 
-  #onAppend(from: NodeId, m: Extract<RaftMessage, { type: 'append' }>, nowMs: number): void {
-    if (m.term < this.#term) {
+  #onAppend(from: NodeId, message: Extract<RaftMessage, { type: 'append' }>, nowMs: number): void {
+    if (message.term < this.#term) {
       this.#send(from, { type: 'appendResponse', term: this.#term, success: false, matchIndex: 0 })
       return
     }
     assert.ok(this.#role !== 'leader', 'two leaders in one term')
-    this.#becomeFollower(m.term, from, nowMs)
+    this.#becomeFollower(message.term, from, nowMs)
+    const m = this.#skipSnapshotted(message)
     if (m.prevLogIndex > this.lastIndex || this.termAt(m.prevLogIndex) !== m.prevLogTerm) {
       // Retry from before the mismatch; below our commit index everything matches any leader's log.
       const hint = Math.max(this.#commitIndex, Math.min(m.prevLogIndex - 1, this.lastIndex))
@@ -275,6 +360,19 @@ export class RaftNode {
     this.#send(from, { type: 'appendResponse', term: this.#term, success: true, matchIndex: lastNew })
   }
 
+  /**
+   * An append that starts inside our snapshot, rebased to start at the snapshot's last index: the
+   * entries it repeats there are committed, so they match any current leader's (asserted at the
+   * snapshot's last index, the one whose term we still know).
+   */
+  #skipSnapshotted(m: Extract<RaftMessage, { type: 'append' }>): Extract<RaftMessage, { type: 'append' }> {
+    if (m.prevLogIndex >= this.#snapshotIndex) return m
+    const skip = this.#snapshotIndex - m.prevLogIndex
+    const atSnapshot = m.entries[skip - 1]
+    if (atSnapshot !== undefined) assert.ok(atSnapshot.term === this.#snapshotTerm, 'a leader holds every committed entry')
+    return { ...m, prevLogIndex: this.#snapshotIndex, prevLogTerm: this.#snapshotTerm, entries: m.entries.slice(skip) }
+  }
+
   /** Appends what is new; on a term conflict drops our entry there and everything after it. */
   #mergeEntries(prevLogIndex: number, entries: readonly Entry[]): void {
     for (let i = 0; i < entries.length; i++) {
@@ -283,7 +381,7 @@ export class RaftNode {
       if (index <= this.lastIndex) {
         if (this.termAt(index) === entry.term) continue
         assert.ok(index > this.#commitIndex, 'a committed entry is never truncated')
-        this.#log.length = index - 1
+        this.#log.length = index - 1 - this.#snapshotIndex
         this.#out.log.truncateFrom = Math.min(this.#out.log.truncateFrom ?? index, index)
         this.#out.log.append = this.#out.log.append.filter((a) => a.index < index)
       }
@@ -306,6 +404,41 @@ export class RaftNode {
     }
   }
 
+  /**
+   * A snapshot from the leader. One that does not reach past our commit index tells us nothing
+   * (we answer with what we have committed, which any current leader holds). A newer one
+   * replaces our state through its last index; our entries after it survive only if we hold its
+   * last entry with its term (then they continue the same log), as in Raft section 7.
+   */
+  #onSnapshot(from: NodeId, m: Extract<RaftMessage, { type: 'snapshot' }>, nowMs: number): void {
+    if (m.term < this.#term) {
+      this.#send(from, { type: 'appendResponse', term: this.#term, success: false, matchIndex: 0 })
+      return
+    }
+    assert.ok(this.#role !== 'leader', 'two leaders in one term')
+    this.#becomeFollower(m.term, from, nowMs)
+    if (m.lastIndex <= this.#commitIndex) {
+      this.#send(from, { type: 'appendResponse', term: this.#term, success: true, matchIndex: this.#commitIndex })
+      return
+    }
+    assert.ok(m.lastTerm <= m.term, 'a snapshot holds no entry of a later term than its leader')
+    const keep = this.termAt(m.lastIndex) === m.lastTerm
+    this.#log = keep ? this.#log.slice(m.lastIndex - this.#snapshotIndex) : []
+    this.#snapshotIndex = m.lastIndex
+    this.#snapshotTerm = m.lastTerm
+    this.#commitIndex = m.lastIndex
+    this.#applied = m.lastIndex
+    this.#out.installSnapshot = { lastIndex: m.lastIndex, lastTerm: m.lastTerm, data: m.data }
+    // The output is applied snapshot first: log changes not persisted yet and at or below the
+    // snapshot are moot, and when our entries after it were dropped the driver's must go too.
+    const log = this.#out.log
+    const truncated = !keep || (log.truncateFrom !== null && log.truncateFrom <= m.lastIndex)
+    log.truncateFrom = truncated ? m.lastIndex + 1 : log.truncateFrom
+    log.append = keep ? log.append.filter((a) => a.index > m.lastIndex) : []
+    this.#out.committed = this.#out.committed.filter((c) => c.index > m.lastIndex)
+    this.#send(from, { type: 'appendResponse', term: this.#term, success: true, matchIndex: m.lastIndex })
+  }
+
   /** Commits the highest index of the current term that a quorum holds (never an older term's by count). */
   #maybeCommit(): void {
     for (let n = this.lastIndex; n > this.#commitIndex; n--) {
@@ -324,11 +457,11 @@ export class RaftNode {
     this.#commitIndex = index
     while (this.#applied < this.#commitIndex) {
       this.#applied++
-      this.#out.committed.push({ index: this.#applied, entry: this.#log[this.#applied - 1]! })
+      this.#out.committed.push({ index: this.#applied, entry: this.entryAt(this.#applied)! })
     }
   }
 }
 
 function emptyOutput(): Output {
-  return { hardState: null, log: { truncateFrom: null, append: [] }, messages: [], committed: [] }
+  return { hardState: null, installSnapshot: null, log: { truncateFrom: null, append: [] }, messages: [], committed: [] }
 }

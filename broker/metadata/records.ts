@@ -8,7 +8,7 @@
 // deterministic on every broker (image.ts).
 
 import type avro from 'avsc'
-import { array, boolean, compileGuarded, int, nullable, record, string, type Value } from '../../client/protocol/avro.js'
+import { array, boolean, compileGuarded, int, long, nullable, record, string, type Value } from '../../client/protocol/avro.js'
 
 const RegisterBrokerV0 = record('RegisterBrokerRecordV0', { brokerId: int, host: string, port: int, incarnationId: string })
 const BrokerFencingV0 = record('BrokerFencingRecordV0', { brokerId: int, fenced: boolean })
@@ -27,6 +27,8 @@ const PartitionV0 = record('PartitionRecordV0', {
 const RemoveTopicV0 = record('RemoveTopicRecordV0', { name: string, reason: nullable(string) })
 /** The cluster's id, chosen once by the first controller; every broker reports it. */
 const ClusterV0 = record('ClusterRecordV0', { clusterId: string })
+/** A block of producer ids given to a broker: every id below `nextProducerId` is taken. */
+const ProducerIdsV0 = record('ProducerIdsRecordV0', { brokerId: int, nextProducerId: long })
 
 export type RegisterBrokerRecord = Value<typeof RegisterBrokerV0>
 export type BrokerFencingRecord = Value<typeof BrokerFencingV0>
@@ -34,6 +36,7 @@ export type TopicRecord = Value<typeof TopicV0>
 export type PartitionRecord = Value<typeof PartitionV0>
 export type RemoveTopicRecord = Value<typeof RemoveTopicV0>
 export type ClusterRecord = Value<typeof ClusterV0>
+export type ProducerIdsRecord = Value<typeof ProducerIdsV0>
 
 export type MetadataRecord =
   | { kind: 'registerBroker'; record: RegisterBrokerRecord }
@@ -42,6 +45,7 @@ export type MetadataRecord =
   | { kind: 'partition'; record: PartitionRecord }
   | { kind: 'removeTopic'; record: RemoveTopicRecord }
   | { kind: 'cluster'; record: ClusterRecord }
+  | { kind: 'producerIds'; record: ProducerIdsRecord }
 
 /** Kind codes: frozen once released. A partition change reuses the partition record (full state). */
 const KINDS = {
@@ -51,6 +55,7 @@ const KINDS = {
   partition: { code: 4, type: compileGuarded(PartitionV0) },
   removeTopic: { code: 5, type: compileGuarded(RemoveTopicV0) },
   cluster: { code: 6, type: compileGuarded(ClusterV0) },
+  producerIds: { code: 7, type: compileGuarded(ProducerIdsV0) },
 } as const satisfies Record<MetadataRecord['kind'], { code: number; type: avro.Type }>
 
 const VERSION = 0

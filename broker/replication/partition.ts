@@ -9,10 +9,23 @@
 // truncation; request handlers drive leader appends and reads.
 
 import { StrandProtocolError } from '../../client/protocol/errors.js'
-import { validateBatchRecords, verifyBatches } from '../../client/protocol/records.js'
+import { batchSizeAt, readBatchHeader, validateBatchRecords, verifyBatches } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
 import type { TopicConfig } from '../topic-config.js'
 import type { LeaderEpochCache } from './leader-epoch-cache.js'
+import { ProducerStateManager, type ProducerBatch } from './producer-state.js'
+
+/** How much of a log's tail is replayed to rebuild producer state: producers silent for longer lose deduplication. */
+export const PRODUCER_STATE_SCAN_BYTES = 256 * 1024 * 1024
+/** Bytes read per step when replaying producer state. */
+const SCAN_CHUNK_BYTES = 4 * 1024 * 1024
+
+/** Thrown inside the log's append lock when the batch is a retry of one already appended. */
+class DuplicateBatch extends Error {
+  constructor(readonly batch: ProducerBatch) {
+    super('duplicate batch')
+  }
+}
 
 export interface AppendResult {
   baseOffset: bigint
@@ -114,6 +127,9 @@ export class Partition {
   pendingIsr: readonly number[] | null = null
   #ackWaiters: AckWaiter[] = []
   readonly #appendTimes = new AppendTimes()
+  readonly producers = new ProducerStateManager()
+  /** Producer state is rebuilt from the log on first need, and again after a truncation. */
+  #producerStateReady: Promise<void> | null = null
   readonly #clock: () => number
 
   constructor(options: { topic: string; index: number; log: Log; epochs: LeaderEpochCache; config: TopicConfig; nodeId: number; highWatermark: bigint; state: PartitionState; clock?: () => number }) {
@@ -195,6 +211,11 @@ export class Partition {
     this.#failAckWaiters(new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} no longer leads ${this.topic}-${this.index}; broker ${state.leader} does at epoch ${state.leaderEpoch}.`))
   }
 
+  /** Fails the produces waiting for acks=all (a shutdown: they can be retried on the next leader). */
+  failPendingAcks(): void {
+    this.#failAckWaiters(new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} is shutting down; retry on the next leader of ${this.topic}-${this.index}.`))
+  }
+
   /** Stops hosting: fails what waits on it. */
   close(): void {
     this.#role = 'none'
@@ -218,9 +239,37 @@ export class Partition {
     if (records.length > this.config.maxMessageBytes) {
       throw new StrandProtocolError('MESSAGE_TOO_LARGE', `The payload is ${records.length} bytes; max.message.bytes is ${this.config.maxMessageBytes}.`)
     }
-    for (const span of verifyBatches(records)) validateBatchRecords(records, span.pos, span.header, span.sizeBytes)
+    const spans = verifyBatches(records)
+    for (const span of spans) validateBatchRecords(records, span.pos, span.header, span.sizeBytes)
+    const idempotent = spans.some((span) => span.header.producerId >= 0n)
+    if (idempotent && spans.length !== 1) {
+      throw new StrandProtocolError('INVALID_RECORD', `An idempotent producer sends one batch per partition per request; this one has ${spans.length}.`)
+    }
+    if (idempotent) await this.#ensureProducerState()
+    this.#requireLeader()
     const epoch = this.#state.leaderEpoch
-    const appended = await this.log.append(records, { assignOffsets: true, leaderEpoch: epoch })
+    let appended
+    try {
+      appended = await this.log.append(records, {
+        assignOffsets: true,
+        leaderEpoch: epoch,
+        beforeWrite: idempotent
+          ? (placed) => {
+              const header = spans[0]!.header
+              const decision = this.producers.check(header)
+              if (decision.kind === 'duplicate') throw new DuplicateBatch(decision.batch)
+              this.producers.record(header, placed[0]!.baseOffset)
+            }
+          : undefined,
+      })
+    } catch (err) {
+      if (err instanceof DuplicateBatch) {
+        return { baseOffset: err.batch.firstOffset, lastOffset: err.batch.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset }
+      }
+      // The sequence was recorded but the write failed: replay the log before trusting the state again.
+      if (idempotent && !(err instanceof StrandProtocolError)) this.#producerStateReady = null
+      throw err
+    }
     if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#clock())
     this.maybeAdvanceHighWatermark()
     return {
@@ -239,6 +288,35 @@ export class Partition {
     for (const span of spans) {
       const epoch = span.header.partitionLeaderEpoch
       if (epoch > this.epochs.latestEpoch) await this.epochs.assign(epoch, span.header.baseOffset)
+      this.producers.record(span.header, span.header.baseOffset)
+    }
+  }
+
+  /** Replays producer state from the log's tail once, before the first idempotent append as leader. */
+  #ensureProducerState(): Promise<void> {
+    this.#producerStateReady ??= this.#rebuildProducerState().catch((err: unknown) => {
+      this.#producerStateReady = null
+      throw err
+    })
+    return this.#producerStateReady
+  }
+
+  async #rebuildProducerState(): Promise<void> {
+    this.producers.clear()
+    let offset = this.log.tailStartOffset(PRODUCER_STATE_SCAN_BYTES)
+    const end = this.log.logEndOffset
+    while (offset < end) {
+      const { records, nextOffset } = await this.log.read(offset, SCAN_CHUNK_BYTES, { maxOffset: end })
+      let pos = 0
+      while (pos + 61 <= records.length) {
+        const size = batchSizeAt(records, pos)
+        if (pos + size > records.length) break
+        const header = readBatchHeader(records, pos)
+        this.producers.record(header, header.baseOffset)
+        pos += size
+      }
+      if (nextOffset <= offset) break
+      offset = nextOffset
     }
   }
 
@@ -251,6 +329,8 @@ export class Partition {
   /** Removes every record at or after `offset`: the tail a new leader does not have. */
   async truncateTo(offset: bigint): Promise<void> {
     await this.log.truncateTo(offset)
+    this.#producerStateReady = null
+    this.producers.clear()
     await this.epochs.truncateFromEnd(offset)
     this.#highWatermark = minBigint(this.#highWatermark, this.log.logEndOffset)
   }
@@ -258,6 +338,8 @@ export class Partition {
   /** Empties the log to restart at `offset` (a follower behind the leader's log start). */
   async truncateFullyAndStartAt(offset: bigint): Promise<void> {
     await this.log.truncateFullyAndStartAt(offset)
+    this.#producerStateReady = null
+    this.producers.clear()
     await this.epochs.truncateFromEnd(0n)
     this.#highWatermark = offset
   }

@@ -44,6 +44,10 @@ export function toLogConfig(c: TopicConfig, broker: BrokerConfig): LogConfig {
     flushMessages: c.flushMessages,
     flushMs: c.flushMs,
     fsync: broker.fsync === 'always',
+    cleanupPolicy: c.cleanupPolicy,
+    deleteRetentionMs: c.deleteRetentionMs,
+    minCleanableDirtyRatio: c.minCleanableDirtyRatio,
+    minCompactionLagMs: c.minCompactionLagMs,
   }
 }
 
@@ -74,6 +78,7 @@ export class ReplicaManager {
   readonly #timers: NodeJS.Timeout[] = []
   #closed = false
   readonly #metrics: Metrics
+  readonly #leadershipListeners = new Set<(partition: Partition, leading: boolean) => void>()
 
   private constructor(config: BrokerConfig, logger: Logger, logs: LogManager, clock: () => number, highWatermarks: Map<string, bigint>, metrics: Metrics) {
     this.#config = config
@@ -93,9 +98,22 @@ export class ReplicaManager {
 
   static async open(config: BrokerConfig, logger: Logger, clock: () => number, metrics: Metrics): Promise<ReplicaManager> {
     await mkdir(config.dataDir, { recursive: true })
-    const logs = await LogManager.open(config.dataDir, { clock, logger, retentionCheckIntervalMs: config.logRetentionCheckIntervalMs })
+    // The cleaner compacts only committed records (below the high watermark): a record a follower
+    // may still truncate must not make an older record of its key go.
+    let manager: ReplicaManager | null = null
+    const logs = await LogManager.open(config.dataDir, {
+      clock,
+      logger,
+      retentionCheckIntervalMs: config.logRetentionCheckIntervalMs,
+      cleaner: {
+        backoffMs: config.logCleanerBackoffMs,
+        offsetMapBytesMax: config.logCleanerDedupeBufferBytes,
+        cleanableEndOffset: (topic, partition) => (manager === null ? null : manager.#partitions.get(partitionKey(topic, partition))?.highWatermark ?? null),
+      },
+    })
     const highWatermarks = await readOffsetCheckpoint(path.join(config.dataDir, HIGH_WATERMARK_FILE), (why) => logger.warn({ subsystem: 'replicas', why }, 'high watermark checkpoint unreadable; starting from the log start'))
-    return new ReplicaManager(config, logger, logs, clock, highWatermarks, metrics)
+    manager = new ReplicaManager(config, logger, logs, clock, highWatermarks, metrics)
+    return manager
   }
 
   #registerGauges(): void {
@@ -111,6 +129,21 @@ export class ReplicaManager {
   attach(image: MetadataImage, controller: ControllerLink): void {
     this.#image = image
     this.#controller = controller
+  }
+
+  /** Called when this broker starts leading a partition (a new leader epoch) or stops leading it. */
+  onLeadership(listener: (partition: Partition, leading: boolean) => void): void {
+    this.#leadershipListeners.add(listener)
+  }
+
+  #emitLeadership(partition: Partition, leading: boolean): void {
+    for (const listener of this.#leadershipListeners) {
+      try {
+        listener(partition, leading)
+      } catch (err) {
+        this.#logger.error({ err, topic: partition.topic, partition: partition.index }, 'leadership listener failed')
+      }
+    }
   }
 
   /** Brings hosted partitions in line with the image. */
@@ -143,6 +176,7 @@ export class ReplicaManager {
       if (wanted.has(key)) continue
       this.#partitions.delete(key)
       this.#fetchers.get(partition.state.leader)?.remove(partition)
+      if (partition.isLeader) this.#emitLeadership(partition, false)
       partition.close()
       this.waiters.notify(key)
       if (!image.topics.has(partition.topic)) await this.#deleteLog(partition.topic, partition.index)
@@ -154,8 +188,20 @@ export class ReplicaManager {
     }
   }
 
+  /**
+   * Whether this process may act as a leader: its own incarnation is registered and unfenced. A
+   * restarted broker replays a leadership the controller is about to move (its registration as a
+   * new incarnation does that); serving it meanwhile would answer from state nobody vouches for.
+   */
+  #mayLead(): boolean {
+    const me = this.#image?.brokers.get(this.#config.nodeId)
+    return me !== undefined && !me.fenced && me.incarnationId === this.#controller?.incarnationId
+  }
+
   /** Hosts the partition (opening its log the first time) in the role the image gives this broker. */
-  async #apply(p: PartitionRecord, config: TopicConfig): Promise<void> {
+  async #apply(record: PartitionRecord, config: TopicConfig): Promise<void> {
+    // Led by this broker in the image, but not by this process yet: nobody leads it for now.
+    const p = record.leader === this.#config.nodeId && !this.#mayLead() ? { ...record, leader: -1 } : record
     const key = partitionKey(p.topic, p.partition)
     const state: PartitionState = { leader: p.leader, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, replicas: p.replicas, isr: p.isr }
     let partition = this.#partitions.get(key)
@@ -174,14 +220,18 @@ export class ReplicaManager {
     partition.log.config = toLogConfig(config, this.#config)
     const previousLeader = partition.state.leader
     if (p.leader === this.#config.nodeId) {
-      if (!partition.isLeader || partition.state.leaderEpoch !== p.leaderEpoch) this.#logger.info({ topic: p.topic, partition: p.partition, leaderEpoch: p.leaderEpoch, isr: p.isr }, 'leading partition')
+      const newLeadership = !partition.isLeader || partition.state.leaderEpoch !== p.leaderEpoch
+      if (newLeadership) this.#logger.info({ topic: p.topic, partition: p.partition, leaderEpoch: p.leaderEpoch, isr: p.isr }, 'leading partition')
       this.#fetchers.get(previousLeader)?.remove(partition)
       await partition.becomeLeader(state, this.#clock())
       this.waiters.notify(key)
+      if (newLeadership) this.#emitLeadership(partition, true)
       return
     }
+    const wasLeader = partition.isLeader
     const wasFollowing = !partition.isLeader && partition.state.leaderEpoch === p.leaderEpoch && partition.state.leader === p.leader
     partition.becomeFollower(state)
+    if (wasLeader) this.#emitLeadership(partition, false)
     if (wasFollowing && this.#fetchers.get(p.leader)?.has(partition) === true) return
     this.#fetchers.get(previousLeader)?.remove(partition)
     this.waiters.notify(key)
@@ -334,6 +384,15 @@ export class ReplicaManager {
     } finally {
       clear()
     }
+  }
+
+  /**
+   * A clean stop has begun: produces waiting for acks=all fail now with NOT_LEADER_OR_FOLLOWER
+   * (retriable: the producer goes to the new leader) instead of holding the shutdown until their
+   * timeout.
+   */
+  stopServing(): void {
+    for (const p of this.#partitions.values()) p.failPendingAcks()
   }
 
   /** Writes every hosted partition's high watermark (replication-offset-checkpoint). */

@@ -23,7 +23,8 @@ export interface FrameSource {
  * request gets no response (Produce with acks=0). Rejects only when the connection must close
  * (a request whose header cannot be read: there is no correlation id to answer).
  */
-export type FrameHandler = (frame: Buffer) => Promise<Buffer | null>
+/** `peer` is the client's address (`/host`), for tools that show who is connected. */
+export type FrameHandler = (frame: Buffer, peer: string) => Promise<Buffer | null>
 
 interface Slot {
   /** The response once the handler has finished; undefined while it runs. */
@@ -120,7 +121,7 @@ export class Connection {
   #dispatch(frame: Buffer): void {
     const slot: Slot = { response: undefined, done: false }
     this.#pending.push(slot)
-    this.#handle(frame).then(
+    this.#handle(frame, `/${this.#socket.remoteAddress ?? 'unknown'}`).then(
       (response) => {
         slot.response = response
         slot.done = true

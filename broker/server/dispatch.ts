@@ -13,7 +13,28 @@ import { handleFetch } from './handlers/fetch.js'
 import { handleListOffsets } from './handlers/list-offsets.js'
 import { handleMetadata } from './handlers/metadata.js'
 import { handleProduce } from './handlers/produce.js'
-import { handleAppendEntries, handleBrokerHeartbeat, handleBrokerRegistration, handleControlledShutdown, handleDescribeCluster, handleDescribeQuorum, handleVote } from './handlers/quorum.js'
+import {
+  handleAppendEntries,
+  handleBrokerHeartbeat,
+  handleBrokerRegistration,
+  handleControlledShutdown,
+  handleDescribeCluster,
+  handleDescribeQuorum,
+  handleInstallSnapshot,
+  handleVote,
+} from './handlers/quorum.js'
+import {
+  handleDescribeGroups,
+  handleFindCoordinator,
+  handleHeartbeat,
+  handleJoinGroup,
+  handleLeaveGroup,
+  handleListGroups,
+  handleOffsetCommit,
+  handleOffsetFetch,
+  handleSyncGroup,
+} from './handlers/groups.js'
+import { handleAllocateProducerIds, handleInitProducerId } from './handlers/producer-ids.js'
 import { handleAlterPartition, handleOffsetsForLeaderEpoch } from './handlers/replication.js'
 import { handleCreateTopics, handleDeleteTopics } from './handlers/topics.js'
 
@@ -25,7 +46,13 @@ function unsupported(correlationId: number): Buffer {
   return encodeResponse(ApiKey.ApiVersions, 0, correlationId, { errorCode: errorCodeOf('UNSUPPORTED_VERSION'), apiKeys: supportedApis() })
 }
 
-async function route(ctx: HandlerContext, apiKey: number, body: unknown): Promise<unknown> {
+/** Who sent a request: the group coordinator records it for DescribeGroups. */
+export interface RequestInfo {
+  clientId: string
+  clientHost: string
+}
+
+async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: RequestInfo): Promise<unknown> {
   switch (apiKey) {
     case ApiKey.ApiVersions:
       return { errorCode: 0, apiKeys: supportedApis() }
@@ -45,6 +72,8 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown): Promis
       return handleVote(ctx, body as Parameters<typeof handleVote>[1])
     case ApiKey.AppendEntries:
       return handleAppendEntries(ctx, body as Parameters<typeof handleAppendEntries>[1])
+    case ApiKey.InstallSnapshot:
+      return handleInstallSnapshot(ctx, body as Parameters<typeof handleInstallSnapshot>[1])
     case ApiKey.DescribeQuorum:
       return handleDescribeQuorum(ctx)
     case ApiKey.DescribeCluster:
@@ -53,6 +82,28 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown): Promis
       return handleBrokerRegistration(ctx, body as Parameters<typeof handleBrokerRegistration>[1])
     case ApiKey.BrokerHeartbeat:
       return handleBrokerHeartbeat(ctx, body as Parameters<typeof handleBrokerHeartbeat>[1])
+    case ApiKey.InitProducerId:
+      return handleInitProducerId(ctx, body as Parameters<typeof handleInitProducerId>[1])
+    case ApiKey.AllocateProducerIds:
+      return handleAllocateProducerIds(ctx, body as Parameters<typeof handleAllocateProducerIds>[1])
+    case ApiKey.FindCoordinator:
+      return handleFindCoordinator(ctx, body as Parameters<typeof handleFindCoordinator>[1])
+    case ApiKey.JoinGroup:
+      return handleJoinGroup(ctx, body as Parameters<typeof handleJoinGroup>[1], info)
+    case ApiKey.SyncGroup:
+      return handleSyncGroup(ctx, body as Parameters<typeof handleSyncGroup>[1])
+    case ApiKey.Heartbeat:
+      return handleHeartbeat(ctx, body as Parameters<typeof handleHeartbeat>[1])
+    case ApiKey.LeaveGroup:
+      return handleLeaveGroup(ctx, body as Parameters<typeof handleLeaveGroup>[1])
+    case ApiKey.OffsetCommit:
+      return handleOffsetCommit(ctx, body as Parameters<typeof handleOffsetCommit>[1])
+    case ApiKey.OffsetFetch:
+      return handleOffsetFetch(ctx, body as Parameters<typeof handleOffsetFetch>[1])
+    case ApiKey.DescribeGroups:
+      return handleDescribeGroups(ctx, body as Parameters<typeof handleDescribeGroups>[1])
+    case ApiKey.ListGroups:
+      return handleListGroups(ctx, body as Parameters<typeof handleListGroups>[1])
     case ApiKey.ControlledShutdown:
       return handleControlledShutdown(ctx, body as Parameters<typeof handleControlledShutdown>[1])
     case ApiKey.OffsetsForLeaderEpoch:
@@ -64,8 +115,8 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown): Promis
   }
 }
 
-export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer) => Promise<Buffer | null> {
-  return async (frame) => {
+export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer, peer: string) => Promise<Buffer | null> {
+  return async (frame, peer) => {
     const started = performance.now()
     const header = decodeRequestHeader(frame)
     let body: unknown
@@ -75,7 +126,7 @@ export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics):
       if (err instanceof StrandProtocolError && err.code === 'UNSUPPORTED_VERSION') return unsupported(header.correlationId)
       throw err
     }
-    const response = await route(ctx, header.apiKey, body)
+    const response = await route(ctx, header.apiKey, body, { clientId: header.clientId ?? '', clientHost: peer })
     metrics?.observe(header.apiKey, performance.now() - started)
     if (response === null) return null
     return encodeResponse(header.apiKey as never, header.apiVersion, header.correlationId, response as never)

@@ -2,10 +2,9 @@
 // An API key never changes meaning once released, and a released version's schema is frozen:
 // to change a message, add a version (golden-bytes tests in test/client/protocol enforce this).
 //
-// Keys follow Kafka's numbering. Reserved for later issues: OffsetCommit 8, OffsetFetch 9,
-// FindCoordinator 10, JoinGroup 11, Heartbeat 12, LeaveGroup 13, SyncGroup 14, DescribeGroups 15,
-// ListGroups 16, InitProducerId 22, BeginQuorumEpoch 53, EndQuorumEpoch 54. Keys from 1000 up
-// are Strand's own (AppendEntries), clear of Kafka's numbering.
+// Keys follow Kafka's numbering. Reserved for later issues: BeginQuorumEpoch 53,
+// EndQuorumEpoch 54. Keys from 1000 up are Strand's own (AppendEntries, InstallSnapshot), clear
+// of Kafka's numbering.
 
 import type avro from 'avsc'
 import { AvroBoundsError, compileGuarded, type RecordSchema, type Schema } from './avro.js'
@@ -29,17 +28,57 @@ import { apiVersionsVersions, type ApiVersionsRequest, type ApiVersionsResponse 
 import { createTopicsVersions, type CreateTopicsRequest, type CreateTopicsResponse } from './messages/create-topics.js'
 import { deleteTopicsVersions, type DeleteTopicsRequest, type DeleteTopicsResponse } from './messages/delete-topics.js'
 import { fetchVersions, type FetchRequest, type FetchResponse } from './messages/fetch.js'
+import {
+  offsetCommitVersions,
+  offsetFetchVersions,
+  findCoordinatorVersions,
+  joinGroupVersions,
+  heartbeatVersions,
+  leaveGroupVersions,
+  syncGroupVersions,
+  describeGroupsVersions,
+  listGroupsVersions,
+  type OffsetCommitRequest,
+  type OffsetCommitResponse,
+  type OffsetFetchRequest,
+  type OffsetFetchResponse,
+  type FindCoordinatorRequest,
+  type FindCoordinatorResponse,
+  type JoinGroupRequest,
+  type JoinGroupResponse,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type LeaveGroupRequest,
+  type LeaveGroupResponse,
+  type SyncGroupRequest,
+  type SyncGroupResponse,
+  type DescribeGroupsRequest,
+  type DescribeGroupsResponse,
+  type ListGroupsRequest,
+  type ListGroupsResponse,
+} from './messages/groups.js'
+import {
+  initProducerIdVersions,
+  allocateProducerIdsVersions,
+  type InitProducerIdRequest,
+  type InitProducerIdResponse,
+  type AllocateProducerIdsRequest,
+  type AllocateProducerIdsResponse,
+} from './messages/producer-ids.js'
 import { listOffsetsVersions, type ListOffsetsRequest, type ListOffsetsResponse } from './messages/list-offsets.js'
 import { metadataVersions, type MetadataRequest, type MetadataResponse } from './messages/metadata.js'
 import { produceVersions, type ProduceRequest, type ProduceResponse } from './messages/produce.js'
 import {
   appendEntriesVersions,
   describeQuorumVersions,
+  installSnapshotVersions,
   voteVersions,
   type AppendEntriesRequest,
   type AppendEntriesResponse,
   type DescribeQuorumRequest,
   type DescribeQuorumResponse,
+  type InstallSnapshotRequest,
+  type InstallSnapshotResponse,
   type VoteRequest,
   type VoteResponse,
 } from './messages/quorum.js'
@@ -58,9 +97,19 @@ export const ApiKey = {
   ListOffsets: 2,
   Metadata: 3,
   ControlledShutdown: 7,
+  OffsetCommit: 8,
+  OffsetFetch: 9,
+  FindCoordinator: 10,
+  JoinGroup: 11,
+  Heartbeat: 12,
+  LeaveGroup: 13,
+  SyncGroup: 14,
+  DescribeGroups: 15,
+  ListGroups: 16,
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
+  InitProducerId: 22,
   OffsetsForLeaderEpoch: 23,
   Vote: 52,
   DescribeQuorum: 55,
@@ -68,7 +117,9 @@ export const ApiKey = {
   DescribeCluster: 60,
   BrokerRegistration: 62,
   BrokerHeartbeat: 63,
+  AllocateProducerIds: 67,
   AppendEntries: 1000,
+  InstallSnapshot: 1001,
 } as const
 
 /** Request and response body types per API key (the latest version's shape). */
@@ -78,9 +129,19 @@ export interface ApiTypes {
   2: { request: ListOffsetsRequest; response: ListOffsetsResponse }
   3: { request: MetadataRequest; response: MetadataResponse }
   7: { request: ControlledShutdownRequest; response: ControlledShutdownResponse }
+  8: { request: OffsetCommitRequest; response: OffsetCommitResponse }
+  9: { request: OffsetFetchRequest; response: OffsetFetchResponse }
+  10: { request: FindCoordinatorRequest; response: FindCoordinatorResponse }
+  11: { request: JoinGroupRequest; response: JoinGroupResponse }
+  12: { request: HeartbeatRequest; response: HeartbeatResponse }
+  13: { request: LeaveGroupRequest; response: LeaveGroupResponse }
+  14: { request: SyncGroupRequest; response: SyncGroupResponse }
+  15: { request: DescribeGroupsRequest; response: DescribeGroupsResponse }
+  16: { request: ListGroupsRequest; response: ListGroupsResponse }
   18: { request: ApiVersionsRequest; response: ApiVersionsResponse }
   19: { request: CreateTopicsRequest; response: CreateTopicsResponse }
   20: { request: DeleteTopicsRequest; response: DeleteTopicsResponse }
+  22: { request: InitProducerIdRequest; response: InitProducerIdResponse }
   23: { request: OffsetsForLeaderEpochRequest; response: OffsetsForLeaderEpochResponse }
   52: { request: VoteRequest; response: VoteResponse }
   55: { request: DescribeQuorumRequest; response: DescribeQuorumResponse }
@@ -88,7 +149,9 @@ export interface ApiTypes {
   60: { request: DescribeClusterRequest; response: DescribeClusterResponse }
   62: { request: BrokerRegistrationRequest; response: BrokerRegistrationResponse }
   63: { request: BrokerHeartbeatRequest; response: BrokerHeartbeatResponse }
+  67: { request: AllocateProducerIdsRequest; response: AllocateProducerIdsResponse }
   1000: { request: AppendEntriesRequest; response: AppendEntriesResponse }
+  1001: { request: InstallSnapshotRequest; response: InstallSnapshotResponse }
 }
 export type ApiKeyValue = keyof ApiTypes
 
@@ -100,9 +163,19 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   2: { name: 'ListOffsets', versions: listOffsetsVersions },
   3: { name: 'Metadata', versions: metadataVersions },
   7: { name: 'ControlledShutdown', versions: controlledShutdownVersions },
+  8: { name: 'OffsetCommit', versions: offsetCommitVersions },
+  9: { name: 'OffsetFetch', versions: offsetFetchVersions },
+  10: { name: 'FindCoordinator', versions: findCoordinatorVersions },
+  11: { name: 'JoinGroup', versions: joinGroupVersions },
+  12: { name: 'Heartbeat', versions: heartbeatVersions },
+  13: { name: 'LeaveGroup', versions: leaveGroupVersions },
+  14: { name: 'SyncGroup', versions: syncGroupVersions },
+  15: { name: 'DescribeGroups', versions: describeGroupsVersions },
+  16: { name: 'ListGroups', versions: listGroupsVersions },
   18: { name: 'ApiVersions', versions: apiVersionsVersions },
   19: { name: 'CreateTopics', versions: createTopicsVersions },
   20: { name: 'DeleteTopics', versions: deleteTopicsVersions },
+  22: { name: 'InitProducerId', versions: initProducerIdVersions },
   23: { name: 'OffsetsForLeaderEpoch', versions: offsetsForLeaderEpochVersions },
   52: { name: 'Vote', versions: voteVersions },
   55: { name: 'DescribeQuorum', versions: describeQuorumVersions },
@@ -110,7 +183,9 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   60: { name: 'DescribeCluster', versions: describeClusterVersions },
   62: { name: 'BrokerRegistration', versions: brokerRegistrationVersions },
   63: { name: 'BrokerHeartbeat', versions: brokerHeartbeatVersions },
+  67: { name: 'AllocateProducerIds', versions: allocateProducerIdsVersions },
   1000: { name: 'AppendEntries', versions: appendEntriesVersions },
+  1001: { name: 'InstallSnapshot', versions: installSnapshotVersions },
 }
 
 interface Compiled {

@@ -4,7 +4,10 @@
 
 import type { Logger } from 'pino'
 import type { BrokerConfig } from '../../config.js'
+import type { GroupCoordinator } from '../../group/coordinator.js'
 import type { Controller } from '../../metadata/controller.js'
+import type { ControllerChannel } from '../../metadata/controller-channel.js'
+import type { ProducerIdManager } from '../../metadata/producer-ids.js'
 import type { QuorumNode } from '../../metadata/quorum.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ReplicaManager } from '../../replication/replica-manager.js'
@@ -23,6 +26,12 @@ export interface HandlerContext {
   readonly quorum: () => QuorumNode | null
   /** Broker registrations and heartbeats; acts only while this broker's quorum seat leads. */
   readonly controller: () => Controller | null
+  /** Consumer groups whose offsets partition this broker leads; null until started. */
+  readonly groups: () => GroupCoordinator | null
+  /** Producer ids for InitProducerId; null until started. */
+  readonly producerIds: () => ProducerIdManager | null
+  /** The connection to the active controller, for requests only it can answer. */
+  readonly controllerChannel: () => ControllerChannel | null
   /** Set once shutdown begins: long polls return at once. */
   readonly stopping: () => boolean
 }

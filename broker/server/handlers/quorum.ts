@@ -1,4 +1,4 @@
-// The metadata quorum's RPCs: Vote and AppendEntries from other voters, DescribeQuorum from tools;
+// The metadata quorum's RPCs: Vote, AppendEntries and InstallSnapshot from other voters, DescribeQuorum from tools;
 // broker registration, heartbeats and controlled shutdown for the controller; DescribeCluster from the metadata image.
 // Until this broker's quorum seat has started, voters are told BROKER_NOT_AVAILABLE (retriable).
 
@@ -12,7 +12,15 @@ import type {
   ControlledShutdownResponse,
   DescribeClusterResponse,
 } from '../../../client/protocol/messages/brokers.js'
-import type { AppendEntriesRequest, AppendEntriesResponse, DescribeQuorumResponse, VoteRequest, VoteResponse } from '../../../client/protocol/messages/quorum.js'
+import type {
+  AppendEntriesRequest,
+  AppendEntriesResponse,
+  DescribeQuorumResponse,
+  InstallSnapshotRequest,
+  InstallSnapshotResponse,
+  VoteRequest,
+  VoteResponse,
+} from '../../../client/protocol/messages/quorum.js'
 import type { HandlerContext } from './context.js'
 
 export async function handleVote(ctx: HandlerContext, req: VoteRequest): Promise<VoteResponse> {
@@ -25,6 +33,12 @@ export async function handleAppendEntries(ctx: HandlerContext, req: AppendEntrie
   const quorum = ctx.quorum()
   if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), term: -1, success: false, matchIndex: 0n }
   return quorum.handleAppendEntries(req)
+}
+
+export async function handleInstallSnapshot(ctx: HandlerContext, req: InstallSnapshotRequest): Promise<InstallSnapshotResponse> {
+  const quorum = ctx.quorum()
+  if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), term: -1, success: false, matchIndex: 0n }
+  return quorum.handleInstallSnapshot(req)
 }
 
 export function handleDescribeQuorum(ctx: HandlerContext): DescribeQuorumResponse {

@@ -1,6 +1,8 @@
 // The metadata quorum's Raft RPCs, broker to broker: Vote (key 52, as Kafka's), AppendEntries
 // (key 1000: Strand's own push replication of the metadata log; Kafka's KRaft pulls with Fetch
-// instead), and DescribeQuorum (key 55) for tools and tests. Terms and voter ids are int32,
+// instead), InstallSnapshot (key 1001: the leader's snapshot of the metadata image, whole, for a
+// voter that needs entries the leader has compacted away; Kafka's KRaft pulls it with
+// FetchSnapshot), and DescribeQuorum (key 55) for tools and tests. Terms and voter ids are int32,
 // log indexes int64. `errorCode` is FENCED_LEADER_EPOCH for a request from an older term and
 // INCONSISTENT_VOTER_SET for one from a node that is not a voter; `term` always carries the
 // responder's term, so a stale sender learns it and steps down.
@@ -20,6 +22,11 @@ export const AppendEntriesRequestV0 = record('AppendEntriesRequestV0', {
 })
 export const AppendEntriesResponseV0 = record('AppendEntriesResponseV0', { errorCode: int, term: int, success: boolean, matchIndex: long })
 
+/** `data` is the snapshot's content (encoded metadata records); its entry at `lastIndex` has `lastTerm`. */
+export const InstallSnapshotRequestV0 = record('InstallSnapshotRequestV0', { term: int, leaderId: int, lastIndex: long, lastTerm: int, data: bytes })
+/** As AppendEntries: on success `matchIndex` is the last index the voter now holds from the leader. */
+export const InstallSnapshotResponseV0 = record('InstallSnapshotResponseV0', { errorCode: int, term: int, success: boolean, matchIndex: long })
+
 export const DescribeQuorumRequestV0 = record('DescribeQuorumRequestV0', {})
 export const DescribeQuorumResponseV0 = record('DescribeQuorumResponseV0', {
   errorCode: int,
@@ -38,9 +45,12 @@ export type VoteRequest = Value<typeof VoteRequestV0>
 export type VoteResponse = Value<typeof VoteResponseV0>
 export type AppendEntriesRequest = Value<typeof AppendEntriesRequestV0>
 export type AppendEntriesResponse = Value<typeof AppendEntriesResponseV0>
+export type InstallSnapshotRequest = Value<typeof InstallSnapshotRequestV0>
+export type InstallSnapshotResponse = Value<typeof InstallSnapshotResponseV0>
 export type DescribeQuorumRequest = Value<typeof DescribeQuorumRequestV0>
 export type DescribeQuorumResponse = Value<typeof DescribeQuorumResponseV0>
 
 export const voteVersions = { 0: { request: VoteRequestV0, response: VoteResponseV0 } } as const
 export const appendEntriesVersions = { 0: { request: AppendEntriesRequestV0, response: AppendEntriesResponseV0 } } as const
+export const installSnapshotVersions = { 0: { request: InstallSnapshotRequestV0, response: InstallSnapshotResponseV0 } } as const
 export const describeQuorumVersions = { 0: { request: DescribeQuorumRequestV0, response: DescribeQuorumResponseV0 } } as const

@@ -193,6 +193,23 @@ t.test('retention deletes whole old segments by size and by age, advancing the l
   t.equal(log.logEndOffset, 80n, 'retention never moves the log end')
 })
 
+t.test('deleteSegmentsBelow removes only whole segments below the offset, never the active one', async (t) => {
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir, { config: { segmentBytes: 2048 } })
+  t.teardown(() => log.close())
+  for (let i = 0; i < 40; i++) await log.append(testBatch(BigInt(i * 2), 2, { padBytes: 100 }), { assignOffsets: true })
+  const bases = log.segmentBaseOffsets()
+  t.ok(bases.length > 4, `${bases.length} segments`)
+  const cut = bases[3]! + 1n
+  t.equal(await log.deleteSegmentsBelow(cut), 3, 'the segments ending at or before the offset go; the one holding it stays')
+  t.equal(log.logStartOffset, bases[3])
+  t.same((await readAll(log, bases[3]!))[0]?.offset, bases[3], 'the new log start reads back')
+  t.equal(await log.deleteSegmentsBelow(bases[3]!), 0, 'an offset inside the first segment deletes nothing')
+  t.equal(await log.deleteSegmentsBelow(log.logEndOffset + 100n), bases.length - 4)
+  t.equal(log.segmentCount, 1, 'the active segment is kept even when everything is below the offset')
+  t.equal(log.logEndOffset, 80n, 'and the log end never moves')
+})
+
 t.test('a reader beside an appender only ever sees whole batches', async (t) => {
   const dir = await tempDir(t)
   const { log } = await openLog(dir, { config: { segmentBytes: 64 * 1024 } })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MetadataImage } from '../../../broker/metadata/image.js'
-import { decodeMetadataRecord, encodeMetadataRecord, type MetadataRecord } from '../../../broker/metadata/records.js'
+import { decodeMetadataEntry, decodeMetadataRecord, encodeMetadataEntry, encodeMetadataRecord, type MetadataRecord } from '../../../broker/metadata/records.js'
 
 const RECORDS: MetadataRecord[] = [
   { kind: 'registerBroker', record: { brokerId: 1, host: '127.0.0.1', port: 9092, incarnationId: 'a1' } },
@@ -49,4 +49,47 @@ t.test('the image applies records and refuses the ones that do not fit, changing
   image.apply(++index, RECORDS[5]!)
   t.throws(() => image.apply(++index, { kind: 'cluster', record: { clusterId: 'c-2' } }), /already c-1/, 'the first cluster id sticks')
   t.equal(image.clusterId, 'c-1')
+})
+
+t.test('toRecords rebuilds an equal image with fromRecords, partitions at any epoch included', async (t) => {
+  const image = new MetadataImage()
+  let index = 0
+  const apply = (r: MetadataRecord): void => image.apply(++index, r)
+  apply({ kind: 'cluster', record: { clusterId: 'c-1' } })
+  for (const id of [1, 2, 3]) apply({ kind: 'registerBroker', record: { brokerId: id, host: '127.0.0.1', port: 9090 + id, incarnationId: `inc-${id}` } })
+  apply({ kind: 'brokerFencing', record: { brokerId: 1, fenced: false } })
+  apply({ kind: 'brokerFencing', record: { brokerId: 3, fenced: false } })
+  apply({ kind: 'brokerFencing', record: { brokerId: 3, fenced: true } })
+  for (const name of ['orders', 'payments', 'gone']) {
+    apply({ kind: 'topic', record: { name, topicId: `id-${name}`, configs: [{ key: 'retention.ms', value: '1000' }, { key: 'min.insync.replicas', value: '2' }] } })
+    for (const p of [0, 1]) apply({ kind: 'partition', record: { topic: name, partition: p, replicas: [1, 2, 3], isr: [1, 2, 3], leader: 1 + p, leaderEpoch: 0, partitionEpoch: 0 } })
+  }
+  apply({ kind: 'partition', record: { topic: 'orders', partition: 1, replicas: [1, 2, 3], isr: [1, 3], leader: 3, leaderEpoch: 1, partitionEpoch: 1 } })
+  apply({ kind: 'partition', record: { topic: 'orders', partition: 1, replicas: [1, 2, 3], isr: [3], leader: 3, leaderEpoch: 1, partitionEpoch: 2 } })
+  apply({ kind: 'removeTopic', record: { name: 'gone', reason: null } })
+  apply({ kind: 'producerIds', record: { brokerId: 2, nextProducerId: 2000n } })
+
+  const records = image.toRecords()
+  t.same(records.filter((r) => r.kind === 'registerBroker' || r.kind === 'brokerFencing').map((r) => r.kind), ['registerBroker', 'brokerFencing', 'registerBroker', 'registerBroker'], 'a fencing record only for unfenced brokers')
+  const rebuilt = MetadataImage.fromRecords(records, index)
+  const view = (i: MetadataImage): unknown => ({ clusterId: i.clusterId, nextProducerId: i.nextProducerId, appliedIndex: i.appliedIndex, brokers: [...i.brokers.entries()], topics: [...i.topics.entries()] })
+  t.same(view(rebuilt), view(image), 'the same brokers, fencing, topics, configs and partition states')
+  t.equal(rebuilt.topics.get('orders')?.partitions[1]?.partitionEpoch, 2, 'a partition loads at the epoch it had reached')
+  t.equal(rebuilt.nextProducerId, 2000n, 'and the producer ids handed out stay handed out')
+  t.same(decodeMetadataEntry(encodeMetadataEntry(records)), records, 'and the records survive their encoding as one entry')
+
+  rebuilt.apply(index + 1, { kind: 'partition', record: { topic: 'orders', partition: 1, replicas: [1, 2, 3], isr: [3, 1], leader: 3, leaderEpoch: 1, partitionEpoch: 3 } })
+  t.same(rebuilt.topics.get('orders')?.partitions[1]?.isr, [3, 1], 'changes after the snapshot apply on top of it')
+  t.throws(() => rebuilt.apply(index + 2, { kind: 'partition', record: { topic: 'orders', partition: 1, replicas: [1, 2, 3], isr: [3], leader: 3, leaderEpoch: 1, partitionEpoch: 3 } }), /the next is 4/, 'with the usual epoch checks')
+  t.equal(image.topics.get('orders')?.partitions[1]?.isr.length, 1, 'the source image is not shared with the rebuilt one')
+
+  t.throws(() => MetadataImage.fromRecords([{ kind: 'partition', record: { topic: 'nope', partition: 0, replicas: [1], isr: [1], leader: 1, leaderEpoch: 0, partitionEpoch: 4 } }], 5), /Snapshot record 0 \(partition\) does not load/)
+
+  const target = new MetadataImage()
+  const held = target
+  target.replaceWith(image)
+  t.equal(target, held, 'replaceWith keeps the object (the replica manager holds it)')
+  t.same(view(target), view(image))
+  image.brokers.get(1)!.fenced = true
+  t.equal(target.brokers.get(1)?.fenced, false, 'and copies, not shares')
 })

@@ -1,6 +1,11 @@
 // The Raft core under a seeded, hostile network: message loss, duplication, reordering, network
-// partitions and node crashes with restarts from what each node persisted. After every step the
-// safety properties are checked; at the end the network heals and the cluster must make progress.
+// partitions and node crashes with restarts from what each node persisted, and snapshots: nodes
+// compact their logs at random applied indexes, and leaders send snapshots to followers that need
+// compacted entries. After every step the safety properties are checked; at the end the network
+// heals and the cluster must make progress.
+//
+// Each node's state machine is the list of the entries it applied ("term/data"), so a snapshot
+// is that list as JSON, and every applied state can be compared with the one committed sequence.
 
 import t from 'tap'
 import { RaftNode, type Entry, type HardState, type NodeId, type RaftMessage, type RaftOptions } from '../../../broker/metadata/raft.js'
@@ -8,8 +13,17 @@ import { Rng, testSeed } from '../../helpers/random.js'
 
 const baseSeed = testSeed()
 
+interface Snapshot {
+  lastIndex: number
+  lastTerm: number
+  /** The state machine through lastIndex: every applied entry as "term/data". */
+  state: string[]
+}
+
 interface Disk {
   hardState: HardState
+  snapshot: Snapshot
+  /** The entries after the snapshot: log[i] is entry snapshot.lastIndex + 1 + i. */
   log: Entry[]
 }
 
@@ -26,6 +40,14 @@ interface Faults {
   crashP: number
   partitionP: number
   proposeP: number
+  /** Per live node and step: snapshot the state machine at a random applied index and compact. */
+  compactP: number
+}
+
+const NO_FAULTS: Faults = { dropP: 0, duplicateP: 0, crashP: 0, partitionP: 0, proposeP: 0, compactP: 0 }
+
+function entryValue(e: Entry): string {
+  return `${e.term}/${e.data.toString()}`
 }
 
 class Simulation {
@@ -34,10 +56,12 @@ class Simulation {
   nowMs = 0
   readonly disks = new Map<NodeId, Disk>()
   readonly nodes = new Map<NodeId, RaftNode | null>()
+  /** Each live node's state machine: the values it applied, in order (volatile: rebuilt on start). */
+  readonly applied = new Map<NodeId, string[]>()
   network: InFlight[] = []
   /** Links that drop everything, as "a-b" with a < b. */
   cut = new Set<string>()
-  /** Every index ever reported committed, with its entry: it must never change. */
+  /** Every index ever reported committed (applied or carried by a snapshot), with its entry: it must never change. */
   readonly committed = new Map<number, string>()
   /**
    * The reporting node's term when an index was first reported committed: at least the term it
@@ -47,12 +71,14 @@ class Simulation {
   readonly leaderOfTerm = new Map<number, NodeId>()
   violations: string[] = []
   proposals = 0
+  snapshotsTaken = 0
+  snapshotsInstalled = 0
 
   constructor(seed: number, voters: number) {
     this.rng = new Rng(seed)
     this.ids = Array.from({ length: voters }, (_, i) => i + 1)
     for (const id of this.ids) {
-      this.disks.set(id, { hardState: { term: 0, votedFor: null }, log: [] })
+      this.disks.set(id, { hardState: { term: 0, votedFor: null }, snapshot: { lastIndex: 0, lastTerm: 0, state: [] }, log: [] })
       this.start(id)
     }
   }
@@ -61,35 +87,94 @@ class Simulation {
     return { id, voters: this.ids, electionTimeoutMsMin: 150, electionTimeoutMsMax: 300, heartbeatIntervalMs: 50, appendEntriesMax: 8, random: () => this.rng.float() }
   }
 
+  /** A (re)start from what the node persisted: the snapshot loads into the state machine, the log after it into the core. */
   start(id: NodeId): void {
     const disk = this.disks.get(id)!
-    this.nodes.set(id, new RaftNode(this.options(id), { hardState: { ...disk.hardState }, log: [...disk.log] }, this.nowMs))
+    const { lastIndex, lastTerm } = disk.snapshot
+    this.nodes.set(id, new RaftNode(this.options(id), { hardState: { ...disk.hardState }, log: [...disk.log], snapshot: { lastIndex, lastTerm } }, this.nowMs))
+    this.applied.set(id, [...disk.snapshot.state])
   }
 
-  /** Persist first, then send: exactly the contract a real driver follows. */
+  /** Persist first (snapshot, then log), then send: exactly the contract a real driver follows. */
   drain(id: NodeId): void {
     const node = this.nodes.get(id)
     if (node === null || node === undefined) return
     const out = node.drain()
     const disk = this.disks.get(id)!
     if (out.hardState !== null) disk.hardState = { ...out.hardState }
-    if (out.log.truncateFrom !== null) disk.log.length = out.log.truncateFrom - 1
+    if (out.installSnapshot !== null) this.#install(id, node, out.installSnapshot)
+    const base = disk.snapshot.lastIndex
+    if (out.log.truncateFrom !== null && out.log.truncateFrom - 1 - base < disk.log.length) disk.log.length = Math.max(0, out.log.truncateFrom - 1 - base)
     for (const { index, entry } of out.log.append) {
-      if (index !== disk.log.length + 1) this.violations.push(`node ${id} appended index ${index} after ${disk.log.length}`)
+      if (index !== base + disk.log.length + 1) this.violations.push(`node ${id} appended index ${index} after ${base + disk.log.length}`)
       disk.log.push(entry)
     }
-    for (const { index, entry } of out.committed) this.#checkCommitted(id, index, entry, node.term)
-    for (const { to, message } of out.messages) this.#sendMessage(id, to, message)
+    for (const { index, entry } of out.committed) this.#apply(id, index, entryValue(entry), node.term)
+    for (const { to, message } of out.messages) this.#sendMessage(id, to, this.#attachSnapshot(id, message))
   }
 
-  #checkCommitted(id: NodeId, index: number, entry: Entry, term: number): void {
-    const value = `${entry.term}/${entry.data.toString()}`
+  /** The driver's side of a leader's snapshot message: the bytes of the snapshot it persisted. */
+  #attachSnapshot(id: NodeId, message: RaftMessage): RaftMessage {
+    if (message.type !== 'snapshot') return message
+    const snap = this.disks.get(id)!.snapshot
+    if (snap.lastIndex !== message.lastIndex || snap.lastTerm !== message.lastTerm) {
+      this.violations.push(`node ${id} sends snapshot ${message.lastIndex}/${message.lastTerm} but persisted ${snap.lastIndex}/${snap.lastTerm}`)
+    }
+    return { ...message, data: Buffer.from(JSON.stringify(snap.state)) }
+  }
+
+  /** The driver's side of an installed snapshot: persist it, load it, make the log start after it. */
+  #install(id: NodeId, node: RaftNode, s: { lastIndex: number; lastTerm: number; data: Buffer | null }): void {
+    const disk = this.disks.get(id)!
+    if (s.data === null) {
+      this.violations.push(`node ${id} installs a snapshot without data`)
+      return
+    }
+    const state = JSON.parse(s.data.toString()) as string[]
+    if (state.length !== s.lastIndex) this.violations.push(`snapshot at ${s.lastIndex} holds ${state.length} entries`)
+    if (s.lastIndex > 0 && !state[s.lastIndex - 1]!.startsWith(`${s.lastTerm}/`)) this.violations.push(`snapshot at ${s.lastIndex} claims term ${s.lastTerm} for ${state[s.lastIndex - 1]}`)
+    for (const [i, value] of state.entries()) this.#checkCommitted(id, i + 1, value, node.term)
+    // Keep the persisted entries after the snapshot when the disk reaches its last index (the
+    // core's truncateFrom removes them when they do not continue it); otherwise start empty.
+    const base = disk.snapshot.lastIndex
+    disk.log = s.lastIndex <= base + disk.log.length ? disk.log.slice(s.lastIndex - base) : []
+    disk.snapshot = { lastIndex: s.lastIndex, lastTerm: s.lastTerm, state }
+    this.applied.set(id, [...state])
+    this.snapshotsInstalled++
+  }
+
+  #apply(id: NodeId, index: number, value: string, term: number): void {
+    const sm = this.applied.get(id)!
+    if (index !== sm.length + 1) this.violations.push(`node ${id} applied ${index} after ${sm.length}`)
+    sm.push(value)
+    this.#checkCommitted(id, index, value, term)
+  }
+
+  #checkCommitted(id: NodeId, index: number, value: string, term: number): void {
     const known = this.committed.get(index)
     if (known === undefined) {
       this.committed.set(index, value)
       this.commitTerm.set(index, term)
+    } else if (known !== value) {
+      this.violations.push(`node ${id} committed ${value} at ${index}, but ${known} was committed there`)
     }
-    else if (known !== value) this.violations.push(`node ${id} committed ${value} at ${index}, but ${known} was committed there`)
+  }
+
+  /** The driver snapshots its state machine at an applied index, durably, then compacts the core. */
+  compact(id: NodeId): void {
+    const node = this.nodes.get(id)
+    if (node === null || node === undefined) return
+    const sm = this.applied.get(id)!
+    const disk = this.disks.get(id)!
+    if (sm.length <= disk.snapshot.lastIndex) return
+    const index = this.rng.int(disk.snapshot.lastIndex + 1, sm.length)
+    const term = node.termAt(index)
+    if (term !== disk.log[index - disk.snapshot.lastIndex - 1]?.term) this.violations.push(`node ${id} term at ${index} differs in core and on disk`)
+    disk.log = disk.log.slice(index - disk.snapshot.lastIndex)
+    disk.snapshot = { lastIndex: index, lastTerm: term, state: sm.slice(0, index) }
+    node.compact(index)
+    if (node.snapshotIndex !== index || node.termAt(index) !== term || node.entryAt(index) !== undefined) this.violations.push(`node ${id} did not compact to ${index}`)
+    this.snapshotsTaken++
   }
 
   #sendMessage(from: NodeId, to: NodeId, message: RaftMessage): void {
@@ -97,7 +182,7 @@ class Simulation {
     for (let i = 0; i < copies; i++) this.network.push({ from, to, message, deliverAtMs: this.nowMs + this.rng.int(1, 30) })
   }
 
-  faults: Faults = { dropP: 0, duplicateP: 0, crashP: 0, partitionP: 0, proposeP: 0 }
+  faults: Faults = { ...NO_FAULTS }
 
   linkCut(a: NodeId, b: NodeId): boolean {
     return this.cut.has(a < b ? `${a}-${b}` : `${b}-${a}`)
@@ -121,6 +206,7 @@ class Simulation {
       node.tick(this.nowMs)
       if (node.role === 'leader' && this.rng.bool(this.faults.proposeP)) node.propose(Buffer.from(`p${++this.proposals}`), this.nowMs)
       this.drain(id)
+      if (this.rng.bool(this.faults.compactP)) this.compact(id)
     }
     this.checkInvariants()
   }
@@ -138,41 +224,60 @@ class Simulation {
     }
   }
 
+  /** The entry at `index` as this node persisted it: from its snapshot or its log. */
+  persistedValue(id: NodeId, index: number): string | undefined {
+    const disk = this.disks.get(id)!
+    if (index <= disk.snapshot.lastIndex) return disk.snapshot.state[index - 1]
+    const e = disk.log[index - disk.snapshot.lastIndex - 1]
+    return e === undefined ? undefined : entryValue(e)
+  }
+
   checkInvariants(): void {
     for (const id of this.ids) {
       const node = this.nodes.get(id)
       if (node === null || node === undefined) continue
+      const disk = this.disks.get(id)!
+      if (node.snapshotIndex !== disk.snapshot.lastIndex || node.lastIndex !== disk.snapshot.lastIndex + disk.log.length) {
+        this.violations.push(`node ${id}: core holds (${node.snapshotIndex}, ${node.lastIndex}], disk (${disk.snapshot.lastIndex}, ${disk.snapshot.lastIndex + disk.log.length}]`)
+      }
       if (node.role === 'leader') {
         const other = this.leaderOfTerm.get(node.term)
         if (other !== undefined && other !== id) this.violations.push(`two leaders in term ${node.term}: ${other} and ${id}`)
         this.leaderOfTerm.set(node.term, id)
-        // Leader completeness: a leader holds every committed entry.
+        // Leader completeness: a leader holds every committed entry, in its log or its snapshot.
         for (const [index, value] of this.committed) {
           if (this.commitTerm.get(index)! >= node.term) continue
           const e = node.entryAt(index)
-          if (e === undefined || `${e.term}/${e.data.toString()}` !== value) this.violations.push(`leader ${id} (term ${node.term}) lacks committed ${value} at ${index}`)
+          const held = index <= node.snapshotIndex ? this.persistedValue(id, index) : e === undefined ? undefined : entryValue(e)
+          if (held !== value) this.violations.push(`leader ${id} (term ${node.term}) lacks committed ${value} at ${index}`)
         }
       }
     }
   }
 
-  /** Log matching: two logs that agree on an index's term agree on every entry up to it. */
+  /**
+   * Log matching: two logs that agree on an index's term agree on every entry up to it (compared
+   * where both still hold entries; the snapshots are checked against the committed sequence).
+   */
   checkLogMatching(): void {
     for (const a of this.ids) {
       for (const b of this.ids) {
         if (a >= b) continue
-        const la = this.disks.get(a)!.log
-        const lb = this.disks.get(b)!.log
+        const da = this.disks.get(a)!
+        const db = this.disks.get(b)!
+        const from = Math.max(da.snapshot.lastIndex, db.snapshot.lastIndex) + 1
+        const to = Math.min(da.snapshot.lastIndex + da.log.length, db.snapshot.lastIndex + db.log.length)
+        const at = (d: Disk, i: number): Entry => d.log[i - d.snapshot.lastIndex - 1]!
         let agreeUpTo = 0
-        for (let i = Math.min(la.length, lb.length); i > 0; i--) {
-          if (la[i - 1]!.term === lb[i - 1]!.term) {
+        for (let i = to; i >= from; i--) {
+          if (at(da, i).term === at(db, i).term) {
             agreeUpTo = i
             break
           }
         }
-        for (let i = 0; i < agreeUpTo; i++) {
-          if (la[i]!.term !== lb[i]!.term || !la[i]!.data.equals(lb[i]!.data)) {
-            this.violations.push(`logs of ${a} and ${b} agree at ${agreeUpTo} but differ at ${i + 1}`)
+        for (let i = from; i <= agreeUpTo; i++) {
+          if (at(da, i).term !== at(db, i).term || !at(da, i).data.equals(at(db, i).data)) {
+            this.violations.push(`logs of ${a} and ${b} agree at ${agreeUpTo} but differ at ${i}`)
             return
           }
         }
@@ -181,11 +286,10 @@ class Simulation {
   }
 
   heal(): void {
-    this.faults = { dropP: 0, duplicateP: 0, crashP: 0, partitionP: 0, proposeP: 0 }
+    this.faults = { ...NO_FAULTS }
     this.cut = new Set()
     for (const id of this.ids) if (this.nodes.get(id) === null) this.start(id)
   }
-
 }
 
 /** The node leading the highest term any live node has seen, if that term has a leader. */
@@ -214,7 +318,7 @@ function proposeUntilCommitted(sim: Simulation, data: string): number | null {
 
 function runSeed(seed: number, voters: number, steps: number): Simulation {
   const sim = new Simulation(seed, voters)
-  sim.faults = { dropP: 0.1, duplicateP: 0.05, crashP: 0.003, partitionP: 0.004, proposeP: 0.2 }
+  sim.faults = { dropP: 0.1, duplicateP: 0.05, crashP: 0.003, partitionP: 0.004, proposeP: 0.2, compactP: 0.01 }
   for (let i = 0; i < steps && sim.violations.length === 0; i++) {
     sim.step()
     if (i % 25 === 0) sim.checkLogMatching()
@@ -223,9 +327,11 @@ function runSeed(seed: number, voters: number, steps: number): Simulation {
   return sim
 }
 
-t.test(`safety under loss, duplication, reordering, partitions and crashes (base seed ${baseSeed})`, async (t) => {
+t.test(`safety under loss, duplication, reordering, partitions, crashes and snapshots (base seed ${baseSeed})`, async (t) => {
   let committedTotal = 0
   let termsTotal = 0
+  let snapshotsTaken = 0
+  let snapshotsInstalled = 0
   for (let k = 0; k < 24; k++) {
     const seed = baseSeed + k
     const voters = k % 2 === 0 ? 3 : 5
@@ -236,16 +342,25 @@ t.test(`safety under loss, duplication, reordering, partitions and crashes (base
     }
     committedTotal += sim.committed.size
     termsTotal += sim.leaderOfTerm.size
+    snapshotsTaken += sim.snapshotsTaken
 
     // Liveness once the faults stop: a leader emerges and a new proposal commits on every node.
     // A proposal made to a leader that is deposed before it replicates is lost, as in any Raft;
     // the client retries it, here up to a bounded number of times.
+    // Every node compacts right before healing, so a node that was down or cut off can only
+    // catch up through a snapshot.
     sim.heal()
+    for (const id of sim.ids) sim.compact(id)
     const committedFinal = proposeUntilCommitted(sim, 'final')
     if (committedFinal === null || sim.violations.length > 0) t.fail(`seed ${seed}: no progress after healing; ${sim.violations.join('; ')}`)
+    const states = sim.ids.map((id) => JSON.stringify(sim.applied.get(id)!.slice(0, committedFinal ?? 0)))
+    if (!states.every((s) => s === states[0])) t.fail(`seed ${seed}: state machines differ after healing`)
+    snapshotsInstalled += sim.snapshotsInstalled
   }
   t.ok(committedTotal > 1000, `${committedTotal} entries committed across the runs (the faults did not stop all progress)`)
   t.ok(termsTotal > 48, `${termsTotal} terms had a leader (elections really happened)`)
+  t.ok(snapshotsTaken > 100, `${snapshotsTaken} snapshots taken`)
+  t.ok(snapshotsInstalled > 10, `${snapshotsInstalled} snapshots sent to and installed by lagging followers`)
 })
 
 t.test('votes and appends from stale terms or unknown voters are refused', async (t) => {
@@ -277,4 +392,74 @@ t.test('a single voter elects itself and commits alone', async (t) => {
   const out = node.drain()
   t.equal(node.commitIndex, index)
   t.same(out.committed.map((c) => c.entry.data.toString()), ['', 'x'], 'the no-op of the new term, then the proposal')
+})
+
+const OPTIONS = (id: NodeId): RaftOptions => ({ id, voters: [1, 2, 3], electionTimeoutMsMin: 150, electionTimeoutMsMax: 300, heartbeatIntervalMs: 50, appendEntriesMax: 8, random: () => 0 })
+const entries = (terms: number[]): Entry[] => terms.map((term, i) => ({ term, data: Buffer.from(`e${i}`) }))
+
+t.test('a leader sends its snapshot to a follower that needs a compacted entry', async (t) => {
+  // Entries 1..10 are in the snapshot (last term 2); 11 and 12 follow it.
+  const node = new RaftNode(OPTIONS(1), { hardState: { term: 2, votedFor: 1 }, log: entries([2, 2]), snapshot: { lastIndex: 10, lastTerm: 2 } }, 0)
+  t.equal(node.lastIndex, 12)
+  t.equal(node.commitIndex, 10, 'a snapshot is committed state')
+  t.equal(node.termAt(10), 2, 'the snapshot keeps the term of its last entry')
+  t.equal(node.termAt(9), -1, 'and forgets the ones before')
+  node.tick(1000)
+  node.drain()
+  node.receive(2, { type: 'voteResponse', term: 3, granted: true }, 1001)
+  t.equal(node.role, 'leader')
+  node.drain()
+  node.receive(2, { type: 'appendResponse', term: 3, success: false, matchIndex: 0 }, 1002)
+  t.same(node.drain().messages, [{ to: 2, message: { type: 'snapshot', term: 3, lastIndex: 10, lastTerm: 2, data: null } }], 'entry 10 is gone, so the snapshot goes instead')
+  node.receive(2, { type: 'appendResponse', term: 3, success: true, matchIndex: 10 }, 1003)
+  const next = node.drain().messages[0]?.message
+  t.match(next, { type: 'append', prevLogIndex: 10, prevLogTerm: 2 }, 'then appends continue after it')
+  t.equal(next?.type === 'append' ? next.entries.length : -1, 3, 'with 11, 12 and the no-op')
+  t.throws(() => node.compact(12), /only applied entries are compacted/)
+})
+
+t.test('a follower installs a newer snapshot, keeping its log after it only if that log continues it', async (t) => {
+  const snapshot = (lastIndex: number, lastTerm: number): RaftMessage => ({ type: 'snapshot', term: 3, lastIndex, lastTerm, data: Buffer.from('S') })
+
+  const empty = new RaftNode(OPTIONS(2), { hardState: { term: 1, votedFor: null }, log: [] }, 0)
+  empty.receive(1, snapshot(10, 2), 1)
+  const out = empty.drain()
+  t.same(out.installSnapshot, { lastIndex: 10, lastTerm: 2, data: Buffer.from('S') }, 'the bytes pass through to the driver')
+  t.same(out.log, { truncateFrom: 11, append: [] }, 'nothing of the old log survives')
+  t.same(out.messages, [{ to: 1, message: { type: 'appendResponse', term: 3, success: true, matchIndex: 10 } }])
+  t.same([empty.snapshotIndex, empty.lastIndex, empty.commitIndex, empty.appliedIndex, empty.termAt(10)], [10, 10, 10, 10, 2])
+
+  // Entries 1..12; entry 10 has term 2, as in the snapshot: 11 and 12 continue the same log.
+  const matching = new RaftNode(OPTIONS(2), { hardState: { term: 2, votedFor: null }, log: entries([1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]) }, 0)
+  matching.receive(1, snapshot(10, 2), 1)
+  const kept = matching.drain()
+  t.same(kept.log, { truncateFrom: null, append: [] }, 'the entries after the snapshot stay')
+  t.same([matching.snapshotIndex, matching.lastIndex, matching.commitIndex], [10, 12, 10])
+  t.equal(matching.entryAt(11)?.data.toString(), 'e10')
+
+  // Entry 10 has term 1 here: the log diverged from the leader's, so it all goes.
+  const diverged = new RaftNode(OPTIONS(2), { hardState: { term: 2, votedFor: null }, log: entries([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]) }, 0)
+  diverged.receive(1, snapshot(10, 2), 1)
+  t.same(diverged.drain().log, { truncateFrom: 11, append: [] })
+  t.same([diverged.snapshotIndex, diverged.lastIndex], [10, 10])
+
+  // A snapshot that does not pass the commit index is old news.
+  const ahead = new RaftNode(OPTIONS(2), { hardState: { term: 2, votedFor: null }, log: entries([2, 2]), snapshot: { lastIndex: 20, lastTerm: 2 } }, 0)
+  ahead.receive(1, snapshot(10, 2), 1)
+  const stale = ahead.drain()
+  t.equal(stale.installSnapshot, null)
+  t.same(stale.messages[0]?.message, { type: 'appendResponse', term: 3, success: true, matchIndex: 20 }, 'answered with what is committed here')
+  ahead.receive(1, { type: 'snapshot', term: 1, lastIndex: 30, lastTerm: 1, data: null }, 2)
+  t.same(ahead.drain().messages[0]?.message, { type: 'appendResponse', term: 3, success: false, matchIndex: 0 }, 'a stale leader\'s snapshot is refused')
+})
+
+t.test('an append that starts inside the snapshot is accepted from the snapshot on', async (t) => {
+  const node = new RaftNode(OPTIONS(2), { hardState: { term: 2, votedFor: null }, log: [], snapshot: { lastIndex: 10, lastTerm: 2 } }, 0)
+  node.receive(1, { type: 'append', term: 2, prevLogIndex: 8, prevLogTerm: 2, entries: entries([2, 2, 2, 2]), leaderCommit: 12 }, 1)
+  const out = node.drain()
+  t.same(out.log.append.map((a) => a.index), [11, 12], 'entries 9 and 10 are already in the snapshot')
+  t.same(out.committed.map((c) => c.index), [11, 12])
+  t.same(out.messages[0]?.message, { type: 'appendResponse', term: 2, success: true, matchIndex: 12 })
+  node.receive(1, { type: 'append', term: 2, prevLogIndex: 3, prevLogTerm: 1, entries: entries([1]), leaderCommit: 12 }, 2)
+  t.same(node.drain().messages[0]?.message, { type: 'appendResponse', term: 2, success: true, matchIndex: 10 }, 'one that ends inside it is acknowledged at the snapshot')
 })

@@ -1,0 +1,613 @@
+// The group coordinator (Kafka's GroupCoordinator): membership, generations and committed offsets
+// of the consumer groups whose `__consumer_offsets` partition this broker leads.
+//
+// A group's partition is `abs(javaHashCode(groupId)) % partitions`, as in Kafka, so every broker
+// agrees on the coordinator without asking anyone. When this broker becomes the leader of an
+// offsets partition it replays the partition's records (committed offsets and the last generation
+// of each group) before answering for its groups (COORDINATOR_LOAD_IN_PROGRESS meanwhile); when it
+// stops leading one, its groups are dropped and clients are told NOT_COORDINATOR.
+//
+// Membership follows Kafka's state machine:
+//
+//   Empty --join--> PreparingRebalance --all joined / timeout--> CompletingRebalance
+//     ^                    ^   |                                     | leader's SyncGroup
+//     |                    |   +--------- member leaves / dies ------+ (assignment written)
+//     +--- last member ----+                                         v
+//          leaves                                                 Stable
+//
+// Every answer that changes durable state (offsets, a new generation's assignment) waits until the
+// record is committed in the offsets partition (the high watermark passed it), as with acks=all.
+
+import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import { StrandProtocolError, toWireCode, errorCodeOf, type WireErrorName } from '../../client/protocol/errors.js'
+import type {
+  DescribeGroupsResponse,
+  HeartbeatRequest,
+  JoinGroupRequest,
+  JoinGroupResponse,
+  LeaveGroupRequest,
+  LeaveGroupResponse,
+  ListGroupsResponse,
+  OffsetCommitRequest,
+  OffsetCommitResponse,
+  OffsetFetchRequest,
+  OffsetFetchResponse,
+  SyncGroupRequest,
+  SyncGroupResponse,
+} from '../../client/protocol/messages/groups.js'
+import { decodeBatches, encodeBatch } from '../../client/protocol/records.js'
+import type { Partition } from '../replication/partition.js'
+import type { ReplicaManager } from '../replication/replica-manager.js'
+import { OFFSETS_TOPIC } from '../topic-config.js'
+import { decodeStoredRecord, groupRecord, offsetRecord, type GroupValue } from './records.js'
+
+export { OFFSETS_TOPIC }
+/** Bytes read per step when loading an offsets partition. */
+const LOAD_CHUNK_BYTES = 1024 * 1024
+
+export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead'
+
+export interface GroupCoordinatorOptions {
+  nodeId: number
+  replicas: ReplicaManager
+  /** Partitions of the offsets topic as the metadata says; null while it does not exist. */
+  offsetsPartitions: () => number | null
+  initialRebalanceDelayMs: number
+  minSessionTimeoutMs: number
+  maxSessionTimeoutMs: number
+  groupMaxSize: number
+  /** How long a write to the offsets partition may wait for the ISR. */
+  commitTimeoutMs: number
+  clock: () => number
+  logger: Logger
+}
+
+interface Member {
+  memberId: string
+  groupInstanceId: string | null
+  clientId: string
+  clientHost: string
+  sessionTimeoutMs: number
+  rebalanceTimeoutMs: number
+  protocolType: string
+  protocols: { name: string; metadata: Buffer }[]
+  assignment: Buffer
+  /** The JoinGroup answer this member waits for during a rebalance. */
+  awaitingJoin: ((res: JoinGroupResponse) => void) | null
+  awaitingSync: ((res: SyncGroupResponse) => void) | null
+  sessionTimer: NodeJS.Timeout | null
+}
+
+interface CommittedOffset {
+  offset: bigint
+  leaderEpoch: number
+  metadata: string | null
+}
+
+class Group {
+  readonly id: string
+  readonly partition: number
+  state: GroupState = 'Empty'
+  generation = 0
+  protocolType: string | null = null
+  protocolName: string | null = null
+  leader: string | null = null
+  readonly members = new Map<string, Member>()
+  /** By `topic\0partition`. */
+  readonly offsets = new Map<string, CommittedOffset>()
+  rebalanceTimer: NodeJS.Timeout | null = null
+  /** An empty group's first rebalance waits its whole initial delay, so members starting together land in one generation. */
+  initialDelay = false
+
+  constructor(id: string, partition: number) {
+    this.id = id
+    this.partition = partition
+  }
+}
+
+/** Java's String.hashCode, so groups map to the partitions Kafka would choose. */
+export function javaHashCode(s: string): number {
+  let h = 0
+  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0
+  return h
+}
+
+export function groupPartition(groupId: string, partitions: number): number {
+  return (javaHashCode(groupId) & 0x7fffffff) % partitions
+}
+
+function offsetKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`
+}
+
+function joinError(code: WireErrorName, memberId = ''): JoinGroupResponse {
+  return { throttleTimeMs: 0, errorCode: errorCodeOf(code), generationId: -1, protocolType: null, protocolName: null, leader: '', memberId, members: [] }
+}
+
+function syncError(code: WireErrorName | number): SyncGroupResponse {
+  return { throttleTimeMs: 0, errorCode: typeof code === 'number' ? code : errorCodeOf(code), protocolType: null, protocolName: null, assignment: Buffer.alloc(0) }
+}
+
+export class GroupCoordinator {
+  readonly #o: GroupCoordinatorOptions
+  readonly #logger: Logger
+  readonly #groups = new Map<string, Group>()
+  /** Offsets partitions led here: 'loading' until replayed. */
+  readonly #partitions = new Map<number, 'loading' | 'loaded'>()
+  /** Bumped on every leadership change of a partition, so a stale load does not install its result. */
+  readonly #loadEpoch = new Map<number, number>()
+
+  constructor(options: GroupCoordinatorOptions) {
+    this.#o = options
+    this.#logger = options.logger.child({ subsystem: 'groups' })
+  }
+
+  /** Called by the ReplicaManager when this broker starts or stops leading a partition. */
+  onLeadership(partition: Partition, leading: boolean): void {
+    if (partition.topic !== OFFSETS_TOPIC) return
+    const index = partition.index
+    const epoch = (this.#loadEpoch.get(index) ?? 0) + 1
+    this.#loadEpoch.set(index, epoch)
+    this.#unload(index)
+    if (!leading) return
+    this.#partitions.set(index, 'loading')
+    this.#load(partition, epoch).catch((err: unknown) => {
+      this.#logger.error({ err, partition: index }, 'loading the offsets partition failed')
+      if (this.#loadEpoch.get(index) === epoch) this.#partitions.delete(index)
+    })
+  }
+
+  #unload(index: number): void {
+    if (!this.#partitions.delete(index)) return
+    for (const [id, g] of this.#groups) {
+      if (g.partition !== index) continue
+      this.#groups.delete(id)
+      g.state = 'Dead'
+      if (g.rebalanceTimer !== null) clearTimeout(g.rebalanceTimer)
+      for (const m of g.members.values()) {
+        if (m.sessionTimer !== null) clearTimeout(m.sessionTimer)
+        m.awaitingJoin?.(joinError('NOT_COORDINATOR', m.memberId))
+        m.awaitingSync?.(syncError('NOT_COORDINATOR'))
+      }
+    }
+    this.#logger.info({ partition: index }, 'no longer coordinating the groups of this offsets partition')
+  }
+
+  async #load(partition: Partition, epoch: number): Promise<void> {
+    const index = partition.index
+    const groups = new Map<string, Group>()
+    const values = new Map<string, GroupValue | null>()
+    let offset = partition.logStartOffset
+    const end = partition.logEndOffset
+    while (offset < end) {
+      const { records, nextOffset } = await partition.log.read(offset, LOAD_CHUNK_BYTES, { maxOffset: end })
+      for (const batch of decodeBatches(records).batches) {
+        for (const r of batch.records) {
+          const stored = decodeStoredRecord(r.key, r.value)
+          if (stored === null) continue
+          const groupId = stored.kind === 'offset' ? stored.key.group : stored.group
+          let g = groups.get(groupId)
+          if (g === undefined) {
+            g = new Group(groupId, index)
+            groups.set(groupId, g)
+          }
+          if (stored.kind === 'offset') {
+            const key = offsetKey(stored.key.topic, stored.key.partition)
+            if (stored.value === null) g.offsets.delete(key)
+            else g.offsets.set(key, { offset: stored.value.offset, leaderEpoch: stored.value.leaderEpoch, metadata: stored.value.metadata })
+          } else {
+            values.set(groupId, stored.value)
+          }
+        }
+      }
+      if (nextOffset <= offset) break
+      offset = nextOffset
+    }
+    if (this.#loadEpoch.get(index) !== epoch) return
+    for (const [id, value] of values) {
+      const g = groups.get(id)!
+      if (value === null) continue
+      g.generation = value.generation
+      g.protocolType = value.protocolType
+      g.protocolName = value.protocolName
+      g.leader = value.leader
+      for (const m of value.members) {
+        g.members.set(m.memberId, { ...m, protocolType: value.protocolType, protocols: [{ name: value.protocolName ?? '', metadata: m.subscription }], awaitingJoin: null, awaitingSync: null, sessionTimer: null })
+      }
+      g.state = g.members.size > 0 ? 'Stable' : 'Empty'
+      // Members get a full session from now to find this coordinator and heartbeat.
+      for (const m of g.members.values()) this.#touch(g, m)
+    }
+    for (const [id, g] of groups) this.#groups.set(id, g)
+    this.#partitions.set(index, 'loaded')
+    this.#logger.info({ partition: index, groups: groups.size, upTo: String(end) }, 'loaded the groups of this offsets partition')
+  }
+
+  /** The group, if this broker coordinates it; NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS otherwise. */
+  #route(groupId: string): { index: number } {
+    if (groupId.length === 0) throw new StrandProtocolError('INVALID_GROUP_ID', 'The group id is empty.')
+    const partitions = this.#o.offsetsPartitions()
+    if (partitions === null) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', `The ${OFFSETS_TOPIC} topic does not exist yet.`)
+    const index = groupPartition(groupId, partitions)
+    const state = this.#partitions.get(index)
+    if (state === undefined) throw new StrandProtocolError('NOT_COORDINATOR', `Broker ${this.#o.nodeId} does not coordinate group "${groupId}" (${OFFSETS_TOPIC}-${index}).`)
+    if (state === 'loading') throw new StrandProtocolError('COORDINATOR_LOAD_IN_PROGRESS', `${OFFSETS_TOPIC}-${index} is still loading.`)
+    return { index }
+  }
+
+  #group(groupId: string, create: boolean): Group | undefined {
+    const { index } = this.#route(groupId)
+    let g = this.#groups.get(groupId)
+    if (g === undefined && create) {
+      g = new Group(groupId, index)
+      this.#groups.set(groupId, g)
+    }
+    return g
+  }
+
+  // --- membership ---
+
+  join(req: JoinGroupRequest, client: { clientId: string; clientHost: string }): Promise<JoinGroupResponse> {
+    let g: Group
+    try {
+      g = this.#group(req.groupId, true)!
+    } catch (err) {
+      return Promise.resolve({ ...joinError('UNKNOWN_SERVER_ERROR', req.memberId), errorCode: toWireCode(err) })
+    }
+    const { minSessionTimeoutMs, maxSessionTimeoutMs } = this.#o
+    if (req.sessionTimeoutMs < minSessionTimeoutMs || req.sessionTimeoutMs > maxSessionTimeoutMs) return Promise.resolve(joinError('INVALID_SESSION_TIMEOUT', req.memberId))
+    if (req.rebalanceTimeoutMs < 0) return Promise.resolve(joinError('INVALID_REQUEST', req.memberId))
+    if (req.protocolType.length === 0 || req.protocols.length === 0) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL', req.memberId))
+    if (g.members.size > 0 && g.protocolType !== null && g.protocolType !== req.protocolType) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL', req.memberId))
+    if (g.members.size > 0 && !this.#sharesProtocol(g, req.protocols.map((p) => p.name))) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL', req.memberId))
+    let member: Member | undefined
+    if (req.memberId === '') {
+      if (g.members.size >= this.#o.groupMaxSize) return Promise.resolve(joinError('GROUP_MAX_SIZE_REACHED'))
+      member = {
+        memberId: `${client.clientId || 'member'}-${randomUUID()}`,
+        groupInstanceId: req.groupInstanceId,
+        clientId: client.clientId,
+        clientHost: client.clientHost,
+        sessionTimeoutMs: req.sessionTimeoutMs,
+        rebalanceTimeoutMs: req.rebalanceTimeoutMs,
+        protocolType: req.protocolType,
+        protocols: req.protocols,
+        assignment: Buffer.alloc(0),
+        awaitingJoin: null,
+        awaitingSync: null,
+        sessionTimer: null,
+      }
+      g.members.set(member.memberId, member)
+      this.#logger.info({ group: g.id, memberId: member.memberId, members: g.members.size }, 'member joined')
+    } else {
+      member = g.members.get(req.memberId)
+      if (member === undefined) return Promise.resolve(joinError('UNKNOWN_MEMBER_ID', req.memberId))
+      member.protocols = req.protocols
+      member.sessionTimeoutMs = req.sessionTimeoutMs
+      member.rebalanceTimeoutMs = req.rebalanceTimeoutMs
+    }
+    const m = member
+    // A rejoin replaces a join still waiting (a client retry).
+    m.awaitingJoin?.(joinError('UNKNOWN_MEMBER_ID', m.memberId))
+    const answer = new Promise<JoinGroupResponse>((resolve) => (m.awaitingJoin = resolve))
+    if (m.sessionTimer !== null) clearTimeout(m.sessionTimer)
+    m.sessionTimer = null
+    if (g.state !== 'PreparingRebalance') this.#prepareRebalance(g, `member ${m.memberId} joined`)
+    else this.#maybeCompleteJoin(g)
+    return answer
+  }
+
+  #sharesProtocol(g: Group, names: readonly string[]): boolean {
+    return [...g.members.values()].every((m) => m.protocols.some((p) => names.includes(p.name)))
+  }
+
+  #prepareRebalance(g: Group, reason: string): void {
+    for (const m of g.members.values()) {
+      m.awaitingSync?.(syncError('REBALANCE_IN_PROGRESS'))
+      m.awaitingSync = null
+    }
+    const initial = g.state === 'Empty'
+    g.state = 'PreparingRebalance'
+    if (g.rebalanceTimer !== null) clearTimeout(g.rebalanceTimer)
+    const rebalanceTimeoutMs = Math.max(0, ...[...g.members.values()].map((m) => m.rebalanceTimeoutMs))
+    const waitMs = initial ? Math.min(this.#o.initialRebalanceDelayMs, rebalanceTimeoutMs) : rebalanceTimeoutMs
+    g.initialDelay = initial
+    g.rebalanceTimer = setTimeout(() => {
+      g.initialDelay = false
+      this.#completeJoin(g)
+    }, waitMs)
+    this.#logger.info({ group: g.id, generation: g.generation, reason }, 'preparing rebalance')
+    if (!initial) this.#maybeCompleteJoin(g)
+  }
+
+  /** Completes the join phase once every member has rejoined (not before the initial delay of an empty group). */
+  #maybeCompleteJoin(g: Group): void {
+    if (g.state !== 'PreparingRebalance' || g.initialDelay) return
+    if ([...g.members.values()].every((m) => m.awaitingJoin !== null)) this.#completeJoin(g)
+  }
+
+  #completeJoin(g: Group): void {
+    if (g.state !== 'PreparingRebalance') return
+    if (g.rebalanceTimer !== null) clearTimeout(g.rebalanceTimer)
+    g.rebalanceTimer = null
+    for (const m of [...g.members.values()]) {
+      if (m.awaitingJoin !== null) continue
+      this.#removeMember(g, m, 'it did not rejoin within the rebalance timeout')
+    }
+    g.generation++
+    if (g.members.size === 0) {
+      g.state = 'Empty'
+      g.protocolName = null
+      g.leader = null
+      void this.#writeGroup(g).catch(() => undefined)
+      return
+    }
+    const members = [...g.members.values()]
+    if (g.leader === null || !g.members.has(g.leader)) g.leader = members[0]!.memberId
+    const leader = g.members.get(g.leader)!
+    g.protocolType = leader.protocolType
+    g.protocolName = leader.protocols.find((p) => members.every((m) => m.protocols.some((q) => q.name === p.name)))?.name ?? leader.protocols[0]!.name
+    g.state = 'CompletingRebalance'
+    this.#logger.info({ group: g.id, generation: g.generation, members: members.length, protocol: g.protocolName, leader: g.leader }, 'rebalance: generation formed')
+    for (const m of members) {
+      const isLeader = m.memberId === g.leader
+      const answer: JoinGroupResponse = {
+        throttleTimeMs: 0,
+        errorCode: 0,
+        generationId: g.generation,
+        protocolType: g.protocolType,
+        protocolName: g.protocolName,
+        leader: g.leader,
+        memberId: m.memberId,
+        members: isLeader ? members.map((x) => ({ memberId: x.memberId, groupInstanceId: x.groupInstanceId, metadata: x.protocols.find((p) => p.name === g.protocolName)?.metadata ?? Buffer.alloc(0) })) : [],
+      }
+      const resolve = m.awaitingJoin!
+      m.awaitingJoin = null
+      this.#touch(g, m)
+      resolve(answer)
+    }
+  }
+
+  #removeMember(g: Group, m: Member, why: string): void {
+    if (m.sessionTimer !== null) clearTimeout(m.sessionTimer)
+    m.sessionTimer = null
+    g.members.delete(m.memberId)
+    m.awaitingJoin?.(joinError('UNKNOWN_MEMBER_ID', m.memberId))
+    m.awaitingSync?.(syncError('UNKNOWN_MEMBER_ID'))
+    this.#logger.info({ group: g.id, memberId: m.memberId, why }, 'member removed')
+  }
+
+  /** Restarts a member's session timer. */
+  #touch(g: Group, m: Member): void {
+    if (m.sessionTimer !== null) clearTimeout(m.sessionTimer)
+    m.sessionTimer = setTimeout(() => {
+      m.sessionTimer = null
+      if (g.state === 'Dead' || g.members.get(m.memberId) !== m || m.awaitingJoin !== null) return
+      this.#removeMember(g, m, `no heartbeat within its session timeout (${m.sessionTimeoutMs} ms)`)
+      this.#afterDeparture(g)
+    }, m.sessionTimeoutMs)
+    m.sessionTimer.unref()
+  }
+
+  #afterDeparture(g: Group): void {
+    if (g.state === 'PreparingRebalance') this.#maybeCompleteJoin(g)
+    else if (g.state === 'Stable' || g.state === 'CompletingRebalance') this.#prepareRebalance(g, 'a member left')
+    if (g.members.size === 0 && g.state !== 'PreparingRebalance') g.state = 'Empty'
+  }
+
+  async sync(req: SyncGroupRequest): Promise<SyncGroupResponse> {
+    let g: Group | undefined
+    try {
+      g = this.#group(req.groupId, false)
+    } catch (err) {
+      return syncError(toWireCode(err))
+    }
+    const m = g?.members.get(req.memberId)
+    if (g === undefined || m === undefined) return syncError('UNKNOWN_MEMBER_ID')
+    if (req.generationId !== g.generation) return syncError('ILLEGAL_GENERATION')
+    if (g.state === 'PreparingRebalance') return syncError('REBALANCE_IN_PROGRESS')
+    this.#touch(g, m)
+    if (g.state === 'Stable') return this.#syncAnswer(g, m)
+    // CompletingRebalance: wait for the leader's assignment.
+    m.awaitingSync?.(syncError('REBALANCE_IN_PROGRESS'))
+    const answer = new Promise<SyncGroupResponse>((resolve) => (m.awaitingSync = resolve))
+    if (req.memberId === g.leader) {
+      const assignments = new Map(req.assignments.map((a) => [a.memberId, a.assignment]))
+      const generation = g.generation
+      for (const member of g.members.values()) member.assignment = assignments.get(member.memberId) ?? Buffer.alloc(0)
+      const group = g
+      this.#writeGroup(group).then(
+        () => {
+          if (group.state !== 'CompletingRebalance' || group.generation !== generation) return
+          group.state = 'Stable'
+          this.#logger.info({ group: group.id, generation }, 'group stable')
+          for (const member of group.members.values()) {
+            const resolve = member.awaitingSync
+            member.awaitingSync = null
+            resolve?.(this.#syncAnswer(group, member))
+          }
+        },
+        (err: unknown) => {
+          if (group.state !== 'CompletingRebalance' || group.generation !== generation) return
+          this.#logger.warn({ group: group.id, err: (err as Error).message }, 'writing the group assignment failed; rebalancing again')
+          for (const member of group.members.values()) {
+            member.awaitingSync?.(syncError(toWireCode(err)))
+            member.awaitingSync = null
+          }
+          this.#prepareRebalance(group, 'the assignment could not be written')
+        },
+      )
+    }
+    return answer
+  }
+
+  #syncAnswer(g: Group, m: Member): SyncGroupResponse {
+    return { throttleTimeMs: 0, errorCode: 0, protocolType: g.protocolType, protocolName: g.protocolName, assignment: m.assignment }
+  }
+
+  heartbeat(req: HeartbeatRequest): number {
+    let g: Group | undefined
+    try {
+      g = this.#group(req.groupId, false)
+    } catch (err) {
+      return toWireCode(err)
+    }
+    const m = g?.members.get(req.memberId)
+    if (g === undefined || m === undefined) return errorCodeOf('UNKNOWN_MEMBER_ID')
+    if (req.generationId !== g.generation) return errorCodeOf('ILLEGAL_GENERATION')
+    this.#touch(g, m)
+    if (g.state === 'PreparingRebalance') return errorCodeOf('REBALANCE_IN_PROGRESS')
+    return 0
+  }
+
+  leave(req: LeaveGroupRequest): LeaveGroupResponse {
+    let g: Group | undefined
+    try {
+      g = this.#group(req.groupId, false)
+    } catch (err) {
+      return { throttleTimeMs: 0, errorCode: toWireCode(err), members: [] }
+    }
+    const members = req.members.map((x) => {
+      const m = g?.members.get(x.memberId)
+      if (g === undefined || m === undefined) return { memberId: x.memberId, groupInstanceId: x.groupInstanceId, errorCode: errorCodeOf('UNKNOWN_MEMBER_ID') }
+      this.#removeMember(g, m, 'it left the group')
+      return { memberId: x.memberId, groupInstanceId: x.groupInstanceId, errorCode: 0 }
+    })
+    if (g !== undefined && members.some((m) => m.errorCode === 0)) this.#afterDeparture(g)
+    return { throttleTimeMs: 0, errorCode: 0, members }
+  }
+
+  // --- offsets ---
+
+  async commitOffsets(req: OffsetCommitRequest): Promise<OffsetCommitResponse> {
+    const fail = (code: number): OffsetCommitResponse => ({ throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) })
+    let g: Group
+    try {
+      g = this.#group(req.groupId, true)!
+    } catch (err) {
+      return fail(toWireCode(err))
+    }
+    if (req.generationId < 0 && req.memberId === '') {
+      // A consumer managing its own partitions: only into a group nobody is a member of.
+      if (g.members.size > 0) return fail(errorCodeOf('UNKNOWN_MEMBER_ID'))
+    } else {
+      const m = g.members.get(req.memberId)
+      if (m === undefined) return fail(errorCodeOf('UNKNOWN_MEMBER_ID'))
+      if (req.generationId !== g.generation) return fail(errorCodeOf('ILLEGAL_GENERATION'))
+      if (g.state === 'CompletingRebalance') return fail(errorCodeOf('REBALANCE_IN_PROGRESS'))
+      this.#touch(g, m)
+    }
+    const now = this.#o.clock()
+    const entries = req.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, ...p })))
+    const invalid = entries.find((e) => e.committedOffset < -1n || e.partitionIndex < 0)
+    if (invalid !== undefined) return fail(errorCodeOf('INVALID_COMMIT_OFFSET_SIZE'))
+    if (entries.length === 0) return { throttleTimeMs: 0, topics: [] }
+    try {
+      await this.#write(
+        g.partition,
+        entries.map((e) => offsetRecord({ group: g.id, topic: e.topic, partition: e.partitionIndex }, { offset: e.committedOffset, leaderEpoch: e.committedLeaderEpoch, metadata: e.committedMetadata, commitTimestamp: BigInt(now) })),
+      )
+    } catch (err) {
+      return fail(toWireCode(err))
+    }
+    for (const e of entries) g.offsets.set(offsetKey(e.topic, e.partitionIndex), { offset: e.committedOffset, leaderEpoch: e.committedLeaderEpoch, metadata: e.committedMetadata })
+    return fail(0)
+  }
+
+  fetchOffsets(req: OffsetFetchRequest): OffsetFetchResponse {
+    let g: Group | undefined
+    try {
+      g = this.#group(req.groupId, false)
+    } catch (err) {
+      return { throttleTimeMs: 0, errorCode: toWireCode(err), topics: [] }
+    }
+    const committed = (topic: string, partition: number): CommittedOffset | undefined => g?.offsets.get(offsetKey(topic, partition))
+    const answer = (topic: string, partition: number): OffsetFetchResponse['topics'][number]['partitions'][number] => {
+      const c = committed(topic, partition)
+      return { partitionIndex: partition, committedOffset: c?.offset ?? -1n, committedLeaderEpoch: c?.leaderEpoch ?? -1, metadata: c?.metadata ?? null, errorCode: 0 }
+    }
+    if (req.topics !== null) return { throttleTimeMs: 0, errorCode: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((p) => answer(t.name, p)) })) }
+    const byTopic = new Map<string, number[]>()
+    for (const key of g?.offsets.keys() ?? []) {
+      const [topic, partition] = key.split('\u0000') as [string, string]
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), Number(partition)])
+    }
+    return { throttleTimeMs: 0, errorCode: 0, topics: [...byTopic].map(([name, ps]) => ({ name, partitions: ps.sort((a, b) => a - b).map((p) => answer(name, p)) })) }
+  }
+
+  /** Writes the group's generation and assignment, so a coordinator taking over knows them. */
+  #writeGroup(g: Group): Promise<void> {
+    const value: GroupValue = {
+      protocolType: g.protocolType ?? '',
+      generation: g.generation,
+      protocolName: g.protocolName,
+      leader: g.leader,
+      members: [...g.members.values()].map((m) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        subscription: m.protocols.find((p) => p.name === g.protocolName)?.metadata ?? Buffer.alloc(0),
+        assignment: m.assignment,
+      })),
+    }
+    return this.#write(g.partition, [groupRecord(g.id, value)])
+  }
+
+  /** Appends records to the offsets partition as its leader and waits until the ISR has them. */
+  async #write(index: number, records: { key: Buffer; value: Buffer | null }[]): Promise<void> {
+    const batch = encodeBatch(records, { timestamp: this.#o.clock() })
+    const partition = this.#o.replicas.partition(OFFSETS_TOPIC, index)
+    const appended = await partition.appendAsLeader(batch)
+    this.#o.replicas.waiters.notify(`${OFFSETS_TOPIC}/${index}`)
+    await partition.waitForCommit(appended.lastOffset + 1n, this.#o.commitTimeoutMs)
+  }
+
+  // --- tools ---
+
+  describe(groupIds: readonly string[]): DescribeGroupsResponse {
+    return {
+      throttleTimeMs: 0,
+      groups: groupIds.map((id) => {
+        const dead = { groupId: id, groupState: 'Dead', protocolType: '', protocolData: '', generationId: -1, members: [] }
+        let g: Group | undefined
+        try {
+          g = this.#group(id, false)
+        } catch (err) {
+          return { errorCode: toWireCode(err), ...dead }
+        }
+        if (g === undefined) return { errorCode: errorCodeOf('GROUP_ID_NOT_FOUND'), ...dead }
+        return {
+          errorCode: 0,
+          groupId: id,
+          groupState: g.state,
+          protocolType: g.protocolType ?? '',
+          protocolData: g.protocolName ?? '',
+          generationId: g.generation,
+          members: [...g.members.values()].map((m) => ({
+            memberId: m.memberId,
+            groupInstanceId: m.groupInstanceId,
+            clientId: m.clientId,
+            clientHost: m.clientHost,
+            memberMetadata: m.protocols.find((p) => p.name === g.protocolName)?.metadata ?? m.protocols[0]?.metadata ?? Buffer.alloc(0),
+            memberAssignment: m.assignment,
+          })),
+        }
+      }),
+    }
+  }
+
+  list(statesFilter: readonly string[]): ListGroupsResponse {
+    const groups = [...this.#groups.values()]
+      .filter((g) => this.#partitions.get(g.partition) === 'loaded' && (statesFilter.length === 0 || statesFilter.includes(g.state)))
+      .map((g) => ({ groupId: g.id, protocolType: g.protocolType ?? '', groupState: g.state }))
+    return { throttleTimeMs: 0, errorCode: 0, groups }
+  }
+
+  close(): void {
+    for (const index of [...this.#partitions.keys()]) this.#unload(index)
+  }
+}

@@ -1,0 +1,86 @@
+// Idempotent producers' state in one partition (KIP-98): for each producer id, its epoch and its
+// last PRODUCER_BATCHES_KEPT batches (sequence range and offsets). The leader consults it before
+// appending a producer's batch: a retried batch it already has is answered with its original
+// offsets instead of being appended again; a gap in the sequence is OUT_OF_ORDER_SEQUENCE_NUMBER;
+// an older epoch is INVALID_PRODUCER_EPOCH (a newer instance of the producer took over).
+//
+// The state is derived from the log, never stored apart from it: every batch with a producer id
+// updates it, whether the leader appended it, a follower replicated it, or recovery replays it, so
+// it travels with leadership. After a truncation it is rebuilt from the log's recent tail.
+
+import { StrandProtocolError } from '../../client/protocol/errors.js'
+import type { BatchHeader } from '../../client/protocol/records.js'
+
+/** Batches remembered per producer: a producer has at most this many in flight per partition. */
+export const PRODUCER_BATCHES_KEPT = 5
+const SEQUENCE_MAX = 2 ** 31 - 1
+
+export interface ProducerBatch {
+  firstSeq: number
+  lastSeq: number
+  firstOffset: bigint
+  lastOffset: bigint
+}
+
+interface ProducerEntry {
+  epoch: number
+  /** Oldest first, at most PRODUCER_BATCHES_KEPT. */
+  batches: ProducerBatch[]
+}
+
+export type SequenceCheck = { kind: 'append' } | { kind: 'duplicate'; batch: ProducerBatch }
+
+/** The sequence `n` after `seq`, wrapping past int32 max to 0 as Kafka does. */
+export function nextSequence(seq: number, n = 1): number {
+  return seq > SEQUENCE_MAX - n ? n - (SEQUENCE_MAX - seq) - 1 : seq + n
+}
+
+type Header = Pick<BatchHeader, 'producerId' | 'producerEpoch' | 'baseSequence' | 'lastOffsetDelta'>
+
+export class ProducerStateManager {
+  readonly #producers = new Map<bigint, ProducerEntry>()
+
+  get producerCount(): number {
+    return this.#producers.size
+  }
+
+  /** The leader's decision on a producer's batch, before appending it. */
+  check(h: Header): SequenceCheck {
+    const lastSeq = nextSequence(h.baseSequence, h.lastOffsetDelta)
+    const e = this.#producers.get(h.producerId)
+    if (h.baseSequence < 0) throw new StrandProtocolError('INVALID_RECORD', `Producer ${h.producerId} sent a batch without a sequence number.`)
+    if (e === undefined) {
+      if (h.baseSequence !== 0) throw new StrandProtocolError('UNKNOWN_PRODUCER_ID', `No state for producer ${h.producerId} (it may have expired); its batch starts at sequence ${h.baseSequence}, not 0.`)
+      return { kind: 'append' }
+    }
+    if (h.producerEpoch < e.epoch) throw new StrandProtocolError('INVALID_PRODUCER_EPOCH', `Producer ${h.producerId} epoch ${h.producerEpoch} is older than ${e.epoch}.`)
+    if (h.producerEpoch > e.epoch) {
+      if (h.baseSequence !== 0) throw new StrandProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER', `Producer ${h.producerId} started epoch ${h.producerEpoch} at sequence ${h.baseSequence}, not 0.`)
+      return { kind: 'append' }
+    }
+    const duplicate = e.batches.find((b) => b.firstSeq === h.baseSequence && b.lastSeq === lastSeq)
+    if (duplicate !== undefined) return { kind: 'duplicate', batch: duplicate }
+    const last = e.batches[e.batches.length - 1]
+    const expected = last === undefined ? 0 : nextSequence(last.lastSeq)
+    if (h.baseSequence !== expected) {
+      throw new StrandProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER', `Producer ${h.producerId} sent sequence ${h.baseSequence}; the next expected is ${expected}.`)
+    }
+    return { kind: 'append' }
+  }
+
+  /** A producer's batch is in the log at `baseOffset`. */
+  record(h: Header, baseOffset: bigint): void {
+    if (h.producerId < 0n) return
+    let e = this.#producers.get(h.producerId)
+    if (e === undefined || h.producerEpoch > e.epoch) {
+      e = { epoch: h.producerEpoch, batches: [] }
+      this.#producers.set(h.producerId, e)
+    }
+    e.batches.push({ firstSeq: h.baseSequence, lastSeq: nextSequence(h.baseSequence, h.lastOffsetDelta), firstOffset: baseOffset, lastOffset: baseOffset + BigInt(h.lastOffsetDelta) })
+    if (e.batches.length > PRODUCER_BATCHES_KEPT) e.batches.shift()
+  }
+
+  clear(): void {
+    this.#producers.clear()
+  }
+}

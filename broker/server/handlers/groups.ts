@@ -1,0 +1,131 @@
+// The consumer group APIs. FindCoordinator is answered by any broker from its metadata image (the
+// leader of the group's `__consumer_offsets` partition), and makes sure the offsets topic exists
+// (asking the active controller to create it the first time); the others go to this broker's
+// group coordinator (broker/group), which answers NOT_COORDINATOR for groups it does not own.
+
+import { ApiKey } from '../../../client/protocol/apis.js'
+import { errorCodeOf, toWireCode } from '../../../client/protocol/errors.js'
+import type {
+  DescribeGroupsRequest,
+  DescribeGroupsResponse,
+  FindCoordinatorRequest,
+  FindCoordinatorResponse,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  JoinGroupRequest,
+  JoinGroupResponse,
+  LeaveGroupRequest,
+  LeaveGroupResponse,
+  ListGroupsRequest,
+  ListGroupsResponse,
+  OffsetCommitRequest,
+  OffsetCommitResponse,
+  OffsetFetchRequest,
+  OffsetFetchResponse,
+  SyncGroupRequest,
+  SyncGroupResponse,
+} from '../../../client/protocol/messages/groups.js'
+import { groupPartition, type GroupCoordinator } from '../../group/coordinator.js'
+import { OFFSETS_TOPIC } from '../../topic-config.js'
+import type { RequestInfo } from '../dispatch.js'
+import type { HandlerContext } from './context.js'
+
+const GROUP_KEY_TYPE = 0
+
+/** One creation request in flight per broker, however many clients ask at once. */
+let creating: Promise<void> | null = null
+
+function ensureOffsetsTopic(ctx: HandlerContext): void {
+  if (creating !== null) return
+  creating = (async () => {
+    const controller = ctx.controller()
+    const internal = { name: OFFSETS_TOPIC, partitions: 1, replicationFactor: 1, configs: {} }
+    if (controller !== null && ctx.quorum()?.isLeader === true) {
+      await controller.createTopic(internal, { validateOnly: false })
+      return
+    }
+    const current = ctx.controllerChannel()?.current()
+    if (current === undefined || current === null) return
+    await current.connection.request(ApiKey.CreateTopics, { topics: [{ name: OFFSETS_TOPIC, numPartitions: -1, replicationFactor: -1, configs: [] }], timeoutMs: 10_000, validateOnly: false })
+  })()
+    .catch((err: unknown) => ctx.logger.debug({ err: (err as Error).message }, `creating ${OFFSETS_TOPIC} failed; the next group request retries`))
+    .finally(() => (creating = null))
+}
+
+export function handleFindCoordinator(ctx: HandlerContext, req: FindCoordinatorRequest): FindCoordinatorResponse {
+  const none = { throttleTimeMs: 0, nodeId: -1, host: '', port: -1 }
+  if (req.keyType !== GROUP_KEY_TYPE) return { ...none, errorCode: errorCodeOf('INVALID_REQUEST'), errorMessage: `Key type ${req.keyType} is not supported; 0 (group) is.` }
+  if (req.key.length === 0) return { ...none, errorCode: errorCodeOf('INVALID_GROUP_ID'), errorMessage: 'The group id is empty.' }
+  const image = ctx.quorum()?.image
+  const topic = image?.topics.get(OFFSETS_TOPIC)
+  if (image === undefined || topic === undefined || topic.partitions.length === 0) {
+    if (image !== undefined) ensureOffsetsTopic(ctx)
+    return { ...none, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), errorMessage: `${OFFSETS_TOPIC} is being created.` }
+  }
+  const p = topic.partitions[groupPartition(req.key, topic.partitions.length)]
+  const broker = p === undefined ? undefined : image.brokers.get(p.leader)
+  if (broker === undefined || broker.fenced) return { ...none, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), errorMessage: 'The group\'s offsets partition has no live leader right now.' }
+  return { throttleTimeMs: 0, errorCode: 0, errorMessage: null, nodeId: broker.brokerId, host: broker.host, port: broker.port }
+}
+
+function coordinator(ctx: HandlerContext): GroupCoordinator | null {
+  return ctx.groups()
+}
+
+export async function handleJoinGroup(ctx: HandlerContext, req: JoinGroupRequest, info: RequestInfo): Promise<JoinGroupResponse> {
+  const groups = coordinator(ctx)
+  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), generationId: -1, protocolType: null, protocolName: null, leader: '', memberId: req.memberId, members: [] }
+  return groups.join(req, info)
+}
+
+export async function handleSyncGroup(ctx: HandlerContext, req: SyncGroupRequest): Promise<SyncGroupResponse> {
+  const groups = coordinator(ctx)
+  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), protocolType: null, protocolName: null, assignment: Buffer.alloc(0) }
+  return groups.sync(req)
+}
+
+export function handleHeartbeat(ctx: HandlerContext, req: HeartbeatRequest): HeartbeatResponse {
+  const groups = coordinator(ctx)
+  return { throttleTimeMs: 0, errorCode: groups === null ? errorCodeOf('COORDINATOR_NOT_AVAILABLE') : groups.heartbeat(req) }
+}
+
+export function handleLeaveGroup(ctx: HandlerContext, req: LeaveGroupRequest): LeaveGroupResponse {
+  const groups = coordinator(ctx)
+  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), members: [] }
+  return groups.leave(req)
+}
+
+export async function handleOffsetCommit(ctx: HandlerContext, req: OffsetCommitRequest): Promise<OffsetCommitResponse> {
+  const groups = coordinator(ctx)
+  if (groups === null) {
+    const code = errorCodeOf('COORDINATOR_NOT_AVAILABLE')
+    return { throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) }
+  }
+  try {
+    return await groups.commitOffsets(req)
+  } catch (err) {
+    ctx.logger.error({ err, group: req.groupId }, 'offset commit failed')
+    const code = toWireCode(err)
+    return { throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) }
+  }
+}
+
+export function handleOffsetFetch(ctx: HandlerContext, req: OffsetFetchRequest): OffsetFetchResponse {
+  const groups = coordinator(ctx)
+  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), topics: [] }
+  return groups.fetchOffsets(req)
+}
+
+export function handleDescribeGroups(ctx: HandlerContext, req: DescribeGroupsRequest): DescribeGroupsResponse {
+  const groups = coordinator(ctx)
+  if (groups === null) {
+    return { throttleTimeMs: 0, groups: req.groups.map((groupId) => ({ errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), groupId, groupState: 'Dead', protocolType: '', protocolData: '', generationId: -1, members: [] })) }
+  }
+  return groups.describe(req.groups)
+}
+
+export function handleListGroups(ctx: HandlerContext, req: ListGroupsRequest): ListGroupsResponse {
+  const groups = coordinator(ctx)
+  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), groups: [] }
+  return groups.list(req.statesFilter)
+}
