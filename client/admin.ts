@@ -1,5 +1,5 @@
-// The admin client: topics, cluster metadata, offsets. Every wire error becomes its typed error
-// (TOPIC_ALREADY_EXISTS, INVALID_TOPIC, ...) with the broker's message.
+// The admin client: topics, cluster metadata, offsets, consumer groups. Every wire error becomes
+// its typed error (TOPIC_ALREADY_EXISTS, INVALID_TOPIC, ...) with the broker's message.
 //
 // Topic changes go to the controller and are retried only when the request may not have reached
 // it (a connection error, NOT_CONTROLLER): a retried create may then answer TOPIC_ALREADY_EXISTS
@@ -9,6 +9,9 @@ import { ApiKey } from './protocol/apis.js'
 import { backoffMs, sleep, toClusterMetadata, type BrokerInfo, type Cluster, type ClusterMetadata } from './cluster.js'
 import type { Connection } from './connection.js'
 import { ClosedError, ConnectionError, errorFromCode, wireError, InvalidArgumentError, StrandProtocolError, type StrandError } from './errors.js'
+import { GroupCoordinator, isCoordinatorError, type CoordinatorConnectionOptions } from './group/coordinator.js'
+import { fetchCommitted, highWatermarks, offsetKey } from './group/offsets.js'
+import { CONSUMER_PROTOCOL_TYPE, decodeAssignment, decodeSubscription } from './group/protocol.js'
 
 export interface CreateTopicOptions {
   topic: string
@@ -62,10 +65,54 @@ export interface QuorumDescription {
   voters: QuorumVoterStatus[]
 }
 
+export interface GroupListing {
+  groupId: string
+  /** 'consumer' for Strand and Kafka consumers. */
+  protocolType: string
+  /** Empty, PreparingRebalance, CompletingRebalance, Stable or Dead. */
+  state: string
+}
+
+export interface GroupMemberDescription {
+  memberId: string
+  clientId: string
+  clientHost: string
+  /** The topics the member subscribed to; null when its subscription is not the consumer protocol's. */
+  topics: string[] | null
+  /** The partitions the leader gave it in the current generation (empty while rebalancing). */
+  assignment: Array<{ topic: string; partition: number }>
+}
+
+export interface GroupDescription {
+  groupId: string
+  /** Empty, PreparingRebalance, CompletingRebalance, Stable or Dead (an unknown group is Dead). */
+  state: string
+  protocolType: string
+  /** The assignor the group uses ('range', 'roundrobin'...); empty while none is chosen. */
+  protocol: string
+  generationId: number
+  /** The broker coordinating the group. */
+  coordinatorId: number
+  members: GroupMemberDescription[]
+}
+
+export interface GroupPartitionOffset {
+  topic: string
+  partition: number
+  /** The group's committed offset: the next record it will read. */
+  committed: bigint
+  /** The offset after the last record consumers can read. */
+  highWatermark: bigint
+  /** highWatermark - committed (never below 0): records the group has yet to process. */
+  lag: bigint
+}
+
 export interface AdminContext {
   cluster: Cluster
   clock: () => number
   requestTimeoutMs: number
+  /** Settings of the connections to group coordinators. */
+  connection: CoordinatorConnectionOptions
   onClose?: () => void
 }
 
@@ -89,6 +136,7 @@ export class Admin {
   readonly #cluster: Cluster
   readonly #clock: () => number
   readonly #requestTimeoutMs: number
+  readonly #connectionOptions: CoordinatorConnectionOptions
   readonly #onClose: (() => void) | undefined
   #closed = false
 
@@ -96,6 +144,7 @@ export class Admin {
     this.#cluster = context.cluster
     this.#clock = context.clock
     this.#requestTimeoutMs = context.requestTimeoutMs
+    this.#connectionOptions = context.connection
     this.#onClose = context.onClose
   }
 
@@ -215,11 +264,94 @@ export class Admin {
     }, { retriable })
   }
 
+  /**
+   * Every consumer group of the cluster, sorted by id. Each broker knows the groups it
+   * coordinates, so every live broker is asked; one that cannot answer fails the call rather than
+   * leave its groups out silently.
+   */
+  async listGroups(): Promise<GroupListing[]> {
+    this.#checkOpen()
+    await this.#cluster.retry(() => this.#cluster.refresh())
+    const md = await this.metadata([])
+    const perBroker = await Promise.all(
+      md.brokers.map((b) =>
+        this.#cluster.retry(async () => {
+          const res = await this.#cluster.connectionTo(b.nodeId).request(ApiKey.ListGroups, { statesFilter: [] })
+          const err = errorFromCode(res.errorCode, `Broker ${b.nodeId}.`)
+          if (err !== null) throw err
+          return res.groups
+        }),
+      ),
+    )
+    const groups = new Map<string, GroupListing>()
+    for (const g of perBroker.flat()) groups.set(g.groupId, { groupId: g.groupId, protocolType: g.protocolType, state: g.groupState })
+    return [...groups.values()].sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0))
+  }
+
+  /**
+   * A group's state, assignor and members, with each member's subscription and assigned
+   * partitions. A group the coordinator does not know rejects with GROUP_ID_NOT_FOUND.
+   */
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    return this.#withCoordinator(groupId, async (coordinator) => {
+      const group = await this.#cluster.retry(async () => {
+        const res = await coordinator.request(ApiKey.DescribeGroups, { groups: [groupId] })
+        const g = res.groups.find((x) => x.groupId === groupId)
+        if (g === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The DescribeGroups response has no result for group "${groupId}".`)
+        const err = errorFromCode(g.errorCode, `Group "${groupId}".`)
+        if (err !== null) {
+          if (isCoordinatorError(err)) coordinator.reset()
+          throw err
+        }
+        return g
+      })
+      return {
+        groupId: group.groupId,
+        state: group.groupState,
+        protocolType: group.protocolType,
+        protocol: group.protocolData,
+        generationId: group.generationId,
+        coordinatorId: coordinator.nodeId,
+        members: group.members.map((m) => describeMember(group.protocolType, m)),
+      }
+    })
+  }
+
+  /**
+   * The group's committed offsets, each with its partition's high watermark and the lag between
+   * them, sorted by topic and partition. Partitions the group never committed are left out.
+   */
+  async groupOffsets(groupId: string): Promise<GroupPartitionOffset[]> {
+    return this.#withCoordinator(groupId, async (coordinator) => {
+      const options = { retry: this.#cluster.retryOptions, requestTimeoutMs: this.#requestTimeoutMs }
+      const committed = (await fetchCommitted(coordinator, null, options)).filter((c): c is { topic: string; partition: number; offset: bigint } => c.offset !== null)
+      const hws = await highWatermarks(this.#cluster, committed, options)
+      return committed
+        .map((c) => {
+          const highWatermark = hws.get(offsetKey(c.topic, c.partition)) ?? 0n
+          return { topic: c.topic, partition: c.partition, committed: c.offset, highWatermark, lag: highWatermark > c.offset ? highWatermark - c.offset : 0n }
+        })
+        .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
+    })
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     this.#cluster.close()
     this.#onClose?.()
+  }
+
+  /** Runs `fn` with a connection to the group's coordinator, closed afterwards. */
+  async #withCoordinator<T>(groupId: string, fn: (coordinator: GroupCoordinator) => Promise<T>): Promise<T> {
+    this.#checkOpen()
+    if (typeof groupId !== 'string' || groupId.length === 0) throw new InvalidArgumentError('A group id is a non-empty string.')
+    const coordinator = new GroupCoordinator({ cluster: this.#cluster, groupId, connection: this.#connectionOptions })
+    try {
+      return await fn(coordinator)
+    } finally {
+      coordinator.close()
+    }
   }
 
   #checkOpen(): void {
@@ -262,4 +394,19 @@ export class Admin {
       await sleep(backoffMs(this.#cluster.retryOptions, attempt))
     }
   }
+}
+
+/** A DescribeGroups member, its consumer-protocol bytes decoded (when they are that protocol's). */
+function describeMember(protocolType: string, m: { memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }): GroupMemberDescription {
+  let topics: string[] | null = null
+  let assignment: Array<{ topic: string; partition: number }> = []
+  if (protocolType === CONSUMER_PROTOCOL_TYPE) {
+    try {
+      if (m.memberMetadata.length > 0) topics = decodeSubscription(m.memberMetadata).topics
+      assignment = decodeAssignment(m.memberAssignment).partitions.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })))
+    } catch {
+      // Bytes from another client's version of the protocol: show the member without them.
+    }
+  }
+  return { memberId: m.memberId, clientId: m.clientId, clientHost: m.clientHost, topics, assignment }
 }

@@ -1,7 +1,9 @@
-// The consumer: reads assigned partitions from their leaders with long-polling Fetch requests
-// and hands them out as batches through async iteration.
+// The consumer: reads partitions from their leaders with long-polling Fetch requests and hands
+// them out as batches through async iteration. Partitions come from assign() (the application
+// chooses) or from subscribe() (a consumer group shares them out; client/group/).
 //
-//   consumer.assign([{ topic, partition, offset: 'earliest' }])
+//   consumer.assign([{ topic, partition, offset: 'earliest' }])        // or
+//   await consumer.subscribe({ topics: ['orders'], fromBeginning: true })
 //   for await (const batch of consumer) { ... }   // break ends this loop; close() ends every loop
 //
 // Decisions (where Kafka or kafkajs leave a choice):
@@ -18,15 +20,31 @@
 // - Fetching happens only while a loop runs. At most one Fetch per broker is in flight, and a
 //   partition with a batch waiting to be handed out is not fetched again, which bounds memory to
 //   about one response per broker plus one chunk per partition.
-// - Consumer groups (subscribe, commit) are a later issue: those methods reject with
-//   NotAvailableYetError rather than pretend.
+//
+// Groups and commits (at-least-once by default):
+// - A batch counts as processed when the loop asks for the next one (the body finished). Leaving
+//   the loop (break, return, a throw) does not count the batch in hand: a throw looks the same
+//   as a break from here, and counting a batch whose handler failed would skip it. Auto-commit
+//   (on by default with a groupId) commits processed offsets every autoCommitIntervalMs, before a
+//   rebalance takes partitions away, and at close(); commit() commits on demand.
+// - A rebalance revokes every partition (the eager protocol): no batch is handed out, the batch
+//   in hand is waited for (up to the rebalance timeout), processed offsets are committed, and only
+//   then does the member rejoin. So a partition is never read by two members of one generation,
+//   and its new owner starts right after what the old one processed.
+// - A newly assigned partition starts at the group's committed offset; without one, at the log
+//   start (subscribe's fromBeginning) or the log end (the default, as kafkajs).
 
 import { ApiKey } from './protocol/apis.js'
 import type { FetchRequest, FetchResponse } from './protocol/messages/fetch.js'
 import type { ListOffsetsResponse } from './protocol/messages/list-offsets.js'
 import { BATCH_BYTES_MAX, decodeBatches, nextOffsetOf, type DecodedBatch, type RecordHeader } from './protocol/records.js'
 import { backoffMs, needsMetadataRefresh, type Cluster } from './cluster.js'
-import { ClosedError, errorFromCode, IllegalStateError, InvalidArgumentError, isRetriable, NotAvailableYetError, RecordTooLargeError, StrandProtocolError } from './errors.js'
+import { ClosedError, errorFromCode, IllegalStateError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandProtocolError } from './errors.js'
+import { resolveAssignors, type AssignedPartition, type Assignor, type AssignorName } from './group/assignors.js'
+import { GroupCoordinator, type CoordinatorConnectionOptions } from './group/coordinator.js'
+import { CommitFailedError, type PartitionCommitResult } from './group/errors.js'
+import { Membership } from './group/membership.js'
+import { commitOffsets, fetchCommitted, highWatermarks, NO_GENERATION, offsetKey as offsetKeyOf, type GroupGeneration, type OffsetRequestOptions } from './group/offsets.js'
 
 /**
  * Where to start: an offset, the log start or end, or `{ timestamp }` (ms): the first record
@@ -37,8 +55,29 @@ type ResetSpec = 'earliest' | 'latest' | { timestamp: number }
 export type AutoOffsetReset = 'earliest' | 'latest' | 'none'
 
 export interface ConsumerOptions {
-  /** Recorded for consumer groups (a later issue); no effect yet. */
+  /**
+   * The consumer group: needed by subscribe() (or given there) and by commit(). With assign(),
+   * a groupId only says where commit() and auto-commit store offsets.
+   */
   groupId?: string
+  /** The coordinator evicts a member it has not heard from for this long (Kafka's session.timeout.ms). Default 10000. */
+  sessionTimeoutMs?: number
+  /** Time between heartbeats; must be below sessionTimeoutMs (a third of it is usual). Default 3000. */
+  heartbeatIntervalMs?: number
+  /**
+   * How long the coordinator waits for every member to rejoin in a rebalance, which is also how
+   * long a rebalance waits for the batch in hand to be processed. Default 60000 (kafkajs's).
+   */
+  rebalanceTimeoutMs?: number
+  /** Commit processed offsets periodically, before a rebalance and at close(). Default true; needs a groupId. */
+  autoCommit?: boolean
+  /** Time between auto-commits (Kafka's auto.commit.interval.ms); 0 commits after every batch. Default 5000. */
+  autoCommitIntervalMs?: number
+  /**
+   * Assignors this member supports, preferred first; the coordinator picks the first that every
+   * member supports, and the group leader runs it. Default ['range', 'roundrobin'] (Kafka's range first).
+   */
+  assignors?: Array<AssignorName | Assignor>
   /** How long the broker may hold a Fetch waiting for minBytes. */
   maxWaitMs?: number
   /** The broker answers once it has this many bytes (or maxWaitMs passed). */
@@ -58,6 +97,42 @@ export interface TopicPartition {
 
 export interface TopicPartitionOffset extends TopicPartition {
   offset: OffsetSpec
+}
+
+export interface SubscribeOptions {
+  topics: string[]
+  /** Where a partition with no committed offset starts: true, the log start; false (default), the log end. */
+  fromBeginning?: boolean
+  /** The group to join, if not given to consumer({ groupId }) (the two must agree). */
+  groupId?: string
+  /**
+   * Called when a rebalance has given this member its partitions, once each knows where to start.
+   * Kafka's onPartitionsAssigned. An error thrown here is thrown from the consuming loop.
+   */
+  onAssigned?: (partitions: TopicPartition[]) => void | Promise<void>
+  /**
+   * Called when partitions are taken away: after the batch in hand finished and processed offsets
+   * were committed (auto-commit), before the member rejoins; flush per-partition state here.
+   * `lost` is true when the member was evicted (nothing could be committed; the partitions may
+   * already be someone else's). Kafka's onPartitionsRevoked / onPartitionsLost.
+   */
+  onRevoked?: (partitions: TopicPartition[], info: { lost: boolean }) => void | Promise<void>
+}
+
+/** An offset to commit: the offset of the NEXT record to read (last processed + 1). */
+export interface CommitOffset extends TopicPartition {
+  offset: bigint
+}
+
+export interface PartitionLag extends TopicPartition {
+  /** The offset after the last record consumers can read. */
+  highWatermark: bigint
+  /** The group's committed offset; null when nothing is committed (or no groupId). */
+  committed: bigint | null
+  /** This consumer's position (next offset to hand out); null while unresolved. */
+  position: bigint | null
+  /** highWatermark - committed (never below 0); null when nothing is committed. */
+  lag: bigint | null
 }
 
 export interface ConsumedMessage {
@@ -81,6 +156,8 @@ export interface ConsumerContext {
   cluster: Cluster
   clock: () => number
   requestTimeoutMs: number
+  /** Settings of the coordinator's own connection. */
+  connection: CoordinatorConnectionOptions
   onClose?: () => void
 }
 
@@ -92,6 +169,12 @@ const DEFAULTS = {
   // Kafka's max.partition.fetch.bytes.
   partitionMaxBytes: 1024 * 1024,
   autoOffsetReset: 'earliest',
+  // Kafka's session.timeout.ms and heartbeat.interval.ms.
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 3_000,
+  // kafkajs's; Kafka's is max.poll.interval.ms (5 minutes), too long to wait for a stuck member.
+  rebalanceTimeoutMs: 60_000,
+  autoCommitIntervalMs: 5_000,
 } as const
 
 /** ListOffsets' special timestamps. */
@@ -118,8 +201,14 @@ interface PartitionState {
   errors: number
   /** partitionMaxBytes, doubled while a batch larger than it blocks the partition. */
   fetchBytes: number
-  /** The assignment this state belongs to (assign() replaces it wholesale). */
+  /** The assignment this state belongs to (assign() and rebalances replace it wholesale). */
   readonly generation: number
+  /** Not fetched nor handed out (pause()). */
+  paused: boolean
+  /** The offset after the last batch the application finished: what auto-commit commits. */
+  processed: bigint | null
+  /** The group's committed offset as last read or written by this consumer. */
+  committed: bigint | null
 }
 
 interface ReadyBatch {
@@ -131,6 +220,28 @@ interface ReadyBatch {
 
 function tpKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`
+}
+
+/** Kafka's limit on a group id's length is the topic name's; ours is a sanity bound on a string sent in every group request. */
+const GROUP_ID_LENGTH_MAX = 255
+
+function checkGroupId(groupId: string | undefined): string | undefined {
+  if (groupId === undefined) return undefined
+  if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > GROUP_ID_LENGTH_MAX) {
+    throw new InvalidArgumentError(`groupId must be a string of 1 to ${GROUP_ID_LENGTH_MAX} characters, got ${JSON.stringify(groupId)}.`)
+  }
+  return groupId
+}
+
+function checkTopics(topics: unknown): string[] {
+  if (!Array.isArray(topics) || topics.length === 0 || !topics.every((t) => typeof t === 'string' && t.length > 0)) {
+    throw new InvalidArgumentError('subscribe() needs { topics: [...] } with at least one topic name.')
+  }
+  return [...new Set(topics as string[])]
+}
+
+function sameTopics(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join('\u0000') === [...b].sort().join('\u0000')
 }
 
 function intAtLeast(name: string, v: number | undefined, fallback: number, min: number): number {
@@ -151,22 +262,50 @@ export function messagesFrom(batches: readonly DecodedBatch[], fetchOffset: bigi
   return out
 }
 
+/**
+ * Reads partitions as batches, with `for await` or run(). Either assign() partitions yourself, or
+ * subscribe() to topics with a groupId and let the group share their partitions out:
+ *
+ * ```ts
+ * const consumer = strand.consumer({ groupId: 'billing' })        // autoCommit on by default
+ * await consumer.subscribe({ topics: ['orders'], fromBeginning: true })
+ * for await (const batch of consumer) {
+ *   for (const m of batch.messages) await apply(m)                  // processed when the loop asks for more
+ * }
+ * ```
+ * Delivery is at-least-once: after a crash or a rebalance, records processed but not yet
+ * committed are read again by the partition's next owner; none is skipped.
+ */
 export class Consumer {
   readonly #cluster: Cluster
   readonly #clock: () => number
   readonly #requestTimeoutMs: number
+  readonly #connectionOptions: CoordinatorConnectionOptions
   readonly #onClose: (() => void) | undefined
   readonly #maxWaitMs: number
   readonly #minBytes: number
   readonly #maxBytes: number
   readonly #partitionMaxBytes: number
   readonly #autoOffsetReset: AutoOffsetReset
-  readonly groupId: string | undefined
+  readonly #sessionTimeoutMs: number
+  readonly #heartbeatIntervalMs: number
+  readonly #rebalanceTimeoutMs: number
+  readonly #autoCommit: boolean
+  readonly #autoCommitIntervalMs: number
+  readonly #assignors: Assignor[]
+  /** The consumer group, from the options or subscribe(). */
+  #groupId: string | undefined
   /** Assigned partitions by topic-partition key. */
   #states = new Map<string, PartitionState>()
   #generation = 0
   /** Fetched batches not yet handed out, oldest first. */
   #ready: ReadyBatch[] = []
+  /** The batch handed out last, until the loop asks for the next one (or ends). */
+  #inHand: ReadyBatch | null = null
+  /** Called when the batch in hand is finished (a rebalance waits for it). */
+  #inHandWaiters: Array<() => void> = []
+  /** Where each handed-out batch of the current assignment ends, for commit(batch). */
+  #batchEnds = new WeakMap<ConsumerBatch, ReadyBatch>()
   /** Brokers with a Fetch in flight (one each). */
   readonly #fetching = new Set<number>()
   /**
@@ -185,13 +324,31 @@ export class Consumer {
   #refreshFailures = 0
   #refreshAtMs = 0
   #closed = false
+  /** The way to the group's coordinator; created with the first group request. */
+  #coordinator: GroupCoordinator | null = null
+  /** Group membership, from the first subscribe(). */
+  #membership: Membership | null = null
+  /** subscribe()'s fromBeginning: where partitions without a committed offset start. */
+  #fromBeginning = false
+  /** subscribe()'s rebalance callbacks. */
+  #listener: Pick<SubscribeOptions, 'onAssigned' | 'onRevoked'> = {}
+  /** A rebalance is taking the partitions away: nothing is fetched or handed out. */
+  #revoking = false
+  /** Bumped by every revoke, loss and assignment: a slower install of an older one is dropped. */
+  #assignmentToken = 0
+  /** subscribe() calls waiting for the next assignment to be installed. */
+  #assignedWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = []
+  /** Commits run one at a time, in order, so an older offset never lands after a newer one. */
+  #commitQueue: Promise<unknown> = Promise.resolve()
+  #autoCommitTimer: NodeJS.Timeout | null = null
 
   constructor(context: ConsumerContext, options: ConsumerOptions = {}) {
     this.#cluster = context.cluster
     this.#clock = context.clock
     this.#requestTimeoutMs = context.requestTimeoutMs
+    this.#connectionOptions = context.connection
     this.#onClose = context.onClose
-    this.groupId = options.groupId
+    this.#groupId = checkGroupId(options.groupId)
     this.#maxWaitMs = intAtLeast('maxWaitMs', options.maxWaitMs, DEFAULTS.maxWaitMs, 0)
     this.#minBytes = intAtLeast('minBytes', options.minBytes, DEFAULTS.minBytes, 0)
     this.#maxBytes = intAtLeast('maxBytes', options.maxBytes, DEFAULTS.maxBytes, 1)
@@ -200,6 +357,15 @@ export class Consumer {
     if (!['earliest', 'latest', 'none'].includes(this.#autoOffsetReset)) {
       throw new InvalidArgumentError(`autoOffsetReset must be 'earliest', 'latest' or 'none', got "${String(this.#autoOffsetReset)}".`)
     }
+    this.#sessionTimeoutMs = intAtLeast('sessionTimeoutMs', options.sessionTimeoutMs, DEFAULTS.sessionTimeoutMs, 1)
+    this.#heartbeatIntervalMs = intAtLeast('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs, 1)
+    if (this.#heartbeatIntervalMs >= this.#sessionTimeoutMs) {
+      throw new InvalidArgumentError(`heartbeatIntervalMs (${this.#heartbeatIntervalMs}) must be below sessionTimeoutMs (${this.#sessionTimeoutMs}).`)
+    }
+    this.#rebalanceTimeoutMs = intAtLeast('rebalanceTimeoutMs', options.rebalanceTimeoutMs, DEFAULTS.rebalanceTimeoutMs, 1)
+    this.#autoCommit = options.autoCommit ?? true
+    this.#autoCommitIntervalMs = intAtLeast('autoCommitIntervalMs', options.autoCommitIntervalMs, DEFAULTS.autoCommitIntervalMs, 0)
+    this.#assignors = resolveAssignors(options.assignors)
   }
 
   /** Largest Fetch response this consumer accepts: maxBytes, plus one oversized first batch (KIP-74). */
@@ -207,40 +373,26 @@ export class Consumer {
     return (options.maxBytes ?? DEFAULTS.maxBytes) + BATCH_BYTES_MAX
   }
 
+  /** The consumer group (from the options or subscribe()), if any. */
+  get groupId(): string | undefined {
+    return this.#groupId
+  }
+
   // -------------------------------------------------------------------------------------------
   // Assignment and positions
 
-  /** Replaces the assignment: each partition starts at its given offset. */
+  /**
+   * Replaces the assignment: each partition starts at its given offset. Not for a consumer that
+   * subscribed (its group assigns its partitions).
+   */
   assign(partitions: readonly TopicPartitionOffset[]): void {
     if (this.#closed) throw new ClosedError('consumer')
-    const next = new Map<string, PartitionState>()
-    const generation = ++this.#generation
-    for (const tp of partitions) {
-      this.#checkTopicPartition(tp)
-      const key = tpKey(tp.topic, tp.partition)
-      if (next.has(key)) throw new InvalidArgumentError(`${tp.topic}-${tp.partition} is assigned twice.`)
-      const state: PartitionState = {
-        topic: tp.topic,
-        partition: tp.partition,
-        offset: null,
-        reset: 'earliest',
-        epoch: 0,
-        busy: false,
-        buffered: false,
-        retryAtMs: 0,
-        errors: 0,
-        fetchBytes: this.#partitionMaxBytes,
-        generation,
-      }
-      this.#setOffset(state, tp.offset)
-      next.set(key, state)
-    }
-    this.#states = next
-    this.#ready = []
-    void this.#cluster.refresh([...new Set(partitions.map((p) => p.topic))]).catch(() => undefined)
-    this.#pump()
+    if (this.#membership !== null) throw new IllegalStateError('This consumer subscribed to topics: its group assigns its partitions, so assign() is not allowed.')
+    for (const tp of partitions) this.#checkTopicPartition(tp)
+    this.#replaceAssignment(partitions, new Map())
   }
 
+  /** The partitions this consumer reads now (a rebalance changes them, for a group member). */
   assignment(): TopicPartition[] {
     return [...this.#states.values()].map((s) => ({ topic: s.topic, partition: s.partition }))
   }
@@ -263,12 +415,55 @@ export class Consumer {
     return this.#state(tp).offset
   }
 
-  async subscribe(_options: { topics: string[]; fromBeginning?: boolean }): Promise<never> {
-    throw new NotAvailableYetError('Consumer groups are not available yet: use assign() with explicit partitions.')
+  /**
+   * Stops fetching and handing out the given assigned partitions until resume(); batches already
+   * fetched wait. A rebalance that reassigns a partition starts it unpaused (as Kafka's).
+   */
+  pause(partitions: readonly TopicPartition[]): void {
+    for (const s of partitions.map((tp) => this.#state(tp))) s.paused = true
   }
 
-  async commit(_batch?: unknown): Promise<never> {
-    throw new NotAvailableYetError('Consumer groups are not available yet, so there is nowhere to commit offsets: keep position() yourself.')
+  /** Fetches and hands out paused partitions again. */
+  resume(partitions: readonly TopicPartition[]): void {
+    for (const s of partitions.map((tp) => this.#state(tp))) s.paused = false
+    this.#wakeLoop()
+    this.#pump()
+  }
+
+  /** The assigned partitions that are paused. */
+  paused(): TopicPartition[] {
+    return [...this.#states.values()].filter((s) => s.paused).map((s) => ({ topic: s.topic, partition: s.partition }))
+  }
+
+  #replaceAssignment(partitions: readonly TopicPartitionOffset[], committed: ReadonlyMap<string, bigint | null>): void {
+    const next = new Map<string, PartitionState>()
+    const generation = ++this.#generation
+    for (const tp of partitions) {
+      const key = tpKey(tp.topic, tp.partition)
+      if (next.has(key)) throw new InvalidArgumentError(`${tp.topic}-${tp.partition} is assigned twice.`)
+      const state: PartitionState = {
+        topic: tp.topic,
+        partition: tp.partition,
+        offset: null,
+        reset: 'earliest',
+        epoch: 0,
+        busy: false,
+        buffered: false,
+        retryAtMs: 0,
+        errors: 0,
+        fetchBytes: this.#partitionMaxBytes,
+        generation,
+        paused: false,
+        processed: null,
+        committed: committed.get(key) ?? null,
+      }
+      this.#setOffset(state, tp.offset)
+      next.set(key, state)
+    }
+    this.#states = next
+    this.#ready = []
+    if (partitions.length > 0) void this.#cluster.refresh([...new Set(partitions.map((p) => p.topic))]).catch(() => undefined)
+    this.#pump()
   }
 
   #checkTopicPartition(tp: TopicPartitionOffset): void {
@@ -295,9 +490,279 @@ export class Consumer {
   }
 
   #state(tp: TopicPartition): PartitionState {
-    const s = this.#states.get(tpKey(tp.topic, tp.partition))
-    if (s === undefined) throw new InvalidArgumentError(`${tp.topic}-${tp.partition} is not assigned to this consumer.`)
+    const s = this.#states.get(tpKey(tp?.topic, tp?.partition))
+    if (s === undefined) throw new InvalidArgumentError(`${tp?.topic}-${tp?.partition} is not assigned to this consumer.`)
     return s
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Consumer group: subscribe, commit, lag
+
+  /**
+   * Joins the consumer group and reads the partitions it assigns this member, rebalancing as
+   * members come and go. Resolves once the first assignment is in place (each partition at its
+   * committed offset, else per `fromBeginning`); rejects on a permanent group error
+   * (INVALID_GROUP_ID, INCONSISTENT_GROUP_PROTOCOL...). Calling it again changes the topics
+   * (and rebalances).
+   */
+  async subscribe(options: SubscribeOptions): Promise<void> {
+    if (this.#closed) throw new ClosedError('consumer')
+    const topics = checkTopics(options?.topics)
+    this.#useGroupId(options.groupId)
+    if (this.#groupId === undefined) throw new InvalidArgumentError('subscribe() needs a groupId: consumer({ groupId }) or subscribe({ groupId }).')
+    if (this.#membership === null && this.#states.size > 0) {
+      throw new IllegalStateError('This consumer has partitions from assign(); a consumer either assigns its partitions or subscribes.')
+    }
+    this.#fromBeginning = options.fromBeginning === true
+    this.#listener = { onAssigned: options.onAssigned, onRevoked: options.onRevoked }
+    const current = this.#membership
+    const unchanged = current !== null && current.state !== 'failed' && sameTopics(current.topics, topics)
+    // The same subscription again changes nothing: no rebalance for it.
+    if (unchanged && current.generation() !== null && current.state === 'stable') return
+    const assigned = new Promise<void>((resolve, reject) => this.#assignedWaiters.push({ resolve, reject }))
+    // Unchanged but mid-rebalance: that rebalance ends with an assignment for this subscription.
+    if (!unchanged) {
+      if (current === null || current.state === 'failed') {
+        this.#membership = this.#newMembership(topics)
+        this.#membership.start()
+      } else {
+        current.setTopics(topics)
+      }
+    }
+    await assigned
+  }
+
+  /**
+   * Commits offsets to the group (each the offset of the NEXT record to read):
+   * - `commit()`: every assigned partition's position (after the last batch handed out);
+   * - `commit(batch)`: the batch's partition, right after the batch;
+   * - `commit([{ topic, partition, offset }])`: exactly these.
+   * Rejects with CommitFailedError listing every partition's outcome when some failed (the others
+   * are committed); after a rebalance took a batch's partition away, committing that batch fails
+   * rather than overwrite its new owner's progress. Works for assign() users with a groupId too.
+   */
+  async commit(offsets?: ConsumerBatch | readonly CommitOffset[]): Promise<void> {
+    if (this.#closed) throw new ClosedError('consumer')
+    if (this.#groupId === undefined) throw new IllegalStateError('commit() needs a groupId: consumer({ groupId }).')
+    const { list, refused } = this.#offsetsToCommit(offsets)
+    const generation = this.#currentGeneration()
+    if (generation === null) {
+      const err = new StrandProtocolError('REBALANCE_IN_PROGRESS', 'The consumer is between generations: its partitions are being reassigned.')
+      throw new CommitFailedError([...refused, ...list.map((o) => ({ ...o, error: err }))])
+    }
+    const results = list.length === 0 ? [] : await this.#commitInOrder(generation, () => list)
+    if (refused.length > 0 || results.some((r) => r.error !== null)) throw new CommitFailedError([...refused, ...results])
+  }
+
+  /**
+   * Each assigned partition's high watermark, the group's committed offset, and the lag between
+   * them (records not yet committed as processed).
+   */
+  async lag(): Promise<PartitionLag[]> {
+    if (this.#closed) throw new ClosedError('consumer')
+    const partitions = this.assignment()
+    if (partitions.length === 0) return []
+    const options = this.#offsetOptions()
+    const [hws, committed] = await Promise.all([
+      highWatermarks(this.#cluster, partitions, options),
+      this.#groupId === undefined ? Promise.resolve([]) : fetchCommitted(this.#groupCoordinator(), partitions, options),
+    ])
+    const committedByKey = new Map(committed.map((c) => [tpKey(c.topic, c.partition), c.offset]))
+    return partitions.map(({ topic, partition }) => {
+      const highWatermark = hws.get(offsetKeyOf(topic, partition)) ?? 0n
+      const c = committedByKey.get(tpKey(topic, partition)) ?? null
+      const position = this.#states.get(tpKey(topic, partition))?.offset ?? null
+      return { topic, partition, highWatermark, committed: c, position, lag: c === null ? null : highWatermark > c ? highWatermark - c : 0n }
+    })
+  }
+
+  #useGroupId(groupId: string | undefined): void {
+    const g = checkGroupId(groupId)
+    if (g === undefined) return
+    if (this.#groupId !== undefined && this.#groupId !== g) throw new InvalidArgumentError(`This consumer is in group "${this.#groupId}"; subscribe() named "${g}".`)
+    this.#groupId = g
+  }
+
+  #groupCoordinator(): GroupCoordinator {
+    this.#coordinator ??= new GroupCoordinator({ cluster: this.#cluster, groupId: this.#groupId as string, connection: this.#connectionOptions })
+    return this.#coordinator
+  }
+
+  #offsetOptions(): OffsetRequestOptions {
+    return { retry: this.#cluster.retryOptions, requestTimeoutMs: this.#requestTimeoutMs }
+  }
+
+  /** The generation to commit as: a member's current one, NO_GENERATION for assign(), null mid-rebalance. */
+  #currentGeneration(): GroupGeneration | null {
+    return this.#membership === null ? NO_GENERATION : this.#membership.generation()
+  }
+
+  #newMembership(topics: string[]): Membership {
+    return new Membership({
+      coordinator: this.#groupCoordinator(),
+      topics,
+      assignors: this.#assignors,
+      sessionTimeoutMs: this.#sessionTimeoutMs,
+      rebalanceTimeoutMs: this.#rebalanceTimeoutMs,
+      heartbeatIntervalMs: this.#heartbeatIntervalMs,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      retry: this.#cluster.retryOptions,
+      clock: this.#clock,
+      partitionCounts: (t) => this.#partitionCounts(t),
+      hooks: {
+        revoke: (generation) => this.#revoke(generation),
+        lost: () => {
+          const partitions = this.assignment()
+          this.#dropAssignment()
+          void this.#callListener(() => this.#listener.onRevoked?.(partitions, { lost: true }))
+        },
+        assigned: (partitions) => void this.#install(partitions, ++this.#assignmentToken),
+        failed: (err) => {
+          this.#dropAssignment()
+          this.#surface(err)
+          for (const w of this.#assignedWaiters.splice(0)) w.reject(err)
+        },
+      },
+    })
+  }
+
+  async #partitionCounts(topics: readonly string[]): Promise<Map<string, number>> {
+    await this.#cluster.refresh(topics)
+    return new Map(topics.map((t) => [t, this.#cluster.cachedTopic(t)?.partitions.length ?? 0]))
+  }
+
+  /**
+   * The membership gives every partition up before rejoining: stop handing out, wait for the
+   * batch in hand, commit what was processed, drop the assignment.
+   */
+  async #revoke(generation: GroupGeneration): Promise<void> {
+    this.#revoking = true
+    this.#assignmentToken++
+    try {
+      this.#ready = []
+      for (const s of this.#states.values()) s.buffered = false
+      // The coordinator started its rebalance timeout up to a heartbeat interval before this
+      // member heard of it, and the commit and JoinGroup need time too: keep a margin.
+      await this.#waitForInHand(Math.max(0, this.#rebalanceTimeoutMs - 2 * this.#heartbeatIntervalMs))
+      // A failed commit (the generation already gone) only means some records are read again
+      // by the partition's next owner: at-least-once still holds, so it does not stop the rejoin.
+      if (this.#autoCommit) await this.#commitProcessed(generation).catch(() => undefined)
+      const partitions = this.assignment()
+      if (partitions.length > 0) await this.#callListener(() => this.#listener.onRevoked?.(partitions, { lost: false }))
+    } finally {
+      this.#dropAssignment()
+      this.#revoking = false
+    }
+  }
+
+  #dropAssignment(): void {
+    this.#assignmentToken++
+    this.#replaceAssignment([], new Map())
+  }
+
+  /** A new generation's partitions: look up their committed offsets, then start reading. */
+  async #install(partitions: AssignedPartition[], token: number): Promise<void> {
+    const stale = (): boolean => token !== this.#assignmentToken || this.#closed
+    let committed: Map<string, bigint | null>
+    try {
+      // Retried until it works or stops mattering: the partitions sit idle meanwhile.
+      const found = partitions.length === 0 ? [] : await fetchCommitted(this.#groupCoordinator(), partitions, { ...this.#offsetOptions(), retriesMax: Number.POSITIVE_INFINITY, cancelled: stale })
+      committed = new Map(found.map((c) => [tpKey(c.topic, c.partition), c.offset]))
+    } catch (err) {
+      if (stale()) return
+      this.#surface(err as Error)
+      for (const w of this.#assignedWaiters.splice(0)) w.reject(err as Error)
+      return
+    }
+    if (stale()) return
+    const reset = this.#fromBeginning ? 'earliest' : 'latest'
+    this.#replaceAssignment(partitions.map((tp) => ({ ...tp, offset: committed.get(tpKey(tp.topic, tp.partition)) ?? reset })), committed)
+    this.#wakeLoop()
+    await this.#callListener(() => this.#listener.onAssigned?.(this.assignment()))
+    for (const w of this.#assignedWaiters.splice(0)) w.resolve()
+  }
+
+  /** Runs a rebalance callback; what it throws is thrown from the consuming loop. */
+  async #callListener(call: () => void | Promise<void>): Promise<void> {
+    try {
+      await call()
+    } catch (err) {
+      this.#surface(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  /** Resolves when no batch is in hand, or after `timeoutMs`. */
+  #waitForInHand(timeoutMs: number): Promise<void> {
+    if (this.#inHand === null || this.#closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      this.#inHandWaiters.push(done)
+    })
+  }
+
+  /** What commit() was asked to commit; batches of partitions no longer this consumer's are refused. */
+  #offsetsToCommit(offsets: ConsumerBatch | readonly CommitOffset[] | undefined): { list: CommitOffset[]; refused: PartitionCommitResult[] } {
+    if (offsets === undefined) {
+      const list = [...this.#states.values()].filter((s) => s.offset !== null).map((s) => ({ topic: s.topic, partition: s.partition, offset: s.offset as bigint }))
+      return { list, refused: [] }
+    }
+    if (Array.isArray(offsets)) {
+      for (const o of offsets) {
+        if (typeof o?.topic !== 'string' || !Number.isInteger(o.partition) || o.partition < 0 || typeof o.offset !== 'bigint' || o.offset < 0n) {
+          throw new InvalidArgumentError(`Not an offset to commit: ${JSON.stringify({ topic: o?.topic, partition: o?.partition, offset: String(o?.offset) })}.`)
+        }
+      }
+      return { list: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })), refused: [] }
+    }
+    const r = this.#batchEnds.get(offsets as ConsumerBatch)
+    if (r === undefined) throw new InvalidArgumentError('commit(batch) takes a batch this consumer handed out.')
+    const offset = { topic: r.state.topic, partition: r.state.partition, offset: r.nextOffset }
+    if (this.#states.get(tpKey(r.state.topic, r.state.partition)) === r.state) return { list: [offset], refused: [] }
+    const error = new IllegalStateError(`${r.state.topic}-${r.state.partition} was reassigned after this batch was handed out; its new owner commits it now.`)
+    return { list: [], refused: [{ ...offset, error }] }
+  }
+
+  /** Commits processed offsets not committed yet (auto-commit, revoke, close). */
+  #commitProcessed(generation: GroupGeneration): Promise<PartitionCommitResult[]> {
+    return this.#commitInOrder(generation, () =>
+      [...this.#states.values()].filter((s) => s.processed !== null && s.processed !== s.committed).map((s) => ({ topic: s.topic, partition: s.partition, offset: s.processed as bigint })),
+    )
+  }
+
+  /**
+   * Runs a commit after those before it. `offsets` is evaluated when its turn comes, so an
+   * auto-commit sends the latest processed offsets. Successes update each partition's committed
+   * offset; group errors go to the membership (which rejoins).
+   */
+  #commitInOrder(generation: GroupGeneration, offsets: () => CommitOffset[]): Promise<PartitionCommitResult[]> {
+    const run = async (): Promise<PartitionCommitResult[]> => {
+      const list = offsets()
+      if (list.length === 0) return []
+      const results = await commitOffsets(this.#groupCoordinator(), generation, list, this.#offsetOptions())
+      for (const r of results) {
+        const s = this.#states.get(tpKey(r.topic, r.partition))
+        if (r.error === null && s !== undefined) s.committed = r.offset
+        else if (r.error !== null) this.#membership?.reportError(r.error, generation)
+      }
+      return results
+    }
+    const next = this.#commitQueue.then(run, run)
+    this.#commitQueue = next.catch(() => undefined)
+    return next
+  }
+
+  #scheduleAutoCommit(): void {
+    if (!this.#autoCommit || this.#groupId === undefined || this.#autoCommitTimer !== null || this.#closed) return
+    this.#autoCommitTimer = setTimeout(() => {
+      this.#autoCommitTimer = null
+      const generation = this.#currentGeneration()
+      // Mid-rebalance there is nothing to do: the revoke commits.
+      if (generation !== null) void this.#commitProcessed(generation).catch(() => undefined)
+    }, this.#autoCommitIntervalMs)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -315,6 +780,8 @@ export class Consumer {
       }
     } finally {
       this.#iterating = false
+      // Left by break, return or a throw: the batch in hand does not count as processed.
+      this.#finishInHand({ processed: false })
     }
   }
 
@@ -323,19 +790,36 @@ export class Consumer {
     for await (const batch of this) await options.eachBatch(batch)
   }
 
-  /** Ends every loop (they exit normally), stops fetching and closes the connections. */
+  /**
+   * Ends every loop (they exit normally), commits processed offsets (auto-commit), leaves the
+   * group (so it rebalances at once rather than after the session timeout), and closes the
+   * connections. A batch whose handler is still running is not counted: call commit() in the
+   * handler first if it should be.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = null
+    if (this.#autoCommitTimer !== null) clearTimeout(this.#autoCommitTimer)
+    this.#autoCommitTimer = null
     this.#ready = []
     this.#wakeLoop()
-    this.#cluster.close()
-    this.#onClose?.()
+    for (const w of this.#inHandWaiters.splice(0)) w()
+    for (const w of this.#assignedWaiters.splice(0)) w.reject(new ClosedError('consumer'))
+    try {
+      const generation = this.#currentGeneration()
+      if (this.#autoCommit && this.#groupId !== undefined && generation !== null) await this.#commitProcessed(generation).catch(() => undefined)
+      await this.#membership?.close()
+    } finally {
+      this.#coordinator?.close()
+      this.#cluster.close()
+      this.#onClose?.()
+    }
   }
 
   async #next(): Promise<ConsumerBatch | null> {
+    this.#finishInHand({ processed: true })
     for (;;) {
       if (this.#closed) return null
       if (this.#error !== null) {
@@ -343,11 +827,12 @@ export class Consumer {
         this.#error = null
         throw err
       }
-      const r = this.#ready.shift()
-      if (r !== undefined) {
-        if (r.epoch !== r.state.epoch || this.#states.get(tpKey(r.state.topic, r.state.partition)) !== r.state) continue
+      const r = this.#takeReady()
+      if (r !== null) {
         r.state.offset = r.nextOffset
         r.state.buffered = false
+        this.#inHand = r
+        this.#batchEnds.set(r.batch, r)
         this.#pump()
         return r.batch
       }
@@ -355,6 +840,35 @@ export class Consumer {
         this.#signal = resolve
       })
     }
+  }
+
+  /** The oldest batch to hand out (none while revoking); skips paused partitions, drops stale batches. */
+  #takeReady(): ReadyBatch | null {
+    if (this.#revoking) return null
+    for (let i = 0; i < this.#ready.length; ) {
+      const r = this.#ready[i] as ReadyBatch
+      if (r.epoch !== r.state.epoch || this.#states.get(tpKey(r.state.topic, r.state.partition)) !== r.state) {
+        this.#ready.splice(i, 1)
+      } else if (r.state.paused) {
+        i++
+      } else {
+        this.#ready.splice(i, 1)
+        return r
+      }
+    }
+    return null
+  }
+
+  /** The batch in hand is done: processed (the loop asked for more) or abandoned (the loop ended). */
+  #finishInHand(options: { processed: boolean }): void {
+    const r = this.#inHand
+    if (r === null) return
+    this.#inHand = null
+    if (options.processed && this.#isCurrent(r.state, r.epoch)) {
+      r.state.processed = r.nextOffset
+      this.#scheduleAutoCommit()
+    }
+    for (const w of this.#inHandWaiters.splice(0)) w()
   }
 
   #wakeLoop(): void {
@@ -382,7 +896,7 @@ export class Consumer {
    * it finds none, the broker waits for its batches to be handed out, then is long-polled again.
    */
   #pump(): void {
-    if (this.#closed || !this.#iterating) return
+    if (this.#closed || !this.#iterating || this.#revoking) return
     const now = this.#clock()
     const toResolve = new Map<number, PartitionState[]>()
     const toFetch = new Map<number, PartitionState[]>()
@@ -390,6 +904,8 @@ export class Consumer {
     let nextMs = Number.POSITIVE_INFINITY
     let needMetadata = false
     for (const s of this.#states.values()) {
+      // A paused partition's waiting batch must not hold back its broker's other partitions.
+      if (s.paused) continue
       if (s.buffered) {
         const leader = this.#cluster.cachedLeader(s.topic, s.partition)
         if (leader !== undefined) bufferedNodes.add(leader)

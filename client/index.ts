@@ -13,6 +13,7 @@ import { Admin } from './admin.js'
 import { Cluster, parseBrokerAddress, type RetryOptions } from './cluster.js'
 import { Consumer, type ConsumerOptions } from './consumer.js'
 import { ClosedError, InvalidArgumentError } from './errors.js'
+import type { CoordinatorConnectionOptions } from './group/coordinator.js'
 import { Producer, type ProducerOptions } from './producer.js'
 
 export interface StrandOptions {
@@ -95,7 +96,8 @@ export class Strand {
   consumer(options: ConsumerOptions = {}): Consumer {
     this.#checkOpen()
     const cluster = new Cluster(this.#clusterOptions(Consumer.frameBytesMax(options)))
-    const consumer: Consumer = new Consumer({ cluster, clock: this.#clock, requestTimeoutMs: this.#requestTimeoutMs, onClose: () => this.#children.delete(consumer) }, options)
+    const connection = this.#connectionOptions(CONTROL_FRAME_BYTES_MAX)
+    const consumer: Consumer = new Consumer({ cluster, clock: this.#clock, requestTimeoutMs: this.#requestTimeoutMs, connection, onClose: () => this.#children.delete(consumer) }, options)
     this.#children.add(consumer)
     return consumer
   }
@@ -103,7 +105,8 @@ export class Strand {
   admin(): Admin {
     this.#checkOpen()
     const cluster = new Cluster(this.#clusterOptions(CONTROL_FRAME_BYTES_MAX))
-    const admin: Admin = new Admin({ cluster, clock: this.#clock, requestTimeoutMs: this.#requestTimeoutMs, onClose: () => this.#children.delete(admin) })
+    const connection = this.#connectionOptions(CONTROL_FRAME_BYTES_MAX)
+    const admin: Admin = new Admin({ cluster, clock: this.#clock, requestTimeoutMs: this.#requestTimeoutMs, connection, onClose: () => this.#children.delete(admin) })
     this.#children.add(admin)
     return admin
   }
@@ -118,6 +121,17 @@ export class Strand {
 
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError('Strand client')
+  }
+
+  /** Settings of a connection outside the Cluster (a group coordinator's). */
+  #connectionOptions(frameBytesMax: number): CoordinatorConnectionOptions {
+    return {
+      clientId: this.#clientId,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      inflightRequestsMax: this.#inflightRequestsMax,
+      frameBytesMax,
+    }
   }
 
   #clusterOptions(frameBytesMax: number): ConstructorParameters<typeof Cluster>[0] {
@@ -135,9 +149,35 @@ export class Strand {
   }
 }
 
-export type { Admin, ClusterDescription, CreateTopicOptions, ListOffsetsOptions, OffsetAndTimestamp, QuorumDescription, QuorumVoterStatus } from './admin.js'
+export type {
+  Admin,
+  ClusterDescription,
+  CreateTopicOptions,
+  GroupDescription,
+  GroupListing,
+  GroupMemberDescription,
+  GroupPartitionOffset,
+  ListOffsetsOptions,
+  OffsetAndTimestamp,
+  QuorumDescription,
+  QuorumVoterStatus,
+} from './admin.js'
 export type { BrokerInfo, ClusterMetadata, PartitionInfo, RetryOptions, TopicInfo } from './cluster.js'
-export type { AutoOffsetReset, ConsumedMessage, Consumer, ConsumerBatch, ConsumerOptions, OffsetSpec, TopicPartition, TopicPartitionOffset } from './consumer.js'
+export type {
+  AutoOffsetReset,
+  CommitOffset,
+  ConsumedMessage,
+  Consumer,
+  ConsumerBatch,
+  ConsumerOptions,
+  OffsetSpec,
+  PartitionLag,
+  SubscribeOptions,
+  TopicPartition,
+  TopicPartitionOffset,
+} from './consumer.js'
+export type { AssignedPartition, Assignor, AssignorMember, AssignorName } from './group/assignors.js'
+export { CommitFailedError, type PartitionCommitResult } from './group/errors.js'
 export type { Acks, Headers, Message, Producer, ProducerOptions, ProducerRecord, RecordMetadata, SendOutcome } from './producer.js'
 export type { Compression, RecordHeader } from './protocol/records.js'
 export {
