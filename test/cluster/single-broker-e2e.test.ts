@@ -2,6 +2,7 @@
 // restart that keeps every acknowledged record.
 
 import t from 'tap'
+import { waitFor } from '../helpers/wait.js'
 import { Strand } from '../../client/index.js'
 import { spawnBroker, stopBroker } from '../helpers/broker-process.js'
 import { Rng, testSeed } from '../helpers/random.js'
@@ -108,6 +109,8 @@ t.test('acks=0 sends are delivered; long poll returns as soon as data arrives', 
   const strand = new Strand({ brokers: [broker.address], clientId: 'e2e-poll' })
   t.teardown(() => strand.close())
   await strand.admin().createTopic({ topic: 'events', partitions: 1, replicationFactor: 1 })
+  // acks=0 has no way to hear "not hosted yet": wait until the leader serves the new partition.
+  await waitFor(() => strand.admin().listOffsets({ topic: 'events', partition: 0, timestamp: 'latest' }).then(() => true, () => false), { what: 'the partition to be served' })
   const fireAndForget = strand.producer({ acks: 0, lingerMs: 0 })
   const acks = await fireAndForget.send({ topic: 'events', messages: [{ value: 'a' }, { value: 'b' }] })
   t.same(acks.map((a) => a.offset), [-1n, -1n], 'acks=0 has no offsets to report')
