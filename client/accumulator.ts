@@ -3,9 +3,24 @@
 // caller passes the time in and the producer's sender decides what to do with ready batches.
 //
 // Invariants:
-// - Per partition, batches leave in the order they were created, and at most one batch of a
-//   partition is in flight (`inflight`): a failed batch is put back at the head of its queue, so
-//   a retry can never overtake a later batch of the same partition.
+// - Per partition, batches are first sent in the order they were created, and at most
+//   `inflightPerPartitionMax` of them are sent from the oldest unsettled one on (in flight, or
+//   answered out of turn): 1 without idempotence, so a retried batch can never land after a later
+//   one; up to 5 with it (Kafka's max.in.flight.requests.per.connection with enable.idempotence),
+//   since the leader refuses a batch whose sequence does not follow the last one it appended
+//   (OUT_OF_ORDER_SEQUENCE_NUMBER) and answers a retried duplicate of one of its producer's last
+//   5 batches with its offset.
+// - A batch that failed with a retriable error goes back to its queue in send order, ahead of
+//   every batch never sent, and is re-sent alone, once nothing else of its partition is in flight:
+//   the batches sent after it come back first (refused as out of order, or appended if the failed
+//   one had landed after all), then the partition's batches are re-sent one by one in order, and
+//   only then do new batches leave again (Kafka's Sender does the same after a retry).
+// - With idempotence, a batch is stamped with the producer id, epoch and its partition's next
+//   sequence when it is first taken, and keeps them for every retry, so the leader recognises a
+//   retry of a batch it appended (its acknowledgement lost) instead of appending it twice. All
+//   batches of a partition sent and not yet settled carry the same producer id: after a producer
+//   id change, a partition's new batches wait until those sent under the old id are settled, then
+//   start again at sequence 0.
 // - Every appended record has reserved its estimated size in the ByteBudget; the bytes are given
 //   back only when its batch completes (acknowledged or failed for good).
 
@@ -46,6 +61,21 @@ export function recordSizeBytesMax(record: AccumulatedRecord): number {
   return recordSizeBytes(record, 0x7fffffff, 86_400_000)
 }
 
+/** Largest sequence number; the next one after it is 0 (as the broker counts). */
+const SEQUENCE_MAX = 0x7fffffff
+
+/** The sequence `count` after `sequence`, wrapping past int32 max to 0 as Kafka does. */
+export function sequenceAfter(sequence: number, count: number): number {
+  const next = sequence + count
+  return next > SEQUENCE_MAX ? next - SEQUENCE_MAX - 1 : next
+}
+
+/** What an idempotent producer stamps into its batches, from InitProducerId. */
+export interface ProducerIdentity {
+  producerId: bigint
+  producerEpoch: number
+}
+
 export class ProducerBatch {
   readonly topic: string
   readonly partition: number
@@ -59,12 +89,18 @@ export class ProducerBatch {
   readonly createdMs: number
   /** No more records go in: it is full, or it was taken for sending. */
   closed = false
-  /** Sends that failed with a retriable error so far. */
+  /** Sends that failed with a retriable error so far (a refusal explained by an earlier retry does not count). */
   attempts = 0
   /** Not to be sent before this time (retry backoff), clock ms. */
   retryAtMs = 0
-  /** The encoded batch, kept so a retry resends exactly the same bytes. */
+  /** The encoded batch, kept so a retry resends exactly the same bytes (same sequence too). */
   encoded: Buffer | null = null
+  /** Position among its partition's batches in the order they were first sent; -1 until then. */
+  sendOrder = -1
+  /** Stamped when first sent by an idempotent producer; -1 otherwise (the wire's "none"). */
+  producerId = -1n
+  producerEpoch = -1
+  baseSequence = -1
   /** Resolves with the base offset (-1n with acks=0); rejects with the final error. */
   readonly done: Promise<bigint>
   /** The outcome, once settled: the base offset, or the error. */
@@ -112,9 +148,20 @@ export class ProducerBatch {
 interface PartitionQueue {
   readonly topic: string
   readonly partition: number
-  readonly batches: ProducerBatch[]
-  /** A batch of this partition is being sent: keeps per-partition order with one in flight. */
-  inflight: boolean
+  /**
+   * Batches to send, in the order they must leave: those sent before and waiting to be re-sent
+   * (in send order), then those never sent (in creation order; the last may still be open).
+   */
+  batches: ProducerBatch[]
+  /** Batches taken for sending and not yet completed or requeued, in send order. */
+  readonly inflight: ProducerBatch[]
+  /** The producer id the partition's sequences count under; -1n before its first stamped batch. */
+  producerId: bigint
+  producerEpoch: number
+  /** The sequence of the partition's next new batch under `producerId`. */
+  nextSequence: number
+  /** The next batch's `sendOrder`. */
+  sendCount: number
 }
 
 export interface AccumulatorOptions {
@@ -122,6 +169,10 @@ export interface AccumulatorOptions {
   batchBytes: number
   /** How long a batch may wait for more records before it is sent. */
   lingerMs: number
+  /** Batches of one partition in flight at once; 1 (the default) unless `idempotent`. */
+  inflightPerPartitionMax?: number
+  /** Stamp producer id, epoch and sequence into batches when they are first taken; default false. */
+  idempotent?: boolean
 }
 
 export interface AppendResult {
@@ -135,10 +186,22 @@ export interface AppendResult {
 }
 
 export interface ReadyResult {
-  /** Heads of partitions that may be sent now (none in flight, not backing off). */
-  ready: ProducerBatch[]
+  /**
+   * Per partition that may send now, the batches that may leave now, in the order they must
+   * leave (at most its free in-flight slots; a re-send always alone).
+   */
+  ready: ProducerBatch[][]
   /** The earliest time at which a batch not ready now becomes ready; Infinity if none. */
   nextReadyMs: number
+  /** New batches could leave but wait for a producer id (idempotent, `producer` null). */
+  needsProducerId: boolean
+}
+
+export interface ReadyOptions {
+  /** Send open batches without waiting for lingerMs (flush, close, a full buffer). */
+  flushAll: boolean
+  /** The identity to stamp new batches with; null (the default) while there is none. Idempotent only. */
+  producer?: ProducerIdentity | null
 }
 
 function tpKey(topic: string, partition: number): string {
@@ -146,11 +209,22 @@ function tpKey(topic: string, partition: number): string {
 }
 
 export class Accumulator {
-  readonly #options: AccumulatorOptions
+  readonly #options: Required<AccumulatorOptions>
+  /**
+   * Per partition written to; kept when empty, since it holds the partition's sequence state
+   * (bounded by the partitions of the topics this producer writes).
+   */
   readonly #queues = new Map<string, PartitionQueue>()
 
   constructor(options: AccumulatorOptions) {
-    this.#options = options
+    const o = { inflightPerPartitionMax: 1, idempotent: false, ...options }
+    if (!Number.isInteger(o.inflightPerPartitionMax) || o.inflightPerPartitionMax < 1) {
+      throw new RangeError(`inflightPerPartitionMax must be a positive integer, got ${o.inflightPerPartitionMax}`)
+    }
+    if (!o.idempotent && o.inflightPerPartitionMax !== 1) {
+      throw new RangeError('Without idempotence only one batch per partition may be in flight, or a retry could reorder the partition')
+    }
+    this.#options = o
   }
 
   /** Appends a record whose bytes the caller has reserved; `reservedBytes` is kept with the batch. */
@@ -202,79 +276,197 @@ export class Accumulator {
   }
 
   /**
-   * The partitions whose head batch may be sent: it is closed (full), another batch waits behind
-   * it, its linger time is over, or `flushAll` (flush, close, or a full buffer) says not to wait.
+   * What may be sent now, per partition. A batch may leave once it is closed (full), another
+   * batch waits behind it, its linger time is over, or `flushAll` says not to wait; and while its
+   * partition has a free in-flight slot (see windowSize). A re-send leaves alone and only when nothing of its
+   * partition is in flight (see the invariants above). With idempotence, new batches need a
+   * producer id, and after an id change they wait until the partition has nothing in flight.
    */
-  ready(nowMs: number, options: { flushAll: boolean }): ReadyResult {
-    const ready: ProducerBatch[] = []
+  ready(nowMs: number, options: ReadyOptions): ReadyResult {
+    const ready: ProducerBatch[][] = []
     let nextReadyMs = Number.POSITIVE_INFINITY
+    let needsProducerId = false
     for (const q of this.#queues.values()) {
       const head = q.batches[0]
-      if (head === undefined || q.inflight) continue
-      const readyAtMs = this.#readyAtMs(head, q, options.flushAll)
-      if (readyAtMs <= nowMs) ready.push(head)
-      else nextReadyMs = Math.min(nextReadyMs, readyAtMs)
+      if (head === undefined) continue
+      if (head.sendOrder >= 0) {
+        // Its completion or requeue wakes the sender: no time to report while something is in flight.
+        if (q.inflight.length > 0) continue
+        if (head.retryAtMs <= nowMs) ready.push([head])
+        else nextReadyMs = Math.min(nextReadyMs, head.retryAtMs)
+        continue
+      }
+      if (this.#options.idempotent) {
+        const producer = options.producer ?? null
+        if (producer === null) {
+          needsProducerId = true
+          continue
+        }
+        if (q.inflight.length > 0 && !sameProducer(q, producer)) continue
+      }
+      let list: ProducerBatch[] | null = null
+      const room = this.#options.inflightPerPartitionMax - windowSize(q)
+      for (let i = 0; i < room && i < q.batches.length; i++) {
+        const b = q.batches[i] as ProducerBatch
+        const readyAtMs = this.#readyAtMs(b, i < q.batches.length - 1, options.flushAll)
+        if (readyAtMs > nowMs) {
+          nextReadyMs = Math.min(nextReadyMs, readyAtMs)
+          break
+        }
+        list ??= []
+        list.push(b)
+      }
+      if (list !== null) ready.push(list)
     }
-    return { ready, nextReadyMs }
+    return { ready, nextReadyMs, needsProducerId }
   }
 
-  #readyAtMs(head: ProducerBatch, q: PartitionQueue, flushAll: boolean): number {
-    const full = head.closed || q.batches.length > 1 || flushAll
-    return Math.max(head.retryAtMs, full ? 0 : head.createdMs + this.#options.lingerMs)
+  #readyAtMs(batch: ProducerBatch, hasNext: boolean, flushAll: boolean): number {
+    const full = batch.closed || hasNext || flushAll
+    return Math.max(batch.retryAtMs, full ? 0 : batch.createdMs + this.#options.lingerMs)
   }
 
-  /** Removes a partition's head batch for sending; the partition stays muted until complete/requeue. */
-  take(batch: ProducerBatch): void {
+  /**
+   * Takes a partition's head batch for sending; it stays in flight until complete() or
+   * requeue(). A batch sent for the first time gets its send order and, with idempotence, the
+   * producer id, epoch and the partition's next sequence; a re-send keeps what it had.
+   */
+  take(batch: ProducerBatch, producer: ProducerIdentity | null = null): void {
     const q = this.#queue(batch.topic, batch.partition)
-    if (q.batches[0] !== batch || q.inflight) throw new Error(`take: ${batch.topic}-${batch.partition} head mismatch or already in flight`)
+    if (q.batches[0] !== batch) throw new Error(`take: ${batch.topic}-${batch.partition} head mismatch`)
+    if (batch.sendOrder >= 0) {
+      if (q.inflight.length > 0) throw new Error(`take: ${batch.topic}-${batch.partition} re-send while ${q.inflight.length} in flight`)
+    } else {
+      if (windowSize(q) >= this.#options.inflightPerPartitionMax) throw new Error(`take: ${batch.topic}-${batch.partition} has no free in-flight slot`)
+      if (this.#options.idempotent) this.#stamp(q, batch, producer)
+      batch.sendOrder = q.sendCount++
+    }
     q.batches.shift()
-    q.inflight = true
+    q.inflight.push(batch)
     batch.closed = true
   }
 
-  /** A taken batch is done for good (acknowledged or failed): its partition may send again. */
-  complete(batch: ProducerBatch): void {
-    const key = tpKey(batch.topic, batch.partition)
-    const q = this.#queues.get(key)
-    if (q === undefined) return
-    q.inflight = false
-    if (q.batches.length === 0) this.#queues.delete(key)
+  #stamp(q: PartitionQueue, batch: ProducerBatch, producer: ProducerIdentity | null): void {
+    if (producer === null) throw new Error(`take: ${batch.topic}-${batch.partition} needs a producer id`)
+    if (!sameProducer(q, producer)) {
+      if (q.inflight.length > 0) throw new Error(`take: ${batch.topic}-${batch.partition} changes producer id with batches in flight`)
+      q.producerId = producer.producerId
+      q.producerEpoch = producer.producerEpoch
+      q.nextSequence = 0
+    }
+    batch.producerId = q.producerId
+    batch.producerEpoch = q.producerEpoch
+    batch.baseSequence = q.nextSequence
+    q.nextSequence = sequenceAfter(q.nextSequence, batch.recordCount)
   }
 
-  /** A taken batch failed with a retriable error: it goes back to the head, before newer batches. */
+  /** A taken batch is done for good (acknowledged or failed): its in-flight slot is free. */
+  complete(batch: ProducerBatch): void {
+    const q = this.#queues.get(tpKey(batch.topic, batch.partition))
+    if (q === undefined) return
+    const i = q.inflight.indexOf(batch)
+    if (i >= 0) q.inflight.splice(i, 1)
+  }
+
+  /**
+   * A taken batch failed with a retriable error: it goes back to the queue in send order, ahead
+   * of every batch never sent, to be re-sent once nothing of its partition is in flight.
+   */
   requeue(batch: ProducerBatch, retryAtMs: number): void {
     const q = this.#queue(batch.topic, batch.partition)
+    const i = q.inflight.indexOf(batch)
+    if (i < 0) throw new Error(`requeue: ${batch.topic}-${batch.partition} batch is not in flight`)
+    q.inflight.splice(i, 1)
     batch.retryAtMs = retryAtMs
-    q.batches.unshift(batch)
-    q.inflight = false
+    let at = 0
+    while (at < q.batches.length) {
+      const order = (q.batches[at] as ProducerBatch).sendOrder
+      if (order < 0 || order > batch.sendOrder) break
+      at++
+    }
+    q.batches.splice(at, 0, batch)
   }
 
-  /** Removes a head batch that never left (no leader for too long); the caller fails it. */
+  /**
+   * Whether a batch of the partition sent before `batch` is still unsettled (in flight or
+   * waiting to be re-sent): then a refusal of `batch` as out of order may only mean that the
+   * earlier one has not landed yet.
+   */
+  hasEarlierUnsettled(batch: ProducerBatch): boolean {
+    const q = this.#queues.get(tpKey(batch.topic, batch.partition))
+    if (q === undefined) return false
+    for (const b of q.inflight) if (b !== batch && b.sendOrder < batch.sendOrder) return true
+    for (const b of q.batches) {
+      if (b.sendOrder < 0) break
+      if (b.sendOrder < batch.sendOrder) return true
+    }
+    return false
+  }
+
+  /** Removes a head batch that is not in flight (no leader for too long); the caller fails it. */
   abandon(batch: ProducerBatch): void {
-    this.take(batch)
-    this.complete(batch)
+    const q = this.#queue(batch.topic, batch.partition)
+    if (q.batches[0] !== batch) throw new Error(`abandon: ${batch.topic}-${batch.partition} head mismatch`)
+    q.batches.shift()
+    batch.closed = true
   }
 
-  /** Whether `batch` is its partition's head and nothing of that partition is in flight. */
+  /** Removes and returns every batch never sent (they cannot get a producer id); the caller fails them. */
+  removeUnsent(): ProducerBatch[] {
+    const removed: ProducerBatch[] = []
+    for (const q of this.#queues.values()) {
+      const firstUnsent = q.batches.findIndex((b) => b.sendOrder < 0)
+      if (firstUnsent < 0) continue
+      for (const b of q.batches.slice(firstUnsent)) {
+        b.closed = true
+        removed.push(b)
+      }
+      q.batches = q.batches.slice(0, firstUnsent)
+    }
+    return removed
+  }
+
+  /** Whether `batch` is its partition's next to send. */
   isWaitingHead(batch: ProducerBatch): boolean {
     const q = this.#queues.get(tpKey(batch.topic, batch.partition))
-    return q !== undefined && !q.inflight && q.batches[0] === batch
+    return q !== undefined && q.batches[0] === batch
   }
 
-  /** Batches not yet taken, per partition, oldest first (for tests and diagnostics). */
+  /** Batches not yet taken, per partition, in the order they will leave (for tests and diagnostics). */
   queued(topic: string, partition: number): readonly ProducerBatch[] {
     return this.#queues.get(tpKey(topic, partition))?.batches ?? []
+  }
+
+  /** Batches in flight, per partition, in send order (for tests and diagnostics). */
+  inflight(topic: string, partition: number): readonly ProducerBatch[] {
+    return this.#queues.get(tpKey(topic, partition))?.inflight ?? []
   }
 
   #queue(topic: string, partition: number): PartitionQueue {
     const key = tpKey(topic, partition)
     let q = this.#queues.get(key)
     if (q === undefined) {
-      q = { topic, partition, batches: [], inflight: false }
+      q = { topic, partition, batches: [], inflight: [], producerId: -1n, producerEpoch: -1, nextSequence: 0, sendCount: 0 }
       this.#queues.set(key, q)
     }
     return q
   }
+}
+
+/**
+ * Batches sent from the partition's oldest unsettled one on, settled or not: what the in-flight
+ * bound counts. Counting only those in flight would not do: if later batches are acknowledged
+ * before an earlier one fails (answers from two leaders across a leader change), new batches
+ * could push the earlier one out of the last 5 the leader remembers, and its retry would no
+ * longer be recognised as a duplicate.
+ */
+function windowSize(q: PartitionQueue): number {
+  const oldest = q.inflight[0]
+  return oldest === undefined ? 0 : q.sendCount - oldest.sendOrder
+}
+
+function sameProducer(q: PartitionQueue, producer: ProducerIdentity): boolean {
+  return q.producerId === producer.producerId && q.producerEpoch === producer.producerEpoch
 }
 
 /**

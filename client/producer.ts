@@ -3,10 +3,25 @@
 // batch from its own partition's outcome.
 //
 // Retries (kafkajs got this wrong): only the partitions that failed with a retriable error are
-// sent again, never those that succeeded, and a retried batch goes back to the head of its
-// partition's queue with at most one batch per partition in flight, so per-partition order holds.
-// Without idempotence (later issue), a retry after a lost response may still duplicate a batch;
-// that is inherent to at-least-once delivery, and why retries are bounded (`retries`).
+// sent again, never those that succeeded, and a retried batch is re-sent before anything sent
+// after it (accumulator.ts), so per-partition order holds.
+//
+// Idempotence (KIP-98, on by default with acks=all): the producer gets a producer id from any
+// broker (InitProducerId) before its first send, and stamps it with a per-partition sequence
+// into every batch. The leader keeps its producers' last 5 batches per partition: a retry of one
+// of them (its acknowledgement was lost with a connection, a timeout, a leader change) is
+// answered with the original offset instead of being appended again, so retries never
+// duplicate; a batch whose sequence does not follow the last appended one is refused
+// (OUT_OF_ORDER_SEQUENCE_NUMBER), which is what keeps order with up to 5 batches per partition
+// in flight. Such a refusal while an earlier batch of the partition is still unsettled only means
+// that one has not landed yet: the batch is re-sent after it. Otherwise (and on
+// UNKNOWN_PRODUCER_ID) the leader has lost track of the producer's sequence: the batch fails,
+// saying its records may or may not be in the log, and the producer takes a new producer id,
+// whose sequences start again at 0 on every partition. So does any failure for good of a batch
+// that was sent, since the hole it may leave in the sequence would stall the partition.
+//
+// Without idempotence, a retry after a lost response may duplicate a batch; that is inherent to
+// at-least-once delivery, and why retries are bounded (`retries`).
 //
 // Memory is bounded by bufferBytesMax: each record reserves its size until its batch completes,
 // and send() waits for room (backpressure) instead of growing the buffer.
@@ -14,9 +29,9 @@
 import { ApiKey } from './protocol/apis.js'
 import type { ProduceRequest, ProduceResponse } from './protocol/messages/produce.js'
 import { BATCH_HEADER_BYTES, encodeBatch, type Compression, type RecordHeader } from './protocol/records.js'
-import { Accumulator, ByteBudget, recordSizeBytesMax, type AccumulatedRecord, type ProducerBatch } from './accumulator.js'
+import { Accumulator, ByteBudget, recordSizeBytesMax, type AccumulatedRecord, type ProducerBatch, type ProducerIdentity } from './accumulator.js'
 import { backoffMs, needsMetadataRefresh, type Cluster, type RetryOptions } from './cluster.js'
-import { ClosedError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandProtocolError, wireError } from './errors.js'
+import { ClosedError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandError, StrandProtocolError, wireError } from './errors.js'
 import { partitionForKey, StickyPartitioner } from './partitioner.js'
 
 export type Acks = 0 | 1 | -1 | 'all'
@@ -37,6 +52,17 @@ export interface ProducerOptions {
   compression?: Compression
   /** Retries of a batch after a retriable failure (defaults to the client's retry.retriesMax). */
   retries?: number
+  /**
+   * Idempotent producing: retries never duplicate a record, even when the acknowledgement of an
+   * appended batch is lost. Default true with acks 'all', false otherwise; it needs acks 'all'
+   * (with acks 1 a leader change can lose acknowledged batches, and with them the sequence).
+   */
+  idempotent?: boolean
+  /**
+   * Batches of one partition in flight at once. Default 5 with idempotence (the most a leader
+   * deduplicates); must be 1 without it, or a retried batch could land after a later one.
+   */
+  maxInflightPerPartition?: number
 }
 
 export type Headers = Record<string, Buffer | string> | RecordHeader[]
@@ -86,6 +112,15 @@ const DEFAULTS = {
   compression: 'none',
 } as const
 
+/**
+ * Batches per partition in flight at most with idempotence: the leader remembers a producer's
+ * last 5 batches per partition (broker/replication/producer-state.ts), so a retry of any batch
+ * still in flight is recognised; with more, a retried batch could fall out of that window.
+ */
+const IDEMPOTENT_INFLIGHT_PER_PARTITION_MAX = 5
+/** Sent in InitProducerId; only transactions use it, and there are none. */
+const TRANSACTION_TIMEOUT_MS = 60_000
+
 /** Room in a Produce request for the header, client id and fixed fields. */
 const REQUEST_FIXED_BYTES = 1024
 /** Room per partition entry (index, length prefix) on top of the batch and topic name. */
@@ -101,6 +136,8 @@ interface Resolved {
   compression: Compression
   retries: number
   retry: RetryOptions
+  idempotent: boolean
+  maxInflightPerPartition: number
 }
 
 interface Prepared {
@@ -127,11 +164,27 @@ function resolveAcks(acks: Acks | undefined): -1 | 0 | 1 {
   throw new InvalidArgumentError(`acks must be 0, 1, -1 or 'all', got ${String(acks)}.`)
 }
 
+function resolveIdempotence(o: ProducerOptions, acks: -1 | 0 | 1): { idempotent: boolean; maxInflightPerPartition: number } {
+  const idempotent = o.idempotent ?? acks === -1
+  if (typeof idempotent !== 'boolean') throw new InvalidArgumentError(`idempotent must be a boolean, got ${String(idempotent)}.`)
+  if (idempotent && acks !== -1) throw new InvalidArgumentError(`idempotent needs acks 'all', got acks ${acks}.`)
+  const max = o.maxInflightPerPartition ?? (idempotent ? IDEMPOTENT_INFLIGHT_PER_PARTITION_MAX : 1)
+  if (!Number.isInteger(max) || max < 1) throw new InvalidArgumentError(`maxInflightPerPartition must be a positive integer, got ${max}.`)
+  if (!idempotent && max !== 1) {
+    throw new InvalidArgumentError(`maxInflightPerPartition ${max} needs idempotence: without it a retried batch could land after a later one and reorder the partition.`)
+  }
+  if (max > IDEMPOTENT_INFLIGHT_PER_PARTITION_MAX) {
+    throw new InvalidArgumentError(`maxInflightPerPartition ${max} is above ${IDEMPOTENT_INFLIGHT_PER_PARTITION_MAX}, the batches per partition a leader remembers to recognise retries.`)
+  }
+  return { idempotent, maxInflightPerPartition: max }
+}
+
 function resolveOptions(o: ProducerOptions, retry: RetryOptions): Resolved {
   const compression = o.compression ?? DEFAULTS.compression
   if (!['none', 'gzip', 'deflate', 'brotli'].includes(compression)) throw new InvalidArgumentError(`Unknown compression "${compression}".`)
+  const acks = resolveAcks(o.acks)
   const r: Resolved = {
-    acks: resolveAcks(o.acks),
+    acks,
     timeoutMs: nonNegativeInt('timeoutMs', o.timeoutMs, DEFAULTS.timeoutMs),
     lingerMs: nonNegativeInt('lingerMs', o.lingerMs, DEFAULTS.lingerMs),
     batchBytes: nonNegativeInt('batchBytes', o.batchBytes, DEFAULTS.batchBytes),
@@ -140,6 +193,7 @@ function resolveOptions(o: ProducerOptions, retry: RetryOptions): Resolved {
     compression,
     retries: nonNegativeInt('retries', o.retries, retry.retriesMax),
     retry,
+    ...resolveIdempotence(o, acks),
   }
   if (r.requestBytesMax <= REQUEST_FIXED_BYTES + BATCH_HEADER_BYTES) throw new InvalidArgumentError(`requestBytesMax ${r.requestBytesMax} is too small.`)
   // A batch is never split across requests, so one full batch must fit a request.
@@ -153,6 +207,22 @@ function normalizeHeaders(h: Headers | undefined): RecordHeader[] {
   if (h === undefined) return []
   if (Array.isArray(h)) return h
   return Object.entries(h).map(([key, value]) => ({ key, value: typeof value === 'string' ? Buffer.from(value) : value }))
+}
+
+/** The leader refused a batch's sequence: it was not appended (this time). */
+function isSequenceRefusal(err: Error): err is StrandProtocolError {
+  return err instanceof StrandProtocolError && (err.code === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || err.code === 'UNKNOWN_PRODUCER_ID')
+}
+
+/** The error a batch fails with when its leader lost track of the producer's sequence. */
+function lostSequence(b: ProducerBatch, err: StrandProtocolError): StrandProtocolError {
+  return new StrandProtocolError(
+    err.code,
+    `${b.topic}-${b.partition}: the leader refused sequence ${b.baseSequence} of producer ${b.producerId} with no earlier batch of it pending, ` +
+      `so it has lost track of this producer's sequence. The batch's ${b.recordCount} records may or may not be in the log ` +
+      `(an earlier attempt may have been appended); the producer goes on with a new producer id.`,
+    err,
+  )
 }
 
 function isPayload(v: unknown): v is Buffer | string | null {
@@ -204,6 +274,13 @@ export class Producer {
   /** Refreshes that failed in a row, and when the next may start: brokers that are down are not hammered. */
   #refreshFailures = 0
   #refreshAtMs = 0
+  /** The id, epoch and sequences' owner stamped into new batches; null before InitProducerId answers and after a reset. */
+  #identity: ProducerIdentity | null = null
+  /** InitProducerId in flight. */
+  #initializing = false
+  /** InitProducerId calls that failed in a row (each after the cluster's retries), and when the next may start. */
+  #initFailures = 0
+  #initAtMs = 0
   #closed = false
   #closePromise: Promise<void> | null = null
 
@@ -213,7 +290,12 @@ export class Producer {
     this.#requestTimeoutMs = context.requestTimeoutMs
     this.#onClose = context.onClose
     this.#o = resolveOptions(options, context.cluster.retryOptions)
-    this.#accumulator = new Accumulator({ batchBytes: this.#o.batchBytes, lingerMs: this.#o.lingerMs })
+    this.#accumulator = new Accumulator({
+      batchBytes: this.#o.batchBytes,
+      lingerMs: this.#o.lingerMs,
+      inflightPerPartitionMax: this.#o.maxInflightPerPartition,
+      idempotent: this.#o.idempotent,
+    })
     this.#budget = new ByteBudget(this.#o.bufferBytesMax)
   }
 
@@ -349,23 +431,28 @@ export class Producer {
     this.#drainScheduled = false
     const now = this.#clock()
     const flushAll = this.#flushing > 0 || this.#closed || this.#budget.waiting
-    const { ready, nextReadyMs } = this.#accumulator.ready(now, { flushAll })
-    const byNode = new Map<number, ProducerBatch[]>()
+    const { ready, nextReadyMs, needsProducerId } = this.#accumulator.ready(now, { flushAll, producer: this.#identity })
+    const byNode = new Map<number, ProducerBatch[][]>()
     const leaderless: ProducerBatch[] = []
-    for (const batch of ready) {
+    for (const batches of ready) {
+      const head = batches[0] as ProducerBatch
       // A retry waits for the refresh its failure asked for, rather than go to the old leader again.
-      if (this.#refreshing && batch.attempts > 0) continue
-      const leader = this.#cluster.cachedLeader(batch.topic, batch.partition)
+      if (this.#refreshing && head.attempts > 0) continue
+      const leader = this.#cluster.cachedLeader(head.topic, head.partition)
       if (leader === undefined) {
-        leaderless.push(batch)
+        leaderless.push(head)
         continue
       }
       const list = byNode.get(leader) ?? []
-      list.push(batch)
+      list.push(batches)
       byNode.set(leader, list)
     }
-    for (const [nodeId, batches] of byNode) this.#sendTo(nodeId, batches, now)
+    for (const [nodeId, partitions] of byNode) this.#sendTo(nodeId, partitions, now)
     let nextMs = nextReadyMs
+    if (needsProducerId) {
+      if (now >= this.#initAtMs) void this.#initProducerId()
+      else nextMs = Math.min(nextMs, this.#initAtMs)
+    }
     if (leaderless.length > 0 || this.#cluster.stale) {
       if (now >= this.#refreshAtMs) void this.#refreshMetadata(leaderless)
       else if (leaderless.length > 0) nextMs = Math.min(nextMs, this.#refreshAtMs)
@@ -384,31 +471,91 @@ export class Producer {
     }, Math.max(0, atMs - this.#clock()))
   }
 
-  /** Takes and encodes the batches, split into requests of at most requestBytesMax. */
-  #sendTo(nodeId: number, batches: readonly ProducerBatch[], now: number): void {
-    let group: ProducerBatch[] = []
-    let groupBytes = REQUEST_FIXED_BYTES
-    for (const b of batches) {
-      this.#accumulator.take(b)
-      const numPartitions = this.#cluster.cachedTopic(b.topic)?.partitions.length ?? 0
-      this.#sticky.batchClosed(b.topic, b.partition, numPartitions)
-      let encoded: Buffer
-      try {
-        encoded = b.encode((records, compression) => encodeBatch(records, { timestamp: now, compression }), this.#o.compression)
-      } catch (err) {
-        this.#settle(b, err as Error)
-        continue
+  /**
+   * Takes and encodes the batches (per partition, in the order they must leave) and sends them
+   * in rounds: round r carries each partition's r-th batch, since a request holds one batch per
+   * partition (the leader refuses two idempotent batches of a partition in one request). Rounds
+   * go out in order on the one connection to the leader, which answers them in order; a round is
+   * split into requests of at most requestBytesMax.
+   */
+  #sendTo(nodeId: number, partitions: readonly ProducerBatch[][], now: number): void {
+    let rounds = 0
+    for (const list of partitions) rounds = Math.max(rounds, list.length)
+    for (let r = 0; r < rounds; r++) {
+      let group: ProducerBatch[] = []
+      let groupBytes = REQUEST_FIXED_BYTES
+      for (const list of partitions) {
+        const b = list[r]
+        if (b === undefined) continue
+        const encoded = this.#takeAndEncode(b, now)
+        if (encoded === null) continue
+        const bytes = encoded.length + PARTITION_ENTRY_BYTES + Buffer.byteLength(b.topic)
+        if (group.length > 0 && groupBytes + bytes > this.#o.requestBytesMax) {
+          void this.#produce(nodeId, group)
+          group = []
+          groupBytes = REQUEST_FIXED_BYTES
+        }
+        group.push(b)
+        groupBytes += bytes
       }
-      const bytes = encoded.length + PARTITION_ENTRY_BYTES + Buffer.byteLength(b.topic)
-      if (group.length > 0 && groupBytes + bytes > this.#o.requestBytesMax) {
-        void this.#produce(nodeId, group)
-        group = []
-        groupBytes = REQUEST_FIXED_BYTES
-      }
-      group.push(b)
-      groupBytes += bytes
+      if (group.length > 0) void this.#produce(nodeId, group)
     }
-    if (group.length > 0) void this.#produce(nodeId, group)
+  }
+
+  /** Takes a ready batch (stamping it, the first time) and encodes it once; null if it failed. */
+  #takeAndEncode(b: ProducerBatch, now: number): Buffer | null {
+    this.#accumulator.take(b, this.#identity)
+    const numPartitions = this.#cluster.cachedTopic(b.topic)?.partitions.length ?? 0
+    this.#sticky.batchClosed(b.topic, b.partition, numPartitions)
+    try {
+      return b.encode(
+        (records, compression) => encodeBatch(records, { timestamp: now, compression, producerId: b.producerId, producerEpoch: b.producerEpoch, baseSequence: b.baseSequence }),
+        this.#o.compression,
+      )
+    } catch (err) {
+      this.#fail(b, err as Error)
+      return null
+    }
+  }
+
+  /**
+   * Gets a producer id for new batches (the first, or a new one after a reset), retried with the
+   * cluster's retry options. If none comes, the batches waiting for it fail rather than wait
+   * forever; later sends try again after a backoff.
+   */
+  async #initProducerId(): Promise<void> {
+    if (this.#initializing) return
+    this.#initializing = true
+    try {
+      const res = await this.#cluster.retry(async () => {
+        const r = await this.#cluster.requestAny(ApiKey.InitProducerId, { transactionalId: null, transactionTimeoutMs: TRANSACTION_TIMEOUT_MS, producerId: -1n, producerEpoch: -1 })
+        const err = wireError(r.errorCode, null, 'InitProducerId:')
+        if (err !== null) throw err
+        return r
+      })
+      this.#identity = { producerId: res.producerId, producerEpoch: res.producerEpoch }
+      this.#initFailures = 0
+    } catch (err) {
+      this.#initFailures++
+      this.#initAtMs = this.#clock() + backoffMs(this.#o.retry, this.#initFailures)
+      // The typed error as it came (a wire error's message names InitProducerId), so its code tells what failed.
+      const error = err instanceof StrandError ? err : new StrandError('UNKNOWN_SERVER_ERROR', `InitProducerId failed: ${String(err)}`, { retriable: false, cause: err })
+      for (const b of this.#accumulator.removeUnsent()) this.#settle(b, error)
+    } finally {
+      this.#initializing = false
+      this.#wake()
+    }
+  }
+
+  /**
+   * Stops stamping new batches with `stale` (the id of a batch that failed): the next drain gets
+   * a new id, and each partition switches to it, at sequence 0, once its batches sent under the
+   * old one are settled. A failure under an id already replaced changes nothing.
+   */
+  #resetProducerId(stale: ProducerBatch): void {
+    const current = this.#identity
+    if (current === null || current.producerId !== stale.producerId || current.producerEpoch !== stale.producerEpoch) return
+    this.#identity = null
   }
 
   async #produce(nodeId: number, batches: ProducerBatch[]): Promise<void> {
@@ -436,7 +583,7 @@ export class Producer {
       const p = byPartition.get(`${b.topic}\u0000${b.partition}`)
       if (p === undefined) {
         // Whether the broker appended it is unknown, so a retry could duplicate: fail it instead.
-        this.#settle(b, new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The Produce response has no result for ${b.topic}-${b.partition}.`))
+        this.#fail(b, new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The Produce response has no result for ${b.topic}-${b.partition}.`))
         continue
       }
       const err = wireError(p.errorCode, p.errorMessage, `${b.topic}-${b.partition}:`)
@@ -447,8 +594,17 @@ export class Producer {
 
   /** Retries a batch after a retriable error (within `retries`), else fails it for good. */
   #onFailure(b: ProducerBatch, err: Error): void {
+    if (b.producerId >= 0n && isSequenceRefusal(err)) {
+      // Not appended this time. If a batch sent before it is unsettled, that one has not landed
+      // yet: re-send this one after it, without a backoff or an attempt (it is bounded: re-sent
+      // only once everything before it is settled, it is then either appended or refused again
+      // with nothing pending before it).
+      if (this.#accumulator.hasEarlierUnsettled(b)) this.#accumulator.requeue(b, 0)
+      else this.#fail(b, lostSequence(b, err))
+      return
+    }
     if (!isRetriable(err) || b.attempts >= this.#o.retries) {
-      this.#settle(b, err)
+      this.#fail(b, err)
       return
     }
     b.attempts++
@@ -456,8 +612,19 @@ export class Producer {
     this.#accumulator.requeue(b, this.#clock() + backoffMs(this.#o.retry, b.attempts))
   }
 
-  /** Completes a taken batch: frees its partition and its bytes, then settles its promise. */
+  /**
+   * Fails a batch for good. A stamped batch that failed may be missing from its partition's log,
+   * a hole after which the leader would refuse every later sequence: new batches get a new
+   * producer id instead.
+   */
+  #fail(b: ProducerBatch, err: Error): void {
+    this.#settle(b, err)
+    if (b.producerId >= 0n) this.#resetProducerId(b)
+  }
+
+  /** Completes a batch: frees its in-flight slot and its bytes, then settles its promise, exactly once. */
   #settle(b: ProducerBatch, outcome: bigint | Error): void {
+    if (b.settled) throw new Error(`${b.topic}-${b.partition}: a batch is settled twice`)
     this.#accumulator.complete(b)
     this.#budget.release(b.reservedBytes)
     this.#incomplete.delete(b)
@@ -492,8 +659,8 @@ export class Producer {
         b.retryAtMs = now + backoffMs(this.#o.retry, b.attempts)
         continue
       }
-      this.#accumulator.take(b)
-      this.#settle(b, error ?? new StrandProtocolError('LEADER_NOT_AVAILABLE', `${b.topic}-${b.partition} had no leader after ${b.attempts} metadata refreshes.`))
+      this.#accumulator.abandon(b)
+      this.#fail(b, error ?? new StrandProtocolError('LEADER_NOT_AVAILABLE', `${b.topic}-${b.partition} had no leader after ${b.attempts} metadata refreshes.`))
     }
     this.#wake()
   }

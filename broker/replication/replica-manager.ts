@@ -280,6 +280,8 @@ export class ReplicaManager {
     const known = this.#image?.topics.get(topic)?.partitions[index]
     if (known !== undefined) {
       if (known.leader < 0) throw new StrandProtocolError('LEADER_NOT_AVAILABLE', `${topic}-${index} has no leader right now.`)
+      // The metadata just made this broker the leader and the partition is still being opened.
+      if (known.leader === this.#config.nodeId) throw new StrandProtocolError('LEADER_NOT_AVAILABLE', `Broker ${known.leader} is taking over ${topic}-${index}; retry shortly.`)
       throw new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${known.leader} leads ${topic}-${index}, not broker ${this.#config.nodeId}.`)
     }
     throw new StrandProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `${topic}-${index} does not exist.`)
