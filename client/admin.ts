@@ -10,7 +10,8 @@ import { backoffMs, sleep, toClusterMetadata, type BrokerInfo, type Cluster, typ
 import type { Connection } from './connection.js'
 import { ClosedError, ConnectionError, errorFromCode, wireError, InvalidArgumentError, StrandProtocolError, type StrandError } from './errors.js'
 import { GroupCoordinator, isCoordinatorError, type CoordinatorConnectionOptions } from './group/coordinator.js'
-import { fetchCommitted, highWatermarks, offsetKey } from './group/offsets.js'
+import { CommitFailedError } from './group/errors.js'
+import { commitOffsets, fetchCommitted, highWatermarks, NO_GENERATION, offsetKey } from './group/offsets.js'
 import { CONSUMER_PROTOCOL_TYPE, decodeAssignment, decodeSubscription } from './group/protocol.js'
 
 export interface CreateTopicOptions {
@@ -105,6 +106,13 @@ export interface GroupPartitionOffset {
   highWatermark: bigint
   /** highWatermark - committed (never below 0): records the group has yet to process. */
   lag: bigint
+}
+
+/** An offset to commit for a group: the offset of the NEXT record its consumers will read. */
+export interface GroupOffsetToCommit {
+  topic: string
+  partition: number
+  offset: bigint
 }
 
 export interface AdminContext {
@@ -333,6 +341,26 @@ export class Admin {
         })
         .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
     })
+  }
+
+  /**
+   * Commits offsets for a group from outside it, as `strand groups reset-offsets` does: with no
+   * generation (generationId -1, memberId ''), which the coordinator accepts only while the group
+   * has no members, so a tool cannot move a running consumer's position under it (Kafka's rule).
+   * Rejects with CommitFailedError listing every partition's outcome when some failed
+   * (UNKNOWN_MEMBER_ID for each: the group has members); the others are committed.
+   */
+  async commitGroupOffsets(groupId: string, offsets: readonly GroupOffsetToCommit[]): Promise<void> {
+    for (const o of offsets) {
+      if (typeof o?.topic !== 'string' || !Number.isInteger(o.partition) || o.partition < 0 || typeof o.offset !== 'bigint' || o.offset < 0n) {
+        throw new InvalidArgumentError(`Not an offset to commit: ${JSON.stringify({ topic: o?.topic, partition: o?.partition, offset: String(o?.offset) })}.`)
+      }
+    }
+    if (offsets.length === 0) return
+    const results = await this.#withCoordinator(groupId, (coordinator) =>
+      commitOffsets(coordinator, NO_GENERATION, offsets, { retry: this.#cluster.retryOptions, requestTimeoutMs: this.#requestTimeoutMs }),
+    )
+    if (results.some((r) => r.error !== null)) throw new CommitFailedError(results)
   }
 
   async close(): Promise<void> {

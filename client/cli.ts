@@ -1,15 +1,19 @@
-// The `strand` command: topics, produce and consume against a running cluster.
+// The `strand` command: topics, produce and consume, consumer groups and metrics against a running
+// cluster.
 //
 //   strand topics list | create | describe | delete
 //   strand produce <topic>          lines from stdin
-//   strand consume <topic>          records to stdout
+//   strand consume <topic>          records to stdout (--group G: as a member of group G)
+//   strand groups list | describe | reset-offsets
 //   strand cluster status           controller, brokers, quorum
+//   strand cluster metrics          each broker's /metrics, summed up
 //
 // Exit codes: 0 success, 1 the cluster said no (or could not be reached), 2 bad arguments.
 
 import { Strand, StrandError } from './index.js'
-import { bootstrapOf, UsageError } from './cli/args.js'
+import { bootstrapOf, CommandFailedError, UsageError } from './cli/args.js'
 import { CLUSTER_USAGE, clusterCommand } from './cli/cluster.js'
+import { GROUPS_USAGE, groupsCommand } from './cli/groups.js'
 import { CONSUME_USAGE, consumeCommand, PRODUCE_USAGE, produceCommand } from './cli/produce-consume.js'
 import { TOPICS_USAGE, topicsCommand } from './cli/topics.js'
 
@@ -20,8 +24,9 @@ Usage: strand <command> [options]
 Commands:
   topics    list, create, describe and delete topics
   produce   send lines from stdin to a topic
-  consume   print a topic's records
-  cluster   the controller, brokers and metadata quorum
+  consume   print a topic's records (--group G: as a member of a consumer group)
+  groups    list and describe consumer groups, reset their offsets
+  cluster   the controller, brokers and metadata quorum; the brokers' metrics
 
 Common options:
   -b, --bootstrap host:port[,host:port]   brokers to ask first (default $STRAND_BOOTSTRAP or 127.0.0.1:9092)
@@ -33,6 +38,8 @@ ${TOPICS_USAGE}
 ${PRODUCE_USAGE}
 
 ${CONSUME_USAGE}
+
+${GROUPS_USAGE}
 
 ${CLUSTER_USAGE}`
 
@@ -53,6 +60,7 @@ export async function runCli(argv: string[], out: (text: string) => void = (t) =
     if (command === 'topics') await topicsCommand(rest, connect, out)
     else if (command === 'produce') await produceCommand(rest, connect, out, process.stdin)
     else if (command === 'consume') await consumeCommand(rest, connect, out)
+    else if (command === 'groups') await groupsCommand(rest, connect, out)
     else if (command === 'cluster') await clusterCommand(rest, connect, out)
     else throw new UsageError(`Unknown command "${command}". Run strand --help.`)
     return 0
@@ -60,6 +68,10 @@ export async function runCli(argv: string[], out: (text: string) => void = (t) =
     if (err instanceof UsageError) {
       process.stderr.write(`strand: ${err.message}\n`)
       return 2
+    }
+    if (err instanceof CommandFailedError) {
+      process.stderr.write(`strand: ${err.message}\n`)
+      return 1
     }
     if (err instanceof StrandError) {
       process.stderr.write(`strand: ${err.code}: ${err.message}\n`)

@@ -8,6 +8,14 @@ export class UsageError extends Error {
   override readonly name = 'UsageError'
 }
 
+/**
+ * A well-formed command that the cluster's state does not allow (a group with active members, a
+ * metrics endpoint that does not answer): printed without usage, exit code 1 like a wire error.
+ */
+export class CommandFailedError extends Error {
+  override readonly name = 'CommandFailedError'
+}
+
 export type Options = NonNullable<ParseArgsConfig['options']>
 
 export const COMMON_OPTIONS = {
@@ -31,6 +39,14 @@ export function bootstrapOf(flag: string | undefined): string[] {
   const brokers = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
   for (const b of brokers) if (!/^[^:\s]+:\d{1,5}$/.test(b)) throw new UsageError(`--bootstrap wants host:port[,host:port...], got "${raw}".`)
   return brokers
+}
+
+/** One `host:port` given to `--<name>`. */
+export function hostPort(name: string, raw: string): { host: string; port: number } {
+  const m = /^([^:\s]+):(\d{1,5})$/.exec(raw)
+  const port = Number(m?.[2])
+  if (m === null || port > 65535) throw new UsageError(`--${name} wants host:port, got "${raw}".`)
+  return { host: m[1]!, port }
 }
 
 export function positiveInt(name: string, raw: string | undefined, fallback: number): number {

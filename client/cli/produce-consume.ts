@@ -1,16 +1,20 @@
 // `strand produce` (lines from stdin) and `strand consume` (to stdout).
 
 import { createInterface } from 'node:readline'
-import type { Strand } from '../index.js'
+import type { ConsumedMessage, Strand } from '../index.js'
+import { ClosedError, CommitFailedError } from '../index.js'
 import { parse, positiveInt, toJson, UsageError } from './args.js'
 
 export const PRODUCE_USAGE = `Usage: strand produce <topic> [--key-separator S] [--acks 0|1|all] [--partition N]
   Sends each line of stdin as one record; with --key-separator, "key<S>value".`
 
-export const CONSUME_USAGE = `Usage: strand consume <topic> [--from-beginning] [--max-messages N] [--partition N]
+export const CONSUME_USAGE = `Usage: strand consume <topic> [--group G] [--from-beginning] [--max-messages N] [--partition N]
                       [--print-key] [--print-offset] [--print-partition] [--print-timestamp] [--json]
   Prints each record's value (and what --print-* asks for), tab-separated; --json: one object per line.
-  Without --max-messages it runs until interrupted.`
+  Without --max-messages it runs until interrupted.
+  --group G: reads as a member of consumer group G (the group shares the topic's partitions out) and
+  commits each batch once printed; starts at the group's committed offsets, else at the log end
+  (--from-beginning: the log start). --max-messages N commits exactly the N printed.`
 
 /** Records a produce keeps unacknowledged before it waits: bounds memory on a large stdin. */
 const PRODUCE_INFLIGHT_RECORDS_MAX = 10_000
@@ -78,13 +82,15 @@ export async function consumeCommand(argv: string[], connect: (b: string | undef
   })
   if (values.help) return out(CONSUME_USAGE)
   const topic = topicOf(positionals, CONSUME_USAGE)
-  if (values.group !== undefined) throw new UsageError('--group needs consumer groups, which are not available yet; consume by partition instead.')
   const maxMessages = positiveInt('max-messages', values['max-messages'], Number.POSITIVE_INFINITY)
   const only = partitionOf(values.partition)
+  if (values.group === '') throw new UsageError('--group needs a group id.')
+  if (values.group !== undefined && only !== undefined) throw new UsageError('--group and --partition cannot be combined: the group assigns the partitions.')
   const strand = connect(values.bootstrap)
   try {
     const info = (await strand.admin().metadata([topic])).topics.find((t) => t.name === topic)
     if (info === undefined) throw new UsageError(`Topic "${topic}" does not exist.`)
+    if (values.group !== undefined) return await consumeAsMember(strand, { topic, groupId: values.group, fromBeginning: values['from-beginning'], maxMessages }, (p, m) => out(formatMessage(p, m, values)))
     const consumer = strand.consumer({ maxWaitMs: 500 })
     const partitions = only === undefined ? info.partitions.map((p) => p.partition) : [only]
     const offset = values['from-beginning'] ? ('earliest' as const) : ('latest' as const)
@@ -108,6 +114,54 @@ export async function consumeCommand(argv: string[], connect: (b: string | undef
   }
 }
 
+/**
+ * Reads as a member of the group, committing each batch right after printing it (at-least-once:
+ * a record is printed before its commit, so a crash between the two prints it again next time).
+ * Auto-commit is off so that --max-messages commits exactly the records printed, not the rest of
+ * the last batch. Ctrl-C leaves the group cleanly with what was committed.
+ */
+async function consumeAsMember(
+  strand: Strand,
+  options: { topic: string; groupId: string; fromBeginning: boolean; maxMessages: number },
+  print: (partition: number, m: ConsumedMessage) => void,
+): Promise<void> {
+  const { topic, maxMessages } = options
+  const consumer = strand.consumer({ groupId: options.groupId, autoCommit: false, maxWaitMs: 500 })
+  let interrupted = false
+  const stop = (): void => {
+    interrupted = true
+    void consumer.close()
+  }
+  process.once('SIGINT', stop)
+  let seen = 0
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: options.fromBeginning })
+    for await (const batch of consumer) {
+      const printed = batch.messages.slice(0, maxMessages - seen)
+      for (const m of printed) print(batch.partition, m)
+      seen += printed.length
+      const last = printed[printed.length - 1]
+      if (last === undefined) continue
+      const done = seen >= maxMessages
+      try {
+        await consumer.commit([{ topic, partition: batch.partition, offset: last.offset + 1n }])
+      } catch (err) {
+        // Mid-stream, a rebalance that took the partition away is no reason to stop: its next
+        // owner reads these records again. The last commit is what --max-messages promises.
+        if (done || !(err instanceof CommitFailedError)) throw err
+        process.stderr.write(`strand: warning: ${topic}-${batch.partition} not committed (${err.message}); its next reader will see these records again.\n`)
+      }
+      if (done) return
+    }
+  } catch (err) {
+    if (interrupted && err instanceof ClosedError) return
+    throw err
+  } finally {
+    process.off('SIGINT', stop)
+    await consumer.close()
+  }
+}
+
 interface PrintFlags {
   json: boolean
   'print-key': boolean
@@ -116,7 +170,7 @@ interface PrintFlags {
   'print-timestamp': boolean
 }
 
-function formatMessage(partition: number, m: { key: Buffer | null; value: Buffer | null; offset: bigint; timestamp: number }, f: PrintFlags): string {
+function formatMessage(partition: number, m: Pick<ConsumedMessage, 'key' | 'value' | 'offset' | 'timestamp'>, f: PrintFlags): string {
   const key = m.key?.toString() ?? null
   const value = m.value?.toString() ?? null
   if (f.json) return toJson({ partition, offset: m.offset, timestamp: m.timestamp, key, value })

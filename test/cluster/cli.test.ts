@@ -1,39 +1,9 @@
 // The `strand` command, run as users run it (a child process through client/bin/strand.mjs),
 // against a real broker process; output parsed from --json.
 
-import { spawn } from 'node:child_process'
-import path from 'node:path'
 import t from 'tap'
 import { spawnBroker } from '../helpers/broker-process.js'
-
-const BIN = path.join(import.meta.dirname, '../../client/bin/strand.mjs')
-/** A CLI run that has not finished by then is killed and fails the test. */
-const CLI_TIMEOUT_MS = 60_000
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function strand(args: string[], stdin = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`strand ${args.join(' ')} did not finish within ${CLI_TIMEOUT_MS} ms`))
-    }, CLI_TIMEOUT_MS)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-    child.stdin.end(stdin)
-  })
-}
+import { strand } from '../helpers/cli.js'
 
 t.test('topics, produce and consume against a live broker', async (t) => {
   const broker = await spawnBroker(t)
