@@ -1,5 +1,6 @@
 // Strand's public API: the Strand client, its producer, consumer and admin client, their types,
-// and the error classes. Nothing else is exported: the rest of client/ may change freely.
+// the error classes, and change data capture (cdc/index.ts). Nothing else is exported: the rest
+// of client/ may change freely.
 //
 //   const strand = new Strand({ brokers: ['127.0.0.1:9092'], clientId: 'orders-app' })
 //   const producer = strand.producer({ acks: 'all' })
@@ -156,6 +157,7 @@ export type {
   GroupDescription,
   GroupListing,
   GroupMemberDescription,
+  GroupOffsetToCommit,
   GroupPartitionOffset,
   ListOffsetsOptions,
   OffsetAndTimestamp,
@@ -176,6 +178,7 @@ export type {
   TopicPartition,
   TopicPartitionOffset,
 } from './consumer.js'
+export * from './cdc/index.js'
 export type { AssignedPartition, Assignor, AssignorMember, AssignorName } from './group/assignors.js'
 export { CommitFailedError, type PartitionCommitResult } from './group/errors.js'
 export type { Acks, Headers, Message, Producer, ProducerOptions, ProducerRecord, RecordMetadata, SendOutcome } from './producer.js'

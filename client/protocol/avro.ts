@@ -74,7 +74,7 @@ export function record<F extends Record<string, Schema>>(name: string, fields: F
 }
 
 // avsc's custom long type: the value is unpacked into an 8-byte little-endian buffer.
-const BigIntLong = avro.types.LongType.__with({
+export const BigIntLong = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => buf.readBigInt64LE(0),
   toBuffer: (n: bigint) => {
     const buf = Buffer.allocUnsafe(8)
