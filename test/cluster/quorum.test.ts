@@ -125,8 +125,12 @@ t.test('a paused leader is replaced, steps down when resumed, and a full restart
     { what: 'the resumed old leader to step down and follow', timeoutMs: 30_000, intervalMs: 50 },
   )
   t.not(stepped.leaderId, paused.id, `it follows broker ${stepped.leaderId}, not itself`)
-  const views = await Promise.all(conns.map(describe))
-  const committed = views.map((v) => v!.commitIndex)
+  // The resumed voter learns the commit index with the new leader's next append.
+  const committed = await waitFor(async () => {
+    const views = await Promise.all(conns.map(describe))
+    const c = views.map((v) => v?.commitIndex ?? -1n)
+    return c.every((x) => x >= 2n) ? c : false
+  }, { what: 'every voter to commit both leaders\' entries', timeoutMs: 20_000, intervalMs: 50 })
   t.ok(committed.every((c) => c >= 2n), `every voter committed both leaders' entries (${committed.join(', ')})`)
 
   // Full restart: every voter's log and term survive, and they agree on a leader again.

@@ -6,7 +6,7 @@
 
 import t from 'tap'
 import { TestCluster } from '../helpers/cluster.js'
-import { logBytesBelow, readCommitted, steadyProducer } from '../helpers/replication.js'
+import { logBytesBelow, readCommitted, steadyProducer, watchPartitions } from '../helpers/replication.js'
 
 const PARTITIONS = 3
 
@@ -23,16 +23,8 @@ t.test('acks=all survives five hard bounces and a clean bounce of a leader, and 
   const load = steadyProducer(producer, 'bounce', { perRound: 30, partitions: PARTITIONS })
   const ackedAt = (): number => load.acked.length
   // A consumer reads along the whole time: it must never see a record that later vanishes.
-  const watcher = cluster.client('watcher').consumer({ maxWaitMs: 100 })
-  watcher.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: 'bounce', partition, offset: 'earliest' as const })))
-  const watched = new Map<string, string>()
-  let watching = true
-  const watching$ = (async () => {
-    for await (const batch of watcher) {
-      for (const m of batch.messages) watched.set(`${batch.partition}:${m.offset}`, m.value?.toString() ?? '')
-      if (!watching) break
-    }
-  })()
+  const watcher = watchPartitions(cluster.client('watcher'), 'bounce', PARTITIONS)
+  const watched = watcher.seen
 
   for (let round = 1; round <= 6; round++) {
     const clean = round === 6
@@ -53,9 +45,7 @@ t.test('acks=all survives five hard bounces and a clean bounce of a leader, and 
   }
   await load.stop()
   await producer.close()
-  watching = false
-  await watching$
-  await watcher.close()
+  await watcher.stop()
   t.ok(load.acked.length > 1000, `${load.acked.length} records acknowledged (${load.failed()} sends failed)`)
 
   const highWatermarks: bigint[] = []

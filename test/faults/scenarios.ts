@@ -15,11 +15,16 @@ import path from 'node:path'
 import type { Strand } from '../../client/index.js'
 import type { Teardown } from '../helpers/broker-process.js'
 import { TestCluster } from '../helpers/cluster.js'
-import { logBytesBelow, steadyProducer } from '../helpers/replication.js'
+import { logBytesBelow, readCommitted, steadyProducer, watchPartitions } from '../helpers/replication.js'
 import { Rng } from '../helpers/random.js'
 import { waitFor } from '../helpers/wait.js'
 
 export const TOPIC = 'faults'
+/**
+ * Clients give up on a request (and retry elsewhere) after this long: a SIGSTOPped broker holds
+ * requests without answering, and the default 30 s would make the scenario wait that long.
+ */
+const REQUEST_TIMEOUT_MS = 3000
 export const PARTITIONS = 3
 
 export interface ScenarioContext {
@@ -72,41 +77,30 @@ async function controllerOf(ctx: ScenarioContext): Promise<number> {
   }, { what: 'an active controller' })
 }
 
+/** Stops broker `victim` (SIGKILL or SIGTERM), waits for the cluster to serve again, restarts it, and waits for a full ISR. */
+async function bounce(ctx: ScenarioContext, victim: number, signal: 'SIGKILL' | 'SIGTERM', role: string): Promise<void> {
+  ctx.fault(`${signal} ${role} ${victim}`)
+  if (signal === 'SIGKILL') await ctx.cluster.kill(victim)
+  else await ctx.cluster.stop(victim)
+  await ctx.progress()
+  await ctx.cluster.startBroker(victim)
+  await fullIsr(ctx)
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'leader SIGKILL + restart (hard bounce)',
     async inject(ctx) {
-      for (let i = 0; i < (ctx.short ? 2 : 5); i++) {
-        const victim = await leaderOf(ctx, ctx.rng.int(0, PARTITIONS - 1))
-        ctx.fault(`SIGKILL leader ${victim}`)
-        await ctx.cluster.kill(victim)
-        await ctx.progress()
-        await ctx.cluster.startBroker(victim)
-        await fullIsr(ctx)
-      }
+      for (let i = 0; i < (ctx.short ? 2 : 5); i++) await bounce(ctx, await leaderOf(ctx, ctx.rng.int(0, PARTITIONS - 1)), 'SIGKILL', 'leader')
     },
   },
   {
     name: 'leader SIGTERM + restart (clean bounce)',
-    async inject(ctx) {
-      const victim = await leaderOf(ctx, ctx.rng.int(0, PARTITIONS - 1))
-      ctx.fault(`SIGTERM leader ${victim}`)
-      await ctx.cluster.stop(victim)
-      await ctx.progress()
-      await ctx.cluster.startBroker(victim)
-      await fullIsr(ctx)
-    },
+    inject: async (ctx) => bounce(ctx, await leaderOf(ctx, ctx.rng.int(0, PARTITIONS - 1)), 'SIGTERM', 'leader'),
   },
   {
     name: 'active controller SIGKILL during produce',
-    async inject(ctx) {
-      const victim = await controllerOf(ctx)
-      ctx.fault(`SIGKILL controller ${victim}`)
-      await ctx.cluster.kill(victim)
-      await ctx.progress()
-      await ctx.cluster.startBroker(victim)
-      await fullIsr(ctx)
-    },
+    inject: async (ctx) => bounce(ctx, await controllerOf(ctx), 'SIGKILL', 'controller'),
   },
   {
     name: 'follower SIGSTOP past the lag time, resumed',
@@ -124,13 +118,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'rolling restart of all three brokers',
     async inject(ctx) {
-      for (const id of ctx.cluster.ids) {
-        ctx.fault(`SIGTERM broker ${id}`)
-        await ctx.cluster.stop(id)
-        await ctx.progress()
-        await ctx.cluster.startBroker(id)
-        await fullIsr(ctx)
-      }
+      for (const id of ctx.cluster.ids) await bounce(ctx, id, 'SIGTERM', 'broker')
     },
   },
   {
@@ -179,22 +167,14 @@ async function tearTail(dir: string, rng: Rng): Promise<void> {
 export async function runScenario(t: Teardown, scenario: Scenario, options: { seed: number; short: boolean }): Promise<ScenarioResult> {
   const rng = new Rng(options.seed)
   const cluster = await TestCluster.start(t, { overrides: scenario.overrides })
-  const strand = cluster.client(`faults-${options.seed}`)
+  const strand = cluster.client(`faults-${options.seed}`, { requestTimeoutMs: REQUEST_TIMEOUT_MS })
   await strand.admin().createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } })
   for (let p = 0; p < PARTITIONS; p++) await cluster.waitForPartition(strand, TOPIC, p, (x) => x.leaderId > 0 && x.isr.length === 3, 'three in-sync replicas')
 
-  const producer = strand.producer({ acks: 'all', lingerMs: 2, retries: 100 })
+  const producer = strand.producer({ acks: 'all', lingerMs: 2, retries: 100, timeoutMs: REQUEST_TIMEOUT_MS })
   const load = steadyProducer(producer, TOPIC, { perRound: 20, partitions: PARTITIONS })
-  const watcher = cluster.client(`watcher-${options.seed}`).consumer({ maxWaitMs: 100 })
-  watcher.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: TOPIC, partition, offset: 'earliest' as const })))
-  const watched = new Map<string, string>()
-  let watching = true
-  const watching$ = (async () => {
-    for await (const batch of watcher) {
-      for (const m of batch.messages) watched.set(`${batch.partition}:${m.offset}`, m.value?.toString() ?? '')
-      if (!watching) break
-    }
-  })()
+  const watcher = watchPartitions(cluster.client(`watcher-${options.seed}`, { requestTimeoutMs: REQUEST_TIMEOUT_MS }), TOPIC, PARTITIONS)
+  const watched = watcher.seen
 
   const faults: string[] = []
   let faultAt: number | null = null
@@ -223,9 +203,7 @@ export async function runScenario(t: Teardown, scenario: Scenario, options: { se
   await ctx.progress(200)
   await load.stop()
   await producer.close()
-  watching = false
-  await watching$
-  await watcher.close()
+  await watcher.stop()
 
   // Read the whole log back and compare with what was acknowledged and seen.
   const admin = strand.admin()
@@ -234,20 +212,7 @@ export async function runScenario(t: Teardown, scenario: Scenario, options: { se
     await cluster.waitForPartition(strand, TOPIC, p, (x) => x.isr.length === 3, 'all replicas in sync at the end')
     highWatermarks.push((await admin.listOffsets({ topic: TOPIC, partition: p, timestamp: 'latest' })).offset)
   }
-  const log = new Map<string, string>()
-  const reader = strand.consumer({ maxWaitMs: 100 })
-  reader.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: TOPIC, partition, offset: 'earliest' as const })))
-  const done = new Set<number>(highWatermarks.flatMap((hw, p) => (hw === 0n ? [p] : [])))
-  if (done.size < PARTITIONS) {
-    for await (const batch of reader) {
-      for (const m of batch.messages) {
-        if (m.offset < highWatermarks[batch.partition]!) log.set(`${batch.partition}:${m.offset}`, m.value?.toString() ?? '')
-        if (m.offset + 1n >= highWatermarks[batch.partition]!) done.add(batch.partition)
-      }
-      if (done.size === PARTITIONS) break
-    }
-  }
-  await reader.close()
+  const log = await readCommitted(strand, TOPIC, PARTITIONS, highWatermarks)
   const lost = load.acked.filter((a) => log.get(`${a.partition}:${a.offset}`) !== a.value).length
   const counts = new Map<string, number>()
   for (const v of log.values()) counts.set(v, (counts.get(v) ?? 0) + 1)

@@ -55,6 +55,30 @@ export function steadyProducer(producer: Producer, topic: string, options: { per
   }
 }
 
+/**
+ * A consumer reading `partitions` of `topic` from the start, in the background, remembering every
+ * record it is given (`partition:offset` -> value): what a reader saw, to check later that none of
+ * it vanished.
+ */
+export function watchPartitions(strand: Strand, topic: string, partitions: number): { seen: Map<string, string>; stop: () => Promise<void> } {
+  const consumer = strand.consumer({ maxWaitMs: 100 })
+  consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 'earliest' as const })))
+  const seen = new Map<string, string>()
+  const loop = (async () => {
+    for await (const batch of consumer) {
+      for (const m of batch.messages) seen.set(`${batch.partition}:${m.offset}`, m.value?.toString() ?? '')
+    }
+  })()
+  return {
+    seen,
+    // close() ends the loop even while it waits for records that will never come (it caught up).
+    stop: async () => {
+      await consumer.close()
+      await loop
+    },
+  }
+}
+
 /** Every record of the partitions from offset 0 up to each partition's high watermark, by `partition:offset`. */
 export async function readCommitted(strand: Strand, topic: string, partitions: number, highWatermarks: readonly bigint[]): Promise<Map<string, string>> {
   const consumer = strand.consumer({ maxWaitMs: 100 })
