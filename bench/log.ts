@@ -7,7 +7,6 @@
 //   npm run bench:log -- --bytes 256MiB --json
 
 import { mkdtempSync, rmSync } from 'node:fs'
-import { open } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -15,11 +14,11 @@ import pino from 'pino'
 import { encodeBatch } from '../client/protocol/records.js'
 import { DEFAULT_LOG_CONFIG } from '../broker/log/config.js'
 import { Log } from '../broker/log/log.js'
+import { openRawFile, READ_CHUNK_BYTES } from './lib/baseline.js'
+import { commandLine } from './lib/flags.js'
 import { mbPerSec, perSec, progress, progressDone, publish, type Row } from './lib/report.js'
 
 const USAGE = 'usage: npm run bench:log -- [--bytes 1GiB] [--json]'
-/** Bytes a reader asks for at a time: a typical fetch.max.bytes per partition. */
-const READ_CHUNK_BYTES = 1024 * 1024
 /** Distinct pre-encoded batches cycled through, so the appends are not one buffer over and over. */
 const BATCH_POOL = 16
 /** Bytes each side appends (or reads) before the other side takes its turn. */
@@ -87,26 +86,6 @@ async function logSubject(dir: string): Promise<Subject> {
   }
 }
 
-/** The same bytes, the same write sizes, with positional fs writes and 1 MiB positional reads. */
-async function rawSubject(dir: string): Promise<Subject> {
-  const fh = await open(path.join(dir, 'raw.bin'), 'w+')
-  let writePos = 0
-  let readPos = 0
-  return {
-    append: async (batch) => {
-      await fh.write(batch, 0, batch.length, writePos)
-      writePos += batch.length
-    },
-    readNext: async () => {
-      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, writePos - readPos))
-      const { bytesRead } = await fh.read(buf, 0, buf.length, readPos)
-      readPos += bytesRead
-      return bytesRead
-    },
-    close: () => fh.close(),
-  }
-}
-
 /**
  * Runs both subjects over the same batches, interleaved in slices of SLICE_BYTES and alternating
  * which goes first, so page-cache writeback and noisy neighbours hit both sides alike (running one
@@ -162,7 +141,7 @@ async function main(): Promise<void> {
   for (const [label, batchBytes] of [['16KiB', 16 * 1024], ['1KiB', 1024]] as const) {
     const root = mkdtempSync(path.join(os.tmpdir(), 'strand-bench-log-'))
     try {
-      const subjects = { log: await logSubject(path.join(root, 'log')), raw: await rawSubject(root) }
+      const subjects = { log: await logSubject(path.join(root, 'log')), raw: await openRawFile(path.join(root, 'raw.bin')) }
       const { log, raw } = await compare(label, batchPool(batchBytes), subjects)
       await subjects.log.close()
       await subjects.raw.close()
@@ -172,7 +151,7 @@ async function main(): Promise<void> {
     }
   }
   progressDone()
-  publish({ workload: 'log', command: `npm run bench:log -- ${process.argv.slice(2).join(' ')}`.trim(), params: { bytes: totalBytes, readChunkBytes: READ_CHUNK_BYTES, sliceBytes: SLICE_BYTES }, rows: all }, { json: values.json })
+  publish({ workload: 'log', command: commandLine('bench/log.ts'), params: { bytes: totalBytes, readChunkBytes: READ_CHUNK_BYTES, sliceBytes: SLICE_BYTES }, rows: all }, { json: values.json })
 }
 
 await main()

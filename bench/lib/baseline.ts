@@ -3,8 +3,15 @@
 // shared, noisy machine where absolute figures do not.
 
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import net from 'node:net'
 import { once } from 'node:events'
+import os from 'node:os'
+import path from 'node:path'
+
+/** Bytes a reader of a log or a raw file asks for at a time: a typical fetch.max.bytes per partition. */
+export const READ_CHUNK_BYTES = 1024 * 1024
 
 /**
  * A sink in its own process (as a broker would be) that reads `totalBytes` from one connection
@@ -49,5 +56,56 @@ export async function loopbackBaseline(totalBytes: number, chunkBytes: number): 
     return { bytes: totalBytes, ms }
   } finally {
     child.kill('SIGKILL')
+  }
+}
+
+/** A plain file written with positional appends and read back READ_CHUNK_BYTES at a time. */
+export interface RawFile {
+  append(chunk: Buffer): Promise<void>
+  /** Reads the next chunk after the last one read; returns its bytes (0 at the end). */
+  readNext(): Promise<number>
+  close(): Promise<void>
+}
+
+/** What a log's append path would do with no log around it: positional `fs` writes, no fsync. */
+export async function openRawFile(file: string): Promise<RawFile> {
+  const fh = await open(file, 'w+')
+  let writePos = 0
+  let readPos = 0
+  return {
+    append: async (chunk) => {
+      await fh.write(chunk, 0, chunk.length, writePos)
+      writePos += chunk.length
+    },
+    readNext: async () => {
+      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, writePos - readPos))
+      const { bytesRead } = await fh.read(buf, 0, buf.length, readPos)
+      readPos += bytesRead
+      return bytesRead
+    },
+    close: () => fh.close(),
+  }
+}
+
+/**
+ * Raw file append: `totalBytes` written as `chunkBytes` appends to a file in a temp dir (removed
+ * afterwards), without fsync, as a broker's log leaves flushing to the OS by default.
+ */
+export async function fileAppendBaseline(totalBytes: number, chunkBytes: number): Promise<BaselineResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'strand-bench-file-'))
+  try {
+    const file = await openRawFile(path.join(dir, 'raw.bin'))
+    const chunk = Buffer.alloc(chunkBytes, 0x61)
+    const start = performance.now()
+    for (let written = 0; written < totalBytes; ) {
+      const n = Math.min(chunkBytes, totalBytes - written)
+      await file.append(n === chunkBytes ? chunk : chunk.subarray(0, n))
+      written += n
+    }
+    const ms = performance.now() - start
+    await file.close()
+    return { bytes: totalBytes, ms }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -13,6 +13,21 @@ export interface Row {
   name: string
   /** Figures, printed in insertion order; numbers are rounded for the table, kept whole in JSON. */
   figures: Record<string, number | string>
+  /** The rows of one section print together as their own table under this title, with their own columns. */
+  section?: string
+}
+
+/** A target the figures are held to, and whether this run met it. */
+export interface Goal {
+  /** What is measured ("produce acks=all"). */
+  name: string
+  /** The target as written in the issue (">= 500,000"). */
+  target: string
+  /** The figure held to it; null when this run could not measure it (n/a). */
+  value: number | null
+  unit: string
+  /** null when not measured. */
+  met: boolean | null
 }
 
 export interface Report {
@@ -20,6 +35,7 @@ export interface Report {
   command: string
   params: Record<string, unknown>
   rows: Row[]
+  goals?: Goal[]
   /** Sentences printed under the table (what a figure means, whether a goal was met); kept in JSON. */
   notes?: string[]
 }
@@ -48,17 +64,40 @@ export function progressDone(): void {
 function fmt(v: number | string): string {
   if (typeof v === 'string') return v
   if (!Number.isFinite(v)) return String(v)
-  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US')
+  // Counts (records, samples, offsets) read as counts.
+  if (Number.isInteger(v) || Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US')
   if (Math.abs(v) >= 10) return v.toFixed(1)
   return v.toFixed(3)
 }
 
 /** A plain text table: one line per row, one column per figure key seen in any row. */
-export function formatTable(rows: readonly Row[]): string {
+export function formatTable(rows: readonly Row[], title = ''): string {
   const keys: string[] = []
   for (const r of rows) for (const k of Object.keys(r.figures)) if (!keys.includes(k)) keys.push(k)
-  const header = ['', ...keys]
+  const header = [title, ...keys]
   const lines = rows.map((r) => [r.name, ...keys.map((k) => (r.figures[k] === undefined ? '' : fmt(r.figures[k] as number | string)))])
+  return alignColumns(header, lines)
+}
+
+/** Rows grouped by section, sections in the order they first appear, rows in their order. */
+function sections(rows: readonly Row[]): { title: string; rows: Row[] }[] {
+  const out = new Map<string, Row[]>()
+  for (const r of rows) {
+    const title = r.section ?? ''
+    const group = out.get(title)
+    if (group === undefined) out.set(title, [r])
+    else group.push(r)
+  }
+  return [...out].map(([title, group]) => ({ title, rows: group }))
+}
+
+function formatGoals(goals: readonly Goal[]): string {
+  const lines = goals.map((g) => [g.name, g.target, g.value === null ? 'n/a' : `${fmt(g.value)} ${g.unit}`.trim(), g.met === null ? 'n/a' : g.met ? 'met' : 'MISSED'])
+  return alignColumns(['goal', 'target', 'measured', 'result'], lines)
+}
+
+/** The first column left-aligned, the others right-aligned, under a dashed rule. */
+function alignColumns(header: string[], lines: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)))
   const pad = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ')
   return [pad(header), pad(widths.map((w) => '-'.repeat(w))), ...lines.map(pad)].join('\n')
@@ -75,8 +114,9 @@ export function publish(report: Report, options: { json: boolean }): string {
   } else {
     const m = full.machine
     process.stdout.write(`\n${report.workload}: ${report.command}\n`)
-    process.stdout.write(`machine: ${String(m.cpus)} x ${String(m.cpuModel)}, ${String(m.memoryGiB)} GiB, node ${String(m.node)}\n\n`)
-    process.stdout.write(`${formatTable(report.rows)}\n`)
+    process.stdout.write(`machine: ${String(m.cpus)} x ${String(m.cpuModel)}, ${String(m.memoryGiB)} GiB, ${String(m.platform)}, node ${String(m.node)}\n\n`)
+    process.stdout.write(`${sections(report.rows).map((sec) => formatTable(sec.rows, sec.title)).join('\n\n')}\n`)
+    if (report.goals !== undefined && report.goals.length > 0) process.stdout.write(`\n${formatGoals(report.goals)}\n`)
     if (report.notes !== undefined && report.notes.length > 0) process.stdout.write(`\n${report.notes.map((n) => `- ${n}`).join('\n')}\n`)
     process.stdout.write(`\nresults: ${path.relative(process.cwd(), file)}\n`)
   }

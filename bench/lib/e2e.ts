@@ -1,0 +1,110 @@
+// End-to-end latency: one producer paced to a fixed rate writes its send time into each record's
+// value, and one consumer in the same process (one clock, performance.now()) records, per record,
+// how long after that it received it. The consumer is reading before the first send.
+
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks'
+import type { ProducerOptions, Strand } from '../../client/index.js'
+import { produceAtRate, recordMs, US_PER_MS, type Throughput } from './produce.js'
+
+/** The send time (a float64 of performance.now()) sits in the value's first bytes. */
+export const STAMP_BYTES = 8
+/** Records sent in this first part of the run are received but not counted: connections and metadata warm up. */
+const WARMUP_SHARE = 0.1
+const WARMUP_MS_MAX = 1_000
+/** After the last send, records still missing by then are reported as lost, not waited for. */
+const DRAIN_TIMEOUT_MS = 10_000
+
+export interface EndToEndOptions {
+  topic: string
+  partitions: number
+  recordsPerSec: number
+  durationMs: number
+  recordBytes: number
+  producer: ProducerOptions
+}
+
+export interface EndToEndResult {
+  produced: Throughput
+  /** Records the consumer received, warm-up included. */
+  received: number
+  /** Records whose latency is in the quantiles (sent after the warm-up). */
+  measured: number
+  warmupMs: number
+  /** Send to receipt by the consumer. */
+  latency: Quantiles
+  /** Send to the producer's acknowledgement (acks=all: the ISR has the records), per send() call. */
+  ack: Quantiles
+}
+
+export interface Quantiles {
+  msP50: number
+  msP99: number
+  msP999: number
+  msMax: number
+}
+
+/** NaN everywhere for an empty histogram (the report prints NaN rather than a made-up 0). */
+function quantiles(h: RecordableHistogram): Quantiles {
+  const q = (p: number): number => (h.count === 0 ? NaN : h.percentile(p) / US_PER_MS)
+  return { msP50: q(50), msP99: q(99), msP999: q(99.9), msMax: h.count === 0 ? NaN : h.max / US_PER_MS }
+}
+
+export async function endToEndLatency(strand: Strand, o: EndToEndOptions): Promise<EndToEndResult> {
+  if (o.recordBytes < STAMP_BYTES) throw new Error(`end-to-end latency needs records of at least ${STAMP_BYTES} bytes for the send time, got ${o.recordBytes}`)
+  const histogram = createHistogram()
+  const ackHistogram = createHistogram()
+  const warmupMs = Math.min(WARMUP_MS_MAX, o.durationMs * WARMUP_SHARE)
+  const consumer = strand.consumer({})
+  consumer.assign(Array.from({ length: o.partitions }, (_, partition) => ({ topic: o.topic, partition, offset: 'earliest' as const })))
+  let received = 0
+  let expected = Infinity
+  let measureFromMs = Infinity
+  let drained = (): void => {}
+  const allIn = new Promise<void>((resolve) => {
+    drained = resolve
+  })
+  const reading = (async () => {
+    for await (const batch of consumer) {
+      const now = performance.now()
+      for (const m of batch.messages) {
+        const sentAtMs = (m.value as Buffer).readDoubleLE(0)
+        if (sentAtMs >= measureFromMs) recordMs(histogram, now - sentAtMs)
+      }
+      received += batch.messages.length
+      if (received >= expected) break
+    }
+    drained()
+  })()
+  // Its failure is thrown by the await in finally; until then it must not count as unhandled.
+  reading.catch(() => {})
+  try {
+    const start = performance.now()
+    measureFromMs = start + warmupMs
+    const produced = await produceAtRate(strand, {
+      topic: o.topic,
+      recordsPerSec: o.recordsPerSec,
+      durationMs: o.durationMs,
+      recordBytes: o.recordBytes,
+      producer: o.producer,
+      label: 'end-to-end latency',
+      onAcked: (sentAtMs) => {
+        if (sentAtMs >= measureFromMs) recordMs(ackHistogram, performance.now() - sentAtMs)
+      },
+      valueAt: (sentAtMs) => {
+        const value = Buffer.alloc(o.recordBytes, 0x61)
+        value.writeDoubleLE(sentAtMs, 0)
+        return value
+      },
+    })
+    expected = produced.records
+    if (received < expected) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([allIn, new Promise<void>((resolve) => { timer = setTimeout(resolve, DRAIN_TIMEOUT_MS) })])
+      clearTimeout(timer)
+    }
+    return { produced, received, measured: histogram.count, warmupMs, latency: quantiles(histogram), ack: quantiles(ackHistogram) }
+  } finally {
+    await consumer.close()
+    await reading
+  }
+}

@@ -1,0 +1,62 @@
+// Topics a benchmark writes to: created with every replica in sync before any figure is taken
+// (a partition still catching up would make its first seconds an RF 1 figure), and their end
+// offsets for a reader that must stop at the end.
+
+import type { Admin } from '../../client/index.js'
+import { sleep } from './cluster.js'
+import { progress } from './report.js'
+
+/** A topic whose ISR is not full by then fails the run: its figures would not be RF n figures. */
+const ISR_FULL_TIMEOUT_MS = 60_000
+const ISR_POLL_INTERVAL_MS = 100
+/**
+ * Pause after the ISR is full and before the topic is used. A follower's fetcher keeps one
+ * long-polling Fetch in flight per leader and only adds a new partition at its next round, after
+ * that fetch returns (replica.fetch.wait.max.ms, 500 by default) and an OffsetsForLeaderEpoch
+ * check; records produced before then wait up to that long for replication, which is the cost of
+ * creating the topic, not of replicating it.
+ */
+const FOLLOWERS_JOIN_MS = 1_000
+
+export interface BenchTopic {
+  topic: string
+  partitions: number
+  replicationFactor: number
+  configs?: Record<string, string>
+}
+
+/** Creates the topic and resolves once every partition has a leader and a full ISR, and followers fetch it. */
+export async function createTopic(admin: Admin, t: BenchTopic): Promise<void> {
+  progress(`${t.topic}: creating ${t.partitions} partitions, waiting for ${t.replicationFactor} in-sync replicas each`)
+  await admin.createTopic({ topic: t.topic, partitions: t.partitions, replicationFactor: t.replicationFactor, configs: t.configs ?? {} })
+  const deadline = Date.now() + ISR_FULL_TIMEOUT_MS
+  for (;;) {
+    const md = await admin.metadata([t.topic])
+    const ps = md.topics.find((x) => x.name === t.topic)?.partitions ?? []
+    if (ps.length === t.partitions && ps.every((p) => p.leaderId >= 0 && p.isr.length === t.replicationFactor)) {
+      await sleep(FOLLOWERS_JOIN_MS)
+      return
+    }
+    if (Date.now() > deadline) {
+      const lagging = ps.filter((p) => p.leaderId < 0 || p.isr.length < t.replicationFactor).slice(0, 10)
+      const seen = lagging.map((p) => `${p.partition}: leader ${p.leaderId} isr [${p.isr.join(',')}]`).join('; ')
+      throw new Error(`the ISR of every partition of ${t.topic} was not ${t.replicationFactor} within ${ISR_FULL_TIMEOUT_MS / 1000} s (${ps.length} of ${t.partitions} partitions known; first lagging: ${seen})`)
+    }
+    await sleep(ISR_POLL_INTERVAL_MS)
+  }
+}
+
+/** The high watermark of each partition, indexed by partition: where a reader of everything stops. */
+export async function endOffsets(admin: Admin, topic: string, partitions: number): Promise<bigint[]> {
+  return Promise.all(Array.from({ length: partitions }, async (_, partition) => (await admin.listOffsets({ topic, partition, timestamp: 'latest' })).offset))
+}
+
+/** Replicas of `topic` each broker hosts, by broker id. */
+export async function replicasPerBroker(admin: Admin, topic: string): Promise<Map<number, number>> {
+  const md = await admin.metadata([topic])
+  const counts = new Map<number, number>()
+  for (const p of md.topics.find((t) => t.name === topic)?.partitions ?? []) {
+    for (const r of p.replicas) counts.set(r, (counts.get(r) ?? 0) + 1)
+  }
+  return counts
+}
