@@ -4,6 +4,7 @@
 // also ties processes to a test's teardown.
 
 import { spawn, type ChildProcess } from 'node:child_process'
+import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -102,4 +103,27 @@ export function onLines(child: ChildProcess, onLine: (line: string) => void): vo
       for (const line of lines) onLine(line)
     })
   }
+}
+
+/**
+ * Ports free right now on 127.0.0.1, chosen by the OS, for callers that must name them before a
+ * broker starts (a quorum's voter list names every voter's address): the brief window before the
+ * broker binds is the only race. Used by tests and benchmarks that launch clusters.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
+      const s = net.createServer()
+      s.once('error', reject)
+      s.listen(0, '127.0.0.1', () => resolve(s))
+    })),
+  )
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+  return ports
+}
+
+/** `controller.quorum.voters` for brokers 1..n listening on `ports` of 127.0.0.1. */
+export function quorumVoters(ports: readonly number[]): string {
+  return ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
 }

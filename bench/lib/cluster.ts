@@ -5,11 +5,10 @@
 // broker's last output lines, as soon as a broker exits while the benchmark still needs it.
 
 import { mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { Strand } from '../../client/index.js'
-import { launchBroker, type LaunchedBroker } from '../../broker/launcher.js'
+import { freePorts, launchBroker, quorumVoters, type LaunchedBroker } from '../../broker/launcher.js'
 
 /** All brokers must be registered and unfenced by then, or the start fails. */
 const CLUSTER_READY_TIMEOUT_MS = 60_000
@@ -41,25 +40,6 @@ export interface BenchClusterOptions {
   overrides?: Record<string, string | number | boolean>
   /** Extra Node flags for every broker process (`--cpu-prof --cpu-prof-dir DIR` to profile them). */
   nodeArgs?: string[]
-}
-
-/** Ports free right now on 127.0.0.1, chosen by the OS (the broker binds them moments later). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-      const s = net.createServer()
-      s.once('error', reject)
-      s.listen(0, '127.0.0.1', () => resolve(s))
-    })),
-  )
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-  return ports
-}
-
-/** `controller.quorum.voters` for brokers 1..n listening on `ports` of 127.0.0.1 (as test/helpers/ports.ts). */
-export function quorumVoters(ports: readonly number[]): string {
-  return ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
 }
 
 /** pino levels: 40 is warn. A line that is not JSON (a stack trace on stderr) counts as a warning too. */
