@@ -1,7 +1,9 @@
 // `npm start`: the local three-broker cluster. Starts the brokers of config/broker-1.json ..
 // broker-3.json as child processes (each broker's log goes to <data dir>/broker-N.log), waits
 // until the quorum has a controller and every broker is registered, prints the bootstrap address,
-// then prints the cluster's status whenever it changes. Ctrl-C stops every broker cleanly.
+// then prints the cluster's status (broker/local-cluster-status.ts: controller, brokers with their
+// metrics endpoints, topics, under-replicated and offline partitions) whenever it changes. Ctrl-C
+// stops every broker cleanly.
 //
 //   npm start                                   config/ and ./data
 //   npm start -- --config-dir my-configs --data-dir /tmp/strand --restart-on-crash
@@ -12,15 +14,15 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Connection } from '../client/connection.js'
 import { ApiKey } from '../client/protocol/apis.js'
-import type { DescribeClusterResponse } from '../client/protocol/messages/brokers.js'
 import { loadBrokerConfig } from './config.js'
 import { ConfigError } from './config-def.js'
 import { launchBroker, type LaunchedBroker } from './launcher.js'
+import { statusScreen, type ClusterView } from './local-cluster-status.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 /** The cluster must be ready by then, or the start is reported as failed. */
 const READY_TIMEOUT_MS = 60_000
-/** How often the status is polled; a line is printed only when it changes. */
+/** How often the status is polled; it is printed only when it changes. */
 const STATUS_INTERVAL_MS = 1000
 
 const USAGE = `Usage: npm start -- [--config-dir DIR] [--data-dir DIR] [--restart-on-crash]
@@ -35,6 +37,8 @@ interface Member {
   id: number
   configFile: string
   address: string
+  /** Its metrics endpoint; null when its config leaves `metrics.port` at -1. */
+  metrics: { host: string; port: number } | null
   dataDir: string
   logFile: WriteStream
   process: LaunchedBroker | null
@@ -76,7 +80,8 @@ function members(configDir: string, dataRoot: string | undefined): Member[] {
     }
     mkdirSync(config.dataDir, { recursive: true })
     const logFile = createWriteStream(`${config.dataDir}.log`, { flags: 'a' })
-    return { id: config.nodeId, configFile, address: `${config.host}:${config.port}`, dataDir: config.dataDir, logFile, process: null }
+    const metrics = config.metricsPort < 0 ? null : { host: config.host, port: config.metricsPort }
+    return { id: config.nodeId, configFile, address: `${config.host}:${config.port}`, metrics, dataDir: config.dataDir, logFile, process: null }
   })
 }
 
@@ -85,11 +90,13 @@ async function start(m: Member, dataRoot: string | undefined): Promise<void> {
   m.process = await launchBroker({ configFile: m.configFile, overrides, onLine: (line) => m.logFile.write(`${line}\n`) })
 }
 
-async function describeCluster(address: string): Promise<DescribeClusterResponse | null> {
+/** The brokers (fenced ones too) and every topic's partitions, as one broker sees them. */
+async function describeCluster(address: string): Promise<ClusterView | null> {
   const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))]
-  const c = new Connection({ host, port, clientId: 'local-cluster', connectTimeoutMs: 1000, requestTimeoutMs: 1000, inflightRequestsMax: 1, frameBytesMax: 1 << 20 })
+  const c = new Connection({ host, port, clientId: 'local-cluster', connectTimeoutMs: 1000, requestTimeoutMs: 1000, inflightRequestsMax: 1, frameBytesMax: 16 << 20 })
   try {
-    return await c.request(ApiKey.DescribeCluster, {})
+    const cluster = await c.request(ApiKey.DescribeCluster, {})
+    return { cluster, metadata: await c.request(ApiKey.Metadata, { topics: null }) }
   } catch {
     return null
   } finally {
@@ -98,7 +105,7 @@ async function describeCluster(address: string): Promise<DescribeClusterResponse
 }
 
 /** The view of the first broker that answers. */
-async function status(all: Member[]): Promise<DescribeClusterResponse | null> {
+async function status(all: Member[]): Promise<ClusterView | null> {
   for (const m of all) {
     if (m.process === null) continue
     const s = await describeCluster(m.address)
@@ -107,14 +114,8 @@ async function status(all: Member[]): Promise<DescribeClusterResponse | null> {
   return null
 }
 
-function statusLine(s: DescribeClusterResponse | null, all: Member[]): string {
-  if (s === null) return 'no broker answers'
-  const brokers = all.map((m) => {
-    const b = s.brokers.find((x) => x.brokerId === m.id)
-    const state = m.process === null ? 'down' : b === undefined ? 'starting' : b.fenced ? 'fenced' : 'up'
-    return `broker ${m.id} ${m.address} ${state}`
-  })
-  return `controller: ${s.controllerId < 0 ? 'none' : `broker ${s.controllerId}`} | ${brokers.join(' | ')}`
+function statusLines(view: ClusterView | null, all: Member[]): string[] {
+  return statusScreen(view, all.map((m) => ({ id: m.id, address: m.address, metrics: m.metrics, running: m.process !== null })))
 }
 
 async function main(): Promise<void> {
@@ -129,10 +130,10 @@ async function main(): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS
   for (;;) {
     const s = await status(all)
-    if (s !== null && s.controllerId >= 0 && all.every((m) => s.brokers.some((b) => b.brokerId === m.id && !b.fenced))) break
+    if (s !== null && s.cluster.controllerId >= 0 && all.every((m) => s.cluster.brokers.some((b) => b.brokerId === m.id && !b.fenced))) break
     if (Date.now() > deadline) {
       for (const m of all) m.process?.child.kill('SIGKILL')
-      fail(`the cluster was not ready within ${READY_TIMEOUT_MS / 1000} s (${statusLine(s, all)}).`)
+      fail(`the cluster was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${statusLines(s, all).join('\n')}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
@@ -153,9 +154,9 @@ async function main(): Promise<void> {
   let last = ''
   const timer = setInterval(() => {
     void status(all).then((s) => {
-      const line = statusLine(s, all)
-      if (line !== last && !stopping) process.stdout.write(`${new Date().toISOString()} ${line}\n`)
-      last = line
+      const screen = statusLines(s, all).join('\n')
+      if (screen !== last && !stopping) process.stdout.write(`${new Date().toISOString()} ${screen}\n`)
+      last = screen
     })
   }, STATUS_INTERVAL_MS)
 

@@ -55,3 +55,24 @@ export function parseTopicConfig(broker: BrokerConfig, raw: Readonly<Record<stri
   }
   return parseConfig(topicDefs(broker), present, 'topic config')
 }
+
+/** One key of a topic's effective configuration, as DescribeConfigs reports it. */
+export interface TopicConfigEntry {
+  /** The dotted key (`retention.ms`). */
+  name: string
+  /** The effective value, as a string (`-1`, `true`, `compact,delete`). */
+  value: string
+  /** False when the topic overrides the key; true when the value is the broker's default. */
+  isDefault: boolean
+}
+
+/**
+ * Every topic key with its effective value over `broker`'s defaults. The defaults are those of
+ * the broker asked: brokers with different `log.*` settings report different defaults. Throws
+ * ConfigError when an override does not parse (a key this build does not know).
+ */
+export function describeTopicConfig(broker: BrokerConfig, overrides: Readonly<Record<string, string>>): TopicConfigEntry[] {
+  const defs = topicDefs(broker)
+  const parsed: Record<string, unknown> = parseTopicConfig(broker, overrides)
+  return Object.entries(defs).map(([field, def]) => ({ name: def.key, value: String(parsed[field]), isDefault: !Object.hasOwn(overrides, def.key) }))
+}

@@ -6,9 +6,10 @@
 // for a topic the first attempt did create, which the caller can treat as success.
 
 import { ApiKey } from './protocol/apis.js'
+import { ConfigResourceType } from './protocol/messages/configs.js'
 import { backoffMs, sleep, toClusterMetadata, type BrokerInfo, type Cluster, type ClusterMetadata } from './cluster.js'
 import type { Connection } from './connection.js'
-import { ClosedError, ConnectionError, errorFromCode, wireError, InvalidArgumentError, StrandProtocolError, type StrandError } from './errors.js'
+import { ClosedError, ConnectionError, errorFromCode, wireError, InvalidArgumentError, StrandError, StrandProtocolError } from './errors.js'
 import { GroupCoordinator, isCoordinatorError, type CoordinatorConnectionOptions } from './group/coordinator.js'
 import { CommitFailedError } from './group/errors.js'
 import { commitOffsets, fetchCommitted, highWatermarks, NO_GENERATION, offsetKey } from './group/offsets.js'
@@ -30,8 +31,12 @@ export interface CreateTopicOptions {
 export interface ListOffsetsOptions {
   topic: string
   partition: number
-  /** 'earliest' = log start, 'latest' = high watermark, else the first offset at or after this time (ms). */
-  timestamp: 'earliest' | 'latest' | bigint | number
+  /**
+   * 'earliest' = log start, 'latest' = high watermark, 'logEnd' = the leader's log end offset
+   * (past the high watermark while followers catch up; nothing past the high watermark can be
+   * consumed), else the first offset at or after this time (ms).
+   */
+  timestamp: 'earliest' | 'latest' | 'logEnd' | bigint | number
 }
 
 export interface OffsetAndTimestamp {
@@ -64,6 +69,39 @@ export interface QuorumDescription {
   leaderId: number
   term: number
   voters: QuorumVoterStatus[]
+}
+
+/** What DescribeConfigs describes: a topic by name, a broker by node id. */
+export interface ConfigResource {
+  type: 'topic' | 'broker'
+  name: string
+}
+
+/** One configuration key of a topic or broker. */
+export interface ConfigEntry {
+  /** The dotted key (`retention.ms`). */
+  name: string
+  /** The effective value as a string; null when the key has no value. */
+  value: string | null
+  /** True when the value is the default; false for a topic's override or a broker's set key. */
+  isDefault: boolean
+}
+
+/** One resource's configuration, or why the broker could not describe it. */
+export interface ConfigResourceDescription extends ConfigResource {
+  configs: ConfigEntry[]
+  /** UNKNOWN_TOPIC_OR_PARTITION, ...; null on success (then `configs` holds every key). */
+  error: StrandError | null
+}
+
+/** One broker's metrics as Prometheus text (exposition format 0.0.4), or why it could not be read. */
+export interface BrokerMetricsText {
+  nodeId: number
+  /** The broker's listener address. */
+  address: string
+  /** The text the broker's GET /metrics would serve; null when `error` is set. */
+  text: string | null
+  error: StrandError | null
 }
 
 export interface GroupListing {
@@ -135,9 +173,9 @@ function topicChangeRetriable(err: StrandError): boolean {
 
 function timestampOf(t: ListOffsetsOptions['timestamp']): bigint {
   if (t === 'earliest') return -2n
-  if (t === 'latest') return -1n
+  if (t === 'latest' || t === 'logEnd') return -1n
   if ((typeof t === 'bigint' && t >= 0n) || (typeof t === 'number' && Number.isSafeInteger(t) && t >= 0)) return BigInt(t)
-  throw new InvalidArgumentError(`timestamp must be 'earliest', 'latest' or a time in ms >= 0, got ${String(t)}.`)
+  throw new InvalidArgumentError(`timestamp must be 'earliest', 'latest', 'logEnd' or a time in ms >= 0, got ${String(t)}.`)
 }
 
 export class Admin {
@@ -223,6 +261,74 @@ export class Admin {
     return { leaderId: newest.leaderId, term: newest.term, voters }
   }
 
+  /**
+   * The configuration of topics and brokers, one result per resource in the order asked, each
+   * with its own error. Topics are described by any broker (from its metadata image, defaults
+   * from its own config); a broker only describes itself, so each broker resource goes to it.
+   */
+  async describeConfigs(resources: readonly ConfigResource[]): Promise<ConfigResourceDescription[]> {
+    this.#checkOpen()
+    for (const r of resources) {
+      const ok = (r?.type === 'topic' && typeof r.name === 'string') || (r?.type === 'broker' && /^\d+$/.test(String(r.name)))
+      if (!ok) throw new InvalidArgumentError(`Not a config resource: ${JSON.stringify(r)} (a { type: 'topic', name } or a { type: 'broker', name: '<node id>' }).`)
+    }
+    const topics = resources.filter((r) => r.type === 'topic')
+    const brokers = resources.filter((r) => r.type === 'broker')
+    const ask = (send: () => Promise<{ results: DescribedConfigs[] }>): Promise<DescribedConfigs[]> => this.#cluster.retry(async () => (await send()).results)
+    const answers = await Promise.all([
+      topics.length === 0 ? [] : ask(() => this.#cluster.requestAny(ApiKey.DescribeConfigs, { resources: topics.map((r) => ({ resourceType: ConfigResourceType.Topic, resourceName: r.name })) })),
+      ...brokers.map(async (r) => {
+        await this.#cluster.retry(() => this.#cluster.refresh())
+        return ask(() => this.#cluster.connectionTo(Number(r.name)).request(ApiKey.DescribeConfigs, { resources: [{ resourceType: ConfigResourceType.Broker, resourceName: r.name }] }))
+      }),
+    ])
+    const results = answers.flat()
+    return resources.map((r) => {
+      const type = r.type === 'topic' ? ConfigResourceType.Topic : ConfigResourceType.Broker
+      const found = results.find((x) => x.resourceType === type && x.resourceName === r.name)
+      if (found === undefined) return { ...r, configs: [], error: new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The DescribeConfigs response has no result for ${r.type} "${r.name}".`) }
+      return { type: r.type, name: r.name, configs: found.configs, error: wireError(found.errorCode, found.errorMessage) }
+    })
+  }
+
+  /** Every config key of a topic with its effective value; rejects with the topic's error (UNKNOWN_TOPIC_OR_PARTITION...). */
+  async topicConfigs(topic: string): Promise<ConfigEntry[]> {
+    if (typeof topic !== 'string') throw new InvalidArgumentError('topicConfigs() takes a topic name.')
+    const [result] = await this.describeConfigs([{ type: 'topic', name: topic }])
+    if (result!.error !== null) throw result!.error
+    return result!.configs
+  }
+
+  /**
+   * Brokers' metrics over the wire (DescribeMetrics): broker `nodeId`'s, or every live broker's
+   * when absent, sorted by node id. Each result carries its own error, so one broker that does not
+   * answer leaves the others' figures; an unknown `nodeId` rejects with BROKER_NOT_AVAILABLE.
+   */
+  async brokerMetrics(nodeId?: number): Promise<BrokerMetricsText[]> {
+    this.#checkOpen()
+    await this.#cluster.retry(() => this.#cluster.refresh())
+    const md = await this.metadata([])
+    const targets = md.brokers.filter((b) => nodeId === undefined || b.nodeId === nodeId).sort((a, b) => a.nodeId - b.nodeId)
+    if (targets.length === 0) throw new StrandProtocolError('BROKER_NOT_AVAILABLE', `Broker ${nodeId} is not a live broker of the cluster.`)
+    return Promise.all(
+      targets.map(async (b): Promise<BrokerMetricsText> => {
+        const address = `${b.host}:${b.port}`
+        try {
+          const text = await this.#cluster.retry(async () => {
+            const res = await this.#cluster.connectionTo(b.nodeId).request(ApiKey.DescribeMetrics, {})
+            const err = errorFromCode(res.errorCode, `Broker ${b.nodeId}.`)
+            if (err !== null) throw err
+            return res.text
+          })
+          return { nodeId: b.nodeId, address, text, error: null }
+        } catch (err) {
+          if (!(err instanceof StrandError) || err instanceof ClosedError) throw err
+          return { nodeId: b.nodeId, address, text: null, error: err }
+        }
+      }),
+    )
+  }
+
   /** Names of the topics, internal ones (such as __consumer_offsets) left out, sorted. */
   async listTopics(): Promise<string[]> {
     const md = await this.metadata()
@@ -260,7 +366,8 @@ export class Admin {
     return this.#cluster.retry(async () => {
       const leader = await this.#cluster.leaderFor(topic, partition, { retry: false })
       const res = await this.#cluster.connectionTo(leader).request(ApiKey.ListOffsets, {
-        replicaId: -1,
+        // Kafka's debugging replica id: the broker answers up to the log end, not the high watermark.
+        replicaId: options.timestamp === 'logEnd' ? -2 : -1,
         isolationLevel: 0,
         topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp }] }],
       })
@@ -422,6 +529,15 @@ export class Admin {
       await sleep(backoffMs(this.#cluster.retryOptions, attempt))
     }
   }
+}
+
+/** One result of a DescribeConfigs response. */
+interface DescribedConfigs {
+  errorCode: number
+  errorMessage: string | null
+  resourceType: number
+  resourceName: string
+  configs: ConfigEntry[]
 }
 
 /** A DescribeGroups member, its consumer-protocol bytes decoded (when they are that protocol's). */

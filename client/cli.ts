@@ -5,8 +5,8 @@
 //   strand produce <topic>          lines from stdin
 //   strand consume <topic>          records to stdout (--group G: as a member of group G)
 //   strand groups list | describe | reset-offsets
-//   strand cluster status           controller, brokers, quorum
-//   strand cluster metrics          each broker's /metrics, summed up
+//   strand cluster status           controller, brokers, quorum, replication lag per follower
+//   strand cluster metrics          each broker's metrics (over the wire, or --metrics: /metrics), summed up
 //
 // Exit codes: 0 success, 1 the cluster said no (or could not be reached), 2 bad arguments.
 

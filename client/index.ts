@@ -152,7 +152,11 @@ export class Strand {
 
 export type {
   Admin,
+  BrokerMetricsText,
   ClusterDescription,
+  ConfigEntry,
+  ConfigResource,
+  ConfigResourceDescription,
   CreateTopicOptions,
   GroupDescription,
   GroupListing,

@@ -35,13 +35,15 @@ export interface SummarySnapshot {
 }
 
 class Summary {
+  /**
+   * Values are recorded ×1000 so fractions of a millisecond survive the integer histogram, and
+   * one more, because it only takes values from 1: a lag of 0 records must read back as 0.
+   */
   readonly #histogram: RecordableHistogram = createHistogram()
-  /** Values are recorded ×1000 so fractions of a millisecond survive the integer histogram. */
   #sum = 0
 
   record(value: number): void {
-    const scaled = Math.max(1, Math.round(value * 1000))
-    this.#histogram.record(scaled)
+    this.#histogram.record(Math.max(0, Math.round(value * 1000)) + 1)
     this.#sum += value
   }
 
@@ -52,7 +54,8 @@ class Summary {
   snapshot(): SummarySnapshot {
     const h = this.#histogram
     if (h.count === 0) return { count: 0, p50: 0, p99: 0, max: 0 }
-    return { count: h.count, p50: h.percentile(50) / 1000, p99: h.percentile(99) / 1000, max: h.max / 1000 }
+    const unscale = (v: number): number => (v - 1) / 1000
+    return { count: h.count, p50: unscale(h.percentile(50)), p99: unscale(h.percentile(99)), max: unscale(h.max) }
   }
 }
 

@@ -9,9 +9,11 @@
 import { ApiKey, decodeRequestBody, decodeRequestHeader, encodeResponse, supportedApis } from '../../client/protocol/apis.js'
 import { errorCodeOf, StrandProtocolError } from '../../client/protocol/errors.js'
 import type { HandlerContext } from './handlers/context.js'
+import { handleDescribeConfigs } from './handlers/configs.js'
 import { handleFetch } from './handlers/fetch.js'
 import { handleListOffsets } from './handlers/list-offsets.js'
 import { handleMetadata } from './handlers/metadata.js'
+import { handleDescribeMetrics } from './handlers/metrics.js'
 import { handleProduce } from './handlers/produce.js'
 import {
   handleAppendEntries,
@@ -110,6 +112,10 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: R
       return handleOffsetsForLeaderEpoch(ctx, body as Parameters<typeof handleOffsetsForLeaderEpoch>[1])
     case ApiKey.AlterPartition:
       return handleAlterPartition(ctx, body as Parameters<typeof handleAlterPartition>[1])
+    case ApiKey.DescribeConfigs:
+      return handleDescribeConfigs(ctx, body as Parameters<typeof handleDescribeConfigs>[1])
+    case ApiKey.DescribeMetrics:
+      return handleDescribeMetrics(ctx)
     default:
       throw new StrandProtocolError('UNSUPPORTED_VERSION', `API key ${apiKey} has no handler.`)
   }

@@ -1,21 +1,24 @@
-// `strand cluster metrics`: scrapes each broker's GET /metrics (the port is `metrics.port` in its
-// config; the wire protocol does not tell it, so the addresses are given with --metrics) and
-// sums it up per broker: records and bytes in and out per topic, requests per API with their
-// latency, under-replicated partitions, replication lag per follower, the active controller.
+// `strand cluster metrics`: every broker's metrics, summed up per broker: records and bytes in
+// and out per topic, requests per API with their latency, under-replicated partitions,
+// replication lag per follower, the active controller. By default each live broker of the cluster
+// (from the bootstrap's metadata) is asked over the wire (DescribeMetrics); with --metrics
+// host:port the given HTTP endpoints (`metrics.port`) are scraped instead, as Prometheus would.
 //
-// Counters are totals since the broker started; rates come from a second scrape --interval-ms
+// Counters are totals since the broker started; rates come from a second read --interval-ms
 // later. Latencies and lags are the broker's summaries, also since it started (p50, p99, max).
 
 import { performance } from 'node:perf_hooks'
+import type { BrokerMetricsText, Strand } from '../index.js'
 import { CommandFailedError, hostPort, table, toJson, UsageError } from './args.js'
-import { sampleValue, ScrapeTimeoutError, scrapeMetrics, type Sample } from './prometheus.js'
+import { parseExposition, sampleValue, ScrapeTimeoutError, scrapeMetrics, type Sample } from './prometheus.js'
 
-export const METRICS_USAGE = `  strand cluster metrics --metrics host:port [--metrics host:port ...] [--interval-ms N]
+export const METRICS_USAGE = `  strand cluster metrics [--metrics host:port ...] [--interval-ms N]
                               per broker: records/bytes in and bytes out per topic, requests and p99
                               latency per API, under-replicated partitions, replication lag p99 per
-                              follower, the active controller. host:port is the broker's metrics.port
-                              (the local cluster's: 127.0.0.1:9192-9194). Rates from two scrapes N ms
-                              apart (default 1000; 0: one scrape, totals only)`
+                              follower, the active controller. Every live broker is asked over the
+                              wire; --metrics host:port (repeatable) scrapes those HTTP endpoints
+                              instead (a broker's metrics.port; the local cluster's: 127.0.0.1:9192-9194).
+                              Rates from two reads N ms apart (default 1000; 0: one read, totals only)`
 
 /** A broker that has not answered by then is reported unreachable rather than waited for. */
 const SCRAPE_TIMEOUT_MS = 5_000
@@ -56,11 +59,14 @@ export interface FollowerFigures {
   lagMsP99: number | null
   lagMsMax: number | null
   lagOffsetsP99: number | null
+  lagOffsetsMax: number | null
 }
 
 export interface BrokerFigures {
-  /** The metrics address it was scraped at. */
+  /** Where it was read: the metrics endpoint, or the broker's listener over the wire. */
   address: string
+  /** The broker's node id when read over the wire; null from an HTTP endpoint (the text does not say). */
+  nodeId: number | null
   activeController: boolean
   partitions: number | null
   leaderPartitions: number | null
@@ -73,36 +79,73 @@ export interface BrokerFigures {
 type Out = (text: string) => void
 
 interface Scrape {
+  /** Where it was read: the metrics endpoint, or the broker's listener over the wire. */
   address: string
+  /** The broker's node id when read over the wire; null from an HTTP endpoint. */
+  nodeId: number | null
   samples: Sample[] | null
   error: string | null
   /** performance.now() when the answer came. */
   atMs: number
 }
 
-export async function metricsCommand(values: { metrics?: string[] | undefined; 'interval-ms'?: string | undefined; json: boolean }, out: Out): Promise<void> {
+/** One read of every broker's metrics. */
+type Collect = () => Promise<Scrape[]>
+
+export async function metricsCommand(
+  values: { metrics?: string[] | undefined; 'interval-ms'?: string | undefined; json: boolean; bootstrap?: string | undefined },
+  connect: (bootstrap: string | undefined) => Strand,
+  out: Out,
+): Promise<void> {
   const addresses = [...new Set(values.metrics ?? [])]
-  if (addresses.length === 0) throw new UsageError('strand cluster metrics needs --metrics host:port (repeatable): a broker\'s metrics.port is not in the wire protocol.')
   const targets = addresses.map((address) => ({ address, ...hostPort('metrics', address) }))
   const intervalMs = intervalOf(values['interval-ms'])
-  const first = await Promise.all(targets.map((t) => scrape(t)))
+  if (targets.length > 0) {
+    if (values.bootstrap !== undefined) throw new UsageError('--metrics reads the given endpoints; --bootstrap is for reading the cluster\'s brokers over the wire. Give one or the other.')
+    return report(() => Promise.all(targets.map((t) => scrape(t))), intervalMs, values.json, out)
+  }
+  const strand = connect(values.bootstrap)
+  try {
+    const admin = strand.admin()
+    return await report(async () => (await admin.brokerMetrics()).map(wireScrape), intervalMs, values.json, out)
+  } finally {
+    await strand.close()
+  }
+}
+
+function wireScrape(m: BrokerMetricsText): Scrape {
+  const atMs = performance.now()
+  if (m.text === null) return { address: m.address, nodeId: m.nodeId, samples: null, error: m.error === null ? 'no answer' : `${m.error.code}: ${m.error.message}`, atMs }
+  return { address: m.address, nodeId: m.nodeId, samples: parseExposition(m.text), error: null, atMs }
+}
+
+/** Reads twice (unless --interval-ms 0), prints, and fails when a broker could not be read. */
+async function report(collect: Collect, intervalMs: number, json: boolean, out: Out): Promise<void> {
+  const first = await collect()
   let second = first
   if (intervalMs > 0 && first.some((s) => s.samples !== null)) {
     await new Promise((resolve) => setTimeout(resolve, intervalMs))
-    second = await Promise.all(targets.map((t) => scrape(t)))
+    second = await collect()
   }
-  const brokers = second.map((now, i) => {
-    const before = first[i]!
-    if (now.samples === null) return { address: now.address, error: now.error }
-    const elapsedMs = before.samples === null || now === before ? 0 : now.atMs - before.atMs
-    return summarize(now.address, now.samples, elapsedMs > 0 ? before.samples : null, elapsedMs)
+  const brokers = second.map((now) => {
+    if (now.samples === null) return { address: now.address, nodeId: now.nodeId, error: now.error }
+    // Matched by address: a broker may have left or joined between the two reads.
+    const before = first.find((b) => b.address === now.address && b !== now)
+    const elapsedMs = before === undefined || before.samples === null ? 0 : now.atMs - before.atMs
+    return summarize(now.address, now.samples, elapsedMs > 0 ? before!.samples : null, elapsedMs, now.nodeId)
   })
   const figures = brokers.filter((b): b is BrokerFigures => !('error' in b))
   const controllers = figures.filter((b) => b.activeController).map((b) => b.address)
-  if (values.json) out(toJson({ intervalMs, activeController: controllers[0] ?? null, brokers }))
-  else out(render(brokers, controllers, intervalMs))
+  if (json) out(toJson({ intervalMs, activeController: controllers[0] ?? null, brokers }))
+  else out(render(brokers, figures.filter((b) => b.activeController).map(labelOf), intervalMs))
   const failed = brokers.filter((b) => 'error' in b)
-  if (failed.length > 0) throw new CommandFailedError(`${failed.length} of ${brokers.length} metrics endpoints did not answer: ${failed.map((b) => `${b.address} (${'error' in b ? b.error : ''})`).join(', ')}.`)
+  const what = second.every((b) => b.nodeId === null) ? 'metrics endpoints' : 'brokers'
+  if (failed.length > 0) throw new CommandFailedError(`${failed.length} of ${brokers.length} ${what} did not answer: ${failed.map((b) => `${labelOf(b)} (${'error' in b ? b.error : ''})`).join(', ')}.`)
+}
+
+/** "127.0.0.1:9192" for an HTTP endpoint, "1 (127.0.0.1:9092)" for a broker read over the wire. */
+function labelOf(b: { address: string; nodeId: number | null }): string {
+  return b.nodeId === null ? b.address : `${b.nodeId} (${b.address})`
 }
 
 function intervalOf(raw: string | undefined): number {
@@ -115,9 +158,9 @@ function intervalOf(raw: string | undefined): number {
 async function scrape(t: { address: string; host: string; port: number }): Promise<Scrape> {
   try {
     const samples = await scrapeMetrics(t.host, t.port, SCRAPE_TIMEOUT_MS)
-    return { address: t.address, samples, error: null, atMs: performance.now() }
+    return { address: t.address, nodeId: null, samples, error: null, atMs: performance.now() }
   } catch (err) {
-    return { address: t.address, samples: null, error: reasonOf(err), atMs: performance.now() }
+    return { address: t.address, nodeId: null, samples: null, error: reasonOf(err), atMs: performance.now() }
   }
 }
 
@@ -136,7 +179,7 @@ function labelValues(samples: readonly Sample[], names: readonly string[], label
 }
 
 /** The figures of one broker; `before` (a scrape `elapsedMs` earlier) gives the rates. */
-export function summarize(address: string, now: readonly Sample[], before: readonly Sample[] | null, elapsedMs: number): BrokerFigures {
+export function summarize(address: string, now: readonly Sample[], before: readonly Sample[] | null, elapsedMs: number, nodeId: number | null = null): BrokerFigures {
   const rate = (name: string, labels: Record<string, string>): number | null => {
     if (before === null || elapsedMs <= 0) return null
     const delta = (sampleValue(now, name, labels) ?? 0) - (sampleValue(before, name, labels) ?? 0)
@@ -174,11 +217,13 @@ export function summarize(address: string, now: readonly Sample[], before: reado
         lagMsP99: sampleValue(now, 'strand_replica_lag_ms', { ...labels, quantile: '0.99' }),
         lagMsMax: sampleValue(now, 'strand_replica_lag_ms', { ...labels, quantile: '1' }),
         lagOffsetsP99: sampleValue(now, 'strand_replica_lag_offsets', { ...labels, quantile: '0.99' }),
+        lagOffsetsMax: sampleValue(now, 'strand_replica_lag_offsets', { ...labels, quantile: '1' }),
       }
     })
     .sort((a, b) => Number(a.follower) - Number(b.follower) || (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
   return {
     address,
+    nodeId,
     activeController: sampleValue(now, 'strand_active_controller') === 1,
     partitions: sampleValue(now, 'strand_partitions'),
     leaderPartitions: sampleValue(now, 'strand_leader_partitions'),
@@ -193,15 +238,15 @@ function fmt(n: number | null, digits: number): string {
   return n === null || Number.isNaN(n) ? '-' : n.toFixed(digits)
 }
 
-function render(brokers: ReadonlyArray<BrokerFigures | { address: string; error: string | null }>, controllers: readonly string[], intervalMs: number): string {
+function render(brokers: ReadonlyArray<BrokerFigures | { address: string; nodeId: number | null; error: string | null }>, controllers: readonly string[], intervalMs: number): string {
   const controller = controllers.length === 0 ? 'none among these brokers' : controllers.join(', ')
   const window = intervalMs > 0 ? `rates over ${intervalMs} ms` : 'no rates (--interval-ms 0)'
-  const blocks = brokers.map((b) => ('error' in b ? `Broker ${b.address}: unreachable (${b.error})` : renderBroker(b)))
+  const blocks = brokers.map((b) => ('error' in b ? `Broker ${labelOf(b)}: unreachable (${b.error})` : renderBroker(b)))
   return [`Active controller: ${controller}; latencies and lags since each broker started, ${window}`, ...blocks].join('\n\n')
 }
 
 function renderBroker(b: BrokerFigures): string {
-  const head = `Broker ${b.address}${b.activeController ? ' (active controller)' : ''}: ${b.partitions ?? '-'} partitions, ${b.leaderPartitions ?? '-'} led, ${b.underReplicatedPartitions ?? '-'} under-replicated`
+  const head = `Broker ${labelOf(b)}${b.activeController ? ' (active controller)' : ''}: ${b.partitions ?? '-'} partitions, ${b.leaderPartitions ?? '-'} led, ${b.underReplicatedPartitions ?? '-'} under-replicated`
   const parts = [head]
   if (b.topics.length > 0) {
     parts.push(

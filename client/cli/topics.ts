@@ -1,13 +1,15 @@
 // `strand topics create|list|describe|delete`.
 
-import type { Strand } from '../index.js'
+import type { ConfigEntry, Strand } from '../index.js'
 import { parse, positiveInt, table, toJson, UsageError } from './args.js'
 
 export const TOPICS_USAGE = `Usage:
   strand topics list                          [--bootstrap host:port] [--json]
   strand topics create <topic> [--partitions N] [--replication-factor N] [--config key=value ...]
-  strand topics describe <topic> [--under-replicated] [--unavailable]
-                                              partitions, leader, replicas, ISR, log start, high watermark
+  strand topics describe <topic> [--under-replicated] [--unavailable] [--all-configs]
+                                              the topic's config overrides (--all-configs: every key with
+                                              its effective value); per partition: leader, replicas, ISR,
+                                              log start, log end, high watermark
   strand topics delete <topic>`
 
 const OPTIONS = {
@@ -16,6 +18,7 @@ const OPTIONS = {
   config: { type: 'string', short: 'c', multiple: true },
   'under-replicated': { type: 'boolean' },
   unavailable: { type: 'boolean' },
+  'all-configs': { type: 'boolean', default: false },
 } as const
 
 type Out = (text: string) => void
@@ -25,6 +28,7 @@ export async function topicsCommand(argv: string[], connect: (bootstrap: string 
   const [action, topic, ...extra] = positionals
   if (values.help || action === undefined) return out(TOPICS_USAGE)
   if (extra.length > 0) throw new UsageError(`Unexpected argument "${extra[0]}".`)
+  if (action !== 'describe' && values['all-configs']) throw new UsageError('--all-configs is an option of strand topics describe.')
   const needTopic = (): string => {
     if (topic === undefined) throw new UsageError(`strand topics ${action} needs a topic name.`)
     return topic
@@ -44,7 +48,10 @@ export async function topicsCommand(argv: string[], connect: (bootstrap: string 
       await admin.createTopic({ topic: name, partitions, replicationFactor, configs })
       return out(values.json ? toJson({ created: name, partitions, replicationFactor }) : `Created topic ${name} (${partitions} partitions, replication factor ${replicationFactor}).`)
     }
-    if (action === 'describe') return out(await describe(strand, needTopic(), { json: values.json, underReplicated: values['under-replicated'] === true, unavailable: values.unavailable === true }))
+    if (action === 'describe') {
+      const options = { json: values.json, underReplicated: values['under-replicated'] === true, unavailable: values.unavailable === true, allConfigs: values['all-configs'] }
+      return out(await describe(strand, needTopic(), options))
+    }
     if (action === 'delete') {
       const name = needTopic()
       await admin.deleteTopic(name)
@@ -66,12 +73,26 @@ function parseConfigs(pairs: readonly string[]): Record<string, string> {
   return configs
 }
 
+/** A partition as `topics describe` shows it; offsets are -1 when it has no leader to ask. */
+interface DescribedPartition {
+  partition: number
+  leader: number
+  leaderEpoch: number
+  replicas: number[]
+  isr: number[]
+  logStartOffset: bigint
+  /** The leader's log end: past the high watermark while followers have yet to copy records. */
+  logEndOffset: bigint
+  /** The end of what consumers can read. */
+  highWatermark: bigint
+}
+
 /**
- * Partitions with their offsets; `--under-replicated` keeps those whose ISR is smaller than their
- * replica set, `--unavailable` those with no leader (their offsets cannot be asked: shown as -1).
+ * The topic's configs and partitions with their offsets; `--under-replicated` keeps partitions
+ * whose ISR is smaller than their replica set, `--unavailable` those with no leader. The high
+ * watermark is read before the log end, so the log end shown is never below it.
  */
-async function describe(strand: Strand, topic: string, options: { json: boolean; underReplicated: boolean; unavailable: boolean }): Promise<string> {
-  const { json } = options
+async function describe(strand: Strand, topic: string, options: { json: boolean; underReplicated: boolean; unavailable: boolean; allConfigs: boolean }): Promise<string> {
   const admin = strand.admin()
   const md = await admin.metadata([topic])
   const info = md.topics.find((t) => t.name === topic)
@@ -81,17 +102,29 @@ async function describe(strand: Strand, topic: string, options: { json: boolean;
     if (options.unavailable && p.leaderId >= 0) return false
     return true
   })
-  const partitions = await Promise.all(
-    selected.map(async (p) => {
-      if (p.leaderId < 0) return { partition: p.partition, leader: p.leaderId, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr, logStartOffset: -1n, highWatermark: -1n }
-      const [start, end] = await Promise.all([
-        admin.listOffsets({ topic, partition: p.partition, timestamp: 'earliest' }),
-        admin.listOffsets({ topic, partition: p.partition, timestamp: 'latest' }),
-      ])
-      return { partition: p.partition, leader: p.leaderId, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr, logStartOffset: start.offset, highWatermark: end.offset }
-    }),
-  )
-  if (json) return toJson({ topic, partitions })
-  const header = ['PARTITION', 'LEADER', 'REPLICAS', 'ISR', 'LOG START', 'HIGH WATERMARK']
-  return `Topic ${topic}\n${table(header, partitions.map((p) => [p.partition, p.leader, p.replicas, p.isr, p.logStartOffset, p.highWatermark]))}`
+  const offsets = async (partition: number, timestamp: 'earliest' | 'latest' | 'logEnd'): Promise<bigint> => (await admin.listOffsets({ topic, partition, timestamp })).offset
+  const [configs, partitions] = await Promise.all([
+    admin.topicConfigs(topic),
+    Promise.all(
+      selected.map(async (p): Promise<DescribedPartition> => {
+        const base = { partition: p.partition, leader: p.leaderId, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr }
+        if (p.leaderId < 0) return { ...base, logStartOffset: -1n, logEndOffset: -1n, highWatermark: -1n }
+        const [logStartOffset, highWatermark] = await Promise.all([offsets(p.partition, 'earliest'), offsets(p.partition, 'latest')])
+        return { ...base, logStartOffset, logEndOffset: await offsets(p.partition, 'logEnd'), highWatermark }
+      }),
+    ),
+  ])
+  if (options.json) return toJson({ topic, configs, partitions })
+  const header = ['PARTITION', 'LEADER', 'REPLICAS', 'ISR', 'LOG START', 'LOG END', 'HIGH WATERMARK']
+  const rows = partitions.map((p) => [p.partition, p.leader, p.replicas, p.isr, p.logStartOffset, p.logEndOffset, p.highWatermark])
+  const replicationFactor = info.partitions[0]?.replicas.length ?? 0
+  return `Topic ${topic}: ${info.partitions.length} partitions, replication factor ${replicationFactor}\n${renderConfigs(configs, options.allConfigs)}\n\n${table(header, rows)}`
+}
+
+/** The overrides on one line (the usual case: few), or every key as a table with --all-configs. */
+function renderConfigs(configs: readonly ConfigEntry[], all: boolean): string {
+  if (all) return `\n${table(['CONFIG', 'VALUE', 'SOURCE'], configs.map((c) => [c.name, c.value ?? 'null', c.isDefault ? 'default' : 'topic']))}`
+  const overrides = configs.filter((c) => !c.isDefault)
+  const listed = overrides.length === 0 ? 'none (every key at the broker default)' : overrides.map((c) => `${c.name}=${c.value ?? 'null'}`).join(' ')
+  return `Config overrides: ${listed}`
 }

@@ -3,8 +3,8 @@
 // to change a message, add a version (golden-bytes tests in test/client/protocol enforce this).
 //
 // Keys follow Kafka's numbering. Reserved for later issues: BeginQuorumEpoch 53,
-// EndQuorumEpoch 54. Keys from 1000 up are Strand's own (AppendEntries, InstallSnapshot), clear
-// of Kafka's numbering.
+// EndQuorumEpoch 54. Keys from 1000 up are Strand's own (AppendEntries, InstallSnapshot,
+// DescribeMetrics), clear of Kafka's numbering.
 
 import type avro from 'avsc'
 import { AvroBoundsError, compileGuarded, type RecordSchema, type Schema } from './avro.js'
@@ -25,6 +25,7 @@ import {
   type DescribeClusterResponse,
 } from './messages/brokers.js'
 import { apiVersionsVersions, type ApiVersionsRequest, type ApiVersionsResponse } from './messages/api-versions.js'
+import { describeConfigsVersions, type DescribeConfigsRequest, type DescribeConfigsResponse } from './messages/configs.js'
 import { createTopicsVersions, type CreateTopicsRequest, type CreateTopicsResponse } from './messages/create-topics.js'
 import { deleteTopicsVersions, type DeleteTopicsRequest, type DeleteTopicsResponse } from './messages/delete-topics.js'
 import { fetchVersions, type FetchRequest, type FetchResponse } from './messages/fetch.js'
@@ -67,6 +68,7 @@ import {
 } from './messages/producer-ids.js'
 import { listOffsetsVersions, type ListOffsetsRequest, type ListOffsetsResponse } from './messages/list-offsets.js'
 import { metadataVersions, type MetadataRequest, type MetadataResponse } from './messages/metadata.js'
+import { describeMetricsVersions, type DescribeMetricsRequest, type DescribeMetricsResponse } from './messages/metrics.js'
 import { produceVersions, type ProduceRequest, type ProduceResponse } from './messages/produce.js'
 import {
   appendEntriesVersions,
@@ -111,6 +113,7 @@ export const ApiKey = {
   DeleteTopics: 20,
   InitProducerId: 22,
   OffsetsForLeaderEpoch: 23,
+  DescribeConfigs: 32,
   Vote: 52,
   DescribeQuorum: 55,
   AlterPartition: 56,
@@ -120,6 +123,7 @@ export const ApiKey = {
   AllocateProducerIds: 67,
   AppendEntries: 1000,
   InstallSnapshot: 1001,
+  DescribeMetrics: 1002,
 } as const
 
 /** Request and response body types per API key (the latest version's shape). */
@@ -143,6 +147,7 @@ export interface ApiTypes {
   20: { request: DeleteTopicsRequest; response: DeleteTopicsResponse }
   22: { request: InitProducerIdRequest; response: InitProducerIdResponse }
   23: { request: OffsetsForLeaderEpochRequest; response: OffsetsForLeaderEpochResponse }
+  32: { request: DescribeConfigsRequest; response: DescribeConfigsResponse }
   52: { request: VoteRequest; response: VoteResponse }
   55: { request: DescribeQuorumRequest; response: DescribeQuorumResponse }
   56: { request: AlterPartitionRequest; response: AlterPartitionResponse }
@@ -152,6 +157,7 @@ export interface ApiTypes {
   67: { request: AllocateProducerIdsRequest; response: AllocateProducerIdsResponse }
   1000: { request: AppendEntriesRequest; response: AppendEntriesResponse }
   1001: { request: InstallSnapshotRequest; response: InstallSnapshotResponse }
+  1002: { request: DescribeMetricsRequest; response: DescribeMetricsResponse }
 }
 export type ApiKeyValue = keyof ApiTypes
 
@@ -177,6 +183,7 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   20: { name: 'DeleteTopics', versions: deleteTopicsVersions },
   22: { name: 'InitProducerId', versions: initProducerIdVersions },
   23: { name: 'OffsetsForLeaderEpoch', versions: offsetsForLeaderEpochVersions },
+  32: { name: 'DescribeConfigs', versions: describeConfigsVersions },
   52: { name: 'Vote', versions: voteVersions },
   55: { name: 'DescribeQuorum', versions: describeQuorumVersions },
   56: { name: 'AlterPartition', versions: alterPartitionVersions },
@@ -186,6 +193,7 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   67: { name: 'AllocateProducerIds', versions: allocateProducerIdsVersions },
   1000: { name: 'AppendEntries', versions: appendEntriesVersions },
   1001: { name: 'InstallSnapshot', versions: installSnapshotVersions },
+  1002: { name: 'DescribeMetrics', versions: describeMetricsVersions },
 }
 
 interface Compiled {

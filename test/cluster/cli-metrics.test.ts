@@ -1,7 +1,7 @@
-// `strand cluster metrics` against a real broker process serving /metrics on a port the OS chose
-// (metrics.port 0; the port is in its log line 'serving metrics at /metrics'): the per-broker
-// summary as --json figures and as tables, and an endpoint that does not answer (exit 1, the
-// others still printed).
+// `strand cluster metrics --metrics host:port` against a real broker process serving /metrics on
+// a port the OS chose (metrics.port 0; the port is in its log line 'serving metrics at /metrics'):
+// the per-broker summary as --json figures and as tables, and an endpoint that does not answer
+// (exit 1, the others still printed). Reading over the wire is in cli-cluster.test.ts.
 
 import t from 'tap'
 import { spawnBroker, type BrokerProcess } from '../helpers/broker-process.js'
@@ -73,7 +73,7 @@ t.test('cluster metrics sums up a broker\'s /metrics', async (t) => {
 
 t.test('bad metrics arguments exit 2 with a message', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['cluster', 'metrics'], /needs --metrics host:port/],
+    [['cluster', 'metrics', '--metrics', '127.0.0.1:1', '--bootstrap', '127.0.0.1:1'], /Give one or the other/],
     [['cluster', 'metrics', '--metrics', 'localhost'], /--metrics wants host:port, got "localhost"/],
     [['cluster', 'metrics', '--metrics', '127.0.0.1:1', '--interval-ms', 'soon'], /--interval-ms must be an integer from 0 to 60000/],
     [['cluster', 'status', '--metrics', '127.0.0.1:1'], /options of strand cluster metrics/],
@@ -85,5 +85,5 @@ t.test('bad metrics arguments exit 2 with a message', async (t) => {
   }
   const help = await strand(['cluster', '--help'])
   t.equal(help.code, 0)
-  t.match(help.stdout, /strand cluster metrics --metrics host:port/)
+  t.match(help.stdout, /strand cluster metrics \[--metrics host:port \.\.\.\]/)
 })

@@ -17,7 +17,12 @@ t.test('topics, produce and consume against a live broker', async (t) => {
   t.equal(produced.code, 0, produced.stderr)
   t.same(JSON.parse(produced.stdout), { topic: 'cli-topic', sent: 4 })
 
-  const described = JSON.parse((await strand(['topics', 'describe', 'cli-topic', ...b])).stdout) as { partitions: Array<{ partition: number; leader: number; highWatermark: string }> }
+  const described = JSON.parse((await strand(['topics', 'describe', 'cli-topic', ...b])).stdout) as {
+    configs: Array<{ name: string; value: string; isDefault: boolean }>
+    partitions: Array<{ partition: number; leader: number; highWatermark: string; logEndOffset: string }>
+  }
+  t.same(described.configs.filter((c) => !c.isDefault), [{ name: 'retention.ms', value: '60000', isDefault: false }], 'the config given at creation')
+  t.ok(described.partitions.every((p) => p.logEndOffset === p.highWatermark), 'a lone broker\'s log end is its high watermark')
   t.equal(described.partitions.length, 3)
   t.equal(described.partitions.reduce((n, p) => n + Number(p.highWatermark), 0), 4, 'the high watermarks add up to the records sent')
   t.ok(described.partitions.every((p) => p.leader === 1))

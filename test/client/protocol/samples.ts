@@ -219,4 +219,30 @@ export const SAMPLES: Sample[] = [
       topics: [{ name: 'orders', partitions: [{ partition: 0, errorCode: 0, leaderId: 1, leaderEpoch: 5, isr: [1, 3], partitionEpoch: 13 }, { partition: 1, errorCode: 95, leaderId: 1, leaderEpoch: 5, isr: [1, 2], partitionEpoch: 9 }] }],
     },
   },
+  {
+    name: 'DescribeConfigs v0',
+    apiKey: ApiKey.DescribeConfigs,
+    version: 0,
+    request: { resources: [{ resourceType: 2, resourceName: 'orders' }, { resourceType: 4, resourceName: '2' }] },
+    response: {
+      throttleTimeMs: 0,
+      results: [
+        {
+          errorCode: 0,
+          errorMessage: null,
+          resourceType: 2,
+          resourceName: 'orders',
+          configs: [{ name: 'retention.ms', value: '86400000', isDefault: false }, { name: 'cleanup.policy', value: 'delete', isDefault: true }, { name: 'x', value: null, isDefault: true }],
+        },
+        { errorCode: 42, errorMessage: 'ask broker 2', resourceType: 4, resourceName: '2', configs: [] },
+      ],
+    },
+  },
+  {
+    name: 'DescribeMetrics v0',
+    apiKey: ApiKey.DescribeMetrics,
+    version: 0,
+    request: {},
+    response: { errorCode: 0, nodeId: 2, text: '# TYPE strand_active_controller gauge\nstrand_active_controller 1\n' },
+  },
 ]
