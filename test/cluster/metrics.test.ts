@@ -40,8 +40,19 @@ t.test('brokers serve replication, traffic and controller metrics as Prometheus 
   for (let i = 0; i < 20; i++) await producer.send({ topic: 'm', messages: Array.from({ length: 10 }, (_, j) => ({ value: `v${i}-${j}` })) })
   await producer.close()
 
+  // A consumer reads the 200 records back: the leader counts them out.
+  const consumer = strand.consumer({ maxWaitMs: 100 })
+  consumer.assign([{ topic: 'm', partition: 0, offset: 'earliest' }])
+  let read = 0
+  for await (const batch of consumer) {
+    read += batch.messages.length
+    if (read >= 200) break
+  }
+  await consumer.close()
+
   const leaderPort = ports[p.leaderId - 1]!
   const { status, body } = await scrape(leaderPort)
+  t.equal(value(body, 'strand_messages_out_total{topic="m"}'), read, `the leader counted the ${read} records out to the consumer`)
   t.equal(status, 200, 'GET /metrics answers')
   t.equal(value(body, 'strand_messages_in_total{topic="m"}'), 200, 'the leader counted the 200 records in')
   const followers = p.replicas.filter((r) => r !== p.leaderId)

@@ -14,10 +14,13 @@
 
 import { errorCodeOf, StrandProtocolError, toWireCode } from '../../../client/protocol/errors.js'
 import type { FetchRequest, FetchResponse } from '../../../client/protocol/messages/fetch.js'
+import { batchSizeAt, readBatchHeader } from '../../../client/protocol/records.js'
 import { partitionKey } from '../../replication/append-waiters.js'
 import type { Partition } from '../../replication/partition.js'
 import type { HandlerContext } from './context.js'
 
+/** Bytes of a record batch header: the least a batch can take. */
+const BATCH_HEADER_BYTES = 61
 /** Longest a fetch may wait, whatever the client asks: bounds how long a request holds memory. */
 export const FETCH_WAIT_MS_MAX = 30_000
 /** Largest response a fetch may ask for. */
@@ -105,7 +108,10 @@ async function readOne(
     const r = await partition.read(p.fetchOffset, maxBytes, { replica })
     if (r.records.length > 0) {
       if (replica) ctx.metrics.inc('strand_replication_bytes_out_total', 'Record bytes sent to follower replicas, by topic.', { topic }, r.records.length)
-      else ctx.metrics.inc('strand_bytes_out_total', 'Record bytes sent to consumers, by topic.', { topic }, r.records.length)
+      else {
+        ctx.metrics.inc('strand_bytes_out_total', 'Record bytes sent to consumers, by topic.', { topic }, r.records.length)
+        ctx.metrics.inc('strand_messages_out_total', 'Records sent to consumers, by topic (whole batches, as read).', { topic }, recordCount(r.records))
+      }
     }
     return { partitionIndex: p.partition, errorCode: 0, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records, highWatermarkNews }
   } catch (err) {
@@ -121,6 +127,19 @@ async function readOne(
       records: Buffer.alloc(0),
     }
   }
+}
+
+/** Records in whole batches, from their headers (a trailing partial batch is not counted). */
+function recordCount(records: Buffer): number {
+  let count = 0
+  let pos = 0
+  while (pos + BATCH_HEADER_BYTES <= records.length) {
+    const size = batchSizeAt(records, pos)
+    if (pos + size > records.length) break
+    count += readBatchHeader(records, pos).lastOffsetDelta + 1
+    pos += size
+  }
+  return count
 }
 
 function respond(outcome: ReadOutcome): FetchResponse {
