@@ -9,7 +9,7 @@
 //   line 2: entry count N
 //   N lines: <topic> <partition> <offset>
 
-import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import path from 'node:path'
 
 export const CHECKPOINT_VERSION = 0
@@ -34,6 +34,17 @@ export async function fsyncDir(dir: string): Promise<void> {
     await fh.sync()
   } finally {
     await fh.close()
+  }
+}
+
+/** Whether `file` exists; errors other than "not found" are thrown. */
+export async function fileExists(file: string): Promise<boolean> {
+  try {
+    await stat(file)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
   }
 }
 

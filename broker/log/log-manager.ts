@@ -10,10 +10,10 @@
 // replica manager calls it; it owns the periodic flush (`flush.ms`) and retention checks, and the
 // log cleaner when one is configured.
 
-import { mkdir, stat } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import { checkpointKey, fsyncDir, readOffsetCheckpoint, removeIfExists, writeFileAtomic, writeOffsetCheckpoint } from './checkpoint.js'
+import { checkpointKey, fileExists, fsyncDir, readOffsetCheckpoint, removeIfExists, writeFileAtomic, writeOffsetCheckpoint } from './checkpoint.js'
 import { LogCleaner, type CleanerTarget, type CleanPass, type LogCleanerOptions } from './cleaner.js'
 import type { LogConfig } from './config.js'
 import { Log } from './log.js'
@@ -63,7 +63,7 @@ export class LogManager {
   static async open(dataDir: string, options: LogManagerOptions): Promise<LogManager> {
     await mkdir(dataDir, { recursive: true })
     const marker = path.join(dataDir, CLEAN_SHUTDOWN_FILE)
-    const cleanShutdown = await exists(marker)
+    const cleanShutdown = await fileExists(marker)
     const recoveryPoints = await readOffsetCheckpoint(path.join(dataDir, RECOVERY_POINT_FILE), (why) =>
       options.logger.warn({ subsystem: 'log', why }, 'ignoring a damaged recovery-point checkpoint'),
     )
@@ -200,12 +200,3 @@ export class LogManager {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw err
-  }
-}

@@ -19,10 +19,10 @@
 //     the live segment and is renamed too.
 // Writes by writeFileAtomic leave `.tmp` files when cut short; staged ones are deleted.
 
-import { readdir, rename, rm, stat } from 'node:fs/promises'
+import { readdir, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import { fsyncDir } from './checkpoint.js'
+import { fileExists, fsyncDir } from './checkpoint.js'
 import type { LogConfig } from './config.js'
 import { Segment, SEGMENT_FILE_KINDS, segmentFileName } from './segment.js'
 
@@ -75,7 +75,7 @@ export async function recoverStagedSegments(dir: string, config: LogConfig, opti
 /** Steps 3 and 4 for the complete swap segment at `base`. */
 async function completeSwap(dir: string, base: bigint, config: LogConfig, options: { nowMs: number; logger: Logger }): Promise<void> {
   const { segment, droppedBytes } = await Segment.open(dir, base, config, { recover: true, nowMs: options.nowMs, stage: '.swap' })
-  if (droppedBytes > 0 && (await exists(path.join(dir, segmentFileName(base, '.log'))))) {
+  if (droppedBytes > 0 && (await fileExists(path.join(dir, segmentFileName(base, '.log'))))) {
     // A swap file is fsynced before it is named .swap, so this is a damaged disk, not a crash.
     // The replaced segments are all still there (step 3 deletes the one at `base` first): keep them.
     options.logger.error({ subsystem: 'log-cleaner', dir, base: String(base), droppedBytes }, 'a staged cleaned segment is damaged; keeping the segments it was to replace')
@@ -113,12 +113,3 @@ async function liveBasesIn(dir: string, from: bigint, to: bigint): Promise<bigin
   return bases.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw err
-  }
-}
