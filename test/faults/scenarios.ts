@@ -18,6 +18,8 @@ import { TestCluster } from '../helpers/cluster.js'
 import { logBytesBelow, readCommitted, steadyProducer, watchPartitions } from '../helpers/replication.js'
 import { Rng } from '../helpers/random.js'
 import { waitFor } from '../helpers/wait.js'
+import { Connection } from '../../client/connection.js'
+import { ApiKey } from '../../client/protocol/apis.js'
 
 export const TOPIC = 'faults'
 /**
@@ -66,8 +68,34 @@ async function leaderOf(ctx: ScenarioContext, partition: number): Promise<number
   return p.leaderId
 }
 
+/**
+ * Waits until every broker's own metadata shows every partition with a leader and all three
+ * replicas in sync, and all brokers agree on each partition's leader epoch. Asking each broker
+ * directly matters: a broker just resumed from SIGSTOP answers from its stale image until it
+ * catches up with the quorum, and a client could be reading from it.
+ */
 async function fullIsr(ctx: ScenarioContext): Promise<void> {
-  for (let p = 0; p < PARTITIONS; p++) await ctx.cluster.waitForPartition(ctx.strand, TOPIC, p, (x) => x.leaderId > 0 && x.isr.length === 3, 'all three replicas in sync')
+  const conns = ctx.cluster.ports.map((port) => new Connection({ host: '127.0.0.1', port, clientId: 'faults-isr', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 1, frameBytesMax: 1 << 20 }))
+  try {
+    await waitForAgreement(conns)
+  } finally {
+    for (const c of conns) c.close()
+  }
+}
+
+async function waitForAgreement(conns: readonly Connection[]): Promise<void> {
+  await waitFor(async () => {
+    const views = await Promise.all(conns.map(async (c) => {
+      const res = await c.request(ApiKey.Metadata, { topics: [TOPIC] }).catch(() => null)
+      return res?.topics[0]?.partitions ?? null
+    }))
+    if (views.some((v) => v === null || v.length !== PARTITIONS)) return false
+    for (let p = 0; p < PARTITIONS; p++) {
+      const states = views.map((v) => v!.find((x) => x.partitionIndex === p)!)
+      if (states.some((x) => x.leaderId <= 0 || x.isrNodes.length !== 3 || x.leaderEpoch !== states[0]!.leaderEpoch)) return false
+    }
+    return true
+  }, { what: 'every broker to see all partitions led, fully in sync, at one leader epoch', timeoutMs: 60_000, intervalMs: 100 })
 }
 
 async function controllerOf(ctx: ScenarioContext): Promise<number> {
@@ -207,11 +235,9 @@ export async function runScenario(t: Teardown, scenario: Scenario, options: { se
 
   // Read the whole log back and compare with what was acknowledged and seen.
   const admin = strand.admin()
+  await fullIsr(ctx)
   const highWatermarks: bigint[] = []
-  for (let p = 0; p < PARTITIONS; p++) {
-    await cluster.waitForPartition(strand, TOPIC, p, (x) => x.isr.length === 3, 'all replicas in sync at the end')
-    highWatermarks.push((await admin.listOffsets({ topic: TOPIC, partition: p, timestamp: 'latest' })).offset)
-  }
+  for (let p = 0; p < PARTITIONS; p++) highWatermarks.push((await admin.listOffsets({ topic: TOPIC, partition: p, timestamp: 'latest' })).offset)
   const log = await readCommitted(strand, TOPIC, PARTITIONS, highWatermarks)
   const lost = load.acked.filter((a) => log.get(`${a.partition}:${a.offset}`) !== a.value).length
   const counts = new Map<string, number>()
