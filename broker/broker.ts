@@ -110,6 +110,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     maxConnections: config.maxConnections,
     inflightRequestsMax: config.inflightRequestsMax,
     idleTimeoutMs: config.connectionsMaxIdleMs,
+    requestReadTimeoutMs: config.requestReadTimeoutMs,
     logger: logger.child({ subsystem: 'server' }),
     newDecoder: () => new FrameDecoder({ frameBytesMax: config.maxRequestBytes }),
     handle: createDispatcher(ctx, requestMetrics(metrics)),

@@ -8,8 +8,9 @@
 // watermark. The ReplicaManager drives role changes; the fetcher drives follower appends and
 // truncation; request handlers drive leader appends and reads.
 
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
-import { batchSizeAt, readBatchHeader, validateBatchRecords, verifyBatches } from '../../client/protocol/records.js'
+import { batchSizeAt, readBatchHeader, validateBatchRecords, verifyBatches, type BatchSpan } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
 import type { TopicConfig } from '../topic-config.js'
 import type { LeaderEpochCache } from './leader-epoch-cache.js'
@@ -24,6 +25,20 @@ const SCAN_CHUNK_BYTES = 4 * 1024 * 1024
 class DuplicateBatch extends Error {
   constructor(readonly batch: ProducerBatch) {
     super('duplicate batch')
+  }
+}
+
+/**
+ * Checks that every record of the batches parses, giving the event loop back before each
+ * compressed batch: one decompresses to as much as BATCH_BYTES_MAX (64 MiB from ~64 KiB on the
+ * wire for a zip bomb, ~60 ms of CPU), and validating a request of them in one go blocked the
+ * broker: ~1 s per MiB of request (measured with the protocol fuzzer's bomb batches; at the default
+ * max.request.bytes, minutes), long enough to miss heartbeats and quorum deadlines.
+ */
+async function validateRecords(records: Buffer, spans: readonly BatchSpan[]): Promise<void> {
+  for (const span of spans) {
+    if (span.header.compression !== 'none') await nextTurn()
+    validateBatchRecords(records, span.pos, span.header, span.sizeBytes)
   }
 }
 
@@ -131,6 +146,12 @@ export class Partition {
   /** Producer state is rebuilt from the log on first need, and again after a truncation. */
   #producerStateReady: Promise<void> | null = null
   readonly #clock: () => number
+  /**
+   * The last leader append's record validation. Validation may yield (validateRecords), and
+   * appends must reach the log in the order they arrived (that order is the order of the
+   * log.append calls after it), so each waits for the one before.
+   */
+  #validating: Promise<unknown> = Promise.resolve()
 
   constructor(options: { topic: string; index: number; log: Log; epochs: LeaderEpochCache; config: TopicConfig; nodeId: number; highWatermark: bigint; state: PartitionState; clock?: () => number }) {
     this.topic = options.topic
@@ -240,7 +261,9 @@ export class Partition {
       throw new StrandProtocolError('MESSAGE_TOO_LARGE', `The payload is ${records.length} bytes; max.message.bytes is ${this.config.maxMessageBytes}.`)
     }
     const spans = verifyBatches(records)
-    for (const span of spans) validateBatchRecords(records, span.pos, span.header, span.sizeBytes)
+    const validated = this.#validating.then(() => validateRecords(records, spans))
+    this.#validating = validated.catch(() => undefined)
+    await validated
     const idempotent = spans.some((span) => span.header.producerId >= 0n)
     if (idempotent && spans.length !== 1) {
       throw new StrandProtocolError('INVALID_RECORD', `An idempotent producer sends one batch per partition per request; this one has ${spans.length}.`)

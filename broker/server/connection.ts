@@ -9,6 +9,12 @@
 // or while the socket's write buffer is above its high-water mark (a client that does not read
 // its responses), and resumes when both clear. Memory per connection is therefore bounded by
 // inflightRequestsMax requests plus one socket buffer, not by what the client sends.
+//
+// Time limits: `idleTimeoutMs` closes a connection on which no byte moved either way for that long
+// (Node's socket timeout: any read or write resets it). That alone let a client trickling one byte
+// every few seconds hold a connection and its partial frame forever, so a frame must also complete
+// within `requestReadTimeoutMs` of its first byte (the request read deadline). Time during which
+// the broker itself stopped reading (backpressure, shutdown) does not count against the client.
 
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
@@ -16,6 +22,8 @@ import type { Logger } from 'pino'
 /** Decodes a byte stream into frame bodies; throws a typed error on a bad size prefix. */
 export interface FrameSource {
   push(chunk: Buffer): Buffer[]
+  /** True while a frame has begun arriving and is not complete. */
+  readonly hasPartialFrame: boolean
 }
 
 /**
@@ -38,6 +46,8 @@ export interface ConnectionOptions {
   handle: FrameHandler
   inflightRequestsMax: number
   idleTimeoutMs: number
+  /** A frame whose first byte has arrived must be complete within this long. */
+  requestReadTimeoutMs: number
   logger: Logger
   onClose: () => void
 }
@@ -47,7 +57,10 @@ export class Connection {
   readonly #decoder: FrameSource
   readonly #handle: FrameHandler
   readonly #inflightRequestsMax: number
+  readonly #requestReadTimeoutMs: number
   readonly #logger: Logger
+  /** Fires when the frame being received has taken longer than requestReadTimeoutMs; unset between frames. */
+  #readDeadline: NodeJS.Timeout | undefined
   /** Requests received and not yet answered, in arrival order. */
   readonly #pending: Slot[] = []
   /**
@@ -61,6 +74,8 @@ export class Connection {
   #closed = false
   /** Set by a graceful shutdown: no new requests are read, pending ones are still answered. */
   #readingStopped = false
+  /** Set once the connection is to close after answering what is pending. */
+  #ending = false
   /** Resolves when every pending request has been answered (used by a graceful shutdown). */
   #drainWaiters: Array<() => void> = []
 
@@ -69,6 +84,7 @@ export class Connection {
     this.#decoder = options.decoder
     this.#handle = options.handle
     this.#inflightRequestsMax = options.inflightRequestsMax
+    this.#requestReadTimeoutMs = options.requestReadTimeoutMs
     this.#logger = options.logger
     const socket = options.socket
     socket.setNoDelay(true)
@@ -84,6 +100,7 @@ export class Connection {
     socket.on('error', (err) => this.#logger.debug({ err }, 'connection error'))
     socket.on('close', () => {
       this.#closed = true
+      clearTimeout(this.#readDeadline)
       this.#notifyDrained()
       options.onClose()
     })
@@ -104,9 +121,45 @@ export class Connection {
       this.#endAfterPending()
       return
     }
+    this.#trackReadDeadline(frames.length > 0)
     for (const frame of frames) this.#queued.push(frame)
     this.#dispatchQueued()
     this.#updateReading()
+  }
+
+  /**
+   * Arms the read deadline when a frame begins: in a chunk that started the decoder's partial
+   * frame, or one that completed frames and left the start of the next. A chunk that only
+   * continues a frame leaves its deadline as it was.
+   */
+  #trackReadDeadline(completedFrames: boolean): void {
+    if (!this.#decoder.hasPartialFrame) {
+      clearTimeout(this.#readDeadline)
+      this.#readDeadline = undefined
+    } else if (completedFrames || this.#readDeadline === undefined) {
+      this.#armReadDeadline()
+    }
+  }
+
+  #armReadDeadline(): void {
+    clearTimeout(this.#readDeadline)
+    this.#readDeadline = setTimeout(() => this.#onReadDeadline(), this.#requestReadTimeoutMs)
+  }
+
+  #onReadDeadline(): void {
+    this.#readDeadline = undefined
+    if (this.#closed) return
+    // The broker paused reading (requests in flight, responses unread, shutdown): the rest of the
+    // frame may be waiting in the socket unread. Stay armed; resuming restarts the period.
+    if (this.#socket.isPaused()) {
+      this.#armReadDeadline()
+      return
+    }
+    this.#logger.warn(
+      { remote: this.#socket.remoteAddress, port: this.#socket.remotePort, requestReadTimeoutMs: this.#requestReadTimeoutMs },
+      'request not complete within request.read.timeout.ms of its first byte; closing connection',
+    )
+    this.close()
   }
 
   #dispatchQueued(): void {
@@ -153,7 +206,11 @@ export class Connection {
     if (this.#closed) return
     const shouldPause = this.#readingStopped || this.#writeBlocked || this.#queued.length > 0 || this.#pending.length >= this.#inflightRequestsMax
     if (shouldPause && !this.#socket.isPaused()) this.#socket.pause()
-    else if (!shouldPause && this.#socket.isPaused()) this.#socket.resume()
+    else if (!shouldPause && this.#socket.isPaused()) {
+      this.#socket.resume()
+      // The period runs while the broker reads: a frame held back by backpressure starts afresh.
+      this.#readDeadline?.refresh()
+    }
   }
 
   /**
@@ -162,6 +219,10 @@ export class Connection {
    * never complete (that leaked a connection slot per bad frame until max.connections was hit).
    */
   #endAfterPending(): void {
+    // Once per connection: every rejected request of a pipelined burst lands here, and each
+    // destroySoon() would add another 'finish' listener (MaxListenersExceededWarning under fuzzing).
+    if (this.#ending) return
+    this.#ending = true
     this.stopReading()
     void this.drained().then(() => this.#socket.destroySoon())
   }

@@ -12,6 +12,7 @@ export interface ServerOptions {
   maxConnections: number
   inflightRequestsMax: number
   idleTimeoutMs: number
+  requestReadTimeoutMs: number
   logger: Logger
   newDecoder: () => FrameSource
   handle: FrameHandler
@@ -19,12 +20,19 @@ export interface ServerOptions {
 
 /** How long a graceful shutdown waits for in-flight requests before closing sockets anyway. */
 export const SHUTDOWN_DRAIN_MS = 10_000
+/**
+ * Refused connections are logged at most once per this interval, with a count: a flood refused
+ * one by one must not turn into a flood of log lines.
+ */
+export const REFUSED_LOG_INTERVAL_MS = 1000
 
 export class Server {
   readonly #options: ServerOptions
   readonly #server: net.Server
   readonly #connections = new Set<Connection>()
   readonly #logger: Logger
+  /** Connections refused since the last refusal log line; null when no interval is running. */
+  #refusedUnlogged: number | null = null
 
   constructor(options: ServerOptions) {
     this.#options = options
@@ -52,7 +60,7 @@ export class Server {
   #accept(socket: net.Socket): void {
     if (this.#connections.size >= this.#options.maxConnections) {
       // Refuse politely but firmly: a flood of connections must not exhaust file descriptors.
-      this.#logger.warn({ remote: socket.remoteAddress, max: this.#options.maxConnections }, 'max.connections reached; refusing connection')
+      this.#logRefused(socket.remoteAddress)
       socket.destroy()
       return
     }
@@ -62,10 +70,26 @@ export class Server {
       handle: this.#options.handle,
       inflightRequestsMax: this.#options.inflightRequestsMax,
       idleTimeoutMs: this.#options.idleTimeoutMs,
+      requestReadTimeoutMs: this.#options.requestReadTimeoutMs,
       logger: this.#logger,
       onClose: () => this.#connections.delete(connection),
     })
     this.#connections.add(connection)
+  }
+
+  /** The first refusal is logged at once; the rest of its interval's refusals as one count after. */
+  #logRefused(remote: string | undefined): void {
+    if (this.#refusedUnlogged !== null) {
+      this.#refusedUnlogged++
+      return
+    }
+    this.#logger.warn({ remote, max: this.#options.maxConnections }, 'max.connections reached; refusing connection')
+    this.#refusedUnlogged = 0
+    setTimeout(() => {
+      const refused = this.#refusedUnlogged ?? 0
+      this.#refusedUnlogged = null
+      if (refused > 0) this.#logger.warn({ refused, max: this.#options.maxConnections, intervalMs: REFUSED_LOG_INTERVAL_MS }, 'max.connections reached; refused more connections')
+    }, REFUSED_LOG_INTERVAL_MS).unref()
   }
 
   /** Graceful stop: no new connections or requests; in-flight ones are answered first. */

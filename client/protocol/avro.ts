@@ -4,11 +4,17 @@
 // carry its shape at the type level, so each message's TypeScript type is derived from its schema
 // (`Value<typeof FetchRequestV0>`): the types come from the code, never from a hand-kept copy.
 //
-// Two deliberate adjustments to avsc's defaults:
+// Deliberate adjustments to avsc's defaults:
 // - Avro `long` decodes to a JS `bigint` (offsets and producer ids are int64; a JS number would
 //   silently lose precision above 2^53).
 // - Array decoding refuses a block count larger than the bytes left, so a forged count cannot make
 //   the decoder loop billions of times or allocate a huge array.
+// - Varints are checked before avsc uses them: an `int` must fit 32 bits, and a bytes or string
+//   length (like an array count) must be an integer within the bytes left. avsc reads an overlong
+//   varint of continuation bytes that runs to the buffer's end as NaN (0 * Infinity), and
+//   `readFixed(NaN)` passes its bounds check and sets avsc's module-wide buffer pool offset to NaN:
+//   from then on every `bytes` value the process decodes comes out empty (found by the protocol
+//   fuzzer: one malformed request made a broker refuse every later Produce as CORRUPT_MESSAGE).
 
 import avro from 'avsc'
 
@@ -111,6 +117,7 @@ class BoundedArrayType extends ArrayTypeBase {
     const out: unknown[] = []
     for (;;) {
       let n = tap.readLong()
+      if (!Number.isSafeInteger(n)) throw new AvroBoundsError(`Array block count ${n} is not an integer.`)
       if (n === 0) return out
       if (n < 0) {
         n = -n
@@ -124,6 +131,49 @@ class BoundedArrayType extends ArrayTypeBase {
   }
 }
 
+const INT32_MIN = -(2 ** 31)
+const INT32_MAX = 2 ** 31 - 1
+
+/** Throws unless the varint at the tap's position is a length that fits in the bytes left; consumes nothing. */
+function checkLength(tap: AvscTap, what: string): void {
+  const pos = tap.pos
+  const length = tap.readLong()
+  tap.pos = pos
+  const left = tap.buf.length - pos
+  if (!Number.isSafeInteger(length) || length < 0 || length > left) throw new AvroBoundsError(`A ${what} of length ${length} does not fit the ${left} bytes left.`)
+}
+
+type PrimitiveBase = new () => { _read(tap: AvscTap): unknown }
+
+class GuardedIntType extends (avro.types.IntType as unknown as PrimitiveBase) {
+  override _read(tap: AvscTap): number {
+    const n = tap.readLong()
+    if (!Number.isInteger(n) || n < INT32_MIN || n > INT32_MAX) throw new AvroBoundsError(`An int of ${n} does not fit 32 bits.`)
+    return n
+  }
+}
+
+class GuardedBytesType extends (avro.types.BytesType as unknown as PrimitiveBase) {
+  override _read(tap: AvscTap): unknown {
+    checkLength(tap, 'bytes value')
+    return super._read(tap)
+  }
+}
+
+class GuardedStringType extends (avro.types.StringType as unknown as PrimitiveBase) {
+  override _read(tap: AvscTap): unknown {
+    checkLength(tap, 'string')
+    return super._read(tap)
+  }
+}
+
+/** Primitive types with checked varints, shared by every compiled schema (avsc types are immutable). */
+const GUARDED_PRIMITIVES = {
+  int: new GuardedIntType() as unknown as avro.Type,
+  bytes: new GuardedBytesType() as unknown as avro.Type,
+  string: new GuardedStringType() as unknown as avro.Type,
+}
+
 function typeHook(schema: unknown, opts: unknown): avro.Type | undefined {
   if (typeof schema === 'object' && schema !== null && (schema as { type?: unknown }).type === 'array') {
     return new BoundedArrayType(schema, opts) as unknown as avro.Type
@@ -134,7 +184,7 @@ function typeHook(schema: unknown, opts: unknown): avro.Type | undefined {
 /** Compiles a schema with bigint longs and bounded arrays. */
 export function compileGuarded(schema: Schema): avro.Type {
   return avro.Type.forSchema(schema as unknown as avro.Schema, {
-    registry: { long: BigIntLong },
+    registry: { long: BigIntLong, ...GUARDED_PRIMITIVES },
     typeHook: typeHook as avro.ForSchemaOptions['typeHook'],
   } as Partial<avro.ForSchemaOptions>)
 }

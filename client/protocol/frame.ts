@@ -14,6 +14,14 @@ export const SIZE_PREFIX_BYTES = 4
 export const FRAME_BYTES_MAX_DEFAULT = 100 * 1024 * 1024
 /** A client id longer than this is refused: it is logged and kept per connection. */
 export const CLIENT_ID_BYTES_MAX = 1024
+/**
+ * Received chunks smaller than this are copied onto the previous small chunk instead of kept as
+ * their own Buffer. Each Buffer costs on the order of 100 bytes of heap besides its bytes, so a
+ * peer trickling a frame in 1-10 byte TCP segments made a partial frame cost ~25x its size
+ * (measured: 3.7 MB buffered held 84 MB of heap). Merging keeps the overhead to a few percent;
+ * the copy is at most this many bytes per chunk, and large chunks are never copied.
+ */
+export const COALESCE_CHUNK_BYTES = 4096
 
 export interface RequestHeader {
   apiKey: number
@@ -89,10 +97,20 @@ export class FrameDecoder {
     return this.#bufferedBytes
   }
 
+  /** True while a frame has begun (some of its prefix or body arrived) and is not complete. */
+  get hasPartialFrame(): boolean {
+    return this.#frameBytes >= 0 || this.#bufferedBytes > 0
+  }
+
   /** Returns the frame bodies completed by `chunk`. Throws on a negative or oversized prefix. */
   push(chunk: Buffer): Buffer[] {
     if (chunk.length > 0) {
-      this.#chunks.push(chunk)
+      const last = this.#chunks.at(-1)
+      if (last !== undefined && last.length + chunk.length <= COALESCE_CHUNK_BYTES) {
+        this.#chunks[this.#chunks.length - 1] = Buffer.concat([last, chunk], last.length + chunk.length)
+      } else {
+        this.#chunks.push(chunk)
+      }
       this.#bufferedBytes += chunk.length
     }
     const frames: Buffer[] = []

@@ -8,10 +8,11 @@ import { once } from 'node:events'
 import t from 'tap'
 import { ApiKey, decodeResponse, encodeRequest } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
-import { encodeBatch } from '../../client/protocol/records.js'
+import { BATCH_BYTES_MAX, encodeBatch } from '../../client/protocol/records.js'
 import { Strand } from '../../client/index.js'
 import { spawnBroker } from '../helpers/broker-process.js'
 import { Rng, testSeed } from '../helpers/random.js'
+import { zipBomb } from '../fuzz/mutate.js'
 import { waitFor } from '../helpers/wait.js'
 
 const seed = testSeed()
@@ -90,6 +91,33 @@ t.test(`bad input leaves the broker serving (seed ${seed})`, async (t) => {
     c.socket.end(frame.subarray(0, frame.length - 3))
     await waitFor(() => c.closed, { what: 'connection closed' })
     t.equal(c.frames.length, 0, 'no response to half a request')
+  })
+
+  await t.test('a length the decoder reads as NaN does not poison later requests (fuzzer finding)', async (t) => {
+    // A Produce whose records length is a run of continuation bytes to the frame's end: avsc read
+    // it as NaN, and readFixed(NaN) set its shared buffer pool offset to NaN, so every later
+    // `bytes` value the broker decoded came out empty and every Produce failed CORRUPT_MESSAGE.
+    const valid = encodeRequest(ApiKey.Produce, 0, 7, 'x', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: 'healthy', partitions: [{ index: 0, records: Buffer.alloc(0) }] }] })
+    const body = Buffer.concat([valid.subarray(4, valid.length - 3), Buffer.alloc(200, 0xff)])
+    const frame = Buffer.concat([Buffer.alloc(4), body])
+    frame.writeInt32BE(body.length, 0)
+    const c = await RawClient.connect(broker.port)
+    c.socket.write(frame)
+    await waitFor(() => c.closed, { what: 'the malformed request closes its connection' })
+    const after = await RawClient.connect(broker.port)
+    after.socket.write(
+      encodeRequest(ApiKey.Produce, 0, 8, 'x', {
+        transactionalId: null,
+        acks: 1,
+        timeoutMs: 5000,
+        topics: [{ name: 'healthy', partitions: [{ index: 0, records: encodeBatch([{ value: 'after the NaN' }], { timestamp: Date.now() }) }] }],
+      }),
+    )
+    await waitFor(() => after.frames.length >= 1, { what: 'produce response' })
+    const part = decodeResponse(ApiKey.Produce, 0, after.frames[0] as Buffer).body.topics[0]?.partitions[0]
+    t.equal(part?.errorCode, 0, 'the next Produce is accepted with its records intact')
+    if (part !== undefined) acked.push(part.baseOffset)
+    after.socket.destroy()
   })
 
   await t.test('an unknown API key or version gets UNSUPPORTED_VERSION and the connection stays usable', async (t) => {
@@ -212,5 +240,101 @@ t.test(`bad input leaves the broker serving (seed ${seed})`, async (t) => {
     if (acked.every((o) => seen.includes(o))) break
   }
   t.ok(acked.every((o) => seen.includes(o)), `every acknowledged offset (${acked.join(', ')}) reads back`)
+  t.equal(broker.child.exitCode, null, 'the broker never exited')
+})
+
+t.test('slow loris and connection floods are bounded by config, not luck', async (t) => {
+  const READ_TIMEOUT_MS = 500
+  const MAX_CONNECTIONS = 30
+  const broker = await spawnBroker(t, { overrides: { 'request.read.timeout.ms': READ_TIMEOUT_MS, 'max.connections': MAX_CONNECTIONS } })
+  const strand = new Strand({ brokers: [broker.address], clientId: 'healthy' })
+  t.teardown(() => strand.close())
+  await strand.admin().createTopic({ topic: 'flood', partitions: 1, replicationFactor: 1 })
+  const producer = strand.producer({ acks: 1, lingerMs: 0 })
+  const consumer = strand.consumer({ maxWaitMs: 100 })
+  t.teardown(() => consumer.close())
+  consumer.assign([{ topic: 'flood', partition: 0, offset: 'earliest' }])
+  const consumed: string[] = []
+  const consuming = (async () => {
+    for await (const batch of consumer) for (const m of batch.messages) consumed.push(m.value?.toString() ?? '')
+  })()
+  const roundTrip = async (value: string): Promise<void> => {
+    await producer.send({ topic: 'flood', messages: [{ value }] })
+    await waitFor(() => consumed.includes(value), { what: `${value} consumed` })
+  }
+  await roundTrip('before')
+
+  await t.test('a frame trickled one byte at a time is closed at request.read.timeout.ms', async (t) => {
+    const c = await RawClient.connect(broker.port)
+    const prefix = Buffer.alloc(4)
+    prefix.writeInt32BE(1024 * 1024, 0)
+    c.socket.write(prefix)
+    const started = performance.now()
+    while (!c.closed && performance.now() - started < READ_TIMEOUT_MS * 10) {
+      c.socket.write(Buffer.from([0x2a]))
+      await waitFor(() => c.closed, { timeoutMs: 100, intervalMs: 10 }).catch(() => undefined)
+    }
+    const elapsedMs = Math.round(performance.now() - started)
+    t.ok(c.closed && elapsedMs < READ_TIMEOUT_MS + 2000, `closed after ${elapsedMs} ms although a byte came every 100 ms (deadline ${READ_TIMEOUT_MS} ms)`)
+    await waitFor(() => broker.output.some((l) => l.includes('request.read.timeout.ms') && l.includes('"remote":"127.0.0.1"')), { what: 'a warn line naming the remote address' })
+  })
+
+  await t.test('sockets past max.connections are closed on arrival while the healthy client carries on', async (t) => {
+    const flood = await Promise.all(Array.from({ length: 200 }, () => RawClient.connect(broker.port)))
+    // The healthy client holds a few connections, so at least this many are refused.
+    await waitFor(() => flood.filter((c) => c.closed).length >= 200 - MAX_CONNECTIONS, { what: 'the sockets past the limit closed', timeoutMs: 5000 })
+    const refused = flood.filter((c) => c.closed).length
+    t.ok(refused >= 200 - MAX_CONNECTIONS, `${refused} of 200 flood sockets closed on arrival`)
+    await roundTrip('during the flood')
+    const refusalLines = broker.output.filter((l) => l.includes('max.connections reached')).length
+    t.ok(refusalLines <= 4, `${refusalLines} log lines for ${refused} refusals`)
+    for (const c of flood) c.socket.destroy()
+    // Closed sockets free their slots: a new client (new connections) is served.
+    const fresh = new Strand({ brokers: [broker.address], clientId: 'fresh' })
+    t.teardown(() => fresh.close())
+    await waitFor(async () => (await fresh.producer({ acks: 1 }).send({ topic: 'flood', messages: [{ value: 'fresh' }] }).then(() => true, () => false)), { what: 'a new client served once the flood closed', timeoutMs: 10_000, intervalMs: 100 })
+    await waitFor(() => consumed.includes('fresh'), { what: "the new client's record consumed" })
+    t.pass('slots freed: a new client produced and its record was consumed')
+  })
+
+  await t.test('a request of zip-bomb batches does not block the broker (fuzzer finding)', async (t) => {
+    // Each batch is ~64 KiB on the wire and inflates to ~64 MiB (~60 ms of CPU to validate). All
+    // of a request's batches used to be validated in one synchronous run: 60 of them (3.8 MiB)
+    // held the event loop for ~4-8 s; at the default max.request.bytes, minutes.
+    const bomb = zipBomb(BATCH_BYTES_MAX - 1024)
+    const probe = await RawClient.connect(broker.port)
+    let probeMsMax = 0
+    let probing = true
+    const probes = (async () => {
+      for (let id = 1; probing; id++) {
+        const started = performance.now()
+        probe.socket.write(encodeRequest(ApiKey.ApiVersions, 0, id, 'probe', {}))
+        await waitFor(() => probe.frames.length >= id, { what: 'ApiVersions answered', timeoutMs: 60_000, intervalMs: 1 })
+        probeMsMax = Math.max(probeMsMax, performance.now() - started)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    })()
+    const c = await RawClient.connect(broker.port)
+    c.socket.write(
+      encodeRequest(ApiKey.Produce, 0, 1, 'bombs', {
+        transactionalId: null,
+        acks: 1,
+        timeoutMs: 5000,
+        topics: [{ name: 'flood', partitions: Array.from({ length: 60 }, () => ({ index: 0, records: bomb })) }],
+      }),
+    )
+    await waitFor(() => c.frames.length >= 1, { what: 'the produce answered', timeoutMs: 60_000 })
+    probing = false
+    await probes
+    const parts = decodeResponse(ApiKey.Produce, 0, c.frames[0] as Buffer).body.topics[0]?.partitions ?? []
+    t.ok(parts.length === 60 && parts.every((p) => p.errorCode === errorCodeOf('CORRUPT_MESSAGE')), 'every bomb refused as CORRUPT_MESSAGE')
+    t.ok(probeMsMax < 2000, `ApiVersions answered within ${Math.round(probeMsMax)} ms at worst while the bombs were validated`)
+    c.socket.destroy()
+    probe.socket.destroy()
+    await roundTrip('after the bombs')
+  })
+
+  await consumer.close()
+  await consuming
   t.equal(broker.child.exitCode, null, 'the broker never exited')
 })

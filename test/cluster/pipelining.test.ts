@@ -7,6 +7,7 @@ import t from 'tap'
 import { ApiKey, decodeResponse, encodeRequest } from '../../client/protocol/apis.js'
 import { FrameDecoder } from '../../client/protocol/frame.js'
 import { encodeBatch } from '../../client/protocol/records.js'
+import { Strand } from '../../client/index.js'
 import { spawnBroker } from '../helpers/broker-process.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -41,4 +42,37 @@ t.test('an acks=0 produce that fails closes the connection, since no response ca
   socket.write(encodeRequest(ApiKey.Produce, 0, 1, 'acks0', { transactionalId: null, acks: 0, timeoutMs: 1000, topics: [{ name: 'no-such-topic', partitions: [{ index: 0, records }] }] }))
   await waitFor(() => closed, { what: 'the broker to close the connection' })
   t.ok(closed, 'the producer learns something went wrong')
+})
+
+t.test('pipelined produces to one partition, compressed or not, are appended in request order', async (t) => {
+  // A compressed batch's validation yields to the event loop (a zip bomb must not block the
+  // broker); the append order must still be the order the requests arrived in.
+  const broker = await spawnBroker(t)
+  const strand = new Strand({ brokers: [broker.address], clientId: 'order' })
+  t.teardown(() => strand.close())
+  await strand.admin().createTopic({ topic: 'order', partitions: 1, replicationFactor: 1 })
+  const socket = net.connect(broker.port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  const decoder = new FrameDecoder({ frameBytesMax: 1 << 20 })
+  const offsets = new Map<number, bigint>()
+  socket.on('data', (chunk: Buffer) => {
+    for (const frame of decoder.push(chunk)) {
+      const res = decodeResponse(ApiKey.Produce, 0, frame)
+      offsets.set(res.correlationId, res.body.topics[0]?.partitions[0]?.baseOffset ?? -1n)
+    }
+  })
+  const compressions = ['gzip', 'none', 'brotli', 'none', 'none', 'deflate'] as const
+  const requests = Array.from({ length: 60 }, (_, i) =>
+    encodeRequest(ApiKey.Produce, 0, i, 'order', {
+      transactionalId: null,
+      acks: 1,
+      timeoutMs: 5000,
+      topics: [{ name: 'order', partitions: [{ index: 0, records: encodeBatch([{ value: `r${i}` }], { timestamp: Date.now(), compression: compressions[i % compressions.length] }) }] }],
+    }),
+  )
+  socket.write(Buffer.concat(requests))
+  await waitFor(() => offsets.size === requests.length, { what: 'every produce answered' })
+  const inOrder = [...offsets.entries()].sort((a, b) => a[0] - b[0]).map(([, o]) => o)
+  t.same(inOrder, inOrder.map((_, i) => BigInt(i)), 'request i got offset i')
 })

@@ -67,3 +67,30 @@ t.test('request headers round-trip, including a null client id; short headers ar
   lying.writeInt16BE(100, 8)
   t.throws(() => readRequestHeader(lying), { code: 'INVALID_REQUEST' }, 'client id longer than the frame')
 })
+
+t.test("hasPartialFrame: from a frame's first byte until it completes, for the read deadline", async (t) => {
+  const d = new FrameDecoder()
+  t.equal(d.hasPartialFrame, false, 'nothing received')
+  const stream = Buffer.concat([frame(Buffer.from('one')), frame(Buffer.from('two'))])
+  d.push(stream.subarray(0, 2))
+  t.equal(d.hasPartialFrame, true, 'half a size prefix')
+  d.push(stream.subarray(2, 4))
+  t.equal(d.hasPartialFrame, true, 'a size prefix, no body yet')
+  t.same(d.push(stream.subarray(4, 9)).map(String), ['one'])
+  t.equal(d.hasPartialFrame, true, 'one complete, the next begun in the same chunk')
+  t.same(d.push(stream.subarray(9)).map(String), ['two'])
+  t.equal(d.hasPartialFrame, false, 'all complete')
+  t.same(d.push(frame(Buffer.alloc(0))), [Buffer.alloc(0)], 'an empty frame completes with its prefix')
+  t.equal(d.hasPartialFrame, false)
+})
+
+t.test('a frame trickled byte by byte comes out whole (small chunks are merged as they arrive)', async (t) => {
+  const body = Buffer.from(Array.from({ length: 20_000 }, (_, i) => i % 251))
+  const stream = frame(body)
+  const d = new FrameDecoder()
+  const got: Buffer[] = []
+  for (let i = 0; i < stream.length; i++) got.push(...d.push(stream.subarray(i, i + 1)))
+  t.equal(got.length, 1)
+  t.ok(got[0]?.equals(body))
+  t.equal(d.bufferedBytes, 0)
+})

@@ -1,0 +1,66 @@
+// The guarded Avro decoding of client/protocol/avro.ts: forged varints are refused as malformed
+// requests, and none of them can damage the decoder for the requests that follow. avsc reads an
+// overlong run of continuation bytes at a buffer's end as NaN; a bytes length of NaN used to set
+// avsc's shared buffer pool offset to NaN, after which every decoded `bytes` value in the process
+// came out empty (a broker then refused every Produce as CORRUPT_MESSAGE).
+
+import t from 'tap'
+import { ApiKey, decodeRequest, encodeRequest } from '../../../client/protocol/apis.js'
+import { requestHeaderBytes } from '../../../client/protocol/frame.js'
+import { zigzagVarint } from '../../fuzz/mutate.js'
+
+/** Where a request body starts in a frame body with client id "x". */
+const BODY = requestHeaderBytes('x')
+const records = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex')
+
+function produce(recordsField: Buffer): Buffer {
+  return encodeRequest(ApiKey.Produce, 0, 1, 'x', { transactionalId: null, acks: 1, timeoutMs: 1000, topics: [{ name: 't', partitions: [{ index: 0, records: recordsField }] }] })
+}
+
+/** A frame body (no size prefix) ending in `tail` where Produce's records length would start. */
+function produceEndingWith(tail: Buffer): Buffer {
+  const valid = produce(Buffer.alloc(0))
+  // The body ends with the records length (0), then the ends of the partitions and topics arrays.
+  return Buffer.concat([valid.subarray(4, valid.length - 3), tail])
+}
+
+t.test('a bytes length read as NaN is refused and later bytes values still decode', async (t) => {
+  const runaway = produceEndingWith(Buffer.alloc(200, 0xff))
+  t.throws(() => decodeRequest(ApiKey.Produce, runaway), { code: 'INVALID_REQUEST', message: /bytes value of length NaN/ })
+  const after = decodeRequest(ApiKey.Produce, produce(records).subarray(4))
+  t.same(after.body.topics[0]?.partitions[0]?.records, records, 'the next request decodes its records in full')
+})
+
+t.test('lengths past the bytes left, infinite or fractional are refused for bytes and strings', async (t) => {
+  for (const length of [2 ** 40, 2 ** 62, 1e300]) {
+    t.throws(() => decodeRequest(ApiKey.Produce, produceEndingWith(zigzagVarint(length))), { code: 'INVALID_REQUEST' }, `records length ${length}`)
+  }
+  const metadata = encodeRequest(ApiKey.Metadata, 0, 1, 'x', { topics: ['abc'] })
+  // topics: union branch 1, array block count 1, then the string's length (3, zigzag 6).
+  const forged = Buffer.from(metadata.subarray(4))
+  const at = BODY + 2
+  t.equal(forged[at], 6, 'the string length byte is where expected')
+  const withLength = (varint: Buffer): Buffer => Buffer.concat([forged.subarray(0, at), varint, forged.subarray(at + 1)])
+  t.throws(() => decodeRequest(ApiKey.Metadata, withLength(zigzagVarint(2 ** 40))), { code: 'INVALID_REQUEST', message: /string of length/ })
+  t.throws(() => decodeRequest(ApiKey.Metadata, Buffer.concat([forged.subarray(0, at), Buffer.alloc(200, 0xff)])), { code: 'INVALID_REQUEST', message: /string of length NaN/ })
+})
+
+t.test('an int outside 32 bits is refused instead of reaching a handler as a huge float or NaN', async (t) => {
+  const fetch = encodeRequest(ApiKey.Fetch, 0, 1, 'x', { replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1, isolationLevel: 0, topics: [] })
+  const body = Buffer.from(fetch.subarray(4))
+  // replicaId is the body's first field.
+  const at = BODY
+  for (const forged of [zigzagVarint(2 ** 31), zigzagVarint(-(2 ** 31) - 1), zigzagVarint(2 ** 62)]) {
+    t.throws(() => decodeRequest(ApiKey.Fetch, Buffer.concat([body.subarray(0, at), forged, body.subarray(at + 1)])), { code: 'INVALID_REQUEST', message: /does not fit 32 bits/ })
+  }
+  t.throws(() => decodeRequest(ApiKey.Fetch, Buffer.concat([body.subarray(0, at), Buffer.alloc(200, 0xff)])), { code: 'INVALID_REQUEST' }, 'a runaway int varint')
+  const extremes = encodeRequest(ApiKey.Fetch, 0, 1, 'x', { replicaId: -(2 ** 31), maxWaitMs: 2 ** 31 - 1, minBytes: 1, maxBytes: 1, isolationLevel: 0, topics: [] })
+  t.equal(decodeRequest(ApiKey.Fetch, extremes.subarray(4)).body.replicaId, -(2 ** 31), 'the int32 extremes still decode')
+})
+
+t.test('an array block count that is not an integer is refused, not skipped', async (t) => {
+  const metadata = encodeRequest(ApiKey.Metadata, 0, 1, 'x', { topics: [] })
+  const body = metadata.subarray(4)
+  // The union's branch, then the array's block count.
+  t.throws(() => decodeRequest(ApiKey.Metadata, Buffer.concat([body.subarray(0, BODY + 1), Buffer.alloc(200, 0xff)])), { code: 'INVALID_REQUEST', message: /block count NaN/ })
+})

@@ -1,0 +1,730 @@
+// The protocol fuzzer: seeded mutations of a valid request of every API (test/fuzz/mutate.ts) and
+// random frames, sent over many raw sockets at once to a live three-broker cluster for a bounded
+// time, with slow-loris sockets trickling bytes and, every few seconds, a Produce of zip-bomb
+// batches alongside. Throughout, a healthy client produces (acks=all) and consumes, and every
+// broker is probed with ApiVersions and Metadata. What must not be sent is in guard.ts.
+//
+// Passes when: no broker exits; every broker answers the probes, during and after, none slower
+// than PROBE_LATENCY_MS_MAX (a held event loop); the healthy client never stalls longer than
+// HEALTHY_STALL_MS_MAX and reads back every acknowledged record; each broker's RSS peak stays
+// within `rssGrowthBytesMax` of its level before fuzzing; a socket holding part of a frame is
+// closed within request.read.timeout.ms (plus slack).
+//
+// Reproducing: worker i draws its inputs from their own Rng(workerSeed(seed, i)), apart from its
+// timing choices, so a seed replays each worker's stream of inputs; how many of them a socket
+// carries before the broker closes it, and the interleaving across sockets, depend on timing.
+// When a broker exits, the last inputs of every worker are written to a JSON file (hex bytes).
+//
+// Used by `npm run test:fuzz` (test/fuzz/run.ts) and, short, by test/cluster/fuzz.test.ts.
+
+import { readFileSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+import { ApiKey, decodeResponse, encodeRequest } from '../../client/protocol/apis.js'
+import { FrameDecoder } from '../../client/protocol/frame.js'
+import { BATCH_BYTES_MAX } from '../../client/protocol/records.js'
+import type { Teardown } from '../helpers/broker-process.js'
+import { TestCluster } from '../helpers/cluster.js'
+import { Rng } from '../helpers/random.js'
+import { waitFor } from '../helpers/wait.js'
+import { HealthyClient } from './healthy.js'
+import { CREATE_TOPICS_PER_RUN_MAX, judge, ShadowFraming, type GuardContext } from './guard.js'
+import { nextInput, zipBomb, type FuzzInput } from './mutate.js'
+
+export const HEALTHY_TOPIC = 'fuzz-healthy'
+const HEALTHY_PARTITIONS = 3
+/** The brokers' limits under fuzzing: small enough that the limits, not luck, bound memory and time. */
+export const FUZZ_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+export const FUZZ_REQUEST_READ_TIMEOUT_MS = 2000
+export const FUZZ_MAX_CONNECTIONS = 300
+/** A broker must close a socket holding part of a frame within its read deadline plus this. */
+const PARTIAL_CLOSE_SLACK_MS = 3000
+/** The healthy client may go this long without an acknowledgement (or a consumed record) while fuzzed. */
+export const HEALTHY_STALL_MS_MAX = 10_000
+/** A broker may miss probes for this long in a row while fuzzed (they share its event loop). */
+const PROBE_STALL_MS_MAX = 10_000
+/** A probe answered slower than this means the broker's event loop was held (measured under fuzzing: under 1 s). */
+const PROBE_LATENCY_MS_MAX = 3000
+/** How often the bomber sends a Produce of zip-bomb batches; each costs a broker seconds of CPU. */
+const BOMB_INTERVAL_MS = 5000
+/** Bomb batches per Produce: ~64 KiB each on the wire, ~64 MiB each inflated. */
+const BOMBS_PER_REQUEST = 60
+/**
+ * Each broker's RSS peak may exceed its level before fuzzing by this much. Measured: under 60 MiB
+ * of growth without zip bombs. Inflating one bomb allocates its records block twice (zlib's 16 KiB
+ * chunks, then their concatenation), ~128 MiB that is garbage at once but freed only at the next
+ * GC; a Produce of bombs back to back plateaus at +220-260 MiB on an otherwise idle broker and
+ * peaked at +405 MiB under fuzzing. So: 200 MiB, plus four inflated batches in flight or in the
+ * garbage. A leak would pass this within a run only if small; run longer (--seconds) to see one.
+ */
+export const RSS_GROWTH_BYTES_MAX = 200 * 1024 * 1024 + 4 * BATCH_BYTES_MAX
+const PROBE_INTERVAL_MS = 1000
+const PROBE_TIMEOUT_MS = 5000
+const CONNECT_TIMEOUT_MS = 3000
+/** A worker gives up on a socket whose writes the broker has not taken (it paused reading) for this long. */
+const DRAIN_WAIT_MS = 1000
+/** Inputs kept per worker for the dump written when a broker exits. */
+const RECENT_INPUTS_MAX = 32
+/** Responses larger than this are not expected from any fuzzed request (a Fetch answers at most 64 MiB). */
+const RESPONSE_BYTES_MAX = 128 * 1024 * 1024
+/** Broker log messages seen at most this often are printed with a full example line: rare ones are where bugs hide. */
+const RARE_LOG_LINES = 3
+
+export interface FuzzOptions {
+  seed: number
+  durationMs: number
+  /** Raw sockets fuzzing at once. */
+  workers?: number
+  /** Slow-loris sockets trickling a frame one byte at a time. */
+  tricklers?: number
+  /** Bound on each broker's RSS peak over its level before fuzzing; default RSS_GROWTH_BYTES_MAX. */
+  rssGrowthBytesMax?: number
+  /** Progress lines (stderr in the runner). */
+  log?: (line: string) => void
+}
+
+export interface BrokerReport {
+  id: number
+  pid: number | null
+  rssBeforeBytes: number | null
+  rssPeakBytes: number | null
+  rssAfterBytes: number | null
+  /** How the process ended, or null if it is still running. */
+  exited: string | null
+  probesOk: number
+  probesFailed: number
+  /** Longest run of failed probes, ms. */
+  probeStallMs: number
+  /** Slowest answered probe, ms: how long the broker's event loop was held at worst. */
+  probeLatencyMsMax: number
+}
+
+export interface FuzzReport {
+  seed: number
+  durationMs: number
+  workers: number
+  rssGrowthBytesMax: number
+  framesSent: number
+  bytesSent: number
+  /** Inputs sent, by the API of the sample they were made from ('random' for the rest). */
+  sentByApi: Record<string, number>
+  mutations: Record<string, number>
+  /** Inputs not sent, by reason (see guard.ts). */
+  skipped: Record<string, number>
+  connectionsOpened: number
+  /** Sockets the broker closed (FIN or RST) before the fuzzer did. */
+  closedByBroker: number
+  responses: number
+  /** Socket and connect errors seen by the fuzzer, by code. */
+  errors: Record<string, number>
+  trickle: { sockets: number; closedOnTime: number; late: number; closeMsMax: number }
+  /** Produce requests of zip-bomb batches sent, and answered. */
+  bombs: { sent: number; answered: number }
+  /** Partial frames whose socket was watched for the read deadline: closed in time, or not. */
+  partialFrames: { watched: number; closedOnTime: number; late: number }
+  healthy: { acked: number; failedSends: number; lost: number; ackStallMsMax: number; consumeStallMsMax: number }
+  brokers: BrokerReport[]
+  /** Broker log lines at warn and above, by level and message. */
+  brokerLog: Array<{ level: string; msg: string; count: number; example: string }>
+  failures: string[]
+  recentInputsFile: string | null
+}
+
+/** Worker i's seed: distinct per worker, fixed by the run's seed. */
+export function workerSeed(seed: number, worker: number): number {
+  return (seed + Math.imul(worker + 1, 0x9e3779b9)) >>> 0
+}
+
+function count(map: Record<string, number>, key: string, n = 1): void {
+  map[key] = (map[key] ?? 0) + n
+}
+
+/** Resident set size of a process from /proc (Linux); null elsewhere or once it has exited. */
+export function rssBytes(pid: number | undefined): number | null {
+  if (pid === undefined) return null
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? null : Number(m[1]) * 1024
+  } catch {
+    return null
+  }
+}
+
+/** A raw socket that counts response frames and tells a close by the broker from its own. */
+class RawConn {
+  readonly socket: net.Socket
+  readonly shadow = new ShadowFraming(FUZZ_MAX_REQUEST_BYTES)
+  readonly frames: Buffer[] = []
+  responses = 0
+  closed = false
+  closedByUs = false
+  /** The broker will close this one after answering what came before (an undecodable frame, a refused size). */
+  doomed = false
+  badResponseFraming = false
+  readonly #keepFrames: boolean
+  readonly #decoder = new FrameDecoder({ frameBytesMax: RESPONSE_BYTES_MAX })
+  #onClose: Array<() => void> = []
+
+  private constructor(socket: net.Socket, keepFrames: boolean, errors: Record<string, number>) {
+    this.socket = socket
+    this.#keepFrames = keepFrames
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of this.#decoder.push(chunk)) {
+          this.responses++
+          if (this.#keepFrames) this.frames.push(f)
+        }
+      } catch {
+        this.badResponseFraming = true
+        socket.destroy()
+      }
+    })
+    socket.on('error', (err: NodeJS.ErrnoException) => count(errors, err.code ?? err.message))
+    socket.on('close', () => {
+      this.closed = true
+      for (const w of this.#onClose) w()
+      this.#onClose = []
+    })
+  }
+
+  static async open(port: number, errors: Record<string, number>, keepFrames = false): Promise<RawConn | null> {
+    const socket = net.connect({ port, host: '127.0.0.1', noDelay: true })
+    const ok = await new Promise<boolean>((resolve) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        clearTimeout(timer)
+        count(errors, `connect ${err.code ?? err.message}`)
+        resolve(false)
+      }
+      const timer = setTimeout(() => {
+        socket.off('error', onError)
+        resolve(false)
+      }, CONNECT_TIMEOUT_MS)
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        socket.off('error', onError)
+        resolve(true)
+      })
+      socket.once('error', onError)
+    })
+    if (!ok) {
+      socket.destroy()
+      return null
+    }
+    return new RawConn(socket, keepFrames, errors)
+  }
+
+  get closedByBroker(): boolean {
+    return this.closed && !this.closedByUs
+  }
+
+  /** Writes, waiting (bounded) for the broker to take the bytes; false if it did not. */
+  async write(bytes: Buffer): Promise<boolean> {
+    if (this.closed) return false
+    if (this.socket.write(bytes)) return true
+    const drained = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), DRAIN_WAIT_MS)
+      this.socket.once('drain', () => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+      this.#onClose.push(() => resolve(false))
+    })
+    return drained
+  }
+
+  /** Resolves true once closed, false after `ms`. */
+  async waitClosed(ms: number): Promise<boolean> {
+    if (this.closed) return true
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms)
+      this.#onClose.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+  }
+
+  destroy(): void {
+    if (!this.closed) this.closedByUs = true
+    this.socket.destroy()
+  }
+}
+
+/** Mutable tallies shared by the workers while the fuzz runs. */
+class Tally {
+  framesSent = 0
+  bytesSent = 0
+  readonly sentByApi: Record<string, number> = {}
+  readonly mutations: Record<string, number> = {}
+  readonly skipped: Record<string, number> = {}
+  connectionsOpened = 0
+  closedByBroker = 0
+  responses = 0
+  readonly errors: Record<string, number> = {}
+  readonly trickle = { sockets: 0, closedOnTime: 0, late: 0, closeMsMax: 0 }
+  readonly bombs = { sent: 0, answered: 0 }
+  readonly partialFrames = { watched: 0, closedOnTime: 0, late: 0 }
+  readonly anomalies: string[] = []
+  /** Per worker, the last inputs sent: `{ port, api, kinds, hex }`. */
+  readonly recent: Array<Array<{ port: number; api: string; kinds: string[]; hex: string }>> = []
+
+  settle(conn: RawConn): void {
+    this.responses += conn.responses
+    if (conn.closedByBroker) this.closedByBroker++
+    if (conn.badResponseFraming) this.anomalies.push('a response frame the fuzzer could not split (bad size prefix from the broker)')
+  }
+}
+
+interface RunContext {
+  ports: readonly number[]
+  tally: Tally
+  guard: GuardContext
+  stopped: () => boolean
+}
+
+/**
+ * Judges a write by the frames it completes on the broker's side; sends it unless one is
+ * forbidden. Returns false if the socket is no longer worth writing to.
+ */
+async function sendInput(conn: RawConn, input: FuzzInput, ctx: RunContext): Promise<boolean> {
+  const { frames, commit } = conn.shadow.preview(input.bytes)
+  let creates = 0
+  for (const f of frames) {
+    const j = judge(f, ctx.guard)
+    if (j.kind === 'forbidden') {
+      count(ctx.tally.skipped, j.reason)
+      return true
+    }
+    if (j.kind === 'undecodable') conn.doomed = true
+    else creates += j.creates
+  }
+  ctx.guard.topicsLeft -= creates
+  commit()
+  if (conn.shadow.dead) conn.doomed = true
+  const t = ctx.tally
+  t.framesSent++
+  t.bytesSent += input.bytes.length
+  count(t.sentByApi, input.api)
+  for (const k of input.kinds) count(t.mutations, k)
+  return conn.write(input.bytes)
+}
+
+async function fuzzWorker(index: number, seed: number, ctx: RunContext): Promise<void> {
+  const inputRng = new Rng(workerSeed(seed, index))
+  /** Ports, burst sizes and pauses: drawn as timing allows, so kept off the inputs' stream. */
+  const rng = new Rng(workerSeed(seed, index) ^ 0x5bd1e995)
+  const recent: Tally['recent'][number] = []
+  ctx.tally.recent[index] = recent
+  let correlationId = 1
+  while (!ctx.stopped()) {
+    const port = rng.pick(ctx.ports)
+    const conn = await RawConn.open(port, ctx.tally.errors)
+    if (conn === null) {
+      await delay(50)
+      continue
+    }
+    ctx.tally.connectionsOpened++
+    // A few bursts per socket while it stays open: pipelined in one go, or spaced out.
+    for (let bursts = rng.int(1, 4); bursts > 0 && !conn.closed && !ctx.stopped(); bursts--) {
+      const inputs = Array.from({ length: rng.int(1, 25) }, () => nextInput(inputRng, correlationId++, { maxRequestBytes: FUZZ_MAX_REQUEST_BYTES, topics: [HEALTHY_TOPIC, 'orders', 'billing-sinks'] }))
+      const spaced = rng.bool(0.3)
+      for (const input of inputs) {
+        if (conn.closed || ctx.stopped()) break
+        recent.push({ port, api: input.api, kinds: input.kinds, hex: input.bytes.length <= 4096 ? input.bytes.toString('hex') : `${input.bytes.subarray(0, 4096).toString('hex')}...(${input.bytes.length} bytes)` })
+        if (recent.length > RECENT_INPUTS_MAX) recent.shift()
+        if (!(await sendInput(conn, input, ctx))) break
+        if (spaced) await delay(rng.int(0, 20))
+      }
+      await conn.waitClosed(rng.int(5, 150))
+    }
+    await watchPartialFrame(conn, rng, ctx)
+    conn.destroy()
+    ctx.tally.settle(conn)
+  }
+}
+
+/**
+ * Sometimes, a socket left holding part of a frame (a lying size prefix, a truncated write) is
+ * watched: the broker must close it within request.read.timeout.ms.
+ */
+async function watchPartialFrame(conn: RawConn, rng: Rng, ctx: RunContext): Promise<void> {
+  if (conn.closed || conn.doomed || !conn.shadow.partial || !rng.bool(0.25) || ctx.stopped()) return
+  ctx.tally.partialFrames.watched++
+  if (await conn.waitClosed(FUZZ_REQUEST_READ_TIMEOUT_MS + PARTIAL_CLOSE_SLACK_MS)) ctx.tally.partialFrames.closedOnTime++
+  else if (!ctx.stopped()) {
+    ctx.tally.partialFrames.late++
+    ctx.tally.anomalies.push(`a socket holding part of a frame was still open ${FUZZ_REQUEST_READ_TIMEOUT_MS + PARTIAL_CLOSE_SLACK_MS} ms later`)
+  }
+}
+
+/** Slow loris: a size prefix, then one byte every few hundred ms, until the broker closes the socket. */
+async function trickler(index: number, seed: number, ctx: RunContext): Promise<void> {
+  const rng = new Rng(workerSeed(seed, 10_000 + index))
+  while (!ctx.stopped()) {
+    const conn = await RawConn.open(rng.pick(ctx.ports), ctx.tally.errors)
+    if (conn === null) {
+      await delay(50)
+      continue
+    }
+    ctx.tally.connectionsOpened++
+    ctx.tally.trickle.sockets++
+    const prefix = Buffer.alloc(4)
+    prefix.writeInt32BE(rng.int(100, FUZZ_MAX_REQUEST_BYTES), 0)
+    const started = performance.now()
+    conn.socket.write(prefix)
+    const limitMs = FUZZ_REQUEST_READ_TIMEOUT_MS + PARTIAL_CLOSE_SLACK_MS
+    while (!conn.closed && !ctx.stopped() && performance.now() - started < limitMs) {
+      conn.socket.write(rng.bytes(1))
+      await conn.waitClosed(rng.int(100, 400))
+    }
+    const closeMs = Math.round(performance.now() - started)
+    if (conn.closed) {
+      ctx.tally.trickle.closedOnTime++
+      ctx.tally.trickle.closeMsMax = Math.max(ctx.tally.trickle.closeMsMax, closeMs)
+    } else if (!ctx.stopped()) {
+      ctx.tally.trickle.late++
+      ctx.tally.anomalies.push(`a trickling socket was still open after ${closeMs} ms`)
+    }
+    conn.destroy()
+    ctx.tally.settle(conn)
+  }
+}
+
+/**
+ * Every BOMB_INTERVAL_MS, a Produce of BOMBS_PER_REQUEST zip-bomb batches (valid CRCs, records
+ * that inflate to ~64 MiB of zeros) to a healthy partition: refused as CORRUPT_MESSAGE, but only
+ * after inflating each, which must not hold the broker's event loop (see the probe latency).
+ */
+async function bomber(seed: number, ctx: RunContext): Promise<void> {
+  const rng = new Rng(workerSeed(seed, 20_000))
+  const bomb = zipBomb(BATCH_BYTES_MAX - 1024)
+  while (!ctx.stopped()) {
+    await delay(BOMB_INTERVAL_MS)
+    if (ctx.stopped()) break
+    const conn = await RawConn.open(rng.pick(ctx.ports), ctx.tally.errors)
+    if (conn === null) continue
+    ctx.tally.connectionsOpened++
+    ctx.tally.bombs.sent++
+    const partitions = Array.from({ length: BOMBS_PER_REQUEST }, () => ({ index: rng.int(0, HEALTHY_PARTITIONS - 1), records: bomb }))
+    conn.socket.write(encodeRequest(ApiKey.Produce, 0, 1, 'fuzz-bomber', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: HEALTHY_TOPIC, partitions }] }))
+    const deadline = performance.now() + 60_000
+    while (conn.responses === 0 && !conn.closed && performance.now() < deadline) await delay(20)
+    if (conn.responses > 0) ctx.tally.bombs.answered++
+    conn.destroy()
+    ctx.tally.settle(conn)
+  }
+}
+
+/** ApiVersions and Metadata on a fresh socket: the problem, or null and how long the answers took. */
+export async function probeBroker(port: number): Promise<{ problem: string | null; latencyMs: number }> {
+  const started = performance.now()
+  const problem = await probeProblem(port)
+  return { problem, latencyMs: Math.round(performance.now() - started) }
+}
+
+async function probeProblem(port: number): Promise<string | null> {
+  const errors: Record<string, number> = {}
+  const conn = await RawConn.open(port, errors, true)
+  if (conn === null) return `cannot connect (${Object.keys(errors).join(', ')})`
+  try {
+    conn.socket.write(encodeRequest(ApiKey.ApiVersions, 0, 1, 'fuzz-probe', {}))
+    conn.socket.write(encodeRequest(ApiKey.Metadata, 0, 2, 'fuzz-probe', { topics: [HEALTHY_TOPIC] }))
+    const deadline = performance.now() + PROBE_TIMEOUT_MS
+    while (conn.frames.length < 2 && !conn.closed && performance.now() < deadline) await delay(5)
+    if (conn.frames.length < 2) return conn.closed ? 'closed without answering' : `no answer within ${PROBE_TIMEOUT_MS} ms`
+    const versions = decodeResponse(ApiKey.ApiVersions, 0, conn.frames[0]!)
+    const metadata = decodeResponse(ApiKey.Metadata, 0, conn.frames[1]!)
+    if (versions.correlationId !== 1 || versions.body.errorCode !== 0) return `ApiVersions answered ${JSON.stringify({ correlationId: versions.correlationId, errorCode: versions.body.errorCode })}`
+    const topic = metadata.body.topics.find((t) => t.name === HEALTHY_TOPIC)
+    if (metadata.correlationId !== 2 || topic === undefined || topic.errorCode !== 0) return `Metadata answered without ${HEALTHY_TOPIC}`
+    return null
+  } catch (err) {
+    return `unreadable answer: ${(err as Error).message}`
+  } finally {
+    conn.destroy()
+  }
+}
+
+/** An error message with API names and numbers blanked, so one cause across APIs is one line. */
+function causeOf(err: string): string {
+  return err
+    .replace('The request is malformed or violates the protocol. ', '')
+    .replace(/(after|Truncated|Malformed) [A-Za-z]+ v\d+/, '$1 <API>')
+    .replace(/-?\d+/g, 'N')
+    .slice(0, 100)
+}
+
+/** Counts each broker's log lines at warn and above by message (the launcher already splits lines). */
+class BrokerLogTally {
+  readonly #lines = new Map<string, { level: string; msg: string; count: number; example: string }>()
+
+  attach(cluster: TestCluster, id: number): void {
+    const child = cluster.broker(id).child
+    for (const stream of [child.stdout, child.stderr]) {
+      let rest = ''
+      stream?.on('data', (chunk: string | Buffer) => {
+        const lines = (rest + chunk.toString()).split('\n')
+        rest = lines.pop() ?? ''
+        for (const line of lines) this.#take(line)
+      })
+    }
+  }
+
+  #take(line: string): void {
+    let entry: { level?: number; msg?: string; err?: unknown }
+    try {
+      entry = JSON.parse(line) as typeof entry
+    } catch {
+      if (line.trim() !== '') this.#add('stderr', line.slice(0, 120), line)
+      return
+    }
+    if (entry.level === undefined || entry.level < 40) return
+    const level = entry.level >= 60 ? 'fatal' : entry.level >= 50 ? 'error' : 'warn'
+    // Group "request cannot be answered" by its cause, with numbers blanked, so distinct causes show.
+    const cause = typeof entry.err === 'string' ? `: ${causeOf(entry.err)}` : ''
+    this.#add(level, `${entry.msg ?? ''}${cause}`, line)
+  }
+
+  #add(level: string, msg: string, example: string): void {
+    const key = `${level} ${msg}`
+    const e = this.#lines.get(key)
+    if (e === undefined) this.#lines.set(key, { level, msg, count: 1, example: example.slice(0, 600) })
+    else e.count++
+  }
+
+  entries(): FuzzReport['brokerLog'] {
+    return [...this.#lines.values()].sort((a, b) => b.count - a.count)
+  }
+}
+
+/** Per broker: RSS sampled while fuzzing, and probes answered or missed. */
+class BrokerWatch {
+  readonly reports: BrokerReport[]
+  readonly #cluster: TestCluster
+  #probeStartedMs: Array<number | null>
+  #timer: NodeJS.Timeout | undefined
+  #probing: Promise<unknown> = Promise.resolve()
+  #stopped = false
+
+  constructor(cluster: TestCluster) {
+    this.#cluster = cluster
+    this.reports = cluster.ids.map((id) => {
+      const pid = cluster.broker(id).child.pid ?? null
+      return { id, pid, rssBeforeBytes: null, rssPeakBytes: null, rssAfterBytes: null, exited: null, probesOk: 0, probesFailed: 0, probeStallMs: 0, probeLatencyMsMax: 0 }
+    })
+    this.#probeStartedMs = cluster.ids.map(() => null)
+    for (const r of this.reports) {
+      void cluster.broker(r.id).exited.then(({ code, signal }) => (r.exited = `exit code ${code}, signal ${signal}`))
+    }
+  }
+
+  baseline(): void {
+    for (const r of this.reports) r.rssBeforeBytes = r.rssPeakBytes = rssBytes(r.pid ?? undefined)
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      this.#sampleRss()
+      this.#probing = Promise.all([this.#probing, ...this.reports.map((r, i) => this.#probe(r, i))])
+    }, PROBE_INTERVAL_MS)
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearInterval(this.#timer)
+    await this.#probing
+    this.#sampleRss()
+    for (const r of this.reports) r.rssAfterBytes = rssBytes(r.pid ?? undefined)
+  }
+
+  #sampleRss(): void {
+    for (const r of this.reports) {
+      const rss = rssBytes(r.pid ?? undefined)
+      if (rss !== null) r.rssPeakBytes = Math.max(r.rssPeakBytes ?? 0, rss)
+    }
+  }
+
+  async #probe(r: BrokerReport, i: number): Promise<void> {
+    if (r.exited !== null || this.#stopped) return
+    const started = performance.now()
+    const { problem, latencyMs } = await probeBroker(this.#cluster.ports[i]!)
+    if (problem === null) {
+      r.probesOk++
+      r.probeLatencyMsMax = Math.max(r.probeLatencyMsMax, latencyMs)
+      this.#probeStartedMs[i] = null
+      return
+    }
+    r.probesFailed++
+    const since = this.#probeStartedMs[i] ?? started
+    this.#probeStartedMs[i] = since
+    r.probeStallMs = Math.max(r.probeStallMs, Math.round(performance.now() - since))
+  }
+}
+
+/** Starts a cluster, runs the fuzz with the healthy client and the watches, and judges the run. */
+export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzReport> {
+  const log = options.log ?? (() => undefined)
+  const workers = options.workers ?? 16
+  const tricklers = options.tricklers ?? 2
+  const rssGrowthBytesMax = options.rssGrowthBytesMax ?? RSS_GROWTH_BYTES_MAX
+  log(`fuzz: seed ${options.seed}, ${options.durationMs} ms, ${workers} sockets, ${tricklers} tricklers`)
+
+  const cluster = await TestCluster.start(t, {
+    overrides: {
+      'max.request.bytes': FUZZ_MAX_REQUEST_BYTES,
+      'request.read.timeout.ms': FUZZ_REQUEST_READ_TIMEOUT_MS,
+      'max.connections': FUZZ_MAX_CONNECTIONS,
+      // Fuzzed group requests create __consumer_offsets: a few partitions keep that cheap.
+      'offsets.topic.num.partitions': 5,
+    },
+  })
+  const logTally = new BrokerLogTally()
+  for (const id of cluster.ids) logTally.attach(cluster, id)
+  const requestTimeoutMs = 5000
+  const admin = cluster.client('fuzz-admin', { requestTimeoutMs }).admin()
+  await admin.createTopic({ topic: HEALTHY_TOPIC, partitions: HEALTHY_PARTITIONS, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } })
+  const strand = cluster.client('fuzz-healthy', { requestTimeoutMs })
+  for (let p = 0; p < HEALTHY_PARTITIONS; p++) await cluster.waitForPartition(strand, HEALTHY_TOPIC, p, (x) => x.leaderId > 0 && x.isr.length === 3, 'three in-sync replicas')
+  const healthy = new HealthyClient(strand, cluster.client('fuzz-consumer', { requestTimeoutMs }), { topic: HEALTHY_TOPIC, partitions: HEALTHY_PARTITIONS, requestTimeoutMs })
+  healthy.start()
+  await waitFor(() => healthy.acked.length >= 100 && healthy.seen >= 50, { what: 'the healthy client producing and consuming', timeoutMs: 30_000 })
+
+  const watch = new BrokerWatch(cluster)
+  watch.baseline()
+  watch.start()
+  healthy.watchStalls()
+  const tally = new Tally()
+  let stopped = false
+  const ctx: RunContext = { ports: cluster.ports, tally, guard: { healthyTopic: HEALTHY_TOPIC, topicsLeft: CREATE_TOPICS_PER_RUN_MAX }, stopped: () => stopped }
+  const started = performance.now()
+  const running = [
+    ...Array.from({ length: workers }, (_, i) => fuzzWorker(i, options.seed, ctx)),
+    ...Array.from({ length: tricklers }, (_, i) => trickler(i, options.seed, ctx)),
+    bomber(options.seed, ctx),
+  ]
+  const progress = setInterval(() => log(`  ${Math.round((performance.now() - started) / 1000)} s: ${tally.framesSent} inputs sent, ${tally.closedByBroker} sockets closed by brokers, healthy acked ${healthy.acked.length}`), 10_000)
+  const anyExit = Promise.race(cluster.ids.map((id) => cluster.broker(id).exited))
+  await Promise.race([delay(options.durationMs), anyExit])
+  stopped = true
+  clearInterval(progress)
+  await Promise.all(running)
+  const { ackStallMsMax, consumeStallMsMax } = healthy.stalls()
+  await watch.stop()
+  const durationMs = Math.round(performance.now() - started)
+  log(`fuzz: stopped after ${durationMs} ms; checking the brokers and the healthy client`)
+
+  const failures: string[] = [...new Set(tally.anomalies)]
+  const finalProbes = await Promise.all(cluster.ports.map(async (port, i) => (watch.reports[i]!.exited === null ? (await probeBroker(port)).problem : 'exited')))
+  const { lost, examples: lostExamples } = await healthy.finish(30_000)
+  for (const [i, r] of watch.reports.entries()) {
+    if (r.exited !== null) failures.push(`broker ${r.id} exited (${r.exited})`)
+    else if (finalProbes[i] !== null) failures.push(`broker ${r.id} does not answer ApiVersions and Metadata after fuzzing: ${finalProbes[i]}`)
+    if (r.probeStallMs > PROBE_STALL_MS_MAX) failures.push(`broker ${r.id} missed probes for ${r.probeStallMs} ms in a row`)
+    if (r.probeLatencyMsMax > PROBE_LATENCY_MS_MAX) failures.push(`broker ${r.id} took ${r.probeLatencyMsMax} ms to answer a probe (bound ${PROBE_LATENCY_MS_MAX} ms)`)
+    if (r.rssBeforeBytes !== null && r.rssPeakBytes !== null && r.rssPeakBytes - r.rssBeforeBytes > rssGrowthBytesMax) {
+      failures.push(`broker ${r.id} RSS grew ${mib(r.rssPeakBytes - r.rssBeforeBytes)} (bound ${mib(rssGrowthBytesMax)})`)
+    }
+  }
+  if (lost > 0) failures.push(`${lost} acknowledged records not read back, e.g. ${lostExamples.join('; ')}`)
+  if (ackStallMsMax > HEALTHY_STALL_MS_MAX) failures.push(`the healthy producer went ${ackStallMsMax} ms without an acknowledgement`)
+  if (consumeStallMsMax > HEALTHY_STALL_MS_MAX) failures.push(`the healthy consumer went ${consumeStallMsMax} ms without a record`)
+  const fatal = logTally.entries().filter((e) => e.level === 'fatal')
+  for (const e of fatal) failures.push(`broker logged fatal: ${e.msg}`)
+
+  let recentInputsFile: string | null = null
+  if (watch.reports.some((r) => r.exited !== null)) {
+    recentInputsFile = path.join(os.tmpdir(), `strand-fuzz-${options.seed}-recent-inputs.json`)
+    writeFileSync(recentInputsFile, JSON.stringify({ seed: options.seed, ports: cluster.ports, workers: tally.recent }, null, 1))
+    for (const id of cluster.ids) log(`broker ${id} last output:\n${cluster.brokers[id - 1]?.output.slice(-30).join('\n') ?? ''}`)
+  }
+
+  return {
+    seed: options.seed,
+    durationMs,
+    workers,
+    rssGrowthBytesMax,
+    framesSent: tally.framesSent,
+    bytesSent: tally.bytesSent,
+    sentByApi: tally.sentByApi,
+    mutations: tally.mutations,
+    skipped: tally.skipped,
+    connectionsOpened: tally.connectionsOpened,
+    closedByBroker: tally.closedByBroker,
+    responses: tally.responses,
+    errors: tally.errors,
+    trickle: tally.trickle,
+    bombs: tally.bombs,
+    partialFrames: tally.partialFrames,
+    healthy: { acked: healthy.acked.length, failedSends: healthy.failedSends, lost, ackStallMsMax, consumeStallMsMax },
+    brokers: watch.reports,
+    brokerLog: logTally.entries(),
+    failures,
+    recentInputsFile,
+  }
+}
+
+function mib(bytes: number | null): string {
+  return bytes === null ? 'n/a' : `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
+}
+
+function table(rows: Array<[string, string | number]>, indent = '  '): string {
+  const width = Math.max(0, ...rows.map(([k]) => k.length))
+  return rows.map(([k, v]) => `${indent}${k.padEnd(width)}  ${v}`).join('\n')
+}
+
+function sorted(map: Record<string, number>): Array<[string, number]> {
+  return Object.entries(map).sort((a, b) => b[1] - a[1])
+}
+
+/** The runner's printout. */
+export function formatReport(r: FuzzReport): string {
+  const out: string[] = []
+  out.push(`protocol fuzz (seed ${r.seed}): ${(r.durationMs / 1000).toFixed(1)} s, 3 brokers, ${r.workers} fuzzing sockets`)
+  out.push(`\ninputs sent: ${r.framesSent} (${mib(r.bytesSent)}), by API:`)
+  out.push(table(sorted(r.sentByApi)))
+  out.push('\nmutations applied:')
+  out.push(table(sorted(r.mutations)))
+  out.push('\nskipped (would decode and change cluster state; see test/fuzz/guard.ts):')
+  out.push(Object.keys(r.skipped).length === 0 ? '  none' : table(sorted(r.skipped)))
+  out.push('\nconnections:')
+  out.push(
+    table([
+      ['opened', r.connectionsOpened],
+      ['closed by a broker', r.closedByBroker],
+      ['responses received', r.responses],
+      ['slow-loris sockets / closed by the read deadline / late', `${r.trickle.sockets} / ${r.trickle.closedOnTime} / ${r.trickle.late} (slowest close ${r.trickle.closeMsMax} ms)`],
+      ['partial frames watched / closed in time / late', `${r.partialFrames.watched} / ${r.partialFrames.closedOnTime} / ${r.partialFrames.late}`],
+      [`Produce requests of ${BOMBS_PER_REQUEST} zip bombs sent / answered`, `${r.bombs.sent} / ${r.bombs.answered}`],
+    ]),
+  )
+  out.push('\nerrors seen by the fuzzer:')
+  out.push(Object.keys(r.errors).length === 0 ? '  none' : table(sorted(r.errors)))
+  out.push('\nbroker log lines at warn and above:')
+  out.push(r.brokerLog.length === 0 ? '  none' : r.brokerLog.map((e) => `  ${String(e.count).padStart(7)}  ${e.level}  ${e.msg}`).join('\n'))
+  const rare = r.brokerLog.filter((e) => e.count <= RARE_LOG_LINES || e.level !== 'warn')
+  if (rare.length > 0) out.push(`\nexamples of the rarer ones:\n${rare.map((e) => `  ${e.example}`).join('\n')}`)
+  out.push(`\nbrokers (RSS peak bound: before + ${mib(r.rssGrowthBytesMax)}):`)
+  out.push(
+    table(
+      r.brokers.map((b) => [
+        `broker ${b.id} (pid ${b.pid})`,
+        `RSS before ${mib(b.rssBeforeBytes)}, peak ${mib(b.rssPeakBytes)}, after ${mib(b.rssAfterBytes)}; probes ok ${b.probesOk}, failed ${b.probesFailed}, slowest ${b.probeLatencyMsMax} ms; ${b.exited ?? 'running'}`,
+      ]),
+    ),
+  )
+  out.push('\nhealthy client (acks=all producer + consumer):')
+  out.push(
+    table([
+      ['acknowledged', r.healthy.acked],
+      ['failed sends', r.healthy.failedSends],
+      ['acknowledged but not read back', r.healthy.lost],
+      ['longest time without an ack', `${r.healthy.ackStallMsMax} ms`],
+      ['longest time without a consumed record', `${r.healthy.consumeStallMsMax} ms`],
+    ]),
+  )
+  if (r.recentInputsFile !== null) out.push(`\nlast inputs of every worker: ${r.recentInputsFile}`)
+  out.push(r.failures.length === 0 ? '\nPASS' : `\nFAIL\n${r.failures.map((f) => `  - ${f}`).join('\n')}`)
+  return out.join('\n')
+}

@@ -1,0 +1,158 @@
+// What the fuzzer must not send: requests that would decode, and then legitimately change the
+// cluster's state, rather than test its robustness.
+//
+// - Broker-to-broker APIs (Vote, AppendEntries, InstallSnapshot, BrokerRegistration,
+//   BrokerHeartbeat, AlterPartition, AllocateProducerIds, ControlledShutdown) and a Fetch with
+//   replicaId >= 0 (a follower's fetch, which moves the high watermark): any client may send them
+//   and the broker acts on a well-formed one. That is an authorization gap (no authentication,
+//   no ACLs: see README "Not yet"), not a robustness bug, so only the malformed ones are sent.
+// - CreateTopics that would create many partitions or topics (PARTITIONS_PER_TOPIC_MAX is 10,000
+//   per topic, each a directory and files on three brokers): a small budget per run.
+// - DeleteTopics of the healthy client's topic.
+//
+// The broker sees a byte stream, not the fuzzer's writes: a lying size prefix shifts where every
+// later frame starts. So each socket keeps a shadow of the broker's framing, and a write is judged
+// by every frame it would complete, exactly as the broker would split and decode them.
+
+import { ApiKey, apiName, decodeRequestBody, decodeRequestHeader } from '../../client/protocol/apis.js'
+import { StrandProtocolError } from '../../client/protocol/errors.js'
+import type { CreateTopicsRequest } from '../../client/protocol/messages/create-topics.js'
+import type { DeleteTopicsRequest } from '../../client/protocol/messages/delete-topics.js'
+import type { FetchRequest } from '../../client/protocol/messages/fetch.js'
+
+export const PROTECTED_API_KEYS: ReadonlySet<number> = new Set([
+  ApiKey.Vote,
+  ApiKey.AppendEntries,
+  ApiKey.InstallSnapshot,
+  ApiKey.BrokerRegistration,
+  ApiKey.BrokerHeartbeat,
+  ApiKey.AlterPartition,
+  ApiKey.AllocateProducerIds,
+  ApiKey.ControlledShutdown,
+])
+/** A well-formed CreateTopics may make at most this many topics... */
+export const CREATE_TOPICS_PER_REQUEST_MAX = 2
+/** ...of at most this many partitions each... */
+export const CREATE_PARTITIONS_PER_TOPIC_MAX = 8
+/** ...and the whole run at most this many topics (requests that would fail count too). */
+export const CREATE_TOPICS_PER_RUN_MAX = 30
+
+export interface GuardContext {
+  /** The healthy client's topic: never deleted. */
+  healthyTopic: string
+  /** Topics a well-formed CreateTopics may still create in this run. */
+  topicsLeft: number
+}
+
+export type Judgement =
+  /** The broker cannot read its header or body: it answers what came before, then closes. */
+  | { kind: 'undecodable' }
+  /** The broker answers it (an unknown API or version gets UNSUPPORTED_VERSION). */
+  | { kind: 'answered'; creates: number }
+  /** Must not be sent. */
+  | { kind: 'forbidden'; reason: string }
+
+/** How the broker would take this frame body, decoded exactly as broker/server/dispatch.ts does. */
+export function judge(body: Buffer, ctx: GuardContext): Judgement {
+  let header
+  let request: unknown
+  try {
+    header = decodeRequestHeader(body)
+  } catch {
+    return { kind: 'undecodable' }
+  }
+  try {
+    request = decodeRequestBody(header.apiKey, header.apiVersion, body, header.bodyOffset)
+  } catch (err) {
+    return err instanceof StrandProtocolError && err.code === 'UNSUPPORTED_VERSION' ? { kind: 'answered', creates: 0 } : { kind: 'undecodable' }
+  }
+  if (PROTECTED_API_KEYS.has(header.apiKey)) return { kind: 'forbidden', reason: `well-formed ${apiName(header.apiKey)}` }
+  if (header.apiKey === ApiKey.Fetch && (request as FetchRequest).replicaId >= 0) return { kind: 'forbidden', reason: 'well-formed follower Fetch (replicaId >= 0)' }
+  if (header.apiKey === ApiKey.DeleteTopics && (request as DeleteTopicsRequest).topicNames.includes(ctx.healthyTopic)) {
+    return { kind: 'forbidden', reason: 'DeleteTopics of the healthy topic' }
+  }
+  if (header.apiKey === ApiKey.CreateTopics && !(request as CreateTopicsRequest).validateOnly) {
+    const topics = (request as CreateTopicsRequest).topics
+    if (topics.length > CREATE_TOPICS_PER_REQUEST_MAX) return { kind: 'forbidden', reason: `CreateTopics of more than ${CREATE_TOPICS_PER_REQUEST_MAX} topics` }
+    if (topics.some((t) => t.numPartitions > CREATE_PARTITIONS_PER_TOPIC_MAX)) return { kind: 'forbidden', reason: `CreateTopics of more than ${CREATE_PARTITIONS_PER_TOPIC_MAX} partitions` }
+    if (topics.length > ctx.topicsLeft) return { kind: 'forbidden', reason: `CreateTopics past the run's ${CREATE_TOPICS_PER_RUN_MAX} topics` }
+    return { kind: 'answered', creates: topics.length }
+  }
+  return { kind: 'answered', creates: 0 }
+}
+
+/** The broker's view of one socket's byte stream: where frames start, and whether it has given up. */
+export class ShadowFraming {
+  readonly #frameBytesMax: number
+  /** Bytes written that do not complete a frame yet, as written. */
+  #pending: Buffer[] = []
+  #pendingBytes = 0
+  /** A size prefix the broker refuses was written: it reads nothing after it. */
+  #dead = false
+
+  constructor(frameBytesMax: number) {
+    this.#frameBytesMax = frameBytesMax
+  }
+
+  /** True while the broker holds part of a frame from this socket. */
+  get partial(): boolean {
+    return !this.#dead && this.#pendingBytes > 0
+  }
+
+  get dead(): boolean {
+    return this.#dead
+  }
+
+  /**
+   * The frame bodies `chunk` would complete, and a commit to call once it is written. Frames
+   * before a refused size prefix are returned too: the broker may have dispatched them already.
+   */
+  preview(chunk: Buffer): { frames: Buffer[]; commit: () => void } {
+    if (this.#dead) return { frames: [], commit: () => undefined }
+    const total = this.#pendingBytes + chunk.length
+    const size = this.#peekSize(chunk)
+    // Writes to a socket waiting on a long frame only add to it: no copy.
+    if (size === null || (size >= 0 && size <= this.#frameBytesMax && total < 4 + size)) {
+      return { frames: [], commit: () => this.#append(chunk) }
+    }
+    const stream = Buffer.concat([...this.#pending, chunk], total)
+    const frames: Buffer[] = []
+    let pos = 0
+    let dead = false
+    while (stream.length - pos >= 4) {
+      const size = stream.readInt32BE(pos)
+      if (size < 0 || size > this.#frameBytesMax) {
+        dead = true
+        break
+      }
+      if (stream.length - pos - 4 < size) break
+      frames.push(stream.subarray(pos + 4, pos + 4 + size))
+      pos += 4 + size
+    }
+    return {
+      frames,
+      commit: () => {
+        this.#dead = dead
+        const rest = dead ? Buffer.alloc(0) : stream.subarray(pos)
+        this.#pending = rest.length > 0 ? [rest] : []
+        this.#pendingBytes = rest.length
+      },
+    }
+  }
+
+  /** The size prefix of the frame the broker is assembling, once its 4 bytes are there. */
+  #peekSize(chunk: Buffer): number | null {
+    const head = Buffer.alloc(4)
+    let filled = 0
+    for (const b of [...this.#pending, chunk]) {
+      filled += b.copy(head, filled, 0, Math.min(b.length, 4 - filled))
+      if (filled === 4) return head.readInt32BE(0)
+    }
+    return null
+  }
+
+  #append(chunk: Buffer): void {
+    this.#pending.push(chunk)
+    this.#pendingBytes += chunk.length
+  }
+}

@@ -1,0 +1,56 @@
+// `npm run test:fuzz`: the protocol fuzzer (test/fuzz/fuzz.ts) against a fresh three-broker
+// cluster for a bounded time, then a report: inputs sent by API, mutations, what was skipped and
+// why, connections closed by the brokers, errors, broker RSS before / peak / after, the healthy
+// client's progress, and PASS or FAIL (exit code 1).
+//
+//   npm run test:fuzz -- [--seconds 60] [--seed N] [--workers 16] [--tricklers 2]
+
+import { parseArgs } from 'node:util'
+import type { Teardown } from '../helpers/broker-process.js'
+import { testSeed } from '../helpers/random.js'
+import { formatReport, runFuzz } from './fuzz.js'
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string' }, seed: { type: 'string' }, workers: { type: 'string' }, tricklers: { type: 'string' } },
+  strict: true,
+})
+
+function intArg(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < 0) {
+    process.stderr.write(`test:fuzz: --${name} must be a non-negative integer, got "${raw}"\n`)
+    process.exit(1)
+  }
+  return n
+}
+
+const seed = intArg('seed', values.seed, testSeed())
+const seconds = intArg('seconds', values.seconds, 60)
+const workers = intArg('workers', values.workers, 16)
+const tricklers = intArg('tricklers', values.tricklers, 2)
+
+/** Cleanups run at the end (processes reaped, temp dirs removed), like tap's teardown. */
+class Cleanup implements Teardown {
+  #fns: (() => unknown)[] = []
+  teardown(fn: () => unknown): void {
+    this.#fns.push(fn)
+  }
+  async run(): Promise<void> {
+    for (const fn of this.#fns.reverse()) await fn()
+    this.#fns = []
+  }
+}
+
+const cleanup = new Cleanup()
+let failed = true
+try {
+  const report = await runFuzz(cleanup, { seed, durationMs: seconds * 1000, workers, tricklers, log: (line) => process.stderr.write(`${line}\n`) })
+  process.stdout.write(`\n${formatReport(report)}\n`)
+  failed = report.failures.length > 0
+} catch (err) {
+  process.stderr.write(`test:fuzz (seed ${seed}) failed: ${(err as Error).stack ?? String(err)}\n`)
+} finally {
+  await cleanup.run()
+}
+process.exit(failed ? 1 : 0)
