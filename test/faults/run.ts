@@ -5,7 +5,7 @@
 //   npm run test:faults [-- --seed N] [-- --only "hard bounce"]
 
 import { parseArgs } from 'node:util'
-import type { Teardown } from '../helpers/broker-process.js'
+import { Cleanup } from '../helpers/broker-process.js'
 import { testSeed } from '../helpers/random.js'
 import { runScenario, SCENARIOS, type ScenarioResult } from './scenarios.js'
 
@@ -16,17 +16,6 @@ if (!Number.isSafeInteger(seed)) {
   process.exit(1)
 }
 
-/** Cleanups run after each scenario (processes reaped, temp dirs removed), like tap's teardown. */
-class Cleanup implements Teardown {
-  #fns: (() => unknown)[] = []
-  teardown(fn: () => unknown): void {
-    this.#fns.push(fn)
-  }
-  async run(): Promise<void> {
-    for (const fn of this.#fns.reverse()) await fn()
-    this.#fns = []
-  }
-}
 
 const results: ScenarioResult[] = []
 let failed = false

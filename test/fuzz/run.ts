@@ -6,7 +6,7 @@
 //   npm run test:fuzz -- [--seconds 60] [--seed N] [--workers 16] [--tricklers 2]
 
 import { parseArgs } from 'node:util'
-import type { Teardown } from '../helpers/broker-process.js'
+import { Cleanup } from '../helpers/broker-process.js'
 import { testSeed } from '../helpers/random.js'
 import { formatReport, runFuzz } from './fuzz.js'
 
@@ -30,17 +30,6 @@ const seconds = intArg('seconds', values.seconds, 60)
 const workers = intArg('workers', values.workers, 16)
 const tricklers = intArg('tricklers', values.tricklers, 2)
 
-/** Cleanups run at the end (processes reaped, temp dirs removed), like tap's teardown. */
-class Cleanup implements Teardown {
-  #fns: (() => unknown)[] = []
-  teardown(fn: () => unknown): void {
-    this.#fns.push(fn)
-  }
-  async run(): Promise<void> {
-    for (const fn of this.#fns.reverse()) await fn()
-    this.#fns = []
-  }
-}
 
 const cleanup = new Cleanup()
 let failed = true

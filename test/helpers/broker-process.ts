@@ -17,6 +17,18 @@ export interface Teardown {
   teardown(fn: () => unknown): void
 }
 
+/** Teardown for runners outside tap (the fault suite, the fuzzer): run() reaps in reverse order. */
+export class Cleanup implements Teardown {
+  #fns: (() => unknown)[] = []
+  teardown(fn: () => unknown): void {
+    this.#fns.push(fn)
+  }
+  async run(): Promise<void> {
+    for (const fn of this.#fns.reverse()) await fn()
+    this.#fns = []
+  }
+}
+
 export interface BrokerProcess extends LaunchedBroker {
   readonly dataDir: string
   /** The last lines the broker printed, for diagnostics. */
