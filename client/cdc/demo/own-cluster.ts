@@ -9,6 +9,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { followLines } from './lines.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const LOCAL_CLUSTER = path.join(ROOT, 'broker', 'local-cluster.ts')
@@ -72,23 +73,13 @@ export async function startOwnCluster(options: { size: number; overrides?: Recor
         clearTimeout(timer)
         reject(new Error(`the cluster process exited before it was ready:\n${output.join('\n')}`))
       })
-      for (const stream of [child.stdout, child.stderr]) {
-        let rest = ''
-        stream.setEncoding('utf8')
-        stream.on('data', (chunk: string) => {
-          const lines = (rest + chunk).split('\n')
-          rest = lines.pop() ?? ''
-          for (const line of lines) {
-            output.push(line)
-            if (output.length > OUTPUT_LINES_MAX) output.shift()
-            const ready = READY_LINE.exec(line)
-            if (ready !== null) {
-              clearTimeout(timer)
-              resolve((ready[1] as string).split(','))
-            }
-          }
-        })
-      }
+      followLines(child, output, OUTPUT_LINES_MAX, (line) => {
+        const ready = READY_LINE.exec(line)
+        if (ready !== null) {
+          clearTimeout(timer)
+          resolve((ready[1] as string).split(','))
+        }
+      })
     })
     return { bootstrap, dir, stop }
   } catch (err) {

@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChangeSinkStats } from '../sink.js'
+import { followLines } from './lines.js'
 
 export interface SinkProcessOptions {
   brokers: string[]
@@ -58,24 +59,14 @@ export function spawnSink(options: SinkProcessOptions): SinkHandle {
   })
   let stats: ChangeSinkStats | null = null
   const output: string[] = []
-  for (const stream of [child.stdout, child.stderr]) {
-    let rest = ''
-    stream.setEncoding('utf8')
-    stream.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n')
-      rest = lines.pop() ?? ''
-      for (const line of lines) {
-        output.push(line)
-        if (output.length > OUTPUT_LINES_MAX) output.shift()
-        try {
-          const event = JSON.parse(line) as { type?: string; stats?: ChangeSinkStats }
-          if (event.stats !== undefined) stats = event.stats
-        } catch {
-          // Not a progress line (a stack trace): kept in `output` only.
-        }
-      }
-    })
-  }
+  followLines(child, output, OUTPUT_LINES_MAX, (line) => {
+    try {
+      const event = JSON.parse(line) as { type?: string; stats?: ChangeSinkStats }
+      if (event.stats !== undefined) stats = event.stats
+    } catch {
+      // Not a progress line (a stack trace): kept in `output` only.
+    }
+  })
   return { child, exited, stats: () => stats, output, done: () => exitedFlag }
 }
 

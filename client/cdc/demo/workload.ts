@@ -19,16 +19,10 @@ export const ACCOUNT_V1: avro.Schema = {
   ],
 }
 
+/** V1 plus a column with a default, so a V2 reader resolves V1 events. */
 export const ACCOUNT_V2: avro.Schema = {
-  type: 'record',
-  name: 'Account',
-  namespace: 'demo',
-  fields: [
-    { name: 'id', type: 'long' },
-    { name: 'owner', type: 'string' },
-    { name: 'balance', type: 'long' },
-    { name: 'tier', type: 'string', default: 'basic' },
-  ],
+  ...(ACCOUNT_V1 as avro.schema.RecordType),
+  fields: [...(ACCOUNT_V1 as avro.schema.RecordType).fields, { name: 'tier', type: 'string', default: 'basic' }],
 }
 
 export interface Account {
