@@ -34,6 +34,7 @@ export const BROKER_CONFIG_DEFS = {
   logFlushMessages: intKey('log.flush.messages', -1, { min: -1 }, 'Default flush.messages: fsync after this many messages; -1 leaves it to the OS.'),
   logFlushMs: intKey('log.flush.ms', -1, { min: -1 }, 'Default flush.ms: fsync data older than this; -1 leaves it to the OS.'),
   logCleanerBackoffMs: intKey('log.cleaner.backoff.ms', 15_000, { min: 1 }, 'How often the log cleaner looks for a compacted log (cleanup.policy with compact) dirty enough to clean; it cleans one log per pass.'),
+  logReadCacheBytes: intKey('log.read.cache.bytes', 32 * MiB, { min: 0, max: 2 * GiB }, 'Memory for the latest appends of every partition, so followers and consumers at the log end read them without a file read; 0 turns it off.'),
   logCleanerDedupeBufferBytes: intKey('log.cleaner.dedupe.buffer.size', 64 * MiB, { min: MiB, max: 2 * GiB }, 'Memory the log cleaner\'s key -> latest offset map may use; a dirty section with more keys is cleaned over several passes.'),
   logCleanerDeleteRetentionMs: intKey('log.cleaner.delete.retention.ms', DAY_MS, { min: 0 }, 'Default delete.retention.ms: how long a compacted log keeps a tombstone (a null value) before the cleaner removes it.'),
   logCleanerMinCleanableRatio: numberKey('log.cleaner.min.cleanable.ratio', 0.5, { min: 0, max: 1 }, 'Default min.cleanable.dirty.ratio: clean a compacted log once this share of its closed segments\' bytes was written since its last clean.'),

@@ -17,6 +17,7 @@ import { checkpointKey, fileExists, fsyncDir, readOffsetCheckpoint, removeIfExis
 import { LogCleaner, type CleanerTarget, type CleanPass, type LogCleanerOptions } from './cleaner.js'
 import type { LogConfig } from './config.js'
 import { Log } from './log.js'
+import { ReadCache } from './read-cache.js'
 
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown'
 export const RECOVERY_POINT_FILE = 'recovery-point-offset-checkpoint'
@@ -36,6 +37,8 @@ export interface LogManagerOptions {
    * watermark), or a clean could let a record that is later truncated remove an older one.
    */
   cleaner?: LogCleanerOptions
+  /** Bytes of recent appends kept in memory across all logs for reads at the tail (read-cache.ts); 0 or absent: none. */
+  readCacheBytes?: number
 }
 
 export class LogManager {
@@ -51,6 +54,8 @@ export class LogManager {
   readonly #opening = new Map<string, Promise<Log>>()
   #cleaner: LogCleaner | null = null
   #closed = false
+  /** Shared by every log this manager opens; null when disabled. */
+  readonly #readCache: ReadCache | null
 
   private constructor(dataDir: string, options: LogManagerOptions, cleanShutdown: boolean, recoveryPoints: Map<string, bigint>) {
     this.dataDir = dataDir
@@ -58,6 +63,13 @@ export class LogManager {
     this.#logger = options.logger
     this.#cleanShutdown = cleanShutdown
     this.#recoveryPoints = recoveryPoints
+    const cacheBytes = options.readCacheBytes ?? 0
+    this.#readCache = cacheBytes > 0 ? new ReadCache(cacheBytes) : null
+  }
+
+  /** Bytes held by the read cache now (0 without one). */
+  get readCacheBytes(): number {
+    return this.#readCache?.bytes ?? 0
   }
 
   static async open(dataDir: string, options: LogManagerOptions): Promise<LogManager> {
@@ -148,6 +160,7 @@ export class LogManager {
       logger: this.#logger,
       recoveryPoint: this.#recoveryPoints.get(key) ?? 0n,
       cleanShutdown: this.#cleanShutdown,
+      ...(this.#readCache === null ? {} : { readCache: this.#readCache }),
     })
     this.#logs.set(key, log)
     return log

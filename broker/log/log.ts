@@ -18,6 +18,7 @@ import { StrandProtocolError } from '../../client/protocol/errors.js'
 import { decodeBatch, patchBatch, verifyBatches, type BatchSpan } from '../../client/protocol/records.js'
 import { fsyncDir } from './checkpoint.js'
 import { deletesOnRetention, type LogConfig } from './config.js'
+import type { ReadCache, TailCache } from './read-cache.js'
 import { noCrashPoint, Segment, SEGMENT_OFFSETS_MAX, type AppendedBatch, type CrashPoint } from './segment.js'
 import { recoverStagedSegments } from './swap-files.js'
 
@@ -51,6 +52,8 @@ export interface LogOpenOptions {
   recoveryPoint: bigint
   /** The data dir was closed cleanly: trust persisted indexes and skip validation. */
   cleanShutdown: boolean
+  /** Keeps the active segment's latest appends in memory for reads (read-cache.ts); absent, every read goes to the files. */
+  readCache?: ReadCache
 }
 
 const LOG_SUFFIX = '.log'
@@ -74,6 +77,11 @@ export class Log {
   /** Tail of the mutation queue. */
   #chain: Promise<unknown> = Promise.resolve()
   #closed = false
+  /**
+   * The active segment's latest appends, in memory; null without a read cache. Cleared whenever
+   * the active segment changes other than by an append (roll, truncation, close).
+   */
+  readonly #tail: TailCache | null
 
   private constructor(options: LogOpenOptions, segments: readonly Segment[], recoveryPoint: bigint) {
     this.dir = options.dir
@@ -82,6 +90,7 @@ export class Log {
     this.#logger = options.logger
     this.#segments = segments
     this.#recoveryPoint = recoveryPoint
+    this.#tail = options.readCache?.tail() ?? null
   }
 
   /**
@@ -180,6 +189,8 @@ export class Log {
     const maxTimestamp = batches.reduce((m, b) => Math.max(m, b.maxTimestamp), -1)
     await this.#maybeRoll({ appendBytes: records.length, firstOffset: first.baseOffset, lastOffset: last.lastOffset, maxTimestamp })
     await this.#active.append(records, batches)
+    // After the write: the cache never holds what the file does not.
+    this.#tail?.append(records, batches)
     this.#unflushedMessages += Number(last.lastOffset - first.baseOffset + 1n)
     this.#unflushedSinceMs ??= this.#clock()
     if (this.config.fsync || (this.config.flushMessages > 0 && this.#unflushedMessages >= this.config.flushMessages)) {
@@ -226,6 +237,7 @@ export class Log {
   async #roll(baseOffset: bigint): Promise<void> {
     const previous = this.#active
     assert.ok(baseOffset >= previous.nextOffset, 'a new segment starts at or after the log end')
+    this.#tail?.clear()
     this.#segments = [...this.#segments, await Segment.create(this.dir, baseOffset, this.config, this.#clock())]
     await previous.persistIndexes()
     await fsyncDir(this.dir)
@@ -242,6 +254,11 @@ export class Log {
     const maxOffset = minBigint(options.maxOffset ?? end, end)
     if (offset < this.logStartOffset || offset > end) {
       throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${this.logStartOffset}, ${end}] of ${this.dir}.`)
+    }
+    // The tail: from memory when the cache holds `offset` (the same batches the files would give).
+    if (this.#tail !== null && offset >= this.#active.baseOffset) {
+      const cached = this.#tail.read(offset, maxBytes, maxOffset)
+      if (cached !== undefined) return cached ?? { records: Buffer.alloc(0), nextOffset: offset }
     }
     const segments = this.#segments
     for (let i = floorSegment(segments, offset); i < segments.length; i++) {
@@ -277,6 +294,7 @@ export class Log {
     return this.#serialize(async () => {
       if (offset >= this.logEndOffset) return 0
       assert.ok(offset >= this.logStartOffset, 'truncateTo stays within the log')
+      this.#tail?.clear()
       let removed = 0
       while (this.#segments.length > 1 && this.#active.baseOffset >= offset) {
         const gone = this.#active
@@ -294,6 +312,7 @@ export class Log {
   /** Deletes everything and restarts the log empty at `offset` (a follower far behind its leader's log start). */
   truncateFullyAndStartAt(offset: bigint): Promise<void> {
     return this.#serialize(async () => {
+      this.#tail?.clear()
       const old = this.#segments
       this.#segments = [await Segment.create(this.dir, offset, this.config, this.#clock())]
       for (const s of old) if (s.baseOffset !== offset) await s.delete()
@@ -418,6 +437,7 @@ export class Log {
   close(): Promise<void> {
     return this.#serialize(async () => {
       await this.#flush()
+      this.#tail?.clear()
       for (const s of this.#segments) await s.close({ persistIndexes: true })
       this.#closed = true
     })
@@ -426,6 +446,7 @@ export class Log {
   /** Closes the log and removes its directory (topic deletion). */
   delete(): Promise<void> {
     return this.#serialize(async () => {
+      this.#tail?.clear()
       for (const s of this.#segments) await s.close({ persistIndexes: false })
       this.#closed = true
       await rm(this.dir, { recursive: true, force: true })

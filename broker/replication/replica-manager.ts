@@ -105,6 +105,7 @@ export class ReplicaManager {
       clock,
       logger,
       retentionCheckIntervalMs: config.logRetentionCheckIntervalMs,
+      readCacheBytes: config.logReadCacheBytes,
       cleaner: {
         backoffMs: config.logCleanerBackoffMs,
         offsetMapBytesMax: config.logCleanerDedupeBufferBytes,

@@ -8,6 +8,7 @@ import pino from 'pino'
 import { encodeBatch, type RecordInput } from '../../client/protocol/records.js'
 import { DEFAULT_LOG_CONFIG, type LogConfig } from '../../broker/log/config.js'
 import { Log } from '../../broker/log/log.js'
+import type { ReadCache } from '../../broker/log/read-cache.js'
 
 export const silentLogger = pino({ level: 'silent' })
 
@@ -35,6 +36,7 @@ export interface OpenLogOptions {
   clock?: () => number
   recoveryPoint?: bigint
   cleanShutdown?: boolean
+  readCache?: ReadCache
 }
 
 export async function openLog(dir: string, options: OpenLogOptions = {}): Promise<{ log: Log; droppedBytes: number }> {
@@ -45,6 +47,7 @@ export async function openLog(dir: string, options: OpenLogOptions = {}): Promis
     logger: silentLogger,
     recoveryPoint: options.recoveryPoint ?? 0n,
     cleanShutdown: options.cleanShutdown ?? false,
+    ...(options.readCache === undefined ? {} : { readCache: options.readCache }),
   })
 }
 

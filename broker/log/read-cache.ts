@@ -1,0 +1,199 @@
+// The tail read cache: the batches most recently appended to each log's active segment, kept in
+// memory so the reads that follow an append at once (followers replicating it, consumers at the
+// log end) are answered without a file read.
+//
+// Kafka leans on the OS page cache and sendfile for this. Here every file read is a round trip
+// through libuv's thread pool (a few tens of microseconds of latency at best, more when the pool
+// is busy with writes) plus a buffer allocation; at the tail, where nearly every fetch reads, that
+// was a sizeable share of the brokers' CPU and of replication latency.
+//
+// One ReadCache per broker bounds the memory of all its logs' tails together (`bytesMax`): it
+// keeps chunks in global append order and evicts the oldest first, wherever it belongs. Each log
+// has a TailCache over its active segment: a contiguous run of whole appended chunks ending at the
+// log end. A read it cannot answer in full from memory (an offset before its first chunk, or a
+// cleared cache) goes to the segment files as before, so the cache changes only the speed of a
+// read, never its result.
+
+/** A batch within a cached chunk. */
+export interface CachedBatch {
+  /** Byte position in the chunk. */
+  pos: number
+  sizeBytes: number
+  baseOffset: bigint
+  lastOffset: bigint
+}
+
+interface Chunk {
+  readonly owner: TailCache
+  /** Emptied once released, so a dead chunk still queued in ReadCache holds no memory. */
+  buf: Buffer
+  readonly batches: readonly CachedBatch[]
+  /** Still held by its owner (false once evicted or its owner was cleared). */
+  live: boolean
+}
+
+/** A chunk whose buffer is a view of a backing store this many times its size is copied, so it does not pin the rest. */
+const PIN_RATIO_MAX = 2
+const EMPTY = Buffer.alloc(0)
+
+/** The broker-wide bound on cached bytes, and the order in which chunks are evicted. */
+export class ReadCache {
+  readonly bytesMax: number
+  #bytes = 0
+  /** Chunks in append order from `#head` on; dead ones are skipped when they reach the head. */
+  #queue: Chunk[] = []
+  #head = 0
+  /** Reads answered from memory, and reads at a log's active segment that went to the files. */
+  hits = 0
+  misses = 0
+
+  constructor(bytesMax: number) {
+    if (!Number.isSafeInteger(bytesMax) || bytesMax < 0) throw new RangeError(`ReadCache bytesMax must be a non-negative integer, got ${bytesMax}`)
+    this.bytesMax = bytesMax
+  }
+
+  /** Bytes held by every log's tail now. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  /** A new, empty tail for one log. */
+  tail(): TailCache {
+    return new TailCache(this)
+  }
+
+  /** @internal TailCache's: account a chunk and evict the oldest chunks while over the bound. */
+  admit(chunk: Chunk): void {
+    this.#queue.push(chunk)
+    this.#bytes += chunk.buf.length
+    while (this.#bytes > this.bytesMax && this.#head < this.#queue.length) {
+      const oldest = this.#queue[this.#head] as Chunk
+      this.#queue[this.#head] = undefined as unknown as Chunk
+      this.#head++
+      if (oldest.live) oldest.owner.evictFirst(oldest)
+    }
+    // Compact the queue once its consumed front outweighs what is left.
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
+  /** @internal TailCache's: a chunk left its owner (evicted or cleared). */
+  release(chunk: Chunk): void {
+    chunk.live = false
+    this.#bytes -= chunk.buf.length
+    chunk.buf = EMPTY
+  }
+}
+
+/** What a cached read returns; the same shape as a segment read. */
+export interface CachedRead {
+  records: Buffer
+  /** Offset after the last batch returned. */
+  nextOffset: bigint
+}
+
+/** One log's cached tail: whole appended chunks, contiguous, ending at the log end. */
+export class TailCache {
+  readonly #cache: ReadCache
+  /** Live chunks from `#first` on, in log order. */
+  #chunks: Chunk[] = []
+  #first = 0
+
+  constructor(cache: ReadCache) {
+    this.#cache = cache
+  }
+
+  /** The first offset a read can be answered from memory for; null when empty. */
+  get firstOffset(): bigint | null {
+    const c = this.#chunks[this.#first]
+    return c === undefined ? null : (c.batches[0] as CachedBatch).baseOffset
+  }
+
+  /**
+   * Records an append that is now on disk: `buf` holds `batches` back to back and follows the
+   * previously cached chunk in the log. `buf` must not change afterwards (it is kept, or copied
+   * when it is a small view of a larger buffer).
+   */
+  append(buf: Buffer, batches: readonly CachedBatch[]): void {
+    if (batches.length === 0 || buf.length > this.#cache.bytesMax) {
+      // Too big to keep: the cache would no longer end at the log end, so it starts again empty.
+      this.clear()
+      return
+    }
+    const own = buf.buffer.byteLength > buf.length * PIN_RATIO_MAX ? Buffer.from(buf) : buf
+    const chunk: Chunk = { owner: this, buf: own, batches, live: true }
+    this.#chunks.push(chunk)
+    this.#cache.admit(chunk)
+  }
+
+  /**
+   * Whole batches from the one holding `offset` (or the first after it), up to `maxBytes` but at
+   * least one batch, none at or past `maxOffset`: exactly what a segment read returns. Null when
+   * there is nothing at or after `offset` below `maxOffset`; undefined when the cache does not
+   * hold `offset` (the caller reads the files).
+   */
+  read(offset: bigint, maxBytes: number, maxOffset: bigint): CachedRead | null | undefined {
+    const chunks = this.#chunks
+    const start = this.#first
+    if (start >= chunks.length || offset < (chunks[start]!.batches[0] as CachedBatch).baseOffset) {
+      this.#cache.misses++
+      return undefined
+    }
+    this.#cache.hits++
+    // Newest chunk first: readers at the tail are the reason the cache exists.
+    let ci = chunks.length - 1
+    while (ci > start && (chunks[ci]!.batches[0] as CachedBatch).baseOffset > offset) ci--
+    let bi = 0
+    let chunk = chunks[ci] as Chunk
+    while (bi < chunk.batches.length && (chunk.batches[bi] as CachedBatch).lastOffset < offset) bi++
+    if (bi === chunk.batches.length) {
+      // `offset` is past this chunk's batches: the next chunk's first batch, if any.
+      ci++
+      bi = 0
+      if (ci >= chunks.length) return null
+      chunk = chunks[ci] as Chunk
+    }
+    const parts: Buffer[] = []
+    let bytes = 0
+    let nextOffset = -1n
+    for (; ci < chunks.length; ci++, bi = 0) {
+      chunk = chunks[ci] as Chunk
+      const from = (chunk.batches[bi] as CachedBatch).pos
+      let to = from
+      for (; bi < chunk.batches.length; bi++) {
+        const b = chunk.batches[bi] as CachedBatch
+        if (b.lastOffset >= maxOffset || (bytes + (to - from) + b.sizeBytes > maxBytes && (bytes > 0 || to > from))) break
+        to = b.pos + b.sizeBytes
+        nextOffset = b.lastOffset + 1n
+      }
+      if (to > from) {
+        parts.push(chunk.buf.subarray(from, to))
+        bytes += to - from
+      }
+      if (bi < chunk.batches.length) break
+    }
+    if (parts.length === 0) return null
+    return { records: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, bytes), nextOffset }
+  }
+
+  /** Drops everything (truncation, a new active segment, close): reads go to the files until the next append. */
+  clear(): void {
+    for (let i = this.#first; i < this.#chunks.length; i++) this.#cache.release(this.#chunks[i] as Chunk)
+    this.#chunks = []
+    this.#first = 0
+  }
+
+  /** @internal ReadCache's: the broker-wide bound evicts this log's oldest chunk. */
+  evictFirst(chunk: Chunk): void {
+    if (this.#chunks[this.#first] !== chunk) throw new Error('read cache: an evicted chunk is not its log\'s oldest')
+    this.#cache.release(chunk)
+    this.#chunks[this.#first] = undefined as unknown as Chunk
+    this.#first++
+    if (this.#first > 64 && this.#first * 2 > this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#first)
+      this.#first = 0
+    }
+  }
+}
