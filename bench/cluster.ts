@@ -40,9 +40,11 @@ import { createTopic, endOffsets, replicasPerBroker } from './lib/topics.js'
 const USAGE = `usage: npm run bench -- [--workload all | produce,consume,lag,e2e,scale] [--records 1000000]
   [--record-bytes 100] [--partitions 6] [--acks 1,all] [--rate 10000] [--duration 10] [--compression none]
   [--producers 1] [--consumers 1] [--linger-ms 5] [--batch-bytes 65536]
-  [--bootstrap host:port[,host:port...] [--metrics host:port[,host:port...]]] [--profile DIR] [--json]
+  [--bootstrap host:port[,host:port...] [--metrics host:port[,host:port...]]] [--profile DIR]
+  [--broker-config key=value[,key=value...]] [--json]
 --acks lists the produce workload's acks levels; lag, e2e and scale are acks=all. --rate and --duration
-(seconds) are e2e's; lag runs for --duration too. --record-bytes is at least ${STAMP_BYTES} (e2e's send time).`
+(seconds) are e2e's; lag runs for --duration too. --record-bytes is at least ${STAMP_BYTES} (e2e's send time).
+--broker-config sets broker keys on the local cluster (an A/B of one setting, e.g. log.read.cache.bytes=0).`
 
 const WORKLOADS = ['produce', 'consume', 'lag', 'e2e', 'scale'] as const
 type Workload = (typeof WORKLOADS)[number]
@@ -105,6 +107,8 @@ interface Flags {
   bootstrap: string[] | null
   metrics: string[] | null
   profile: string | undefined
+  /** Broker keys for the local cluster (--broker-config). */
+  brokerConfig: Record<string, string>
   json: boolean
 }
 
@@ -117,7 +121,7 @@ function parseFlags(): Flags {
         workload: option('all'), records: option('1000000'), 'record-bytes': option('100'), partitions: option('6'), acks: option('1,all'),
         rate: option('10000'), duration: option('10'), compression: option('none'), producers: option('1'), consumers: option('1'),
         'linger-ms': option('5'), 'batch-bytes': option('65536'), bootstrap: { type: 'string' }, metrics: { type: 'string' },
-        profile: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+        profile: { type: 'string' }, 'broker-config': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
       },
       strict: true,
     }).values
@@ -134,6 +138,13 @@ function parseFlags(): Flags {
   for (const w of workloads) if (!(WORKLOADS as readonly string[]).includes(w)) usageError(USAGE, `unknown workload "${w}"; workloads are ${WORKLOADS.join(', ')} (or all)`)
   if (v.metrics !== undefined && v.bootstrap === undefined) usageError(USAGE, '--metrics goes with --bootstrap (a local cluster\'s metrics ports are known)')
   if (v.profile !== undefined && v.bootstrap !== undefined) usageError(USAGE, '--profile profiles the brokers this program starts; with --bootstrap it starts none')
+  if (v['broker-config'] !== undefined && v.bootstrap !== undefined) usageError(USAGE, '--broker-config configures the brokers this program starts; with --bootstrap it starts none')
+  const brokerConfig: Record<string, string> = {}
+  for (const pair of list(v['broker-config']) ?? []) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) usageError(USAGE, `--broker-config takes key=value pairs, got "${pair}"`)
+    brokerConfig[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim()
+  }
   return {
     workloads: new Set(workloads as Workload[]),
     records: intFlag(USAGE, 'records', v.records, 1),
@@ -150,6 +161,7 @@ function parseFlags(): Flags {
     bootstrap: list(v.bootstrap),
     metrics: list(v.metrics),
     profile: v.profile,
+    brokerConfig,
     json: v.json,
   }
 }
@@ -281,6 +293,7 @@ async function e2eWorkload(run: Run): Promise<void> {
   run.rows.push(
     { name: `send -> consumer receipt, ${name}`, section, figures: { 'records/s': perSec(r.produced.records, r.produced.ms), ...q(r.latency), samples: r.measured } },
     { name: 'send -> producer acknowledgement (per send() call)', section, figures: q(r.ack) },
+    { name: 'event-loop delay of this process (the scheduling floor)', section, figures: q(r.eventLoopDelay) },
   )
   run.notes.push(`e2e: one producer (lingerMs ${E2E_LINGER_MS}) and one consumer in this process; the first ${r.warmupMs} ms of sends are a warm-up, received but not in the quantiles.`)
   if (r.received < r.produced.records) run.notes.push(`e2e: ${(r.produced.records - r.received).toLocaleString('en-US')} of ${r.produced.records.toLocaleString('en-US')} records had not arrived when the consumer stopped waiting.`)
@@ -438,7 +451,7 @@ function onSignal(signal: NodeJS.Signals): void {
 function newTarget(flags: Flags): Target {
   if (flags.bootstrap === null) {
     const nodeArgs = flags.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags.profile)]
-    return localTarget({ size: CLUSTER_SIZE, nodeArgs, clientId: 'bench-setup' })
+    return localTarget({ size: CLUSTER_SIZE, nodeArgs, clientId: 'bench-setup', overrides: flags.brokerConfig })
   }
   try {
     return remoteTarget(flags.bootstrap, flags.metrics ?? [])
@@ -542,6 +555,7 @@ function params(flags: Flags): Record<string, unknown> {
     scaleRecords: scaleRecords(flags),
     baselineBytes: flags.records * flags.recordBytes,
     baselineChunkBytes: flags.batchBytes,
+    brokerConfig: flags.brokerConfig,
   }
 }
 

@@ -7,6 +7,7 @@
 
 import { randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { readFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { pino, type Logger } from 'pino'
@@ -154,6 +155,14 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     await replicas.close()
     throw err
   }
+  // How late timers and I/O callbacks run: on a busy or shared machine, the floor under every latency.
+  const loopDelay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
+  loopDelay.enable()
+  // The histogram holds the interval between samples (ns): the delay is what exceeds the resolution.
+  const lateMs = (ns: number): number => Math.max(0, ns / 1e6 - EVENT_LOOP_RESOLUTION_MS)
+  metrics.gauge('strand_event_loop_delay_ms', 'How late the event loop ran a timer, since the broker started, in ms, by quantile (1 is the max).', () =>
+    loopDelay.count === 0 ? [] : [0.5, 0.99, 1].map((q) => ({ labels: { quantile: String(q) }, value: lateMs(q === 1 ? loopDelay.max : loopDelay.percentile(q * 100)) })),
+  )
   metrics.gauge('strand_active_controller', '1 on the broker whose quorum seat leads (the active controller), else 0.', () => [{ labels: {}, value: quorum?.isLeader === true ? 1 : 0 }])
   let metricsEndpoint: MetricsEndpoint | null = null
   if (config.metricsPort >= 0) {
@@ -195,12 +204,16 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       groups?.close()
       controllerChannel?.close()
       await metricsEndpoint?.close()
+      loopDelay.disable()
       await server.close()
       await quorum?.close()
       await replicas.close()
     },
   }
 }
+
+/** Sampling interval of the event-loop delay histogram. */
+const EVENT_LOOP_RESOLUTION_MS = 10
 
 /** Longest a clean stop waits for the controller to move this broker's leaderships away. */
 const CONTROLLED_SHUTDOWN_MS_MAX = 5000

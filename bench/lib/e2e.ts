@@ -2,7 +2,7 @@
 // value, and one consumer in the same process (one clock, performance.now()) records, per record,
 // how long after that it received it. The consumer is reading before the first send.
 
-import { createHistogram, type RecordableHistogram } from 'node:perf_hooks'
+import { createHistogram, monitorEventLoopDelay, type RecordableHistogram } from 'node:perf_hooks'
 import type { ProducerOptions, Strand } from '../../client/index.js'
 import { produceAtRate, recordMs, US_PER_MS, type Throughput } from './produce.js'
 
@@ -11,6 +11,8 @@ export const STAMP_BYTES = 8
 /** Records sent in this first part of the run are received but not counted: connections and metadata warm up. */
 const WARMUP_SHARE = 0.1
 const WARMUP_MS_MAX = 1_000
+/** Sampling interval of the event-loop delay histogram. */
+const LOOP_DELAY_RESOLUTION_MS = 10
 /** After the last send, records still missing by then are reported as lost, not waited for. */
 const DRAIN_TIMEOUT_MS = 10_000
 
@@ -34,6 +36,11 @@ export interface EndToEndResult {
   latency: Quantiles
   /** Send to the producer's acknowledgement (acks=all: the ISR has the records), per send() call. */
   ack: Quantiles
+  /**
+   * How late this process's timers ran while it sent: scheduling delay that every figure above
+   * includes (on a machine shared by the brokers and the client, it is the floor of the tail).
+   */
+  eventLoopDelay: Quantiles
 }
 
 export interface Quantiles {
@@ -53,6 +60,7 @@ export async function endToEndLatency(strand: Strand, o: EndToEndOptions): Promi
   if (o.recordBytes < STAMP_BYTES) throw new Error(`end-to-end latency needs records of at least ${STAMP_BYTES} bytes for the send time, got ${o.recordBytes}`)
   const histogram = createHistogram()
   const ackHistogram = createHistogram()
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS })
   const warmupMs = Math.min(WARMUP_MS_MAX, o.durationMs * WARMUP_SHARE)
   const consumer = strand.consumer({})
   consumer.assign(Array.from({ length: o.partitions }, (_, partition) => ({ topic: o.topic, partition, offset: 'earliest' as const })))
@@ -80,6 +88,7 @@ export async function endToEndLatency(strand: Strand, o: EndToEndOptions): Promi
   try {
     const start = performance.now()
     measureFromMs = start + warmupMs
+    const warmedUp = setTimeout(() => loopDelay.enable(), warmupMs)
     const produced = await produceAtRate(strand, {
       topic: o.topic,
       recordsPerSec: o.recordsPerSec,
@@ -96,13 +105,20 @@ export async function endToEndLatency(strand: Strand, o: EndToEndOptions): Promi
         return value
       },
     })
+    clearTimeout(warmedUp)
+    loopDelay.disable()
     expected = produced.records
     if (received < expected) {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([allIn, new Promise<void>((resolve) => { timer = setTimeout(resolve, DRAIN_TIMEOUT_MS) })])
       clearTimeout(timer)
     }
-    return { produced, received, measured: histogram.count, warmupMs, latency: quantiles(histogram), ack: quantiles(ackHistogram) }
+    // The histogram holds the interval between samples (ns): the delay is what exceeds the resolution.
+    const late = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS)
+    const loop = loopDelay.count === 0
+      ? { msP50: NaN, msP99: NaN, msP999: NaN, msMax: NaN }
+      : { msP50: late(loopDelay.percentile(50)), msP99: late(loopDelay.percentile(99)), msP999: late(loopDelay.percentile(99.9)), msMax: late(loopDelay.max) }
+    return { produced, received, measured: histogram.count, warmupMs, latency: quantiles(histogram), ack: quantiles(ackHistogram), eventLoopDelay: loop }
   } finally {
     await consumer.close()
     await reading

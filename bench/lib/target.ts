@@ -27,11 +27,13 @@ export interface LocalTargetOptions {
   nodeArgs: string[]
   /** The client id of the readiness checks. */
   clientId: string
+  /** Broker keys on top of the cluster's own (an A/B of one setting). */
+  overrides?: Record<string, string>
 }
 
 /** A fresh cluster of `size` brokers in a temp dir, every one a quorum voter, logging at warn. */
 export function localTarget(o: LocalTargetOptions): Target {
-  const cluster = new BenchCluster({ size: o.size, overrides: { 'log.level': 'warn' }, nodeArgs: o.nodeArgs })
+  const cluster = new BenchCluster({ size: o.size, overrides: { 'log.level': 'warn', ...o.overrides }, nodeArgs: o.nodeArgs })
   return {
     bootstrap: () => cluster.bootstrap,
     metrics: () => cluster.members.map((m) => ({ name: String(m.id), host: '127.0.0.1', port: m.metricsPort })),
