@@ -54,6 +54,10 @@ t.test('brokers serve replication, traffic and controller metrics as Prometheus 
   const { status, body } = await scrape(leaderPort)
   t.equal(value(body, 'strand_messages_out_total{topic="m"}'), read, `the leader counted the ${read} records out to the consumer`)
   t.equal(status, 200, 'GET /metrics answers')
+  const loop = [0.5, 0.99, 1].map((q) => body.split('\n').find((l) => l.startsWith(`strand_event_loop_delay_ms{quantile="${q}"} `)))
+  t.ok(loop.every((l) => l !== undefined), 'event-loop delay is reported at p50, p99 and max')
+  const [p50, p99, max] = loop.map((l) => Number(l!.split(' ')[1]))
+  t.ok(p50! >= 0 && p50! <= p99! && p99! <= max!, `event-loop delay quantiles ascend (${p50} <= ${p99} <= ${max} ms)`)
   t.equal(value(body, 'strand_messages_in_total{topic="m"}'), 200, 'the leader counted the 200 records in')
   const followers = p.replicas.filter((r) => r !== p.leaderId)
   for (const f of followers) {
