@@ -1,20 +1,24 @@
 // The producer's record accumulator: per-partition queues of batches, closed by size or age, and
-// the byte budget that bounds what the producer holds in memory. Pure: no timers and no I/O; the
+// the byte budget that bounds what the producer holds in memory. A record is written into its
+// batch's bytes when appended (records.ts's BatchBuilder, as Kafka's MemoryRecordsBuilder), so a
+// queued batch is one buffer, not a heap object per record waiting to be encoded. Pure: no timers and no I/O; the
 // caller passes the time in and the producer's sender decides what to do with ready batches.
 //
 // Invariants:
 // - Per partition, batches are first sent in the order they were created, and at most
-//   `inflightPerPartitionMax` of them are sent from the oldest unsettled one on (in flight, or
-//   answered out of turn): 1 without idempotence, so a retried batch can never land after a later
-//   one; up to 5 with it (Kafka's max.in.flight.requests.per.connection with enable.idempotence),
-//   since the leader refuses a batch whose sequence does not follow the last one it appended
-//   (OUT_OF_ORDER_SEQUENCE_NUMBER) and answers a retried duplicate of one of its producer's last
-//   5 batches with its offset.
+//   `inflightPerPartitionMax` (1..5, default 5: Kafka's max.in.flight.requests.per.connection)
+//   of them are sent from the oldest unsettled one on (in flight, or answered out of turn).
+//   With idempotence that keeps order: the leader refuses a batch whose sequence does not follow
+//   the last one it appended (OUT_OF_ORDER_SEQUENCE_NUMBER) and answers a retried duplicate of one
+//   of its producer's last 5 batches with its offset. Without idempotence nothing refuses a batch
+//   sent after one that failed, so with more than 1 in flight a retried batch can land after later
+//   ones (reordering the partition, as in Kafka); 1 keeps strict order under retries.
 // - A batch that failed with a retriable error goes back to its queue in send order, ahead of
 //   every batch never sent, and is re-sent alone, once nothing else of its partition is in flight:
 //   the batches sent after it come back first (refused as out of order, or appended if the failed
-//   one had landed after all), then the partition's batches are re-sent one by one in order, and
-//   only then do new batches leave again (Kafka's Sender does the same after a retry).
+//   one had landed after all; without idempotence, appended or failed on their own), then the
+//   partition's batches are re-sent one by one in order, and only then do new batches leave again
+//   (Kafka's Sender does the same after a retry).
 // - With idempotence, a batch is stamped with the producer id, epoch and its partition's next
 //   sequence when it is first taken, and keeps them for every retry, so the leader recognises a
 //   retry of a batch it appended (its acknowledgement lost) instead of appending it twice. All
@@ -24,42 +28,46 @@
 // - Every appended record has reserved its estimated size in the ByteBudget; the bytes are given
 //   back only when its batch completes (acknowledged or failed for good).
 
-import type { Compression, RecordHeader } from './protocol/records.js'
-import { BATCH_HEADER_BYTES } from './protocol/records.js'
-import { varintSize, varlongSize } from './protocol/primitives.js'
+import { BATCH_HEADER_BYTES, BatchBuilder, recordBytes, recordPayloadBytes, type Compression, type MeasuredRecord, type RecordHeader } from './protocol/records.js'
 
-/** A record ready for a batch: strings still unencoded, timestamp already stamped. */
-export interface AccumulatedRecord {
-  key: Buffer | string | null
-  value: Buffer | string | null
-  headers: RecordHeader[]
-  /** Milliseconds since the epoch. */
-  timestamp: number
-}
+/**
+ * A record checked and ready for a batch, its timestamp stamped and its payload measured once, so
+ * sizing it for a batch is arithmetic. Written into its batch's bytes when appended: the
+ * accumulator keeps no reference to it, so a caller may refill one object for record after record.
+ */
+export type AccumulatedRecord = MeasuredRecord
 
-function blobBytes(v: Buffer | string | null): number {
-  if (v === null) return varintSize(-1)
-  const n = typeof v === 'string' ? Buffer.byteLength(v) : v.length
-  return varintSize(n) + n
+/** A record for append(), its payload measured. */
+export function accumulatedRecord(key: Buffer | string | null, value: Buffer | string | null, headers: readonly RecordHeader[], timestamp: number): AccumulatedRecord {
+  return { key, value, headers, timestamp, payloadBytes: recordPayloadBytes(key, value, headers) }
 }
 
 /**
  * The record's size in an uncompressed batch, given its index and its timestamp's distance from
- * the batch's first record (the base timestamp is the batch's minimum, so this can be slightly off
- * for out-of-order timestamps; it is an estimate for closing batches, not an encoding).
+ * the batch's first record (the batch's base timestamp).
  */
 export function recordSizeBytes(record: AccumulatedRecord, index: number, timestampDelta: number): number {
-  let body = 1 + varlongSize(timestampDelta) + varintSize(index) + blobBytes(record.key) + blobBytes(record.value)
-  body += varintSize(record.headers.length)
-  for (const h of record.headers) body += blobBytes(h.key) + blobBytes(h.value)
-  return varintSize(body) + body
+  return recordBytes(record.payloadBytes, index, timestampDelta)
 }
 
 /** Upper bound of a record's size in any batch position, for validation before it is placed. */
 export function recordSizeBytesMax(record: AccumulatedRecord): number {
-  // Index up to 2^31 takes 5 bytes; a timestamp delta up to a day fits in 5 bytes as well.
-  return recordSizeBytes(record, 0x7fffffff, 86_400_000)
+  return recordBytesMax(record.payloadBytes)
 }
+
+/** Upper bound of the size of a record of `payloadBytes` (recordPayloadBytes) in any batch position. */
+export function recordBytesMax(payloadBytes: number): number {
+  // Index up to 2^31 takes 5 bytes; a timestamp delta up to a day fits in 5 bytes as well.
+  return recordBytes(payloadBytes, 0x7fffffff, 86_400_000)
+}
+
+/**
+ * Batches of one partition in flight at most, and the default: Kafka's
+ * max.in.flight.requests.per.connection. With idempotence it is also the most a leader
+ * deduplicates: it remembers a producer's last 5 batches per partition
+ * (broker/replication/producer-state.ts), so a retry of any batch still in flight is recognised.
+ */
+export const INFLIGHT_PER_PARTITION_MAX = 5
 
 /** Largest sequence number; the next one after it is 0 (as the broker counts). */
 const SEQUENCE_MAX = 0x7fffffff
@@ -76,13 +84,18 @@ export interface ProducerIdentity {
   producerEpoch: number
 }
 
+function noop(): void {}
+
 export class ProducerBatch {
   readonly topic: string
   readonly partition: number
-  /** Records, until the batch is encoded (then dropped: only `encoded` is kept for retries). */
-  records: AccumulatedRecord[] = []
+  /**
+   * The records, written into the batch's bytes as they are appended; null once encoded (then
+   * only `encoded` is kept, for retries).
+   */
+  #builder: BatchBuilder | null
   recordCount = 0
-  /** Estimated encoded size, uncompressed. */
+  /** Encoded size so far, uncompressed, header included. */
   sizeBytes = BATCH_HEADER_BYTES
   /** Bytes reserved in the ByteBudget for this batch's records. */
   reservedBytes = 0
@@ -103,23 +116,30 @@ export class ProducerBatch {
   baseSequence = -1
   /** Resolves with the base offset (-1n with acks=0); rejects with the final error. */
   readonly done: Promise<bigint>
+  /** Resolves once `done` settles, either way: what a sender waits on before reading the outcome. */
+  readonly completed: Promise<void>
   /** The outcome, once settled: the base offset, or the error. */
   baseOffset: bigint | null = null
   error: Error | null = null
   #resolve!: (baseOffset: bigint) => void
   #reject!: (err: Error) => void
 
-  constructor(topic: string, partition: number, createdMs: number) {
+  /**
+   * Made by the accumulator only. `batchBytes` is the size it is closed at; `expectedBytes` the
+   * size it likely reaches, for its first buffer (BatchBuilder).
+   */
+  constructor(topic: string, partition: number, createdMs: number, batchBytes: number, expectedBytes = 0) {
     this.topic = topic
     this.partition = partition
     this.createdMs = createdMs
+    this.#builder = new BatchBuilder(batchBytes, expectedBytes)
     this.done = new Promise<bigint>((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
     })
-    // Whoever sent the records awaits `done`; this keeps a failure with no listener yet from
-    // being reported as an unhandled rejection.
-    this.done.catch(() => undefined)
+    // Senders wait on `completed`, then read `baseOffset` or `error`; handling the rejection
+    // here also keeps a failure with no listener on `done` from being reported as unhandled.
+    this.completed = this.done.then(noop, noop)
   }
 
   get settled(): boolean {
@@ -136,10 +156,30 @@ export class ProducerBatch {
     this.#reject(err)
   }
 
-  encode(encoder: (records: AccumulatedRecord[], compression: Compression) => Buffer, compression: Compression): Buffer {
+  /** The bytes `record` takes if appended next (the accumulator checks that it fits first). */
+  nextRecordBytes(record: AccumulatedRecord): number {
+    if (this.#builder === null) throw new Error(`${this.topic}-${this.partition}: a record for a batch already encoded`)
+    return this.#builder.nextRecordBytes(record)
+  }
+
+  /** Writes the record into the batch; `sizeBytes` is its nextRecordBytes(). */
+  append(record: AccumulatedRecord, sizeBytes: number, reservedBytes: number): void {
+    if (this.closed || this.#builder === null) throw new Error(`${this.topic}-${this.partition}: a record for a closed batch`)
+    this.#builder.append(record, sizeBytes)
+    this.recordCount++
+    this.sizeBytes += sizeBytes
+    this.reservedBytes += reservedBytes
+  }
+
+  /**
+   * The batch's bytes, framed the first time with its stamps (producer id, epoch, sequence) and
+   * compressed if asked; every retry resends exactly these bytes. Only a closed batch is encoded.
+   */
+  encode(compression: Compression): Buffer {
     if (this.encoded === null) {
-      this.encoded = encoder(this.records, compression)
-      this.records = []
+      if (!this.closed || this.#builder === null) throw new Error(`${this.topic}-${this.partition}: only a closed batch is encoded`)
+      this.encoded = this.#builder.build({ compression, producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: this.baseSequence })
+      this.#builder = null
     }
     return this.encoded
   }
@@ -162,6 +202,8 @@ interface PartitionQueue {
   nextSequence: number
   /** The next batch's `sendOrder`. */
   sendCount: number
+  /** The size of the partition's last closed batch: where a new batch's buffer starts. */
+  lastBatchBytes: number
 }
 
 export interface AccumulatorOptions {
@@ -169,20 +211,18 @@ export interface AccumulatorOptions {
   batchBytes: number
   /** How long a batch may wait for more records before it is sent. */
   lingerMs: number
-  /** Batches of one partition in flight at once; 1 (the default) unless `idempotent`. */
+  /**
+   * Batches of one partition in flight at once, 1..INFLIGHT_PER_PARTITION_MAX (the default).
+   * Without idempotence, more than 1 lets a retried batch land after later ones.
+   */
   inflightPerPartitionMax?: number
   /** Stamp producer id, epoch and sequence into batches when they are first taken; default false. */
   idempotent?: boolean
-}
-
-export interface AppendResult {
-  batch: ProducerBatch
-  /** The record's index in its batch: its offset is the batch's base offset plus this. */
-  index: number
-  /** A batch was created for this record. */
-  newBatch: boolean
-  /** The previous open batch of the partition, closed because the record did not fit. */
-  closedBatch: ProducerBatch | null
+  /**
+   * Called when an open batch is closed (full, or taken for sending), so the sticky partitioner
+   * moves on; it must not call back into the accumulator.
+   */
+  onBatchClosed?: (batch: ProducerBatch) => void
 }
 
 export interface ReadyResult {
@@ -204,75 +244,85 @@ export interface ReadyOptions {
   producer?: ProducerIdentity | null
 }
 
-function tpKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`
-}
-
 export class Accumulator {
-  readonly #options: Required<AccumulatorOptions>
+  readonly #batchBytes: number
+  readonly #lingerMs: number
+  readonly #inflightPerPartitionMax: number
+  readonly #idempotent: boolean
+  readonly #onBatchClosed: (batch: ProducerBatch) => void
   /**
-   * Per partition written to; kept when empty, since it holds the partition's sequence state
-   * (bounded by the partitions of the topics this producer writes).
+   * Per topic, per partition number, the partitions written to: indexed by number rather than a
+   * "topic-partition" string, which appending would otherwise build per record. Kept when empty,
+   * since a queue holds its partition's sequence state (bounded by the partitions of the topics
+   * this producer writes).
    */
-  readonly #queues = new Map<string, PartitionQueue>()
+  readonly #queues = new Map<string, PartitionQueue[]>()
+  /** The same queues in creation order, for the passes over all of them (ready, removeUnsent). */
+  readonly #allQueues: PartitionQueue[] = []
 
   constructor(options: AccumulatorOptions) {
-    const o = { inflightPerPartitionMax: 1, idempotent: false, ...options }
-    if (!Number.isInteger(o.inflightPerPartitionMax) || o.inflightPerPartitionMax < 1) {
-      throw new RangeError(`inflightPerPartitionMax must be a positive integer, got ${o.inflightPerPartitionMax}`)
+    const inflightMax = options.inflightPerPartitionMax ?? INFLIGHT_PER_PARTITION_MAX
+    if (!Number.isInteger(inflightMax) || inflightMax < 1 || inflightMax > INFLIGHT_PER_PARTITION_MAX) {
+      throw new RangeError(`inflightPerPartitionMax must be an integer in 1..${INFLIGHT_PER_PARTITION_MAX}, got ${inflightMax}`)
     }
-    if (!o.idempotent && o.inflightPerPartitionMax !== 1) {
-      throw new RangeError('Without idempotence only one batch per partition may be in flight, or a retry could reorder the partition')
-    }
-    this.#options = o
+    this.#batchBytes = options.batchBytes
+    this.#lingerMs = options.lingerMs
+    this.#inflightPerPartitionMax = inflightMax
+    this.#idempotent = options.idempotent ?? false
+    this.#onBatchClosed = options.onBatchClosed ?? noop
   }
 
-  /** Appends a record whose bytes the caller has reserved; `reservedBytes` is kept with the batch. */
-  append(topic: string, partition: number, record: AccumulatedRecord, reservedBytes: number, nowMs: number): AppendResult {
-    const queue = this.#queue(topic, partition)
-    let closedBatch: ProducerBatch | null = null
+  /**
+   * Appends a record whose bytes the caller has reserved (`reservedBytes` is kept with the batch)
+   * to the partition's open batch, or to a new batch if it has none or the record does not fit
+   * (closing the open one). Returns the batch: the record's index in it is `recordCount - 1`, so
+   * a batch whose recordCount is 1 was created for this record. No result object: this runs per
+   * record.
+   */
+  append(topic: string, partition: number, record: AccumulatedRecord, reservedBytes: number, nowMs: number): ProducerBatch {
+    return this.#append(this.#queue(topic, partition), record, reservedBytes, nowMs, true) as ProducerBatch
+  }
+
+  /**
+   * As append(), except when the partition's open batch cannot take the record: then it closes
+   * that batch and returns null, the record not placed. The sticky partitioner then moves on, so
+   * an unkeyed record that does not fit goes to the next sticky partition rather than open a
+   * one-record batch on the old one (Kafka's abortOnNewBatch).
+   */
+  tryAppend(topic: string, partition: number, record: AccumulatedRecord, reservedBytes: number, nowMs: number): ProducerBatch | null {
+    return this.#append(this.#queue(topic, partition), record, reservedBytes, nowMs, false)
+  }
+
+  #append(queue: PartitionQueue, record: AccumulatedRecord, reservedBytes: number, nowMs: number, newBatchIfFull: boolean): ProducerBatch | null {
     let batch = queue.batches[queue.batches.length - 1]
+    let size = 0
     if (batch !== undefined && !batch.closed) {
-      const first = batch.records[0]
-      const size = recordSizeBytes(record, batch.recordCount, first === undefined ? 0 : record.timestamp - first.timestamp)
-      if (batch.sizeBytes + size > this.#options.batchBytes) {
-        batch.closed = true
-        closedBatch = batch
+      size = batch.nextRecordBytes(record)
+      if (batch.sizeBytes + size > this.#batchBytes) {
+        this.#close(batch)
+        if (!newBatchIfFull) return null
         batch = undefined
       }
     } else {
       batch = undefined
     }
-    const newBatch = batch === undefined
     if (batch === undefined) {
-      batch = new ProducerBatch(topic, partition, nowMs)
+      batch = new ProducerBatch(queue.topic, queue.partition, nowMs, this.#batchBytes, queue.lastBatchBytes)
+      size = batch.nextRecordBytes(record)
       queue.batches.push(batch)
     }
-    const index = batch.recordCount
-    const first = batch.records[0]
-    batch.records.push(record)
-    batch.recordCount++
-    batch.sizeBytes += recordSizeBytes(record, index, first === undefined ? 0 : record.timestamp - first.timestamp)
-    batch.reservedBytes += reservedBytes
+    batch.append(record, size, reservedBytes)
     // A record that fills the batch on its own (or a single record above batchBytes) closes it now.
-    if (batch.sizeBytes >= this.#options.batchBytes) batch.closed = true
-    return { batch, index, newBatch, closedBatch }
+    if (batch.sizeBytes >= this.#batchBytes) this.#close(batch)
+    return batch
   }
 
-  /**
-   * Closes the partition's open batch if `record` would not fit in it; returns whether it did.
-   * The sticky partitioner asks first, so an unkeyed record that does not fit moves to the next
-   * sticky partition rather than open a one-record batch on the old one (as Kafka's onNewBatch).
-   */
-  closeIfFull(topic: string, partition: number, record: AccumulatedRecord): boolean {
-    const q = this.#queues.get(tpKey(topic, partition))
-    const batch = q?.batches[q.batches.length - 1]
-    if (batch === undefined || batch.closed) return false
-    const first = batch.records[0]
-    const size = recordSizeBytes(record, batch.recordCount, first === undefined ? 0 : record.timestamp - first.timestamp)
-    if (batch.sizeBytes + size <= this.#options.batchBytes) return false
+  #close(batch: ProducerBatch): void {
+    if (batch.closed) return
     batch.closed = true
-    return true
+    const q = this.#queueOf(batch.topic, batch.partition)
+    if (q !== undefined) q.lastBatchBytes = batch.sizeBytes
+    this.#onBatchClosed(batch)
   }
 
   /**
@@ -286,7 +336,7 @@ export class Accumulator {
     const ready: ProducerBatch[][] = []
     let nextReadyMs = Number.POSITIVE_INFINITY
     let needsProducerId = false
-    for (const q of this.#queues.values()) {
+    for (const q of this.#allQueues) {
       const head = q.batches[0]
       if (head === undefined) continue
       if (head.sendOrder >= 0) {
@@ -296,7 +346,7 @@ export class Accumulator {
         else nextReadyMs = Math.min(nextReadyMs, head.retryAtMs)
         continue
       }
-      if (this.#options.idempotent) {
+      if (this.#idempotent) {
         const producer = options.producer ?? null
         if (producer === null) {
           needsProducerId = true
@@ -305,7 +355,7 @@ export class Accumulator {
         if (q.inflight.length > 0 && !sameProducer(q, producer)) continue
       }
       let list: ProducerBatch[] | null = null
-      const room = this.#options.inflightPerPartitionMax - windowSize(q)
+      const room = this.#inflightPerPartitionMax - windowSize(q)
       for (let i = 0; i < room && i < q.batches.length; i++) {
         const b = q.batches[i] as ProducerBatch
         const readyAtMs = this.#readyAtMs(b, i < q.batches.length - 1, options.flushAll)
@@ -323,7 +373,7 @@ export class Accumulator {
 
   #readyAtMs(batch: ProducerBatch, hasNext: boolean, flushAll: boolean): number {
     const full = batch.closed || hasNext || flushAll
-    return Math.max(batch.retryAtMs, full ? 0 : batch.createdMs + this.#options.lingerMs)
+    return Math.max(batch.retryAtMs, full ? 0 : batch.createdMs + this.#lingerMs)
   }
 
   /**
@@ -337,13 +387,13 @@ export class Accumulator {
     if (batch.sendOrder >= 0) {
       if (q.inflight.length > 0) throw new Error(`take: ${batch.topic}-${batch.partition} re-send while ${q.inflight.length} in flight`)
     } else {
-      if (windowSize(q) >= this.#options.inflightPerPartitionMax) throw new Error(`take: ${batch.topic}-${batch.partition} has no free in-flight slot`)
-      if (this.#options.idempotent) this.#stamp(q, batch, producer)
+      if (windowSize(q) >= this.#inflightPerPartitionMax) throw new Error(`take: ${batch.topic}-${batch.partition} has no free in-flight slot`)
+      if (this.#idempotent) this.#stamp(q, batch, producer)
       batch.sendOrder = q.sendCount++
     }
     q.batches.shift()
     q.inflight.push(batch)
-    batch.closed = true
+    this.#close(batch)
   }
 
   #stamp(q: PartitionQueue, batch: ProducerBatch, producer: ProducerIdentity | null): void {
@@ -362,7 +412,7 @@ export class Accumulator {
 
   /** A taken batch is done for good (acknowledged or failed): its in-flight slot is free. */
   complete(batch: ProducerBatch): void {
-    const q = this.#queues.get(tpKey(batch.topic, batch.partition))
+    const q = this.#queueOf(batch.topic, batch.partition)
     if (q === undefined) return
     const i = q.inflight.indexOf(batch)
     if (i >= 0) q.inflight.splice(i, 1)
@@ -393,7 +443,7 @@ export class Accumulator {
    * earlier one has not landed yet.
    */
   hasEarlierUnsettled(batch: ProducerBatch): boolean {
-    const q = this.#queues.get(tpKey(batch.topic, batch.partition))
+    const q = this.#queueOf(batch.topic, batch.partition)
     if (q === undefined) return false
     for (const b of q.inflight) if (b !== batch && b.sendOrder < batch.sendOrder) return true
     for (const b of q.batches) {
@@ -408,17 +458,17 @@ export class Accumulator {
     const q = this.#queue(batch.topic, batch.partition)
     if (q.batches[0] !== batch) throw new Error(`abandon: ${batch.topic}-${batch.partition} head mismatch`)
     q.batches.shift()
-    batch.closed = true
+    this.#close(batch)
   }
 
   /** Removes and returns every batch never sent (they cannot get a producer id); the caller fails them. */
   removeUnsent(): ProducerBatch[] {
     const removed: ProducerBatch[] = []
-    for (const q of this.#queues.values()) {
+    for (const q of this.#allQueues) {
       const firstUnsent = q.batches.findIndex((b) => b.sendOrder < 0)
       if (firstUnsent < 0) continue
       for (const b of q.batches.slice(firstUnsent)) {
-        b.closed = true
+        this.#close(b)
         removed.push(b)
       }
       q.batches = q.batches.slice(0, firstUnsent)
@@ -428,26 +478,36 @@ export class Accumulator {
 
   /** Whether `batch` is its partition's next to send. */
   isWaitingHead(batch: ProducerBatch): boolean {
-    const q = this.#queues.get(tpKey(batch.topic, batch.partition))
+    const q = this.#queueOf(batch.topic, batch.partition)
     return q !== undefined && q.batches[0] === batch
   }
 
   /** Batches not yet taken, per partition, in the order they will leave (for tests and diagnostics). */
   queued(topic: string, partition: number): readonly ProducerBatch[] {
-    return this.#queues.get(tpKey(topic, partition))?.batches ?? []
+    return this.#queueOf(topic, partition)?.batches ?? []
   }
 
   /** Batches in flight, per partition, in send order (for tests and diagnostics). */
   inflight(topic: string, partition: number): readonly ProducerBatch[] {
-    return this.#queues.get(tpKey(topic, partition))?.inflight ?? []
+    return this.#queueOf(topic, partition)?.inflight ?? []
+  }
+
+  #queueOf(topic: string, partition: number): PartitionQueue | undefined {
+    return this.#queues.get(topic)?.[partition]
   }
 
   #queue(topic: string, partition: number): PartitionQueue {
-    const key = tpKey(topic, partition)
-    let q = this.#queues.get(key)
+    let partitions = this.#queues.get(topic)
+    if (partitions === undefined) {
+      partitions = []
+      this.#queues.set(topic, partitions)
+    }
+    let q = partitions[partition]
     if (q === undefined) {
-      q = { topic, partition, batches: [], inflight: [], producerId: -1n, producerEpoch: -1, nextSequence: 0, sendCount: 0 }
-      this.#queues.set(key, q)
+      q = { topic, partition, batches: [], inflight: [], producerId: -1n, producerEpoch: -1, nextSequence: 0, sendCount: 0, lastBatchBytes: 0 }
+      // Partition numbers are small and dense (0..n-1), so this array has few holes.
+      partitions[partition] = q
+      this.#allQueues.push(q)
     }
     return q
   }

@@ -53,11 +53,12 @@ export function partitionForKey(key: Buffer | string, numPartitions: number): nu
 /**
  * The sticky choice for unkeyed records, per topic. The producer calls `batchClosed` whenever a
  * batch of a topic is closed (full or sent); if it was the sticky partition, the next unkeyed
- * record picks a new one.
+ * record picks a new one. The pick waits for that record, which knows the topic's partition count
+ * (the producer learns of a closed batch where it does not).
  */
 export class StickyPartitioner {
-  /** Current sticky partition per topic. */
-  readonly #sticky = new Map<string, number>()
+  /** Per topic: the current sticky partition, or -1 once its batch closed (pick another next). */
+  readonly #sticky = new Map<string, StickyChoice>()
   /** Injected so tests are deterministic; returns [0, 1). */
   readonly #random: () => number
 
@@ -65,21 +66,36 @@ export class StickyPartitioner {
     this.#random = options.random ?? Math.random
   }
 
+  /** Called per unkeyed record: one map lookup while the choice stands. */
   partition(topic: string, numPartitions: number): number {
-    const current = this.#sticky.get(topic)
-    if (current !== undefined && current < numPartitions) return current
-    return this.#pick(topic, numPartitions, current)
+    let choice = this.#sticky.get(topic)
+    if (choice === undefined) {
+      choice = { current: -1, previous: -1 }
+      this.#sticky.set(topic, choice)
+    }
+    if (choice.current >= 0 && choice.current < numPartitions) return choice.current
+    choice.current = this.#pick(numPartitions, choice.previous)
+    return choice.current
   }
 
-  batchClosed(topic: string, partition: number, numPartitions: number): void {
-    if (this.#sticky.get(topic) === partition) this.#pick(topic, numPartitions, partition)
+  batchClosed(topic: string, partition: number): void {
+    const choice = this.#sticky.get(topic)
+    if (choice === undefined || choice.current !== partition) return
+    choice.previous = partition
+    choice.current = -1
   }
 
   /** A random partition other than `previous` (when there is another). */
-  #pick(topic: string, numPartitions: number, previous: number | undefined): number {
+  #pick(numPartitions: number, previous: number): number {
     let p = Math.floor(this.#random() * numPartitions) % numPartitions
     if (numPartitions > 1 && p === previous) p = (p + 1 + Math.floor(this.#random() * (numPartitions - 1))) % numPartitions
-    this.#sticky.set(topic, p)
     return p
   }
+}
+
+interface StickyChoice {
+  /** The partition unkeyed records go to; -1 when none is chosen yet or its batch closed. */
+  current: number
+  /** The partition whose batch closed last, which the next pick avoids; -1 if none. */
+  previous: number
 }

@@ -21,15 +21,24 @@
 // that was sent, since the hole it may leave in the sequence would stall the partition.
 //
 // Without idempotence, a retry after a lost response may duplicate a batch; that is inherent to
-// at-least-once delivery, and why retries are bounded (`retries`).
+// at-least-once delivery, and why retries are bounded (`retries`). And since nothing refuses the
+// batches sent after one that failed, a retried batch lands after them when more than one batch of
+// its partition is in flight (maxInflightPerPartition, default 5 as Kafka's
+// max.in.flight.requests.per.connection): 1 keeps strict per-partition order under retries.
+//
+// The per-record path (send() -> #append -> Accumulator.append, and back from the batches'
+// outcomes) runs about a million times a second, so the only object it makes per record is the
+// RecordMetadata it answers with: a call's records are checked into columns (CheckedRecords) and
+// written straight into their batch's bytes, where they went is kept as runs per batch
+// (Placement), and the sticky partitioner learns of closed batches from the accumulator.
 //
 // Memory is bounded by bufferBytesMax: each record reserves its size until its batch completes,
 // and send() waits for room (backpressure) instead of growing the buffer.
 
 import { ApiKey } from './protocol/apis.js'
 import type { ProduceRequest, ProduceResponse } from './protocol/messages/produce.js'
-import { BATCH_HEADER_BYTES, encodeBatch, type Compression, type RecordHeader } from './protocol/records.js'
-import { Accumulator, ByteBudget, recordSizeBytesMax, type AccumulatedRecord, type ProducerBatch, type ProducerIdentity } from './accumulator.js'
+import { BATCH_HEADER_BYTES, NO_HEADERS, recordPayloadBytes, type Compression, type RecordHeader } from './protocol/records.js'
+import { Accumulator, ByteBudget, INFLIGHT_PER_PARTITION_MAX, recordBytesMax, type AccumulatedRecord, type ProducerBatch, type ProducerIdentity } from './accumulator.js'
 import { backoffMs, needsMetadataRefresh, type Cluster, type RetryOptions } from './cluster.js'
 import { ClosedError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandError, StrandProtocolError, wireError } from './errors.js'
 import { partitionForKey, StickyPartitioner } from './partitioner.js'
@@ -59,8 +68,10 @@ export interface ProducerOptions {
    */
   idempotent?: boolean
   /**
-   * Batches of one partition in flight at once. Default 5 with idempotence (the most a leader
-   * deduplicates); must be 1 without it, or a retried batch could land after a later one.
+   * Batches of one partition in flight at once, 1 to 5; default 5, as Kafka's
+   * max.in.flight.requests.per.connection (with idempotence, 5 is also the most a leader
+   * deduplicates). Without idempotence, above 1 a retried batch may land after batches sent after
+   * it, reordering the partition (as in Kafka); 1 keeps strict order under retries.
    */
   maxInflightPerPartition?: number
 }
@@ -112,12 +123,6 @@ const DEFAULTS = {
   compression: 'none',
 } as const
 
-/**
- * Batches per partition in flight at most with idempotence: the leader remembers a producer's
- * last 5 batches per partition (broker/replication/producer-state.ts), so a retry of any batch
- * still in flight is recognised; with more, a retried batch could fall out of that window.
- */
-const IDEMPOTENT_INFLIGHT_PER_PARTITION_MAX = 5
 /** Sent in InitProducerId; only transactions use it, and there are none. */
 const TRANSACTION_TIMEOUT_MS = 60_000
 
@@ -140,16 +145,79 @@ interface Resolved {
   maxInflightPerPartition: number
 }
 
-interface Prepared {
-  record: AccumulatedRecord
-  /** Explicit or from the key; null = sticky. */
-  partition: number | null
-  reserveBytes: number
+/** In a send() call's partition choices: the record is unkeyed, for the sticky partitioner. */
+const STICKY = -1
+
+/**
+ * One send() call's records, checked before any is placed and kept as columns (an array per field,
+ * indexed by message) rather than an object per record: at a million records a second, record
+ * objects and their boxed timestamps were most of the producer's garbage. Keys, values and headers
+ * are taken from the messages once, so a message changed while the call waits for buffer room
+ * changes nothing.
+ */
+class CheckedRecords {
+  readonly keys: Array<Buffer | string | null>
+  readonly values: Array<Buffer | string | null>
+  readonly headers: Array<readonly RecordHeader[]>
+  /** Milliseconds since the epoch. */
+  readonly timestamps: Float64Array
+  /** recordPayloadBytes() of each record. */
+  readonly payloadBytes: Int32Array
+  /** Explicit, from the key, or STICKY. */
+  readonly partitions: Int32Array
+
+  constructor(count: number) {
+    this.keys = new Array(count)
+    this.values = new Array(count)
+    this.headers = new Array(count)
+    this.timestamps = new Float64Array(count)
+    this.payloadBytes = new Int32Array(count)
+    this.partitions = new Int32Array(count)
+  }
+
+  /** Refills `into` with record i, for the accumulator (which writes it out at once). */
+  load(i: number, into: RecordSlot): RecordSlot {
+    into.key = this.keys[i] as Buffer | string | null
+    into.value = this.values[i] as Buffer | string | null
+    into.headers = this.headers[i] as readonly RecordHeader[]
+    into.timestamp = this.timestamps[i] as number
+    into.payloadBytes = this.payloadBytes[i] as number
+    return into
+  }
 }
 
-interface Placed {
-  batch: ProducerBatch
-  index: number
+/** An AccumulatedRecord refilled for each append of a call. */
+type RecordSlot = { -readonly [K in keyof AccumulatedRecord]: AccumulatedRecord[K] }
+
+/**
+ * Where one send() call's messages went, as runs in message order: run r is counts[r] messages
+ * placed at consecutive indexes of batches[r], from firstIndexes[r] on. Unkeyed messages fill one
+ * batch after another, so a call of 1,000 of them is a few runs rather than 1,000 objects held
+ * until the call settles (keyed ones spread over partitions make shorter runs).
+ */
+class Placement {
+  readonly batches: ProducerBatch[] = []
+  readonly firstIndexes: number[] = []
+  readonly counts: number[] = []
+  /** Messages placed. */
+  size = 0
+
+  add(batch: ProducerBatch, index: number): void {
+    const last = this.batches.length - 1
+    this.size++
+    if (last >= 0 && this.batches[last] === batch && (this.firstIndexes[last] as number) + (this.counts[last] as number) === index) {
+      this.counts[last] = (this.counts[last] as number) + 1
+      return
+    }
+    this.batches.push(batch)
+    this.firstIndexes.push(index)
+    this.counts.push(1)
+  }
+
+  /** Resolves once every batch holding these messages is settled (a batch may appear in several runs). */
+  async settled(): Promise<void> {
+    for (const b of this.batches) if (!b.settled) await b.completed
+  }
 }
 
 function nonNegativeInt(name: string, v: number | undefined, fallback: number): number {
@@ -168,13 +236,13 @@ function resolveIdempotence(o: ProducerOptions, acks: -1 | 0 | 1): { idempotent:
   const idempotent = o.idempotent ?? acks === -1
   if (typeof idempotent !== 'boolean') throw new InvalidArgumentError(`idempotent must be a boolean, got ${String(idempotent)}.`)
   if (idempotent && acks !== -1) throw new InvalidArgumentError(`idempotent needs acks 'all', got acks ${acks}.`)
-  const max = o.maxInflightPerPartition ?? (idempotent ? IDEMPOTENT_INFLIGHT_PER_PARTITION_MAX : 1)
+  // Kafka's default regardless of idempotence; without it, above 1 a retry may reorder (see the header).
+  const max = o.maxInflightPerPartition ?? INFLIGHT_PER_PARTITION_MAX
   if (!Number.isInteger(max) || max < 1) throw new InvalidArgumentError(`maxInflightPerPartition must be a positive integer, got ${max}.`)
-  if (!idempotent && max !== 1) {
-    throw new InvalidArgumentError(`maxInflightPerPartition ${max} needs idempotence: without it a retried batch could land after a later one and reorder the partition.`)
-  }
-  if (max > IDEMPOTENT_INFLIGHT_PER_PARTITION_MAX) {
-    throw new InvalidArgumentError(`maxInflightPerPartition ${max} is above ${IDEMPOTENT_INFLIGHT_PER_PARTITION_MAX}, the batches per partition a leader remembers to recognise retries.`)
+  if (max > INFLIGHT_PER_PARTITION_MAX) {
+    throw new InvalidArgumentError(
+      `maxInflightPerPartition ${max} is above ${INFLIGHT_PER_PARTITION_MAX} (Kafka's bound, and the batches per partition a leader remembers to recognise idempotent retries).`,
+    )
   }
   return { idempotent, maxInflightPerPartition: max }
 }
@@ -203,8 +271,8 @@ function resolveOptions(o: ProducerOptions, retry: RetryOptions): Resolved {
   return r
 }
 
-function normalizeHeaders(h: Headers | undefined): RecordHeader[] {
-  if (h === undefined) return []
+function normalizeHeaders(h: Headers | undefined): readonly RecordHeader[] {
+  if (h === undefined) return NO_HEADERS
   if (Array.isArray(h)) return h
   return Object.entries(h).map(([key, value]) => ({ key, value: typeof value === 'string' ? Buffer.from(value) : value }))
 }
@@ -226,7 +294,7 @@ function lostSequence(b: ProducerBatch, err: StrandProtocolError): StrandProtoco
 }
 
 function isPayload(v: unknown): v is Buffer | string | null {
-  return v === null || typeof v === 'string' || Buffer.isBuffer(v)
+  return v === null || typeof v === 'string' || v instanceof Buffer
 }
 
 /** One Produce body for batches that all go to the same broker, grouped by topic. */
@@ -257,6 +325,8 @@ export class Producer {
   readonly #requestTimeoutMs: number
   readonly #onClose: (() => void) | undefined
   readonly #o: Resolved
+  /** The largest record (its reservation, recordSizeBytesMax) that a request and the buffer can hold. */
+  readonly #recordBytesMax: number
   readonly #accumulator: Accumulator
   readonly #budget: ByteBudget
   readonly #sticky = new StickyPartitioner()
@@ -290,11 +360,14 @@ export class Producer {
     this.#requestTimeoutMs = context.requestTimeoutMs
     this.#onClose = context.onClose
     this.#o = resolveOptions(options, context.cluster.retryOptions)
+    this.#recordBytesMax = Math.min(this.#o.requestBytesMax - REQUEST_FIXED_BYTES, this.#o.bufferBytesMax) - BATCH_HEADER_BYTES
     this.#accumulator = new Accumulator({
       batchBytes: this.#o.batchBytes,
       lingerMs: this.#o.lingerMs,
       inflightPerPartitionMax: this.#o.maxInflightPerPartition,
       idempotent: this.#o.idempotent,
+      // Whether full or taken for sending, a closed batch moves unkeyed records on to another partition.
+      onBatchClosed: (b) => this.#sticky.batchClosed(b.topic, b.partition),
     })
     this.#budget = new ByteBudget(this.#o.bufferBytesMax)
   }
@@ -306,11 +379,29 @@ export class Producer {
    * To know exactly which, and retry only those, use sendSettled().
    */
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
-    const outcomes = await this.sendSettled(record)
-    return outcomes.map((o) => {
-      if (!o.ok) throw o.error
-      return { topic: o.topic, partition: o.partition, offset: o.offset }
-    })
+    const placement = await this.#accept(record)
+    await placement.settled()
+    const topic = record.topic
+    const acks: RecordMetadata[] = new Array(placement.size)
+    let i = 0
+    for (let r = 0; r < placement.batches.length; r++) {
+      const batch = placement.batches[r] as ProducerBatch
+      // Runs are in message order, so this is the first failed message's error.
+      if (batch.error !== null) throw batch.error
+      const count = placement.counts[r] as number
+      const base = batch.baseOffset as bigint
+      if (base < 0n) {
+        for (let k = 0; k < count; k++) acks[i++] = { topic, partition: batch.partition, offset: -1n }
+        continue
+      }
+      // One bigint per record: the next offset is the previous one plus 1.
+      let offset = base + BigInt(placement.firstIndexes[r] as number)
+      for (let k = 0; k < count; k++) {
+        acks[i++] = { topic, partition: batch.partition, offset }
+        offset += 1n
+      }
+    }
+    return acks
   }
 
   /**
@@ -318,19 +409,38 @@ export class Producer {
    * sent: closed producer, invalid message, unknown topic.
    */
   async sendSettled(record: ProducerRecord): Promise<SendOutcome[]> {
-    if (this.#closed) throw new ClosedError('producer')
+    const placement = await this.#accept(record)
+    await placement.settled()
+    const topic = record.topic
+    const outcomes: SendOutcome[] = new Array(placement.size)
+    let i = 0
+    for (let r = 0; r < placement.batches.length; r++) {
+      const batch = placement.batches[r] as ProducerBatch
+      const count = placement.counts[r] as number
+      const error = batch.error
+      if (error !== null) {
+        for (let k = 0; k < count; k++) outcomes[i++] = { ok: false, topic, partition: batch.partition, error }
+        continue
+      }
+      const base = batch.baseOffset as bigint
+      let offset = base < 0n ? -1n : base + BigInt(placement.firstIndexes[r] as number)
+      for (let k = 0; k < count; k++) {
+        outcomes[i++] = { ok: true, topic, partition: batch.partition, offset }
+        if (base >= 0n) offset += 1n
+      }
+    }
+    return outcomes
+  }
+
+  /** Places the call's messages after every earlier call's (send order is call order). */
+  #accept(record: ProducerRecord): Promise<Placement> {
+    if (this.#closed) return Promise.reject(new ClosedError('producer'))
     if (typeof record?.topic !== 'string' || !Array.isArray(record.messages)) {
-      throw new InvalidArgumentError('send() takes { topic: string, messages: Message[] }.')
+      return Promise.reject(new InvalidArgumentError('send() takes { topic: string, messages: Message[] }.'))
     }
     const turn = this.#tail.then(() => this.#append(record))
     this.#tail = turn.catch(() => undefined)
-    const placed = await turn
-    await Promise.all([...new Set(placed.map((p) => p.batch))].map((b) => b.done.catch(() => undefined)))
-    return placed.map(({ batch, index }) => {
-      if (batch.error !== null) return { ok: false, topic: batch.topic, partition: batch.partition, error: batch.error }
-      const base = batch.baseOffset as bigint
-      return { ok: true, topic: batch.topic, partition: batch.partition, offset: base < 0n ? -1n : base + BigInt(index) }
-    })
+    return turn
   }
 
   /** Waits until every message accepted before this call is acknowledged or has failed. */
@@ -367,54 +477,71 @@ export class Producer {
   // -------------------------------------------------------------------------------------------
   // Accepting records
 
-  async #append(record: ProducerRecord): Promise<Placed[]> {
-    if (record.messages.length === 0) return []
+  async #append(record: ProducerRecord): Promise<Placement> {
+    const placement = new Placement()
+    const messages = record.messages
+    if (messages.length === 0) return placement
     const topic = record.topic
     const numPartitions = (await this.#cluster.topic(topic)).partitions.length
     // Everything is checked before anything is placed, so a bad message leaves no half-sent call.
-    const prepared = record.messages.map((m, i) => this.#prepare(m, i, numPartitions))
-    const placed: Placed[] = []
-    for (const p of prepared) {
-      if (!this.#budget.tryAcquire(p.reserveBytes)) {
+    // One clock reading stamps the call's records without a timestamp, and dates its new batches.
+    let nowMs = this.#clock()
+    const checked = new CheckedRecords(messages.length)
+    for (let i = 0; i < messages.length; i++) this.#check(messages[i] as Message, i, nowMs, numPartitions, checked)
+    const slot: RecordSlot = { key: null, value: null, headers: NO_HEADERS, timestamp: 0, payloadBytes: 0 }
+    for (let i = 0; i < messages.length; i++) {
+      const r = checked.load(i, slot)
+      const reserveBytes = recordBytesMax(r.payloadBytes)
+      if (!this.#budget.tryAcquire(reserveBytes)) {
         this.#wake()
-        await this.#budget.acquire(p.reserveBytes)
+        await this.#budget.acquire(reserveBytes)
+        nowMs = this.#clock()
       }
-      const partition = p.partition ?? this.#stickyPartition(topic, numPartitions, p.record)
-      const r = this.#accumulator.append(topic, partition, p.record, p.reserveBytes, this.#clock())
-      if (r.newBatch) this.#incomplete.add(r.batch)
-      if (r.closedBatch !== null) this.#sticky.batchClosed(topic, partition, numPartitions)
-      if (r.batch.closed) this.#sticky.batchClosed(topic, partition, numPartitions)
-      if (r.newBatch || r.batch.closed) this.#wake()
-      placed.push({ batch: r.batch, index: r.index })
+      const partition = checked.partitions[i] as number
+      const batch = partition === STICKY ? this.#appendSticky(topic, numPartitions, r, reserveBytes, nowMs) : this.#accumulator.append(topic, partition, r, reserveBytes, nowMs)
+      const index = batch.recordCount - 1
+      if (index === 0) this.#incomplete.add(batch)
+      // A new batch must be looked at (it may linger), and a closed one sent.
+      if (index === 0 || batch.closed) this.#wake()
+      placement.add(batch, index)
     }
-    return placed
+    return placement
   }
 
-  /** The sticky partition for an unkeyed record, moved on if its open batch cannot take the record. */
-  #stickyPartition(topic: string, numPartitions: number, record: AccumulatedRecord): number {
-    const partition = this.#sticky.partition(topic, numPartitions)
-    if (!this.#accumulator.closeIfFull(topic, partition, record)) return partition
-    this.#sticky.batchClosed(topic, partition, numPartitions)
+  /**
+   * Appends an unkeyed record to its topic's sticky partition. If that partition's open batch
+   * cannot take it, the accumulator closes the batch (which moves the sticky choice on) and the
+   * record goes to the next sticky partition.
+   */
+  #appendSticky(topic: string, numPartitions: number, record: AccumulatedRecord, reserveBytes: number, nowMs: number): ProducerBatch {
+    const batch = this.#accumulator.tryAppend(topic, this.#sticky.partition(topic, numPartitions), record, reserveBytes, nowMs)
+    if (batch !== null) return batch
     this.#wake()
-    return this.#sticky.partition(topic, numPartitions)
+    return this.#accumulator.append(topic, this.#sticky.partition(topic, numPartitions), record, reserveBytes, nowMs)
   }
 
-  #prepare(m: Message, i: number, numPartitions: number): Prepared {
+  /** Checks message i and puts it in `into`; throws on anything that could not be sent. */
+  #check(m: Message, i: number, nowMs: number, numPartitions: number, into: CheckedRecords): void {
     const key = m.key ?? null
-    if (!isPayload(key) || !isPayload(m.value)) throw new InvalidArgumentError(`messages[${i}]: key and value must be a Buffer, a string or null.`)
+    const value = m.value
+    if (!isPayload(key) || !isPayload(value)) throw new InvalidArgumentError(`messages[${i}]: key and value must be a Buffer, a string or null.`)
     if (m.partition !== undefined && (!Number.isInteger(m.partition) || m.partition < 0 || m.partition >= numPartitions)) {
       throw new InvalidArgumentError(`messages[${i}]: partition ${m.partition} is not in 0..${numPartitions - 1}.`)
     }
-    const timestamp = m.timestamp === undefined ? this.#clock() : Number(m.timestamp)
+    const timestamp = m.timestamp === undefined ? nowMs : Number(m.timestamp)
     if (!Number.isSafeInteger(timestamp)) throw new InvalidArgumentError(`messages[${i}]: timestamp ${String(m.timestamp)} is not an integer of ms.`)
-    const record: AccumulatedRecord = { key, value: m.value, headers: normalizeHeaders(m.headers), timestamp }
-    const reserveBytes = recordSizeBytesMax(record)
-    const limit = Math.min(this.#o.requestBytesMax - REQUEST_FIXED_BYTES, this.#o.bufferBytesMax) - BATCH_HEADER_BYTES
-    if (reserveBytes > limit) {
-      throw new RecordTooLargeError(`messages[${i}] takes ${reserveBytes} bytes; requestBytesMax and bufferBytesMax allow ${limit}.`)
+    const headers = normalizeHeaders(m.headers)
+    const payloadBytes = recordPayloadBytes(key, value, headers)
+    const reserveBytes = recordBytesMax(payloadBytes)
+    if (reserveBytes > this.#recordBytesMax) {
+      throw new RecordTooLargeError(`messages[${i}] takes ${reserveBytes} bytes; requestBytesMax and bufferBytesMax allow ${this.#recordBytesMax}.`)
     }
-    const partition = m.partition ?? (key === null ? null : partitionForKey(key, numPartitions))
-    return { record, partition, reserveBytes }
+    into.keys[i] = key
+    into.values[i] = value
+    into.headers[i] = headers
+    into.timestamps[i] = timestamp
+    into.payloadBytes[i] = payloadBytes
+    into.partitions[i] = m.partition ?? (key === null ? STICKY : partitionForKey(key, numPartitions))
   }
 
   // -------------------------------------------------------------------------------------------
@@ -447,7 +574,7 @@ export class Producer {
       list.push(batches)
       byNode.set(leader, list)
     }
-    for (const [nodeId, partitions] of byNode) this.#sendTo(nodeId, partitions, now)
+    for (const [nodeId, partitions] of byNode) this.#sendTo(nodeId, partitions)
     let nextMs = nextReadyMs
     if (needsProducerId) {
       if (now >= this.#initAtMs) void this.#initProducerId()
@@ -478,7 +605,7 @@ export class Producer {
    * go out in order on the one connection to the leader, which answers them in order; a round is
    * split into requests of at most requestBytesMax.
    */
-  #sendTo(nodeId: number, partitions: readonly ProducerBatch[][], now: number): void {
+  #sendTo(nodeId: number, partitions: readonly ProducerBatch[][]): void {
     let rounds = 0
     for (const list of partitions) rounds = Math.max(rounds, list.length)
     for (let r = 0; r < rounds; r++) {
@@ -487,7 +614,7 @@ export class Producer {
       for (const list of partitions) {
         const b = list[r]
         if (b === undefined) continue
-        const encoded = this.#takeAndEncode(b, now)
+        const encoded = this.#takeAndEncode(b)
         if (encoded === null) continue
         const bytes = encoded.length + PARTITION_ENTRY_BYTES + Buffer.byteLength(b.topic)
         if (group.length > 0 && groupBytes + bytes > this.#o.requestBytesMax) {
@@ -503,15 +630,10 @@ export class Producer {
   }
 
   /** Takes a ready batch (stamping it, the first time) and encodes it once; null if it failed. */
-  #takeAndEncode(b: ProducerBatch, now: number): Buffer | null {
+  #takeAndEncode(b: ProducerBatch): Buffer | null {
     this.#accumulator.take(b, this.#identity)
-    const numPartitions = this.#cluster.cachedTopic(b.topic)?.partitions.length ?? 0
-    this.#sticky.batchClosed(b.topic, b.partition, numPartitions)
     try {
-      return b.encode(
-        (records, compression) => encodeBatch(records, { timestamp: now, compression, producerId: b.producerId, producerEpoch: b.producerEpoch, baseSequence: b.baseSequence }),
-        this.#o.compression,
-      )
+      return b.encode(this.#o.compression)
     } catch (err) {
       this.#fail(b, err as Error)
       return null

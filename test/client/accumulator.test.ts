@@ -2,51 +2,88 @@
 // retries, and the byte budget bounds what the producer holds (send() waits, memory does not grow).
 
 import t from 'tap'
-import { Accumulator, ByteBudget, recordSizeBytes, recordSizeBytesMax, sequenceAfter, type AccumulatedRecord, type ProducerBatch, type ProducerIdentity } from '../../client/accumulator.js'
-import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch } from '../../client/protocol/records.js'
+import {
+  Accumulator,
+  accumulatedRecord,
+  ByteBudget,
+  recordSizeBytes,
+  recordSizeBytesMax,
+  sequenceAfter,
+  type AccumulatedRecord,
+  type ProducerBatch,
+  type ProducerIdentity,
+} from '../../client/accumulator.js'
+import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch, type RecordHeader } from '../../client/protocol/records.js'
 
 const T0 = 1_700_000_000_000
 
-function rec(value: string | null, extra: Partial<AccumulatedRecord> = {}): AccumulatedRecord {
-  return { key: null, value, headers: [], timestamp: T0, ...extra }
+function rec(value: string | null, extra: { key?: Buffer | string; headers?: RecordHeader[]; timestamp?: number } = {}): AccumulatedRecord {
+  return accumulatedRecord(extra.key ?? null, value, extra.headers ?? [], extra.timestamp ?? T0)
 }
 
 function encode(records: AccumulatedRecord[]): Buffer {
   return encodeBatch(records, { timestamp: T0 })
 }
 
-t.test('the size estimate equals the encoded batch size', async (t) => {
+t.test('appended records are written as they come: the size is exact and the bytes decode to them', async (t) => {
   const acc = new Accumulator({ batchBytes: 1 << 20, lingerMs: 5 })
   const records = [
     rec('a'),
     rec(null, { key: 'k' }),
     rec('ü'.repeat(100), { key: Buffer.alloc(300, 1), timestamp: T0 + 5 }),
     rec('v', { headers: [{ key: 'h1', value: Buffer.from('x') }, { key: 'héllo', value: null }], timestamp: T0 + 70_000 }),
+    rec('earlier than the first', { timestamp: T0 - 3 }),
   ]
-  for (let i = 0; i < 200; i++) records.push(rec(`value-${i}`, { key: `key-${i}`, timestamp: T0 + i }))
-  let last
-  for (const r of records) last = acc.append('t', 0, r, recordSizeBytesMax(r), T0)
-  const batch = last?.batch
+  // Enough records for the batch's buffer to grow several times past its first size.
+  for (let i = 0; i < 2000; i++) records.push(rec(`value-${i}`, { key: `key-${i}`, timestamp: T0 + i }))
+  let batch: ProducerBatch | undefined
+  for (const r of records) batch = acc.append('t', 0, r, recordSizeBytesMax(r), T0)
   if (batch === undefined) throw new Error('no batch')
-  const encoded = encode(batch.records)
-  t.equal(batch.sizeBytes, encoded.length, 'estimate is exact for in-order timestamps')
-  t.equal(decodeBatch(encoded).records.length, records.length)
+  t.equal(acc.queued('t', 0).length, 1, 'one batch')
+  acc.take(batch)
+  const encoded = batch.encode('none')
+  t.equal(batch.sizeBytes, encoded.length, 'the size is exact, out-of-order timestamps included')
+  const decoded = decodeBatch(encoded)
+  t.equal(decoded.header.baseTimestamp, T0, "the base timestamp is the first record's")
+  t.equal(decoded.header.maxTimestamp, T0 + 70_000)
+  t.same(
+    decoded.records.map((r) => [r.key, r.value, r.headers, r.timestamp]),
+    records.map((r) => [r.key === null ? null : Buffer.from(r.key), r.value === null ? null : Buffer.from(r.value), r.headers, r.timestamp]),
+    'every key, value, header and timestamp as appended (an earlier one as a negative delta)',
+  )
+  t.same(decoded.records, decodeBatch(encode(records)).records, 'the same records as encodeBatch writes (its base timestamp is the earliest)')
   t.ok(recordSizeBytesMax(records[2] as AccumulatedRecord) >= recordSizeBytes(records[2] as AccumulatedRecord, 2, 5), 'the reservation bounds the real size')
+})
+
+t.test('compressed, a batch holds the same records', async (t) => {
+  const acc = new Accumulator({ batchBytes: 1 << 20, lingerMs: 5 })
+  const records = Array.from({ length: 50 }, (_, i) => rec(`value-${i}`.repeat(10), { key: `k${i}`, timestamp: T0 + i }))
+  let batch: ProducerBatch | undefined
+  for (const r of records) batch = acc.append('t', 0, r, 0, T0)
+  if (batch === undefined) throw new Error('no batch')
+  acc.take(batch)
+  const encoded = batch.encode('gzip')
+  t.ok(encoded.length < batch.sizeBytes, 'smaller than the uncompressed size')
+  const decoded = decodeBatch(encoded)
+  t.equal(decoded.header.compression, 'gzip')
+  t.same(decoded.records.map((r) => r.value?.toString()), records.map((r) => r.value))
 })
 
 t.test('a batch closes before it would pass batchBytes', async (t) => {
   const batchBytes = 1024
   const acc = new Accumulator({ batchBytes, lingerMs: 1_000 })
-  const created = new Set<unknown>()
+  const created = new Set<ProducerBatch>()
   const closed: number[] = []
+  let previous: ProducerBatch | undefined
   for (let i = 0; i < 100; i++) {
-    const r = acc.append('t', 3, rec('x'.repeat(50)), 0, T0)
-    created.add(r.batch)
-    if (r.closedBatch !== null) {
-      t.ok(r.newBatch, 'the record that did not fit starts a new batch')
-      t.equal(r.index, 0)
-      closed.push(r.closedBatch.sizeBytes)
+    const batch = acc.append('t', 3, rec('x'.repeat(50)), 0, T0)
+    created.add(batch)
+    if (previous !== undefined && batch !== previous) {
+      t.equal(batch.recordCount, 1, 'the record that did not fit starts a new batch')
+      t.ok(previous.closed, 'and the full one is closed')
+      closed.push(previous.sizeBytes)
     }
+    previous = batch
   }
   t.ok(closed.length > 1, `${closed.length} batches closed by size`)
   for (const size of closed) {
@@ -57,19 +94,23 @@ t.test('a batch closes before it would pass batchBytes', async (t) => {
   t.equal(queued.length, created.size, 'batches queue in creation order')
   t.same(queued.map((b) => b.closed), queued.map((_, i) => i < queued.length - 1), 'all but the last are closed')
   t.equal(queued.reduce((n, b) => n + b.recordCount, 0), 100, 'no record lost or duplicated')
-  for (const b of queued) t.equal(encode(b.records).length, b.sizeBytes)
+  for (const b of queued) {
+    b.closed = true
+    t.equal(b.encode('none').length, b.sizeBytes, 'the size is exact')
+  }
 })
 
 t.test('a record larger than batchBytes gets a batch of its own, closed at once', async (t) => {
   const acc = new Accumulator({ batchBytes: 256, lingerMs: 1_000 })
-  acc.append('t', 0, rec('small'), 0, T0)
+  const small = acc.append('t', 0, rec('small'), 0, T0)
   const big = acc.append('t', 0, rec('y'.repeat(1000)), 0, T0)
-  t.ok(big.newBatch)
-  t.not(big.closedBatch, null, 'the open batch was closed')
-  t.ok(big.batch.closed, 'the oversized batch is closed')
-  t.ok(big.batch.sizeBytes > 256)
+  t.not(big, small)
+  t.equal(big.recordCount, 1, 'a batch of its own')
+  t.ok(small.closed, 'the open batch was closed')
+  t.ok(big.closed, 'the oversized batch is closed')
+  t.ok(big.sizeBytes > 256)
   const after = acc.append('t', 0, rec('next'), 0, T0)
-  t.ok(after.newBatch, 'the next record starts another batch')
+  t.equal(after.recordCount, 1, 'the next record starts another batch')
   t.equal(acc.queued('t', 0).length, 3)
 })
 
@@ -87,8 +128,8 @@ t.test('ready: full batches at once, others after lingerMs, everything when flus
   t.equal(zero.ready(T0, { flushAll: false }).ready.length, 1, 'lingerMs 0: ready as soon as the sender looks')
 })
 
-t.test('one batch per partition in flight; a retried batch goes back before newer ones', async (t) => {
-  const acc = new Accumulator({ batchBytes: 100, lingerMs: 0 })
+t.test('inflightPerPartitionMax 1: one batch per partition in flight; a retried batch goes back before newer ones', async (t) => {
+  const acc = new Accumulator({ batchBytes: 100, lingerMs: 0, inflightPerPartitionMax: 1 })
   for (let i = 0; i < 6; i++) acc.append('t', 0, rec('z'.repeat(30)), 0, T0)
   const [first, second] = acc.queued('t', 0)
   if (first === undefined || second === undefined) throw new Error('expected two batches')
@@ -107,19 +148,15 @@ t.test('one batch per partition in flight; a retried batch goes back before newe
   t.throws(() => acc.take(first), 'taking a batch that is not the head is a bug')
 })
 
-t.test('a batch is encoded once and resent as the same bytes', async (t) => {
+t.test('a batch is encoded once, when closed, and resent as the same bytes', async (t) => {
   const acc = new Accumulator({ batchBytes: 1000, lingerMs: 0 })
-  const { batch } = acc.append('t', 0, rec('once'), 0, T0)
-  let calls = 0
-  const encoder = (records: AccumulatedRecord[]): Buffer => {
-    calls++
-    return encode(records)
-  }
-  const a = batch.encode(encoder, 'none')
-  const b = batch.encode(encoder, 'none')
-  t.equal(calls, 1)
-  t.equal(a, b)
-  t.same(batch.records, [], 'records are dropped once encoded')
+  const batch = acc.append('t', 0, rec('once'), 0, T0)
+  t.throws(() => batch.encode('none'), 'an open batch is not encoded')
+  acc.take(batch)
+  const a = batch.encode('none')
+  t.equal(batch.encode('gzip'), a, 'the same buffer every time (a later call cannot change it)')
+  t.equal(decodeBatch(a).records[0]?.value?.toString(), 'once')
+  t.throws(() => batch.append(rec('late'), 10, 0), 'nothing is appended to it after')
 })
 
 t.test('the byte budget never grants more than bytesMax', async (t) => {
@@ -162,15 +199,38 @@ t.test('every reservation fits: header plus records stay under the budget', asyn
   t.ok(reserved >= encode([r]).length - BATCH_HEADER_BYTES, 'reservation covers the encoded record')
 })
 
-t.test('closeIfFull closes an open batch only when the record would not fit', async (t) => {
-  const acc = new Accumulator({ batchBytes: 200, lingerMs: 1_000 })
-  t.notOk(acc.closeIfFull('t', 0, rec('a')), 'no batch yet: nothing to close')
-  acc.append('t', 0, rec('x'.repeat(100)), 0, T0)
-  t.notOk(acc.closeIfFull('t', 0, rec('small')), 'fits: stays open')
-  t.notOk(acc.queued('t', 0)[0]?.closed)
-  t.ok(acc.closeIfFull('t', 0, rec('y'.repeat(100))), 'does not fit: closed')
-  t.ok(acc.queued('t', 0)[0]?.closed)
-  t.equal(acc.ready(T0, { flushAll: false }).ready.length, 1, 'and ready without lingering')
+t.test('tryAppend places a record unless the open batch cannot take it, and then closes that batch', async (t) => {
+  const closed: ProducerBatch[] = []
+  const acc = new Accumulator({ batchBytes: 200, lingerMs: 1_000, onBatchClosed: (b) => closed.push(b) })
+  const first = acc.tryAppend('t', 0, rec('x'.repeat(100)), 10, T0)
+  t.ok(first !== null && first.recordCount === 1, 'no batch yet: a new one')
+  t.equal(acc.tryAppend('t', 0, rec('small'), 10, T0), first, 'fits: appended to the open batch')
+  t.notOk(first?.closed)
+  t.same(closed, [])
+  t.equal(acc.tryAppend('t', 0, rec('y'.repeat(100)), 10, T0), null, 'does not fit: not placed')
+  t.ok(first?.closed, 'and the open batch is closed')
+  t.same(closed, [first], 'the closure is reported once')
+  t.same(acc.queued('t', 0), [first], 'no batch was opened for the record')
+  t.same([first?.recordCount, first?.reservedBytes], [2, 20], 'the refused record left nothing behind')
+  t.equal(acc.ready(T0, { flushAll: false }).ready.length, 1, 'and the closed batch is ready without lingering')
+  const next = acc.tryAppend('t', 0, rec('y'.repeat(100)), 10, T0)
+  t.ok(next !== null && next !== first, 'with the open batch closed, the next record opens a new one')
+})
+
+t.test('every closure of an open batch is reported once: full, taken, abandoned, removed', async (t) => {
+  const closed: ProducerBatch[] = []
+  const acc = new Accumulator({ batchBytes: 200, lingerMs: 0, onBatchClosed: (b) => closed.push(b) })
+  const full = acc.append('t', 0, rec('x'.repeat(250)), 0, T0)
+  t.same(closed, [full], 'a record that fills its batch closes it')
+  const open = acc.append('t', 1, rec('a'), 0, T0)
+  acc.take(full)
+  acc.take(open)
+  t.same(closed, [full, open], 'taking an open batch closes it; a closed one is not reported again')
+  const abandoned = acc.append('t', 2, rec('b'), 0, T0)
+  acc.abandon(abandoned)
+  const removed = acc.append('t', 3, rec('c'), 0, T0)
+  acc.removeUnsent()
+  t.same(closed, [full, open, abandoned, removed])
 })
 
 // Idempotence: several batches per partition in flight, stamped with consecutive sequences, and
@@ -229,7 +289,7 @@ t.test('idempotent: a retried batch and those after it are re-sent one by one, i
   const [b0, b1, b2, b3, b4, b5, b6] = all as [ProducerBatch, ProducerBatch, ProducerBatch, ProducerBatch, ProducerBatch, ProducerBatch, ProducerBatch]
   takeReady(acc, P1)
   t.same(seqs(acc.inflight('t', 0)), [0, 2, 4, 6, 8])
-  const bytes = all.slice(0, 5).map((b) => b.encode(encode, 'none'))
+  const bytes = all.slice(0, 5).map((b) => b.encode('none'))
 
   // b1 fails retriably (say NOT_LEADER_OR_FOLLOWER); b3 comes back refused as out of order.
   acc.requeue(b1, T0 + 100)
@@ -254,7 +314,7 @@ t.test('idempotent: a retried batch and those after it are re-sent one by one, i
   const fresh = takeReady(acc, P1, T0 + 100)
   t.same(fresh, [b5, b6, all[7]], 'then new batches, several again')
   t.same(seqs(fresh), [10, 12, 14], 'continuing the sequence')
-  t.same(all.slice(0, 5).map((b) => b.encode(encode, 'none')), bytes, 'a re-send carries the same bytes (same sequence)')
+  t.same(all.slice(0, 5).map((b) => b.encode('none')), bytes, 'a re-send carries the same bytes (same sequence)')
   t.same(seqs(all.slice(0, 5)), [0, 2, 4, 6, 8], 'and the same stamps')
 })
 
@@ -284,16 +344,16 @@ t.test('idempotent: a retry while the only batch in flight is the failed one goe
 t.test('idempotent: after a producer id change, a partition restarts at sequence 0 once its old batches are settled', async (t) => {
   const { acc, all } = idempotentWith(4)
   const [b0, b1, b2, b3] = all as [ProducerBatch, ProducerBatch, ProducerBatch, ProducerBatch]
-  const u0 = acc.append('u', 0, rec('u0'), 0, T0).batch
+  const u0 = acc.append('u', 0, rec('u0'), 0, T0)
   u0.closed = true
   takeReady(acc, P1)
   t.same([u0.producerId, u0.baseSequence], [7n, 0])
   acc.complete(u0)
-  const u1 = acc.append('u', 0, rec('u1'), 0, T0).batch
+  const u1 = acc.append('u', 0, rec('u1'), 0, T0)
   u1.closed = true
   acc.complete(b0)
   acc.requeue(b1, 0)
-  const b4 = acc.append('t', 0, rec('b4'), 0, T0).batch
+  const b4 = acc.append('t', 0, rec('b4'), 0, T0)
   b4.closed = true
 
   // The producer now has a new id, P2.
@@ -320,19 +380,46 @@ t.test('removeUnsent takes every batch never sent, and leaves re-sends', async (
   const { acc, all } = idempotentWith(3, 2, 2)
   takeReady(acc, P1)
   acc.requeue(all[0]!, 0)
-  const open = acc.append('t', 0, rec('open'), 0, T0).batch
+  const open = acc.append('t', 0, rec('open'), 0, T0)
   t.same(acc.removeUnsent(), [all[2], open], 'the new batches, the open one included')
   t.ok(open.closed, 'closed, so no record joins a removed batch')
   t.same(acc.queued('t', 0), [all[0]])
-  t.ok(acc.append('t', 0, rec('next'), 0, T0).newBatch, 'a later record starts a new batch')
+  t.equal(acc.append('t', 0, rec('next'), 0, T0).recordCount, 1, 'a later record starts a new batch')
 })
 
-t.test('without idempotence, one batch per partition in flight and no stamps', async (t) => {
-  t.throws(() => new Accumulator({ batchBytes: 100, lingerMs: 0, inflightPerPartitionMax: 2 }), RangeError, 'more needs idempotence')
+t.test('without idempotence, 5 batches per partition in flight by default, 1 when asked, and no stamps', async (t) => {
+  t.throws(() => new Accumulator({ batchBytes: 100, lingerMs: 0, inflightPerPartitionMax: 6 }), RangeError, 'at most 5')
+  t.throws(() => new Accumulator({ batchBytes: 100, lingerMs: 0, inflightPerPartitionMax: 0 }), RangeError, 'at least 1')
   const acc = new Accumulator({ batchBytes: 100, lingerMs: 0 })
-  for (let i = 0; i < 3; i++) acc.append('t', 0, rec('z'.repeat(40)), 0, T0)
+  for (let i = 0; i < 7; i++) acc.append('t', 0, rec('z'.repeat(40)), 0, T0)
   const taken = takeReady(acc, null)
-  t.equal(taken.length, 1)
-  t.same([taken[0]!.producerId, taken[0]!.producerEpoch, taken[0]!.baseSequence], [-1n, -1, -1], 'the wire\'s "no producer"')
-  t.same(takeReady(acc, null), [])
+  t.equal(taken.length, 5, 'Kafka\'s default of 5')
+  t.ok(taken.every((b) => b.producerId === -1n && b.producerEpoch === -1 && b.baseSequence === -1), 'the wire\'s "no producer"')
+  t.same(takeReady(acc, null), [], 'the sixth waits for a free slot')
+  const one = new Accumulator({ batchBytes: 100, lingerMs: 0, inflightPerPartitionMax: 1 })
+  for (let i = 0; i < 3; i++) one.append('t', 0, rec('z'.repeat(40)), 0, T0)
+  t.equal(takeReady(one, null).length, 1)
+  t.same(takeReady(one, null), [])
+})
+
+t.test('without idempotence, a retried batch waits until nothing of its partition is in flight, then goes alone before new ones', async (t) => {
+  const acc = new Accumulator({ batchBytes: 100, lingerMs: 0 })
+  for (let i = 0; i < 7; i++) acc.append('t', 0, rec('z'.repeat(40)), 0, T0)
+  const [b0, b1, b2, b3, b4] = takeReady(acc, null) as [ProducerBatch, ProducerBatch, ProducerBatch, ProducerBatch, ProducerBatch]
+  const [b5, b6] = acc.queued('t', 0) as [ProducerBatch, ProducerBatch]
+  acc.complete(b0)
+  acc.requeue(b1, T0 + 10)
+  t.same(takeReady(acc, null, T0 + 10), [], 'the retry waits while later batches are in flight, and nothing new overtakes it')
+  acc.complete(b2)
+  acc.complete(b3)
+  t.same(takeReady(acc, null, T0 + 10), [], 'still one in flight')
+  acc.complete(b4)
+  t.same(takeReady(acc, null, T0 + 5), [], 'not before its backoff')
+  t.same(takeReady(acc, null, T0 + 10), [b1], 're-sent alone')
+  t.same([b1.producerId, b1.baseSequence], [-1n, -1], 'still unstamped')
+  // As with idempotence, once no re-send waits, new batches follow within the window of 5 that
+  // starts at the oldest unsettled batch (b1): sends b1..b5.
+  t.same(takeReady(acc, null, T0 + 10), [b5], 'then new batches, behind it')
+  acc.complete(b1)
+  t.same(takeReady(acc, null, T0 + 10), [b6])
 })

@@ -54,9 +54,9 @@ t.test('the sticky partitioner stays on one partition until its batch closes', a
   const first = sticky.partition('orders', 6)
   t.equal(first, 3)
   for (let i = 0; i < 10; i++) t.equal(sticky.partition('orders', 6), first, 'unchanged while the batch is open')
-  sticky.batchClosed('orders', (first + 1) % 6, 6)
+  sticky.batchClosed('orders', (first + 1) % 6)
   t.equal(sticky.partition('orders', 6), first, 'closing a batch of another partition does not move it')
-  sticky.batchClosed('orders', first, 6)
+  sticky.batchClosed('orders', first)
   const second = sticky.partition('orders', 6)
   t.not(second, first, 'a closed batch moves it to another partition')
   t.ok(second >= 0 && second < 6)
@@ -69,11 +69,11 @@ t.test('the sticky partitioner never repeats the closed partition when it has a 
   t.equal(sticky.partition('t', 4), 0)
   for (let i = 0; i < 20; i++) {
     const before = sticky.partition('t', 4)
-    sticky.batchClosed('t', before, 4)
+    sticky.batchClosed('t', before)
     t.not(sticky.partition('t', 4), before)
   }
   const single = new StickyPartitioner({ random: () => 0.99 })
-  single.batchClosed('one', single.partition('one', 1), 1)
+  single.batchClosed('one', single.partition('one', 1))
   t.equal(single.partition('one', 1), 0, 'one partition: always 0')
 })
 
@@ -84,7 +84,7 @@ t.test('unkeyed records spread over partitions as batches close', async (t) => {
   for (let i = 0; i < 200; i++) {
     const p = sticky.partition('spread', 8)
     seen.add(p)
-    sticky.batchClosed('spread', p, 8)
+    sticky.batchClosed('spread', p)
   }
   t.equal(seen.size, 8, 'every partition gets batches')
 })

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { StrandProtocolError } from '../../../client/protocol/errors.js'
 import {
   BATCH_HEADER_BYTES,
+  BatchBuilder,
   decodeBatch,
   decodeBatches,
   encodeBatch,
@@ -9,7 +10,11 @@ import {
   readBatchHeader,
   verifyBatch,
   verifyBatches,
+  NO_HEADERS,
+  recordPayloadBytes,
   type Compression,
+  type MeasuredRecord,
+  type RecordHeader,
   type RecordInput,
 } from '../../../client/protocol/records.js'
 import { Rng, testSeed } from '../../helpers/random.js'
@@ -186,4 +191,56 @@ t.test('decodeBatches returns complete batches and reports a trailing partial on
   t.same(verifyBatches(Buffer.concat([a, b])).map((s) => s.pos), [0, a.length])
   expectCorrupt(t, () => verifyBatches(Buffer.alloc(0)), 'empty payload')
   t.equal(verifyBatch(a).sizeBytes, a.length)
+})
+
+// The producer's BatchBuilder writes records one by one, as they are appended; it must write the
+// same format as encodeBatch.
+
+function measured(r: RecordInput): MeasuredRecord {
+  const key = r.key ?? null
+  const headers = (r.headers as RecordHeader[] | undefined) ?? NO_HEADERS
+  return { key, value: r.value, headers, timestamp: r.timestamp ?? NOW, payloadBytes: recordPayloadBytes(key, r.value, headers) }
+}
+
+function build(input: readonly RecordInput[], options: { bytesMax: number; compression: Compression }): { batch: Buffer; sizes: number[] } {
+  const builder = new BatchBuilder(options.bytesMax)
+  const sizes: number[] = []
+  for (const r of input) {
+    const m = measured(r)
+    const size = builder.nextRecordBytes(m)
+    builder.append(m, size)
+    sizes.push(builder.sizeBytes)
+  }
+  return { batch: builder.build({ compression: options.compression, producerId: 42n, producerEpoch: 3, baseSequence: 11 }), sizes }
+}
+
+t.test(`BatchBuilder writes what encodeBatch writes, byte for byte, when the first timestamp is the earliest (seed ${seed})`, async (t) => {
+  for (let round = 0; round < 100; round++) {
+    const compression = COMPRESSIONS[round % COMPRESSIONS.length] as Compression
+    const input = randomRecords(rng.int(1, 60))
+    const earliest = Math.min(...input.map((r) => r.timestamp as number))
+    ;(input[0] as RecordInput).timestamp = earliest
+    // A small bytesMax makes the buffer grow past it for large records, a large one lets it double.
+    const { batch, sizes } = build(input, { bytesMax: rng.bool() ? 256 : 1 << 20, compression })
+    const expected = encodeBatch(input, { timestamp: NOW, compression, producerId: 42n, producerEpoch: 3, baseSequence: 11 })
+    if (!batch.equals(expected)) t.fail(`round ${round}: bytes differ (seed ${seed})`)
+    if (compression === 'none' && sizes.at(-1) !== batch.length) t.fail(`round ${round}: sizeBytes ${sizes.at(-1)} for a batch of ${batch.length} (seed ${seed})`)
+  }
+  t.pass()
+})
+
+t.test('BatchBuilder: a later record with an earlier timestamp gets a negative delta', async (t) => {
+  const input: RecordInput[] = [{ value: 'a', timestamp: NOW }, { value: 'b', timestamp: NOW - 5_000 }, { value: 'c', timestamp: NOW + 9 }]
+  const { batch } = build(input, { bytesMax: 1024, compression: 'none' })
+  const { header, records } = decodeBatch(batch)
+  t.equal(header.baseTimestamp, NOW, "the base timestamp is the first record's")
+  t.equal(header.maxTimestamp, NOW + 9)
+  t.same(records.map((r) => r.timestamp), [NOW, NOW - 5_000, NOW + 9])
+})
+
+t.test('BatchBuilder refuses to build an empty batch and checks each record against its measured size', async (t) => {
+  t.throws(() => new BatchBuilder(1024).build({ compression: 'none' }), RangeError)
+  const builder = new BatchBuilder(1024)
+  const m = measured({ value: 'abc' })
+  t.throws(() => builder.append(m, builder.nextRecordBytes(m) + 1), /not the/, 'a wrong size is a bug, not a corrupt batch')
 })
