@@ -35,7 +35,7 @@ import { produceAll, produceAtRate, type Throughput } from './lib/produce.js'
 import { mbPerSec, perSec, progress, progressDone, publish, type Goal, type Row } from './lib/report.js'
 import { medianRssBytes, RssPeakSampler } from './lib/rss.js'
 import { localTarget, remoteTarget, type Target } from './lib/target.js'
-import { createTopic, endOffsets, replicasPerBroker } from './lib/topics.js'
+import { createTopic, endOffsets, replicasPerBroker, waitReplicated } from './lib/topics.js'
 
 const USAGE = `usage: npm run bench -- [--workload all | produce,consume,lag,e2e,scale] [--records 1000000]
   [--record-bytes 100] [--partitions 6] [--acks 1,all] [--rate 10000] [--duration 10] [--compression none]
@@ -215,6 +215,8 @@ async function produceWorkload(run: Run, acks: Acks): Promise<void> {
   const sampler = acks === 'all' && target.brokers().length > 0 ? new RssPeakSampler(target.brokers().map((b) => b.pid), RSS_SAMPLE_INTERVAL_MS) : null
   const t = await produceAll(run.strand, { topic, records: flags.records, recordBytes: flags.recordBytes, producers: flags.producers, producer: producerOptions(flags, acks), label: `produce acks=${acks}` })
   const peaks = sampler?.stop()
+  // The next workload starts on a quiet cluster, not beside this one's replication.
+  await waitReplicated(run.admin, topic, REPLICATION_FACTOR)
   run.lastProduced = topic
   run.rows.push({ name: `produce acks=${acks}`, section: THROUGHPUT, figures: throughputFigures(run, t) })
   const rate = perSec(t.records, t.ms)
@@ -314,6 +316,7 @@ async function scaleWorkload(run: Run): Promise<void> {
     const topic = await newTopic(run, `scale${partitions}`, partitions)
     const t = await produceAll(run.strand, { topic, records, recordBytes: flags.recordBytes, producers: flags.producers, producer: producerOptions(flags, 'all'), label: `scale: ${partitions} partitions` })
     rates.set(partitions, perSec(t.records, t.ms))
+    await waitReplicated(run.admin, topic, REPLICATION_FACTOR)
     run.rows.push({ name: `${partitions} partition${partitions === 1 ? '' : 's'}`, section, figures: throughputFigures(run, t) })
   }
   const reference = rates.get(SCALE_REFERENCE_PARTITIONS) as number
@@ -405,7 +408,8 @@ async function warmUp(run: Run): Promise<void> {
   for (const acks of [1, 'all'] as const) {
     await produceAll(run.strand, { topic, records, recordBytes: flags.recordBytes, producers: flags.producers, producer: producerOptions(flags, acks), label: `warm-up acks=${acks}` })
   }
-  run.notes.push(`warm-up: ${(2 * records).toLocaleString('en-US')} records produced untimed (half acks=1, half acks=all) before the first workload.`)
+  await waitReplicated(run.admin, topic, REPLICATION_FACTOR)
+  run.notes.push(`warm-up: ${(2 * records).toLocaleString('en-US')} records produced untimed (half acks=1, half acks=all) before the first workload; each workload starts once the followers hold everything produced before it.`)
 }
 
 /** The cluster part of the run, raced against a broker dying. */

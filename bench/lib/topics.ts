@@ -46,6 +46,28 @@ export async function createTopic(admin: Admin, t: BenchTopic): Promise<void> {
   }
 }
 
+/**
+ * Resolves once every partition of `topic` has its full ISR and a high watermark at its log end:
+ * the followers hold everything produced. A workload started before then would share the machine
+ * with the previous one's replication (acks=1 leaves followers copying after the producer is done).
+ */
+export async function waitReplicated(admin: Admin, topic: string, replicationFactor: number): Promise<void> {
+  progress(`${topic}: waiting for followers to copy everything`)
+  const deadline = Date.now() + ISR_FULL_TIMEOUT_MS
+  for (;;) {
+    const md = await admin.metadata([topic])
+    const ps = md.topics.find((x) => x.name === topic)?.partitions ?? []
+    const behind = await Promise.all(ps.map(async (p) => {
+      if (p.leaderId < 0 || p.isr.length < replicationFactor) return true
+      const [hw, end] = await Promise.all(['latest', 'logEnd'].map(async (timestamp) => (await admin.listOffsets({ topic, partition: p.partition, timestamp: timestamp as 'latest' | 'logEnd' })).offset))
+      return hw !== end
+    }))
+    if (ps.length > 0 && !behind.includes(true)) return
+    if (Date.now() > deadline) throw new Error(`the followers of ${topic} did not catch up within ${ISR_FULL_TIMEOUT_MS / 1000} s (${behind.filter(Boolean).length} of ${ps.length} partitions behind)`)
+    await sleep(ISR_POLL_INTERVAL_MS)
+  }
+}
+
 /** The high watermark of each partition, indexed by partition: where a reader of everything stops. */
 export async function endOffsets(admin: Admin, topic: string, partitions: number): Promise<bigint[]> {
   return Promise.all(Array.from({ length: partitions }, async (_, partition) => (await admin.listOffsets({ topic, partition, timestamp: 'latest' })).offset))
