@@ -6,7 +6,9 @@
 // follows (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH otherwise), reads up to the log end rather
 // than the high watermark, and tells the leader the follower's log end offset (its fetch offset),
 // which moves the high watermark. A follower's long poll also answers when the high watermark
-// moves, so followers learn it within a round trip.
+// moves, so followers learn it within a round trip. It waits under one registration for any change
+// to a partition it replicates here, not one per partition it names (append-waiters.ts): a
+// follower names every partition it follows from this leader, hundreds with many partitions.
 //
 // Size limits follow Kafka (KIP-74): partitionMaxBytes per partition and maxBytes per response,
 // except that the first non-empty partition always returns at least one whole batch, so a
@@ -15,7 +17,7 @@
 import { errorCodeOf, StrandProtocolError, toWireCode } from '../../../client/protocol/errors.js'
 import type { FetchRequest, FetchResponse } from '../../../client/protocol/messages/fetch.js'
 import { batchSizeAt, readBatchHeader } from '../../../client/protocol/records.js'
-import { partitionKey } from '../../replication/append-waiters.js'
+import { partitionKey, type Waiter } from '../../replication/append-waiters.js'
 import type { Partition } from '../../replication/partition.js'
 import type { HandlerContext } from './context.js'
 
@@ -28,6 +30,10 @@ export const FETCH_RESPONSE_BYTES_MAX = 64 * 1024 * 1024
 
 type TopicResponse = FetchResponse['topics'][number]
 type PartitionResponse = TopicResponse['partitions'][number]
+type PartitionRequest = FetchRequest['topics'][number]['partitions'][number]
+
+/** What a partition with nothing to return answers with: shared, a zero-length buffer has no bytes to share. */
+const NO_RECORDS = Buffer.alloc(0)
 
 interface ReadOutcome {
   topics: TopicResponse[]
@@ -37,30 +43,38 @@ interface ReadOutcome {
   highWatermarkNews: boolean
 }
 
+/** One request's reading state, threaded through `readOne` (one object per request, not per partition). */
+interface ReadState {
+  readonly replicaId: number
+  /** The first read of this request (not a re-read after a wake): the one that records the follower's fetch. */
+  readonly first: boolean
+  /** Bytes the response may still take. */
+  remaining: number
+  bytes: number
+  errors: number
+  highWatermarkNews: boolean
+}
+
 async function readAll(ctx: HandlerContext, req: FetchRequest, first: boolean): Promise<ReadOutcome> {
-  let remaining = Math.min(Math.max(req.maxBytes, 0), FETCH_RESPONSE_BYTES_MAX)
-  let bytes = 0
-  let errors = 0
-  let highWatermarkNews = false
+  const state: ReadState = { replicaId: req.replicaId, first, remaining: Math.min(Math.max(req.maxBytes, 0), FETCH_RESPONSE_BYTES_MAX), bytes: 0, errors: 0, highWatermarkNews: false }
   const topics: TopicResponse[] = []
   for (const t of req.topics) {
     const partitions: PartitionResponse[] = []
+    const bytesBefore = state.bytes
     for (const p of t.partitions) {
-      const out = await readOne(ctx, req.replicaId, first, t.name, p, bytes === 0 ? Math.max(remaining, 1) : remaining)
-      if (out.errorCode !== 0) errors++
-      if (out.highWatermarkNews) highWatermarkNews = true
-      delete out.highWatermarkNews
-      if (bytes > 0 && out.records.length > remaining) out.records = Buffer.alloc(0)
-      bytes += out.records.length
-      remaining -= out.records.length
+      const out = await readOne(ctx, state, t.name, p)
+      if (out.errorCode !== 0) state.errors++
+      if (state.bytes > 0 && out.records.length > state.remaining) out.records = NO_RECORDS
+      state.bytes += out.records.length
+      state.remaining -= out.records.length
       partitions.push(out)
     }
+    // Counted per topic rather than per partition: a metric update builds its label key each time.
+    if (state.replicaId >= 0 && state.bytes > bytesBefore) ctx.metrics.inc('strand_replication_bytes_out_total', 'Record bytes sent to follower replicas, by topic.', { topic: t.name }, state.bytes - bytesBefore)
     topics.push({ name: t.name, partitions })
   }
-  return { topics, bytes, errors, highWatermarkNews }
+  return { topics, bytes: state.bytes, errors: state.errors, highWatermarkNews: state.highWatermarkNews }
 }
-
-type PartitionOutcome = PartitionResponse & { highWatermarkNews?: boolean }
 
 /** A follower's fetch: its epoch must be the leader's, and it must be one of the replicas. */
 function checkReplicaFetch(partition: Partition, replicaId: number, currentLeaderEpoch: number): void {
@@ -75,45 +89,38 @@ function checkReplicaFetch(partition: Partition, replicaId: number, currentLeade
   }
 }
 
-async function readOne(
-  ctx: HandlerContext,
-  replicaId: number,
-  first: boolean,
-  topic: string,
-  p: FetchRequest['topics'][number]['partitions'][number],
-  responseBytesLeft: number,
-): Promise<PartitionOutcome> {
+/** A follower's fetch of `partition` from `fetchOffset`: records how far it has come; sets `state.highWatermarkNews` when it has not heard the high watermark yet. */
+function followerFetched(ctx: HandlerContext, state: ReadState, partition: Partition, p: PartitionRequest): void {
+  checkReplicaFetch(partition, state.replicaId, p.currentLeaderEpoch)
+  if (p.fetchOffset > partition.logEndOffset) {
+    throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Fetch offset ${p.fetchOffset} is past the leader's log end ${partition.logEndOffset}.`)
+  }
+  if (state.first) ctx.replicas.recordFollowerFetch(partition, state.replicaId, p.fetchOffset)
+  const follower = partition.followers.get(state.replicaId)
+  if (follower !== undefined) {
+    if (partition.highWatermark > follower.lastSentHighWatermark) state.highWatermarkNews = true
+    follower.lastSentHighWatermark = partition.highWatermark
+  }
+}
+
+async function readOne(ctx: HandlerContext, state: ReadState, topic: string, p: PartitionRequest): Promise<PartitionResponse> {
   let partition: Partition | undefined
   try {
     if (p.partitionMaxBytes < 0) throw new StrandProtocolError('INVALID_FETCH_SIZE', `partitionMaxBytes was ${p.partitionMaxBytes}.`)
     partition = ctx.replicas.partition(topic, p.partition)
-    const replica = replicaId >= 0
-    let highWatermarkNews = false
-    if (replica) {
-      checkReplicaFetch(partition, replicaId, p.currentLeaderEpoch)
-      if (p.fetchOffset > partition.logEndOffset) {
-        throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Fetch offset ${p.fetchOffset} is past the leader's log end ${partition.logEndOffset}.`)
-      }
-      if (first) ctx.replicas.recordFollowerFetch(partition, replicaId, p.fetchOffset)
-      const follower = partition.followers.get(replicaId)
-      if (follower !== undefined) {
-        highWatermarkNews = partition.highWatermark > follower.lastSentHighWatermark
-        follower.lastSentHighWatermark = partition.highWatermark
-      }
-    }
-    const maxBytes = Math.max(1, Math.min(p.partitionMaxBytes, responseBytesLeft))
+    const replica = state.replicaId >= 0
+    if (replica) followerFetched(ctx, state, partition, p)
+    // The first partition with records may take the whole response (at least one batch comes).
+    const responseBytesLeft = state.bytes === 0 ? Math.max(state.remaining, 1) : state.remaining
     if (responseBytesLeft <= 0 || p.partitionMaxBytes === 0) {
-      return { partitionIndex: p.partition, errorCode: 0, highWatermark: partition.highWatermark, lastStableOffset: partition.highWatermark, logStartOffset: partition.logStartOffset, records: Buffer.alloc(0), highWatermarkNews }
+      return { partitionIndex: p.partition, errorCode: 0, highWatermark: partition.highWatermark, lastStableOffset: partition.highWatermark, logStartOffset: partition.logStartOffset, records: NO_RECORDS }
     }
-    const r = await partition.read(p.fetchOffset, maxBytes, { replica })
-    if (r.records.length > 0) {
-      if (replica) ctx.metrics.inc('strand_replication_bytes_out_total', 'Record bytes sent to follower replicas, by topic.', { topic }, r.records.length)
-      else {
-        ctx.metrics.inc('strand_bytes_out_total', 'Record bytes sent to consumers, by topic.', { topic }, r.records.length)
-        ctx.metrics.inc('strand_messages_out_total', 'Records sent to consumers, by topic (whole batches, as read).', { topic }, recordCount(r.records))
-      }
+    const r = await partition.read(p.fetchOffset, Math.max(1, Math.min(p.partitionMaxBytes, responseBytesLeft)), { replica })
+    if (r.records.length > 0 && !replica) {
+      ctx.metrics.inc('strand_bytes_out_total', 'Record bytes sent to consumers, by topic.', { topic }, r.records.length)
+      ctx.metrics.inc('strand_messages_out_total', 'Records sent to consumers, by topic (whole batches, as read).', { topic }, recordCount(r.records))
     }
-    return { partitionIndex: p.partition, errorCode: 0, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records, highWatermarkNews }
+    return { partitionIndex: p.partition, errorCode: 0, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records }
   } catch (err) {
     if (!(err instanceof StrandProtocolError)) ctx.logger.error({ err, topic, partition: p.partition }, 'read failed')
     // A follower out of range needs the leader's log start to know which way to go.
@@ -124,7 +131,7 @@ async function readOne(
       highWatermark: known ? partition!.highWatermark : -1n,
       lastStableOffset: known ? partition!.highWatermark : -1n,
       logStartOffset: known ? partition!.logStartOffset : -1n,
-      records: Buffer.alloc(0),
+      records: NO_RECORDS,
     }
   }
 }
@@ -146,14 +153,22 @@ function respond(outcome: ReadOutcome): FetchResponse {
   return { throttleTimeMs: 0, errorCode: 0, topics: outcome.topics }
 }
 
+/**
+ * A follower waits for any change to a partition it replicates (one registration, however many
+ * partitions it fetches); a consumer for an append to one of the partitions it fetches.
+ */
+function waitFor(ctx: HandlerContext, req: FetchRequest, timeoutMs: number): Waiter | null {
+  if (req.replicaId >= 0) return ctx.replicas.waiters.waitForReplica(req.replicaId, timeoutMs)
+  return ctx.replicas.waiters.wait(req.topics.flatMap((t) => t.partitions.map((p) => partitionKey(t.name, p.partition))), timeoutMs)
+}
+
 export async function handleFetch(ctx: HandlerContext, req: FetchRequest): Promise<FetchResponse> {
   const waitMs = Math.min(Math.max(req.maxWaitMs, 0), FETCH_WAIT_MS_MAX)
   if (waitMs === 0 || ctx.stopping()) return respond(await readAll(ctx, req, true))
   const deadline = ctx.clock() + waitMs
   for (let first = true; ; first = false) {
     // Register before reading: an append that lands between the read and the wait still wakes us.
-    const keys = req.topics.flatMap((t) => t.partitions.map((p) => partitionKey(t.name, p.partition)))
-    const waiter = ctx.replicas.waiters.wait(keys, Math.max(0, deadline - ctx.clock()))
+    const waiter = waitFor(ctx, req, Math.max(0, deadline - ctx.clock()))
     const outcome = await readAll(ctx, req, first)
     // minBytes 0 answers at once, even with nothing to return (Kafka semantics).
     const satisfied = outcome.bytes >= req.minBytes || outcome.errors > 0 || outcome.highWatermarkNews

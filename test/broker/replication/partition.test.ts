@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import t from 'tap'
+import { encodeBatch } from '../../../client/protocol/records.js'
+import { DEFAULT_BROKER_CONFIG } from '../../../broker/config.js'
+import { LEADER_EPOCH_CHECKPOINT_FILE, LeaderEpochCache } from '../../../broker/replication/leader-epoch-cache.js'
+import { Partition, type LagSink, type PartitionState } from '../../../broker/replication/partition.js'
+import { parseTopicConfig } from '../../../broker/topic-config.js'
+import { ManualClock, openLog, silentLogger, tempDir } from '../../helpers/log.js'
+
+const ME = 1
+
+async function partitionIn(t: { teardown(fn: () => unknown): void }, state: PartitionState, clock = new ManualClock()): Promise<Partition> {
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir, { clock: clock.now })
+  t.teardown(() => log.close())
+  const epochs = await LeaderEpochCache.load(dir, silentLogger)
+  return new Partition({ topic: 't', index: 0, log, epochs, config: parseTopicConfig(DEFAULT_BROKER_CONFIG, {}), nodeId: ME, highWatermark: 0n, state, clock: clock.now })
+}
+
+function batch(baseOffset: bigint, leaderEpoch: number, count: number): Buffer {
+  return encodeBatch(Array.from({ length: count }, (_, i) => ({ value: Buffer.from(`v${i}`) })), { timestamp: 1, baseOffset, partitionLeaderEpoch: leaderEpoch })
+}
+
+const entries = (p: Partition): [number, bigint][] => p.epochs.entries().map((e) => [e.epoch, e.startOffset])
+
+t.test('a follower of a new partition (epoch 0, empty log) writes its first epoch entry before fetching', async (t) => {
+  const p = await partitionIn(t, { leader: 2, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2, 3], isr: [1, 2, 3] })
+  p.becomeFollower(p.state)
+  await p.prepareToFollow(0)
+  t.same(entries(p), [[0, 0n]])
+  t.equal(await readFile(path.join(p.log.dir, LEADER_EPOCH_CHECKPOINT_FILE), 'utf8'), '0\n1\n0 0\n', 'and it is on disk')
+  await p.appendAsFollower(batch(0n, 0, 3))
+  t.same(entries(p), [[0, 0n]], 'the first batch, of epoch 0 at offset 0, is what the entry said')
+  t.equal(p.logEndOffset, 3n)
+})
+
+t.test('the entry written ahead gives way when the first batch turns out to be of a later epoch', async (t) => {
+  const p = await partitionIn(t, { leader: 2, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2, 3], isr: [1, 2, 3] })
+  p.becomeFollower(p.state)
+  await p.prepareToFollow(0)
+  // Broker 2 never wrote under epoch 0; broker 3 led epoch 2 from offset 0.
+  await p.appendAsFollower(batch(0n, 2, 2))
+  t.same(entries(p), [[2, 0n]])
+})
+
+t.test('nothing is written ahead where the first epoch is not certain', async (t) => {
+  const later = await partitionIn(t, { leader: 2, leaderEpoch: 4, partitionEpoch: 0, replicas: [1, 2, 3], isr: [1, 2, 3] })
+  await later.prepareToFollow(4)
+  t.same(entries(later), [], 'a partition past its first epoch: its records may carry any earlier one')
+
+  const written = await partitionIn(t, { leader: 2, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2, 3], isr: [1, 2, 3] })
+  await written.log.append(batch(0n, 0, 1), { assignOffsets: false })
+  await written.prepareToFollow(0)
+  t.same(entries(written), [], 'a log that already has records (written before epochs were kept)')
+})
+
+t.test('the leader\'s high watermark waits for the ISR and for members being added to it', async (t) => {
+  const clock = new ManualClock()
+  const p = await partitionIn(t, { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2, 3], isr: [1, 2] }, clock)
+  await p.becomeLeader(p.state, clock.now())
+  await p.appendAsLeader(batch(0n, 0, 10))
+  t.equal(p.recordFollowerFetch(2, 6n, clock.now()), true)
+  t.equal(p.highWatermark, 6n, 'broker 3 is not in the ISR')
+  p.pendingIsr = [1, 2, 3]
+  t.equal(p.recordFollowerFetch(2, 10n, clock.now()), false, 'broker 3 is being added and has not fetched yet')
+  t.equal(p.highWatermark, 6n)
+  p.recordFollowerFetch(3, 8n, clock.now())
+  t.equal(p.highWatermark, 8n, 'the smallest log end offset over the ISR and the member being added')
+  p.pendingIsr = null
+  t.equal(p.maybeAdvanceHighWatermark(), true)
+  t.equal(p.highWatermark, 10n)
+})
+
+t.test('a follower fetch reports its lag: records behind, and ms since each append it now has', async (t) => {
+  const clock = new ManualClock()
+  const p = await partitionIn(t, { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2], isr: [1, 2] }, clock)
+  await p.becomeLeader(p.state, clock.now())
+  await p.appendAsLeader(batch(0n, 0, 4)) // offsets 0-3 at +0 ms
+  clock.nowMs += 5
+  await p.appendAsLeader(batch(0n, 0, 4)) // offsets 4-7 at +5 ms
+  clock.nowMs += 7
+  const seen: string[] = []
+  const lag: LagSink = { ms: (f, ms) => seen.push(`${f}: ${ms} ms`), offsets: (f, n) => seen.push(`${f}: ${n} behind`) }
+  p.recordFollowerFetch(2, 4n, clock.now(), lag)
+  t.same(seen, ['2: 4 behind', '2: 12 ms'], 'the first append is confirmed, 12 ms after it was made')
+  seen.length = 0
+  p.recordFollowerFetch(2, 8n, clock.now(), lag)
+  t.same(seen, ['2: 0 behind', '2: 7 ms'], 'then the second, and the first is not reported again')
+})
+
+t.test('acks=all produces waiting when leadership moves fail with NOT_LEADER_OR_FOLLOWER', async (t) => {
+  const clock = new ManualClock()
+  const p = await partitionIn(t, { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2], isr: [1, 2] }, clock)
+  await p.becomeLeader(p.state, clock.now())
+  const appended = await p.appendAsLeader(batch(0n, 0, 2))
+  const waiting = p.waitForCommit(appended.lastOffset + 1n, 60_000)
+  t.equal(p.ackWaiterCount, 1)
+  p.becomeFollower({ ...p.state, leader: 2, leaderEpoch: 1 })
+  await t.rejects(waiting, { code: 'NOT_LEADER_OR_FOLLOWER', message: /no longer leads t-0; broker 2 does at epoch 1/ })
+  t.equal(p.ackWaiterCount, 0)
+  p.becomeFollower({ ...p.state, leader: 2, leaderEpoch: 1 }) // again, with nothing waiting: nothing to fail
+})
