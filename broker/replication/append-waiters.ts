@@ -92,6 +92,15 @@ export class AppendWaiters {
     for (const r of replicas) wakeAll(this.#byReplica.get(r))
   }
 
+  /**
+   * The partition's high watermark moved: consumers waiting on it may now read more. Follower
+   * fetches are not woken: they hear the high watermark with their next records, or once their
+   * short wait for news runs out (fetch.ts), rather than in a round trip of their own per move.
+   */
+  notifyHighWatermark(key: string): void {
+    wakeAll(this.#byKey.get(key))
+  }
+
   /** Wakes everyone (shutdown). */
   notifyAll(): void {
     for (const set of [...this.#byKey.values(), ...this.#byReplica.values()]) wakeAll(set)

@@ -353,7 +353,7 @@ export class ReplicaManager {
    * watermark (waking acks=all produces and consumers) or let it rejoin the ISR.
    */
   recordFollowerFetch(partition: Partition, replicaId: number, fetchOffset: bigint): void {
-    if (partition.recordFollowerFetch(replicaId, fetchOffset, this.#clock(), this.#lagSink(partition.topic))) this.waiters.notify(partition.key)
+    if (partition.recordFollowerFetch(replicaId, fetchOffset, this.#clock(), this.#lagSink(partition.topic))) this.waiters.notifyHighWatermark(partition.key)
     if (partition.pendingIsr === null && partition.followerMayJoinIsr(replicaId)) {
       this.#requestIsrChange(partition, [...partition.state.isr, replicaId].sort((a, b) => a - b))
     }

@@ -5,8 +5,9 @@
 // A fetch with replicaId >= 0 comes from a follower replica: it must carry the leader epoch it
 // follows (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH otherwise), reads up to the log end rather
 // than the high watermark, and tells the leader the follower's log end offset (its fetch offset),
-// which moves the high watermark. A follower's long poll also answers when the high watermark
-// moves, so followers learn it within a round trip. It waits under one registration for any change
+// which moves the high watermark. A follower learns the high watermark with its records; when the
+// high watermark moved with no records to carry it, its long poll answers within
+// HIGH_WATERMARK_NEWS_WAIT_MS (not at once, which cost a round trip per move). It waits under one registration for any change
 // to a partition it replicates here, not one per partition it names (append-waiters.ts): a
 // follower names every partition it follows from this leader, hundreds with many partitions.
 //
@@ -25,6 +26,12 @@ import type { HandlerContext } from './context.js'
 const BATCH_HEADER_BYTES = 61
 /** Longest a fetch may wait, whatever the client asks: bounds how long a request holds memory. */
 export const FETCH_WAIT_MS_MAX = 30_000
+/**
+ * Longest a follower's fetch holds news of a moved high watermark back, waiting for records to
+ * carry it: followers keep the high watermark within this of the leader's, without a round trip
+ * per move (Kafka's followers hear it only with records or at replica.fetch.wait.max.ms).
+ */
+export const HIGH_WATERMARK_NEWS_WAIT_MS = 20
 /** Largest response a fetch may ask for. */
 export const FETCH_RESPONSE_BYTES_MAX = 64 * 1024 * 1024
 
@@ -165,18 +172,25 @@ function waitFor(ctx: HandlerContext, req: FetchRequest, timeoutMs: number): Wai
 export async function handleFetch(ctx: HandlerContext, req: FetchRequest): Promise<FetchResponse> {
   const waitMs = Math.min(Math.max(req.maxWaitMs, 0), FETCH_WAIT_MS_MAX)
   if (waitMs === 0 || ctx.stopping()) return respond(await readAll(ctx, req, true))
-  const deadline = ctx.clock() + waitMs
+  let deadline = ctx.clock() + waitMs
   for (let first = true; ; first = false) {
     // Register before reading: an append that lands between the read and the wait still wakes us.
+    const registeredDeadline = deadline
     const waiter = waitFor(ctx, req, Math.max(0, deadline - ctx.clock()))
     const outcome = await readAll(ctx, req, first)
+    // A follower's news of the high watermark alone waits a little for records to come with it:
+    // answering at once cost a round trip per high-watermark move (two fetches per produce).
+    if (outcome.highWatermarkNews) deadline = Math.min(deadline, ctx.clock() + HIGH_WATERMARK_NEWS_WAIT_MS)
     // minBytes 0 answers at once, even with nothing to return (Kafka semantics).
-    const satisfied = outcome.bytes >= req.minBytes || outcome.errors > 0 || outcome.highWatermarkNews
+    const satisfied = outcome.bytes >= req.minBytes || outcome.errors > 0
     if (waiter === null || satisfied || ctx.stopping() || ctx.clock() >= deadline) {
       waiter?.cancel()
       return respond(outcome)
     }
+    // The waiter's own timer is for the deadline it was registered with; news may have brought it closer.
+    const shortened = deadline < registeredDeadline ? setTimeout(() => waiter.cancel(), Math.max(0, deadline - ctx.clock())) : undefined
     const woken = await waiter.done
-    if (!woken) return respond(await readAll(ctx, req, false))
+    clearTimeout(shortened)
+    if (!woken || ctx.clock() >= deadline) return respond(await readAll(ctx, req, false))
   }
 }

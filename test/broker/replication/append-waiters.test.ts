@@ -32,6 +32,17 @@ t.test('a follower fetch wakes on a change to any partition its broker replicate
   t.equal(waiters.count, 0)
 })
 
+t.test('a moved high watermark wakes the consumers of its partition, not the follower fetches', async (t) => {
+  const waiters = new AppendWaiters({ replicasOf: () => [2] })
+  const consumer = waiters.wait(['a/0'], 60_000)!
+  const follower = waiters.waitForReplica(2, 60_000)!
+  waiters.notifyHighWatermark('a/0')
+  t.same(await settled(consumer.done), { done: true, value: true }, 'a consumer may now read more')
+  t.same(await settled(follower.done), { done: false }, 'a follower hears it with its next records (or its short wait for news)')
+  waiters.notify('a/0')
+  t.same(await settled(follower.done), { done: true, value: true }, 'an append still wakes it')
+})
+
 t.test('waits time out, can be cancelled, are bounded, and shutdown wakes them all', async (t) => {
   const waiters = new AppendWaiters({ waitersMax: 2 })
   const timed = waiters.waitForReplica(1, 5)!
