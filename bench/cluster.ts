@@ -189,7 +189,7 @@ interface Run {
 async function newTopic(run: Run, name: string, partitions: number): Promise<string> {
   const topic = `bench-${name}${run.topicSuffix}`
   run.created.push(topic)
-  await createTopic(run.admin, { topic, partitions, replicationFactor: REPLICATION_FACTOR, configs: { 'min.insync.replicas': MIN_INSYNC_REPLICAS } })
+  await createTopic(run.admin, { topic, partitions, replicationFactor: REPLICATION_FACTOR, configs: { 'min.insync.replicas': MIN_INSYNC_REPLICAS } }, run.strand)
   return topic
 }
 

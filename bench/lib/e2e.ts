@@ -5,6 +5,7 @@
 import { createHistogram, monitorEventLoopDelay, type RecordableHistogram } from 'node:perf_hooks'
 import type { ProducerOptions, Strand } from '../../client/index.js'
 import { produceAtRate, recordMs, US_PER_MS, type Throughput } from './produce.js'
+import { endOffsets } from './topics.js'
 
 /** The send time (a float64 of performance.now()) sits in the value's first bytes. */
 export const STAMP_BYTES = 8
@@ -62,8 +63,10 @@ export async function endToEndLatency(strand: Strand, o: EndToEndOptions): Promi
   const ackHistogram = createHistogram()
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS })
   const warmupMs = Math.min(WARMUP_MS_MAX, o.durationMs * WARMUP_SHARE)
+  // From the end offsets before the first send: what the topic held before (priming records) is not this run's.
+  const starts = await endOffsets(strand.admin(), o.topic, o.partitions)
   const consumer = strand.consumer({})
-  consumer.assign(Array.from({ length: o.partitions }, (_, partition) => ({ topic: o.topic, partition, offset: 'earliest' as const })))
+  consumer.assign(starts.map((offset, partition) => ({ topic: o.topic, partition, offset })))
   let received = 0
   let expected = Infinity
   let measureFromMs = Infinity

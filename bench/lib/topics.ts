@@ -2,7 +2,7 @@
 // (a partition still catching up would make its first seconds an RF 1 figure), and their end
 // offsets for a reader that must stop at the end.
 
-import type { Admin } from '../../client/index.js'
+import type { Admin, Strand } from '../../client/index.js'
 import { sleep } from './cluster.js'
 import { progress } from './report.js'
 
@@ -10,13 +10,10 @@ import { progress } from './report.js'
 const ISR_FULL_TIMEOUT_MS = 60_000
 const ISR_POLL_INTERVAL_MS = 100
 /**
- * Pause after the ISR is full and before the topic is used. A follower's fetcher keeps one
- * long-polling Fetch in flight per leader and only adds a new partition at its next round, after
- * that fetch returns (replica.fetch.wait.max.ms, 500 by default) and an OffsetsForLeaderEpoch
- * check; records produced before then wait up to that long for replication, which is the cost of
- * creating the topic, not of replicating it.
+ * Bytes of each priming record (see createTopic): 8, so a reader that takes a send time from a
+ * value's first 8 bytes (e2e) reads 0 there, older than anything it measures.
  */
-const FOLLOWERS_JOIN_MS = 1_000
+export const PRIME_VALUE_BYTES = 8
 
 export interface BenchTopic {
   topic: string
@@ -25,8 +22,13 @@ export interface BenchTopic {
   configs?: Record<string, string>
 }
 
-/** Creates the topic and resolves once every partition has a leader and a full ISR, and followers fetch it. */
-export async function createTopic(admin: Admin, t: BenchTopic): Promise<void> {
+/**
+ * Creates the topic and resolves once every partition has a leader and a full ISR and, with
+ * `prime`, has acknowledged one acks=all record: every broker then hosts all its partitions and
+ * the followers fetch them, so a timed workload measures replicating the topic, not creating it
+ * (hosting 600 new partitions takes seconds on a small machine, during which acks=all waits).
+ */
+export async function createTopic(admin: Admin, t: BenchTopic, prime?: Strand): Promise<void> {
   progress(`${t.topic}: creating ${t.partitions} partitions, waiting for ${t.replicationFactor} in-sync replicas each`)
   await admin.createTopic({ topic: t.topic, partitions: t.partitions, replicationFactor: t.replicationFactor, configs: t.configs ?? {} })
   const deadline = Date.now() + ISR_FULL_TIMEOUT_MS
@@ -34,7 +36,7 @@ export async function createTopic(admin: Admin, t: BenchTopic): Promise<void> {
     const md = await admin.metadata([t.topic])
     const ps = md.topics.find((x) => x.name === t.topic)?.partitions ?? []
     if (ps.length === t.partitions && ps.every((p) => p.leaderId >= 0 && p.isr.length === t.replicationFactor)) {
-      await sleep(FOLLOWERS_JOIN_MS)
+      if (prime !== undefined) await primeTopic(prime, t)
       return
     }
     if (Date.now() > deadline) {
@@ -43,6 +45,17 @@ export async function createTopic(admin: Admin, t: BenchTopic): Promise<void> {
       throw new Error(`the ISR of every partition of ${t.topic} was not ${t.replicationFactor} within ${ISR_FULL_TIMEOUT_MS / 1000} s (${ps.length} of ${t.partitions} partitions known; first lagging: ${seen})`)
     }
     await sleep(ISR_POLL_INTERVAL_MS)
+  }
+}
+
+/** One acks=all record per partition, acknowledged (retried by the producer while partitions are still being hosted). */
+async function primeTopic(strand: Strand, t: BenchTopic): Promise<void> {
+  progress(`${t.topic}: one acks=all record per partition, so every replica is hosted and fetched`)
+  const producer = strand.producer({ acks: 'all', lingerMs: 0 })
+  try {
+    await producer.send({ topic: t.topic, messages: Array.from({ length: t.partitions }, (_, partition) => ({ value: Buffer.alloc(PRIME_VALUE_BYTES), partition })) })
+  } finally {
+    await producer.close()
   }
 }
 
