@@ -214,6 +214,22 @@ class Placement {
     this.counts.push(1)
   }
 
+  /**
+   * Visits the messages in order, once settled, with their batch and offset: -1n when the broker
+   * gave none (acks=0, or the batch failed). One bigint per message: each is the previous plus 1.
+   */
+  forEach(visit: (batch: ProducerBatch, offset: bigint) => void): void {
+    for (let r = 0; r < this.batches.length; r++) {
+      const batch = this.batches[r] as ProducerBatch
+      const base = batch.baseOffset
+      let offset = base === null || base < 0n ? -1n : base + BigInt(this.firstIndexes[r] as number)
+      for (let k = this.counts[r] as number; k > 0; k--) {
+        visit(batch, offset)
+        if (offset >= 0n) offset += 1n
+      }
+    }
+  }
+
   /** Resolves once every batch holding these messages is settled (a batch may appear in several runs). */
   async settled(): Promise<void> {
     for (const b of this.batches) if (!b.settled) await b.completed
@@ -381,26 +397,14 @@ export class Producer {
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
     const placement = await this.#accept(record)
     await placement.settled()
+    // Runs are in message order, so this is the first failed message's error.
+    for (const batch of placement.batches) if (batch.error !== null) throw batch.error
     const topic = record.topic
     const acks: RecordMetadata[] = new Array(placement.size)
     let i = 0
-    for (let r = 0; r < placement.batches.length; r++) {
-      const batch = placement.batches[r] as ProducerBatch
-      // Runs are in message order, so this is the first failed message's error.
-      if (batch.error !== null) throw batch.error
-      const count = placement.counts[r] as number
-      const base = batch.baseOffset as bigint
-      if (base < 0n) {
-        for (let k = 0; k < count; k++) acks[i++] = { topic, partition: batch.partition, offset: -1n }
-        continue
-      }
-      // One bigint per record: the next offset is the previous one plus 1.
-      let offset = base + BigInt(placement.firstIndexes[r] as number)
-      for (let k = 0; k < count; k++) {
-        acks[i++] = { topic, partition: batch.partition, offset }
-        offset += 1n
-      }
-    }
+    placement.forEach((batch, offset) => {
+      acks[i++] = { topic, partition: batch.partition, offset }
+    })
     return acks
   }
 
@@ -414,21 +418,10 @@ export class Producer {
     const topic = record.topic
     const outcomes: SendOutcome[] = new Array(placement.size)
     let i = 0
-    for (let r = 0; r < placement.batches.length; r++) {
-      const batch = placement.batches[r] as ProducerBatch
-      const count = placement.counts[r] as number
+    placement.forEach((batch, offset) => {
       const error = batch.error
-      if (error !== null) {
-        for (let k = 0; k < count; k++) outcomes[i++] = { ok: false, topic, partition: batch.partition, error }
-        continue
-      }
-      const base = batch.baseOffset as bigint
-      let offset = base < 0n ? -1n : base + BigInt(placement.firstIndexes[r] as number)
-      for (let k = 0; k < count; k++) {
-        outcomes[i++] = { ok: true, topic, partition: batch.partition, offset }
-        if (base >= 0n) offset += 1n
-      }
-    }
+      outcomes[i++] = error === null ? { ok: true, topic, partition: batch.partition, offset } : { ok: false, topic, partition: batch.partition, error }
+    })
     return outcomes
   }
 
