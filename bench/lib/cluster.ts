@@ -56,6 +56,18 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
+/**
+ * Calls `check` every `intervalMs` until it resolves true. Past `timeoutMs` it throws "`what`
+ * within N s (`seen()`)", `seen` describing what the last check found.
+ */
+export async function pollUntil(check: () => Promise<boolean>, o: { timeoutMs: number; intervalMs: number; what: string; seen: () => string }): Promise<void> {
+  const deadline = Date.now() + o.timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${o.what} within ${o.timeoutMs / 1000} s (${o.seen()})`)
+    await sleep(o.intervalMs)
+  }
+}
+
 export class BenchCluster {
   readonly dir: string
   readonly members: ClusterMember[] = []
@@ -133,20 +145,19 @@ export class BenchCluster {
   async #waitRegistered(clientId: string): Promise<void> {
     const strand = new Strand({ brokers: this.bootstrap, clientId, retry: { retriesMax: 0 } })
     const admin = strand.admin()
-    const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS
     let seen = 'no broker answered'
-    try {
-      for (;;) {
-        try {
-          const d = await admin.describeCluster()
-          seen = `controller ${d.controllerId}, unfenced brokers [${d.brokers.map((b) => b.nodeId).join(',')}]`
-          if (d.controllerId >= 0 && this.members.every((m) => d.brokers.some((b) => b.nodeId === m.id))) return
-        } catch (err) {
-          seen = (err as Error).message
-        }
-        if (Date.now() > deadline) throw new Error(`the cluster was not ready within ${CLUSTER_READY_TIMEOUT_MS / 1000} s (${seen})`)
-        await sleep(POLL_INTERVAL_MS)
+    const ready = async (): Promise<boolean> => {
+      try {
+        const d = await admin.describeCluster()
+        seen = `controller ${d.controllerId}, unfenced brokers [${d.brokers.map((b) => b.nodeId).join(',')}]`
+        return d.controllerId >= 0 && this.members.every((m) => d.brokers.some((b) => b.nodeId === m.id))
+      } catch (err) {
+        seen = (err as Error).message
+        return false
       }
+    }
+    try {
+      await pollUntil(ready, { timeoutMs: CLUSTER_READY_TIMEOUT_MS, intervalMs: POLL_INTERVAL_MS, what: 'the cluster was not ready', seen: () => seen })
     } finally {
       await strand.close().catch(() => {})
     }

@@ -3,7 +3,7 @@
 // offsets for a reader that must stop at the end.
 
 import type { Admin, Strand } from '../../client/index.js'
-import { sleep } from './cluster.js'
+import { pollUntil } from './cluster.js'
 import { progress } from './report.js'
 
 /** A topic whose ISR is not full by then fails the run: its figures would not be RF n figures. */
@@ -31,21 +31,24 @@ export interface BenchTopic {
 export async function createTopic(admin: Admin, t: BenchTopic, prime?: Strand): Promise<void> {
   progress(`${t.topic}: creating ${t.partitions} partitions, waiting for ${t.replicationFactor} in-sync replicas each`)
   await admin.createTopic({ topic: t.topic, partitions: t.partitions, replicationFactor: t.replicationFactor, configs: t.configs ?? {} })
-  const deadline = Date.now() + ISR_FULL_TIMEOUT_MS
-  for (;;) {
-    const md = await admin.metadata([t.topic])
-    const ps = md.topics.find((x) => x.name === t.topic)?.partitions ?? []
-    if (ps.length === t.partitions && ps.every((p) => p.leaderId >= 0 && p.isr.length === t.replicationFactor)) {
-      if (prime !== undefined) await primeTopic(prime, t)
-      return
-    }
-    if (Date.now() > deadline) {
-      const lagging = ps.filter((p) => p.leaderId < 0 || p.isr.length < t.replicationFactor).slice(0, 10)
-      const seen = lagging.map((p) => `${p.partition}: leader ${p.leaderId} isr [${p.isr.join(',')}]`).join('; ')
-      throw new Error(`the ISR of every partition of ${t.topic} was not ${t.replicationFactor} within ${ISR_FULL_TIMEOUT_MS / 1000} s (${ps.length} of ${t.partitions} partitions known; first lagging: ${seen})`)
-    }
-    await sleep(ISR_POLL_INTERVAL_MS)
-  }
+  let ps: Partitions = []
+  const lagging = (): Partitions => ps.filter((p) => p.leaderId < 0 || p.isr.length < t.replicationFactor)
+  await pollUntil(async () => {
+    ps = await partitionsOf(admin, t.topic)
+    return ps.length === t.partitions && lagging().length === 0
+  }, {
+    timeoutMs: ISR_FULL_TIMEOUT_MS,
+    intervalMs: ISR_POLL_INTERVAL_MS,
+    what: `the ISR of every partition of ${t.topic} was not ${t.replicationFactor}`,
+    seen: () => `${ps.length} of ${t.partitions} partitions known; first lagging: ${lagging().slice(0, 10).map((p) => `${p.partition}: leader ${p.leaderId} isr [${p.isr.join(',')}]`).join('; ')}`,
+  })
+  if (prime !== undefined) await primeTopic(prime, t)
+}
+
+type Partitions = Awaited<ReturnType<Admin['metadata']>>['topics'][number]['partitions']
+
+async function partitionsOf(admin: Admin, topic: string): Promise<Partitions> {
+  return (await admin.metadata([topic])).topics.find((x) => x.name === topic)?.partitions ?? []
 }
 
 /** One acks=all record per partition, acknowledged (retried by the producer while partitions are still being hosted). */
@@ -66,19 +69,20 @@ async function primeTopic(strand: Strand, t: BenchTopic): Promise<void> {
  */
 export async function waitReplicated(admin: Admin, topic: string, replicationFactor: number): Promise<void> {
   progress(`${topic}: waiting for followers to copy everything`)
-  const deadline = Date.now() + ISR_FULL_TIMEOUT_MS
-  for (;;) {
-    const md = await admin.metadata([topic])
-    const ps = md.topics.find((x) => x.name === topic)?.partitions ?? []
-    const behind = await Promise.all(ps.map(async (p) => {
+  let behind: boolean[] = []
+  await pollUntil(async () => {
+    behind = await Promise.all((await partitionsOf(admin, topic)).map(async (p) => {
       if (p.leaderId < 0 || p.isr.length < replicationFactor) return true
-      const [hw, end] = await Promise.all(['latest', 'logEnd'].map(async (timestamp) => (await admin.listOffsets({ topic, partition: p.partition, timestamp: timestamp as 'latest' | 'logEnd' })).offset))
+      const [hw, end] = await Promise.all((['latest', 'logEnd'] as const).map(async (timestamp) => (await admin.listOffsets({ topic, partition: p.partition, timestamp })).offset))
       return hw !== end
     }))
-    if (ps.length > 0 && !behind.includes(true)) return
-    if (Date.now() > deadline) throw new Error(`the followers of ${topic} did not catch up within ${ISR_FULL_TIMEOUT_MS / 1000} s (${behind.filter(Boolean).length} of ${ps.length} partitions behind)`)
-    await sleep(ISR_POLL_INTERVAL_MS)
-  }
+    return behind.length > 0 && !behind.includes(true)
+  }, {
+    timeoutMs: ISR_FULL_TIMEOUT_MS,
+    intervalMs: ISR_POLL_INTERVAL_MS,
+    what: `the followers of ${topic} did not catch up`,
+    seen: () => `${behind.filter(Boolean).length} of ${behind.length} partitions behind`,
+  })
 }
 
 /** The high watermark of each partition, indexed by partition: where a reader of everything stops. */
@@ -88,9 +92,8 @@ export async function endOffsets(admin: Admin, topic: string, partitions: number
 
 /** Replicas of `topic` each broker hosts, by broker id. */
 export async function replicasPerBroker(admin: Admin, topic: string): Promise<Map<number, number>> {
-  const md = await admin.metadata([topic])
   const counts = new Map<number, number>()
-  for (const p of md.topics.find((t) => t.name === topic)?.partitions ?? []) {
+  for (const p of await partitionsOf(admin, topic)) {
     for (const r of p.replicas) counts.set(r, (counts.get(r) ?? 0) + 1)
   }
   return counts

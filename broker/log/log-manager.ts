@@ -67,11 +67,6 @@ export class LogManager {
     this.#readCache = cacheBytes > 0 ? new ReadCache(cacheBytes) : null
   }
 
-  /** Bytes held by the read cache now (0 without one). */
-  get readCacheBytes(): number {
-    return this.#readCache?.bytes ?? 0
-  }
-
   static async open(dataDir: string, options: LogManagerOptions): Promise<LogManager> {
     await mkdir(dataDir, { recursive: true })
     const marker = path.join(dataDir, CLEAN_SHUTDOWN_FILE)
