@@ -310,7 +310,7 @@ export class ReplicaManager {
       frameBytesMax: this.#config.replicaFetchResponseMaxBytes + this.#config.messageMaxBytes + FETCH_FRAME_SLACK_BYTES,
       clock: this.#clock,
       logger: this.#logger,
-      onAppended: (p) => this.waiters.notify(p.key),
+      onAppended: (p) => this.waiters.notifyConsumers(p.key),
     })
     this.#fetchers.set(leader, fetcher)
     return fetcher
@@ -343,8 +343,12 @@ export class ReplicaManager {
 
   async appendAsLeader(topic: string, index: number, records: Buffer): ReturnType<Partition['appendAsLeader']> {
     const partition = this.partition(topic, index)
+    const highWatermark = partition.highWatermark
     const result = await partition.appendAsLeader(records)
-    this.waiters.notify(partition.key)
+    // Consumers read below the high watermark: an append wakes them only when it moved it (an ISR
+    // of one); otherwise the followers' fetches move it and wake them (recordFollowerFetch).
+    if (partition.highWatermark > highWatermark) this.waiters.notify(partition.key)
+    else this.waiters.notifyFollowers(partition.key)
     return result
   }
 
@@ -353,7 +357,7 @@ export class ReplicaManager {
    * watermark (waking acks=all produces and consumers) or let it rejoin the ISR.
    */
   recordFollowerFetch(partition: Partition, replicaId: number, fetchOffset: bigint): void {
-    if (partition.recordFollowerFetch(replicaId, fetchOffset, this.#clock(), this.#lagSink(partition.topic))) this.waiters.notifyHighWatermark(partition.key)
+    if (partition.recordFollowerFetch(replicaId, fetchOffset, this.#clock(), this.#lagSink(partition.topic))) this.waiters.notifyConsumers(partition.key)
     if (partition.pendingIsr === null && partition.followerMayJoinIsr(replicaId)) {
       this.#requestIsrChange(partition, [...partition.state.isr, replicaId].sort((a, b) => a - b))
     }

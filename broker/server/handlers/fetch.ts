@@ -39,6 +39,9 @@ type TopicResponse = FetchResponse['topics'][number]
 type PartitionResponse = TopicResponse['partitions'][number]
 type PartitionRequest = FetchRequest['topics'][number]['partitions'][number]
 
+const FOLLOWER_LABELS = { fetcher: 'follower' }
+const CONSUMER_LABELS = { fetcher: 'consumer' }
+
 /** What a partition with nothing to return answers with: shared, a zero-length buffer has no bytes to share. */
 const NO_RECORDS = Buffer.alloc(0)
 
@@ -187,6 +190,8 @@ export async function handleFetch(ctx: HandlerContext, req: FetchRequest): Promi
       waiter?.cancel()
       return respond(outcome)
     }
+    // Woken for nothing this fetch could return: each one is a read of every partition it names.
+    if (!first) ctx.metrics.inc('strand_fetch_idle_wakeups_total', 'Long-polling fetches woken that found nothing more to return and waited again, by who fetched (follower or consumer).', req.replicaId >= 0 ? FOLLOWER_LABELS : CONSUMER_LABELS)
     // The waiter's own timer is for the deadline it was registered with; news may have brought it closer.
     const shortened = deadline < registeredDeadline ? setTimeout(() => waiter.cancel(), Math.max(0, deadline - ctx.clock())) : undefined
     const woken = await waiter.done

@@ -36,11 +36,21 @@ t.test('a moved high watermark wakes the consumers of its partition, not the fol
   const waiters = new AppendWaiters({ replicasOf: () => [2] })
   const consumer = waiters.wait(['a/0'], 60_000)!
   const follower = waiters.waitForReplica(2, 60_000)!
-  waiters.notifyHighWatermark('a/0')
+  waiters.notifyConsumers('a/0')
   t.same(await settled(consumer.done), { done: true, value: true }, 'a consumer may now read more')
   t.same(await settled(follower.done), { done: false }, 'a follower hears it with its next records (or its short wait for news)')
   waiters.notify('a/0')
   t.same(await settled(follower.done), { done: true, value: true }, 'an append still wakes it')
+})
+
+t.test('an append that did not move the high watermark wakes the followers only', async (t) => {
+  const waiters = new AppendWaiters({ replicasOf: () => [2] })
+  const consumer = waiters.wait(['a/0'], 60_000)!
+  const follower = waiters.waitForReplica(2, 60_000)!
+  waiters.notifyFollowers('a/0')
+  t.same(await settled(follower.done), { done: true, value: true }, 'a follower fetches the new records')
+  t.same(await settled(consumer.done), { done: false }, 'a consumer has nothing new below the high watermark')
+  consumer.cancel()
 })
 
 t.test('waits time out, can be cancelled, are bounded, and shutdown wakes them all', async (t) => {
