@@ -69,7 +69,8 @@ function zigzag64(v: bigint): bigint {
 export class Reader {
   readonly buf: Buffer
   pos: number
-  readonly end: number
+  /** Reads may not pass it; a scanner may narrow it to one field's extent and widen it back. */
+  end: number
   readonly #errorName: WireErrorName
 
   constructor(buf: Buffer, options: { pos?: number; end?: number; errorName?: WireErrorName } = {}) {
@@ -189,6 +190,23 @@ export class Reader {
     if (length === -1) return null
     if (length < -1) this.fail(`Negative length ${length}.`)
     return this.bytesView(length)
+  }
+
+  /** Skips a varint-length-prefixed byte string, checked as `varBytes` reads it but with no view made. */
+  skipVarBytes(): void {
+    const length = this.varint()
+    if (length === -1) return
+    if (length < -1) this.fail(`Negative length ${length}.`)
+    this.need(length)
+    this.pos += length
+  }
+
+  /** Skips a varint-length-prefixed string, checked as `varString` reads it (never null). */
+  skipVarString(): void {
+    const length = this.varint()
+    if (length < 0) this.fail(`Negative string length ${length}.`)
+    this.need(length)
+    this.pos += length
   }
 
   /** A varint-length-prefixed UTF-8 string (never null). */
