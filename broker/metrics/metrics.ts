@@ -59,7 +59,16 @@ class Summary {
   }
 }
 
+/** Label keys remembered at most (label sets are bounded by what the broker hosts, so this is slack). */
+const LABEL_KEYS_MAX = 100_000
+
 export class Metrics {
+  /**
+   * Built label keys by the labels' names and values joined in the caller's order: building one
+   * (sort, escape, join) for every observation was most of what recording a metric cost, and the
+   * lag and request summaries record one per follower fetch and per request.
+   */
+  readonly #labelKeys = new Map<string, string>()
   readonly #families = new Map<string, Family>()
   readonly #counters = new Map<string, Map<string, number>>()
   readonly #summaries = new Map<string, Map<string, Summary>>()
@@ -67,6 +76,22 @@ export class Metrics {
 
   #family(name: string, type: Family['type'], help: string): void {
     if (!this.#families.has(name)) this.#families.set(name, { help, type })
+  }
+
+  #keyOf(labels: Labels): string {
+    let raw = ''
+    for (const name in labels) {
+      const value = String(labels[name])
+      // The separators in a value could make two label sets join the same: build those directly.
+      if (value.includes('\u0000') || value.includes('\u0001')) return labelKey(labels)
+      raw += `${name}\u0000${value}\u0001`
+    }
+    let key = this.#labelKeys.get(raw)
+    if (key === undefined) {
+      key = labelKey(labels)
+      if (this.#labelKeys.size < LABEL_KEYS_MAX) this.#labelKeys.set(raw, key)
+    }
+    return key
   }
 
   /** Adds `by` to a counter. */
@@ -77,7 +102,7 @@ export class Metrics {
       series = new Map()
       this.#counters.set(name, series)
     }
-    const key = labelKey(labels)
+    const key = this.#keyOf(labels)
     series.set(key, (series.get(key) ?? 0) + by)
   }
 
@@ -89,7 +114,7 @@ export class Metrics {
       series = new Map()
       this.#summaries.set(name, series)
     }
-    const key = labelKey(labels)
+    const key = this.#keyOf(labels)
     let s = series.get(key)
     if (s === undefined) {
       s = new Summary()

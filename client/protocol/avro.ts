@@ -98,7 +98,43 @@ interface AvscTap {
   pos: number
   readLong(): number
   skipLong(): void
+  writeLong(n: number): void
+  isValid(): boolean
 }
+
+/** Below this magnitude avsc's number varint code is exact (its zigzag value stays under 2^53). */
+const LONG_EXACT_AS_NUMBER = 2 ** 52
+const LONG_EXACT_AS_BIGINT = BigInt(LONG_EXACT_AS_NUMBER)
+type LongMethods = { _read(tap: AvscTap): unknown; _write(tap: AvscTap, value: unknown): void; _isValid(value: unknown): boolean }
+const UNPACKED_LONG = BigIntLong as unknown as LongMethods
+
+/**
+ * BigIntLong, without the 8-byte buffer avsc's custom longs unpack each value into: a value under
+ * 2^52 in magnitude (every offset, timestamp and id in practice) goes through avsc's own number
+ * varint code, byte for byte the same encoding; larger ones take the unpacking path. Every Fetch
+ * and Produce carries several longs per partition, and their buffers were a tenth of what a broker
+ * allocated under load.
+ */
+export const FastBigIntLong: avro.Type = Object.freeze(
+  Object.create(BigIntLong, {
+    _read: {
+      value(tap: AvscTap): unknown {
+        const pos = tap.pos
+        const n = tap.readLong()
+        if (!tap.isValid()) return undefined
+        if (n > -LONG_EXACT_AS_NUMBER && n < LONG_EXACT_AS_NUMBER) return BigInt(n)
+        tap.pos = pos
+        return UNPACKED_LONG._read(tap)
+      },
+    },
+    _write: {
+      value(tap: AvscTap, value: unknown): void {
+        if (typeof value === 'bigint' && value > -LONG_EXACT_AS_BIGINT && value < LONG_EXACT_AS_BIGINT) tap.writeLong(Number(value))
+        else UNPACKED_LONG._write(tap, value)
+      },
+    },
+  }) as avro.Type,
+)
 
 /** Thrown inside avsc's reader; the caller turns it into a typed protocol error. */
 export class AvroBoundsError extends Error {
@@ -184,7 +220,7 @@ function typeHook(schema: unknown, opts: unknown): avro.Type | undefined {
 /** Compiles a schema with bigint longs and bounded arrays. */
 export function compileGuarded(schema: Schema): avro.Type {
   return avro.Type.forSchema(schema as unknown as avro.Schema, {
-    registry: { long: BigIntLong, ...GUARDED_PRIMITIVES },
+    registry: { long: FastBigIntLong, ...GUARDED_PRIMITIVES },
     typeHook: typeHook as avro.ForSchemaOptions['typeHook'],
   } as Partial<avro.ForSchemaOptions>)
 }

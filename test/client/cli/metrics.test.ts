@@ -48,3 +48,20 @@ t.test('special values and timestamps', async (t) => {
   const s = parseExposition('# HELP x y\nx{a="1"} +Inf 1700000000000\ny NaN\nz -Inf\n\nbad line\n')
   t.same(s.map((x) => [x.name, x.labels, x.value]), [['x', { a: '1' }, Number.POSITIVE_INFINITY], ['y', {}, Number.NaN], ['z', {}, Number.NEGATIVE_INFINITY]])
 })
+
+t.test('label sets map to their own series whatever their order, and never to another\'s', async (t) => {
+  const m = new Metrics()
+  m.inc('c', 'help', { topic: 'a', follower: 2 }, 1)
+  m.inc('c', 'help', { follower: 2, topic: 'a' }, 10)
+  t.equal(m.counter('c', { topic: 'a', follower: 2 }), 11, 'the same labels in another order are the same series')
+  // Values that carry the separators the remembered keys are joined with.
+  m.inc('c', 'help', { topic: 'x\u0001follower\u0000y' }, 100)
+  m.inc('c', 'help', { topic: 'x', follower: 'y' }, 1000)
+  t.equal(m.counter('c', { topic: 'x\u0001follower\u0000y' }), 100)
+  t.equal(m.counter('c', { topic: 'x', follower: 'y' }), 1000)
+  for (let i = 0; i < 3; i++) m.observe('s', 'help', { api: 'Fetch' }, i)
+  m.observe('s', 'help', { api: 'Produce' }, 9)
+  t.equal(m.summary('s', { api: 'Fetch' })?.count, 3)
+  const max = m.summary('s', { api: 'Produce' })?.max ?? NaN
+  t.ok(Math.abs(max - 9) < 0.01, `the other series holds its own observation (max ${max})`)
+})

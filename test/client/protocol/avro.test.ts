@@ -8,6 +8,7 @@ import t from 'tap'
 import { ApiKey, decodeRequest, encodeRequest } from '../../../client/protocol/apis.js'
 import { requestHeaderBytes } from '../../../client/protocol/frame.js'
 import { zigzagVarint } from '../../fuzz/mutate.js'
+import { Rng, testSeed } from '../../helpers/random.js'
 
 /** Where a request body starts in a frame body with client id "x". */
 const BODY = requestHeaderBytes('x')
@@ -63,4 +64,23 @@ t.test('an array block count that is not an integer is refused, not skipped', as
   const body = metadata.subarray(4)
   // The union's branch, then the array's block count.
   t.throws(() => decodeRequest(ApiKey.Metadata, Buffer.concat([body.subarray(0, BODY + 1), Buffer.alloc(200, 0xff)])), { code: 'INVALID_REQUEST', message: /block count NaN/ })
+})
+
+t.test('longs: every value round-trips, encoded byte for byte as avsc\'s unpacking long type encodes it', async (t) => {
+  const avro = (await import('avsc')).default
+  const { BigIntLong, FastBigIntLong } = await import('../../../client/protocol/avro.js')
+  const schema = { type: 'record', name: 'L', fields: [{ name: 'v', type: 'long' }, { name: 'after', type: 'int' }] }
+  const fast = avro.Type.forSchema(schema as never, { registry: { long: FastBigIntLong } } as never)
+  const reference = avro.Type.forSchema(schema as never, { registry: { long: BigIntLong } } as never)
+  const edges = [0n, 1n, -1n, 63n, -64n, 64n, 2n ** 31n, -(2n ** 31n), 2n ** 52n - 1n, -(2n ** 52n) + 1n, 2n ** 52n, -(2n ** 52n), 2n ** 53n + 1n, -(2n ** 53n) - 1n, 2n ** 63n - 1n, -(2n ** 63n)]
+  const rng = new Rng(testSeed())
+  for (let i = 0; i < 200; i++) edges.push(BigInt.asIntN(64, (BigInt(rng.int(0, 2 ** 32 - 1)) << BigInt(rng.int(0, 32))) - 2n ** 31n))
+  for (const v of edges) {
+    const bytes = fast.toBuffer({ v, after: 7 })
+    if (!bytes.equals(reference.toBuffer({ v, after: 7 }))) t.fail(`${v} encodes as ${bytes.toString('hex')}, avsc as ${reference.toBuffer({ v, after: 7 }).toString('hex')}`)
+    const back = fast.fromBuffer(bytes) as { v: bigint; after: number }
+    if (back.v !== v || back.after !== 7) t.fail(`${v} decodes as ${back.v} (then ${back.after})`)
+  }
+  t.pass(`${edges.length} values (seed ${rng.seed})`)
+  t.throws(() => fast.fromBuffer(Buffer.from([0xff, 0xff])), 'a truncated varint is refused')
 })
