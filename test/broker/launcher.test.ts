@@ -1,5 +1,5 @@
 // The launcher starts brokers with single-threaded garbage collection (they share the machine's
-// cores), which STRAND_BROKER_NODE_FLAGS replaces: checked on real broker processes, from the
+// cores) and a larger initial old space, which STRAND_BROKER_NODE_FLAGS replaces: checked on real broker processes, from the
 // command line the kernel has for them.
 
 import { readFileSync } from 'node:fs'
@@ -17,7 +17,7 @@ function commandLine(pid: number | undefined, spawnargs: string[]): string[] {
 }
 
 t.test('flags: the default, a replacement, and none', async (t) => {
-  t.same(brokerNodeFlags({}), ['--single-threaded-gc'])
+  t.same(brokerNodeFlags({}), ['--single-threaded-gc', '--initial-old-space-size=64'])
   t.same(brokerNodeFlags({ STRAND_BROKER_NODE_FLAGS: '--max-semi-space-size=32  --single-threaded-gc' }), ['--max-semi-space-size=32', '--single-threaded-gc'])
   t.same(brokerNodeFlags({ STRAND_BROKER_NODE_FLAGS: '' }), [], 'empty: V8 defaults')
 })
@@ -31,8 +31,10 @@ t.test('a launched broker runs with the flags, before the entry point', async (t
   delete process.env.STRAND_BROKER_NODE_FLAGS
   const byDefault = await spawnBroker(t)
   const args = commandLine(byDefault.child.pid, byDefault.child.spawnargs)
-  const flag = args.indexOf('--single-threaded-gc')
-  t.ok(flag > 0 && flag < args.indexOf('--import'), `node flag before the entry point: ${args.join(' ')}`)
+  for (const f of brokerNodeFlags({})) {
+    const at = args.indexOf(f)
+    t.ok(at > 0 && at < args.indexOf('--import'), `${f} before the entry point: ${args.join(' ')}`)
+  }
 
   process.env.STRAND_BROKER_NODE_FLAGS = ''
   const plain = await spawnBroker(t)
