@@ -34,7 +34,7 @@ export interface TopicLag {
 }
 
 export const LAG_NOTES = [
-  "lag ms: from the leader's append to the follower's next fetch showing it has the records, so an upper bound on the follower's own append time. Quantiles are the broker's: 1 ms resolution (its clock is Date.now), 3 significant digits (5 ms may read 5.003), and a lag of 0 reads 0.001.",
+  "lag ms: from the leader's append to the follower's next fetch showing it has the records, so an upper bound on the follower's own append time. Quantiles are the broker's: timed with its monotonic clock (performance.now) to the microsecond, kept to 3 significant digits (5 ms may read 5.003).",
   'lag offs: records the follower lacked when it fetched. One row per leader->follower pair; each broker reports the followers of the partitions it leads.',
 ]
 

@@ -155,13 +155,18 @@ export class Partition {
   #producerStateReady: Promise<void> | null = null
   readonly #clock: () => number
   /**
+   * Times replication lag (append to confirming fetch): a monotonic sub-millisecond clock by
+   * default, since lags are a few ms and Date.now's whole milliseconds blurred them by up to one.
+   */
+  readonly #lagClock: () => number
+  /**
    * The last leader append's record validation. Validation may yield (validateRecords), and
    * appends must reach the log in the order they arrived (that order is the order of the
    * log.append calls after it), so each waits for the one before.
    */
   #validating: Promise<unknown> = Promise.resolve()
 
-  constructor(options: { topic: string; index: number; log: Log; epochs: LeaderEpochCache; config: TopicConfig; nodeId: number; highWatermark: bigint; state: PartitionState; clock?: () => number }) {
+  constructor(options: { topic: string; index: number; log: Log; epochs: LeaderEpochCache; config: TopicConfig; nodeId: number; highWatermark: bigint; state: PartitionState; clock?: () => number; lagClock?: () => number }) {
     this.topic = options.topic
     this.index = options.index
     this.key = partitionKey(options.topic, options.index)
@@ -171,6 +176,7 @@ export class Partition {
     this.#nodeId = options.nodeId
     this.#state = options.state
     this.#clock = options.clock ?? Date.now
+    this.#lagClock = options.lagClock ?? (() => performance.now())
     this.#highWatermark = minBigint(options.highWatermark, options.log.logEndOffset)
   }
 
@@ -302,7 +308,7 @@ export class Partition {
       if (idempotent && !(err instanceof StrandProtocolError)) this.#producerStateReady = null
       throw err
     }
-    if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#clock())
+    if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#lagClock())
     this.maybeAdvanceHighWatermark()
     return {
       baseOffset: appended.firstOffset,
@@ -409,7 +415,7 @@ export class Partition {
     const leo = this.log.logEndOffset
     if (lag !== undefined) {
       lag.offsets(replicaId, Number(leo - fetchOffset))
-      f.appendCursor = this.#appendTimes.confirm(f.appendCursor, fetchOffset, lag, replicaId, now)
+      f.appendCursor = this.#appendTimes.confirm(f.appendCursor, fetchOffset, lag, replicaId, this.#lagClock())
     }
     if (fetchOffset >= leo) f.lastCaughtUpMs = now
     else if (fetchOffset >= f.lastFetchLeaderLogEndOffset && f.lastFetchLeaderLogEndOffset >= 0n) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, f.lastFetchMs)

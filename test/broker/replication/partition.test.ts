@@ -15,7 +15,7 @@ async function partitionIn(t: { teardown(fn: () => unknown): void }, state: Part
   const { log } = await openLog(dir, { clock: clock.now })
   t.teardown(() => log.close())
   const epochs = await LeaderEpochCache.load(dir, silentLogger)
-  return new Partition({ topic: 't', index: 0, log, epochs, config: parseTopicConfig(DEFAULT_BROKER_CONFIG, {}), nodeId: ME, highWatermark: 0n, state, clock: clock.now })
+  return new Partition({ topic: 't', index: 0, log, epochs, config: parseTopicConfig(DEFAULT_BROKER_CONFIG, {}), nodeId: ME, highWatermark: 0n, state, clock: clock.now, lagClock: clock.now })
 }
 
 function batch(baseOffset: bigint, leaderEpoch: number, count: number): Buffer {
