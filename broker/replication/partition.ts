@@ -532,16 +532,26 @@ export class Partition {
    * Replicas read up to the log end.
    */
   async read(offset: bigint, maxBytes: number, options: { replica?: boolean } = {}): Promise<ReadResult> {
+    const replica = options.replica === true
+    if (!this.mayHaveRecordsAt(offset, replica)) return { records: NO_RECORDS, highWatermark: this.#highWatermark, logStartOffset: this.log.logStartOffset }
     const hw = this.#highWatermark
     const logStartOffset = this.log.logStartOffset
-    const limit = options.replica === true ? this.log.logEndOffset : hw
-    const end = this.log.logEndOffset
-    if (offset < logStartOffset || offset > end) {
-      throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${logStartOffset}, ${end}] of ${this.topic}-${this.index}.`)
-    }
-    if (offset >= limit) return { records: NO_RECORDS, highWatermark: hw, logStartOffset }
-    const { records } = await this.log.read(offset, maxBytes, { maxOffset: limit })
+    const { records } = await this.log.read(offset, maxBytes, { maxOffset: replica ? this.log.logEndOffset : hw })
     return { records, highWatermark: hw, logStartOffset }
+  }
+
+  /**
+   * Whether `read` could return records from `offset` (false: it answers with none, at once),
+   * without a promise: a fetch names every partition it follows, most of them with nothing new,
+   * and reading each through an async call was a third of what a broker allocated under load.
+   * Throws OFFSET_OUT_OF_RANGE as `read` does.
+   */
+  mayHaveRecordsAt(offset: bigint, replica: boolean): boolean {
+    const end = this.log.logEndOffset
+    if (offset < this.log.logStartOffset || offset > end) {
+      throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${this.log.logStartOffset}, ${end}] of ${this.topic}-${this.index}.`)
+    }
+    return offset < (replica ? end : this.#highWatermark)
   }
 }
 

@@ -72,7 +72,8 @@ async function readAll(ctx: HandlerContext, req: FetchRequest, first: boolean): 
     const partitions: PartitionResponse[] = []
     const bytesBefore = state.bytes
     for (const p of t.partitions) {
-      const out = await readOne(ctx, state, t.name, p)
+      const read = readOne(ctx, state, t.name, p)
+      const out = read instanceof Promise ? await read : read
       if (out.errorCode !== 0) state.errors++
       if (state.bytes > 0 && out.records.length > state.remaining) out.records = NO_RECORDS
       state.bytes += out.records.length
@@ -113,7 +114,11 @@ function followerFetched(ctx: HandlerContext, state: ReadState, partition: Parti
   }
 }
 
-async function readOne(ctx: HandlerContext, state: ReadState, topic: string, p: PartitionRequest): Promise<PartitionResponse> {
+/**
+ * One partition's answer: at once (no promise) when it has nothing to return, which is most
+ * partitions of most fetches; a read of the log otherwise.
+ */
+function readOne(ctx: HandlerContext, state: ReadState, topic: string, p: PartitionRequest): PartitionResponse | Promise<PartitionResponse> {
   let partition: Partition | undefined
   try {
     if (p.partitionMaxBytes < 0) throw new StrandProtocolError('INVALID_FETCH_SIZE', `partitionMaxBytes was ${p.partitionMaxBytes}.`)
@@ -122,27 +127,40 @@ async function readOne(ctx: HandlerContext, state: ReadState, topic: string, p: 
     if (replica) followerFetched(ctx, state, partition, p)
     // The first partition with records may take the whole response (at least one batch comes).
     const responseBytesLeft = state.bytes === 0 ? Math.max(state.remaining, 1) : state.remaining
-    if (responseBytesLeft <= 0 || p.partitionMaxBytes === 0) {
+    if (responseBytesLeft <= 0 || p.partitionMaxBytes === 0 || !partition.mayHaveRecordsAt(p.fetchOffset, replica)) {
       return { partitionIndex: p.partition, errorCode: 0, highWatermark: partition.highWatermark, lastStableOffset: partition.highWatermark, logStartOffset: partition.logStartOffset, records: NO_RECORDS }
     }
-    const r = await partition.read(p.fetchOffset, Math.max(1, Math.min(p.partitionMaxBytes, responseBytesLeft)), { replica })
+    return readRecords(ctx, topic, p, partition, Math.max(1, Math.min(p.partitionMaxBytes, responseBytesLeft)), replica)
+  } catch (err) {
+    return failed(ctx, topic, p, partition, err)
+  }
+}
+
+async function readRecords(ctx: HandlerContext, topic: string, p: PartitionRequest, partition: Partition, maxBytes: number, replica: boolean): Promise<PartitionResponse> {
+  try {
+    const r = await partition.read(p.fetchOffset, maxBytes, { replica })
     if (r.records.length > 0 && !replica) {
       ctx.metrics.inc('strand_bytes_out_total', 'Record bytes sent to consumers, by topic.', { topic }, r.records.length)
       ctx.metrics.inc('strand_messages_out_total', 'Records sent to consumers, by topic (whole batches, as read).', { topic }, recordCount(r.records))
     }
     return { partitionIndex: p.partition, errorCode: 0, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records }
   } catch (err) {
-    if (!(err instanceof StrandProtocolError)) ctx.logger.error({ err, topic, partition: p.partition }, 'read failed')
-    // A follower out of range needs the leader's log start to know which way to go.
-    const known = partition !== undefined && toWireCode(err) === errorCodeOf('OFFSET_OUT_OF_RANGE')
-    return {
-      partitionIndex: p.partition,
-      errorCode: toWireCode(err),
-      highWatermark: known ? partition!.highWatermark : -1n,
-      lastStableOffset: known ? partition!.highWatermark : -1n,
-      logStartOffset: known ? partition!.logStartOffset : -1n,
-      records: NO_RECORDS,
-    }
+    return failed(ctx, topic, p, partition, err)
+  }
+}
+
+/** A partition's answer carrying the error `err`. */
+function failed(ctx: HandlerContext, topic: string, p: PartitionRequest, partition: Partition | undefined, err: unknown): PartitionResponse {
+  if (!(err instanceof StrandProtocolError)) ctx.logger.error({ err, topic, partition: p.partition }, 'read failed')
+  // A follower out of range needs the leader's log start to know which way to go.
+  const known = partition !== undefined && toWireCode(err) === errorCodeOf('OFFSET_OUT_OF_RANGE')
+  return {
+    partitionIndex: p.partition,
+    errorCode: toWireCode(err),
+    highWatermark: known ? partition!.highWatermark : -1n,
+    lastStableOffset: known ? partition!.highWatermark : -1n,
+    logStartOffset: known ? partition!.logStartOffset : -1n,
+    records: NO_RECORDS,
   }
 }
 
