@@ -27,6 +27,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Strand, type Acks, type Admin, type Compression, type ProducerOptions } from '../client/index.js'
 import { fileAppendBaseline, loopbackBaseline, type BaselineResult } from './lib/baseline.js'
+import { brokerNodeFlags } from '../broker/launcher.js'
 import { sleep } from './lib/cluster.js'
 import { consumeAll } from './lib/consume.js'
 import { endToEndLatency, STAMP_BYTES, type Quantiles } from './lib/e2e.js'
@@ -570,6 +571,7 @@ function params(flags: Flags): Record<string, unknown> {
     batchBytes: flags.batchBytes,
     e2eRecordsPerSec: flags.rate,
     e2eLingerMs: E2E_LINGER_MS,
+    brokerNodeFlags: flags.bootstrap === null ? brokerNodeFlags() : null,
     durationMs: flags.durationMs,
     warmupMs: flags.warmupMs,
     lagRateShare: FIXED_RATE_SHARE,

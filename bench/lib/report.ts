@@ -44,6 +44,8 @@ export function machineInfo(): Record<string, unknown> {
   const cpus = os.cpus()
   return {
     node: process.version,
+    // This process's own Node flags (npm run bench sets its collector flags), not tsx's loader hooks.
+    nodeFlags: process.execArgv.filter((a, i, all) => a.startsWith('--') && !['--import', '--require'].includes(a) && !['--import', '--require'].includes(all[i - 1] ?? '')),
     platform: `${os.platform()} ${os.release()}`,
     cpus: cpus.length,
     cpuModel: cpus[0]?.model ?? 'unknown',
@@ -114,7 +116,7 @@ export function publish(report: Report, options: { json: boolean }): string {
   } else {
     const m = full.machine
     process.stdout.write(`\n${report.workload}: ${report.command}\n`)
-    process.stdout.write(`machine: ${String(m.cpus)} x ${String(m.cpuModel)}, ${String(m.memoryGiB)} GiB, ${String(m.platform)}, node ${String(m.node)}\n\n`)
+    process.stdout.write(`machine: ${String(m.cpus)} x ${String(m.cpuModel)}, ${String(m.memoryGiB)} GiB, ${String(m.platform)}, node ${String(m.node)}${(m.nodeFlags as string[]).length > 0 ? ` ${(m.nodeFlags as string[]).join(' ')}` : ''}\n\n`)
     process.stdout.write(`${sections(report.rows).map((sec) => formatTable(sec.rows, sec.title)).join('\n\n')}\n`)
     if (report.goals !== undefined && report.goals.length > 0) process.stdout.write(`\n${formatGoals(report.goals)}\n`)
     if (report.notes !== undefined && report.notes.length > 0) process.stdout.write(`\n${report.notes.map((n) => `- ${n}`).join('\n')}\n`)
