@@ -898,9 +898,11 @@ export class Consumer {
   #pump(): void {
     if (this.#closed || !this.#iterating || this.#revoking) return
     const now = this.#clock()
-    const toResolve = new Map<number, PartitionState[]>()
-    const toFetch = new Map<number, PartitionState[]>()
-    const bufferedNodes = new Set<number>()
+    // Runs after every fetch and every batch handed out: the collections are made only when
+    // something goes in them, and a broker already being fetched from is passed over early.
+    let toResolve: Map<number, PartitionState[]> | null = null
+    let toFetch: Map<number, PartitionState[]> | null = null
+    let bufferedNodes: Set<number> | null = null
     let nextMs = Number.POSITIVE_INFINITY
     let needMetadata = false
     for (const s of this.#states.values()) {
@@ -908,7 +910,7 @@ export class Consumer {
       if (s.paused) continue
       if (s.buffered) {
         const leader = this.#cluster.cachedLeader(s.topic, s.partition)
-        if (leader !== undefined) bufferedNodes.add(leader)
+        if (leader !== undefined) (bufferedNodes ??= new Set()).add(leader)
         continue
       }
       if (s.busy) continue
@@ -921,13 +923,15 @@ export class Consumer {
         needMetadata = true
         continue
       }
-      const into = s.offset === null ? toResolve : toFetch
-      into.set(leader, [...(into.get(leader) ?? []), s])
+      if (s.offset !== null && this.#fetching.has(leader)) continue
+      const into = s.offset === null ? (toResolve ??= new Map()) : (toFetch ??= new Map())
+      const list = into.get(leader)
+      if (list === undefined) into.set(leader, [s])
+      else list.push(s)
     }
-    for (const [nodeId, states] of toResolve) void this.#resolveOffsets(nodeId, states)
-    for (const [nodeId, states] of toFetch) {
-      if (this.#fetching.has(nodeId)) continue
-      const poll = !bufferedNodes.has(nodeId)
+    if (toResolve !== null) for (const [nodeId, states] of toResolve) void this.#resolveOffsets(nodeId, states)
+    if (toFetch !== null) for (const [nodeId, states] of toFetch) {
+      const poll = bufferedNodes === null || !bufferedNodes.has(nodeId)
       if (poll) this.#dryNodes.delete(nodeId)
       else if (this.#dryNodes.has(nodeId)) continue
       void this.#fetch(nodeId, states, poll ? this.#maxWaitMs : 0)
