@@ -42,10 +42,12 @@ export function commandLine(file: string): string {
   const script = process.env.npm_lifecycle_event
   const line = (process.env.npm_lifecycle_script ?? '').trim().split(/\s+/)
   const args = process.argv.slice(2)
-  // npx sets these too, to its own command; only a package.json script naming this file counts.
-  if (script === undefined || line[1] !== file) return ['npx tsx', file, ...args].join(' ')
+  // npx sets these too, to its own command; only a package.json script naming this file counts
+  // (`tsx bench/x.ts` or `node <flags> --import tsx bench/x.ts`).
+  const at = line.indexOf(file)
+  if (script === undefined || at < 1) return ['npx tsx', file, ...args].join(' ')
   // `tsx bench/x.ts --workload a` puts its own flags before the user's.
-  const baked = line.slice(2)
+  const baked = line.slice(at + 1)
   const own = args.slice(0, baked.length).every((a, i) => a === baked[i]) ? args.slice(baked.length) : args
   return own.length === 0 ? `npm run ${script}` : `npm run ${script} -- ${own.join(' ')}`
 }
