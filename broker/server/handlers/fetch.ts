@@ -80,7 +80,7 @@ async function readAll(ctx: HandlerContext, req: FetchRequest, first: boolean): 
       state.remaining -= out.records.length
       partitions.push(out)
     }
-    // Counted per topic rather than per partition: a metric update builds its label key each time.
+    // Counted per topic rather than per partition: each metric update is a label-key lookup.
     if (state.replicaId >= 0 && state.bytes > bytesBefore) ctx.metrics.inc('strand_replication_bytes_out_total', 'Record bytes sent to follower replicas, by topic.', { topic: t.name }, state.bytes - bytesBefore)
     topics.push({ name: t.name, partitions })
   }
