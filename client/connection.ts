@@ -15,8 +15,8 @@
 // FIFO matching it would otherwise be taken for the answer to the next request.
 
 import net from 'node:net'
-import { apiName, decodeResponse, encodeRequest, type ApiKeyValue, type ApiTypes } from './protocol/apis.js'
-import { FrameDecoder } from './protocol/frame.js'
+import { apiName, decodeResponse, encodeRequestChunks, type ApiKeyValue, type ApiTypes, type FrameChunks } from './protocol/apis.js'
+import { FrameReader } from './protocol/frame.js'
 import { ClosedError, ConnectionError, ConnectTimeoutError, RequestTimeoutError } from './errors.js'
 
 /** Every API is at version 0 so far; a later client picks versions from ApiVersions. */
@@ -91,11 +91,11 @@ export class Connection {
   async request<K extends ApiKeyValue>(apiKey: K, body: ApiTypes[K]['request'], options: RequestOptions = {}): Promise<ApiTypes[K]['response']> {
     await this.#acquireSlot()
     let socket: net.Socket
-    let frame: Buffer
+    let frame: FrameChunks
     const correlationId = this.#takeCorrelationId()
     try {
       socket = this.#socket ?? (await this.#connect())
-      frame = encodeRequest(apiKey, API_VERSION, correlationId, this.#options.clientId, body)
+      frame = encodeRequestChunks(apiKey, API_VERSION, correlationId, this.#options.clientId, body)
     } catch (err) {
       this.#releaseSlot()
       throw err
@@ -116,7 +116,7 @@ export class Connection {
         timer: setTimeout(() => this.#onTimeout(socket, pending, timeoutMs), timeoutMs),
       }
       this.#inflight.push(pending)
-      socket.write(frame)
+      writeFrame(socket, frame)
     })
   }
 
@@ -126,7 +126,7 @@ export class Connection {
    */
   async send<K extends ApiKeyValue>(apiKey: K, body: ApiTypes[K]['request']): Promise<void> {
     const socket = this.#socket ?? (await this.#connect())
-    const frame = encodeRequest(apiKey, API_VERSION, this.#takeCorrelationId(), this.#options.clientId, body)
+    const frame = encodeRequestChunks(apiKey, API_VERSION, this.#takeCorrelationId(), this.#options.clientId, body)
     await new Promise<void>((resolve, reject) => {
       if (this.#socket !== socket) {
         reject(new ConnectionError(this.address, 'connection closed before the request was sent'))
@@ -142,7 +142,7 @@ export class Connection {
         this.#fail(socket, new ConnectionError(this.address, `connection closed after an unacknowledged ${apiName(apiKey)} write timed out`))
         socket.destroy()
       }, timeoutMs)
-      socket.write(frame, (err) => {
+      writeFrame(socket, frame, (err) => {
         clearTimeout(timer)
         if (err === undefined || err === null) resolve()
         else reject(new ConnectionError(this.address, `write failed: ${err.message}`, { cause: err }))
@@ -209,7 +209,11 @@ export class Connection {
   #open(): Promise<net.Socket> {
     const { host, port, connectTimeoutMs } = this.#options
     return new Promise<net.Socket>((resolve, reject) => {
-      const socket = net.connect({ host, port })
+      // Responses are read straight into their frames' own buffers (FrameReader); #attach wires
+      // what a read delivers once the socket is connected.
+      const reader = new FrameReader({ frameBytesMax: this.#options.frameBytesMax })
+      let onRead: (n: number) => void = () => {}
+      const socket = net.connect({ host, port, onread: { buffer: () => reader.next(), callback: (n: number) => { onRead(n); return true } } })
       const timer = setTimeout(() => {
         socket.destroy()
         reject(new ConnectTimeoutError(this.address, connectTimeoutMs))
@@ -228,20 +232,20 @@ export class Connection {
           reject(this.#shutError ?? new ClosedError(`connection to ${this.address}`))
           return
         }
-        this.#attach(socket)
+        onRead = this.#attach(socket, reader)
         resolve(socket)
       })
     })
   }
 
-  #attach(socket: net.Socket): void {
+  /** Makes `socket` the connection's; returns what handles each read `reader` got. */
+  #attach(socket: net.Socket, reader: FrameReader): (n: number) => void {
     socket.setNoDelay(true)
     socket.setKeepAlive(true, KEEP_ALIVE_DELAY_MS)
-    const decoder = new FrameDecoder({ frameBytesMax: this.#options.frameBytesMax })
-    socket.on('data', (chunk: Buffer) => {
+    const onRead = (n: number): void => {
       let frames: Buffer[]
       try {
-        frames = decoder.push(chunk)
+        frames = reader.read(n)
       } catch (err) {
         this.#fail(socket, new ConnectionError(this.address, 'unreadable response frame', { cause: err }))
         socket.destroy()
@@ -251,10 +255,11 @@ export class Connection {
         if (this.#socket !== socket) return
         this.#onFrame(socket, frame)
       }
-    })
+    }
     socket.on('error', (err: Error) => this.#fail(socket, new ConnectionError(this.address, err.message, { cause: err })))
     socket.on('close', () => this.#fail(socket, new ConnectionError(this.address, 'connection closed by the broker')))
     this.#socket = socket
+    return onRead
   }
 
   #onFrame(socket: net.Socket, frame: Buffer): void {
@@ -302,4 +307,16 @@ export class Connection {
       p.reject(err)
     }
   }
+}
+
+/**
+ * Writes a frame's chunks (its record batches are chunks of their own, not copied into it) with
+ * one writev; `done` is called once the last is flushed.
+ */
+function writeFrame(socket: net.Socket, chunks: FrameChunks, done?: (err?: Error | null) => void): void {
+  socket.cork()
+  const last = chunks.length - 1
+  for (let i = 0; i < last; i++) socket.write(chunks[i] as Buffer)
+  socket.write(chunks[last] as Buffer, done)
+  socket.uncork()
 }

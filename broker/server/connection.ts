@@ -27,16 +27,16 @@ export interface FrameSource {
 }
 
 /**
- * Handles one frame body. Resolves with the whole response frame to write, or null when the
- * request gets no response (Produce with acks=0). Rejects only when the connection must close
- * (a request whose header cannot be read: there is no correlation id to answer).
+ * Handles one frame body. Resolves with the whole response frame to write (one buffer, or its
+ * chunks in order), or null when the request gets no response (Produce with acks=0). Rejects only
+ * when the connection must close (a request whose header cannot be read: there is no correlation
+ * id to answer). `peer` is the client's address (`/host`), for tools that show who is connected.
  */
-/** `peer` is the client's address (`/host`), for tools that show who is connected. */
-export type FrameHandler = (frame: Buffer, peer: string) => Promise<Buffer | null>
+export type FrameHandler = (frame: Buffer, peer: string) => Promise<Buffer | readonly Buffer[] | null>
 
 interface Slot {
   /** The response once the handler has finished; undefined while it runs. */
-  response: Buffer | null | undefined
+  response: Buffer | readonly Buffer[] | null | undefined
   done: boolean
 }
 
@@ -191,12 +191,21 @@ export class Connection {
   }
 
   #flush(): void {
+    // Every response ready now, and every chunk of each (a Fetch response's record batches are
+    // chunks of their own, not copied), goes to the kernel in one writev: a syscall per chunk was
+    // the largest part of a busy broker's socket writing.
+    this.#socket.cork()
     while (this.#pending.length > 0 && (this.#pending[0] as Slot).done) {
       const slot = this.#pending.shift() as Slot
-      if (slot.response !== null && slot.response !== undefined && !this.#closed) {
-        if (!this.#socket.write(slot.response)) this.#writeBlocked = true
+      const response = slot.response
+      if (response === null || response === undefined || this.#closed) continue
+      if (Buffer.isBuffer(response)) {
+        if (!this.#socket.write(response)) this.#writeBlocked = true
+      } else {
+        for (const chunk of response) if (!this.#socket.write(chunk)) this.#writeBlocked = true
       }
     }
+    this.#socket.uncork()
     this.#dispatchQueued()
     if (this.#pending.length === 0) this.#notifyDrained()
     this.#updateReading()

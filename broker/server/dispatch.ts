@@ -6,7 +6,7 @@
 // in a shape the client would understand, so the handler rejects and the connection closes: the
 // client sees a closed connection (retriable), the broker carries on.
 
-import { ApiKey, decodeRequestBody, decodeRequestHeader, encodeResponse, supportedApis } from '../../client/protocol/apis.js'
+import { ApiKey, decodeRequestBody, decodeRequestHeader, encodeResponse, encodeResponseChunks, supportedApis, type FrameChunks } from '../../client/protocol/apis.js'
 import { errorCodeOf, StrandProtocolError } from '../../client/protocol/errors.js'
 import type { HandlerContext } from './handlers/context.js'
 import { handleDescribeConfigs } from './handlers/configs.js'
@@ -121,7 +121,7 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: R
   }
 }
 
-export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer, peer: string) => Promise<Buffer | null> {
+export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer, peer: string) => Promise<Buffer | FrameChunks | null> {
   return async (frame, peer) => {
     const started = performance.now()
     const header = decodeRequestHeader(frame)
@@ -135,6 +135,6 @@ export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics):
     const response = await route(ctx, header.apiKey, body, { clientId: header.clientId ?? '', clientHost: peer })
     metrics?.observe(header.apiKey, performance.now() - started)
     if (response === null) return null
-    return encodeResponse(header.apiKey as never, header.apiVersion, header.correlationId, response as never)
+    return encodeResponseChunks(header.apiKey as never, header.apiVersion, header.correlationId, response as never)
   }
 }

@@ -7,7 +7,7 @@
 // DescribeMetrics), clear of Kafka's numbering.
 
 import type avro from 'avsc'
-import { AvroBoundsError, compileGuarded, type RecordSchema, type Schema } from './avro.js'
+import { AvroBoundsError, compileGuarded, encodeSpliced, SPLICE_BYTES_MIN, type RecordSchema, type Schema } from './avro.js'
 import { StrandProtocolError, type WireErrorName } from './errors.js'
 import { readRequestHeader, readResponseHeader, requestHeaderBytes, RESPONSE_HEADER_BYTES, SIZE_PREFIX_BYTES, writeRequestHeader, writeResponseHeader, type RequestHeader } from './frame.js'
 import {
@@ -248,15 +248,30 @@ function encodeWithHeader(type: avro.Type, value: unknown, headerBytes: number, 
   return end === buf.length ? buf : buf.subarray(0, end)
 }
 
-/** Bytes worth reserving for a body: the opaque record payloads dominate Produce and Fetch. */
-function sizeHint(value: unknown): number {
+/**
+ * Bytes worth reserving for a body: the opaque record payloads dominate Produce and Fetch. With
+ * `spliced`, payloads that encodeSpliced leaves out of the body are not counted.
+ */
+function sizeHint(value: unknown, spliced = false): number {
   let payload = 0
   const topics = (value as { topics?: Array<{ partitions?: Array<{ records?: Buffer }> }> }).topics
   if (Array.isArray(topics)) {
-    for (const t of topics) for (const p of t.partitions ?? []) payload += p.records?.length ?? 0
+    for (const t of topics) {
+      for (const p of t.partitions ?? []) {
+        const n = p.records?.length ?? 0
+        if (!spliced || n < SPLICE_BYTES_MIN) payload += n
+      }
+    }
   }
   return payload + 1024
 }
+
+/**
+ * A frame as the chunks to write for it, in order (see encodeSpliced): record batches are not
+ * copied into it, and a connection writes all of a frame's chunks (and any other frames ready
+ * then) with one writev.
+ */
+export type FrameChunks = Buffer[]
 
 /** The whole request frame, size prefix included. */
 export function encodeRequest<K extends ApiKeyValue>(apiKey: K, apiVersion: number, correlationId: number, clientId: string | null, body: ApiTypes[K]['request']): Buffer {
@@ -265,6 +280,23 @@ export function encodeRequest<K extends ApiKeyValue>(apiKey: K, apiVersion: numb
   const buf = encodeWithHeader(type, body, headerBytes, sizeHint(body))
   writeRequestHeader(buf, { apiKey, apiVersion, correlationId, clientId })
   return buf
+}
+
+/** encodeRequest, as chunks that share the records' buffers instead of copying them. */
+export function encodeRequestChunks<K extends ApiKeyValue>(apiKey: K, apiVersion: number, correlationId: number, clientId: string | null, body: ApiTypes[K]['request']): FrameChunks {
+  const type = codecs(apiKey, apiVersion).request
+  const headerBytes = SIZE_PREFIX_BYTES + requestHeaderBytes(clientId)
+  const { chunks, bytes } = encodeSpliced(type, body, headerBytes, sizeHint(body, true))
+  writeRequestHeader(chunks[0] as Buffer, { apiKey, apiVersion, correlationId, clientId }, bytes)
+  return chunks
+}
+
+/** encodeResponse, as chunks that share the records' buffers instead of copying them. */
+export function encodeResponseChunks<K extends ApiKeyValue>(apiKey: K, apiVersion: number, correlationId: number, body: ApiTypes[K]['response']): FrameChunks {
+  const type = codecs(apiKey, apiVersion).response
+  const { chunks, bytes } = encodeSpliced(type, body, SIZE_PREFIX_BYTES + RESPONSE_HEADER_BYTES, sizeHint(body, true))
+  writeResponseHeader(chunks[0] as Buffer, correlationId, bytes)
+  return chunks
 }
 
 /** The whole response frame, size prefix included. */

@@ -36,9 +36,12 @@ export function requestHeaderBytes(clientId: string | null): number {
   return 2 + 2 + 4 + 2 + (clientId === null ? 0 : Buffer.byteLength(clientId))
 }
 
-/** Writes the size prefix and request header at the start of `buf`; returns the body's offset. */
-export function writeRequestHeader(buf: Buffer, header: Omit<RequestHeader, 'bodyOffset'>): number {
-  buf.writeInt32BE(buf.length - SIZE_PREFIX_BYTES, 0)
+/**
+ * Writes the size prefix and request header at the start of `buf`; returns the body's offset.
+ * `frameBytes` is the whole frame's length when `buf` is only its first chunk.
+ */
+export function writeRequestHeader(buf: Buffer, header: Omit<RequestHeader, 'bodyOffset'>, frameBytes = buf.length): number {
+  buf.writeInt32BE(frameBytes - SIZE_PREFIX_BYTES, 0)
   buf.writeInt16BE(header.apiKey, 4)
   buf.writeInt16BE(header.apiVersion, 6)
   buf.writeInt32BE(header.correlationId, 8)
@@ -65,8 +68,8 @@ export function readRequestHeader(frame: Buffer): RequestHeader {
 
 export const RESPONSE_HEADER_BYTES = 4
 
-export function writeResponseHeader(buf: Buffer, correlationId: number): number {
-  buf.writeInt32BE(buf.length - SIZE_PREFIX_BYTES, 0)
+export function writeResponseHeader(buf: Buffer, correlationId: number, frameBytes = buf.length): number {
+  buf.writeInt32BE(frameBytes - SIZE_PREFIX_BYTES, 0)
   buf.writeInt32BE(correlationId, 4)
   return 8
 }
@@ -150,5 +153,79 @@ export class FrameDecoder {
       else this.#chunks[0] = c.subarray(k)
     }
     return out
+  }
+}
+
+/** FrameReader's buffer for reads between frames: the largest read Node makes by default. */
+export const READ_STAGING_BYTES = 64 * 1024
+
+/**
+ * Splits a socket's byte stream into frames read straight into their own buffers, for a socket
+ * created with Node's `onread` option (`buffer: () => reader.next()`, `callback: (n) =>
+ * reader.read(n)`). Reads between frames go into one reused staging buffer, and a frame complete
+ * there is copied out; once a frame's size is known and it is not all there, it gets its own
+ * buffer and the next reads fill it in place, however many reads that takes.
+ *
+ * FrameDecoder, on a socket's 'data' events, costs a new buffer per read (Node's) and, for a
+ * frame that spans reads, a copy into one more: a follower receives every record twice over that
+ * way, and each buffer's memory outside V8's heap counts towards its next forced scavenge. Here a
+ * large frame costs one buffer of its size and, apart from what came with its size prefix, no copy.
+ */
+export class FrameReader {
+  readonly #frameBytesMax: number
+  readonly #staging: Buffer
+  /** Bytes of an incomplete size prefix kept at the start of the staging buffer. */
+  #carried = 0
+  /** The frame being filled in place, once its size is known; null between frames. */
+  #frame: Buffer | null = null
+  #filled = 0
+
+  constructor(options: { frameBytesMax?: number; stagingBytes?: number } = {}) {
+    this.#frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT
+    this.#staging = Buffer.allocUnsafeSlow(options.stagingBytes ?? READ_STAGING_BYTES)
+  }
+
+  /** Where the next read goes: the unfilled rest of the frame being read, or the staging buffer. */
+  next(): Buffer {
+    return this.#frame !== null ? this.#frame.subarray(this.#filled) : this.#staging.subarray(this.#carried)
+  }
+
+  /**
+   * Takes `n` bytes just read into the last `next()` buffer; returns the frame bodies they
+   * complete. Throws on a negative or oversized size prefix (the stream cannot go on).
+   */
+  read(n: number): Buffer[] {
+    const frame = this.#frame
+    if (frame !== null) {
+      this.#filled += n
+      if (this.#filled < frame.length) return []
+      this.#frame = null
+      return [frame]
+    }
+    const staging = this.#staging
+    const end = this.#carried + n
+    const frames: Buffer[] = []
+    let pos = 0
+    while (end - pos >= SIZE_PREFIX_BYTES) {
+      const size = staging.readInt32BE(pos)
+      if (size < 0 || size > this.#frameBytesMax) {
+        throw new StrandProtocolError('CORRUPT_MESSAGE', `Frame size ${size} is outside 0..${this.#frameBytesMax} bytes.`)
+      }
+      const body = pos + SIZE_PREFIX_BYTES
+      const own = Buffer.allocUnsafe(size)
+      if (end - body >= size) {
+        staging.copy(own, 0, body, body + size)
+        frames.push(own)
+        pos = body + size
+        continue
+      }
+      staging.copy(own, 0, body, end)
+      this.#frame = own
+      this.#filled = end - body
+      pos = end
+    }
+    this.#carried = end - pos
+    if (this.#carried > 0) staging.copyWithin(0, pos, end)
+    return frames
   }
 }

@@ -5,7 +5,8 @@
 // came out empty (a broker then refused every Produce as CORRUPT_MESSAGE).
 
 import t from 'tap'
-import { ApiKey, decodeRequest, encodeRequest } from '../../../client/protocol/apis.js'
+import { ApiKey, decodeRequest, decodeResponse, encodeRequest, encodeRequestChunks, encodeResponse, encodeResponseChunks } from '../../../client/protocol/apis.js'
+import { SPLICE_BYTES_MIN } from '../../../client/protocol/avro.js'
 import { requestHeaderBytes } from '../../../client/protocol/frame.js'
 import { zigzagVarint } from '../../fuzz/mutate.js'
 import { Rng, testSeed } from '../../helpers/random.js'
@@ -83,4 +84,33 @@ t.test('longs: every value round-trips, encoded byte for byte as avsc\'s unpacki
   }
   t.pass(`${edges.length} values (seed ${rng.seed})`)
   t.throws(() => fast.fromBuffer(Buffer.from([0xff, 0xff])), 'a truncated varint is refused')
+})
+
+const seed = testSeed()
+
+t.test(`spliced encoding: the chunks are the one-buffer encoding, with large records shared, not copied (seed ${seed})`, async (t) => {
+  const rng = new Rng(seed)
+  for (let round = 0; round < 50; round++) {
+    const partitions = Array.from({ length: rng.int(0, 6) }, (_, index) => ({ index, records: rng.bytes(rng.bool(0.5) ? rng.int(0, SPLICE_BYTES_MIN * 3) : rng.int(0, 40)) }))
+    const body = { transactionalId: null, acks: -1, timeoutMs: 1000, topics: [{ name: 'topic', partitions }, { name: 'other', partitions: partitions.slice(0, 1) }] }
+    const chunks = encodeRequestChunks(ApiKey.Produce, 0, round, 'x', body)
+    t.same(Buffer.concat(chunks), encodeRequest(ApiKey.Produce, 0, round, 'x', body), 'same bytes as the one-buffer encoding')
+    const large = partitions.filter((p) => p.records.length >= SPLICE_BYTES_MIN).map((p) => p.records)
+    t.equal(chunks.filter((c) => large.includes(c)).length, large.length + (large.includes(partitions[0]?.records as Buffer) ? 1 : 0), 'each large records value is a chunk itself')
+    const fetched = { throttleTimeMs: 0, errorCode: 0, topics: [{ name: 'topic', partitions: partitions.map((p) => ({ partitionIndex: p.index, errorCode: 0, highWatermark: 5n, lastStableOffset: 5n, logStartOffset: 0n, records: p.records })) }] }
+    t.same(Buffer.concat(encodeResponseChunks(ApiKey.Fetch, 0, round, fetched)), encodeResponse(ApiKey.Fetch, 0, round, fetched))
+  }
+})
+
+t.test('decoded bytes are views of the frame, not copies', async (t) => {
+  const big = Buffer.alloc(5000, 3)
+  const frameBody = produce(big).subarray(4)
+  const { body } = decodeRequest(ApiKey.Produce, frameBody)
+  const got = body.topics[0]?.partitions[0]?.records as Buffer
+  t.ok(got.equals(big))
+  t.equal(got.buffer, frameBody.buffer, 'shares the frame\'s memory')
+  const res = encodeResponse(ApiKey.Fetch, 0, 9, { throttleTimeMs: 0, errorCode: 0, topics: [{ name: 't', partitions: [{ partitionIndex: 0, errorCode: 0, highWatermark: 1n, lastStableOffset: 1n, logStartOffset: 0n, records: big }] }] })
+  const decoded = decodeResponse(ApiKey.Fetch, 0, res.subarray(4)).body.topics[0]?.partitions[0]?.records as Buffer
+  t.equal(decoded.buffer, res.buffer)
+  t.ok(decoded.equals(big))
 })

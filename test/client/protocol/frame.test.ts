@@ -1,5 +1,5 @@
 import t from 'tap'
-import { FrameDecoder, readRequestHeader, writeRequestHeader, requestHeaderBytes } from '../../../client/protocol/frame.js'
+import { FrameDecoder, FrameReader, readRequestHeader, writeRequestHeader, requestHeaderBytes } from '../../../client/protocol/frame.js'
 import { StrandProtocolError } from '../../../client/protocol/errors.js'
 import { Rng, testSeed } from '../../helpers/random.js'
 
@@ -93,4 +93,64 @@ t.test('a frame trickled byte by byte comes out whole (small chunks are merged a
   t.equal(got.length, 1)
   t.ok(got[0]?.equals(body))
   t.equal(d.bufferedBytes, 0)
+})
+
+/** Feeds `stream` to `reader` as a socket with `onread` would: each read fills at most the buffer next() gives. */
+function readAll(reader: FrameReader, stream: Buffer, readBytes: () => number): Buffer[] {
+  const got: Buffer[] = []
+  let pos = 0
+  while (pos < stream.length) {
+    const into = reader.next()
+    const n = Math.min(readBytes(), into.length, stream.length - pos)
+    stream.copy(into, 0, pos, pos + n)
+    pos += n
+    got.push(...reader.read(n))
+  }
+  return got
+}
+
+t.test(`FrameReader: frames survive any read sizes, and each is its own buffer (seed ${seed})`, async (t) => {
+  const rng = new Rng(seed)
+  for (let round = 0; round < 200; round++) {
+    const bodies = Array.from({ length: rng.int(1, 20) }, () => rng.bytes(rng.bool(0.1) ? rng.int(0, 70_000) : rng.int(0, 50)))
+    const stream = Buffer.concat(bodies.map(frame))
+    const reader = new FrameReader({ frameBytesMax: 100_000, stagingBytes: rng.int(8, 70_000) })
+    const got = readAll(reader, stream, () => (rng.bool(0.3) ? rng.int(1, 3) : rng.int(1, 90_000)))
+    // Compared only after the whole stream was read: a frame handed out must not share the
+    // staging buffer that later reads overwrite.
+    if (got.length !== bodies.length || got.some((g, i) => !g.equals(bodies[i] as Buffer))) {
+      t.fail(`round ${round} differs (seed ${seed})`)
+      return
+    }
+    t.equal(reader.next().length > 0, true)
+  }
+})
+
+t.test('FrameReader: a large frame is read in place, into the buffer it is returned in', async (t) => {
+  const body = Buffer.alloc(200_000, 7)
+  const reader = new FrameReader({ stagingBytes: 1024 })
+  const stream = frame(body)
+  const first = reader.next()
+  stream.copy(first, 0, 0, first.length)
+  t.same(reader.read(first.length), [])
+  const rest = reader.next()
+  t.equal(rest.length, stream.length - first.length, 'the next read goes straight into the rest of the frame')
+  stream.copy(rest, 0, first.length)
+  const [got] = reader.read(rest.length)
+  t.equal(got?.buffer, rest.buffer, 'the frame is the buffer the read went into')
+  t.ok(got?.equals(body))
+})
+
+t.test('FrameReader: negative and oversized sizes are CORRUPT_MESSAGE', async (t) => {
+  for (const size of [-1, 1025]) {
+    const reader = new FrameReader({ frameBytesMax: 1024 })
+    const into = reader.next()
+    into.writeInt32BE(size, 0)
+    t.throws(() => reader.read(4), { code: 'CORRUPT_MESSAGE' })
+  }
+  const reader = new FrameReader({ frameBytesMax: 1024 })
+  const into = reader.next()
+  into.writeInt32BE(1024, 0)
+  t.same(reader.read(4), [], 'exactly the max is fine; waits for the body')
+  t.equal(reader.next().length, 1024)
 })
