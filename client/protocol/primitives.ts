@@ -8,6 +8,23 @@
 
 import { StrandProtocolError, type WireErrorName } from './errors.js'
 
+/** A view is kept as is while it spans at least 1 / PIN_RATIO_MAX of its buffer's memory (unpinned). */
+export const PIN_RATIO_MAX = 2
+
+/**
+ * `buf` itself, or an exact-size copy when it is a small view of a much larger buffer. Decoded
+ * `bytes` values are views of their frame (avro.ts) and a fetch's records views of the response, so
+ * a value kept for long (group member metadata, a cached append, a consumer's records) would keep
+ * the whole frame or file read alive: a 50-byte subscription loaded from the log pinned the 1 MiB
+ * read it came from.
+ */
+export function unpinned(buf: Buffer): Buffer {
+  if (buf.buffer.byteLength <= buf.length * PIN_RATIO_MAX) return buf
+  const copy = Buffer.allocUnsafeSlow(buf.length)
+  buf.copy(copy)
+  return copy
+}
+
 /** The longest zigzag varint for an int32 (5 bytes) and an int64 (10 bytes). */
 export const VARINT_BYTES_MAX = 5
 export const VARLONG_BYTES_MAX = 10

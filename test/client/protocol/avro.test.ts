@@ -114,3 +114,17 @@ t.test('decoded bytes are views of the frame, not copies', async (t) => {
   t.equal(decoded.buffer, res.buffer)
   t.ok(decoded.equals(big))
 })
+
+t.test('unpinned: a view kept for long is copied to its own memory when it is a small part of its buffer', async (t) => {
+  const { unpinned } = await import('../../../client/protocol/primitives.js')
+  const frame = Buffer.alloc(1 << 20, 5)
+  const small = frame.subarray(100, 150)
+  const kept = unpinned(small)
+  t.not(kept.buffer, frame.buffer, 'a 50-byte view of 1 MiB is copied')
+  t.equal(kept.buffer.byteLength, 50, 'into memory of exactly its size')
+  t.ok(kept.equals(small))
+  frame.fill(0)
+  t.equal(kept[0], 5, 'and no longer shares the frame')
+  const most = frame.subarray(0, frame.length - 10)
+  t.equal(unpinned(most), most, 'a view of most of its buffer is kept as it is')
+})
