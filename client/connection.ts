@@ -315,8 +315,11 @@ export class Connection {
  */
 function writeFrame(socket: net.Socket, chunks: FrameChunks, done?: (err?: Error | null) => void): void {
   socket.cork()
-  const last = chunks.length - 1
-  for (let i = 0; i < last; i++) socket.write(chunks[i] as Buffer)
-  socket.write(chunks[last] as Buffer, done)
-  socket.uncork()
+  try {
+    const last = chunks.length - 1
+    for (let i = 0; i < last; i++) socket.write(chunks[i] as Buffer)
+    socket.write(chunks[last] as Buffer, done)
+  } finally {
+    socket.uncork()
+  }
 }

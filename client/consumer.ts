@@ -38,6 +38,7 @@ import { ApiKey } from './protocol/apis.js'
 import type { FetchRequest, FetchResponse } from './protocol/messages/fetch.js'
 import type { ListOffsetsResponse } from './protocol/messages/list-offsets.js'
 import { BATCH_BYTES_MAX, decodeBatches, nextOffsetOf, type DecodedBatch, type RecordHeader } from './protocol/records.js'
+import { unpinned } from './protocol/primitives.js'
 import { backoffMs, needsMetadataRefresh, type Cluster } from './cluster.js'
 import { ClosedError, errorFromCode, IllegalStateError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandProtocolError } from './errors.js'
 import { resolveAssignors, type AssignedPartition, type Assignor, type AssignorName } from './group/assignors.js'
@@ -1071,7 +1072,8 @@ export class Consumer {
 
   /** Returns true when a batch was queued for handing out. */
   #onFetchedData(state: PartitionState, fetchOffset: bigint, p: FetchResponse['topics'][number]['partitions'][number]): boolean {
-    const { batches, partialBytes } = decodeBatches(p.records)
+    // Messages are views of the records; a partition's records that are a small part of the response are copied, so messages kept by the application do not keep the whole response alive.
+    const { batches, partialBytes } = decodeBatches(unpinned(p.records))
     state.errors = 0
     const last = batches[batches.length - 1]
     if (last === undefined) {

@@ -37,6 +37,7 @@ import type {
   SyncGroupResponse,
 } from '../../client/protocol/messages/groups.js'
 import { decodeBatches, encodeBatch } from '../../client/protocol/records.js'
+import { unpinned } from '../../client/protocol/primitives.js'
 import type { Partition } from '../replication/partition.js'
 import type { ReplicaManager } from '../replication/replica-manager.js'
 import { OFFSETS_TOPIC } from '../topic-config.js'
@@ -213,7 +214,7 @@ export class GroupCoordinator {
       g.protocolName = value.protocolName
       g.leader = value.leader
       for (const m of value.members) {
-        g.members.set(m.memberId, { ...m, protocolType: value.protocolType, protocols: [{ name: value.protocolName ?? '', metadata: m.subscription }], awaitingJoin: null, awaitingSync: null, sessionTimer: null })
+        g.members.set(m.memberId, { ...m, assignment: unpinned(m.assignment), protocolType: value.protocolType, protocols: [{ name: value.protocolName ?? '', metadata: unpinned(m.subscription) }], awaitingJoin: null, awaitingSync: null, sessionTimer: null })
       }
       g.state = g.members.size > 0 ? 'Stable' : 'Empty'
       // Members get a full session from now to find this coordinator and heartbeat.
@@ -272,7 +273,7 @@ export class GroupCoordinator {
         sessionTimeoutMs: req.sessionTimeoutMs,
         rebalanceTimeoutMs: req.rebalanceTimeoutMs,
         protocolType: req.protocolType,
-        protocols: req.protocols,
+        protocols: ownProtocols(req.protocols),
         assignment: Buffer.alloc(0),
         awaitingJoin: null,
         awaitingSync: null,
@@ -283,7 +284,7 @@ export class GroupCoordinator {
     } else {
       member = g.members.get(req.memberId)
       if (member === undefined) return Promise.resolve(joinError('UNKNOWN_MEMBER_ID', req.memberId))
-      member.protocols = req.protocols
+      member.protocols = ownProtocols(req.protocols)
       member.sessionTimeoutMs = req.sessionTimeoutMs
       member.rebalanceTimeoutMs = req.rebalanceTimeoutMs
     }
@@ -413,7 +414,7 @@ export class GroupCoordinator {
     m.awaitingSync?.(syncError('REBALANCE_IN_PROGRESS'))
     const answer = new Promise<SyncGroupResponse>((resolve) => (m.awaitingSync = resolve))
     if (req.memberId === g.leader) {
-      const assignments = new Map(req.assignments.map((a) => [a.memberId, a.assignment]))
+      const assignments = new Map(req.assignments.map((a) => [a.memberId, unpinned(a.assignment)]))
       const generation = g.generation
       for (const member of g.members.values()) member.assignment = assignments.get(member.memberId) ?? Buffer.alloc(0)
       const group = g
@@ -610,4 +611,9 @@ export class GroupCoordinator {
   close(): void {
     for (const index of [...this.#partitions.keys()]) this.#unload(index)
   }
+}
+
+/** A member's protocols as kept for the membership: their metadata not pinning the request it came in. */
+function ownProtocols(protocols: JoinGroupRequest['protocols']): JoinGroupRequest['protocols'] {
+  return protocols.map((p) => ({ name: p.name, metadata: unpinned(p.metadata) }))
 }

@@ -195,17 +195,20 @@ export class Connection {
     // chunks of their own, not copied), goes to the kernel in one writev: a syscall per chunk was
     // the largest part of a busy broker's socket writing.
     this.#socket.cork()
-    while (this.#pending.length > 0 && (this.#pending[0] as Slot).done) {
-      const slot = this.#pending.shift() as Slot
-      const response = slot.response
-      if (response === null || response === undefined || this.#closed) continue
-      if (Buffer.isBuffer(response)) {
-        if (!this.#socket.write(response)) this.#writeBlocked = true
-      } else {
-        for (const chunk of response) if (!this.#socket.write(chunk)) this.#writeBlocked = true
+    try {
+      while (this.#pending.length > 0 && (this.#pending[0] as Slot).done) {
+        const slot = this.#pending.shift() as Slot
+        const response = slot.response
+        if (response === null || response === undefined || this.#closed) continue
+        if (Buffer.isBuffer(response)) {
+          if (!this.#socket.write(response)) this.#writeBlocked = true
+        } else {
+          for (const chunk of response) if (!this.#socket.write(chunk)) this.#writeBlocked = true
+        }
       }
+    } finally {
+      this.#socket.uncork()
     }
-    this.#socket.uncork()
     this.#dispatchQueued()
     if (this.#pending.length === 0) this.#notifyDrained()
     this.#updateReading()
