@@ -156,6 +156,9 @@ export class FrameDecoder {
   }
 }
 
+/** FrameReader gives frames at least this large an exact-size buffer of their own, smaller ones a slice of Node's pool. */
+const OWN_MEMORY_FRAME_BYTES = 1024
+
 /** FrameReader's buffer for reads between frames: the largest read Node makes by default. */
 export const READ_STAGING_BYTES = 64 * 1024
 
@@ -212,7 +215,10 @@ export class FrameReader {
         throw new StrandProtocolError('CORRUPT_MESSAGE', `Frame size ${size} is outside 0..${this.#frameBytesMax} bytes.`)
       }
       const body = pos + SIZE_PREFIX_BYTES
-      const own = Buffer.allocUnsafe(size)
+      // Frames that can carry records get memory of their own: a view of records kept later (a
+      // follower's append in the read cache, a consumer's messages) then pins nothing else, where a
+      // slice of Node's shared pool would be copied out again by unpinned().
+      const own = size >= OWN_MEMORY_FRAME_BYTES ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size)
       if (end - body >= size) {
         staging.copy(own, 0, body, body + size)
         frames.push(own)
