@@ -67,6 +67,47 @@ interface Followed {
   delayedUntil: number
 }
 
+type PartitionRequest = FetchRequest['topics'][number]['partitions'][number]
+
+/** A partition in a fetch request: its entry in the request, updated each round. */
+interface PlanEntry {
+  readonly f: Followed
+  readonly request: PartitionRequest
+  /** The last round that handled its answer. */
+  round: number
+}
+
+/** A fetch request for a set of ready partitions, with the lookup its answers are matched through. */
+interface FetchPlan {
+  /** In the order of ReplicaFetcher's partitions, which is how #planFor tells the set changed. */
+  readonly entries: PlanEntry[]
+  readonly topics: FetchRequest['topics']
+  readonly byTopic: Map<string, Map<number, PlanEntry>>
+}
+
+function buildPlan(ready: readonly Followed[], partitionMaxBytes: number): FetchPlan {
+  const entries: PlanEntry[] = []
+  const topics: FetchRequest['topics'] = []
+  const byTopic = new Map<string, Map<number, PlanEntry>>()
+  const partitionsOf = new Map<string, PartitionRequest[]>()
+  for (const f of ready) {
+    const p = f.partition
+    const request: PartitionRequest = { partition: p.index, currentLeaderEpoch: f.leaderEpoch, fetchOffset: p.logEndOffset, logStartOffset: p.logStartOffset, partitionMaxBytes }
+    const entry: PlanEntry = { f, request, round: 0 }
+    entries.push(entry)
+    let list = partitionsOf.get(p.topic)
+    if (list === undefined) {
+      list = []
+      partitionsOf.set(p.topic, list)
+      topics.push({ name: p.topic, partitions: list })
+      byTopic.set(p.topic, new Map())
+    }
+    list.push(request)
+    byTopic.get(p.topic)!.set(p.index, entry)
+  }
+  return { entries, topics, byTopic }
+}
+
 export class ReplicaFetcher {
   readonly sourceId: number
   readonly address: string
@@ -81,6 +122,10 @@ export class ReplicaFetcher {
   /** Clock time a partition last joined: was added (or re-added at a new epoch), or became ready to fetch. */
   #lastJoinMs = -Infinity
   readonly #preparations = new Limiter(PREPARATIONS_INFLIGHT_MAX)
+  /** The last round's request, reused while the same partitions are ready (#planFor). */
+  #plan: FetchPlan | null = null
+  /** Fetch rounds so far: marks which partitions of a response were already handled. */
+  #round = 0
 
   constructor(options: FetcherOptions) {
     this.#options = options
@@ -267,59 +312,81 @@ export class ReplicaFetcher {
     return this.#partitions.get(f.partition.key) === f && !f.partition.isLeader && f.partition.leaderEpoch === f.leaderEpoch
   }
 
+  /**
+   * The request for every partition ready to fetch, kept from round to round while that set stays
+   * the same (only the offsets in it are updated): rebuilding it, and the lookup the answers are
+   * matched through, was a fifth of what a follower allocated at 10,000 records/s. Null when no
+   * partition is ready.
+   */
+  #planFor(now: number): FetchPlan | null {
+    const plan = this.#plan
+    let n = 0
+    let same = plan !== null
+    for (const f of this.#partitions.values()) {
+      if (f.state !== 'fetching' || f.delayedUntil > now) continue
+      if (same && plan!.entries[n]?.f !== f) same = false
+      n++
+    }
+    if (same && n === plan!.entries.length) return plan
+    this.#plan = n === 0 ? null : buildPlan(this.#ready('fetching'), this.#options.partitionMaxBytes)
+    return this.#plan
+  }
+
   /** One Fetch for every partition ready to fetch. Returns false when none was. */
   async #fetchOnce(): Promise<boolean> {
-    const fetching = this.#ready('fetching')
-    if (fetching.length === 0) return false
-    const { partitionMaxBytes, responseMaxBytes } = this.#options
+    const plan = this.#planFor(this.#options.clock())
+    if (plan === null) return false
     const joining = this.#options.clock() - this.#lastJoinMs < JOINING_WINDOW_MS
     const waitMaxMs = joining ? Math.min(JOINING_WAIT_MS, this.#options.waitMaxMs) : this.#options.waitMaxMs
-    // Built in one pass with the lookup the answers are matched through, which spares a key string
-    // per partition per round and a linear search per answered partition.
-    const sent = new Map<string, { byIndex: Map<number, Followed>; partitions: FetchRequest['topics'][number]['partitions'] }>()
-    for (const f of fetching) {
-      const p = f.partition
-      let topic = sent.get(p.topic)
-      if (topic === undefined) {
-        topic = { byIndex: new Map(), partitions: [] }
-        sent.set(p.topic, topic)
-      }
-      topic.byIndex.set(p.index, f)
-      topic.partitions.push({ partition: p.index, currentLeaderEpoch: f.leaderEpoch, fetchOffset: p.logEndOffset, logStartOffset: p.logStartOffset, partitionMaxBytes })
+    for (const e of plan.entries) {
+      e.request.fetchOffset = e.f.partition.logEndOffset
+      e.request.logStartOffset = e.f.partition.logStartOffset
     }
-    const topics = [...sent].map(([name, t]) => ({ name, partitions: t.partitions }))
+    const round = ++this.#round
     const res: FetchResponse = await this.#connection.request(
       ApiKey.Fetch,
-      { replicaId: this.#options.nodeId, maxWaitMs: waitMaxMs, minBytes: 1, maxBytes: responseMaxBytes, isolationLevel: 0, topics },
+      { replicaId: this.#options.nodeId, maxWaitMs: waitMaxMs, minBytes: 1, maxBytes: this.#options.responseMaxBytes, isolationLevel: 0, topics: plan.topics },
       { timeoutMs: waitMaxMs + 10_000 },
     )
     // The partitions are handled concurrently: each one's append is a file write, and awaiting
     // them one after another made a round over hundreds of partitions as long as the sum of their
     // thread-pool round trips, all of it added to the latency of every acks=all produce. Each log
     // orders its own appends; every handling settles before the next fetch reads the log ends.
-    const handled: Promise<void>[] = []
+    let handled: Promise<void>[] | null = null
     for (const t of res.topics) {
-      const byIndex = sent.get(t.name)?.byIndex
+      const byIndex = plan.byTopic.get(t.name)
       if (byIndex === undefined) continue
       for (const r of t.partitions) {
-        const f = byIndex.get(r.partitionIndex)
-        if (f === undefined || f.state !== 'fetching') continue
-        byIndex.delete(r.partitionIndex) // a partition answered twice is handled once
-        handled.push(this.#handle(f, r))
+        const e = byIndex.get(r.partitionIndex)
+        if (e === undefined || e.round === round || e.f.state !== 'fetching') continue
+        e.round = round // a partition answered twice is handled once
+        const work = this.#handle(e.f, r)
+        if (work !== undefined) (handled ??= []).push(work)
       }
     }
+    if (handled === null) return true
     const failure = (await Promise.allSettled(handled)).find((o) => o.status === 'rejected')
     if (failure !== undefined) throw failure.reason
     return true
   }
 
-  async #handle(f: Followed, r: FetchResponse['topics'][number]['partitions'][number]): Promise<void> {
+  /** Handles one partition's answer; a promise only when there is an append or other I/O to wait for. */
+  #handle(f: Followed, r: FetchResponse['topics'][number]['partitions'][number]): Promise<void> | undefined {
     const p = f.partition
-    if (!this.#stillFollows(f)) return
+    if (!this.#stillFollows(f)) return undefined
+    if (r.errorCode === 0 && r.records.length === 0) {
+      if (p.updateFollowerHighWatermark(r.highWatermark)) this.#options.onAppended(p)
+      return undefined
+    }
+    return this.#handleWith(f, r)
+  }
+
+  async #handleWith(f: Followed, r: FetchResponse['topics'][number]['partitions'][number]): Promise<void> {
+    const p = f.partition
     if (r.errorCode === 0) {
-      const appended = r.records.length > 0
-      if (appended) await p.appendAsFollower(r.records)
-      if (p.updateFollowerHighWatermark(r.highWatermark) || appended) this.#options.onAppended(p)
+      await p.appendAsFollower(r.records)
+      p.updateFollowerHighWatermark(r.highWatermark)
+      this.#options.onAppended(p)
       return
     }
     if (r.errorCode === errorCodeOf('OFFSET_OUT_OF_RANGE')) {
