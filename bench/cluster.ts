@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util'
 import { Strand, type Acks, type Admin, type Compression, type ProducerOptions } from '../client/index.js'
 import { fileAppendBaseline, loopbackBaseline, type BaselineResult } from './lib/baseline.js'
 import { brokerNodeFlags } from '../broker/launcher.js'
-import { sleep } from './lib/cluster.js'
+import { pollUntil, sleep } from './lib/cluster.js'
 import { consumeAll } from './lib/consume.js'
 import { endToEndLatency, STAMP_BYTES, type Quantiles } from './lib/e2e.js'
 import { acksListFlag, commandLine, compressionFlag, intFlag, usageError } from './lib/flags.js'
@@ -181,6 +181,8 @@ interface Run {
   /** Added to topic names with --bootstrap, so a rerun never meets an earlier run's topics or metrics. */
   topicSuffix: string
   created: string[]
+  /** Created topics already deleted again (retireTopics). */
+  retired: Set<string>
   rows: Row[]
   goals: Goal[]
   notes: string[]
@@ -189,6 +191,28 @@ interface Run {
   lastProduced: string | null
   /** Each broker's peak RSS through produce acks=all, by broker id. */
   rssPeakBytes: Map<number, number | null>
+}
+
+/**
+ * Deletes the topics the workloads so far created, once nothing after needs them, and waits until
+ * the metadata no longer has them. Their data would otherwise still be in the page cache when the
+ * kernel writes back what has been dirty for 30 s (vm.dirty_expire_centisecs), which it did at
+ * 100-340 MB per 2 s in the middle of the lag workload, two workloads after it was written.
+ */
+async function retireTopics(run: Run): Promise<void> {
+  const topics = run.created.filter((t) => !run.retired.has(t))
+  if (topics.length === 0) return
+  progress(`deleting ${topics.join(', ')}: later workloads do not read them`)
+  for (const t of topics) {
+    await run.admin.deleteTopic(t)
+    run.retired.add(t)
+  }
+  let left: string[] = topics
+  await pollUntil(async () => {
+    const known = new Set((await run.admin.metadata()).topics.map((t) => t.name))
+    left = topics.filter((t) => known.has(t))
+    return left.length === 0
+  }, { timeoutMs: 60_000, intervalMs: 100, what: 'deleted topics still in the metadata', seen: () => left.join(', ') })
 }
 
 async function newTopic(run: Run, name: string, partitions: number): Promise<string> {
@@ -337,6 +361,7 @@ async function scaleWorkload(run: Run): Promise<void> {
     rates.set(partitions, perSec(t.records, t.ms))
     await waitReplicated(run.admin, topic, REPLICATION_FACTOR)
     run.rows.push({ name: `${partitions} partition${partitions === 1 ? '' : 's'}`, section, figures: throughputFigures(run, t) })
+    await retireTopics(run)
   }
   const reference = rates.get(SCALE_REFERENCE_PARTITIONS) as number
   for (const row of run.rows.filter((r) => r.section === section)) row.figures[`x ${SCALE_REFERENCE_PARTITIONS} partitions`] = (row.figures['records/s'] as number) / reference
@@ -440,10 +465,14 @@ async function runWorkloads(run: Run): Promise<void> {
     run.notes.push('lag: produce acks=all ran first, to set its rate.')
   }
   await warmUp(run)
+  await retireTopics(run)
   for (const a of produceAcks) await produceWorkload(run, a)
   if (workloads.has('consume')) await consumeWorkload(run)
+  await retireTopics(run)
   if (workloads.has('lag')) await lagWorkload(run)
+  await retireTopics(run)
   if (workloads.has('e2e')) await e2eWorkload(run)
+  await retireTopics(run)
   // Last: its idle partitions would add follower fetch work to every workload after it.
   if (workloads.has('scale')) await scaleWorkload(run)
   if (run.target.metrics().length === 0 && (produceAcks.includes('all') || workloads.has('lag'))) {
@@ -518,6 +547,7 @@ async function main(): Promise<void> {
     baselines: await measureBaselines(flags),
     topicSuffix: flags.bootstrap === null ? '' : `-${Date.now().toString(36)}`,
     created: [] as string[],
+    retired: new Set<string>(),
     rows: [] as Row[],
     goals: [] as Goal[],
     notes: [] as string[],
