@@ -47,7 +47,9 @@ interface Pending {
   readonly apiKey: ApiKeyValue
   readonly resolve: (body: unknown) => void
   readonly reject: (err: Error) => void
-  readonly timer: NodeJS.Timeout
+  /** performance.now() by which the response must have come. */
+  readonly deadline: number
+  readonly timeoutMs: number
 }
 
 interface SlotWaiter {
@@ -73,6 +75,12 @@ export class Connection {
   #closed = false
   /** Why the connection was shut: later requests fail the same way (retriable after retire()). */
   #shutError: Error | null = null
+  /**
+   * One timer for every request in flight, set for the earliest deadline it knew of (#deadlineAt):
+   * a timer per request was an object, a closure and two timer-list updates per request.
+   */
+  #deadlineTimer: NodeJS.Timeout | null = null
+  #deadlineAt = Infinity
 
   constructor(options: ConnectionOptions) {
     this.#options = options
@@ -113,9 +121,11 @@ export class Connection {
         apiKey,
         resolve: resolve as (body: unknown) => void,
         reject,
-        timer: setTimeout(() => this.#onTimeout(socket, pending, timeoutMs), timeoutMs),
+        deadline: performance.now() + timeoutMs,
+        timeoutMs,
       }
       this.#inflight.push(pending)
+      if (pending.deadline < this.#deadlineAt) this.#armDeadline(pending.deadline)
       writeFrame(socket, frame)
     })
   }
@@ -291,9 +301,38 @@ export class Connection {
     socket.destroy()
   }
 
-  #settle(pending: Pending): void {
-    clearTimeout(pending.timer)
+  #settle(_pending: Pending): void {
+    if (this.#inflight.length === 0) this.#disarmDeadline()
     this.#releaseSlot()
+  }
+
+  #armDeadline(at: number): void {
+    if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer)
+    this.#deadlineAt = at
+    this.#deadlineTimer = setTimeout(() => this.#onDeadline(), Math.max(1, Math.ceil(at - performance.now())))
+  }
+
+  #disarmDeadline(): void {
+    if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer)
+    this.#deadlineTimer = null
+    this.#deadlineAt = Infinity
+  }
+
+  /** Times out the first request past its deadline (which closes the connection), or waits for the next deadline. */
+  #onDeadline(): void {
+    this.#deadlineTimer = null
+    this.#deadlineAt = Infinity
+    const socket = this.#socket
+    const now = performance.now()
+    let next = Infinity
+    for (const p of this.#inflight) {
+      if (p.deadline <= now) {
+        if (socket !== null) this.#onTimeout(socket, p, p.timeoutMs)
+        return
+      }
+      if (p.deadline < next) next = p.deadline
+    }
+    if (next < Infinity) this.#armDeadline(next)
   }
 
   /** Forgets `socket` (if still current) and rejects everything that was waiting on it. */
