@@ -21,6 +21,8 @@ import { ClosedError, ConnectionError, ConnectTimeoutError, RequestTimeoutError 
 
 /** Every API is at version 0 so far; a later client picks versions from ApiVersions. */
 const API_VERSION = 0
+/** The longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days). */
+const TIMER_MS_MAX = 2 ** 31 - 1
 /** TCP keep-alive probes start after this much idle time, so a dead peer is noticed eventually. */
 const KEEP_ALIVE_DELAY_MS = 60_000
 
@@ -121,7 +123,7 @@ export class Connection {
         apiKey,
         resolve: resolve as (body: unknown) => void,
         reject,
-        deadline: performance.now() + timeoutMs,
+        deadline: performance.now() + (Number.isFinite(timeoutMs) ? timeoutMs : this.#options.requestTimeoutMs),
         timeoutMs,
       }
       this.#inflight.push(pending)
@@ -309,7 +311,8 @@ export class Connection {
   #armDeadline(at: number): void {
     if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer)
     this.#deadlineAt = at
-    this.#deadlineTimer = setTimeout(() => this.#onDeadline(), Math.max(1, Math.ceil(at - performance.now())))
+    // Node runs a longer timer at once (with a warning): one that far off is re-armed when it fires.
+    this.#deadlineTimer = setTimeout(() => this.#onDeadline(), Math.min(TIMER_MS_MAX, Math.max(1, Math.ceil(at - performance.now()))))
   }
 
   #disarmDeadline(): void {

@@ -8,6 +8,7 @@ import { Connection } from '../../client/connection.js'
 import { ConnectionError, RequestTimeoutError } from '../../client/errors.js'
 import { ApiKey, decodeRequestHeader, encodeResponse } from '../../client/protocol/apis.js'
 import { FrameDecoder } from '../../client/protocol/frame.js'
+import { waitFor } from '../helpers/wait.js'
 
 type Teardown = { teardown(fn: () => unknown): void }
 
@@ -91,4 +92,25 @@ t.test('after a timeout the connection reconnects and serves the next request', 
   broker.answer.add(1)
   const second = await outcome(c.request(ApiKey.ApiVersions, {}, { timeoutMs: 5_000 }))
   t.ok(second.ok, `answered on a new socket (${second.err?.message ?? 'ok'})`)
+})
+
+t.test('a timeout past what setTimeout takes is kept, not fired at once; a NaN one gets the default', async (t) => {
+  const broker = new ScriptedBroker()
+  const c = connect(t, await broker.listen(t), 300)
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => void warnings.push(w.name)
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  broker.answer.add(0)
+  t.ok((await outcome(c.request(ApiKey.ApiVersions, {}, { timeoutMs: 5_000 }))).ok, 'an answered request completes')
+  // Unanswered, with a 3e9 ms timeout (beyond 2^31 - 1): it must not time out at once.
+  const far = outcome(c.request(ApiKey.ApiVersions, {}, { timeoutMs: 3e9 }))
+  await waitFor(() => broker.seen.length === 2, { what: 'the far request to reach the broker', timeoutMs: 5_000 })
+  t.equal(c.inflightRequests, 1, 'the far request is still waiting')
+  t.same(warnings, [], 'no TimeoutOverflowWarning: the far deadline did not become a 1 ms timer')
+  // A NaN timeout takes the connection's default (300 ms); it fails the far request with the connection.
+  const nan = await outcome(c.request(ApiKey.ApiVersions, {}, { timeoutMs: Number.NaN }))
+  t.ok(nan.err instanceof RequestTimeoutError, `the NaN-timeout request timed out (${nan.err?.name})`)
+  t.ok(nan.ms >= 290 && nan.ms < 10_000, `after the default timeout (${Math.round(nan.ms)} ms)`)
+  t.ok((await far).err instanceof ConnectionError, 'the far request failed with the connection')
 })
