@@ -168,20 +168,27 @@ export class ReplicaFetcher {
     this.#wake?.()
     if (this.#running || this.#closed) return
     this.#running = true
-    void this.#loop().finally(() => (this.#running = false))
+    void this.#loop()
   }
 
   async #loop(): Promise<void> {
-    while (!this.#closed && this.#partitions.size > 0) {
-      try {
-        await this.#truncateAll()
-        const fetched = await this.#fetchOnce()
-        if (!fetched) await this.#sleep(this.#nextDelayMs())
-      } catch (err) {
-        if (this.#closed) return
-        this.#logger.debug({ err: (err as Error).message }, 'fetch from the leader failed; backing off')
-        await this.#sleep(this.#options.backoffMs)
+    try {
+      while (!this.#closed && this.#partitions.size > 0) {
+        try {
+          await this.#truncateAll()
+          const fetched = await this.#fetchOnce()
+          if (!fetched) await this.#sleep(this.#nextDelayMs())
+        } catch (err) {
+          if (this.#closed) return
+          this.#logger.debug({ err: (err as Error).message }, 'fetch from the leader failed; backing off')
+          await this.#sleep(this.#options.backoffMs)
+        }
       }
+    } finally {
+      // In the same step as the last check of the loop's condition: cleared a microtask later (in
+      // a .finally() of the promise), an add() in between saw the loop running and started none,
+      // and the new partition was not fetched until the next add().
+      this.#running = false
     }
   }
 
@@ -360,7 +367,13 @@ export class ReplicaFetcher {
         const e = byIndex.get(r.partitionIndex)
         if (e === undefined || e.round === round || e.f.state !== 'fetching') continue
         e.round = round // a partition answered twice is handled once
-        const work = this.#handle(e.f, r)
+        let work: Promise<void> | undefined
+        try {
+          work = this.#handle(e.f, r)
+        } catch (err) {
+          // Like a failed append: the other partitions' appends are still awaited first.
+          work = Promise.reject(err as Error)
+        }
         if (work !== undefined) (handled ??= []).push(work)
       }
     }
