@@ -163,6 +163,16 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   metrics.gauge('strand_event_loop_delay_ms', 'How late the event loop ran a timer, since the broker started, in ms, by quantile (1 is the max).', () =>
     loopDelay.count === 0 ? [] : [0.5, 0.99, 1].map((q) => ({ labels: { quantile: String(q) }, value: lateMs(q === 1 ? loopDelay.max : loopDelay.percentile(q * 100)) })),
   )
+  metrics.gauge('strand_memory_bytes', 'The broker process\'s memory, by kind: rss (resident), heap_used and heap_total (V8\'s heap), external (outside the heap, buffers included), array_buffers (buffers alone).', () => {
+    const m = process.memoryUsage()
+    return [
+      { labels: { kind: 'rss' }, value: m.rss },
+      { labels: { kind: 'heap_used' }, value: m.heapUsed },
+      { labels: { kind: 'heap_total' }, value: m.heapTotal },
+      { labels: { kind: 'external' }, value: m.external },
+      { labels: { kind: 'array_buffers' }, value: m.arrayBuffers },
+    ]
+  })
   metrics.gauge('strand_active_controller', '1 on the broker whose quorum seat leads (the active controller), else 0.', () => [{ labels: {}, value: quorum?.isLeader === true ? 1 : 0 }])
   let metricsEndpoint: MetricsEndpoint | null = null
   if (config.metricsPort >= 0) {

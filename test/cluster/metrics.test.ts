@@ -65,6 +65,9 @@ t.test('brokers serve replication, traffic and controller metrics as Prometheus 
     t.ok(value(body, `strand_replica_lag_ms{follower="${f}",topic="m",quantile="0.99"}`) >= value(body, `strand_replica_lag_ms{follower="${f}",topic="m",quantile="0.5"}`), `follower ${f}: p99 lag >= p50`)
   }
   t.ok(value(body, 'strand_request_latency_ms_count{api="Produce"}') >= 20, 'produce latencies recorded')
+  const memory = Object.fromEntries(['rss', 'heap_used', 'heap_total', 'external', 'array_buffers'].map((k) => [k, value(body, `strand_memory_bytes{kind="${k}"}`)]))
+  t.ok(memory.heap_used! > 0 && memory.heap_used! <= memory.heap_total!, `heap used within the heap (${JSON.stringify(memory)})`)
+  t.ok(memory.rss! > memory.heap_used! && memory.array_buffers! <= memory.external!, 'resident memory covers the heap; buffers are part of external memory')
   const controllers = await Promise.all(ports.map(async (port) => value((await scrape(port)).body, 'strand_active_controller')))
   t.same(controllers.reduce((a, b) => a + b, 0), 1, `exactly one active controller (${controllers.join(',')})`)
   t.equal((await scrape(leaderPort, '/other')).status, 404, 'other paths are 404')
