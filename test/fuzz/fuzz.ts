@@ -22,6 +22,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
+import { Connection } from '../../client/connection.js'
 import { ApiKey, decodeResponse, encodeRequest } from '../../client/protocol/apis.js'
 import { FrameDecoder } from '../../client/protocol/frame.js'
 import { BATCH_BYTES_MAX } from '../../client/protocol/records.js'
@@ -91,6 +92,9 @@ export interface BrokerReport {
   rssBeforeBytes: number | null
   rssPeakBytes: number | null
   rssAfterBytes: number | null
+  /** After fuzzing, from the broker's strand_memory_bytes: V8's heap in use and buffers, to tell retained state from a heap V8 has not given back. */
+  heapUsedAfterBytes: number | null
+  arrayBuffersAfterBytes: number | null
   /** How the process ended, or null if it is still running. */
   exited: string | null
   probesOk: number
@@ -418,6 +422,24 @@ async function bomber(seed: number, ctx: RunContext): Promise<void> {
 }
 
 /** ApiVersions and Metadata on a fresh socket: the problem, or null and how long the answers took. */
+/** A broker's strand_memory_bytes by kind, over DescribeMetrics; null if it does not answer. */
+async function brokerMemory(port: number): Promise<Record<string, number> | null> {
+  const c = new Connection({ host: '127.0.0.1', port, clientId: 'fuzz-report', connectTimeoutMs: PROBE_TIMEOUT_MS, requestTimeoutMs: PROBE_TIMEOUT_MS, inflightRequestsMax: 1, frameBytesMax: 16 << 20 })
+  try {
+    const res = await c.request(ApiKey.DescribeMetrics, {})
+    const memory: Record<string, number> = {}
+    for (const line of res.text.split('\n')) {
+      const m = /^strand_memory_bytes\{kind="(\w+)"\} (\S+)$/.exec(line)
+      if (m !== null) memory[m[1]!] = Number(m[2])
+    }
+    return memory
+  } catch {
+    return null
+  } finally {
+    c.close()
+  }
+}
+
 export async function probeBroker(port: number): Promise<{ problem: string | null; latencyMs: number }> {
   const started = performance.now()
   const problem = await probeProblem(port)
@@ -512,7 +534,7 @@ class BrokerWatch {
     this.#cluster = cluster
     this.reports = cluster.ids.map((id) => {
       const pid = cluster.broker(id).child.pid ?? null
-      return { id, pid, rssBeforeBytes: null, rssPeakBytes: null, rssAfterBytes: null, exited: null, probesOk: 0, probesFailed: 0, probeStallMs: 0, probeLatencyMsMax: 0 }
+      return { id, pid, rssBeforeBytes: null, rssPeakBytes: null, rssAfterBytes: null, heapUsedAfterBytes: null, arrayBuffersAfterBytes: null, exited: null, probesOk: 0, probesFailed: 0, probeStallMs: 0, probeLatencyMsMax: 0 }
     })
     this.#probeStartedMs = cluster.ids.map(() => null)
     for (const r of this.reports) {
@@ -617,6 +639,13 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
 
   const failures: string[] = [...new Set(tally.anomalies)]
   const finalProbes = await Promise.all(cluster.ports.map(async (port, i) => (watch.reports[i]!.exited === null ? (await probeBroker(port)).problem : 'exited')))
+  await Promise.all(cluster.ports.map(async (port, i) => {
+    const r = watch.reports[i]!
+    if (r.exited !== null) return
+    const memory = await brokerMemory(port)
+    r.heapUsedAfterBytes = memory?.heap_used ?? null
+    r.arrayBuffersAfterBytes = memory?.array_buffers ?? null
+  }))
   const { lost, examples: lostExamples } = await healthy.finish(30_000)
   for (const [i, r] of watch.reports.entries()) {
     if (r.exited !== null) failures.push(`broker ${r.id} exited (${r.exited})`)
@@ -710,7 +739,7 @@ export function formatReport(r: FuzzReport): string {
     table(
       r.brokers.map((b) => [
         `broker ${b.id} (pid ${b.pid})`,
-        `RSS before ${mib(b.rssBeforeBytes)}, peak ${mib(b.rssPeakBytes)}, after ${mib(b.rssAfterBytes)}; probes ok ${b.probesOk}, failed ${b.probesFailed}, slowest ${b.probeLatencyMsMax} ms; ${b.exited ?? 'running'}`,
+        `RSS before ${mib(b.rssBeforeBytes)}, peak ${mib(b.rssPeakBytes)}, after ${mib(b.rssAfterBytes)} (heap in use ${mib(b.heapUsedAfterBytes)}, buffers ${mib(b.arrayBuffersAfterBytes)}); probes ok ${b.probesOk}, failed ${b.probesFailed}, slowest ${b.probeLatencyMsMax} ms; ${b.exited ?? 'running'}`,
       ]),
     ),
   )
