@@ -284,7 +284,7 @@ export class Connection {
       return
     }
     this.#inflight.shift()
-    this.#settle(head)
+    this.#settle()
     try {
       head.resolve(decodeResponse(head.apiKey, API_VERSION, frame).body)
     } catch (err) {
@@ -297,13 +297,13 @@ export class Connection {
     const i = this.#inflight.indexOf(pending)
     if (i < 0) return
     this.#inflight.splice(i, 1)
-    this.#settle(pending)
+    this.#settle()
     pending.reject(new RequestTimeoutError(this.address, apiName(pending.apiKey), timeoutMs))
     this.#fail(socket, new ConnectionError(this.address, `connection closed after a ${apiName(pending.apiKey)} request timed out`))
     socket.destroy()
   }
 
-  #settle(_pending: Pending): void {
+  #settle(): void {
     if (this.#inflight.length === 0) this.#disarmDeadline()
     this.#releaseSlot()
   }
@@ -345,7 +345,7 @@ export class Connection {
     const pending = this.#inflight
     this.#inflight = []
     for (const p of pending) {
-      this.#settle(p)
+      this.#settle()
       p.reject(err)
     }
   }
