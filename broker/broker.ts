@@ -5,7 +5,8 @@
 //   // ... new Strand({ brokers: [broker.address] }) ...
 //   await broker.close()
 
-import { randomUUID } from 'node:crypto'
+import { randomUUID, X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { readFile, mkdir } from 'node:fs/promises'
@@ -30,6 +31,12 @@ import { Metrics } from './metrics/metrics.js'
 import { serveMetrics, type MetricsEndpoint } from './metrics/http.js'
 import { ApiKey, apiName } from '../client/protocol/apis.js'
 import { errorCodeOf, nameOfCode } from '../client/protocol/errors.js'
+import { SCRAM_SHA_256 } from '../client/protocol/scram.js'
+import type { SecurityOptions } from '../client/security.js'
+import { subjectDn } from './security/session.js'
+import { Authorizer } from './security/authorizer.js'
+import { SaslServer } from './security/sasl-server.js'
+import { interBrokerSecurity, saslMechanisms, serverTlsOptions } from './security/tls.js'
 
 /**
  * Any subset of the broker config, given flat (`{ dataDir, port: 0 }`) or as `config` (both may
@@ -88,9 +95,26 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   let groups: GroupCoordinator | null = null
   let producerIds: ProducerIdManager | null = null
   const incarnationId = randomUUID()
+  const security = interBrokerSecurity(config)
   const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port }
+  const authorizer = new Authorizer({
+    superUsers: superUsersOf(config),
+    enabled: config.authorizerEnabled,
+    clusterActionEnforced: saslMechanisms(config).length > 0 || config.tlsClientAuth === 'required',
+    source: { get aclVersion() { return quorum?.image.aclVersion ?? 0 }, acls: () => quorum?.image.acls() ?? [] },
+  })
+  const sasl = new SaslServer({
+    mechanisms: saslMechanisms(config),
+    allowPlaintextPasswords: config.allowPlaintextPasswords,
+    failedAuthenticationDelayMs: config.saslFailedAuthenticationDelayMs,
+    lookup: (username) => quorum?.image.scramCredentials.get(username)?.get(SCRAM_SHA_256),
+    interBroker: saslMechanisms(config).length > 0 ? { username: config.interBrokerSaslUsername, password: config.interBrokerSaslPassword } : null,
+    logger,
+  })
   const ctx: HandlerContext = {
     nodeId: config.nodeId,
+    authorizer,
+    sasl,
     advertised,
     clusterId,
     config,
@@ -113,7 +137,10 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     idleTimeoutMs: config.connectionsMaxIdleMs,
     requestReadTimeoutMs: config.requestReadTimeoutMs,
     logger: logger.child({ subsystem: 'server' }),
-    newDecoder: () => new FrameDecoder({ frameBytesMax: config.maxRequestBytes }),
+    frameBytesMax: config.maxRequestBytes,
+    tls: serverTlsOptions(config),
+    saslRequired: sasl.enabled,
+    newDecoder: (frameBytesMax) => new FrameDecoder({ frameBytesMax }),
     handle: createDispatcher(ctx, requestMetrics(metrics)),
   })
   let bound
@@ -126,9 +153,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   // With port 0 the OS chose the port: that is the one to advertise.
   advertised.port = bound.port
   try {
-    quorum = await startQuorum(config, advertised, logger, clock)
+    quorum = await startQuorum(config, advertised, security, logger, clock)
     controller = new Controller(quorum, { config, sessionTimeoutMs: config.brokerSessionTimeoutMs, clock, logger })
-    const channel = new ControllerChannel(quorum, { clientId: `broker-${config.nodeId}`, timeoutMs: Math.max(config.brokerHeartbeatIntervalMs * 4, 1000) })
+    const channel = new ControllerChannel(quorum, { clientId: `broker-${config.nodeId}`, timeoutMs: Math.max(config.brokerHeartbeatIntervalMs * 4, 1000), security })
     controllerChannel = channel
     const image = quorum.image
     const coordinator = new GroupCoordinator({
@@ -146,7 +173,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     groups = coordinator
     producerIds = new ProducerIdManager({ channel, brokerId: config.nodeId, incarnationId, logger })
     replicas.onLeadership((partition, leading) => coordinator.onLeadership(partition, leading))
-    replicas.attach(quorum.image, { channel, incarnationId })
+    replicas.attach(quorum.image, { channel, incarnationId, security })
     quorum.onCommitted(() => void replicas.sync())
     // A snapshot from the leader replaces the image wholesale: topics may be gone, not just changed.
     quorum.onSnapshot(() => void replicas.sync())
@@ -189,7 +216,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   // Serve clients only once the metadata image has caught up with what this broker knew before a
   // restart; bounded, since a quorum whose other voters are down cannot commit anything yet.
   await Promise.race([quorum.caughtUp().then(() => replicas.sync()), delay(config.quorumElectionTimeoutMs * 10, undefined, { ref: false })])
-  const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger, incarnationId })
+  const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger, incarnationId, security })
   logger.info({ subsystem: 'server', host: bound.host, port: bound.port, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
   return {
     nodeId: config.nodeId,
@@ -220,6 +247,18 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       await replicas.close()
     },
   }
+}
+
+/**
+ * super.users, plus the principals the brokers themselves connect as: their SASL user, or (with
+ * mTLS and no SASL) the subject of their own certificate, which every broker of a cluster shares
+ * the shape of; list other brokers' subjects in super.users when they differ.
+ */
+function superUsersOf(config: BrokerConfig): string[] {
+  const users = config.superUsers.split(';').map((u) => u.trim()).filter((u) => u !== '')
+  if (saslMechanisms(config).length > 0 && config.interBrokerSaslUsername !== '') users.push(`User:${config.interBrokerSaslUsername}`)
+  else if (config.tlsClientAuth === 'required' && config.tlsCertFile !== '') users.push(`User:${subjectDn(new X509Certificate(readFileSync(config.tlsCertFile)).raw)}`)
+  return users
 }
 
 /** Sampling interval of the event-loop delay histogram. */
@@ -268,7 +307,7 @@ function requestMetrics(metrics: Metrics): { observe(apiKey: number, latencyMs: 
 }
 
 /** Joins the configured quorum, or, with none configured, forms a quorum of this broker alone. */
-function startQuorum(config: BrokerConfig, advertised: { host: string; port: number }, logger: Logger, clock: () => number): Promise<QuorumNode> {
+function startQuorum(config: BrokerConfig, advertised: { host: string; port: number }, security: SecurityOptions, logger: Logger, clock: () => number): Promise<QuorumNode> {
   const voters = config.quorumVoters === '' ? [{ nodeId: config.nodeId, ...advertised }] : parseVoters(config.quorumVoters)
   if (config.quorumHeartbeatIntervalMs >= config.quorumElectionTimeoutMs) {
     throw new ConfigError(`controller.quorum.heartbeat.interval.ms (${config.quorumHeartbeatIntervalMs}) must be below controller.quorum.election.timeout.ms (${config.quorumElectionTimeoutMs}).`)
@@ -281,6 +320,7 @@ function startQuorum(config: BrokerConfig, advertised: { host: string; port: num
     heartbeatIntervalMs: config.quorumHeartbeatIntervalMs,
     snapshotEntries: config.metadataSnapshotEntries,
     logSegmentBytes: config.metadataLogSegmentBytes,
+    security,
     clock,
     logger,
   })

@@ -69,6 +69,19 @@ export const BROKER_CONFIG_DEFS = {
   quorumHeartbeatIntervalMs: intKey('controller.quorum.heartbeat.interval.ms', 100, { min: 5 }, 'How often the quorum leader sends appends when it has nothing new; below the election timeout.'),
   metadataSnapshotEntries: intKey('metadata.snapshot.entries', 10_000, { min: 1 }, 'Snapshot the metadata image after this many committed metadata log entries, so old log segments can be deleted.'),
   metadataLogSegmentBytes: intKey('metadata.log.segment.bytes', MiB, { min: 4096, max: 64 * MiB }, 'Segment size of the metadata log: whole segments below the older kept snapshot are deleted, so smaller ones free space sooner. One metadata entry must fit in a segment.'),
+  securityProtocol: enumKey('listener.security.protocol', 'plaintext', ['plaintext', 'tls'] as const, '"tls": the listener speaks TLS (node:tls) with tls.cert.file and tls.key.file, and this broker connects to the others over TLS.'),
+  tlsCertFile: stringKey('tls.cert.file', '', 'PEM certificate (chain) of this broker, presented to clients and, as a client, to other brokers; relative paths are from the config file.'),
+  tlsKeyFile: stringKey('tls.key.file', '', 'PEM private key of tls.cert.file.'),
+  tlsCaFile: stringKey('tls.ca.file', '', 'PEM CA certificates that client certificates (tls.client.auth=required) and other brokers\' certificates must chain to; empty: Node\'s default CAs.'),
+  tlsClientAuth: enumKey('tls.client.auth', 'none', ['none', 'required'] as const, '"required": clients must present a certificate from tls.ca.file (mTLS); without SASL, its subject (User:CN=...) is the principal.'),
+  saslEnabledMechanisms: stringKey('sasl.enabled.mechanisms', '', 'Comma-separated SASL mechanisms (PLAIN, SCRAM-SHA-256) the listener requires before any other request; empty: no SASL.', /^$|^(PLAIN|SCRAM-SHA-256)(,(PLAIN|SCRAM-SHA-256))*$/),
+  allowPlaintextPasswords: boolKey('allow.plaintext.passwords', false, 'Offer PLAIN on a listener without TLS, where the password crosses the network in the clear.'),
+  interBrokerSaslMechanism: enumKey('inter.broker.sasl.mechanism', 'SCRAM-SHA-256', ['PLAIN', 'SCRAM-SHA-256'] as const, 'Mechanism brokers authenticate to each other with when SASL is enabled.'),
+  interBrokerSaslUsername: stringKey('inter.broker.sasl.username', '', 'The brokers\' own SASL user (the same on every broker): known from this config, not the metadata log, so brokers can authenticate before the quorum runs; always a super user.'),
+  interBrokerSaslPassword: stringKey('inter.broker.sasl.password', '', 'Password of inter.broker.sasl.username; never sent by DescribeConfigs.'),
+  superUsers: stringKey('super.users', '', 'Semicolon-separated principals allowed everything (User:admin;User:CN=broker-1).'),
+  authorizerEnabled: boolKey('authorizer.enabled', false, 'Deny what no ACL allows even while no ACL exists (once any ACL exists, that is the rule anyway).'),
+  saslFailedAuthenticationDelayMs: intKey('sasl.failed.authentication.delay.ms', 100, { min: 0, max: 10_000 }, 'A failed authentication is answered after this delay and its connection closed: one guess per connection, at most this often.'),
 }
 
 export type BrokerConfig = ConfigOf<typeof BROKER_CONFIG_DEFS>
@@ -118,5 +131,6 @@ export function loadBrokerConfig(file: string | undefined, overrides: readonly s
   const merged = { ...raw, ...parseOverrides(overrides) }
   const config = parseBrokerConfig(merged, overrides.length > 0 ? `${where} with overrides` : where)
   const base = file === undefined ? process.cwd() : path.dirname(path.resolve(file))
-  return { ...config, dataDir: path.resolve(base, config.dataDir) }
+  const file_ = (f: string): string => (f === '' ? '' : path.resolve(base, f))
+  return { ...config, dataDir: path.resolve(base, config.dataDir), tlsCertFile: file_(config.tlsCertFile), tlsKeyFile: file_(config.tlsKeyFile), tlsCaFile: file_(config.tlsCaFile) }
 }

@@ -5,6 +5,7 @@
 // it (a connection error, NOT_CONTROLLER): a retried create may then answer TOPIC_ALREADY_EXISTS
 // for a topic the first attempt did create, which the caller can treat as success.
 
+import { createAcls, deleteAcls, deleteScramUser, describeAcls, listScramUsers, upsertScramUser, type AclBinding, type AclFilter, type AdminRoutes, type ScramUser } from './admin-security.js'
 import { ApiKey } from './protocol/apis.js'
 import { ConfigResourceType } from './protocol/messages/configs.js'
 import { backoffMs, sleep, toClusterMetadata, type BrokerInfo, type Cluster, type ClusterMetadata } from './cluster.js'
@@ -468,6 +469,45 @@ export class Admin {
       commitOffsets(coordinator, NO_GENERATION, offsets, { retry: this.#cluster.retryOptions, requestTimeoutMs: this.#requestTimeoutMs }),
     )
     if (results.some((r) => r.error !== null)) throw new CommitFailedError(results)
+  }
+
+  /** Creates or replaces a SCRAM-SHA-256 user; the password never leaves this process (a salted hash does). */
+  upsertUser(user: { name: string; password: string; iterations?: number }): Promise<void> {
+    return upsertScramUser(this.#routes, user)
+  }
+
+  deleteUser(name: string): Promise<void> {
+    return deleteScramUser(this.#routes, name)
+  }
+
+  listUsers(): Promise<ScramUser[]> {
+    return listScramUsers(this.#routes)
+  }
+
+  createAcls(acls: readonly AclBinding[]): Promise<void> {
+    return createAcls(this.#routes, acls)
+  }
+
+  describeAcls(filter?: AclFilter): Promise<Array<Required<AclBinding>>> {
+    return describeAcls(this.#routes, filter)
+  }
+
+  /** Deletes every ACL that matches any filter; resolves with those deleted. */
+  deleteAcls(filters: readonly AclFilter[]): Promise<Array<Required<AclBinding>>> {
+    return deleteAcls(this.#routes, filters)
+  }
+
+  /** Users' and ACLs' requests: to the controller; a NOT_CONTROLLER answer refreshes the metadata before the retry. */
+  readonly #routes: AdminRoutes = {
+    toController: (send) =>
+      this.#toController(async (conn) => {
+        try {
+          return await send(conn)
+        } catch (err) {
+          if (err instanceof StrandProtocolError) this.#throwIfRetriable(err)
+          throw err
+        }
+      }),
   }
 
   async close(): Promise<void> {

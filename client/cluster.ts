@@ -13,6 +13,7 @@
 import { ApiKey, type ApiKeyValue, type ApiTypes } from './protocol/apis.js'
 import type { MetadataResponse } from './protocol/messages/metadata.js'
 import { Connection, type RequestOptions } from './connection.js'
+import type { SecurityOptions } from './security.js'
 import { ClosedError, ConnectionError, errorFromCode, InvalidArgumentError, RequestTimeoutError, StrandError, StrandProtocolError } from './errors.js'
 
 export interface RetryOptions {
@@ -37,6 +38,8 @@ export interface ClusterOptions {
   /** Cached metadata older than this is refreshed before use. */
   metadataMaxAgeMs: number
   clock: () => number
+  /** TLS and SASL of every connection. */
+  security?: SecurityOptions
 }
 
 export interface BrokerInfo {
@@ -365,6 +368,7 @@ export class Cluster {
       requestTimeoutMs: o.requestTimeoutMs,
       inflightRequestsMax: o.inflightRequestsMax,
       frameBytesMax: o.frameBytesMax,
+      ...(o.security === undefined ? {} : { security: o.security }),
     })
   }
 }

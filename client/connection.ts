@@ -15,9 +15,11 @@
 // FIFO matching it would otherwise be taken for the answer to the next request.
 
 import net from 'node:net'
+import tls from 'node:tls'
 import { apiName, decodeResponse, encodeRequestChunks, type ApiKeyValue, type ApiTypes, type FrameChunks } from './protocol/apis.js'
-import { FrameReader } from './protocol/frame.js'
-import { ClosedError, ConnectionError, ConnectTimeoutError, RequestTimeoutError } from './errors.js'
+import { FrameDecoder, FrameReader } from './protocol/frame.js'
+import { ClosedError, ConnectionError, ConnectTimeoutError, RequestTimeoutError, StrandError } from './errors.js'
+import { authenticate, AuthenticationError, isPermanentTlsError, tlsConnectOptions, type RoundTrip, type SecurityOptions } from './security.js'
 
 /** Every API is at version 0 so far; a later client picks versions from ApiVersions. */
 const API_VERSION = 0
@@ -37,6 +39,8 @@ export interface ConnectionOptions {
   inflightRequestsMax: number
   /** Largest response frame accepted; a larger size prefix closes the connection. */
   frameBytesMax: number
+  /** TLS and SASL; plaintext and unauthenticated when absent. */
+  security?: SecurityOptions
 }
 
 export interface RequestOptions {
@@ -219,13 +223,33 @@ export class Connection {
   }
 
   #open(): Promise<net.Socket> {
-    const { host, port, connectTimeoutMs } = this.#options
+    const { host, port, connectTimeoutMs, security } = this.#options
     return new Promise<net.Socket>((resolve, reject) => {
-      // Responses are read straight into their frames' own buffers (FrameReader); #attach wires
-      // what a read delivers once the socket is connected.
-      const reader = new FrameReader({ frameBytesMax: this.#options.frameBytesMax })
-      let onRead: (n: number) => void = () => {}
-      const socket = net.connect({ host, port, onread: { buffer: () => reader.next(), callback: (n: number) => { onRead(n); return true } } })
+      // Until the socket is the connection's, frames go to the SASL exchange (if any); #attach
+      // then points `sink` at the response FIFO.
+      let sink: (frames: Buffer[]) => void = () => {}
+      let socket: net.Socket
+      const take = (read: () => Buffer[]): void => {
+        let frames: Buffer[]
+        try {
+          frames = read()
+        } catch (err) {
+          this.#fail(socket, new ConnectionError(this.address, 'unreadable response frame', { cause: err }))
+          socket.destroy()
+          return
+        }
+        sink(frames)
+      }
+      if (security?.tls !== undefined && security.tls !== null) {
+        // TLS decrypts into buffers of its own, so frames are split from its 'data' events.
+        const decoder = new FrameDecoder({ frameBytesMax: this.#options.frameBytesMax })
+        socket = tls.connect(tlsConnectOptions(host, port, security.tls))
+        socket.on('data', (chunk: Buffer) => take(() => decoder.push(chunk)))
+      } else {
+        // Responses are read straight into their frames' own buffers (FrameReader).
+        const reader = new FrameReader({ frameBytesMax: this.#options.frameBytesMax })
+        socket = net.connect({ host, port, onread: { buffer: () => reader.next(), callback: (n: number) => { take(() => reader.read(n)); return true } } })
+      }
       const timer = setTimeout(() => {
         socket.destroy()
         reject(new ConnectTimeoutError(this.address, connectTimeoutMs))
@@ -233,45 +257,88 @@ export class Connection {
       const onError = (err: Error): void => {
         clearTimeout(timer)
         socket.destroy()
-        reject(new ConnectionError(this.address, `connect failed: ${err.message}`, { cause: err }))
+        reject(this.#connectError(err))
       }
       socket.once('error', onError)
-      socket.once('connect', () => {
-        clearTimeout(timer)
-        socket.off('error', onError)
-        if (this.#closed) {
-          socket.destroy()
-          reject(this.#shutError ?? new ClosedError(`connection to ${this.address}`))
-          return
-        }
-        onRead = this.#attach(socket, reader)
-        resolve(socket)
+      socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
+        const sasl = security?.sasl
+        const ready = sasl === undefined || sasl === null ? Promise.resolve() : authenticate(this.#roundTripOn(socket, (s) => (sink = s)), sasl)
+        ready.then(
+          () => {
+            clearTimeout(timer)
+            socket.off('error', onError)
+            if (this.#closed) {
+              socket.destroy()
+              reject(this.#shutError ?? new ClosedError(`connection to ${this.address}`))
+              return
+            }
+            sink = this.#attach(socket)
+            resolve(socket)
+          },
+          (err: unknown) => {
+            clearTimeout(timer)
+            socket.destroy()
+            reject(err instanceof StrandError ? err : this.#connectError(err as Error))
+          },
+        )
       })
     })
   }
 
-  /** Makes `socket` the connection's; returns what handles each read `reader` got. */
-  #attach(socket: net.Socket, reader: FrameReader): (n: number) => void {
+  /** The error a failed connect rejects with: permanent for a TLS failure retrying cannot fix. */
+  #connectError(err: Error): Error {
+    if (isPermanentTlsError(err)) return new AuthenticationError(`TLS connection to ${this.address} failed: ${err.message}`, err)
+    return new ConnectionError(this.address, `connect failed: ${err.message}`, { cause: err })
+  }
+
+  /**
+   * One request at a time on a socket that is not yet the connection's (the SASL exchange, before
+   * any other request may be sent): `setSink` routes the next frame to the request's answer.
+   */
+  #roundTripOn(socket: net.Socket, setSink: (sink: (frames: Buffer[]) => void) => void): RoundTrip {
+    return <K extends ApiKeyValue>(apiKey: K, body: ApiTypes[K]['request']) =>
+      new Promise<ApiTypes[K]['response']>((resolve, reject) => {
+        const correlationId = this.#takeCorrelationId()
+        const onClose = (): void => reject(new ConnectionError(this.address, `connection closed by the broker during ${apiName(apiKey)}`))
+        socket.once('close', onClose)
+        setSink((frames) => {
+          socket.off('close', onClose)
+          setSink(() => {})
+          const frame = frames[0]
+          if (frames.length !== 1 || frame === undefined || frame.readInt32BE(0) !== correlationId) {
+            socket.destroy()
+            reject(new ConnectionError(this.address, `unexpected response during ${apiName(apiKey)}`))
+            return
+          }
+          try {
+            resolve(decodeResponse(apiKey, API_VERSION, frame).body)
+          } catch (err) {
+            reject(err as Error)
+          }
+        })
+        writeFrame(socket, encodeRequestChunks(apiKey, API_VERSION, correlationId, this.#options.clientId, body))
+      })
+  }
+
+  /** Makes `socket` the connection's; returns what handles the frames it delivers. */
+  #attach(socket: net.Socket): (frames: Buffer[]) => void {
     socket.setNoDelay(true)
     socket.setKeepAlive(true, KEEP_ALIVE_DELAY_MS)
-    const onRead = (n: number): void => {
-      let frames: Buffer[]
-      try {
-        frames = reader.read(n)
-      } catch (err) {
-        this.#fail(socket, new ConnectionError(this.address, 'unreadable response frame', { cause: err }))
-        socket.destroy()
-        return
-      }
+    const onFrames = (frames: Buffer[]): void => {
       for (const frame of frames) {
         if (this.#socket !== socket) return
         this.#onFrame(socket, frame)
       }
     }
-    socket.on('error', (err: Error) => this.#fail(socket, new ConnectionError(this.address, err.message, { cause: err })))
+    socket.on('error', (err: Error) => {
+      // With TLS 1.3 the broker refuses a client certificate after the client's handshake is done:
+      // the alert arrives here, and it is as permanent as a refusal during the handshake.
+      const failure = isPermanentTlsError(err) ? new AuthenticationError(`TLS connection to ${this.address} failed: ${err.message}`, err) : new ConnectionError(this.address, err.message, { cause: err })
+      this.#fail(socket, failure)
+    })
     socket.on('close', () => this.#fail(socket, new ConnectionError(this.address, 'connection closed by the broker')))
     this.#socket = socket
-    return onRead
+    return onFrames
   }
 
   #onFrame(socket: net.Socket, frame: Buffer): void {

@@ -16,6 +16,7 @@ import { Consumer, type ConsumerOptions } from './consumer.js'
 import { ClosedError, InvalidArgumentError } from './errors.js'
 import type { CoordinatorConnectionOptions } from './group/coordinator.js'
 import { Producer, type ProducerOptions } from './producer.js'
+import { SASL_MECHANISMS, type SaslOptions, type SecurityOptions, type TlsOptions } from './security.js'
 
 export interface StrandOptions {
   /** Bootstrap brokers, 'host:port' each; the rest of the cluster is learnt from metadata. */
@@ -31,6 +32,10 @@ export interface StrandOptions {
   retry?: Partial<RetryOptions>
   /** Milliseconds since the epoch; injected by tests. Default Date.now. */
   clock?: () => number
+  /** Connect with TLS: PEM `ca` (the brokers' CA), and `cert` + `key` where brokers require client certificates. */
+  tls?: TlsOptions
+  /** Authenticate every connection with SASL (PLAIN or SCRAM-SHA-256). */
+  sasl?: SaslOptions
 }
 
 const DEFAULTS = {
@@ -51,6 +56,17 @@ interface Closable {
   close(): Promise<void>
 }
 
+/** The tls and sasl options, checked now so a typo fails at construction, not at the first request. */
+function securityOf(options: StrandOptions): SecurityOptions {
+  const { tls, sasl } = options
+  if (tls !== undefined && (tls === null || typeof tls !== 'object')) throw new InvalidArgumentError('tls must be an object: { ca, cert, key, servername }.')
+  if (sasl !== undefined) {
+    if (sasl === null || typeof sasl !== 'object' || !SASL_MECHANISMS.includes(sasl.mechanism)) throw new InvalidArgumentError(`sasl.mechanism must be one of ${SASL_MECHANISMS.join(', ')}.`)
+    if (typeof sasl.username !== 'string' || sasl.username === '' || typeof sasl.password !== 'string' || sasl.password === '') throw new InvalidArgumentError('sasl needs a non-empty username and password.')
+  }
+  return { tls: tls ?? null, sasl: sasl ?? null }
+}
+
 function checkPositive(name: string, v: number): number {
   if (!Number.isInteger(v) || v <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got ${v}.`)
   return v
@@ -65,6 +81,7 @@ export class Strand {
   readonly #metadataMaxAgeMs: number
   readonly #retry: RetryOptions
   readonly #clock: () => number
+  readonly #security: SecurityOptions
   /** Producers, consumers and admin clients made here and not closed yet. */
   readonly #children = new Set<Closable>()
   #closed = false
@@ -82,6 +99,7 @@ export class Strand {
     checkPositive('retry.retryBackoffMs', this.#retry.retryBackoffMs)
     checkPositive('retry.retryBackoffMsMax', this.#retry.retryBackoffMsMax)
     this.#clock = options.clock ?? Date.now
+    this.#security = securityOf(options)
     // Parse the addresses now, so a typo fails here rather than at the first request.
     for (const b of this.#brokers) parseBrokerAddress(b)
   }
@@ -132,6 +150,7 @@ export class Strand {
       requestTimeoutMs: this.#requestTimeoutMs,
       inflightRequestsMax: this.#inflightRequestsMax,
       frameBytesMax,
+      security: this.#security,
     }
   }
 
@@ -146,6 +165,7 @@ export class Strand {
       retry: this.#retry,
       metadataMaxAgeMs: this.#metadataMaxAgeMs,
       clock: this.#clock,
+      security: this.#security,
     }
   }
 }
@@ -168,6 +188,8 @@ export type {
   QuorumDescription,
   QuorumVoterStatus,
 } from './admin.js'
+export type { AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType, ScramUser } from './admin-security.js'
+export { AuthenticationError, type SaslMechanism, type SaslOptions, type TlsOptions } from './security.js'
 export type { BrokerInfo, ClusterMetadata, PartitionInfo, RetryOptions, TopicInfo } from './cluster.js'
 export type {
   AutoOffsetReset,

@@ -3,6 +3,7 @@
 // controller change, a refused heartbeat (STALE_BROKER_EPOCH) or a lost connection leads back to
 // registering; nothing here ever gives up while the broker runs.
 
+import type { SecurityOptions } from '../../client/security.js'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Connection } from '../../client/connection.js'
@@ -18,6 +19,8 @@ export interface BrokerLifecycleOptions {
   logger: Logger
   /** Defaults to a fresh one. */
   incarnationId?: string
+  /** TLS and SASL of the connection to the controller. */
+  security: SecurityOptions
 }
 
 export class BrokerLifecycle {
@@ -36,7 +39,7 @@ export class BrokerLifecycle {
     this.#options = options
     this.incarnationId = options.incarnationId ?? randomUUID()
     this.#logger = options.logger.child({ subsystem: 'lifecycle' })
-    this.#channel = new ControllerChannel(quorum, { clientId: `broker-${options.brokerId}`, timeoutMs: Math.max(options.heartbeatIntervalMs * 4, 1000) })
+    this.#channel = new ControllerChannel(quorum, { clientId: `broker-${options.brokerId}`, timeoutMs: Math.max(options.heartbeatIntervalMs * 4, 1000), security: options.security })
     this.#timer = setInterval(() => void this.#beat(), options.heartbeatIntervalMs)
     this.#timer.unref()
     void this.#beat()

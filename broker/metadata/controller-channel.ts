@@ -4,6 +4,7 @@
 // call connects to the new controller.
 
 import { Connection } from '../../client/connection.js'
+import type { SecurityOptions } from '../../client/security.js'
 import type { QuorumNode } from './quorum.js'
 
 /** Largest controller response: a few bytes per partition; the bound only guards against garbage. */
@@ -13,12 +14,14 @@ export class ControllerChannel {
   readonly #quorum: QuorumNode
   readonly #clientId: string
   readonly #timeoutMs: number
+  readonly #security: SecurityOptions
   #conn: { nodeId: number; connection: Connection } | null = null
 
-  constructor(quorum: QuorumNode, options: { clientId: string; timeoutMs: number }) {
+  constructor(quorum: QuorumNode, options: { clientId: string; timeoutMs: number; security: SecurityOptions }) {
     this.#quorum = quorum
     this.#clientId = options.clientId
     this.#timeoutMs = options.timeoutMs
+    this.#security = options.security
   }
 
   /** The connection to the current controller and its id, or null while there is none. */
@@ -38,6 +41,7 @@ export class ControllerChannel {
       requestTimeoutMs: this.#timeoutMs,
       inflightRequestsMax: 4,
       frameBytesMax: CONTROLLER_FRAME_BYTES_MAX,
+      security: this.#security,
     })
     this.#conn = { nodeId: id, connection }
     return this.#conn

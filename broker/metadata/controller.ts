@@ -29,6 +29,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import type { BrokerConfig } from '../config.js'
 import type { AlterPartitionRequest, AlterPartitionResponse } from '../../client/protocol/messages/replication.js'
 import { OFFSETS_TOPIC, parseTopicConfig, topicNameProblem } from '../topic-config.js'
+import type { MetadataImage } from './image.js'
 import type { MetadataRecord, PartitionRecord } from './records.js'
 import type { QuorumNode } from './quorum.js'
 
@@ -216,6 +217,20 @@ export class Controller {
         (err: unknown) => this.#logger.debug({ err: (err as Error).message }, 'cluster id not committed yet; will retry'),
       )
       .finally(() => (this.#choosingClusterId = false))
+  }
+
+  /**
+   * Runs `decide` against the current image, in turn with every other change, and proposes the
+   * records it returns (none: nothing to do). For changes decided outside this class (users and
+   * ACLs, handlers/security.ts). Throws NOT_CONTROLLER unless this broker's seat leads.
+   */
+  change<T>(decide: (image: MetadataImage) => { records: MetadataRecord[]; result: T }): Promise<T> {
+    return this.#serialize(async () => {
+      if (!this.#quorum.isLeader) throw new StrandProtocolError('NOT_CONTROLLER', `Broker ${this.#options.config.nodeId} is not the active controller.`)
+      const { records, result } = decide(this.#quorum.image)
+      if (records.length > 0) await this.#quorum.propose(records, this.#proposeTimeoutMs())
+      return result
+    })
   }
 
   #serialize<T>(fn: () => Promise<T>): Promise<T> {

@@ -11,7 +11,8 @@
 // the cluster id, each broker's registration and fencing, each topic and its partitions' current
 // state, as Kafka's KRaft snapshots do.
 
-import type { MetadataRecord, PartitionRecord } from './records.js'
+import { OPERATIONS, PATTERN_TYPES, PERMISSIONS, RESOURCE_TYPES, type Acl, type AclSource } from '../security/authorizer.js'
+import type { AclRecord, MetadataRecord, PartitionRecord, ScramCredentialRecord } from './records.js'
 
 export interface BrokerRegistration {
   brokerId: number
@@ -33,8 +34,32 @@ export class MetadataImageError extends Error {
   override readonly name = 'MetadataImageError'
 }
 
-export class MetadataImage {
+/** An ACL record as the authorizer reads it; null when a field holds a name this build does not know. */
+function aclOf(r: AclRecord): Acl | null {
+  const known = (RESOURCE_TYPES as readonly string[]).includes(r.resourceType) && (PATTERN_TYPES as readonly string[]).includes(r.patternType) &&
+    (OPERATIONS as readonly string[]).includes(r.operation) && (PERMISSIONS as readonly string[]).includes(r.permission)
+  return known ? (r as Acl & { id: string }) : null
+}
+
+/**
+ * The ACLs this build can read. One it cannot is skipped: the controller refuses unknown names, so
+ * such a record can only come from a newer broker.
+ */
+function* readableAcls(records: Iterable<AclRecord>): Generator<Acl> {
+  for (const r of records) {
+    const acl = aclOf(r)
+    if (acl !== null) yield acl
+  }
+}
+
+export class MetadataImage implements AclSource {
   readonly brokers = new Map<number, BrokerRegistration>()
+  /** SCRAM credentials by user name, then mechanism. */
+  readonly scramCredentials = new Map<string, Map<string, ScramCredentialRecord>>()
+  /** ACLs by id. */
+  readonly aclRecords = new Map<string, AclRecord>()
+  /** Bumped by every ACL change, so the authorizer knows when its cached decisions are stale. */
+  aclVersion = 0
   readonly topics = new Map<string, TopicImage>()
   /** Chosen by the first controller; null until that record commits. */
   clusterId: string | null = null
@@ -42,6 +67,10 @@ export class MetadataImage {
   appliedIndex = 0
   /** Producer ids below it were handed out (to brokers, in blocks). */
   nextProducerId = 0n
+
+  acls(): Iterable<Acl> {
+    return readableAcls(this.aclRecords.values())
+  }
 
   /**
    * The image rebuilt from a snapshot's records, as of `appliedIndex`. A partition record there
@@ -73,6 +102,8 @@ export class MetadataImage {
       // A registration loads fenced; only an unfenced broker needs its fencing record.
       if (!b.fenced) records.push({ kind: 'brokerFencing', record: { brokerId: b.brokerId, fenced: false } })
     }
+    for (const byMechanism of this.scramCredentials.values()) for (const c of byMechanism.values()) records.push({ kind: 'scramCredential', record: { ...c } })
+    for (const a of this.aclRecords.values()) records.push({ kind: 'acl', record: { ...a } })
     for (const topic of this.topics.values()) {
       const configs = Object.entries(topic.configs).map(([key, value]) => ({ key, value }))
       records.push({ kind: 'topic', record: { name: topic.name, topicId: topic.topicId, configs } })
@@ -90,6 +121,11 @@ export class MetadataImage {
     for (const [id, b] of other.brokers) this.brokers.set(id, { ...b })
     this.topics.clear()
     for (const [name, t] of other.topics) this.topics.set(name, { ...t, configs: { ...t.configs }, partitions: t.partitions.map((p) => ({ ...p, replicas: [...p.replicas], isr: [...p.isr] })) })
+    this.scramCredentials.clear()
+    for (const [name, m] of other.scramCredentials) this.scramCredentials.set(name, new Map(m))
+    this.aclRecords.clear()
+    for (const [id, a] of other.aclRecords) this.aclRecords.set(id, { ...a })
+    this.aclVersion++
     this.clusterId = other.clusterId
     this.nextProducerId = other.nextProducerId
     this.appliedIndex = other.appliedIndex
@@ -149,6 +185,29 @@ export class MetadataImage {
       case 'cluster': {
         if (this.clusterId !== null) throw new MetadataImageError(`The cluster id is already ${this.clusterId}.`)
         this.clusterId = r.record.clusterId
+        return
+      }
+      case 'scramCredential': {
+        let byMechanism = this.scramCredentials.get(r.record.name)
+        if (byMechanism === undefined) this.scramCredentials.set(r.record.name, (byMechanism = new Map()))
+        byMechanism.set(r.record.mechanism, { ...r.record })
+        return
+      }
+      case 'removeScramCredential': {
+        const byMechanism = this.scramCredentials.get(r.record.name)
+        if (byMechanism === undefined || !byMechanism.delete(r.record.mechanism)) throw new MetadataImageError(`Removal of unknown ${r.record.mechanism} credential of "${r.record.name}".`)
+        if (byMechanism.size === 0) this.scramCredentials.delete(r.record.name)
+        return
+      }
+      case 'acl': {
+        if (this.aclRecords.has(r.record.id)) throw new MetadataImageError(`ACL ${r.record.id} already exists.`)
+        this.aclRecords.set(r.record.id, { ...r.record })
+        this.aclVersion++
+        return
+      }
+      case 'removeAcl': {
+        if (!this.aclRecords.delete(r.record.id)) throw new MetadataImageError(`Removal of unknown ACL ${r.record.id}.`)
+        this.aclVersion++
         return
       }
       case 'removeTopic': {

@@ -15,6 +15,7 @@
 
 import type { Logger } from 'pino'
 import { Connection } from '../../client/connection.js'
+import type { SecurityOptions } from '../../client/security.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf, StrandProtocolError } from '../../client/protocol/errors.js'
 import type {
@@ -74,6 +75,8 @@ export interface QuorumOptions {
   snapshotEntries: number
   /** metadata.log.segment.bytes */
   logSegmentBytes: number
+  /** TLS and SASL of the connections to the other voters. */
+  security: SecurityOptions
   clock: () => number
   logger: Logger
 }
@@ -368,6 +371,7 @@ export class QuorumNode {
       requestTimeoutMs: this.#options.electionTimeoutMs,
       inflightRequestsMax: 16,
       frameBytesMax: VOTER_FRAME_BYTES_MAX,
+      security: this.#options.security,
     })
     this.#connections.set(to, c)
     return c

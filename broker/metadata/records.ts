@@ -8,7 +8,7 @@
 // deterministic on every broker (image.ts).
 
 import type avro from 'avsc'
-import { array, boolean, compileGuarded, int, long, nullable, record, string, type Value } from '../../client/protocol/avro.js'
+import { array, boolean, bytes, compileGuarded, int, long, nullable, record, string, type Value } from '../../client/protocol/avro.js'
 
 const RegisterBrokerV0 = record('RegisterBrokerRecordV0', { brokerId: int, host: string, port: int, incarnationId: string })
 const BrokerFencingV0 = record('BrokerFencingRecordV0', { brokerId: int, fenced: boolean })
@@ -29,6 +29,24 @@ const RemoveTopicV0 = record('RemoveTopicRecordV0', { name: string, reason: null
 const ClusterV0 = record('ClusterRecordV0', { clusterId: string })
 /** A block of producer ids given to a broker: every id below `nextProducerId` is taken. */
 const ProducerIdsV0 = record('ProducerIdsRecordV0', { brokerId: int, nextProducerId: long })
+/**
+ * A SCRAM user: what RFC 5802 lets a server keep, never the password. The same record again
+ * replaces the user's credential for that mechanism.
+ */
+const ScramCredentialV0 = record('ScramCredentialRecordV0', { name: string, mechanism: string, salt: bytes, iterations: int, storedKey: bytes, serverKey: bytes })
+const RemoveScramCredentialV0 = record('RemoveScramCredentialRecordV0', { name: string, mechanism: string })
+/** One ACL; `id` is chosen by the controller, and fields hold authorizer.ts's names (`topic`, `prefixed`, `read`, `allow`). */
+const AclV0 = record('AclRecordV0', {
+  id: string,
+  resourceType: string,
+  resourceName: string,
+  patternType: string,
+  principal: string,
+  host: string,
+  operation: string,
+  permission: string,
+})
+const RemoveAclV0 = record('RemoveAclRecordV0', { id: string })
 
 export type RegisterBrokerRecord = Value<typeof RegisterBrokerV0>
 export type BrokerFencingRecord = Value<typeof BrokerFencingV0>
@@ -37,6 +55,10 @@ export type PartitionRecord = Value<typeof PartitionV0>
 export type RemoveTopicRecord = Value<typeof RemoveTopicV0>
 export type ClusterRecord = Value<typeof ClusterV0>
 export type ProducerIdsRecord = Value<typeof ProducerIdsV0>
+export type ScramCredentialRecord = Value<typeof ScramCredentialV0>
+export type RemoveScramCredentialRecord = Value<typeof RemoveScramCredentialV0>
+export type AclRecord = Value<typeof AclV0>
+export type RemoveAclRecord = Value<typeof RemoveAclV0>
 
 export type MetadataRecord =
   | { kind: 'registerBroker'; record: RegisterBrokerRecord }
@@ -46,6 +68,10 @@ export type MetadataRecord =
   | { kind: 'removeTopic'; record: RemoveTopicRecord }
   | { kind: 'cluster'; record: ClusterRecord }
   | { kind: 'producerIds'; record: ProducerIdsRecord }
+  | { kind: 'scramCredential'; record: ScramCredentialRecord }
+  | { kind: 'removeScramCredential'; record: RemoveScramCredentialRecord }
+  | { kind: 'acl'; record: AclRecord }
+  | { kind: 'removeAcl'; record: RemoveAclRecord }
 
 /** Kind codes: frozen once released. A partition change reuses the partition record (full state). */
 const KINDS = {
@@ -56,6 +82,10 @@ const KINDS = {
   removeTopic: { code: 5, type: compileGuarded(RemoveTopicV0) },
   cluster: { code: 6, type: compileGuarded(ClusterV0) },
   producerIds: { code: 7, type: compileGuarded(ProducerIdsV0) },
+  scramCredential: { code: 8, type: compileGuarded(ScramCredentialV0) },
+  removeScramCredential: { code: 9, type: compileGuarded(RemoveScramCredentialV0) },
+  acl: { code: 10, type: compileGuarded(AclV0) },
+  removeAcl: { code: 11, type: compileGuarded(RemoveAclV0) },
 } as const satisfies Record<MetadataRecord['kind'], { code: number; type: avro.Type }>
 
 const VERSION = 0

@@ -15,6 +15,7 @@
 
 import type { Logger } from 'pino'
 import { Connection } from '../../client/connection.js'
+import type { SecurityOptions } from '../../client/security.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf, nameOfCode } from '../../client/protocol/errors.js'
 import type { FetchRequest, FetchResponse } from '../../client/protocol/messages/fetch.js'
@@ -51,6 +52,8 @@ export interface FetcherOptions {
   responseMaxBytes: number
   backoffMs: number
   frameBytesMax: number
+  /** TLS and SASL of the connection to the leader. */
+  security: SecurityOptions
   clock: () => number
   logger: Logger
   /** Called after appends, so long polls and acks waiting on this broker can move. */
@@ -140,6 +143,7 @@ export class ReplicaFetcher {
       requestTimeoutMs: options.waitMaxMs + 10_000,
       inflightRequestsMax: 1,
       frameBytesMax: options.frameBytesMax,
+      security: options.security,
     })
   }
 

@@ -11,6 +11,7 @@
 // watermarks are checkpointed to `<data.dir>/replication-offset-checkpoint`, so a restarted
 // broker neither forgets what was committed nor serves what was not.
 
+import type { SecurityOptions } from '../../client/security.js'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
@@ -63,6 +64,8 @@ export function toLogConfig(c: TopicConfig, broker: BrokerConfig): LogConfig {
 export interface ControllerLink {
   channel: ControllerChannel
   incarnationId: string
+  /** How replica fetchers connect to leaders: the listener's TLS and SASL (security/tls.ts). */
+  security: SecurityOptions
 }
 
 export class ReplicaManager {
@@ -308,6 +311,7 @@ export class ReplicaManager {
       responseMaxBytes: this.#config.replicaFetchResponseMaxBytes,
       backoffMs: this.#config.replicaFetchBackoffMs,
       frameBytesMax: this.#config.replicaFetchResponseMaxBytes + this.#config.messageMaxBytes + FETCH_FRAME_SLACK_BYTES,
+      security: this.#controller?.security ?? {},
       clock: this.#clock,
       logger: this.#logger,
       onAppended: (p) => this.waiters.notifyConsumers(p.key),

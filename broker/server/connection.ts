@@ -18,6 +18,7 @@
 
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
+import type { Session } from '../security/session.js'
 
 /** Decodes a byte stream into frame bodies; throws a typed error on a bad size prefix. */
 export interface FrameSource {
@@ -30,9 +31,10 @@ export interface FrameSource {
  * Handles one frame body. Resolves with the whole response frame to write (one buffer, or its
  * chunks in order), or null when the request gets no response (Produce with acks=0). Rejects only
  * when the connection must close (a request whose header cannot be read: there is no correlation
- * id to answer). `peer` is the client's address (`/host`), for tools that show who is connected.
+ * id to answer). `session` says who the client is (its address, principal, SASL state); a handler
+ * that sets its `closeAfterResponse` has the connection closed once its answer is written.
  */
-export type FrameHandler = (frame: Buffer, peer: string) => Promise<Buffer | readonly Buffer[] | null>
+export type FrameHandler = (frame: Buffer, session: Session) => Promise<Buffer | readonly Buffer[] | null>
 
 interface Slot {
   /** The response once the handler has finished; undefined while it runs. */
@@ -42,6 +44,7 @@ interface Slot {
 
 export interface ConnectionOptions {
   socket: Socket
+  session: Session
   decoder: FrameSource
   handle: FrameHandler
   inflightRequestsMax: number
@@ -54,6 +57,7 @@ export interface ConnectionOptions {
 
 export class Connection {
   readonly #socket: Socket
+  readonly #session: Session
   readonly #decoder: FrameSource
   readonly #handle: FrameHandler
   readonly #inflightRequestsMax: number
@@ -81,6 +85,7 @@ export class Connection {
 
   constructor(options: ConnectionOptions) {
     this.#socket = options.socket
+    this.#session = options.session
     this.#decoder = options.decoder
     this.#handle = options.handle
     this.#inflightRequestsMax = options.inflightRequestsMax
@@ -174,11 +179,12 @@ export class Connection {
   #dispatch(frame: Buffer): void {
     const slot: Slot = { response: undefined, done: false }
     this.#pending.push(slot)
-    this.#handle(frame, `/${this.#socket.remoteAddress ?? 'unknown'}`).then(
+    this.#handle(frame, this.#session).then(
       (response) => {
         slot.response = response
         slot.done = true
         this.#flush()
+        if (this.#session.closeAfterResponse) this.#endAfterPending()
       },
       (err: unknown) => {
         this.#logger.warn({ err: (err as Error).message, remote: this.#socket.remoteAddress }, 'request cannot be answered; closing connection')

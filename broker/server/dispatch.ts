@@ -5,10 +5,24 @@
 // A frame whose header cannot be read, or a known API whose body is malformed, cannot be answered
 // in a shape the client would understand, so the handler rejects and the connection closes: the
 // client sees a closed connection (retriable), the broker carries on.
+//
+// Security comes first: on a listener that requires SASL, a session that has not authenticated
+// may send only ApiVersions, SaslHandshake and SaslAuthenticate; anything else closes the
+// connection (as Kafka does: the client is not speaking the protocol it was told to). Then every
+// request passes its API's authorization gate (security/request-auth.ts) before its handler.
 
-import { ApiKey, decodeRequestBody, decodeRequestHeader, encodeResponse, encodeResponseChunks, supportedApis, type FrameChunks } from '../../client/protocol/apis.js'
+import { ApiKey, apiName, decodeRequestBody, decodeRequestHeader, encodeResponse, encodeResponseChunks, supportedApis, type FrameChunks } from '../../client/protocol/apis.js'
 import { errorCodeOf, StrandProtocolError } from '../../client/protocol/errors.js'
+import { gateRequest } from '../security/request-auth.js'
+import type { Session } from '../security/session.js'
 import type { HandlerContext } from './handlers/context.js'
+import {
+  handleAlterUserScramCredentials,
+  handleCreateAcls,
+  handleDeleteAcls,
+  handleDescribeAcls,
+  handleDescribeUserScramCredentials,
+} from './handlers/security.js'
 import { handleDescribeConfigs } from './handlers/configs.js'
 import { handleFetch } from './handlers/fetch.js'
 import { handleListOffsets } from './handlers/list-offsets.js'
@@ -54,10 +68,27 @@ export interface RequestInfo {
   clientHost: string
 }
 
-async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: RequestInfo): Promise<unknown> {
+/** APIs a session may send before it has authenticated. */
+const PRE_AUTH_APIS: ReadonlySet<number> = new Set([ApiKey.ApiVersions, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate])
+
+async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: RequestInfo, session: Session): Promise<unknown> {
   switch (apiKey) {
     case ApiKey.ApiVersions:
       return { errorCode: 0, apiKeys: supportedApis() }
+    case ApiKey.SaslHandshake:
+      return ctx.sasl.handshake(session, body as Parameters<SaslServerOf<typeof ctx>['handshake']>[1])
+    case ApiKey.SaslAuthenticate:
+      return ctx.sasl.authenticate(session, body as Parameters<SaslServerOf<typeof ctx>['authenticate']>[1])
+    case ApiKey.DescribeAcls:
+      return handleDescribeAcls(ctx, body as Parameters<typeof handleDescribeAcls>[1])
+    case ApiKey.CreateAcls:
+      return handleCreateAcls(ctx, body as Parameters<typeof handleCreateAcls>[1])
+    case ApiKey.DeleteAcls:
+      return handleDeleteAcls(ctx, body as Parameters<typeof handleDeleteAcls>[1])
+    case ApiKey.DescribeUserScramCredentials:
+      return handleDescribeUserScramCredentials(ctx, body as Parameters<typeof handleDescribeUserScramCredentials>[1])
+    case ApiKey.AlterUserScramCredentials:
+      return handleAlterUserScramCredentials(ctx, body as Parameters<typeof handleAlterUserScramCredentials>[1])
     case ApiKey.Metadata:
       return handleMetadata(ctx, body as Parameters<typeof handleMetadata>[1])
     case ApiKey.CreateTopics:
@@ -121,10 +152,15 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: R
   }
 }
 
-export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer, peer: string) => Promise<Buffer | FrameChunks | null> {
-  return async (frame, peer) => {
+type SaslServerOf<C extends HandlerContext> = C['sasl']
+
+export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer, session: Session) => Promise<Buffer | FrameChunks | null> {
+  return async (frame, session) => {
     const started = performance.now()
     const header = decodeRequestHeader(frame)
+    if (!session.authenticated && !PRE_AUTH_APIS.has(header.apiKey)) {
+      throw new StrandProtocolError('ILLEGAL_SASL_STATE', `${apiName(header.apiKey)} from ${session.peer} before SASL authentication; only ApiVersions, SaslHandshake and SaslAuthenticate are allowed until then.`)
+    }
     let body: unknown
     try {
       body = decodeRequestBody(header.apiKey, header.apiVersion, frame, header.bodyOffset)
@@ -132,7 +168,14 @@ export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics):
       if (err instanceof StrandProtocolError && err.code === 'UNSUPPORTED_VERSION') return unsupported(header.correlationId)
       throw err
     }
-    const response = await route(ctx, header.apiKey, body, { clientId: header.clientId ?? '', clientHost: peer })
+    const info = { clientId: header.clientId ?? '', clientHost: session.peer }
+    const gated = gateRequest(ctx.authorizer, session, header.apiKey as never, body as never) as { body: unknown; finish?: (r: unknown) => unknown } | { denied: unknown }
+    let response: unknown
+    if ('denied' in gated) response = gated.denied
+    else {
+      response = await route(ctx, header.apiKey, gated.body, info, session)
+      if (gated.finish !== undefined) response = gated.finish(response)
+    }
     metrics?.observe(header.apiKey, performance.now() - started)
     if (response === null) return null
     return encodeResponseChunks(header.apiKey as never, header.apiVersion, header.correlationId, response as never)

@@ -3,7 +3,9 @@
 // then close.
 
 import net from 'node:net'
+import tls from 'node:tls'
 import type { Logger } from 'pino'
+import { newSession, PRE_AUTH_FRAME_BYTES_MAX } from '../security/session.js'
 import { Connection, type FrameHandler, type FrameSource } from './connection.js'
 
 export interface ServerOptions {
@@ -14,8 +16,14 @@ export interface ServerOptions {
   idleTimeoutMs: number
   requestReadTimeoutMs: number
   logger: Logger
-  newDecoder: () => FrameSource
+  /** Largest request frame (max.request.bytes); PRE_AUTH_FRAME_BYTES_MAX until SASL completes. */
+  frameBytesMax: number
+  newDecoder: (frameBytesMax: number) => FrameSource & { frameBytesMax: number }
   handle: FrameHandler
+  /** TLS server options (listener.security.protocol=tls), or null for plaintext. */
+  tls: tls.TlsOptions | null
+  /** Every connection must authenticate with SASL before other requests. */
+  saslRequired: boolean
 }
 
 /** How long a graceful shutdown waits for in-flight requests before closing sockets anyway. */
@@ -37,7 +45,16 @@ export class Server {
   constructor(options: ServerOptions) {
     this.#options = options
     this.#logger = options.logger
-    this.#server = net.createServer((socket) => this.#accept(socket))
+    if (options.tls === null) {
+      this.#server = net.createServer((socket) => this.#accept(socket))
+    } else {
+      // A TLS handshake must finish within the request read deadline: a stalled one holds a socket too.
+      const server = tls.createServer({ ...options.tls, handshakeTimeout: options.requestReadTimeoutMs }, (socket) => this.#accept(socket))
+      // Failed handshakes (an unknown CA, no client certificate, a plaintext client) are the
+      // client's problem, logged at info without a stack: they must never reach 'error'.
+      server.on('tlsClientError', (err, socket) => this.#logger.info({ remote: socket.remoteAddress, reason: err.message }, 'TLS handshake failed'))
+      this.#server = server
+    }
     this.#server.on('error', (err) => this.#logger.error({ err }, 'server error'))
   }
 
@@ -64,9 +81,12 @@ export class Server {
       socket.destroy()
       return
     }
+    const decoder = this.#options.newDecoder(this.#options.saslRequired ? PRE_AUTH_FRAME_BYTES_MAX : this.#options.frameBytesMax)
+    const session = newSession(socket, { saslRequired: this.#options.saslRequired, onAuthenticated: () => (decoder.frameBytesMax = this.#options.frameBytesMax) })
     const connection: Connection = new Connection({
       socket,
-      decoder: this.#options.newDecoder(),
+      session,
+      decoder,
       handle: this.#options.handle,
       inflightRequestsMax: this.#options.inflightRequestsMax,
       idleTimeoutMs: this.#options.idleTimeoutMs,

@@ -85,6 +85,29 @@ import {
   type VoteResponse,
 } from './messages/quorum.js'
 import {
+  alterUserScramCredentialsVersions,
+  createAclsVersions,
+  deleteAclsVersions,
+  describeAclsVersions,
+  describeUserScramCredentialsVersions,
+  saslAuthenticateVersions,
+  saslHandshakeVersions,
+  type AlterUserScramCredentialsRequest,
+  type AlterUserScramCredentialsResponse,
+  type CreateAclsRequest,
+  type CreateAclsResponse,
+  type DeleteAclsRequest,
+  type DeleteAclsResponse,
+  type DescribeAclsRequest,
+  type DescribeAclsResponse,
+  type DescribeUserScramCredentialsRequest,
+  type DescribeUserScramCredentialsResponse,
+  type SaslAuthenticateRequest,
+  type SaslAuthenticateResponse,
+  type SaslHandshakeRequest,
+  type SaslHandshakeResponse,
+} from './messages/security.js'
+import {
   alterPartitionVersions,
   offsetsForLeaderEpochVersions,
   type AlterPartitionRequest,
@@ -108,12 +131,19 @@ export const ApiKey = {
   SyncGroup: 14,
   DescribeGroups: 15,
   ListGroups: 16,
+  SaslHandshake: 17,
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
   InitProducerId: 22,
   OffsetsForLeaderEpoch: 23,
+  DescribeAcls: 29,
+  CreateAcls: 30,
+  DeleteAcls: 31,
   DescribeConfigs: 32,
+  SaslAuthenticate: 36,
+  DescribeUserScramCredentials: 50,
+  AlterUserScramCredentials: 51,
   Vote: 52,
   DescribeQuorum: 55,
   AlterPartition: 56,
@@ -142,12 +172,19 @@ export interface ApiTypes {
   14: { request: SyncGroupRequest; response: SyncGroupResponse }
   15: { request: DescribeGroupsRequest; response: DescribeGroupsResponse }
   16: { request: ListGroupsRequest; response: ListGroupsResponse }
+  17: { request: SaslHandshakeRequest; response: SaslHandshakeResponse }
   18: { request: ApiVersionsRequest; response: ApiVersionsResponse }
   19: { request: CreateTopicsRequest; response: CreateTopicsResponse }
   20: { request: DeleteTopicsRequest; response: DeleteTopicsResponse }
   22: { request: InitProducerIdRequest; response: InitProducerIdResponse }
   23: { request: OffsetsForLeaderEpochRequest; response: OffsetsForLeaderEpochResponse }
+  29: { request: DescribeAclsRequest; response: DescribeAclsResponse }
+  30: { request: CreateAclsRequest; response: CreateAclsResponse }
+  31: { request: DeleteAclsRequest; response: DeleteAclsResponse }
   32: { request: DescribeConfigsRequest; response: DescribeConfigsResponse }
+  36: { request: SaslAuthenticateRequest; response: SaslAuthenticateResponse }
+  50: { request: DescribeUserScramCredentialsRequest; response: DescribeUserScramCredentialsResponse }
+  51: { request: AlterUserScramCredentialsRequest; response: AlterUserScramCredentialsResponse }
   52: { request: VoteRequest; response: VoteResponse }
   55: { request: DescribeQuorumRequest; response: DescribeQuorumResponse }
   56: { request: AlterPartitionRequest; response: AlterPartitionResponse }
@@ -178,12 +215,19 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   14: { name: 'SyncGroup', versions: syncGroupVersions },
   15: { name: 'DescribeGroups', versions: describeGroupsVersions },
   16: { name: 'ListGroups', versions: listGroupsVersions },
+  17: { name: 'SaslHandshake', versions: saslHandshakeVersions },
   18: { name: 'ApiVersions', versions: apiVersionsVersions },
   19: { name: 'CreateTopics', versions: createTopicsVersions },
   20: { name: 'DeleteTopics', versions: deleteTopicsVersions },
   22: { name: 'InitProducerId', versions: initProducerIdVersions },
   23: { name: 'OffsetsForLeaderEpoch', versions: offsetsForLeaderEpochVersions },
+  29: { name: 'DescribeAcls', versions: describeAclsVersions },
+  30: { name: 'CreateAcls', versions: createAclsVersions },
+  31: { name: 'DeleteAcls', versions: deleteAclsVersions },
   32: { name: 'DescribeConfigs', versions: describeConfigsVersions },
+  36: { name: 'SaslAuthenticate', versions: saslAuthenticateVersions },
+  50: { name: 'DescribeUserScramCredentials', versions: describeUserScramCredentialsVersions },
+  51: { name: 'AlterUserScramCredentials', versions: alterUserScramCredentialsVersions },
   52: { name: 'Vote', versions: voteVersions },
   55: { name: 'DescribeQuorum', versions: describeQuorumVersions },
   56: { name: 'AlterPartition', versions: alterPartitionVersions },

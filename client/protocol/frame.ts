@@ -85,7 +85,7 @@ export function readResponseHeader(frame: Buffer): { correlationId: number; body
  * series of concatenations; a frame inside a single chunk is returned as a view, with no copy.
  */
 export class FrameDecoder {
-  readonly #frameBytesMax: number
+  #frameBytesMax: number
   /** Received bytes not yet returned as frames, oldest first. */
   #chunks: Buffer[] = []
   #bufferedBytes = 0
@@ -98,6 +98,11 @@ export class FrameDecoder {
 
   get bufferedBytes(): number {
     return this.#bufferedBytes
+  }
+
+  /** Changes the frame limit from the next size prefix on (the broker raises it once a connection authenticates). */
+  set frameBytesMax(bytes: number) {
+    this.#frameBytesMax = bytes
   }
 
   /** True while a frame has begun (some of its prefix or body arrived) and is not complete. */

@@ -6,7 +6,8 @@
 // answers, which is how a hung or GC-stalled broker looks. A paused broker is still reaped at
 // teardown: SIGKILL ends a stopped process (no SIGCONT needed).
 
-import { Strand } from '../../client/index.js'
+import { Strand, type SaslOptions, type TlsOptions } from '../../client/index.js'
+import { secureSettings, securityFromEnv } from './secure.js'
 import type { PartitionInfo } from '../../client/cluster.js'
 import { spawnBroker, stopBroker, tempDir, type BrokerProcess, type Teardown } from './broker-process.js'
 import { freePorts, quorumVoters } from './ports.js'
@@ -16,6 +17,8 @@ export interface ClusterOptions {
   size?: number
   /** Applied to every broker, over the cluster's test defaults. */
   overrides?: Record<string, string | number | boolean>
+  /** TLS and SASL of the clients client() makes (a secure cluster's, see secure.ts). */
+  clientSecurity?: { tls?: TlsOptions; sasl?: SaslOptions }
 }
 
 export const TEST_CLUSTER_DEFAULTS = {
@@ -33,6 +36,10 @@ export interface TestClientOptions {
   brokers?: number[]
   /** A short one keeps requests to a paused broker from hanging for the client's default 30 s. */
   requestTimeoutMs?: number
+  /** Overrides the cluster's client TLS / SASL (another user; none). */
+  tls?: TlsOptions | null
+  sasl?: SaslOptions | null
+  retriesMax?: number
 }
 
 export class TestCluster {
@@ -45,9 +52,12 @@ export class TestCluster {
   readonly #voters: string
   /** Brokers SIGSTOPped and not resumed yet. */
   readonly #paused = new Set<number>()
+  /** The clients' TLS and SASL. */
+  readonly clientSecurity: { tls?: TlsOptions; sasl?: SaslOptions }
 
-  private constructor(t: Teardown, ports: number[], overrides: Record<string, string | number | boolean>) {
+  private constructor(t: Teardown, ports: number[], overrides: Record<string, string | number | boolean>, clientSecurity: { tls?: TlsOptions; sasl?: SaslOptions }) {
     this.#t = t
+    this.clientSecurity = clientSecurity
     this.ports = ports
     this.dataDirs = ports.map(() => tempDir(t))
     this.brokers = ports.map(() => null)
@@ -56,8 +66,16 @@ export class TestCluster {
   }
 
   static async start(t: Teardown, options: ClusterOptions = {}): Promise<TestCluster> {
+    let overrides = { ...TEST_CLUSTER_DEFAULTS, ...options.overrides }
+    let clientSecurity = options.clientSecurity ?? {}
+    if (options.clientSecurity === undefined && securityFromEnv()) {
+      const secure = await secureSettings(t)
+      if ('unavailable' in secure) throw new Error(`STRAND_TEST_SECURITY is set, but ${secure.unavailable}`)
+      overrides = { ...secure.overrides, ...overrides }
+      clientSecurity = { tls: secure.tls, sasl: secure.brokerSasl }
+    }
     const ports = await freePorts(options.size ?? 3)
-    const cluster = new TestCluster(t, ports, { ...TEST_CLUSTER_DEFAULTS, ...options.overrides })
+    const cluster = new TestCluster(t, ports, overrides, clientSecurity)
     await Promise.all(ports.map((_, i) => cluster.startBroker(i + 1)))
     await cluster.waitForBrokers(ports.map((_, i) => i + 1))
     return cluster
@@ -122,11 +140,18 @@ export class TestCluster {
     const strand = new Strand({
       brokers: ids.map((id) => `127.0.0.1:${this.ports[id - 1]}`),
       clientId,
-      retry: { retriesMax: 50, retryBackoffMs: 50, retryBackoffMsMax: 500 },
+      retry: { retriesMax: options.retriesMax ?? 50, retryBackoffMs: 50, retryBackoffMsMax: 500 },
       ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+      ...this.#security(options),
     })
     this.#t.teardown(() => strand.close())
     return strand
+  }
+
+  #security(options: TestClientOptions): { tls?: TlsOptions; sasl?: SaslOptions } {
+    const tls = options.tls === undefined ? this.clientSecurity.tls : options.tls
+    const sasl = options.sasl === undefined ? this.clientSecurity.sasl : options.sasl
+    return { ...(tls === null || tls === undefined ? {} : { tls }), ...(sasl === null || sasl === undefined ? {} : { sasl }) }
   }
 
   /** Waits until exactly `ids` are registered and unfenced, as seen through `client`. */

@@ -11,6 +11,8 @@ import type { ProducerIdManager } from '../../metadata/producer-ids.js'
 import type { QuorumNode } from '../../metadata/quorum.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ReplicaManager } from '../../replication/replica-manager.js'
+import type { Authorizer } from '../../security/authorizer.js'
+import type { SaslServer } from '../../security/sasl-server.js'
 
 export interface HandlerContext {
   readonly nodeId: number
@@ -22,6 +24,10 @@ export interface HandlerContext {
   readonly metrics: Metrics
   readonly clock: () => number
   readonly logger: Logger
+  /** Every request's permission check (security/request-auth.ts). */
+  readonly authorizer: Authorizer
+  /** SaslHandshake and SaslAuthenticate; disabled when sasl.enabled.mechanisms is empty. */
+  readonly sasl: SaslServer
   /** This broker's seat in the metadata quorum; null until it has started. */
   readonly quorum: () => QuorumNode | null
   /** Broker registrations and heartbeats; acts only while this broker's quorum seat leads. */

@@ -108,6 +108,7 @@ function fetcherOf(t: Teardown, port: number, clock: ManualClock): ReplicaFetche
     sourceId: LEADER,
     host: '127.0.0.1',
     port,
+    security: {},
     waitMaxMs: LONG_POLL_MS,
     partitionMaxBytes: 1 << 20,
     responseMaxBytes: 10 << 20,

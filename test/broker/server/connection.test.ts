@@ -41,7 +41,10 @@ async function start(t: Teardown, options: Partial<ServerOptions> & { handlerDel
     idleTimeoutMs: 60_000,
     requestReadTimeoutMs: READ_TIMEOUT_MS,
     logger,
-    newDecoder: () => new FrameDecoder({ frameBytesMax: 1 << 20 }),
+    frameBytesMax: 1 << 20,
+    tls: null,
+    saslRequired: false,
+    newDecoder: (frameBytesMax) => new FrameDecoder({ frameBytesMax }),
     handle: async (body) => {
       if (options.handlerDelayMs !== undefined) await delay(options.handlerDelayMs)
       const out = Buffer.allocUnsafe(4 + body.length)

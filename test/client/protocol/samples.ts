@@ -245,4 +245,55 @@ export const SAMPLES: Sample[] = [
     request: {},
     response: { errorCode: 0, nodeId: 2, text: '# TYPE strand_active_controller gauge\nstrand_active_controller 1\n' },
   },
+  {
+    name: 'SaslHandshake v0',
+    apiKey: ApiKey.SaslHandshake,
+    version: 0,
+    request: { mechanism: 'SCRAM-SHA-256' },
+    response: { errorCode: 0, mechanisms: ['SCRAM-SHA-256', 'PLAIN'] },
+  },
+  {
+    name: 'SaslAuthenticate v0',
+    apiKey: ApiKey.SaslAuthenticate,
+    version: 0,
+    request: { authBytes: Buffer.from('n,,n=user,r=abc') },
+    response: { errorCode: 58, errorMessage: 'Authentication failed', authBytes: Buffer.alloc(0), sessionLifetimeMs: 0n },
+  },
+  {
+    name: 'DescribeUserScramCredentials v0',
+    apiKey: ApiKey.DescribeUserScramCredentials,
+    version: 0,
+    request: { users: [{ name: 'alice' }] },
+    response: { errorCode: 0, errorMessage: null, results: [{ user: 'alice', errorCode: 0, errorMessage: null, credentialInfos: [{ mechanism: 1, iterations: 4096 }] }] },
+  },
+  {
+    name: 'AlterUserScramCredentials v0',
+    apiKey: ApiKey.AlterUserScramCredentials,
+    version: 0,
+    request: { deletions: [{ name: 'bob', mechanism: 1 }], upsertions: [{ name: 'alice', mechanism: 1, iterations: 4096, salt: Buffer.from('0102', 'hex'), saltedPassword: Buffer.from('0304', 'hex') }] },
+    response: { results: [{ user: 'bob', errorCode: 91, errorMessage: 'no such user' }, { user: 'alice', errorCode: 0, errorMessage: null }] },
+  },
+  {
+    name: 'DescribeAcls v0',
+    apiKey: ApiKey.DescribeAcls,
+    version: 0,
+    request: { resourceType: 2, resourceName: 'orders', patternType: 2, principal: null, host: null, operation: 1, permissionType: 1 },
+    response: { errorCode: 0, errorMessage: null, acls: [{ resourceType: 2, resourceName: 'orders', patternType: 3, principal: 'User:alice', host: '*', operation: 3, permissionType: 3 }] },
+  },
+  {
+    name: 'CreateAcls v0',
+    apiKey: ApiKey.CreateAcls,
+    version: 0,
+    request: { creations: [{ resourceType: 3, resourceName: 'billing-', patternType: 4, principal: 'User:bob', host: '*', operation: 8, permissionType: 2 }] },
+    response: { results: [{ errorCode: 0, errorMessage: null }] },
+  },
+  {
+    name: 'DeleteAcls v0',
+    apiKey: ApiKey.DeleteAcls,
+    version: 0,
+    request: { filters: [{ resourceType: 1, resourceName: null, patternType: 1, principal: 'User:bob', host: null, operation: 1, permissionType: 1 }] },
+    response: { filterResults: [{ errorCode: 0, errorMessage: null, matchingAcls: [{ resourceType: 4, resourceName: 'kafka-cluster', patternType: 3, principal: 'User:bob', host: '*', operation: 9, permissionType: 3 }] }] },
+  },
+
+
 ]

@@ -1,0 +1,144 @@
+// Authorization: the one `authorize(principal, host, operation, resource)` every request passes
+// through (request-auth.ts applies it per API). ACLs are metadata records (records.ts), so every
+// broker decides alike, and they survive restarts and controller changes with the rest of the
+// image.
+//
+// The rules are Kafka's AclAuthorizer's:
+// - Super users (`super.users`, and the brokers' own SASL user) may do anything.
+// - A deny ACL that matches wins over any allow.
+// - An allow of read, write, delete or alter implies describe; alter_configs implies
+//   describe_configs; `all` matches every operation.
+// - A principal `User:*` and a host `*` match everyone; a literal resource name `*` matches every
+//   resource of its type; a prefixed name matches every name that starts with it.
+// - With no ACL at all and `authorizer.enabled=false`, everything is allowed (an open cluster
+//   stays open), except cluster_action where the listener authenticates: broker-to-broker APIs
+//   then need a super user or a cluster_action ACL even before the first ACL exists.
+
+export const RESOURCE_TYPES = ['topic', 'group', 'cluster', 'transactional-id'] as const
+export const OPERATIONS = ['all', 'read', 'write', 'create', 'delete', 'alter', 'describe', 'cluster_action', 'describe_configs', 'alter_configs', 'idempotent_write'] as const
+export const PATTERN_TYPES = ['literal', 'prefixed'] as const
+export const PERMISSIONS = ['allow', 'deny'] as const
+
+export type ResourceType = (typeof RESOURCE_TYPES)[number]
+export type Operation = (typeof OPERATIONS)[number]
+export type PatternType = (typeof PATTERN_TYPES)[number]
+export type Permission = (typeof PERMISSIONS)[number]
+
+/** The name of the one cluster resource, as in Kafka. */
+export const CLUSTER_RESOURCE = 'kafka-cluster'
+/** Decisions remembered between ACL changes; the cache is emptied when full. */
+const DECISIONS_CACHED_MAX = 10_000
+
+export interface Acl {
+  resourceType: ResourceType
+  resourceName: string
+  patternType: PatternType
+  principal: string
+  host: string
+  operation: Operation
+  permission: Permission
+}
+
+export interface Resource {
+  type: ResourceType
+  name: string
+}
+
+/** What the authorizer reads: the image's ACLs, with a version that changes whenever they do. */
+export interface AclSource {
+  readonly aclVersion: number
+  acls(): Iterable<Acl>
+}
+
+export interface AuthorizerOptions {
+  superUsers: readonly string[]
+  /** authorizer.enabled: deny by default even with no ACL. */
+  enabled: boolean
+  /** True when the listener authenticates (SASL or mTLS): cluster_action is always checked. */
+  clusterActionEnforced: boolean
+  source: AclSource
+}
+
+/** Operations whose allow also allows `op`. */
+function allowsOperation(aclOp: Operation, op: Operation): boolean {
+  if (aclOp === op || aclOp === 'all') return true
+  if (op === 'describe') return aclOp === 'read' || aclOp === 'write' || aclOp === 'delete' || aclOp === 'alter'
+  if (op === 'describe_configs') return aclOp === 'alter_configs'
+  return false
+}
+
+function matchesResource(acl: Acl, resource: Resource): boolean {
+  if (acl.resourceType !== resource.type) return false
+  if (acl.patternType === 'prefixed') return resource.name.startsWith(acl.resourceName)
+  return acl.resourceName === '*' || acl.resourceName === resource.name
+}
+
+function matchesWho(acl: Acl, principal: string, host: string): boolean {
+  return (acl.principal === principal || acl.principal === 'User:*') && (acl.host === '*' || acl.host === host)
+}
+
+export class Authorizer {
+  readonly #superUsers: ReadonlySet<string>
+  readonly #options: AuthorizerOptions
+  /** Decisions keyed by principal, host, operation and resource; valid for #cachedVersion. */
+  #decisions = new Map<string, boolean>()
+  #cachedVersion = -1
+
+  constructor(options: AuthorizerOptions) {
+    this.#options = options
+    this.#superUsers = new Set(options.superUsers)
+  }
+
+  isSuperUser(principal: string): boolean {
+    return this.#superUsers.has(principal)
+  }
+
+  /** True when `principal` connecting from `host` may perform `op` on `resource`. */
+  authorize(principal: string, host: string, op: Operation, resource: Resource): boolean {
+    if (this.#superUsers.has(principal)) return true
+    const source = this.#options.source
+    if (source.aclVersion !== this.#cachedVersion || this.#decisions.size >= DECISIONS_CACHED_MAX) {
+      this.#decisions.clear()
+      this.#cachedVersion = source.aclVersion
+    }
+    const key = `${principal}\u0000${host}\u0000${op}\u0000${resource.type}\u0000${resource.name}`
+    let decision = this.#decisions.get(key)
+    if (decision === undefined) {
+      decision = this.#decide(principal, host, op, resource)
+      this.#decisions.set(key, decision)
+    }
+    return decision
+  }
+
+  /** True when `principal` may perform `op` on at least one resource of `type` (Kafka's authorizeByResourceType). */
+  authorizeAny(principal: string, host: string, op: Operation, type: ResourceType): boolean {
+    if (this.#superUsers.has(principal) || !this.#active()) return true
+    for (const acl of this.#options.source.acls()) {
+      if (acl.resourceType !== type || acl.permission !== 'allow' || !matchesWho(acl, principal, host) || !allowsOperation(acl.operation, op)) continue
+      // A literal allow is usable unless a deny covers that very resource; prefixed allows are taken as they are.
+      if (acl.patternType === 'prefixed' || this.authorize(principal, host, op, { type, name: acl.resourceName })) return true
+    }
+    return false
+  }
+
+  #active(): boolean {
+    if (this.#options.enabled) return true
+    for (const _ of this.#options.source.acls()) return true
+    return false
+  }
+
+  #decide(principal: string, host: string, op: Operation, resource: Resource): boolean {
+    const enforced = this.#active() || (op === 'cluster_action' && this.#options.clusterActionEnforced)
+    if (!enforced) return true
+    let allowed = false
+    for (const acl of this.#options.source.acls()) {
+      if (!matchesResource(acl, resource) || !matchesWho(acl, principal, host)) continue
+      if (acl.permission === 'deny') {
+        if (acl.operation === op || acl.operation === 'all') return false
+      } else if (allowsOperation(acl.operation, op)) {
+        allowed = true
+      }
+    }
+    return allowed
+  }
+}
