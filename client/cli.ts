@@ -7,11 +7,14 @@
 //   strand groups list | describe | reset-offsets
 //   strand cluster status           controller, brokers, quorum, replication lag per follower
 //   strand cluster metrics          each broker's metrics (over the wire, or --metrics: /metrics), summed up
+//   strand users create | delete | list    SCRAM users
+//   strand acls add | remove | list         ACLs, with Kafka's flag shapes
 //
 // Exit codes: 0 success, 1 the cluster said no (or could not be reached), 2 bad arguments.
 
 import { Strand, StrandError } from './index.js'
-import { bootstrapOf, CommandFailedError, UsageError } from './cli/args.js'
+import { bootstrapOf, CommandFailedError, securityOf, UsageError, type ConnectFlags } from './cli/args.js'
+import { ACLS_USAGE, aclsCommand, USERS_USAGE, usersCommand } from './cli/security.js'
 import { CLUSTER_USAGE, clusterCommand } from './cli/cluster.js'
 import { GROUPS_USAGE, groupsCommand } from './cli/groups.js'
 import { CONSUME_USAGE, consumeCommand, PRODUCE_USAGE, produceCommand } from './cli/produce-consume.js'
@@ -27,9 +30,15 @@ Commands:
   consume   print a topic's records (--group G: as a member of a consumer group)
   groups    list and describe consumer groups, reset their offsets
   cluster   the controller, brokers and metadata quorum; the brokers' metrics
+  users     SCRAM users: create, delete, list
+  acls      ACLs: add, remove, list
 
 Common options:
   -b, --bootstrap host:port[,host:port]   brokers to ask first (default $STRAND_BOOTSTRAP or 127.0.0.1:9092)
+  --command-config FILE                   TLS and SASL settings (default $STRAND_COMMAND_CONFIG): security.protocol,
+                                          sasl.mechanism, sasl.username, sasl.password, ssl.ca.location,
+                                          ssl.certificate.location, ssl.key.location ($STRAND_SASL_USERNAME and
+                                          $STRAND_SASL_PASSWORD override the file's)
   --json                                  machine-readable output
   -h, --help                              help for a command
 
@@ -41,13 +50,17 @@ ${CONSUME_USAGE}
 
 ${GROUPS_USAGE}
 
-${CLUSTER_USAGE}`
+${CLUSTER_USAGE}
+
+${USERS_USAGE}
+
+${ACLS_USAGE}`
 
 /** A failed connection should fail the command quickly, not retry for the client's usual 13 s. */
 const CLI_RETRY = { retriesMax: 3, retryBackoffMs: 100, retryBackoffMsMax: 500 }
 
-function connect(bootstrap: string | undefined): Strand {
-  return new Strand({ brokers: bootstrapOf(bootstrap), clientId: 'strand-cli', connectTimeoutMs: 5_000, requestTimeoutMs: 15_000, retry: CLI_RETRY })
+function connect(flags: ConnectFlags): Strand {
+  return new Strand({ brokers: bootstrapOf(flags.bootstrap), clientId: 'strand-cli', connectTimeoutMs: 5_000, requestTimeoutMs: 15_000, retry: CLI_RETRY, ...securityOf(flags) })
 }
 
 export async function runCli(argv: string[], out: (text: string) => void = (t) => process.stdout.write(`${t}\n`)): Promise<number> {
@@ -62,6 +75,8 @@ export async function runCli(argv: string[], out: (text: string) => void = (t) =
     else if (command === 'consume') await consumeCommand(rest, connect, out)
     else if (command === 'groups') await groupsCommand(rest, connect, out)
     else if (command === 'cluster') await clusterCommand(rest, connect, out)
+    else if (command === 'users') await usersCommand(rest, connect, out)
+    else if (command === 'acls') await aclsCommand(rest, connect, out)
     else throw new UsageError(`Unknown command "${command}". Run strand --help.`)
     return 0
   } catch (err) {

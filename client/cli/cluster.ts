@@ -4,7 +4,7 @@
 // `strand cluster metrics`: every broker's metrics, summed up (cli/metrics.ts).
 
 import { StrandError, type BrokerMetricsText, type Strand } from '../index.js'
-import { parse, table, toJson, UsageError } from './args.js'
+import { parse, table, toJson, UsageError, type Connect } from './args.js'
 import { METRICS_USAGE, metricsCommand, summarize } from './metrics.js'
 import { parseExposition } from './prometheus.js'
 
@@ -33,7 +33,7 @@ export interface FollowerLag {
   lagOffsetsMax: number | null
 }
 
-export async function clusterCommand(argv: string[], connect: (bootstrap: string | undefined) => Strand, out: Out): Promise<void> {
+export async function clusterCommand(argv: string[], connect: Connect, out: Out): Promise<void> {
   const { values, positionals } = parse(argv, OPTIONS)
   const [action, ...extra] = positionals
   if (values.help || action === undefined) return out(CLUSTER_USAGE)
@@ -41,7 +41,7 @@ export async function clusterCommand(argv: string[], connect: (bootstrap: string
   if (extra.length > 0) throw new UsageError(`Unexpected argument "${extra[0]}".`)
   if (action === 'metrics') return metricsCommand(values, connect, out)
   if (values.metrics !== undefined || values['interval-ms'] !== undefined) throw new UsageError('--metrics and --interval-ms are options of strand cluster metrics.')
-  const strand = connect(values.bootstrap)
+  const strand = connect(values)
   try {
     const admin = strand.admin()
     // Lag is extra: a cluster whose metrics cannot be read still has a status.

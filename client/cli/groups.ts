@@ -8,7 +8,7 @@
 
 import type { Admin, GroupDescription, Strand } from '../index.js'
 import { CommitFailedError, StrandProtocolError } from '../index.js'
-import { CommandFailedError, parse, table, toJson, UsageError } from './args.js'
+import { CommandFailedError, parse, table, toJson, UsageError, type Connect } from './args.js'
 
 export const GROUPS_USAGE = `Usage:
   strand groups list                          every consumer group with its state
@@ -46,7 +46,7 @@ interface PlannedOffset {
 
 type Out = (text: string) => void
 
-export async function groupsCommand(argv: string[], connect: (bootstrap: string | undefined) => Strand, out: Out): Promise<void> {
+export async function groupsCommand(argv: string[], connect: Connect, out: Out): Promise<void> {
   const { values, positionals } = parse(joinNegativeShift(argv), OPTIONS)
   const [action, groupId, ...extra] = positionals
   if (values.help || action === undefined) return out(GROUPS_USAGE)
@@ -58,7 +58,7 @@ export async function groupsCommand(argv: string[], connect: (bootstrap: string 
   const topics = [...new Set(values.topic ?? [])]
   if (action === 'reset-offsets' && topics.length === 0) throw new UsageError('strand groups reset-offsets needs --topic T (one or more).')
   if (action !== 'reset-offsets' && (topics.length > 0 || values['dry-run'])) throw new UsageError('--topic and --dry-run are options of strand groups reset-offsets.')
-  const strand = connect(values.bootstrap)
+  const strand = connect(values)
   try {
     const admin = strand.admin()
     if (action === 'list') {

@@ -9,7 +9,7 @@
 
 import { performance } from 'node:perf_hooks'
 import type { BrokerMetricsText, Strand } from '../index.js'
-import { CommandFailedError, hostPort, table, toJson, UsageError } from './args.js'
+import { CommandFailedError, hostPort, table, toJson, UsageError, type Connect } from './args.js'
 import { parseExposition, sampleValue, ScrapeTimeoutError, scrapeMetrics, type Sample } from './prometheus.js'
 
 export const METRICS_USAGE = `  strand cluster metrics [--metrics host:port ...] [--interval-ms N]
@@ -94,7 +94,7 @@ type Collect = () => Promise<Scrape[]>
 
 export async function metricsCommand(
   values: { metrics?: string[] | undefined; 'interval-ms'?: string | undefined; json: boolean; bootstrap?: string | undefined },
-  connect: (bootstrap: string | undefined) => Strand,
+  connect: Connect,
   out: Out,
 ): Promise<void> {
   const addresses = [...new Set(values.metrics ?? [])]
@@ -104,7 +104,7 @@ export async function metricsCommand(
     if (values.bootstrap !== undefined) throw new UsageError('--metrics reads the given endpoints; --bootstrap is for reading the cluster\'s brokers over the wire. Give one or the other.')
     return report(() => Promise.all(targets.map((t) => scrape(t))), intervalMs, values.json, out)
   }
-  const strand = connect(values.bootstrap)
+  const strand = connect(values)
   try {
     const admin = strand.admin()
     return await report(async () => (await admin.brokerMetrics()).map(wireScrape), intervalMs, values.json, out)

@@ -3,7 +3,7 @@
 import { createInterface } from 'node:readline'
 import type { ConsumedMessage, Strand } from '../index.js'
 import { ClosedError, CommitFailedError } from '../index.js'
-import { parse, positiveInt, toJson, UsageError } from './args.js'
+import { parse, positiveInt, toJson, UsageError, type Connect } from './args.js'
 
 export const PRODUCE_USAGE = `Usage: strand produce <topic> [--key-separator S] [--acks 0|1|all] [--partition N]
   Sends each line of stdin as one record; with --key-separator, "key<S>value".`
@@ -35,7 +35,7 @@ function partitionOf(raw: string | undefined): number | undefined {
   return n
 }
 
-export async function produceCommand(argv: string[], connect: (b: string | undefined) => Strand, out: Out, input: NodeJS.ReadableStream): Promise<void> {
+export async function produceCommand(argv: string[], connect: Connect, out: Out, input: NodeJS.ReadableStream): Promise<void> {
   const { values, positionals } = parse(argv, {
     'key-separator': { type: 'string' },
     acks: { type: 'string', default: 'all' },
@@ -47,7 +47,7 @@ export async function produceCommand(argv: string[], connect: (b: string | undef
   if (acks === null) throw new UsageError(`--acks must be 0, 1 or all, got "${values.acks}".`)
   const partition = partitionOf(values.partition)
   const separator = values['key-separator']
-  const strand = connect(values.bootstrap)
+  const strand = connect(values)
   try {
     const producer = strand.producer({ acks, lingerMs: 5 })
     const inflight = new Set<Promise<unknown>>()
@@ -69,7 +69,7 @@ export async function produceCommand(argv: string[], connect: (b: string | undef
   }
 }
 
-export async function consumeCommand(argv: string[], connect: (b: string | undefined) => Strand, out: Out): Promise<void> {
+export async function consumeCommand(argv: string[], connect: Connect, out: Out): Promise<void> {
   const { values, positionals } = parse(argv, {
     'from-beginning': { type: 'boolean', default: false },
     'max-messages': { type: 'string' },
@@ -86,7 +86,7 @@ export async function consumeCommand(argv: string[], connect: (b: string | undef
   const only = partitionOf(values.partition)
   if (values.group === '') throw new UsageError('--group needs a group id.')
   if (values.group !== undefined && only !== undefined) throw new UsageError('--group and --partition cannot be combined: the group assigns the partitions.')
-  const strand = connect(values.bootstrap)
+  const strand = connect(values)
   try {
     const info = (await strand.admin().metadata([topic])).topics.find((t) => t.name === topic)
     if (info === undefined) throw new UsageError(`Topic "${topic}" does not exist.`)

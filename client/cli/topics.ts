@@ -1,7 +1,7 @@
 // `strand topics create|list|describe|delete`.
 
 import type { ConfigEntry, Strand } from '../index.js'
-import { parse, positiveInt, table, toJson, UsageError } from './args.js'
+import { parse, positiveInt, table, toJson, UsageError, type Connect } from './args.js'
 
 export const TOPICS_USAGE = `Usage:
   strand topics list                          [--bootstrap host:port] [--json]
@@ -23,7 +23,7 @@ const OPTIONS = {
 
 type Out = (text: string) => void
 
-export async function topicsCommand(argv: string[], connect: (bootstrap: string | undefined) => Strand, out: Out): Promise<void> {
+export async function topicsCommand(argv: string[], connect: Connect, out: Out): Promise<void> {
   const { values, positionals } = parse(argv, OPTIONS)
   const [action, topic, ...extra] = positionals
   if (values.help || action === undefined) return out(TOPICS_USAGE)
@@ -33,7 +33,7 @@ export async function topicsCommand(argv: string[], connect: (bootstrap: string 
     if (topic === undefined) throw new UsageError(`strand topics ${action} needs a topic name.`)
     return topic
   }
-  const strand = connect(values.bootstrap)
+  const strand = connect(values)
   try {
     const admin = strand.admin()
     if (action === 'list') {
