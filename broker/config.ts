@@ -79,6 +79,7 @@ export const BROKER_CONFIG_DEFS = {
   interBrokerSaslMechanism: enumKey('inter.broker.sasl.mechanism', 'SCRAM-SHA-256', ['PLAIN', 'SCRAM-SHA-256'] as const, 'Mechanism brokers authenticate to each other with when SASL is enabled.'),
   interBrokerSaslUsername: stringKey('inter.broker.sasl.username', '', 'The brokers\' own SASL user (the same on every broker): known from this config, not the metadata log, so brokers can authenticate before the quorum runs; always a super user.'),
   interBrokerSaslPassword: stringKey('inter.broker.sasl.password', '', 'Password of inter.broker.sasl.username; never sent by DescribeConfigs.'),
+  interBrokerSaslPasswordFile: stringKey('inter.broker.sasl.password.file', '', 'A file whose first line is inter.broker.sasl.password, so the password is neither in the config nor on a command line; relative paths are from the config file.'),
   superUsers: stringKey('super.users', '', 'Semicolon-separated principals allowed everything (User:admin;User:CN=broker-1).'),
   authorizerEnabled: boolKey('authorizer.enabled', false, 'Deny what no ACL allows even while no ACL exists (once any ACL exists, that is the rule anyway).'),
   saslFailedAuthenticationDelayMs: intKey('sasl.failed.authentication.delay.ms', 100, { min: 0, max: 10_000 }, 'A failed authentication is answered after this delay and its connection closed: one guess per connection, at most this often.'),
@@ -132,5 +133,22 @@ export function loadBrokerConfig(file: string | undefined, overrides: readonly s
   const config = parseBrokerConfig(merged, overrides.length > 0 ? `${where} with overrides` : where)
   const base = file === undefined ? process.cwd() : path.dirname(path.resolve(file))
   const file_ = (f: string): string => (f === '' ? '' : path.resolve(base, f))
-  return { ...config, dataDir: path.resolve(base, config.dataDir), tlsCertFile: file_(config.tlsCertFile), tlsKeyFile: file_(config.tlsKeyFile), tlsCaFile: file_(config.tlsCaFile) }
+  const resolved = { ...config, dataDir: path.resolve(base, config.dataDir), tlsCertFile: file_(config.tlsCertFile), tlsKeyFile: file_(config.tlsKeyFile), tlsCaFile: file_(config.tlsCaFile), interBrokerSaslPasswordFile: file_(config.interBrokerSaslPasswordFile) }
+  return { ...resolved, interBrokerSaslPassword: passwordOf(resolved) }
+}
+
+/** inter.broker.sasl.password, or the first line of inter.broker.sasl.password.file (not both). */
+function passwordOf(config: BrokerConfig): string {
+  const file = config.interBrokerSaslPasswordFile
+  if (file === '') return config.interBrokerSaslPassword
+  if (config.interBrokerSaslPassword !== '') throw new ConfigError('Set inter.broker.sasl.password or inter.broker.sasl.password.file, not both.')
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`inter.broker.sasl.password.file ${file} cannot be read: ${(err as Error).message}`)
+  }
+  const password = text.split(/\r?\n/)[0] ?? ''
+  if (password === '') throw new ConfigError(`inter.broker.sasl.password.file ${file} is empty.`)
+  return password
 }

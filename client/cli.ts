@@ -89,7 +89,9 @@ export async function runCli(argv: string[], out: (text: string) => void = (t) =
       return 1
     }
     if (err instanceof StrandError) {
-      process.stderr.write(`strand: ${err.code}: ${err.message}\n`)
+      // A broker that closes the connection at once is often one that wants TLS or SASL.
+      const hint = err.code === 'CONNECTION_ERROR' ? '\n  (If the cluster uses TLS or SASL, give its settings with --command-config FILE; see strand --help.)' : ''
+      process.stderr.write(`strand: ${err.code}: ${err.message}${hint}\n`)
       return 1
     }
     throw err

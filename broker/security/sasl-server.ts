@@ -104,7 +104,7 @@ export class SaslServer {
       session.closeAfterResponse = true
       this.#logger.warn({ peer: session.peer, mechanism: exchange.mechanism, user: attemptedUser(exchange.mechanism, req.authBytes), reason: err.message }, 'authentication failed; closing connection')
       await delay(this.#options.failedAuthenticationDelayMs)
-      return { errorCode: errorCodeOf('SASL_AUTHENTICATION_FAILED'), errorMessage: `Authentication failed (${exchange.mechanism}): ${err.message}`, authBytes: Buffer.alloc(0), sessionLifetimeMs: 0n }
+      return { errorCode: errorCodeOf('SASL_AUTHENTICATION_FAILED'), errorMessage: `${exchange.mechanism}: ${err.message}`, authBytes: Buffer.alloc(0), sessionLifetimeMs: 0n }
     }
   }
 

@@ -5,6 +5,7 @@
 // the test fails midway.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
@@ -106,6 +107,47 @@ t.test('the local cluster starts, serves, and stops cleanly on SIGINT', async (t
   run.child.kill('SIGINT')
   t.equal(await run.exited, 0, 'SIGINT stops it with exit code 0')
   t.match(run.output(), /all brokers stopped cleanly/, 'the two that were still running')
+})
+
+t.test('--secure: TLS + SCRAM with a generated CA, an admin whose password is printed once, kept across restarts', async (t) => {
+  const configDir = tempDir(t)
+  const dataDir = tempDir(t)
+  const ports = await freePorts(3)
+  for (const [i, port] of ports.entries()) {
+    const config = { 'node.id': i + 1, 'listener.port': port, 'data.dir': `unused-${i + 1}`, 'controller.quorum.voters': quorumVoters(ports), 'controller.quorum.election.timeout.ms': 300, 'controller.quorum.heartbeat.interval.ms': 50, 'broker.heartbeat.interval.ms': 100, 'broker.session.timeout.ms': 1500 }
+    await writeFile(path.join(configDir, `broker-${i + 1}.json`), JSON.stringify(config))
+  }
+  const args = ['--config-dir', configDir, '--data-dir', dataDir, '--secure']
+  const first = launch(t, args)
+  await waitFor(() => first.output().includes('CLI: '), { what: 'the secure cluster to be ready', timeoutMs: 60_000 })
+  const password = /printed this once: (\S+)/.exec(first.output())?.[1]
+  t.ok(password !== undefined && password.length >= 20, 'the admin password is printed')
+  const brokers = ports.map((p) => `127.0.0.1:${p}`)
+  const ca = readFileSync(path.join(dataDir, 'security', 'ca.pem'))
+  const asAdmin = async (): Promise<void> => {
+    const strand = new Strand({ brokers, tls: { ca }, sasl: { mechanism: 'SCRAM-SHA-256', username: 'admin', password: password! } })
+    try {
+      await strand.admin().createTopic({ topic: `t-${Date.now()}`, partitions: 1, replicationFactor: 3 })
+    } finally {
+      await strand.close()
+    }
+  }
+  await asAdmin()
+  t.pass('admin creates a topic over TLS + SCRAM')
+  const anonymous = new Strand({ brokers, tls: { ca }, retry: { retriesMax: 1, retryBackoffMs: 10, retryBackoffMsMax: 10 } })
+  await t.rejects(anonymous.admin().listTopics(), 'a client without credentials is refused')
+  await anonymous.close()
+  t.match(readFileSync(path.join(dataDir, 'security', 'admin.properties'), 'utf8'), /security.protocol=SASL_SSL/, 'admin.properties is a --command-config for the CLI')
+  first.child.kill('SIGINT')
+  t.equal(await first.exited, 0, 'it stops cleanly')
+
+  const second = launch(t, args)
+  await waitFor(() => second.output().includes('CLI: '), { what: 'the restarted secure cluster', timeoutMs: 60_000 })
+  t.notMatch(second.output(), /printed this once/, 'a restart prints no password')
+  await asAdmin()
+  t.pass('the same admin password works after the restart')
+  second.child.kill('SIGINT')
+  t.equal(await second.exited, 0)
 })
 
 t.test('bad arguments and a missing config directory exit 1 with a message', async (t) => {

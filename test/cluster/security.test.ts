@@ -69,6 +69,7 @@ async function runTests(secure: SecureSettings): Promise<void> {
     await admin.upsertUser({ name: 'alice', password: 'alice-secret-1' })
     t.same((await admin.listUsers()).map((u) => u.name), ['alice'], 'alice is a SCRAM user (the brokers\' user is not in the metadata log)')
     const alice: SaslOptions = { mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'alice-secret-1' }
+    await cluster.waitForUser(alice)
 
     t.equal(await codeOf(cluster.client('wrong', { sasl: { ...alice, password: 'guess' }, retriesMax: 2 }).admin().metadata()), 'SASL_AUTHENTICATION_FAILED', 'a wrong password is refused')
     t.equal(await codeOf(cluster.client('nobody', { sasl: { ...alice, username: 'mallory' }, retriesMax: 2 }).admin().metadata()), 'SASL_AUTHENTICATION_FAILED', 'an unknown user is refused alike')
@@ -115,6 +116,8 @@ async function runTests(secure: SecureSettings): Promise<void> {
     for (const topic of ['orders', 'payroll']) await seed.send({ topic, messages: [{ key: 'k', value: `${topic}-0` }] })
     await admin.upsertUser({ name: 'alice', password: 'alice-pw' })
     await admin.upsertUser({ name: 'bob', password: 'bob-pw' })
+    await cluster.waitForUser({ mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'alice-pw' })
+    await cluster.waitForUser({ mechanism: 'SCRAM-SHA-256', username: 'bob', password: 'bob-pw' })
     await admin.createAcls([
       { principal: 'User:alice', operation: 'write', resourceType: 'topic', resourceName: 'orders' },
       { principal: 'User:alice', operation: 'write', resourceType: 'topic', resourceName: 'logs-', patternType: 'prefixed' },

@@ -8,6 +8,8 @@
 
 import { Strand, type SaslOptions, type TlsOptions } from '../../client/index.js'
 import { secureSettings, securityFromEnv } from './secure.js'
+import { Connection } from '../../client/connection.js'
+import { ApiKey } from '../../client/protocol/apis.js'
 import type { PartitionInfo } from '../../client/cluster.js'
 import { spawnBroker, stopBroker, tempDir, type BrokerProcess, type Teardown } from './broker-process.js'
 import { freePorts, quorumVoters } from './ports.js'
@@ -152,6 +154,25 @@ export class TestCluster {
     const tls = options.tls === undefined ? this.clientSecurity.tls : options.tls
     const sasl = options.sasl === undefined ? this.clientSecurity.sasl : options.sasl
     return { ...(tls === null || tls === undefined ? {} : { tls }), ...(sasl === null || sasl === undefined ? {} : { sasl }) }
+  }
+
+  /** Waits until every running broker accepts `sasl` (a new user reaches each as it replays the metadata log). */
+  async waitForUser(sasl: SaslOptions): Promise<void> {
+    for (const [i, port] of this.ports.entries()) {
+      if (this.brokers[i] === null) continue
+      await waitFor(
+        async () => {
+          const c = new Connection({ host: '127.0.0.1', port, clientId: 'user-wait', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 1, frameBytesMax: 1 << 20, security: { ...this.clientSecurity, sasl } })
+          try {
+            await c.request(ApiKey.ApiVersions, {})
+            return true
+          } finally {
+            c.close()
+          }
+        },
+        { what: `broker ${i + 1} to accept user ${sasl.username}`, timeoutMs: 15_000, intervalMs: 50 },
+      )
+    }
   }
 
   /** Waits until exactly `ids` are registered and unfenced, as seen through `client`. */
