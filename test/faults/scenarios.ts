@@ -75,7 +75,7 @@ async function leaderOf(ctx: ScenarioContext, partition: number): Promise<number
  * catches up with the quorum, and a client could be reading from it.
  */
 async function fullIsr(ctx: ScenarioContext): Promise<void> {
-  const conns = ctx.cluster.ports.map((port) => new Connection({ host: '127.0.0.1', port, clientId: 'faults-isr', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 1, frameBytesMax: 1 << 20 }))
+  const conns = ctx.cluster.ports.map((port) => new Connection({ host: '127.0.0.1', port, clientId: 'faults-isr', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 1, frameBytesMax: 1 << 20, security: ctx.cluster.clientSecurity }))
   try {
     await waitForAgreement(conns)
   } finally {
