@@ -21,6 +21,9 @@
 // this program spawned: Linux only, and n/a with --bootstrap (so is lag, unless --metrics lists
 // every broker's metrics listener).
 //
+// With --security tls,scram the workloads (but scale) run again on a second fresh cluster on TLS +
+// SASL/SCRAM (bench/lib/security.ts), and the report adds the ratios to the plaintext pass.
+//
 //   npm run bench [-- --workload produce,lag --records 300000 --json]
 
 import path from 'node:path'
@@ -38,15 +41,18 @@ import { mbPerSec, perSec, progress, progressDone, publish, type Goal, type Row 
 import { medianRssBytes, RssPeakSampler } from './lib/rss.js'
 import { localTarget, remoteTarget, type Target } from './lib/target.js'
 import { createTopic, endOffsets, replicasPerBroker, waitReplicated } from './lib/topics.js'
+import { compareSecure, secureCluster, SECURITY_LABEL } from './lib/security.js'
+import type { SecurityOptions } from '../client/security.js'
 
 const USAGE = `usage: npm run bench -- [--workload all | produce,consume,lag,e2e,scale] [--records 1000000]
   [--record-bytes 100] [--partitions 6] [--acks 1,all] [--rate 10000] [--duration 10] [--warmup 3] [--compression none]
   [--producers 1] [--consumers 1] [--linger-ms 5] [--batch-bytes 65536]
   [--bootstrap host:port[,host:port...] [--metrics host:port[,host:port...]]] [--profile DIR]
-  [--broker-config key=value[,key=value...]] [--json]
+  [--broker-config key=value[,key=value...]] [--security tls,scram] [--json]
 --acks lists the produce workload's acks levels; lag, e2e and scale are acks=all. --rate is e2e's;
 e2e and lag run for --duration seconds, after --warmup seconds at the same rate that are not measured. --record-bytes is at least ${STAMP_BYTES} (e2e's send time).
---broker-config sets broker keys on the local cluster (an A/B of one setting, e.g. log.read.cache.bytes=0).`
+--broker-config sets broker keys on the local cluster (an A/B of one setting, e.g. log.read.cache.bytes=0).
+--security tls,scram runs the workloads (but scale) again on a cluster on TLS + SASL/SCRAM and reports the ratios.`
 
 const WORKLOADS = ['produce', 'consume', 'lag', 'e2e', 'scale'] as const
 type Workload = (typeof WORKLOADS)[number]
@@ -113,6 +119,8 @@ interface Flags {
   profile: string | undefined
   /** Broker keys for the local cluster (--broker-config). */
   brokerConfig: Record<string, string>
+  /** --security tls,scram: a second pass on a TLS + SCRAM cluster. */
+  secure: boolean
   json: boolean
 }
 
@@ -125,7 +133,7 @@ function parseFlags(): Flags {
         workload: option('all'), records: option('1000000'), 'record-bytes': option('100'), partitions: option('6'), acks: option('1,all'),
         rate: option('10000'), duration: option('10'), warmup: option('3'), compression: option('none'), producers: option('1'), consumers: option('1'),
         'linger-ms': option('5'), 'batch-bytes': option('65536'), bootstrap: { type: 'string' }, metrics: { type: 'string' },
-        profile: { type: 'string' }, 'broker-config': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+        profile: { type: 'string' }, 'broker-config': { type: 'string' }, security: option('none'), json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
       },
       strict: true,
     }).values
@@ -149,7 +157,10 @@ function parseFlags(): Flags {
     if (eq <= 0) usageError(USAGE, `--broker-config takes key=value pairs, got "${pair}"`)
     brokerConfig[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim()
   }
+  if (v.security !== 'none' && v.security !== 'tls,scram') usageError(USAGE, `--security is tls,scram (or none), got "${v.security}"`)
+  if (v.security !== 'none' && v.bootstrap !== undefined) usageError(USAGE, '--security starts a secure cluster of its own; with --bootstrap it starts none')
   return {
+    secure: v.security === 'tls,scram',
     workloads: new Set(workloads as Workload[]),
     records: intFlag(USAGE, 'records', v.records, 1),
     recordBytes: intFlag(USAGE, 'record-bytes', v['record-bytes'], STAMP_BYTES),
@@ -500,10 +511,10 @@ function onSignal(signal: NodeJS.Signals): void {
   void (stopping?.stop() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
 }
 
-function newTarget(flags: Flags): Target {
+function newTarget(flags: Flags, security: { overrides: Record<string, string>; client: SecurityOptions } | null): Target {
   if (flags.bootstrap === null) {
     const nodeArgs = flags.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags.profile)]
-    return localTarget({ size: CLUSTER_SIZE, nodeArgs, clientId: 'bench-setup', overrides: flags.brokerConfig })
+    return localTarget({ size: CLUSTER_SIZE, nodeArgs, clientId: 'bench-setup', overrides: { ...security?.overrides, ...flags.brokerConfig }, clientSecurity: security?.client ?? {} })
   }
   try {
     return remoteTarget(flags.bootstrap, flags.metrics ?? [])
@@ -512,13 +523,14 @@ function newTarget(flags: Flags): Target {
   }
 }
 
-async function runCluster(flags: Flags, run: Omit<Run, 'target' | 'strand' | 'admin'>): Promise<void> {
-  const target = newTarget(flags)
+async function runCluster(flags: Flags, run: Omit<Run, 'target' | 'strand' | 'admin'>, security: { overrides: Record<string, string>; client: SecurityOptions } | null = null): Promise<void> {
+  const target = newTarget(flags, security)
   current = target
   let full: Run | null = null
   try {
     await target.start()
-    const strand = new Strand({ brokers: target.bootstrap(), clientId: 'bench' })
+    const client = security?.client ?? {}
+    const strand = new Strand({ brokers: target.bootstrap(), clientId: 'bench', ...(client.tls ? { tls: client.tls } : {}), ...(client.sasl ? { sasl: client.sasl } : {}) })
     full = { ...run, target, strand, admin: strand.admin() }
     if (flags.bootstrap !== null) await checkBrokerCount(full.admin)
     await Promise.race([runWorkloads(full), target.failed])
@@ -542,21 +554,10 @@ async function main(): Promise<void> {
   const flags = parseFlags()
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  const run = {
-    flags,
-    baselines: await measureBaselines(flags),
-    topicSuffix: flags.bootstrap === null ? '' : `-${Date.now().toString(36)}`,
-    created: [] as string[],
-    retired: new Set<string>(),
-    rows: [] as Row[],
-    goals: [] as Goal[],
-    notes: [] as string[],
-    acksAll: null,
-    lastProduced: null,
-    rssPeakBytes: new Map<number, number | null>(),
-  }
+  const run = freshRun(flags, await measureBaselines(flags))
   try {
     await runCluster(flags, run)
+    if (flags.secure) await securePass(flags, run)
     const idle = flags.workloads.has('scale') && flags.bootstrap === null ? await idleMemory(SCALE_PARTITIONS[SCALE_PARTITIONS.length - 1] as number) : null
     memoryFigures(run, idle, flags.workloads.has('scale'))
     if (flags.bootstrap !== null) run.notes.push('broker memory: n/a with --bootstrap (RSS is read from /proc/<pid>/status of brokers this program spawned).')
@@ -570,6 +571,39 @@ async function main(): Promise<void> {
   publish({ workload: resultName(flags), command: commandLine('bench/cluster.ts'), params: params(flags), rows: [...run.rows, ...baselineRows(run.baselines)], goals: run.goals, notes: run.notes }, { json: flags.json })
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
+}
+
+function freshRun(flags: Flags, baselines: Run['baselines']): Omit<Run, 'target' | 'strand' | 'admin'> {
+  return {
+    flags,
+    baselines,
+    topicSuffix: flags.bootstrap === null ? '' : `-${Date.now().toString(36)}`,
+    created: [],
+    retired: new Set<string>(),
+    rows: [],
+    goals: [],
+    notes: [],
+    acksAll: null,
+    lastProduced: null,
+    rssPeakBytes: new Map<number, number | null>(),
+  }
+}
+
+/** The workloads but scale again, on a fresh TLS + SCRAM cluster; its rows and the ratios join `run`'s. */
+async function securePass(flags: Flags, run: Omit<Run, 'target' | 'strand' | 'admin'>): Promise<void> {
+  const workloads = new Set([...flags.workloads].filter((w) => w !== 'scale'))
+  const secure = freshRun({ ...flags, workloads }, run.baselines)
+  const pki = secureCluster()
+  try {
+    progress(`second pass on ${SECURITY_LABEL}`)
+    await runCluster({ ...flags, workloads }, secure, pki)
+  } finally {
+    pki.cleanup()
+  }
+  const compared = compareSecure(run.rows, secure.rows)
+  run.rows.push(...compared.rows)
+  run.goals.push(...compared.goals)
+  run.notes.push(`security: the workloads but scale ran a second time on a fresh cluster with TLS on every listener and between the brokers and SASL/SCRAM-SHA-256 on every connection (the bench authenticates as the brokers' user); ratios are against the plaintext pass of this run.`)
 }
 
 function baselineRows(b: Run['baselines']): Row[] {
@@ -611,6 +645,7 @@ function params(flags: Flags): Record<string, unknown> {
     baselineBytes: flags.records * flags.recordBytes,
     baselineChunkBytes: flags.batchBytes,
     brokerConfig: flags.brokerConfig,
+    security: flags.secure ? ['plaintext', 'tls,scram'] : ['plaintext'],
   }
 }
 

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Strand } from '../../client/index.js'
+import type { SecurityOptions } from '../../client/security.js'
 import { freePorts, launchBroker, quorumVoters, type LaunchedBroker } from '../../broker/launcher.js'
 
 /** All brokers must be registered and unfenced by then, or the start fails. */
@@ -38,6 +39,8 @@ export interface BenchClusterOptions {
   size: number
   /** Applied to every broker after the cluster's own keys (ids, ports, voters, data dirs). */
   overrides?: Record<string, string | number | boolean>
+  /** TLS and SASL of the readiness check's client. */
+  clientSecurity?: SecurityOptions
   /** Extra Node flags for every broker process (`--cpu-prof --cpu-prof-dir DIR` to profile them). */
   nodeArgs?: string[]
 }
@@ -81,8 +84,10 @@ export class BenchCluster {
   #stopping = false
 
   readonly #nodeArgs: string[]
+  readonly #clientSecurity: SecurityOptions
 
   constructor(options: BenchClusterOptions) {
+    this.#clientSecurity = options.clientSecurity ?? {}
     this.#size = options.size
     this.#overrides = options.overrides ?? {}
     this.#nodeArgs = options.nodeArgs ?? []
@@ -143,7 +148,8 @@ export class BenchCluster {
   }
 
   async #waitRegistered(clientId: string): Promise<void> {
-    const strand = new Strand({ brokers: this.bootstrap, clientId, retry: { retriesMax: 0 } })
+    const { tls, sasl } = this.#clientSecurity
+    const strand = new Strand({ brokers: this.bootstrap, clientId, retry: { retriesMax: 0 }, ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}) })
     const admin = strand.admin()
     let seen = 'no broker answered'
     const ready = async (): Promise<boolean> => {

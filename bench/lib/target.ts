@@ -1,6 +1,7 @@
 // The brokers a benchmark runs against: a fresh local cluster it starts (and whose processes it
 // can measure), or a running cluster named by its bootstrap addresses, whose processes it cannot.
 
+import type { SecurityOptions } from '../../client/security.js'
 import { BenchCluster } from './cluster.js'
 import type { MetricsEndpoint } from './lag.js'
 import { progress } from './report.js'
@@ -29,11 +30,13 @@ export interface LocalTargetOptions {
   clientId: string
   /** Broker keys on top of the cluster's own (an A/B of one setting). */
   overrides?: Record<string, string>
+  /** TLS and SASL of the readiness checks (a secure cluster). */
+  clientSecurity?: SecurityOptions
 }
 
 /** A fresh cluster of `size` brokers in a temp dir, every one a quorum voter, logging at warn. */
 export function localTarget(o: LocalTargetOptions): Target {
-  const cluster = new BenchCluster({ size: o.size, overrides: { 'log.level': 'warn', ...o.overrides }, nodeArgs: o.nodeArgs })
+  const cluster = new BenchCluster({ size: o.size, overrides: { 'log.level': 'warn', ...o.overrides }, nodeArgs: o.nodeArgs, clientSecurity: o.clientSecurity ?? {} })
   return {
     bootstrap: () => cluster.bootstrap,
     metrics: () => cluster.members.map((m) => ({ name: String(m.id), host: '127.0.0.1', port: m.metricsPort })),
