@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     const password = await ensureAdmin(local, all.map((m) => m.address)).catch((err: unknown) => fail(`could not create the admin user: ${(err as Error).message}`))
     process.stdout.write(`Security: TLS (CA ${path.join(local.dir, 'ca.pem')}), SASL SCRAM-SHA-256, ACLs on; super user ${ADMIN_USER}.\n`)
     if (password !== null) process.stdout.write(`The ${ADMIN_USER} password, printed this once: ${password}\n`)
-    process.stdout.write(`CLI: npx strand --command-config ${local.adminProperties} topics list\n`)
+    process.stdout.write(`CLI: npx strand topics list --command-config ${local.adminProperties}\n`)
   }
   for (const m of all) watch(m)
 

@@ -63,8 +63,23 @@ function connect(flags: ConnectFlags): Strand {
   return new Strand({ brokers: bootstrapOf(flags.bootstrap), clientId: 'strand-cli', connectTimeoutMs: 5_000, requestTimeoutMs: 15_000, retry: CLI_RETRY, ...securityOf(flags) })
 }
 
+/** Common options that take a value, accepted before the command too (`strand --command-config F topics list`). */
+const LEADING_OPTIONS = new Set(['--bootstrap', '-b', '--command-config'])
+
+/** The command and its arguments, with common options given before the command moved after it. */
+function commandFirst(argv: string[]): string[] {
+  const leading: string[] = []
+  let i = 0
+  while (i < argv.length && LEADING_OPTIONS.has(argv[i] as string) && i + 1 < argv.length) {
+    leading.push(argv[i] as string, argv[i + 1] as string)
+    i += 2
+  }
+  const [command, ...rest] = argv.slice(i)
+  return command === undefined ? leading : [command, ...rest, ...leading]
+}
+
 export async function runCli(argv: string[], out: (text: string) => void = (t) => process.stdout.write(`${t}\n`)): Promise<number> {
-  const [command, ...rest] = argv
+  const [command, ...rest] = commandFirst(argv)
   try {
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       out(USAGE)

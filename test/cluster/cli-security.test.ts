@@ -29,8 +29,8 @@ if ('unavailable' in secure) {
     t.equal(created.code, 0, `the brokers' user creates a topic (${created.stderr.trim()})`)
     const user = await strand(['users', 'create', 'alice', '--password-stdin', ...as(admin)], 'alice-pw\n')
     t.equal(user.code, 0, 'users create reads the password from stdin')
-    const users = await strand(['users', 'list', '--json', ...as(admin)])
-    t.same((JSON.parse(users.stdout) as { users: Array<{ name: string }> }).users.map((u) => u.name), ['alice'], 'users list shows alice')
+    const users = await strand(['--command-config', admin, 'users', 'list', '--json', ...b])
+    t.same((JSON.parse(users.stdout) as { users: Array<{ name: string }> }).users.map((u) => u.name), ['alice'], 'users list shows alice (--command-config given before the command)')
 
     const alice = config('alice', 'alice', 'alice-pw')
     await cluster.waitForUser({ mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'alice-pw' })
