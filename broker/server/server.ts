@@ -53,6 +53,8 @@ export class Server {
       // Failed handshakes (an unknown CA, no client certificate, a plaintext client) are the
       // client's problem, logged at info without a stack: they must never reach 'error'.
       server.on('tlsClientError', (err, socket) => this.#logger.info({ remote: socket.remoteAddress, reason: err.message }, 'TLS handshake failed'))
+      // Sockets still in their handshake are not Connections yet: Node's own bound covers them.
+      server.maxConnections = options.maxConnections
       this.#server = server
     }
     this.#server.on('error', (err) => this.#logger.error({ err }, 'server error'))
