@@ -140,6 +140,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     frameBytesMax: config.maxRequestBytes,
     tls: serverTlsOptions(config),
     saslRequired: sasl.enabled,
+    saslAuthenticationTimeoutMs: config.saslAuthenticationTimeoutMs,
     newDecoder: (frameBytesMax) => new FrameDecoder({ frameBytesMax }),
     handle: createDispatcher(ctx, requestMetrics(metrics)),
   })

@@ -82,6 +82,7 @@ export const BROKER_CONFIG_DEFS = {
   interBrokerSaslPasswordFile: stringKey('inter.broker.sasl.password.file', '', 'A file whose first line is inter.broker.sasl.password, so the password is neither in the config nor on a command line; relative paths are from the config file.'),
   superUsers: stringKey('super.users', '', 'Semicolon-separated principals allowed everything (User:admin;User:CN=broker-1).'),
   authorizerEnabled: boolKey('authorizer.enabled', false, 'Deny what no ACL allows even while no ACL exists (once any ACL exists, that is the rule anyway).'),
+  saslAuthenticationTimeoutMs: intKey('sasl.authentication.timeout.ms', 10_000, { min: 100, max: 300_000 }, 'A connection to a listener requiring SASL that has not authenticated within this long of connecting is closed: strangers cannot hold connection slots.'),
   saslFailedAuthenticationDelayMs: intKey('sasl.failed.authentication.delay.ms', 100, { min: 0, max: 10_000 }, 'A failed authentication is answered after this delay and its connection closed: one guess per connection, at most this often.'),
 }
 

@@ -63,6 +63,8 @@ function securityOf(options: StrandOptions): SecurityOptions {
   if (sasl !== undefined) {
     if (sasl === null || typeof sasl !== 'object' || !SASL_MECHANISMS.includes(sasl.mechanism)) throw new InvalidArgumentError(`sasl.mechanism must be one of ${SASL_MECHANISMS.join(', ')}.`)
     if (typeof sasl.username !== 'string' || sasl.username === '' || typeof sasl.password !== 'string' || sasl.password === '') throw new InvalidArgumentError('sasl needs a non-empty username and password.')
+    // PLAIN sends the password itself: without TLS anyone on the path (or a rogue broker) reads it.
+    if (sasl.mechanism === 'PLAIN' && tls === undefined && sasl.allowPlaintextPassword !== true) throw new InvalidArgumentError('sasl.mechanism PLAIN sends the password in the clear without tls; use SCRAM-SHA-256, add tls, or set sasl.allowPlaintextPassword.')
   }
   return { tls: tls ?? null, sasl: sasl ?? null }
 }

@@ -20,6 +20,8 @@ export interface SaslOptions {
   mechanism: SaslMechanism
   username: string
   password: string
+  /** PLAIN without TLS sends the password in the clear; the Strand client refuses it unless this is true. */
+  allowPlaintextPassword?: boolean
 }
 
 /** PEM contents (not file names); `servername` defaults to the broker's host when it is a name. */

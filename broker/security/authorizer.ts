@@ -11,8 +11,11 @@
 // - A principal `User:*` and a host `*` match everyone; a literal resource name `*` matches every
 //   resource of its type; a prefixed name matches every name that starts with it.
 // - With no ACL at all and `authorizer.enabled=false`, everything is allowed (an open cluster
-//   stays open), except cluster_action where the listener authenticates: broker-to-broker APIs
-//   then need a super user or a cluster_action ACL even before the first ACL exists.
+//   stays open), except, where the listener authenticates, cluster_action and alter on the
+//   cluster: broker-to-broker APIs, and changes to users and ACLs, then need a super user (or an
+//   ACL) even before the first ACL exists, so no user can reset a super user's password or lock
+//   the others out with a first ACL of their own. Kafka's authorizeByResourceType rule applies to
+//   "some resource of a type" (an idempotent producer's write on some topic): a deny on `*` wins.
 
 export const RESOURCE_TYPES = ['topic', 'group', 'cluster', 'transactional-id'] as const
 export const OPERATIONS = ['all', 'read', 'write', 'create', 'delete', 'alter', 'describe', 'cluster_action', 'describe_configs', 'alter_configs', 'idempotent_write'] as const
@@ -28,6 +31,11 @@ export type Permission = (typeof PERMISSIONS)[number]
 export const CLUSTER_RESOURCE = 'kafka-cluster'
 /** Decisions remembered between ACL changes; the cache is emptied when full. */
 const DECISIONS_CACHED_MAX = 10_000
+/**
+ * Decisions are cached only for names up to this long (topic names stop at 249): the key holds
+ * the name, and names longer than any real resource's would make the cache a memory sink.
+ */
+const CACHED_NAME_CHARS_MAX = 255
 
 export interface Acl {
   resourceType: ResourceType
@@ -101,6 +109,7 @@ export class Authorizer {
       this.#decisions.clear()
       this.#cachedVersion = source.aclVersion
     }
+    if (resource.name.length > CACHED_NAME_CHARS_MAX || principal.length > CACHED_NAME_CHARS_MAX) return this.#decide(principal, host, op, resource)
     const key = `${principal}\u0000${host}\u0000${op}\u0000${resource.type}\u0000${resource.name}`
     let decision = this.#decisions.get(key)
     if (decision === undefined) {
@@ -115,8 +124,9 @@ export class Authorizer {
     if (this.#superUsers.has(principal) || !this.#active()) return true
     for (const acl of this.#options.source.acls()) {
       if (acl.resourceType !== type || acl.permission !== 'allow' || !matchesWho(acl, principal, host) || !allowsOperation(acl.operation, op)) continue
-      // A literal allow is usable unless a deny covers that very resource; prefixed allows are taken as they are.
-      if (acl.patternType === 'prefixed' || this.authorize(principal, host, op, { type, name: acl.resourceName })) return true
+      // Usable unless a deny covers the allowed name itself: a literal name, or a prefix (a deny on
+      // `*` or on a shorter prefix covers every name the prefix allows).
+      if (this.authorize(principal, host, op, { type, name: acl.resourceName })) return true
     }
     return false
   }
@@ -128,7 +138,8 @@ export class Authorizer {
   }
 
   #decide(principal: string, host: string, op: Operation, resource: Resource): boolean {
-    const enforced = this.#active() || (op === 'cluster_action' && this.#options.clusterActionEnforced)
+    const guarded = resource.type === 'cluster' && (op === 'cluster_action' || op === 'alter')
+    const enforced = this.#active() || (guarded && this.#options.clusterActionEnforced)
     if (!enforced) return true
     let allowed = false
     for (const acl of this.#options.source.acls()) {

@@ -21,7 +21,7 @@
 //   AlterUserScramCredentials: alter cluster.
 
 import { ApiKey, type ApiKeyValue, type ApiTypes } from '../../client/protocol/apis.js'
-import { errorCodeOf } from '../../client/protocol/errors.js'
+import { errorCodeOf, StrandProtocolError } from '../../client/protocol/errors.js'
 import { CLUSTER_RESOURCE, type Authorizer, type Operation, type ResourceType } from './authorizer.js'
 import type { Session } from './session.js'
 
@@ -152,12 +152,13 @@ const findCoordinator: Gate<typeof ApiKey.FindCoordinator> = (a, body) =>
   body.keyType !== 0 || a.can('describe', 'group', body.key) ? { body } : { denied: { throttleTimeMs: 0, errorCode: GROUP_DENIED, errorMessage: `${a.session.principal} may not use group "${body.key}".`, nodeId: -1, host: '', port: -1 } }
 
 const offsetCommit: Gate<typeof ApiKey.OffsetCommit> = (a, body) => {
-  const groupOk = a.can('read', 'group', body.groupId)
-  const { kept, refused } = splitTopics(body.topics, (n) => groupOk && a.can('read', 'topic', n))
+  // The group first: a commit naming no topic still touches the group (and a member's session).
+  if (!a.can('read', 'group', body.groupId)) {
+    return { denied: { throttleTimeMs: 0, topics: body.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: GROUP_DENIED })) })) } }
+  }
+  const { kept, refused } = splitTopics(body.topics, (n) => a.can('read', 'topic', n))
   if (refused.length === 0) return { body }
-  const code = groupOk ? TOPIC_DENIED : GROUP_DENIED
-  const denied = refused.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) }))
-  if (!groupOk) return { denied: { throttleTimeMs: 0, topics: denied } }
+  const denied = refused.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: TOPIC_DENIED })) }))
   return { body: { ...body, topics: kept }, finish: (r) => ({ ...r, topics: [...r.topics, ...denied] }) }
 }
 
@@ -172,10 +173,10 @@ const offsetFetch: Gate<typeof ApiKey.OffsetFetch> = (a, body) => {
 }
 
 const describeGroups: Gate<typeof ApiKey.DescribeGroups> = (a, body) => {
-  const kept = body.groups.filter((g) => a.can('describe', 'group', g))
-  if (kept.length === body.groups.length) return { body }
-  const denied = body.groups.filter((g) => !kept.includes(g)).map((groupId) => ({ errorCode: GROUP_DENIED, groupId, groupState: '', protocolType: '', protocolData: '', generationId: -1, members: [] }))
-  return { body: { groups: kept }, finish: (r) => ({ ...r, groups: [...r.groups, ...denied] }) }
+  const { kept, refused } = splitTopics(body.groups.map((name) => ({ name })), (g) => a.can('describe', 'group', g))
+  if (refused.length === 0) return { body }
+  const denied = refused.map(({ name: groupId }) => ({ errorCode: GROUP_DENIED, groupId, groupState: '', protocolType: '', protocolData: '', generationId: -1, members: [] }))
+  return { body: { groups: kept.map((g) => g.name) }, finish: (r) => ({ ...r, groups: [...r.groups, ...denied] }) }
 }
 
 const listGroups: Gate<typeof ApiKey.ListGroups> = (a, body) =>
@@ -188,7 +189,14 @@ const initProducerId: Gate<typeof ApiKey.InitProducerId> = (a, body) => {
   return ok ? { body } : { denied: { throttleTimeMs: 0, errorCode: CLUSTER_DENIED, producerId: -1n, producerEpoch: -1 } }
 }
 
-const GATES: { [K in ApiKeyValue]?: Gate<K> } = {
+/**
+ * Every API's gate; 'ungated' only for what a session needs before it has a principal. The type
+ * lists every API key, so a new API does not compile until someone decides its gate.
+ */
+const GATES: { [K in ApiKeyValue]: Gate<K> | 'ungated' } = {
+  [ApiKey.ApiVersions]: 'ungated',
+  [ApiKey.SaslHandshake]: 'ungated',
+  [ApiKey.SaslAuthenticate]: 'ungated',
   [ApiKey.Produce]: produce,
   [ApiKey.Fetch]: fetch,
   [ApiKey.ListOffsets]: listOffsets,
@@ -229,7 +237,10 @@ const GATES: { [K in ApiKeyValue]?: Gate<K> } = {
 
 /** The gate of `apiKey` for this request: run the handler on `body` (then `finish`), or answer `denied`. */
 export function gateRequest<K extends ApiKeyValue>(authorizer: Authorizer, session: Session, apiKey: K, body: Req<K>): GateResult<K> {
-  const gate = GATES[apiKey] as Gate<K> | undefined
-  if (gate === undefined) return { body }
+  const gate = (GATES as Record<number, Gate<K> | 'ungated' | undefined>)[apiKey]
+  if (gate === 'ungated') return { body }
+  // An API this table does not know cannot be decoded either (the dispatcher answers
+  // UNSUPPORTED_VERSION first); refuse it anyway rather than let it through.
+  if (gate === undefined) throw new StrandProtocolError('UNSUPPORTED_VERSION', `API key ${apiKey} has no authorization gate.`)
   return gate(new Access(authorizer, session), body)
 }

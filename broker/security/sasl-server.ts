@@ -8,20 +8,36 @@
 // the config (inter.broker.sasl.*), derived in memory at start: brokers must authenticate to each
 // other before the quorum has replayed anything. Failed attempts are logged with the peer, the
 // mechanism and the user name tried, never the secret.
+//
+// A session's SASL state only moves forward: none -> exchanging (after SaslHandshake) -> done, or
+// failed from anywhere, and a failed session answers nothing more (the dispatcher drops every
+// frame after closeAfterResponse), so frames pipelined behind a wrong password are not guesses.
+// PLAIN derives a PBKDF2 key per attempt: on libuv's thread pool, PLAIN_VERIFICATIONS_INFLIGHT_MAX
+// at a time broker-wide, so a flood of attempts cannot stall the event loop (Raft, replication).
 
+import { pbkdf2, timingSafeEqual } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
+import { promisify } from 'node:util'
 import type { Logger } from 'pino'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import type { SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse } from '../../client/protocol/messages/security.js'
-import { newScramCredential, parsePlain, PLAIN, SaslError, SCRAM_SHA_256, ScramServer, verifyPassword, type ScramCredential } from '../../client/protocol/scram.js'
+import { credentialFromSaltedPassword, newScramCredential, parsePlain, PLAIN, SaslError, SCRAM_SHA_256, ScramServer, type ScramCredential } from '../../client/protocol/scram.js'
 import type { Session } from './session.js'
+
+/** PLAIN checks (a PBKDF2 each, on the thread pool) running at once; more fail at once, as busy. */
+export const PLAIN_VERIFICATIONS_INFLIGHT_MAX = 4
+
+const pbkdf2Async = promisify(pbkdf2)
 
 /** The mechanism under way on one connection. */
 export interface SaslExchange {
   readonly mechanism: string
-  /** One client message in, the reply out; `username` once authenticated. Throws SaslError. */
-  step(message: Buffer): { response: Buffer; username: string | null }
+  /** One client message in, the reply out; `username` once authenticated. Rejects with SaslError. */
+  step(message: Buffer): Promise<{ response: Buffer; username: string | null }> | { response: Buffer; username: string | null }
 }
+
+/** Where a session is in SASL; it only moves forward. */
+export type SaslState = 'none' | 'exchanging' | 'busy' | 'done' | 'failed'
 
 export interface SaslServerOptions {
   /** sasl.enabled.mechanisms. */
@@ -42,6 +58,8 @@ export class SaslServer {
   readonly #interBroker: { username: string; credential: ScramCredential } | null
   /** Checked by PLAIN for an unknown user, so the PBKDF2 time does not tell who exists. */
   readonly #standIn: ScramCredential
+  /** PLAIN verifications running now. */
+  #plainInflight = 0
 
   constructor(options: SaslServerOptions) {
     this.#options = options
@@ -73,25 +91,31 @@ export class SaslServer {
 
   handshake(session: Session, req: SaslHandshakeRequest): SaslHandshakeResponse {
     const mechanisms = this.offered(session)
-    if (session.sasl !== null || (session.authenticated && this.enabled)) {
-      session.closeAfterResponse = true
+    if (session.saslState !== 'none' || (session.authenticated && this.enabled)) {
+      this.#fail(session)
       return { errorCode: errorCodeOf('ILLEGAL_SASL_STATE'), mechanisms }
     }
+    // A refused mechanism leaves the state as it was: the client may name another one.
     if (!mechanisms.includes(req.mechanism)) return { errorCode: errorCodeOf('UNSUPPORTED_SASL_MECHANISM'), mechanisms }
     session.sasl = req.mechanism === PLAIN ? this.#plain() : this.#scram()
+    session.saslState = 'exchanging'
     return { errorCode: 0, mechanisms }
   }
 
   async authenticate(session: Session, req: SaslAuthenticateRequest): Promise<SaslAuthenticateResponse> {
     const exchange = session.sasl
-    if (exchange === null) {
-      session.closeAfterResponse = true
-      return { errorCode: errorCodeOf('ILLEGAL_SASL_STATE'), errorMessage: 'SaslAuthenticate before SaslHandshake, or after authentication completed.', authBytes: Buffer.alloc(0), sessionLifetimeMs: 0n }
+    if (exchange === null || session.saslState !== 'exchanging') {
+      this.#fail(session)
+      return { errorCode: errorCodeOf('ILLEGAL_SASL_STATE'), errorMessage: 'SaslAuthenticate before SaslHandshake, while the last one is being checked, or after authentication ended.', authBytes: Buffer.alloc(0), sessionLifetimeMs: 0n }
     }
+    session.saslState = 'busy'
     try {
-      const { response, username } = exchange.step(req.authBytes)
-      if (username !== null) {
+      const { response, username } = await exchange.step(req.authBytes)
+      if (username === null) {
+        session.saslState = 'exchanging'
+      } else {
         session.sasl = null
+        session.saslState = 'done'
         session.principal = `User:${username}`
         session.authenticated = true
         session.onAuthenticated()
@@ -100,21 +124,37 @@ export class SaslServer {
       return { errorCode: 0, errorMessage: null, authBytes: response, sessionLifetimeMs: 0n }
     } catch (err) {
       if (!(err instanceof SaslError)) throw err
-      session.sasl = null
-      session.closeAfterResponse = true
+      this.#fail(session)
       this.#logger.warn({ peer: session.peer, mechanism: exchange.mechanism, user: attemptedUser(exchange.mechanism, req.authBytes), reason: err.message }, 'authentication failed; closing connection')
       await delay(this.#options.failedAuthenticationDelayMs)
       return { errorCode: errorCodeOf('SASL_AUTHENTICATION_FAILED'), errorMessage: `${exchange.mechanism}: ${err.message}`, authBytes: Buffer.alloc(0), sessionLifetimeMs: 0n }
     }
   }
 
+  /** Ends SASL on this session for good: its next answer is its last. */
+  #fail(session: Session): void {
+    session.sasl = null
+    session.saslState = 'failed'
+    session.closeAfterResponse = true
+  }
+
   #plain(): SaslExchange {
     return {
       mechanism: PLAIN,
-      step: (message) => {
+      step: async (message) => {
         const { username, password } = parsePlain(message)
+        if (this.#plainInflight >= PLAIN_VERIFICATIONS_INFLIGHT_MAX) throw new SaslError('Too many PLAIN authentications in progress on this broker; retry later.')
         const credential = this.#credential(username)
-        const ok = verifyPassword(credential ?? this.#standIn, password)
+        const against = credential ?? this.#standIn
+        this.#plainInflight++
+        let salted: Buffer
+        try {
+          salted = await pbkdf2Async(password, against.salt, against.iterations, 32, 'sha256')
+        } finally {
+          this.#plainInflight--
+        }
+        const { storedKey } = credentialFromSaltedPassword(salted, against.salt, against.iterations)
+        const ok = storedKey.length === against.storedKey.length && timingSafeEqual(storedKey, against.storedKey)
         if (!ok || credential === undefined) throw new SaslError('Authentication failed: invalid credentials.')
         return { response: Buffer.alloc(0), username }
       },
@@ -136,7 +176,11 @@ export class SaslServer {
 /** The user name a failed message named, for the log: never the password or proof. */
 function attemptedUser(mechanism: string, message: Buffer): string | null {
   const text = message.subarray(0, 512).toString('utf8')
-  if (mechanism === PLAIN) return text.split('\u0000')[1] ?? null
+  if (mechanism === PLAIN) {
+    // Only a well-formed message's second field is a user name: in `user\0password` it is the password.
+    const fields = text.split('\u0000')
+    return fields.length === 3 ? (fields[1] ?? null) : null
+  }
   const m = /(?:^|,)n=([^,]*)/.exec(text.replace(/^[ny],[^,]*,/, ''))
   return m?.[1] ?? null
 }

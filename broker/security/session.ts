@@ -10,7 +10,7 @@
 import { X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
-import type { SaslExchange } from './sasl-server.js'
+import type { SaslExchange, SaslState } from './sasl-server.js'
 
 export const ANONYMOUS = 'User:ANONYMOUS'
 /** Largest frame read before authentication (Kafka's sasl.server.max.receive.size). */
@@ -29,6 +29,7 @@ export interface Session {
   authenticated: boolean
   /** The SASL exchange under way, from SaslHandshake until it succeeds or fails. */
   sasl: SaslExchange | null
+  saslState: SaslState
   /** Set by a handler whose answer must be the connection's last (a failed authentication). */
   closeAfterResponse: boolean
   /** Called once SASL succeeds: lifts the pre-authentication frame limit. */
@@ -43,12 +44,13 @@ export function subjectDn(raw: Buffer): string {
 
 /** The session for a newly accepted socket; `saslRequired` leaves it unauthenticated. */
 export function newSession(socket: Socket, options: { saslRequired: boolean; onAuthenticated: () => void }): Session {
-  const host = socket.remoteAddress ?? 'unknown'
+  // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d; ACL hosts name it a.b.c.d.
+  const host = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '')
   let principal = ANONYMOUS
   const isTls = socket instanceof TLSSocket
   if (isTls && socket.authorized) {
     const cert = socket.getPeerCertificate()
     if (cert !== null && cert.raw !== undefined) principal = `User:${subjectDn(cert.raw)}`
   }
-  return { peer: `/${host}`, host, tls: isTls, principal, authenticated: !options.saslRequired, sasl: null, closeAfterResponse: false, onAuthenticated: options.onAuthenticated }
+  return { peer: `/${host}`, host, tls: isTls, principal, authenticated: !options.saslRequired, sasl: null, saslState: 'none', closeAfterResponse: false, onAuthenticated: options.onAuthenticated }
 }

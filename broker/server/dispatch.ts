@@ -157,6 +157,9 @@ type SaslServerOf<C extends HandlerContext> = C['sasl']
 export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer, session: Session) => Promise<Buffer | FrameChunks | null> {
   return async (frame, session) => {
     const started = performance.now()
+    // A connection whose answer so far is to be its last (a failed authentication) takes no more
+    // requests: frames pipelined behind a wrong password must not be more guesses.
+    if (session.closeAfterResponse) throw new StrandProtocolError('ILLEGAL_SASL_STATE', `request from ${session.peer} after its connection's last answer`)
     const header = decodeRequestHeader(frame)
     if (!session.authenticated && !PRE_AUTH_APIS.has(header.apiKey)) {
       throw new StrandProtocolError('ILLEGAL_SASL_STATE', `${apiName(header.apiKey)} from ${session.peer} before SASL authentication; only ApiVersions, SaslHandshake and SaslAuthenticate are allowed until then.`)

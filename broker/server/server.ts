@@ -24,6 +24,8 @@ export interface ServerOptions {
   tls: tls.TlsOptions | null
   /** Every connection must authenticate with SASL before other requests. */
   saslRequired: boolean
+  /** With saslRequired: a connection not authenticated this long after connecting is closed. */
+  saslAuthenticationTimeoutMs: number
 }
 
 /** How long a graceful shutdown waits for in-flight requests before closing sockets anyway. */
@@ -97,6 +99,15 @@ export class Server {
       onClose: () => this.#connections.delete(connection),
     })
     this.#connections.add(connection)
+    if (this.#options.saslRequired) {
+      const timer = setTimeout(() => {
+        if (session.authenticated) return
+        this.#logger.info({ remote: socket.remoteAddress, timeoutMs: this.#options.saslAuthenticationTimeoutMs }, 'not authenticated within sasl.authentication.timeout.ms; closing connection')
+        connection.close()
+      }, this.#options.saslAuthenticationTimeoutMs)
+      timer.unref()
+      socket.once('close', () => clearTimeout(timer))
+    }
   }
 
   /** The first refusal is logged at once; the rest of its interval's refusals as one count after. */

@@ -14,8 +14,8 @@ type Result = DescribeConfigsResponse['results'][number]
 type Entry = Result['configs'][number]
 
 /**
- * Keys whose values are never sent: none of today's keys holds a secret, but a future password or
- * key file setting must not leak through a tool that prints configs. Matched on the dotted key.
+ * Keys whose values are never sent (inter.broker.sasl.password, and any later password or key
+ * setting), so a secret cannot leak through a tool that prints configs. Matched on the dotted key.
  */
 const SENSITIVE_KEY_PATTERN = /password|secret|credential|\.key$/
 

@@ -49,7 +49,9 @@ export async function handleProduce(ctx: HandlerContext, req: ProduceRequest): P
       name: t.name,
       partitions: await Promise.all(
         t.partitions.map((p) =>
-          VALID_ACKS.has(acks)
+          t.name.startsWith(INTERNAL_TOPIC_PREFIX)
+            ? Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_TOPIC', `"${t.name}" is internal: only the broker writes it (its records would forge committed offsets).`)))
+            : VALID_ACKS.has(acks)
             ? appendOne(ctx, acks, Math.max(0, req.timeoutMs), t.name, p.index, p.records)
             : Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_REQUIRED_ACKS', `acks was ${acks}.`))),
         ),
@@ -69,3 +71,6 @@ export async function handleProduce(ctx: HandlerContext, req: ProduceRequest): P
 }
 
 export const NO_ERROR = WIRE_ERRORS.NONE.code
+
+/** Topics the brokers keep for themselves (__consumer_offsets); clients may read but not write them. */
+const INTERNAL_TOPIC_PREFIX = '__'

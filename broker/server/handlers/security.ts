@@ -28,6 +28,11 @@ import type { AclRecord, MetadataRecord } from '../../metadata/records.js'
 import { CLUSTER_RESOURCE, type Acl } from '../../security/authorizer.js'
 import type { HandlerContext } from './context.js'
 
+/** Longest principal, resource name and host an ACL may hold: far past any real one, and a bound on what one ACL costs every broker. */
+export const ACL_FIELD_CHARS_MAX = 1024
+/** ACLs a cluster may hold: each is a metadata record every broker keeps and every check may scan. */
+export const ACLS_MAX = 10_000
+
 type Codes<T extends Record<string, number>> = { [K in keyof T]: T[K] }
 function nameOf<T extends Record<string, number>>(table: Codes<T>, code: number): keyof T | undefined {
   return (Object.keys(table) as Array<keyof T>).find((k) => table[k] === code)
@@ -46,6 +51,7 @@ export function aclFromWire(w: AclBindingWire): Acl | string {
   if (!/^User:.+/.test(w.principal)) return `principal "${w.principal}" must look like User:<name> (or User:*)`
   if (w.host === '') return 'host must be * or an address'
   if (w.resourceName === '') return 'resource name must not be empty'
+  if (w.resourceName.length > ACL_FIELD_CHARS_MAX || w.principal.length > ACL_FIELD_CHARS_MAX || w.host.length > ACL_FIELD_CHARS_MAX) return `principal, resource name and host are at most ${ACL_FIELD_CHARS_MAX} characters`
   if (resourceType === 'cluster' && w.resourceName !== CLUSTER_RESOURCE) return `the cluster resource is named "${CLUSTER_RESOURCE}"`
   return { resourceType, resourceName: w.resourceName, patternType, principal: w.principal, host: w.host, operation, permission }
 }
@@ -126,6 +132,7 @@ export async function handleCreateAcls(ctx: HandlerContext, req: CreateAclsReque
       const results = req.creations.map((w) => {
         const acl = aclFromWire(w)
         if (typeof acl === 'string') return { errorCode: errorCodeOf('INVALID_REQUEST'), errorMessage: `Invalid ACL: ${acl}.` }
+        if (existing.length >= ACLS_MAX && !existing.some((e) => sameAcl(e, acl))) return { errorCode: errorCodeOf('POLICY_VIOLATION'), errorMessage: `The cluster holds ${ACLS_MAX} ACLs, the most it takes; use prefixes or wildcards.` }
         // Creating an ACL that exists already succeeds and changes nothing, as in Kafka.
         if (!existing.some((e) => sameAcl(e, acl))) {
           existing.push(acl)

@@ -44,6 +44,7 @@ async function start(t: Teardown, options: Partial<ServerOptions> & { handlerDel
     frameBytesMax: 1 << 20,
     tls: null,
     saslRequired: false,
+    saslAuthenticationTimeoutMs: 10_000,
     newDecoder: (frameBytesMax) => new FrameDecoder({ frameBytesMax }),
     handle: async (body) => {
       if (options.handlerDelayMs !== undefined) await delay(options.handlerDelayMs)
