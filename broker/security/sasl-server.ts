@@ -110,7 +110,10 @@ export class SaslServer {
     }
     session.saslState = 'busy'
     try {
-      const { response, username } = await exchange.step(req.authBytes)
+      // SCRAM answers at once: kept synchronous, so a request the client pipelines behind its
+      // final message finds the session authenticated (PLAIN's PBKDF2 runs off the loop).
+      const stepped = exchange.step(req.authBytes)
+      const { response, username } = stepped instanceof Promise ? await stepped : stepped
       if (username === null) {
         session.saslState = 'exchanging'
       } else {

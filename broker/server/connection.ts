@@ -25,6 +25,8 @@ export interface FrameSource {
   push(chunk: Buffer): Buffer[]
   /** True while a frame has begun arriving and is not complete. */
   readonly hasPartialFrame: boolean
+  /** A bad size prefix found after frames that push() returned: answer them, then close. */
+  readonly failure?: Error | null
 }
 
 /**
@@ -129,6 +131,12 @@ export class Connection {
     this.#trackReadDeadline(frames.length > 0)
     for (const frame of frames) this.#queued.push(frame)
     this.#dispatchQueued()
+    const failure = this.#decoder.failure
+    if (failure !== undefined && failure !== null) {
+      this.#logger.warn({ err: failure.message, remote: this.#socket.remoteAddress }, 'bad frame after complete ones; answering those, then closing the connection')
+      this.#endAfterPending()
+      return
+    }
     this.#updateReading()
   }
 

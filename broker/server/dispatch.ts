@@ -159,7 +159,9 @@ export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics):
     const started = performance.now()
     // A connection whose answer so far is to be its last (a failed authentication) takes no more
     // requests: frames pipelined behind a wrong password must not be more guesses.
-    if (session.closeAfterResponse) throw new StrandProtocolError('ILLEGAL_SASL_STATE', `request from ${session.peer} after its connection's last answer`)
+    // They get no answer (null) rather than an error each: the connection closes anyway, and one
+    // log line per pipelined frame would let a client flood the log.
+    if (session.closeAfterResponse) return null
     const header = decodeRequestHeader(frame)
     if (!session.authenticated && !PRE_AUTH_APIS.has(header.apiKey)) {
       throw new StrandProtocolError('ILLEGAL_SASL_STATE', `${apiName(header.apiKey)} from ${session.peer} before SASL authentication; only ApiVersions, SaslHandshake and SaslAuthenticate are allowed until then.`)

@@ -91,6 +91,8 @@ export class FrameDecoder {
   #bufferedBytes = 0
   /** Size of the frame being assembled, once its prefix has been read; -1 before. */
   #frameBytes = -1
+  /** A bad size prefix found after complete frames of the same chunk: those are returned first, then every push throws it. */
+  #failure: StrandProtocolError | null = null
 
   constructor(options: { frameBytesMax?: number } = {}) {
     this.#frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT
@@ -110,8 +112,20 @@ export class FrameDecoder {
     return this.#frameBytes >= 0 || this.#bufferedBytes > 0
   }
 
-  /** Returns the frame bodies completed by `chunk`. Throws on a negative or oversized prefix. */
+  /**
+   * The bad size prefix that ends the stream, once frames before it in the same chunk were
+   * returned; the caller answers those, then closes.
+   */
+  get failure(): StrandProtocolError | null {
+    return this.#failure
+  }
+
+  /**
+   * Returns the frame bodies completed by `chunk`. Throws on a negative or oversized prefix, unless
+   * frames came before it in this chunk: they are returned and `failure` is set.
+   */
   push(chunk: Buffer): Buffer[] {
+    if (this.#failure !== null) throw this.#failure
     if (chunk.length > 0) {
       const last = this.#chunks.at(-1)
       if (last !== undefined && last.length + chunk.length <= COALESCE_CHUNK_BYTES) {
@@ -127,7 +141,10 @@ export class FrameDecoder {
         if (this.#bufferedBytes < SIZE_PREFIX_BYTES) break
         const size = this.#take(SIZE_PREFIX_BYTES).readInt32BE(0)
         if (size < 0 || size > this.#frameBytesMax) {
-          throw new StrandProtocolError('INVALID_REQUEST', `Frame size ${size} is outside 0..${this.#frameBytesMax} bytes.`)
+          const err = new StrandProtocolError('INVALID_REQUEST', `Frame size ${size} is outside 0..${this.#frameBytesMax} bytes.`)
+          if (frames.length === 0) throw err
+          this.#failure = err
+          return frames
         }
         this.#frameBytes = size
       }

@@ -55,6 +55,19 @@ t.test('negative and oversized sizes are refused before buffering', async (t) =>
   t.same(d.push(exact), [], 'exactly the max is fine; waits for the body')
 })
 
+t.test('frames before a bad size in the same chunk are returned; the failure then ends the stream', async (t) => {
+  const d = new FrameDecoder({ frameBytesMax: 16 })
+  const good = Buffer.from([0, 0, 0, 2, 7, 8])
+  const bad = Buffer.from([0, 0, 1, 0, 1, 2, 3])
+  const frames = d.push(Buffer.concat([good, good, bad]))
+  t.same(frames.map((f) => [...f]), [[7, 8], [7, 8]], 'the two complete frames come out, to be answered')
+  t.type(d.failure, StrandProtocolError, 'the bad prefix is kept as the failure')
+  t.throws(() => d.push(Buffer.from([4])), StrandProtocolError, 'and every later push throws it')
+  const fresh = new FrameDecoder({ frameBytesMax: 16 })
+  t.throws(() => fresh.push(bad), StrandProtocolError, 'a bad prefix with nothing before it throws at once, as before')
+  t.equal(fresh.failure, null)
+})
+
 t.test('request headers round-trip, including a null client id; short headers are INVALID_REQUEST', async (t) => {
   for (const clientId of ['app', null, 'é✓']) {
     const buf = Buffer.alloc(4 + requestHeaderBytes(clientId) + 3)
