@@ -15,24 +15,37 @@
 // carries before the broker closes it, and the interleaving across sockets, depend on timing.
 // When a broker exits, the last inputs of every worker are written to a JSON file (hex bytes).
 //
-// Used by `npm run test:fuzz` (test/fuzz/run.ts) and, short, by test/cluster/fuzz.test.ts.
+// With `security: 'sasl'` the brokers require SASL (sasl-run.ts): the healthy client, the probes
+// and the bomber log in, and the workers fuzz the unauthenticated state (SASL frames, other APIs,
+// frames past the pre-authentication limit: sasl-inputs.ts), scripted exchanges with a corrupted
+// step (sasl-conn.ts), and sockets that logged in. The run also fails on a SASL violation: an
+// exchange that authenticates when it must not, another API answered before authenticating or a
+// socket left open after it, a failed authentication that does not close its connection,
+// correct credentials refused. Scripted exchanges read the broker's nonces, so a seed replays
+// their choices but not their bytes.
+//
+// Used by `npm run test:fuzz` (test/fuzz/run.ts) and, short, by test/cluster/fuzz.test.ts and
+// test/cluster/fuzz-sasl.test.ts.
 
 import { readFileSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Connection } from '../../client/connection.js'
+import { PRE_AUTH_FRAME_BYTES_MAX } from '../../broker/security/session.js'
 import { ApiKey, decodeResponse, encodeRequest } from '../../client/protocol/apis.js'
-import { FrameDecoder } from '../../client/protocol/frame.js'
 import { BATCH_BYTES_MAX } from '../../client/protocol/records.js'
 import type { Teardown } from '../helpers/broker-process.js'
 import { TestCluster } from '../helpers/cluster.js'
 import { Rng } from '../helpers/random.js'
 import { waitFor } from '../helpers/wait.js'
 import { HealthyClient } from './healthy.js'
-import { CREATE_TOPICS_PER_RUN_MAX, judge, ShadowFraming, type GuardContext } from './guard.js'
-import { nextInput, zipBomb, type FuzzInput } from './mutate.js'
+import { CREATE_TOPICS_PER_RUN_MAX, judge, type GuardContext } from './guard.js'
+import { nextInput, zipBomb, type FuzzInput, type MutateOptions } from './mutate.js'
+import { RawConn } from './raw-conn.js'
+import { EXCHANGE_KINDS, login, runExchange, type SaslUser } from './sasl-conn.js'
+import { afterAuthSaslInput, handshakeFrame, MECHANISMS, nextPreAuthInput, type SaslInputOptions } from './sasl-inputs.js'
+import { formatSasl, FUZZ_SASL_AUTHENTICATION_TIMEOUT_MS, pickPlan, saslFailures, saslSetup, SaslTally, type SaslReport, type SaslSetup, type Security } from './sasl-run.js'
 
 export const HEALTHY_TOPIC = 'fuzz-healthy'
 const HEALTHY_PARTITIONS = 3
@@ -63,13 +76,19 @@ const BOMBS_PER_REQUEST = 60
 export const RSS_GROWTH_BYTES_MAX = 200 * 1024 * 1024 + 4 * BATCH_BYTES_MAX
 const PROBE_INTERVAL_MS = 1000
 const PROBE_TIMEOUT_MS = 5000
-const CONNECT_TIMEOUT_MS = 3000
-/** A worker gives up on a socket whose writes the broker has not taken (it paused reading) for this long. */
-const DRAIN_WAIT_MS = 1000
 /** Inputs kept per worker for the dump written when a broker exits. */
 const RECENT_INPUTS_MAX = 32
-/** Responses larger than this are not expected from any fuzzed request (a Fetch answers at most 64 MiB). */
-const RESPONSE_BYTES_MAX = 128 * 1024 * 1024
+/** A socket that sent another API before authenticating must be closed within this (it is at once, unless the gate leaks). */
+const PRE_AUTH_GATE_CLOSE_MS_MAX = FUZZ_REQUEST_READ_TIMEOUT_MS + PARTIAL_CLOSE_SLACK_MS
+/** On a logged-in socket, this share of the inputs is SASL again (ILLEGAL_SASL_STATE, closed): most should reach the handlers. */
+const AFTER_AUTH_SASL_SHARE = 0.03
+/** Fuzz inputs written right behind a correct client-final (the finalThenGarbage exchange), at most. */
+const GARBAGE_AFTER_FINAL_MAX = 8
+/** With SASL: sockets that never authenticate and keep sending complete frames, one every IDLER_FRAME_INTERVAL_MS. */
+const IDLERS = 2
+const IDLER_FRAME_INTERVAL_MS = 400
+const FUZZ_TOPICS = [HEALTHY_TOPIC, 'orders', 'billing-sinks']
+const MUTATE_OPTIONS: MutateOptions = { maxRequestBytes: FUZZ_MAX_REQUEST_BYTES, topics: FUZZ_TOPICS }
 /** Broker log messages seen at most this often are printed with a full example line: rare ones are where bugs hide. */
 const RARE_LOG_LINES = 3
 
@@ -82,6 +101,8 @@ export interface FuzzOptions {
   tricklers?: number
   /** Bound on each broker's RSS peak over its level before fuzzing; default RSS_GROWTH_BYTES_MAX. */
   rssGrowthBytesMax?: number
+  /** 'sasl': the brokers require SASL, and the fuzz covers the handshake (see sasl-run.ts); default 'none'. */
+  security?: Security
   /** Progress lines (stderr in the runner). */
   log?: (line: string) => void
 }
@@ -109,6 +130,7 @@ export interface FuzzReport {
   seed: number
   durationMs: number
   workers: number
+  security: Security
   rssGrowthBytesMax: number
   framesSent: number
   bytesSent: number
@@ -132,6 +154,8 @@ export interface FuzzReport {
   brokers: BrokerReport[]
   /** Broker log lines at warn and above, by level and message. */
   brokerLog: Array<{ level: string; msg: string; count: number; example: string }>
+  /** The SASL mode's counts; null without SASL. */
+  sasl: SaslReport | null
   failures: string[]
   recentInputsFile: string | null
 }
@@ -153,106 +177,6 @@ export function rssBytes(pid: number | undefined): number | null {
     return m === null ? null : Number(m[1]) * 1024
   } catch {
     return null
-  }
-}
-
-/** A raw socket that counts response frames and tells a close by the broker from its own. */
-class RawConn {
-  readonly socket: net.Socket
-  readonly shadow = new ShadowFraming(FUZZ_MAX_REQUEST_BYTES)
-  readonly frames: Buffer[] = []
-  responses = 0
-  closed = false
-  closedByUs = false
-  /** The broker will close this one after answering what came before (an undecodable frame, a refused size). */
-  doomed = false
-  badResponseFraming = false
-  readonly #keepFrames: boolean
-  readonly #decoder = new FrameDecoder({ frameBytesMax: RESPONSE_BYTES_MAX })
-  #onClose: Array<() => void> = []
-
-  private constructor(socket: net.Socket, keepFrames: boolean, errors: Record<string, number>) {
-    this.socket = socket
-    this.#keepFrames = keepFrames
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        for (const f of this.#decoder.push(chunk)) {
-          this.responses++
-          if (this.#keepFrames) this.frames.push(f)
-        }
-      } catch {
-        this.badResponseFraming = true
-        socket.destroy()
-      }
-    })
-    socket.on('error', (err: NodeJS.ErrnoException) => count(errors, err.code ?? err.message))
-    socket.on('close', () => {
-      this.closed = true
-      for (const w of this.#onClose) w()
-      this.#onClose = []
-    })
-  }
-
-  static async open(port: number, errors: Record<string, number>, keepFrames = false): Promise<RawConn | null> {
-    const socket = net.connect({ port, host: '127.0.0.1', noDelay: true })
-    const ok = await new Promise<boolean>((resolve) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        clearTimeout(timer)
-        count(errors, `connect ${err.code ?? err.message}`)
-        resolve(false)
-      }
-      const timer = setTimeout(() => {
-        socket.off('error', onError)
-        resolve(false)
-      }, CONNECT_TIMEOUT_MS)
-      socket.once('connect', () => {
-        clearTimeout(timer)
-        socket.off('error', onError)
-        resolve(true)
-      })
-      socket.once('error', onError)
-    })
-    if (!ok) {
-      socket.destroy()
-      return null
-    }
-    return new RawConn(socket, keepFrames, errors)
-  }
-
-  get closedByBroker(): boolean {
-    return this.closed && !this.closedByUs
-  }
-
-  /** Writes, waiting (bounded) for the broker to take the bytes; false if it did not. */
-  async write(bytes: Buffer): Promise<boolean> {
-    if (this.closed) return false
-    if (this.socket.write(bytes)) return true
-    const drained = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), DRAIN_WAIT_MS)
-      this.socket.once('drain', () => {
-        clearTimeout(timer)
-        resolve(true)
-      })
-      this.#onClose.push(() => resolve(false))
-    })
-    return drained
-  }
-
-  /** Resolves true once closed, false after `ms`. */
-  async waitClosed(ms: number): Promise<boolean> {
-    if (this.closed) return true
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), ms)
-      this.#onClose.push(() => {
-        clearTimeout(timer)
-        resolve(true)
-      })
-    })
-  }
-
-  destroy(): void {
-    if (!this.closed) this.closedByUs = true
-    this.socket.destroy()
   }
 }
 
@@ -281,27 +205,43 @@ class Tally {
   }
 }
 
+/** The SASL mode's users and inputs, for the workers. */
+interface SaslRun {
+  setup: SaslSetup
+  /** Who fuzzing sockets log in as. */
+  users: readonly SaslUser[]
+  inputs: SaslInputOptions
+  tally: SaslTally
+}
+
 interface RunContext {
   ports: readonly number[]
   tally: Tally
   guard: GuardContext
+  /** Null without SASL. */
+  sasl: SaslRun | null
   stopped: () => boolean
 }
 
-/**
- * Judges a write by the frames it completes on the broker's side; sends it unless one is
- * forbidden. Returns false if the socket is no longer worth writing to.
- */
-async function sendInput(conn: RawConn, input: FuzzInput, ctx: RunContext): Promise<boolean> {
+/** What became of an input: `sent` unless the guard forbade it; `open` false once the socket is no longer worth writing to. */
+interface Sent {
+  sent: boolean
+  open: boolean
+}
+
+/** Judges a write by the frames it completes on the broker's side; sends it unless one is forbidden. */
+async function sendInput(conn: RawConn, input: FuzzInput, ctx: RunContext): Promise<Sent> {
   const { frames, commit } = conn.shadow.preview(input.bytes)
   let creates = 0
+  let unauthenticated = 0
   for (const f of frames) {
-    const j = judge(f, ctx.guard)
+    const j = judge(f, ctx.guard, conn.session)
     if (j.kind === 'forbidden') {
       count(ctx.tally.skipped, j.reason)
-      return true
+      return { sent: false, open: true }
     }
     if (j.kind === 'undecodable') conn.doomed = true
+    else if (j.kind === 'unauthenticated') unauthenticated++
     else creates += j.creates
   }
   ctx.guard.topicsLeft -= creates
@@ -312,41 +252,125 @@ async function sendInput(conn: RawConn, input: FuzzInput, ctx: RunContext): Prom
   t.bytesSent += input.bytes.length
   count(t.sentByApi, input.api)
   for (const k of input.kinds) count(t.mutations, k)
-  return conn.write(input.bytes)
+  const sasl = ctx.sasl?.tally
+  if (sasl !== undefined) {
+    if (conn.session === 'preAuth') sasl.inputs.preAuth++
+    else sasl.inputs.authenticated++
+    sasl.preAuthGate.frames += unauthenticated
+  }
+  const written = await conn.write(input.bytes)
+  if (unauthenticated > 0) {
+    // Only once written: a write the broker has not taken yet could not have tripped the gate.
+    conn.doomed = true
+    if (written) conn.preAuthGateTripped = true
+  }
+  return { sent: true, open: written }
+}
+
+/** A worker's input streams: the inputs' own Rng (a seed replays them) and the running correlation id. */
+interface WorkerInputs {
+  rng: Rng
+  correlationId: number
+  recent: Tally['recent'][number]
+}
+
+/** The next input for this socket, by its session. */
+function inputFor(conn: RawConn, w: WorkerInputs, ctx: RunContext): FuzzInput {
+  const sasl = ctx.sasl
+  const cid = w.correlationId++
+  if (sasl === null) return nextInput(w.rng, cid, MUTATE_OPTIONS)
+  if (conn.session === 'preAuth') return nextPreAuthInput(w.rng, cid, sasl.inputs)
+  return w.rng.bool(AFTER_AUTH_SASL_SHARE) ? afterAuthSaslInput(w.rng, cid, sasl.inputs) : nextInput(w.rng, cid, sasl.inputs)
+}
+
+/** Sends `input` (judged by the guard), keeping it in the worker's recent inputs. */
+async function sendRecorded(conn: RawConn, port: number, input: FuzzInput, w: WorkerInputs, ctx: RunContext): Promise<Sent> {
+  w.recent.push({ port, api: input.api, kinds: input.kinds, hex: input.bytes.length <= 4096 ? input.bytes.toString('hex') : `${input.bytes.subarray(0, 4096).toString('hex')}...(${input.bytes.length} bytes)` })
+  if (w.recent.length > RECENT_INPUTS_MAX) w.recent.shift()
+  return sendInput(conn, input, ctx)
 }
 
 async function fuzzWorker(index: number, seed: number, ctx: RunContext): Promise<void> {
-  const inputRng = new Rng(workerSeed(seed, index))
+  const w: WorkerInputs = { rng: new Rng(workerSeed(seed, index)), correlationId: 1, recent: [] }
   /** Ports, burst sizes and pauses: drawn as timing allows, so kept off the inputs' stream. */
   const rng = new Rng(workerSeed(seed, index) ^ 0x5bd1e995)
-  const recent: Tally['recent'][number] = []
-  ctx.tally.recent[index] = recent
-  let correlationId = 1
+  ctx.tally.recent[index] = w.recent
   while (!ctx.stopped()) {
     const port = rng.pick(ctx.ports)
-    const conn = await RawConn.open(port, ctx.tally.errors)
+    // Without SASL the inputs' stream is exactly what it was before SASL existed: no plan drawn.
+    const plan = ctx.sasl === null ? null : pickPlan(w.rng)
+    const conn = await RawConn.open(port, ctx.tally.errors, { frameBytesMax: plan === null ? FUZZ_MAX_REQUEST_BYTES : PRE_AUTH_FRAME_BYTES_MAX, keepFrames: plan === 'exchange' || plan === 'authenticated' })
     if (conn === null) {
       await delay(50)
       continue
     }
     ctx.tally.connectionsOpened++
-    // A few bursts per socket while it stays open: pipelined in one go, or spaced out.
-    for (let bursts = rng.int(1, 4); bursts > 0 && !conn.closed && !ctx.stopped(); bursts--) {
-      const inputs = Array.from({ length: rng.int(1, 25) }, () => nextInput(inputRng, correlationId++, { maxRequestBytes: FUZZ_MAX_REQUEST_BYTES, topics: [HEALTHY_TOPIC, 'orders', 'billing-sinks'] }))
-      const spaced = rng.bool(0.3)
-      for (const input of inputs) {
-        if (conn.closed || ctx.stopped()) break
-        recent.push({ port, api: input.api, kinds: input.kinds, hex: input.bytes.length <= 4096 ? input.bytes.toString('hex') : `${input.bytes.subarray(0, 4096).toString('hex')}...(${input.bytes.length} bytes)` })
-        if (recent.length > RECENT_INPUTS_MAX) recent.shift()
-        if (!(await sendInput(conn, input, ctx))) break
-        if (spaced) await delay(rng.int(0, 20))
-      }
-      await conn.waitClosed(rng.int(5, 150))
+    if (plan !== null && ctx.sasl !== null) {
+      ctx.sasl.tally.sockets[plan]++
+      conn.session = 'preAuth'
     }
-    await watchPartialFrame(conn, rng, ctx)
+    if (plan === 'exchange') await saslExchange(conn, port, w, ctx)
+    else if (plan !== 'authenticated' || (await saslLogin(conn, w.rng, ctx))) await fuzzSocket(conn, port, w, rng, ctx)
     conn.destroy()
     ctx.tally.settle(conn)
   }
+}
+
+/** A few bursts of inputs while the socket stays open: pipelined in one go, or spaced out. */
+async function fuzzSocket(conn: RawConn, port: number, w: WorkerInputs, rng: Rng, ctx: RunContext): Promise<void> {
+  for (let bursts = rng.int(1, 4); bursts > 0 && !conn.closed && !ctx.stopped(); bursts--) {
+    const inputs = Array.from({ length: rng.int(1, 25) }, () => inputFor(conn, w, ctx))
+    const spaced = rng.bool(0.3)
+    for (const input of inputs) {
+      if (conn.closed || ctx.stopped()) break
+      if (!(await sendRecorded(conn, port, input, w, ctx)).open) break
+      if (spaced) await delay(rng.int(0, 20))
+    }
+    await conn.waitClosed(rng.int(5, 150))
+  }
+  await watchPreAuthGate(conn, ctx)
+  await watchPartialFrame(conn, rng, ctx)
+}
+
+/** Logs a worker's socket in with correct credentials (either user, either mechanism); false if that failed. */
+async function saslLogin(conn: RawConn, rng: Rng, ctx: RunContext): Promise<boolean> {
+  const sasl = ctx.sasl
+  if (sasl === null) return false
+  const user = rng.pick(sasl.users)
+  const mechanism = rng.bool(0.7) ? 'SCRAM-SHA-256' : 'PLAIN'
+  const result = await login(conn, user, mechanism, FUZZ_MAX_REQUEST_BYTES)
+  if (!ctx.stopped() || result.ok) sasl.tally.login(user, mechanism, result)
+  return result.ok
+}
+
+/** One scripted exchange (sasl-conn.ts); the finalThenGarbage one writes fuzz inputs behind its final. */
+async function saslExchange(conn: RawConn, port: number, w: WorkerInputs, ctx: RunContext): Promise<void> {
+  const sasl = ctx.sasl
+  if (sasl === null) return
+  const kind = w.rng.pick(EXCHANGE_KINDS)
+  const garbage = async (c: RawConn): Promise<Buffer[]> => {
+    const written: Buffer[] = []
+    for (let k = w.rng.int(1, GARBAGE_AFTER_FINAL_MAX); k > 0 && !c.closed; k--) {
+      const input = inputFor(c, w, ctx)
+      const deadBefore = c.shadow.dead
+      const { sent, open } = await sendRecorded(c, port, input, w, ctx)
+      if (sent && !deadBefore) written.push(input.bytes)
+      if (!open) break
+    }
+    return written
+  }
+  const outcome = await runExchange(conn, w.rng, kind, { users: sasl.users, inputs: sasl.inputs, frameBytesMax: FUZZ_MAX_REQUEST_BYTES, garbage }, sasl.tally.exchanges)
+  // An exchange cut short by the end of the run says nothing.
+  if (!ctx.stopped() || outcome !== 'noAnswer') sasl.tally.exchanges.record(kind, outcome)
+}
+
+/** A socket that sent another API before authenticating must be closed by the broker, at once. */
+async function watchPreAuthGate(conn: RawConn, ctx: RunContext): Promise<void> {
+  const gate = ctx.sasl?.tally.preAuthGate
+  if (gate === undefined || !conn.preAuthGateTripped || ctx.stopped()) return
+  gate.watched++
+  if (await conn.waitClosed(PRE_AUTH_GATE_CLOSE_MS_MAX)) gate.closedOnTime++
+  else if (!ctx.stopped()) gate.late++
 }
 
 /**
@@ -363,19 +387,42 @@ async function watchPartialFrame(conn: RawConn, rng: Rng, ctx: RunContext): Prom
   }
 }
 
-/** Slow loris: a size prefix, then one byte every few hundred ms, until the broker closes the socket. */
+/**
+ * Opens a socket for a trickler or the bomber: with SASL, logged in as the brokers' user (or, for
+ * `unauthenticated`, not at all); null if that failed. Returns the frame limit the broker applies.
+ */
+async function openHelperSocket(port: number, ctx: RunContext, options: { unauthenticated: boolean }): Promise<{ conn: RawConn; frameBytesMax: number } | null> {
+  const sasl = ctx.sasl
+  const preAuth = sasl !== null && options.unauthenticated
+  const conn = await RawConn.open(port, ctx.tally.errors, { frameBytesMax: sasl === null ? FUZZ_MAX_REQUEST_BYTES : PRE_AUTH_FRAME_BYTES_MAX, keepFrames: sasl !== null })
+  if (conn === null) return null
+  ctx.tally.connectionsOpened++
+  if (sasl === null || preAuth) return { conn, frameBytesMax: preAuth ? PRE_AUTH_FRAME_BYTES_MAX : FUZZ_MAX_REQUEST_BYTES }
+  const result = await login(conn, sasl.setup.brokerUser, 'SCRAM-SHA-256', FUZZ_MAX_REQUEST_BYTES)
+  if (!ctx.stopped()) sasl.tally.login(sasl.setup.brokerUser, 'SCRAM-SHA-256', result)
+  if (result.ok) return { conn, frameBytesMax: FUZZ_MAX_REQUEST_BYTES }
+  conn.destroy()
+  ctx.tally.settle(conn)
+  return null
+}
+
+/**
+ * Slow loris: a size prefix, then one byte every few hundred ms, until the broker closes the
+ * socket. With SASL, even tricklers stay unauthenticated (a size within the pre-authentication
+ * limit) and odd ones log in first.
+ */
 async function trickler(index: number, seed: number, ctx: RunContext): Promise<void> {
   const rng = new Rng(workerSeed(seed, 10_000 + index))
   while (!ctx.stopped()) {
-    const conn = await RawConn.open(rng.pick(ctx.ports), ctx.tally.errors)
-    if (conn === null) {
+    const opened = await openHelperSocket(rng.pick(ctx.ports), ctx, { unauthenticated: index % 2 === 0 })
+    if (opened === null) {
       await delay(50)
       continue
     }
-    ctx.tally.connectionsOpened++
+    const { conn, frameBytesMax } = opened
     ctx.tally.trickle.sockets++
     const prefix = Buffer.alloc(4)
-    prefix.writeInt32BE(rng.int(100, FUZZ_MAX_REQUEST_BYTES), 0)
+    prefix.writeInt32BE(rng.int(100, frameBytesMax), 0)
     const started = performance.now()
     conn.socket.write(prefix)
     const limitMs = FUZZ_REQUEST_READ_TIMEOUT_MS + PARTIAL_CLOSE_SLACK_MS
@@ -397,6 +444,42 @@ async function trickler(index: number, seed: number, ctx: RunContext): Promise<v
 }
 
 /**
+ * With SASL: a socket that never authenticates but keeps sending complete frames (ApiVersions,
+ * after a handshake on every other socket), so neither the read deadline nor the idle timeout
+ * closes it: sasl.authentication.timeout.ms must.
+ */
+async function idler(index: number, seed: number, ctx: RunContext): Promise<void> {
+  const deadline = ctx.sasl?.tally.authDeadline
+  if (deadline === undefined) return
+  const rng = new Rng(workerSeed(seed, 30_000 + index))
+  const limitMs = FUZZ_SASL_AUTHENTICATION_TIMEOUT_MS + PARTIAL_CLOSE_SLACK_MS
+  for (let n = 0; !ctx.stopped(); n++) {
+    const conn = await RawConn.open(rng.pick(ctx.ports), ctx.tally.errors, { frameBytesMax: PRE_AUTH_FRAME_BYTES_MAX })
+    if (conn === null) {
+      await delay(50)
+      continue
+    }
+    ctx.tally.connectionsOpened++
+    deadline.sockets++
+    const started = performance.now()
+    if (n % 2 === 1) conn.socket.write(handshakeFrame(rng.pick(MECHANISMS), 0))
+    for (let cid = 1; !conn.closed && !ctx.stopped() && performance.now() - started < limitMs; cid++) {
+      conn.socket.write(encodeRequest(ApiKey.ApiVersions, 0, cid, 'fuzz-idler', {}))
+      await conn.waitClosed(IDLER_FRAME_INTERVAL_MS)
+    }
+    const closeMs = Math.round(performance.now() - started)
+    if (conn.closed) {
+      deadline.closedOnTime++
+      deadline.closeMsMax = Math.max(deadline.closeMsMax, closeMs)
+    } else if (!ctx.stopped()) {
+      deadline.late++
+    }
+    conn.destroy()
+    ctx.tally.settle(conn)
+  }
+}
+
+/**
  * Every BOMB_INTERVAL_MS, a Produce of BOMBS_PER_REQUEST zip-bomb batches (valid CRCs, records
  * that inflate to ~64 MiB of zeros) to a healthy partition: refused as CORRUPT_MESSAGE, but only
  * after inflating each, which must not hold the broker's event loop (see the probe latency).
@@ -407,24 +490,26 @@ async function bomber(seed: number, ctx: RunContext): Promise<void> {
   while (!ctx.stopped()) {
     await delay(BOMB_INTERVAL_MS)
     if (ctx.stopped()) break
-    const conn = await RawConn.open(rng.pick(ctx.ports), ctx.tally.errors)
-    if (conn === null) continue
-    ctx.tally.connectionsOpened++
+    const opened = await openHelperSocket(rng.pick(ctx.ports), ctx, { unauthenticated: false })
+    if (opened === null) continue
+    const { conn } = opened
     ctx.tally.bombs.sent++
     const partitions = Array.from({ length: BOMBS_PER_REQUEST }, () => ({ index: rng.int(0, HEALTHY_PARTITIONS - 1), records: bomb }))
+    // A login's answers are counted too: the bomb's is the one after them.
+    const before = conn.responses
     conn.socket.write(encodeRequest(ApiKey.Produce, 0, 1, 'fuzz-bomber', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: HEALTHY_TOPIC, partitions }] }))
     const deadline = performance.now() + 60_000
-    while (conn.responses === 0 && !conn.closed && performance.now() < deadline) await delay(20)
-    if (conn.responses > 0) ctx.tally.bombs.answered++
+    while (conn.responses === before && !conn.closed && performance.now() < deadline) await delay(20)
+    if (conn.responses > before) ctx.tally.bombs.answered++
     conn.destroy()
     ctx.tally.settle(conn)
   }
 }
 
-/** ApiVersions and Metadata on a fresh socket: the problem, or null and how long the answers took. */
 /** A broker's strand_memory_bytes by kind, over DescribeMetrics; null if it does not answer. */
-async function brokerMemory(port: number): Promise<Record<string, number> | null> {
-  const c = new Connection({ host: '127.0.0.1', port, clientId: 'fuzz-report', connectTimeoutMs: PROBE_TIMEOUT_MS, requestTimeoutMs: PROBE_TIMEOUT_MS, inflightRequestsMax: 1, frameBytesMax: 16 << 20 })
+async function brokerMemory(port: number, user: SaslUser | null): Promise<Record<string, number> | null> {
+  const sasl = user === null ? null : { mechanism: 'SCRAM-SHA-256' as const, username: user.username, password: user.password }
+  const c = new Connection({ host: '127.0.0.1', port, clientId: 'fuzz-report', connectTimeoutMs: PROBE_TIMEOUT_MS, requestTimeoutMs: PROBE_TIMEOUT_MS, inflightRequestsMax: 1, frameBytesMax: 16 << 20, security: { sasl } })
   try {
     const res = await c.request(ApiKey.DescribeMetrics, {})
     const memory: Record<string, number> = {}
@@ -440,24 +525,33 @@ async function brokerMemory(port: number): Promise<Record<string, number> | null
   }
 }
 
-export async function probeBroker(port: number): Promise<{ problem: string | null; latencyMs: number }> {
+/**
+ * ApiVersions and Metadata on a fresh socket (with SASL, after logging in as `user`, which the
+ * latency includes): the problem, or null and how long the answers took.
+ */
+export async function probeBroker(port: number, user: SaslUser | null = null): Promise<{ problem: string | null; latencyMs: number }> {
   const started = performance.now()
-  const problem = await probeProblem(port)
+  const problem = await probeProblem(port, user)
   return { problem, latencyMs: Math.round(performance.now() - started) }
 }
 
-async function probeProblem(port: number): Promise<string | null> {
+async function probeProblem(port: number, user: SaslUser | null): Promise<string | null> {
   const errors: Record<string, number> = {}
-  const conn = await RawConn.open(port, errors, true)
+  const conn = await RawConn.open(port, errors, { frameBytesMax: user === null ? FUZZ_MAX_REQUEST_BYTES : PRE_AUTH_FRAME_BYTES_MAX, keepFrames: true })
   if (conn === null) return `cannot connect (${Object.keys(errors).join(', ')})`
   try {
+    if (user !== null) {
+      const result = await login(conn, user, 'SCRAM-SHA-256', FUZZ_MAX_REQUEST_BYTES)
+      if (!result.ok) return `login: ${result.problem}`
+      conn.keepFrames = true
+    }
     conn.socket.write(encodeRequest(ApiKey.ApiVersions, 0, 1, 'fuzz-probe', {}))
     conn.socket.write(encodeRequest(ApiKey.Metadata, 0, 2, 'fuzz-probe', { topics: [HEALTHY_TOPIC] }))
-    const deadline = performance.now() + PROBE_TIMEOUT_MS
-    while (conn.frames.length < 2 && !conn.closed && performance.now() < deadline) await delay(5)
-    if (conn.frames.length < 2) return conn.closed ? 'closed without answering' : `no answer within ${PROBE_TIMEOUT_MS} ms`
-    const versions = decodeResponse(ApiKey.ApiVersions, 0, conn.frames[0]!)
-    const metadata = decodeResponse(ApiKey.Metadata, 0, conn.frames[1]!)
+    const first = await conn.nextFrame(PROBE_TIMEOUT_MS)
+    const second = first === null ? null : await conn.nextFrame(PROBE_TIMEOUT_MS)
+    if (first === null || second === null) return conn.closed ? 'closed without answering' : `no answer within ${PROBE_TIMEOUT_MS} ms`
+    const versions = decodeResponse(ApiKey.ApiVersions, 0, first)
+    const metadata = decodeResponse(ApiKey.Metadata, 0, second)
     if (versions.correlationId !== 1 || versions.body.errorCode !== 0) return `ApiVersions answered ${JSON.stringify({ correlationId: versions.correlationId, errorCode: versions.body.errorCode })}`
     const topic = metadata.body.topics.find((t) => t.name === HEALTHY_TOPIC)
     if (metadata.correlationId !== 2 || topic === undefined || topic.errorCode !== 0) return `Metadata answered without ${HEALTHY_TOPIC}`
@@ -525,13 +619,16 @@ class BrokerLogTally {
 class BrokerWatch {
   readonly reports: BrokerReport[]
   readonly #cluster: TestCluster
+  /** Who the probes log in as (SASL), or null. */
+  readonly #user: SaslUser | null
   #probeStartedMs: Array<number | null>
   #timer: NodeJS.Timeout | undefined
   #probing: Promise<unknown> = Promise.resolve()
   #stopped = false
 
-  constructor(cluster: TestCluster) {
+  constructor(cluster: TestCluster, user: SaslUser | null) {
     this.#cluster = cluster
+    this.#user = user
     this.reports = cluster.ids.map((id) => {
       const pid = cluster.broker(id).child.pid ?? null
       return { id, pid, rssBeforeBytes: null, rssPeakBytes: null, rssAfterBytes: null, heapUsedAfterBytes: null, arrayBuffersAfterBytes: null, exited: null, probesOk: 0, probesFailed: 0, probeStallMs: 0, probeLatencyMsMax: 0 }
@@ -571,7 +668,7 @@ class BrokerWatch {
   async #probe(r: BrokerReport, i: number): Promise<void> {
     if (r.exited !== null || this.#stopped) return
     const started = performance.now()
-    const { problem, latencyMs } = await probeBroker(this.#cluster.ports[i]!)
+    const { problem, latencyMs } = await probeBroker(this.#cluster.ports[i]!, this.#user)
     if (problem === null) {
       r.probesOk++
       r.probeLatencyMsMax = Math.max(r.probeLatencyMsMax, latencyMs)
@@ -585,14 +682,9 @@ class BrokerWatch {
   }
 }
 
-/** Starts a cluster, runs the fuzz with the healthy client and the watches, and judges the run. */
-export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzReport> {
-  const log = options.log ?? (() => undefined)
-  const workers = options.workers ?? 16
-  const tricklers = options.tricklers ?? 2
-  const rssGrowthBytesMax = options.rssGrowthBytesMax ?? RSS_GROWTH_BYTES_MAX
-  log(`fuzz: seed ${options.seed}, ${options.durationMs} ms, ${workers} sockets, ${tricklers} tricklers`)
-
+/** The fuzzed cluster: the fuzzer's limits, and with SASL its settings, users and counts. */
+async function startCluster(t: Teardown, security: Security, requestTimeoutMs: number): Promise<{ cluster: TestCluster; sasl: SaslRun | null }> {
+  const setup = security === 'sasl' ? saslSetup() : null
   const cluster = await TestCluster.start(t, {
     overrides: {
       'max.request.bytes': FUZZ_MAX_REQUEST_BYTES,
@@ -600,30 +692,53 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
       'max.connections': FUZZ_MAX_CONNECTIONS,
       // Fuzzed group requests create __consumer_offsets: a few partitions keep that cheap.
       'offsets.topic.num.partitions': 5,
+      ...setup?.overrides,
     },
+    ...(setup === null ? {} : { clientSecurity: { sasl: setup.clientSasl } }),
   })
-  const logTally = new BrokerLogTally()
-  for (const id of cluster.ids) logTally.attach(cluster, id)
-  const requestTimeoutMs = 5000
   const admin = cluster.client('fuzz-admin', { requestTimeoutMs }).admin()
   await admin.createTopic({ topic: HEALTHY_TOPIC, partitions: HEALTHY_PARTITIONS, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } })
+  if (setup === null) return { cluster, sasl: null }
+  await admin.upsertUser({ name: setup.fuzzUser.username, password: setup.fuzzUser.password })
+  await cluster.waitForUser({ mechanism: 'SCRAM-SHA-256', username: setup.fuzzUser.username, password: setup.fuzzUser.password })
+  const users = [setup.brokerUser, setup.fuzzUser]
+  const inputs: SaslInputOptions = { ...MUTATE_OPTIONS, usernames: users.map((u) => u.username) }
+  return { cluster, sasl: { setup, users, inputs, tally: new SaslTally() } }
+}
+
+/** Starts a cluster, runs the fuzz with the healthy client and the watches, and judges the run. */
+export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzReport> {
+  const log = options.log ?? (() => undefined)
+  const workers = options.workers ?? 16
+  const tricklers = options.tricklers ?? 2
+  const rssGrowthBytesMax = options.rssGrowthBytesMax ?? RSS_GROWTH_BYTES_MAX
+  const security = options.security ?? 'none'
+  log(`fuzz: seed ${options.seed}, ${options.durationMs} ms, ${workers} sockets, ${tricklers} tricklers, security ${security}`)
+
+  const requestTimeoutMs = 5000
+  const { cluster, sasl } = await startCluster(t, security, requestTimeoutMs)
+  const logTally = new BrokerLogTally()
+  for (const id of cluster.ids) logTally.attach(cluster, id)
+  const probeUser = sasl?.setup.brokerUser ?? null
   const strand = cluster.client('fuzz-healthy', { requestTimeoutMs })
   for (let p = 0; p < HEALTHY_PARTITIONS; p++) await cluster.waitForPartition(strand, HEALTHY_TOPIC, p, (x) => x.leaderId > 0 && x.isr.length === 3, 'three in-sync replicas')
   const healthy = new HealthyClient(strand, cluster.client('fuzz-consumer', { requestTimeoutMs }), { topic: HEALTHY_TOPIC, partitions: HEALTHY_PARTITIONS, requestTimeoutMs })
   healthy.start()
   await waitFor(() => healthy.acked.length >= 100 && healthy.seen >= 50, { what: 'the healthy client producing and consuming', timeoutMs: 30_000 })
 
-  const watch = new BrokerWatch(cluster)
+  const watch = new BrokerWatch(cluster, probeUser)
   watch.baseline()
   watch.start()
   healthy.watchStalls()
   const tally = new Tally()
   let stopped = false
-  const ctx: RunContext = { ports: cluster.ports, tally, guard: { healthyTopic: HEALTHY_TOPIC, topicsLeft: CREATE_TOPICS_PER_RUN_MAX }, stopped: () => stopped }
+  const guard: GuardContext = { healthyTopic: HEALTHY_TOPIC, topicsLeft: CREATE_TOPICS_PER_RUN_MAX, ownUsers: sasl?.users.map((u) => u.username) ?? [] }
+  const ctx: RunContext = { ports: cluster.ports, tally, guard, sasl, stopped: () => stopped }
   const started = performance.now()
   const running = [
     ...Array.from({ length: workers }, (_, i) => fuzzWorker(i, options.seed, ctx)),
     ...Array.from({ length: tricklers }, (_, i) => trickler(i, options.seed, ctx)),
+    ...Array.from({ length: sasl === null ? 0 : IDLERS }, (_, i) => idler(i, options.seed, ctx)),
     bomber(options.seed, ctx),
   ]
   const progress = setInterval(() => log(`  ${Math.round((performance.now() - started) / 1000)} s: ${tally.framesSent} inputs sent, ${tally.closedByBroker} sockets closed by brokers, healthy acked ${healthy.acked.length}`), 10_000)
@@ -638,15 +753,16 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
   log(`fuzz: stopped after ${durationMs} ms; checking the brokers and the healthy client`)
 
   const failures: string[] = [...new Set(tally.anomalies)]
-  const finalProbes = await Promise.all(cluster.ports.map(async (port, i) => (watch.reports[i]!.exited === null ? (await probeBroker(port)).problem : 'exited')))
+  const finalProbes = await Promise.all(cluster.ports.map(async (port, i) => (watch.reports[i]!.exited === null ? (await probeBroker(port, probeUser)).problem : 'exited')))
   await Promise.all(cluster.ports.map(async (port, i) => {
     const r = watch.reports[i]!
     if (r.exited !== null) return
-    const memory = await brokerMemory(port)
+    const memory = await brokerMemory(port, probeUser)
     r.heapUsedAfterBytes = memory?.heap_used ?? null
     r.arrayBuffersAfterBytes = memory?.array_buffers ?? null
   }))
   const { lost, examples: lostExamples } = await healthy.finish(30_000)
+  if (healthy.consumerError !== null) failures.push(`the healthy consumer failed: ${healthy.consumerError}`)
   for (const [i, r] of watch.reports.entries()) {
     if (r.exited !== null) failures.push(`broker ${r.id} exited (${r.exited})`)
     else if (finalProbes[i] !== null) failures.push(`broker ${r.id} does not answer ApiVersions and Metadata after fuzzing: ${finalProbes[i]}`)
@@ -661,6 +777,8 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
   if (consumeStallMsMax > HEALTHY_STALL_MS_MAX) failures.push(`the healthy consumer went ${consumeStallMsMax} ms without a record`)
   const fatal = logTally.entries().filter((e) => e.level === 'fatal')
   for (const e of fatal) failures.push(`broker logged fatal: ${e.msg}`)
+  const saslReport = sasl?.tally.report() ?? null
+  if (saslReport !== null) failures.push(...saslFailures(saslReport))
 
   let recentInputsFile: string | null = null
   if (watch.reports.some((r) => r.exited !== null)) {
@@ -673,6 +791,7 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
     seed: options.seed,
     durationMs,
     workers,
+    security,
     rssGrowthBytesMax,
     framesSent: tally.framesSent,
     bytesSent: tally.bytesSent,
@@ -689,6 +808,7 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
     healthy: { acked: healthy.acked.length, failedSends: healthy.failedSends, lost, ackStallMsMax, consumeStallMsMax },
     brokers: watch.reports,
     brokerLog: logTally.entries(),
+    sasl: saslReport,
     failures,
     recentInputsFile,
   }
@@ -710,7 +830,7 @@ function sorted(map: Record<string, number>): Array<[string, number]> {
 /** The runner's printout. */
 export function formatReport(r: FuzzReport): string {
   const out: string[] = []
-  out.push(`protocol fuzz (seed ${r.seed}): ${(r.durationMs / 1000).toFixed(1)} s, 3 brokers, ${r.workers} fuzzing sockets`)
+  out.push(`protocol fuzz (seed ${r.seed}): ${(r.durationMs / 1000).toFixed(1)} s, 3 brokers, ${r.workers} fuzzing sockets${r.security === 'sasl' ? ', listener requires SASL' : ''}`)
   out.push(`\ninputs sent: ${r.framesSent} (${mib(r.bytesSent)}), by API:`)
   out.push(table(sorted(r.sentByApi)))
   out.push('\nmutations applied:')
@@ -728,6 +848,7 @@ export function formatReport(r: FuzzReport): string {
       [`Produce requests of ${BOMBS_PER_REQUEST} zip bombs sent / answered`, `${r.bombs.sent} / ${r.bombs.answered}`],
     ]),
   )
+  if (r.sasl !== null) out.push(formatSasl(r.sasl))
   out.push('\nerrors seen by the fuzzer:')
   out.push(Object.keys(r.errors).length === 0 ? '  none' : table(sorted(r.errors)))
   out.push('\nbroker log lines at warn and above:')

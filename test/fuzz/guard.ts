@@ -3,12 +3,29 @@
 //
 // - Broker-to-broker APIs (Vote, AppendEntries, InstallSnapshot, BrokerRegistration,
 //   BrokerHeartbeat, AlterPartition, AllocateProducerIds, ControlledShutdown) and a Fetch with
-//   replicaId >= 0 (a follower's fetch, which moves the high watermark): any client may send them
-//   and the broker acts on a well-formed one. That is an authorization gap (no authentication,
-//   no ACLs: see README "Not yet"), not a robustness bug, so only the malformed ones are sent.
+//   replicaId >= 0 (a follower's fetch, which moves the high watermark): on a listener without
+//   SASL, with no ACL, any client may send them and the broker acts on a well-formed one. That is
+//   the open cluster's authorization, not a robustness bug, so only the malformed ones are sent.
 // - CreateTopics that would create many partitions or topics (PARTITIONS_PER_TOPIC_MAX is 10,000
 //   per topic, each a directory and files on three brokers): a small budget per run.
 // - DeleteTopics of the healthy client's topic.
+// - CreateAcls of an ACL the broker would accept: with no ACL at all the cluster is open, and the
+//   first ACL makes it deny what no ACL allows (broker/security/authorizer.ts), which stops the
+//   healthy client (anonymous without SASL; the fuzzer's own non-super user with it). That is
+//   the authorizer doing its job, not a robustness bug. Invalid bindings are still sent.
+// - AlterUserScramCredentials touching the fuzzer's own SASL users (their passwords would change
+//   under the sockets logging in with them).
+//
+// On a listener that requires SASL, what a frame may do depends on the socket's session:
+// - before authentication, any API other than ApiVersions, SaslHandshake and SaslAuthenticate
+//   closes the connection before its body is decoded (broker/server/dispatch.ts), so nothing is
+//   forbidden there: well-formed broker-to-broker requests are sent on purpose, to show the gate;
+// - authenticated as the fuzzer's non-super user, broker-to-broker APIs and replica fetches
+//   (cluster_action), and ACL and user changes (alter on the cluster), are refused with
+//   CLUSTER_AUTHORIZATION_FAILED by the authorization gate before their handler, even with no
+//   ACL at all (broker/security/authorizer.ts, request-auth.ts), so they are sent too: the gate
+//   is what is fuzzed; the topic rules stay;
+// - authenticated as the brokers' own user (a super user), every rule above applies.
 //
 // The broker sees a byte stream, not the fuzzer's writes: a lying size prefix shifts where every
 // later frame starts. So each socket keeps a shadow of the broker's framing, and a write is judged
@@ -17,6 +34,8 @@
 import { ApiKey, apiName, decodeRequestBody, decodeRequestHeader } from '../../client/protocol/apis.js'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
 import type { CreateTopicsRequest } from '../../client/protocol/messages/create-topics.js'
+import type { AlterUserScramCredentialsRequest, CreateAclsRequest } from '../../client/protocol/messages/security.js'
+import { aclFromWire } from '../../broker/server/handlers/security.js'
 import type { DeleteTopicsRequest } from '../../client/protocol/messages/delete-topics.js'
 import type { FetchRequest } from '../../client/protocol/messages/fetch.js'
 
@@ -37,23 +56,36 @@ export const CREATE_PARTITIONS_PER_TOPIC_MAX = 8
 /** ...and the whole run at most this many topics (requests that would fail count too). */
 export const CREATE_TOPICS_PER_RUN_MAX = 30
 
+/** APIs a session may send before it has authenticated (as broker/server/dispatch.ts). */
+export const PRE_AUTH_API_KEYS: ReadonlySet<number> = new Set([ApiKey.ApiVersions, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate])
+
 export interface GuardContext {
   /** The healthy client's topic: never deleted. */
   healthyTopic: string
   /** Topics a well-formed CreateTopics may still create in this run. */
   topicsLeft: number
+  /** The fuzzer's own SASL users: never altered or deleted. */
+  ownUsers: readonly string[]
 }
+
+/**
+ * Who a socket speaks as: 'open' on a listener without SASL; on one with SASL, 'preAuth' until it
+ * authenticates, then 'super' (the brokers' own user) or 'user' (the fuzzer's non-super user).
+ */
+export type SessionKind = 'open' | 'preAuth' | 'super' | 'user'
 
 export type Judgement =
   /** The broker cannot read its header or body: it answers what came before, then closes. */
   | { kind: 'undecodable' }
+  /** Another API before SASL authentication: the broker closes the connection without decoding its body. */
+  | { kind: 'unauthenticated' }
   /** The broker answers it (an unknown API or version gets UNSUPPORTED_VERSION). */
   | { kind: 'answered'; creates: number }
   /** Must not be sent. */
   | { kind: 'forbidden'; reason: string }
 
-/** How the broker would take this frame body, decoded exactly as broker/server/dispatch.ts does. */
-export function judge(body: Buffer, ctx: GuardContext): Judgement {
+/** How the broker would take this frame body from a `session` socket, decoded exactly as broker/server/dispatch.ts does. */
+export function judge(body: Buffer, ctx: GuardContext, session: SessionKind = 'open'): Judgement {
   let header
   let request: unknown
   try {
@@ -61,13 +93,22 @@ export function judge(body: Buffer, ctx: GuardContext): Judgement {
   } catch {
     return { kind: 'undecodable' }
   }
+  if (session === 'preAuth' && !PRE_AUTH_API_KEYS.has(header.apiKey)) return { kind: 'unauthenticated' }
   try {
     request = decodeRequestBody(header.apiKey, header.apiVersion, body, header.bodyOffset)
   } catch (err) {
     return err instanceof StrandProtocolError && err.code === 'UNSUPPORTED_VERSION' ? { kind: 'answered', creates: 0 } : { kind: 'undecodable' }
   }
-  if (PROTECTED_API_KEYS.has(header.apiKey)) return { kind: 'forbidden', reason: `well-formed ${apiName(header.apiKey)}` }
-  if (header.apiKey === ApiKey.Fetch && (request as FetchRequest).replicaId >= 0) return { kind: 'forbidden', reason: 'well-formed follower Fetch (replicaId >= 0)' }
+  const gated = session === 'user'
+  if (!gated && PROTECTED_API_KEYS.has(header.apiKey)) return { kind: 'forbidden', reason: `well-formed ${apiName(header.apiKey)}` }
+  if (!gated && header.apiKey === ApiKey.Fetch && (request as FetchRequest).replicaId >= 0) return { kind: 'forbidden', reason: 'well-formed follower Fetch (replicaId >= 0)' }
+  if (!gated && header.apiKey === ApiKey.CreateAcls && (request as CreateAclsRequest).creations.some((c) => typeof aclFromWire(c) !== 'string')) {
+    return { kind: 'forbidden', reason: 'CreateAcls of a valid ACL' }
+  }
+  if (!gated && header.apiKey === ApiKey.AlterUserScramCredentials) {
+    const alter = request as AlterUserScramCredentialsRequest
+    if ([...alter.upsertions, ...alter.deletions].some((u) => ctx.ownUsers.includes(u.name))) return { kind: 'forbidden', reason: "AlterUserScramCredentials of the fuzzer's own users" }
+  }
   if (header.apiKey === ApiKey.DeleteTopics && (request as DeleteTopicsRequest).topicNames.includes(ctx.healthyTopic)) {
     return { kind: 'forbidden', reason: 'DeleteTopics of the healthy topic' }
   }
@@ -83,7 +124,7 @@ export function judge(body: Buffer, ctx: GuardContext): Judgement {
 
 /** The broker's view of one socket's byte stream: where frames start, and whether it has given up. */
 export class ShadowFraming {
-  readonly #frameBytesMax: number
+  #frameBytesMax: number
   /** Bytes written that do not complete a frame yet, as written. */
   #pending: Buffer[] = []
   #pendingBytes = 0
@@ -101,6 +142,11 @@ export class ShadowFraming {
 
   get dead(): boolean {
     return this.#dead
+  }
+
+  /** Changes the frame limit, as the broker does once a connection authenticates (only between frames). */
+  set frameBytesMax(bytes: number) {
+    this.#frameBytesMax = bytes
   }
 
   /**

@@ -42,6 +42,8 @@ class StallMeter {
 export class HealthyClient {
   readonly acked: Acked[] = []
   failedSends = 0
+  /** Why the consumer's loop ended early (a non-retriable error), or null: reported as a failure, not thrown at the runner. */
+  consumerError: string | null = null
   readonly #producer: Producer
   readonly #topic: string
   readonly #partitions: number
@@ -67,8 +69,13 @@ export class HealthyClient {
     this.#consumer = consumer
     const seen = this.#seen
     this.#consuming = (async () => {
-      for await (const batch of consumer) {
-        for (const m of batch.messages) seen.set(`${batch.partition}:${m.offset}`, m.value?.toString() ?? '')
+      try {
+        for await (const batch of consumer) {
+          for (const m of batch.messages) seen.set(`${batch.partition}:${m.offset}`, m.value?.toString() ?? '')
+        }
+      } catch (err) {
+        const e = err as Error & { code?: string }
+        this.consumerError = `${e.code ?? e.name}: ${e.message}`
       }
     })()
   }

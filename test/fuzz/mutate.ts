@@ -33,6 +33,15 @@ export type MutationKind =
   | 'randomBody'
   | 'randomBytes'
   | 'shortFrame'
+  // SASL inputs (test/fuzz/sasl-inputs.ts):
+  | 'saslMechanism'
+  | 'saslPipeline'
+  | 'scramFirst'
+  | 'scramFinal'
+  | 'plain'
+  | 'authBytes'
+  | 'preAuthOversize'
+  | 'afterAuthSasl'
 
 /** One write's worth of bytes for the wire, and what made it. */
 export interface FuzzInput {
@@ -83,7 +92,8 @@ export function zigzagVarint(n: number): Buffer {
   return Buffer.from(out)
 }
 
-function withTrueSize(body: Buffer): Buffer {
+/** A frame of `body` with its true size prefix. */
+export function withTrueSize(body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(4 + body.length)
   out.writeInt32BE(body.length, 0)
   body.copy(out, 4)
@@ -357,16 +367,23 @@ export function nextInput(rng: Rng, correlationId: number, options: MutateOption
     frame = withTrueSize(Buffer.concat([frame.subarray(4, cut), other.subarray(Math.min(other.length, rng.int(14, other.length)))]))
     kinds.push('splice')
   }
+  frame = mutateBytes(rng, frame, options, kinds)
+  return { api, kinds, bytes: frame }
+}
+
+/** One to three byte-level mutations of an encoded frame, and rarely a lying size prefix; their kinds go to `kinds`. */
+export function mutateBytes(rng: Rng, frame: Buffer, options: MutateOptions, kinds: MutationKind[]): Buffer {
+  let out = frame
   for (let k = rng.bool(0.7) ? 1 : rng.int(2, 3); k > 0; k--) {
     const [kind, mutation] = rng.pick(BYTE_MUTATIONS)
-    frame = mutation(rng, frame, options)
+    out = mutation(rng, out, options)
     kinds.push(kind)
   }
   if (rng.bool(0.04)) {
-    frame = lengthLie(rng, frame, options)
+    out = lengthLie(rng, out, options)
     kinds.push('lengthLie')
   }
-  return { api, kinds, bytes: frame }
+  return out
 }
 
 /** The APIs with a sample (by name, as in FuzzInput.api), for tests that check every one is fuzzed. */

@@ -3,15 +3,19 @@
 // why, connections closed by the brokers, errors, broker RSS before / peak / after, the healthy
 // client's progress, and PASS or FAIL (exit code 1).
 //
-//   npm run test:fuzz -- [--seconds 60] [--seed N] [--workers 16] [--tricklers 2]
+//   npm run test:fuzz -- [--seconds 60] [--seed N] [--workers 16] [--tricklers 2] [--security none|sasl]
+//
+// `--security sasl` makes the brokers require SASL (SCRAM-SHA-256, PLAIN) and fuzzes the
+// handshake and the unauthenticated state too (test/fuzz/sasl-run.ts).
 
 import { parseArgs } from 'node:util'
 import { Cleanup } from '../helpers/broker-process.js'
 import { testSeed } from '../helpers/random.js'
 import { formatReport, runFuzz } from './fuzz.js'
+import { SECURITIES, type Security } from './sasl-run.js'
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string' }, seed: { type: 'string' }, workers: { type: 'string' }, tricklers: { type: 'string' } },
+  options: { seconds: { type: 'string' }, seed: { type: 'string' }, workers: { type: 'string' }, tricklers: { type: 'string' }, security: { type: 'string' } },
   strict: true,
 })
 
@@ -29,12 +33,16 @@ const seed = intArg('seed', values.seed, testSeed())
 const seconds = intArg('seconds', values.seconds, 60)
 const workers = intArg('workers', values.workers, 16)
 const tricklers = intArg('tricklers', values.tricklers, 2)
-
+const security = (values.security ?? 'none') as Security
+if (!SECURITIES.includes(security)) {
+  process.stderr.write(`test:fuzz: --security must be one of ${SECURITIES.join(', ')}, got "${values.security}"\n`)
+  process.exit(1)
+}
 
 const cleanup = new Cleanup()
 let failed = true
 try {
-  const report = await runFuzz(cleanup, { seed, durationMs: seconds * 1000, workers, tricklers, log: (line) => process.stderr.write(`${line}\n`) })
+  const report = await runFuzz(cleanup, { seed, durationMs: seconds * 1000, workers, tricklers, security, log: (line) => process.stderr.write(`${line}\n`) })
   process.stdout.write(`\n${formatReport(report)}\n`)
   failed = report.failures.length > 0
 } catch (err) {
