@@ -24,6 +24,8 @@ import type {
   DescribeQuorumResponse,
   InstallSnapshotRequest,
   InstallSnapshotResponse,
+  PreVoteRequest,
+  PreVoteResponse,
   VoteRequest,
   VoteResponse,
 } from '../../client/protocol/messages/quorum.js'
@@ -381,7 +383,16 @@ export class QuorumNode {
   #send(to: NodeId, message: RaftMessage): void {
     const conn = this.#connection(to)
     if (conn === null || this.#closed) return
-    if (message.type === 'vote') {
+    if (message.type === 'preVote') {
+      const body: PreVoteRequest = { term: message.term, candidateId: this.#options.nodeId, lastLogIndex: BigInt(message.lastLogIndex), lastLogTerm: message.lastLogTerm }
+      conn.request(ApiKey.PreVote, body).then(
+        (res) => {
+          // A voter that refused at the wire (not a voter, not started) says nothing about its term.
+          if (res.errorCode === 0) this.#onResponse(to, { type: 'preVoteResponse', term: res.term, granted: res.granted })
+        },
+        (err: unknown) => this.#logger.debug({ to, err: (err as Error).message }, 'pre-vote request failed'),
+      )
+    } else if (message.type === 'vote') {
       const body: VoteRequest = { term: message.term, candidateId: this.#options.nodeId, lastLogIndex: BigInt(message.lastLogIndex), lastLogTerm: message.lastLogTerm }
       conn.request(ApiKey.Vote, body).then(
         (res) => this.#onResponse(to, { type: 'voteResponse', term: res.term, granted: res.granted }),
@@ -441,7 +452,7 @@ export class QuorumNode {
   async #answer(from: NodeId, message: RaftMessage): Promise<RaftMessage | null> {
     this.#node.receive(from, message, this.#options.clock())
     const out = await this.#drain()
-    const reply = out.messages.find((m) => m.to === from && (m.message.type === 'voteResponse' || m.message.type === 'appendResponse'))
+    const reply = out.messages.find((m) => m.to === from && (m.message.type === 'voteResponse' || m.message.type === 'preVoteResponse' || m.message.type === 'appendResponse'))
     return reply?.message ?? null
   }
 
@@ -455,6 +466,12 @@ export class QuorumNode {
     const reply = await this.#answer(req.candidateId, { type: 'vote', term: req.term, lastLogIndex: Number(req.lastLogIndex), lastLogTerm: req.lastLogTerm })
     const granted = reply?.type === 'voteResponse' && reply.granted
     return { errorCode: stale ? errorCodeOf('FENCED_LEADER_EPOCH') : 0, term: this.#node.term, granted }
+  }
+
+  async handlePreVote(req: PreVoteRequest): Promise<PreVoteResponse> {
+    if (!this.#isVoter(req.candidateId)) return { errorCode: errorCodeOf('INCONSISTENT_VOTER_SET'), term: this.#node.term, granted: false }
+    const reply = await this.#answer(req.candidateId, { type: 'preVote', term: req.term, lastLogIndex: Number(req.lastLogIndex), lastLogTerm: req.lastLogTerm })
+    return { errorCode: 0, term: this.#node.term, granted: reply?.type === 'preVoteResponse' && reply.granted }
   }
 
   async handleAppendEntries(req: AppendEntriesRequest): Promise<AppendEntriesResponse> {

@@ -19,8 +19,18 @@
 // Keeping the core free of sockets, files and clocks is what lets the tests drive thousands of
 // seeded steps with message loss, reordering, partitions and crashes and check Raft's safety
 // properties after every one (test/broker/metadata/raft.test.ts). Indices are 1-based; index 0 is
-// the empty log's sentinel with term 0. Pre-vote and membership changes are not implemented: the
-// voters are fixed by configuration.
+// the empty log's sentinel with term 0. Membership changes are not implemented: the voters are
+// fixed by configuration.
+//
+// Elections are guarded as in the Raft thesis, section 9.6 (and KRaft's KIP-996), so that a voter
+// that was paused or cut off does not depose a healthy leader when it comes back:
+// - Pre-vote: a voter whose election timeout expires first asks the others whether they would
+//   vote for it in the next term (`preVote`, which changes no one's term or vote); only with a
+//   majority of yeses does it become a candidate and bump its term.
+// - A voter that heard from a live leader within the minimum election timeout refuses pre-votes
+//   and votes alike (and a vote refused this way does not raise its term either).
+// - Check-quorum: a leader that has not heard from a majority within the maximum election
+//   timeout steps down, so a leader cut off from the majority stops acting as one.
 
 import assert from 'node:assert/strict'
 
@@ -33,6 +43,10 @@ export interface Entry {
 }
 
 export type RaftMessage =
+  /** `term` is the term the sender would stand in (its own + 1); nothing is persisted for it. */
+  | { type: 'preVote'; term: number; lastLogIndex: number; lastLogTerm: number }
+  /** `term` is the responder's current term. */
+  | { type: 'preVoteResponse'; term: number; granted: boolean }
   | { type: 'vote'; term: number; lastLogIndex: number; lastLogTerm: number }
   | { type: 'voteResponse'; term: number; granted: boolean }
   | { type: 'append'; term: number; prevLogIndex: number; prevLogTerm: number; entries: Entry[]; leaderCommit: number }
@@ -46,7 +60,8 @@ export type RaftMessage =
    */
   | { type: 'snapshot'; term: number; lastIndex: number; lastTerm: number; data: Buffer | null }
 
-export type Role = 'follower' | 'candidate' | 'leader'
+/** A precandidate asks for pre-votes: it has not bumped its term yet. */
+export type Role = 'follower' | 'precandidate' | 'candidate' | 'leader'
 
 export interface HardState {
   term: number
@@ -108,6 +123,14 @@ export class RaftNode {
   #electionDeadlineMs = 0
   #nextHeartbeatMs = 0
   #votes = new Set<NodeId>()
+  /** Precandidate only: who would vote for this node in the next term. */
+  #preVotes = new Set<NodeId>()
+  /** When this node last heard from the leader of its term (an append or a snapshot). */
+  #leaderContactMs = -Infinity
+  /** Leader only: when each peer last answered an append, for check-quorum. */
+  readonly #peerContactMs = new Map<NodeId, number>()
+  /** Leader only: when check-quorum next looks. */
+  #checkQuorumAtMs = Infinity
   /** Leader only: next index to send to each follower, and highest index known replicated there. */
   readonly #nextIndex = new Map<NodeId, number>()
   readonly #matchIndex = new Map<NodeId, number>()
@@ -209,10 +232,33 @@ export class RaftNode {
 
   tick(nowMs: number): void {
     if (this.#role === 'leader') {
+      if (nowMs >= this.#checkQuorumAtMs && !this.#checkQuorum(nowMs)) return
       if (nowMs >= this.#nextHeartbeatMs) this.#broadcastAppend(nowMs)
     } else if (nowMs >= this.#electionDeadlineMs) {
-      this.#startElection(nowMs)
+      // A candidate whose election timed out (a split vote) asks again too: a term rises only with
+      // a majority's leave, so a voter cut off from the others never runs its term up.
+      this.#startPreVote(nowMs)
     }
+  }
+
+  /** Check-quorum: true while a majority answered within the longest election timeout; else steps down. */
+  #checkQuorum(nowMs: number): boolean {
+    const since = nowMs - this.#options.electionTimeoutMsMax
+    const heard = 1 + this.#peers().filter((p) => (this.#peerContactMs.get(p) ?? -Infinity) >= since).length
+    if (heard >= this.#quorum()) {
+      this.#checkQuorumAtMs = nowMs + this.#options.electionTimeoutMsMin
+      return true
+    }
+    this.#role = 'follower'
+    this.#leaderId = null
+    this.#checkQuorumAtMs = Infinity
+    this.#resetElectionTimer(nowMs)
+    return false
+  }
+
+  /** True when this node leads, or heard from its term's leader within the minimum election timeout. */
+  #leaderIsLive(nowMs: number): boolean {
+    return this.#role === 'leader' || (this.#leaderId !== null && nowMs - this.#leaderContactMs < this.#options.electionTimeoutMsMin)
   }
 
   /** Appends `data` as a new entry if this node leads; returns its index, or null when it does not. */
@@ -226,6 +272,14 @@ export class RaftNode {
 
   receive(from: NodeId, message: RaftMessage, nowMs: number): void {
     if (!this.#options.voters.includes(from) || from === this.id) return
+    // A pre-vote's term is only proposed, and a refused one's response carries a term we may be behind.
+    if (message.type === 'preVote') return this.#onPreVote(from, message, nowMs)
+    if (message.type === 'preVoteResponse') return this.#onPreVoteResponse(from, message, nowMs)
+    if (message.type === 'vote' && message.term > this.#term && this.#leaderIsLive(nowMs)) {
+      // A disruptive server (thesis 4.2.3): the leader is alive, so neither the vote nor its term counts.
+      this.#send(from, { type: 'voteResponse', term: this.#term, granted: false })
+      return
+    }
     if (message.term > this.#term) this.#becomeFollower(message.term, null, nowMs)
     switch (message.type) {
       case 'vote':
@@ -264,6 +318,42 @@ export class RaftNode {
     this.#resetElectionTimer(nowMs)
   }
 
+  #startPreVote(nowMs: number): void {
+    this.#role = 'precandidate'
+    this.#leaderId = null
+    this.#preVotes = new Set([this.id])
+    this.#resetElectionTimer(nowMs)
+    const request: RaftMessage = { type: 'preVote', term: this.#term + 1, lastLogIndex: this.lastIndex, lastLogTerm: this.termAt(this.lastIndex) }
+    for (const peer of this.#peers()) this.#send(peer, request)
+    this.#maybeWinPreVote(nowMs)
+  }
+
+  #logUpToDate(lastLogIndex: number, lastLogTerm: number): boolean {
+    const myLastTerm = this.termAt(this.lastIndex)
+    return lastLogTerm > myLastTerm || (lastLogTerm === myLastTerm && lastLogIndex >= this.lastIndex)
+  }
+
+  /** Would this node vote for the sender in `m.term`? Answered without changing term, vote or timer. */
+  #onPreVote(from: NodeId, m: Extract<RaftMessage, { type: 'preVote' }>, nowMs: number): void {
+    const granted = m.term > this.#term && this.#logUpToDate(m.lastLogIndex, m.lastLogTerm) && !this.#leaderIsLive(nowMs)
+    this.#send(from, { type: 'preVoteResponse', term: this.#term, granted })
+  }
+
+  #onPreVoteResponse(from: NodeId, m: Extract<RaftMessage, { type: 'preVoteResponse' }>, nowMs: number): void {
+    // A voter already past our next term refuses; it tells us a term we must catch up to.
+    if (m.term > this.#term && !m.granted) {
+      this.#becomeFollower(m.term, null, nowMs)
+      return
+    }
+    if (this.#role !== 'precandidate' || !m.granted) return
+    this.#preVotes.add(from)
+    this.#maybeWinPreVote(nowMs)
+  }
+
+  #maybeWinPreVote(nowMs: number): void {
+    if (this.#role === 'precandidate' && this.#preVotes.size >= this.#quorum()) this.#startElection(nowMs)
+  }
+
   #startElection(nowMs: number): void {
     this.#role = 'candidate'
     this.#leaderId = null
@@ -284,8 +374,7 @@ export class RaftNode {
   }
 
   #onVote(from: NodeId, m: Extract<RaftMessage, { type: 'vote' }>, nowMs: number): void {
-    const myLastTerm = this.termAt(this.lastIndex)
-    const upToDate = m.lastLogTerm > myLastTerm || (m.lastLogTerm === myLastTerm && m.lastLogIndex >= this.lastIndex)
+    const upToDate = this.#logUpToDate(m.lastLogIndex, m.lastLogTerm)
     const granted = m.term === this.#term && (this.#votedFor === null || this.#votedFor === from) && upToDate
     if (granted) {
       this.#setHardState(this.#term, from)
@@ -307,7 +396,10 @@ export class RaftNode {
     for (const peer of this.#peers()) {
       this.#nextIndex.set(peer, this.lastIndex + 1)
       this.#matchIndex.set(peer, 0)
+      // The votes just received count as contact: a full timeout before check-quorum can fail.
+      this.#peerContactMs.set(peer, nowMs)
     }
+    this.#checkQuorumAtMs = nowMs + this.#options.electionTimeoutMsMax
     // A no-op in the new term: entries of earlier terms commit only once one of the leader's own
     // term does (Raft section 5.4.2), so this settles them promptly.
     this.#appendLocal({ term: this.#term, data: Buffer.alloc(0) })
@@ -347,6 +439,7 @@ export class RaftNode {
     }
     assert.ok(this.#role !== 'leader', 'two leaders in one term')
     this.#becomeFollower(message.term, from, nowMs)
+    this.#leaderContactMs = nowMs
     const m = this.#skipSnapshotted(message)
     if (m.prevLogIndex > this.lastIndex || this.termAt(m.prevLogIndex) !== m.prevLogTerm) {
       // Retry from before the mismatch; below our commit index everything matches any leader's log.
@@ -389,8 +482,9 @@ export class RaftNode {
     }
   }
 
-  #onAppendResponse(from: NodeId, m: Extract<RaftMessage, { type: 'appendResponse' }>, _nowMs: number): void {
+  #onAppendResponse(from: NodeId, m: Extract<RaftMessage, { type: 'appendResponse' }>, nowMs: number): void {
     if (this.#role !== 'leader' || m.term !== this.#term) return
+    this.#peerContactMs.set(from, nowMs)
     const match = this.#matchIndex.get(from) ?? 0
     if (m.success) {
       this.#matchIndex.set(from, Math.max(match, m.matchIndex))
@@ -417,6 +511,7 @@ export class RaftNode {
     }
     assert.ok(this.#role !== 'leader', 'two leaders in one term')
     this.#becomeFollower(m.term, from, nowMs)
+    this.#leaderContactMs = nowMs
     if (m.lastIndex <= this.#commitIndex) {
       this.#send(from, { type: 'appendResponse', term: this.#term, success: true, matchIndex: this.#commitIndex })
       return

@@ -226,6 +226,7 @@ const GATES: { [K in ApiKeyValue]: Gate<K> | 'ungated' } = {
     a.cluster('alter') ? { body } : { denied: { results: [...body.upsertions, ...body.deletions].map((u) => ({ user: u.name, errorCode: CLUSTER_DENIED, errorMessage: null })) } },
   // Broker to broker: cluster_action, refused before the handler so nothing changes.
   [ApiKey.Vote]: clusterGate('cluster_action', { errorCode: CLUSTER_DENIED, term: -1, granted: false }),
+  [ApiKey.PreVote]: clusterGate('cluster_action', { errorCode: CLUSTER_DENIED, term: -1, granted: false }),
   [ApiKey.AppendEntries]: clusterGate('cluster_action', { errorCode: CLUSTER_DENIED, term: -1, success: false, matchIndex: -1n }),
   [ApiKey.InstallSnapshot]: clusterGate('cluster_action', { errorCode: CLUSTER_DENIED, term: -1, success: false, matchIndex: -1n }),
   [ApiKey.BrokerRegistration]: clusterGate('cluster_action', { errorCode: CLUSTER_DENIED }),

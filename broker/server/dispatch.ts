@@ -37,6 +37,7 @@ import {
   handleDescribeCluster,
   handleDescribeQuorum,
   handleInstallSnapshot,
+  handlePreVote,
   handleVote,
 } from './handlers/quorum.js'
 import {
@@ -103,6 +104,8 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: R
       return handleListOffsets(ctx, body as Parameters<typeof handleListOffsets>[1])
     case ApiKey.Vote:
       return handleVote(ctx, body as Parameters<typeof handleVote>[1])
+    case ApiKey.PreVote:
+      return handlePreVote(ctx, body as Parameters<typeof handlePreVote>[1])
     case ApiKey.AppendEntries:
       return handleAppendEntries(ctx, body as Parameters<typeof handleAppendEntries>[1])
     case ApiKey.InstallSnapshot:

@@ -4,7 +4,7 @@
 //
 // Keys follow Kafka's numbering. Reserved for later issues: BeginQuorumEpoch 53,
 // EndQuorumEpoch 54. Keys from 1000 up are Strand's own (AppendEntries, InstallSnapshot,
-// DescribeMetrics), clear of Kafka's numbering.
+// DescribeMetrics, PreVote), clear of Kafka's numbering.
 
 import type avro from 'avsc'
 import { AvroBoundsError, compileGuarded, encodeSpliced, SPLICE_BYTES_MIN, type RecordSchema, type Schema } from './avro.js'
@@ -74,6 +74,7 @@ import {
   appendEntriesVersions,
   describeQuorumVersions,
   installSnapshotVersions,
+  preVoteVersions,
   voteVersions,
   type AppendEntriesRequest,
   type AppendEntriesResponse,
@@ -81,6 +82,8 @@ import {
   type DescribeQuorumResponse,
   type InstallSnapshotRequest,
   type InstallSnapshotResponse,
+  type PreVoteRequest,
+  type PreVoteResponse,
   type VoteRequest,
   type VoteResponse,
 } from './messages/quorum.js'
@@ -154,6 +157,7 @@ export const ApiKey = {
   AppendEntries: 1000,
   InstallSnapshot: 1001,
   DescribeMetrics: 1002,
+  PreVote: 1003,
 } as const
 
 /** Request and response body types per API key (the latest version's shape). */
@@ -195,6 +199,7 @@ export interface ApiTypes {
   1000: { request: AppendEntriesRequest; response: AppendEntriesResponse }
   1001: { request: InstallSnapshotRequest; response: InstallSnapshotResponse }
   1002: { request: DescribeMetricsRequest; response: DescribeMetricsResponse }
+  1003: { request: PreVoteRequest; response: PreVoteResponse }
 }
 export type ApiKeyValue = keyof ApiTypes
 
@@ -238,6 +243,7 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   1000: { name: 'AppendEntries', versions: appendEntriesVersions },
   1001: { name: 'InstallSnapshot', versions: installSnapshotVersions },
   1002: { name: 'DescribeMetrics', versions: describeMetricsVersions },
+  1003: { name: 'PreVote', versions: preVoteVersions },
 }
 
 interface Compiled {

@@ -94,6 +94,7 @@ async function runTests(secure: SecureSettings): Promise<void> {
     const term = quorum.term + 100
     const refused = {
       Vote: (await c.request(ApiKey.Vote, { term, candidateId: 1, lastLogIndex: 1n << 40n, lastLogTerm: term })).errorCode,
+      PreVote: (await c.request(ApiKey.PreVote, { term, candidateId: 1, lastLogIndex: 1n << 40n, lastLogTerm: term })).errorCode,
       AppendEntries: (await c.request(ApiKey.AppendEntries, { term, leaderId: 2, prevLogIndex: 0n, prevLogTerm: 0, leaderCommit: 0n, entries: [] })).errorCode,
       InstallSnapshot: (await c.request(ApiKey.InstallSnapshot, { term, leaderId: 2, lastIndex: 1n, lastTerm: term, data: Buffer.alloc(0) })).errorCode,
       BrokerRegistration: (await c.request(ApiKey.BrokerRegistration, { brokerId: 9, host: '127.0.0.1', port: 1, incarnationId: 'x' })).errorCode,

@@ -18,6 +18,8 @@ import type {
   DescribeQuorumResponse,
   InstallSnapshotRequest,
   InstallSnapshotResponse,
+  PreVoteRequest,
+  PreVoteResponse,
   VoteRequest,
   VoteResponse,
 } from '../../../client/protocol/messages/quorum.js'
@@ -27,6 +29,12 @@ export async function handleVote(ctx: HandlerContext, req: VoteRequest): Promise
   const quorum = ctx.quorum()
   if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), term: -1, granted: false }
   return quorum.handleVote(req)
+}
+
+export async function handlePreVote(ctx: HandlerContext, req: PreVoteRequest): Promise<PreVoteResponse> {
+  const quorum = ctx.quorum()
+  if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), term: -1, granted: false }
+  return quorum.handlePreVote(req)
 }
 
 export async function handleAppendEntries(ctx: HandlerContext, req: AppendEntriesRequest): Promise<AppendEntriesResponse> {

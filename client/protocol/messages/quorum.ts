@@ -10,6 +10,13 @@
 import { array, boolean, bytes, int, long, record, string, type Value } from '../avro.js'
 
 export const VoteRequestV0 = record('VoteRequestV0', { term: int, candidateId: int, lastLogIndex: long, lastLogTerm: int })
+/**
+ * PreVote (key 1003, Strand's own; KRaft puts the same question in Vote v2, KIP-996): would the
+ * receiver vote for the sender in `term` (the sender's term + 1)? Nobody's term or vote changes.
+ * `term` in the response is the receiver's current term.
+ */
+export const PreVoteRequestV0 = record('PreVoteRequestV0', { term: int, candidateId: int, lastLogIndex: long, lastLogTerm: int })
+export const PreVoteResponseV0 = record('PreVoteResponseV0', { errorCode: int, term: int, granted: boolean })
 export const VoteResponseV0 = record('VoteResponseV0', { errorCode: int, term: int, granted: boolean })
 
 export const AppendEntriesRequestV0 = record('AppendEntriesRequestV0', {
@@ -31,7 +38,7 @@ export const DescribeQuorumRequestV0 = record('DescribeQuorumRequestV0', {})
 export const DescribeQuorumResponseV0 = record('DescribeQuorumResponseV0', {
   errorCode: int,
   nodeId: int,
-  /** 'leader', 'candidate' or 'follower': this node's own view. */
+  /** 'leader', 'candidate', 'precandidate' (asking for pre-votes) or 'follower': this node's own view. */
   role: string,
   term: int,
   /** -1 while no leader is known. */
@@ -41,6 +48,8 @@ export const DescribeQuorumResponseV0 = record('DescribeQuorumResponseV0', {
   voters: array(record('QuorumVoter', { nodeId: int, host: string, port: int })),
 })
 
+export type PreVoteRequest = Value<typeof PreVoteRequestV0>
+export type PreVoteResponse = Value<typeof PreVoteResponseV0>
 export type VoteRequest = Value<typeof VoteRequestV0>
 export type VoteResponse = Value<typeof VoteResponseV0>
 export type AppendEntriesRequest = Value<typeof AppendEntriesRequestV0>
@@ -50,6 +59,7 @@ export type InstallSnapshotResponse = Value<typeof InstallSnapshotResponseV0>
 export type DescribeQuorumRequest = Value<typeof DescribeQuorumRequestV0>
 export type DescribeQuorumResponse = Value<typeof DescribeQuorumResponseV0>
 
+export const preVoteVersions = { 0: { request: PreVoteRequestV0, response: PreVoteResponseV0 } } as const
 export const voteVersions = { 0: { request: VoteRequestV0, response: VoteResponseV0 } } as const
 export const appendEntriesVersions = { 0: { request: AppendEntriesRequestV0, response: AppendEntriesResponseV0 } } as const
 export const installSnapshotVersions = { 0: { request: InstallSnapshotRequestV0, response: InstallSnapshotResponseV0 } } as const

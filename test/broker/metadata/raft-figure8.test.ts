@@ -73,8 +73,10 @@ class Harness {
       this.nowMs += 2000
       this.node(id).tick(this.nowMs)
       this.drain(id)
-      this.deliver((m) => among(m.from) && among(m.to) && (m.message.type === 'vote' || m.message.type === 'voteResponse'))
-      this.inbox = this.inbox.filter((m) => m.message.type !== 'vote' && m.message.type !== 'voteResponse')
+      // Pre-votes first (a voter stands only with a majority's yes), then the votes themselves.
+      const election = (m: RaftMessage): boolean => m.type === 'preVote' || m.type === 'preVoteResponse' || m.type === 'vote' || m.type === 'voteResponse'
+      this.deliver((m) => among(m.from) && among(m.to) && election(m.message))
+      this.inbox = this.inbox.filter((m) => !election(m.message))
     }
   }
 }

@@ -406,6 +406,8 @@ t.test('a leader sends its snapshot to a follower that needs a compacted entry',
   t.equal(node.termAt(9), -1, 'and forgets the ones before')
   node.tick(1000)
   node.drain()
+  node.receive(2, { type: 'preVoteResponse', term: 2, granted: true }, 1000)
+  node.drain()
   node.receive(2, { type: 'voteResponse', term: 3, granted: true }, 1001)
   t.equal(node.role, 'leader')
   node.drain()
@@ -462,4 +464,57 @@ t.test('an append that starts inside the snapshot is accepted from the snapshot 
   t.same(out.messages[0]?.message, { type: 'appendResponse', term: 2, success: true, matchIndex: 12 })
   node.receive(1, { type: 'append', term: 2, prevLogIndex: 3, prevLogTerm: 1, entries: entries([1]), leaderCommit: 12 }, 2)
   t.same(node.drain().messages[0]?.message, { type: 'appendResponse', term: 2, success: true, matchIndex: 10 }, 'one that ends inside it is acknowledged at the snapshot')
+})
+
+t.test('pre-vote: a timed-out voter asks first, and its term moves only with a majority\'s yes', async (t) => {
+  const node = new RaftNode(OPTIONS(3), { hardState: { term: 4, votedFor: null }, log: entries([4]) }, 0)
+  for (let now = 200; now <= 2000; now += 200) {
+    node.tick(now)
+    const sent = node.drain()
+    t.ok(sent.messages.every((m) => m.message.type === 'preVote' && m.message.term === 5), `t=${now}: only pre-votes for term 5 go out`)
+    t.equal(sent.hardState, null, 'nothing to persist: no term, no vote')
+  }
+  t.equal(node.term, 4, 'cut off from the others, the voter never raises its term')
+  t.equal(node.role, 'precandidate')
+  node.receive(1, { type: 'append', term: 4, prevLogIndex: 1, prevLogTerm: 4, entries: [], leaderCommit: 1 }, 2100)
+  t.equal(node.role, 'follower', 'back in touch, the leader\'s heartbeat makes it a follower again')
+  t.equal(node.term, 4, 'at the same term: the healthy leader is not deposed')
+  t.equal(node.leaderId, 1)
+})
+
+t.test('pre-vote and vote are refused while the leader is live; granted once it has been silent', async (t) => {
+  const node = new RaftNode(OPTIONS(2), { hardState: { term: 4, votedFor: null }, log: entries([4]) }, 0)
+  node.receive(1, { type: 'append', term: 4, prevLogIndex: 1, prevLogTerm: 4, entries: [], leaderCommit: 1 }, 100)
+  node.drain()
+  node.receive(3, { type: 'preVote', term: 5, lastLogIndex: 5, lastLogTerm: 4 }, 150)
+  t.same(node.drain().messages, [{ to: 3, message: { type: 'preVoteResponse', term: 4, granted: false } }], 'a pre-vote is refused while the leader was heard within the election timeout')
+  node.receive(3, { type: 'vote', term: 5, lastLogIndex: 5, lastLogTerm: 4 }, 160)
+  t.same(node.drain().messages, [{ to: 3, message: { type: 'voteResponse', term: 4, granted: false } }], 'so is a vote (a disruptive server)')
+  t.equal(node.term, 4, 'and neither moves the term')
+  node.receive(3, { type: 'preVote', term: 5, lastLogIndex: 5, lastLogTerm: 4 }, 100 + 150)
+  t.same(node.drain().messages[0]?.message, { type: 'preVoteResponse', term: 4, granted: true }, 'after an election timeout of silence it would vote')
+  t.equal(node.term, 4, 'a granted pre-vote changes nothing either')
+  node.receive(3, { type: 'preVote', term: 5, lastLogIndex: 0, lastLogTerm: 0 }, 260)
+  t.same(node.drain().messages[0]?.message, { type: 'preVoteResponse', term: 4, granted: false }, 'never for a shorter log')
+})
+
+t.test('check-quorum: a leader that hears from no majority steps down without a new term', async (t) => {
+  const node = new RaftNode(OPTIONS(1), { hardState: { term: 1, votedFor: null }, log: [] }, 0)
+  node.tick(200)
+  node.receive(2, { type: 'preVoteResponse', term: 1, granted: true }, 200)
+  node.receive(2, { type: 'voteResponse', term: 2, granted: true }, 201)
+  t.equal(node.role, 'leader')
+  node.drain()
+  for (let now = 250; now < 201 + 300; now += 50) {
+    node.tick(now)
+    node.receive(2, { type: 'appendResponse', term: 2, success: true, matchIndex: 1 }, now)
+  }
+  t.equal(node.role, 'leader', 'one follower answering is a majority of three')
+  let now = 550
+  for (; now < 2000 && node.role === 'leader'; now += 50) node.tick(now)
+  t.equal(node.role, 'follower', `silence from both followers: it steps down (at ${now - 50} ms, last answer at 500)`)
+  t.ok(now - 50 - 500 <= 300 + 150 + 50, 'within the longest election timeout plus a check interval')
+  t.equal(node.term, 2, 'in the same term')
+  t.equal(node.leaderId, null)
+  t.equal(node.propose(Buffer.from('x'), now), null, 'and takes no proposal')
 })

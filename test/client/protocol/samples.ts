@@ -77,6 +77,13 @@ export const SAMPLES: Sample[] = [
     response: { errorCode: 0, term: 7, granted: true },
   },
   {
+    name: 'PreVote v0',
+    apiKey: ApiKey.PreVote,
+    version: 0,
+    request: { term: 8, candidateId: 3, lastLogIndex: 120n, lastLogTerm: 6 },
+    response: { errorCode: 0, term: 7, granted: false },
+  },
+  {
     name: 'AppendEntries v0',
     apiKey: ApiKey.AppendEntries,
     version: 0,
