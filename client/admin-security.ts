@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type { Connection } from './connection.js'
 import { InvalidArgumentError, wireError } from './errors.js'
 import { ApiKey } from './protocol/apis.js'
-import { AclCodes, ScramMechanismCode, type AclBindingWire, type AclFilterWire } from './protocol/messages/security.js'
+import { AclCodes, aclCodeName, ScramMechanismCode, type AclBindingWire, type AclFilterWire } from './protocol/messages/security.js'
 import { saltPassword, SCRAM_ITERATIONS_DEFAULT, SCRAM_SHA_256 } from './protocol/scram.js'
 
 export type AclResourceType = Exclude<keyof typeof AclCodes.resourceType, 'any'>
@@ -61,7 +61,7 @@ function code<T extends Record<string, number>>(table: T, name: string | undefin
 }
 
 function nameOf<T extends Record<string, number>>(table: T, c: number): string {
-  return Object.keys(table).find((k) => table[k] === c) ?? `unknown(${c})`
+  return String(aclCodeName(table, c) ?? `unknown(${c})`)
 }
 
 export function aclToWire(b: AclBinding): AclBindingWire {

@@ -91,6 +91,8 @@ export class Authorizer {
   /** Decisions keyed by principal, host, operation and resource; valid for #cachedVersion. */
   #decisions = new Map<string, boolean>()
   #cachedVersion = -1
+  /** Whether ACLs are in force (enabled, or any ACL exists), as of #cachedVersion. */
+  #active = false
 
   constructor(options: AuthorizerOptions) {
     this.#options = options
@@ -104,11 +106,9 @@ export class Authorizer {
   /** True when `principal` connecting from `host` may perform `op` on `resource`. */
   authorize(principal: string, host: string, op: Operation, resource: Resource): boolean {
     if (this.#superUsers.has(principal)) return true
-    const source = this.#options.source
-    if (source.aclVersion !== this.#cachedVersion || this.#decisions.size >= DECISIONS_CACHED_MAX) {
-      this.#decisions.clear()
-      this.#cachedVersion = source.aclVersion
-    }
+    this.#refresh()
+    // An open cluster answers without a cache key: every Produce and Fetch passes here.
+    if (!this.#active && !this.#guarded(op, resource)) return true
     if (resource.name.length > CACHED_NAME_CHARS_MAX || principal.length > CACHED_NAME_CHARS_MAX) return this.#decide(principal, host, op, resource)
     const key = `${principal}\u0000${host}\u0000${op}\u0000${resource.type}\u0000${resource.name}`
     let decision = this.#decisions.get(key)
@@ -121,7 +121,8 @@ export class Authorizer {
 
   /** True when `principal` may perform `op` on at least one resource of `type` (Kafka's authorizeByResourceType). */
   authorizeAny(principal: string, host: string, op: Operation, type: ResourceType): boolean {
-    if (this.#superUsers.has(principal) || !this.#active()) return true
+    this.#refresh()
+    if (this.#superUsers.has(principal) || !this.#active) return true
     for (const acl of this.#options.source.acls()) {
       if (acl.resourceType !== type || acl.permission !== 'allow' || !matchesWho(acl, principal, host) || !allowsOperation(acl.operation, op)) continue
       // Usable unless a deny covers the allowed name itself: a literal name, or a prefix (a deny on
@@ -131,16 +132,22 @@ export class Authorizer {
     return false
   }
 
-  #active(): boolean {
-    if (this.#options.enabled) return true
-    for (const _ of this.#options.source.acls()) return true
-    return false
+  /** Empties the decisions and recomputes #active when the ACLs changed (or the cache is full). */
+  #refresh(): void {
+    const source = this.#options.source
+    if (source.aclVersion === this.#cachedVersion && this.#decisions.size < DECISIONS_CACHED_MAX) return
+    this.#decisions.clear()
+    this.#cachedVersion = source.aclVersion
+    this.#active = this.#options.enabled || !source.acls()[Symbol.iterator]().next().done
+  }
+
+  /** Checked even with no ACL where the listener authenticates: broker-to-broker APIs, users and ACLs. */
+  #guarded(op: Operation, resource: Resource): boolean {
+    return this.#options.clusterActionEnforced && resource.type === 'cluster' && (op === 'cluster_action' || op === 'alter')
   }
 
   #decide(principal: string, host: string, op: Operation, resource: Resource): boolean {
-    const guarded = resource.type === 'cluster' && (op === 'cluster_action' || op === 'alter')
-    const enforced = this.#active() || (guarded && this.#options.clusterActionEnforced)
-    if (!enforced) return true
+    if (!this.#active && !this.#guarded(op, resource)) return true
     let allowed = false
     for (const acl of this.#options.source.acls()) {
       if (!matchesResource(acl, resource) || !matchesWho(acl, principal, host)) continue

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { errorCodeOf, StrandProtocolError, toWireCode, type WireErrorName } from '../../../client/protocol/errors.js'
 import {
   AclCodes,
+  aclCodeName as nameOf,
   ScramMechanismCode,
   type AclBindingWire,
   type AclFilterWire,
@@ -33,10 +34,6 @@ export const ACL_FIELD_CHARS_MAX = 1024
 /** ACLs a cluster may hold: each is a metadata record every broker keeps and every check may scan. */
 export const ACLS_MAX = 10_000
 
-type Codes<T extends Record<string, number>> = { [K in keyof T]: T[K] }
-function nameOf<T extends Record<string, number>>(table: Codes<T>, code: number): keyof T | undefined {
-  return (Object.keys(table) as Array<keyof T>).find((k) => table[k] === code)
-}
 
 /** The ACL a wire binding describes, or a sentence saying what is wrong with it. */
 export function aclFromWire(w: AclBindingWire): Acl | string {

@@ -61,6 +61,11 @@ export const AclCodes = {
   permission: { any: 1, deny: 2, allow: 3 },
 } as const
 
+/** The name a code has in one of AclCodes' tables (`aclCodeName(AclCodes.operation, 3)` is 'read'), or undefined. */
+export function aclCodeName<T extends Record<string, number>>(table: T, code: number): keyof T | undefined {
+  return (Object.keys(table) as Array<keyof T>).find((k) => table[k] === code)
+}
+
 const AclBindingFields = {
   resourceType: int,
   resourceName: string,
