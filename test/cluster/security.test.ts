@@ -138,13 +138,22 @@ async function runTests(secure: SecureSettings): Promise<void> {
       t.equal(await codeOf(producer.send({ topic: 'orders', messages: [{ value: 'o' }] })), 'none', `${label}: alice may produce to orders`)
       t.equal(await codeOf(producer.send({ topic: 'logs-app', messages: [{ value: 'l' }] })), 'none', `${label}: and to logs-app (prefixed ACL)`)
       t.equal(await codeOf(producer.send({ topic: 'other', messages: [{ value: 'x' }] })), 'TOPIC_AUTHORIZATION_FAILED', `${label}: but not to other`)
-      const md = await admin.metadata(['orders', 'payroll'])
-      const leaderPort = (topic: string): number => cluster.ports[(md.topics.find((x) => x.name === topic)?.partitions[0]?.leaderId as number) - 1] as number
-      const fetchCode = async (topic: string): Promise<number | undefined> => {
-        const c = raw(t, leaderPort(topic), { tls: secure.tls, sasl: { mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'alice-pw' } })
+      // Asked of the partition's leader; after a restart leadership may still move (preferred
+      // leader election), so a NOT_LEADER_OR_FOLLOWER answer asks the new leader, within a deadline.
+      const NOT_LEADER = errorCodeOf('NOT_LEADER_OR_FOLLOWER')
+      const fetchOnce = async (topic: string): Promise<number | undefined> => {
+        const md = await admin.metadata([topic])
+        const leader = md.topics.find((x) => x.name === topic)?.partitions[0]?.leaderId ?? -1
+        if (leader < 0) return NOT_LEADER
+        const c = raw(t, cluster.ports[leader - 1] as number, { tls: secure.tls, sasl: { mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'alice-pw' } })
         const res = await c.request(ApiKey.Fetch, { replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 0, topics: [{ name: topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }] })
         return res.topics[0]?.partitions[0]?.errorCode
       }
+      const fetchCode = (topic: string): Promise<number | undefined> =>
+        waitFor(async () => {
+          const code = await fetchOnce(topic)
+          return code === NOT_LEADER ? false : { code }
+        }, { what: `a leader of ${topic} to answer`, timeoutMs: 15_000, intervalMs: 50 }).then((r) => r.code)
       t.equal(await fetchCode('orders'), 0, `${label}: alice may read orders (allow read *)`)
       t.equal(await fetchCode('payroll'), TOPIC_DENIED, `${label}: alice may not read payroll (deny beats allow)`)
       const bob = cluster.client(`bob-${label}`, { sasl: { mechanism: 'SCRAM-SHA-256', username: 'bob', password: 'bob-pw' }, brokers: live })
