@@ -16,6 +16,7 @@ import { FrameDecoder } from '../client/protocol/frame.js'
 import { writeFileAtomic } from './log/checkpoint.js'
 import { DEFAULT_BROKER_CONFIG, type BrokerConfig } from './config.js'
 import { ConfigError } from './config-def.js'
+import { BrokerLease, leaseMarginMs } from './metadata/broker-lease.js'
 import { BrokerLifecycle } from './metadata/broker-lifecycle.js'
 import { Controller } from './metadata/controller.js'
 import { ControllerChannel } from './metadata/controller-channel.js'
@@ -95,6 +96,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   let groups: GroupCoordinator | null = null
   let producerIds: ProducerIdManager | null = null
   const incarnationId = randomUUID()
+  // This broker's lease on its leaderships: the lifecycle's answered heartbeats keep it, every
+  // partition led here checks it (metadata/broker-lease.ts). Monotonic time, not `clock`.
+  const lease = new BrokerLease({
+    sessionTimeoutMs: config.brokerSessionTimeoutMs,
+    marginMs: leaseMarginMs({ sessionTimeoutMs: config.brokerSessionTimeoutMs, electionTimeoutMs: config.quorumElectionTimeoutMs }),
+  })
   const security = interBrokerSecurity(config)
   const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port }
   const authorizer = new Authorizer({
@@ -174,7 +181,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     groups = coordinator
     producerIds = new ProducerIdManager({ channel, brokerId: config.nodeId, incarnationId, logger })
     replicas.onLeadership((partition, leading) => coordinator.onLeadership(partition, leading))
-    replicas.attach(quorum.image, { channel, incarnationId, security })
+    replicas.attach(quorum.image, { channel, incarnationId, security, lease })
     quorum.onCommitted(() => void replicas.sync())
     // A snapshot from the leader replaces the image wholesale: topics may be gone, not just changed.
     quorum.onSnapshot(() => void replicas.sync())
@@ -217,7 +224,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   // Serve clients only once the metadata image has caught up with what this broker knew before a
   // restart; bounded, since a quorum whose other voters are down cannot commit anything yet.
   await Promise.race([quorum.caughtUp().then(() => replicas.sync()), delay(config.quorumElectionTimeoutMs * 10, undefined, { ref: false })])
-  const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger, incarnationId, security })
+  const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger, incarnationId, security, lease, beforeLeading: () => replicas.sync() })
   logger.info({ subsystem: 'server', host: bound.host, port: bound.port, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
   return {
     nodeId: config.nodeId,
@@ -234,6 +241,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       // Wake long polls first so in-flight fetches answer now instead of at their maxWaitMs.
       replicas.waiters.notifyAll()
       lifecycle.close()
+      // No more heartbeats: the lease runs out on its own; a stopping broker need not say so.
+      lease.close()
       // Only worth it when another live broker can take over this one's work.
       const others = [...quorum.image.brokers.values()].some((b) => b.brokerId !== config.nodeId && !b.fenced)
       if (controllerChannel !== null && others) await controlledShutdown(controllerChannel, { brokerId: config.nodeId, incarnationId, timeoutMs: Math.min(config.brokerSessionTimeoutMs, CONTROLLED_SHUTDOWN_MS_MAX), logger })

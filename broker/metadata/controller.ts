@@ -113,6 +113,10 @@ export class Controller {
     const known = this.#quorum.image.brokers.get(req.brokerId)
     // An unknown broker or a previous incarnation must register (again) first.
     if (known === undefined || known.incarnationId !== req.incarnationId) return { errorCode: errorCodeOf('STALE_BROKER_EPOCH'), isFenced: true }
+    // Its fencing (or unfencing, or controlled shutdown) is being committed: the image still shows
+    // the broker as it was, and an answer from it would renew the broker's lease on leaderships
+    // that this very change is moving away (broker-lease.ts).
+    if (this.#changing.has(req.brokerId)) return { errorCode: errorCodeOf('REQUEST_TIMED_OUT'), isFenced: true }
     this.#lastHeartbeatMs.set(req.brokerId, this.#options.clock())
     if (!known.fenced) return { errorCode: 0, isFenced: false }
     try {

@@ -7,6 +7,11 @@
 // purgatory). As follower it appends the leader's batches unchanged and takes the leader's high
 // watermark. The ReplicaManager drives role changes; the fetcher drives follower appends and
 // truncation; request handlers drive leader appends and reads.
+//
+// Leading also takes the broker's lease (metadata/broker-lease.ts): while it has lapsed, the
+// controller may have given the partition to another broker, so a leader here appends nothing,
+// moves no high watermark and serves no consumer, though the image still names it. Followers'
+// fetches are still answered; see `read`.
 
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
@@ -57,6 +62,14 @@ export interface ReadResult {
   highWatermark: bigint
   logStartOffset: bigint
 }
+
+/** Whether this broker may act as leader now (metadata/broker-lease.ts). Asked per append and read: must not allocate. */
+export interface LeaderLease {
+  valid(): boolean
+}
+
+/** For a partition with no controller to answer to (tests, tools): leading needs no lease. */
+export const NO_LEASE: LeaderLease = { valid: () => true }
 
 /** The partition as the metadata image states it. */
 export interface PartitionState {
@@ -165,8 +178,10 @@ export class Partition {
    * log.append calls after it), so each waits for the one before.
    */
   #validating: Promise<unknown> = Promise.resolve()
+  /** The broker's lease on leadership: leading acts only while it holds. */
+  readonly #lease: LeaderLease
 
-  constructor(options: { topic: string; index: number; log: Log; epochs: LeaderEpochCache; config: TopicConfig; nodeId: number; highWatermark: bigint; state: PartitionState; clock?: () => number; lagClock?: () => number }) {
+  constructor(options: { topic: string; index: number; log: Log; epochs: LeaderEpochCache; config: TopicConfig; nodeId: number; highWatermark: bigint; state: PartitionState; clock?: () => number; lagClock?: () => number; lease?: LeaderLease }) {
     this.topic = options.topic
     this.index = options.index
     this.key = partitionKey(options.topic, options.index)
@@ -177,6 +192,7 @@ export class Partition {
     this.#state = options.state
     this.#clock = options.clock ?? Date.now
     this.#lagClock = options.lagClock ?? (() => performance.now())
+    this.#lease = options.lease ?? NO_LEASE
     this.#highWatermark = minBigint(options.highWatermark, options.log.logEndOffset)
   }
 
@@ -252,6 +268,14 @@ export class Partition {
     this.#failAckWaiters(() => new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} is shutting down; retry on the next leader of ${this.topic}-${this.index}.`))
   }
 
+  /**
+   * The broker's lease lapsed: the produces waiting for acks=all fail now. The high watermark they
+   * wait for is frozen until the lease returns, and by then another broker may lead.
+   */
+  leaseLapsed(): void {
+    this.#failAckWaiters(() => this.#notLeadingError())
+  }
+
   /** Stops hosting: fails what waits on it. */
   close(): void {
     this.#role = 'none'
@@ -262,6 +286,21 @@ export class Partition {
     if (this.#role !== 'leader') {
       throw new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} does not lead ${this.topic}-${this.index}; broker ${this.#state.leader} does.`)
     }
+    if (!this.#lease.valid()) throw this.#notLeadingError()
+  }
+
+  /** NOT_LEADER_OR_FOLLOWER for a leader whose lease lapsed: retriable, so clients look for the leader again. */
+  #notLeadingError(): StrandProtocolError {
+    return new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} lost contact with the controller and does not act as leader of ${this.topic}-${this.index} until it is back; another broker may lead it by now.`)
+  }
+
+  /**
+   * A consumer's request (a fetch, ListOffsets) may be answered here: this broker leads with its
+   * lease held. Otherwise NOT_LEADER_OR_FOLLOWER, so the consumer refreshes its metadata and finds
+   * the partition's current leader rather than reading on from a log that may have moved on.
+   */
+  checkServesConsumers(): void {
+    if (!this.#lease.valid()) throw this.#notLeadingError()
   }
 
   /**
@@ -270,7 +309,7 @@ export class Partition {
    * consumer), then hand the bytes to the log, which checks bounds and CRCs again before writing
    * and patches offsets and the leader epoch in place. Never re-encodes.
    */
-  async appendAsLeader(records: Buffer): Promise<AppendResult> {
+  async appendAsLeader(records: Buffer, clientLeaderEpoch = -1): Promise<AppendResult> {
     this.#requireLeader()
     if (records.length > this.config.maxMessageBytes) {
       throw new StrandProtocolError('MESSAGE_TOO_LARGE', `The payload is ${records.length} bytes; max.message.bytes is ${this.config.maxMessageBytes}.`)
@@ -285,6 +324,8 @@ export class Partition {
     }
     if (idempotent) await this.#ensureProducerState()
     this.#requireLeader()
+    // Again after the awaits: the epoch the producer named must still be the one appended under.
+    if (clientLeaderEpoch >= 0) this.checkLeaderEpoch(clientLeaderEpoch)
     const epoch = this.#state.leaderEpoch
     let appended
     try {
@@ -315,6 +356,21 @@ export class Partition {
       lastOffset: appended.lastOffset,
       logAppendTimeMs: BigInt(appended.logAppendTimeMs),
       logStartOffset: this.log.logStartOffset,
+    }
+  }
+
+  /**
+   * KIP-320 fencing: FENCED_LEADER_EPOCH when `requested` is older than this partition's leader
+   * epoch (the sender's metadata is stale), UNKNOWN_LEADER_EPOCH when newer (this broker has not
+   * caught up with the leader change yet). Both are retriable.
+   */
+  checkLeaderEpoch(requested: number): void {
+    const current = this.#state.leaderEpoch
+    if (requested < current) {
+      throw new StrandProtocolError('FENCED_LEADER_EPOCH', `Epoch ${requested} of ${this.topic}-${this.index} is older than the leader's ${current}.`)
+    }
+    if (requested > current) {
+      throw new StrandProtocolError('UNKNOWN_LEADER_EPOCH', `Epoch ${requested} of ${this.topic}-${this.index} is newer than this leader's ${current}.`)
     }
   }
 
@@ -443,7 +499,9 @@ export class Partition {
 
   /** Leader: the high watermark becomes the smallest log end offset over the ISR. */
   maybeAdvanceHighWatermark(): boolean {
-    if (this.#role !== 'leader') return false
+    // Without the lease the high watermark stays where it is: the ISR this leader counts may no
+    // longer be the partition's, and a commit it declared could be one the new leader lacks.
+    if (this.#role !== 'leader' || !this.#lease.valid()) return false
     let next = this.#smallestLogEndOffset(this.#state.isr, this.log.logEndOffset)
     // Runs on every append and every follower fetch: the pending members are checked on their own
     // rather than through `effectiveIsr`, which builds a set and an array each time.
@@ -473,6 +531,8 @@ export class Partition {
    */
   waitForCommit(offset: bigint, timeoutMs: number): Promise<void> {
     if (this.#highWatermark >= offset) return this.#checkIsrAfterAppend()
+    // The lease lapsed since the append: the high watermark is frozen (see `leaseLapsed`).
+    if (!this.#lease.valid()) return Promise.reject(this.#notLeadingError())
     return new Promise<void>((resolve, reject) => {
       const waiter: AckWaiter = {
         offset,
@@ -530,6 +590,16 @@ export class Partition {
    * Whole batches from `offset`. Consumers read only below the high watermark; an offset between
    * it and the log end (a new leader whose high watermark is catching up) reads nothing yet.
    * Replicas read up to the log end.
+   *
+   * Without the lease, consumers are refused (`checkServesConsumers`) but followers still read.
+   * That is safe: nothing was appended here since the lease lapsed, so what a follower copies is
+   * what this broker led while it held the lease, at its own leader epoch; the high watermark it
+   * learns is the frozen one, so it makes nothing visible that was not committed. If another
+   * broker leads by now, a follower that knows it fetches from that one and truncates to where
+   * the epochs agree (KIP-101), as after any leader change. And a follower that still reaches this
+   * broker keeps its copy current, so that if the controller never fenced this broker (the lease
+   * ends a margin before the session does, and the contact may come back), no leader change finds
+   * it behind. Kafka's followers, too, keep fetching from a leader until they hear of a new one.
    */
   async read(offset: bigint, maxBytes: number, options: { replica?: boolean } = {}): Promise<ReadResult> {
     const replica = options.replica === true
@@ -547,6 +617,7 @@ export class Partition {
    * Throws OFFSET_OUT_OF_RANGE as `read` does.
    */
   mayHaveRecordsAt(offset: bigint, replica: boolean): boolean {
+    if (!replica) this.checkServesConsumers()
     const end = this.log.logEndOffset
     if (offset < this.log.logStartOffset || offset > end) {
       throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${this.log.logStartOffset}, ${end}] of ${this.topic}-${this.index}.`)

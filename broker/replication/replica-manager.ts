@@ -10,6 +10,12 @@
 // both through the controller (AlterPartition, a compare-and-set on the partition epoch). High
 // watermarks are checkpointed to `<data.dir>/replication-offset-checkpoint`, so a restarted
 // broker neither forgets what was committed nor serves what was not.
+//
+// Leading takes two things: the image must name this process (its incarnation registered and
+// unfenced, `#mayLead`), which `sync` applies, and the broker's lease must hold (its heartbeats
+// reach the controller, metadata/broker-lease.ts), which every led partition checks for itself on
+// each append and read, since a lease ends at an instant and a sync comes when it comes. A lapse
+// and a return are heard here too (`#onLease`), to wake what waits and to say so in the log.
 
 import type { SecurityOptions } from '../../client/security.js'
 import { mkdir } from 'node:fs/promises'
@@ -21,6 +27,7 @@ import { checkpointKey, readOffsetCheckpoint, writeOffsetCheckpoint } from '../l
 import { LogManager } from '../log/log-manager.js'
 import type { LogConfig } from '../log/config.js'
 import type { BrokerConfig } from '../config.js'
+import type { BrokerLease } from '../metadata/broker-lease.js'
 import type { ControllerChannel } from '../metadata/controller-channel.js'
 import type { MetadataImage } from '../metadata/image.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -29,7 +36,7 @@ import { parseTopicConfig, type TopicConfig } from '../topic-config.js'
 import { AppendWaiters, partitionKey } from './append-waiters.js'
 import { settleEach } from './bounded.js'
 import { LeaderEpochCache } from './leader-epoch-cache.js'
-import { Partition, type LagSink, type PartitionState } from './partition.js'
+import { NO_LEASE, Partition, type LagSink, type LeaderLease, type PartitionState } from './partition.js'
 import { ReplicaFetcher } from './replica-fetcher.js'
 
 const HIGH_WATERMARK_FILE = 'replication-offset-checkpoint'
@@ -66,6 +73,8 @@ export interface ControllerLink {
   incarnationId: string
   /** How replica fetchers connect to leaders: the listener's TLS and SASL (security/tls.ts). */
   security: SecurityOptions
+  /** The broker's lease on leadership, kept by its heartbeats; without one (embedded in tests), leading needs none. */
+  lease?: BrokerLease
 }
 
 export class ReplicaManager {
@@ -98,6 +107,10 @@ export class ReplicaManager {
   #closed = false
   readonly #metrics: Metrics
   readonly #leadershipListeners = new Set<(partition: Partition, leading: boolean) => void>()
+  /** What every partition hosted here checks before acting as leader. */
+  #lease: LeaderLease = NO_LEASE
+  /** Whether the lease ever held, so its first grant is not logged as a return. */
+  #leaseEverHeld = false
 
   private constructor(config: BrokerConfig, logger: Logger, logs: LogManager, clock: () => number, highWatermarks: Map<string, bigint>, metrics: Metrics) {
     this.#config = config
@@ -140,6 +153,9 @@ export class ReplicaManager {
     const leading = (): Partition[] => [...this.#partitions.values()].filter((p) => p.isLeader)
     this.#metrics.gauge('strand_partitions', 'Partition replicas hosted by this broker.', () => [{ labels: {}, value: this.#partitions.size }])
     this.#metrics.gauge('strand_leader_partitions', 'Partitions this broker leads.', () => [{ labels: {}, value: leading().length }])
+    this.#metrics.gauge('strand_leader_lease', '1 while this broker holds its lease on leadership (its heartbeats reach the controller), else 0: then the partitions it leads refuse produces and consumers.', () => [
+      { labels: {}, value: this.#lease.valid() ? 1 : 0 },
+    ])
     this.#metrics.gauge('strand_under_replicated_partitions', 'Partitions led here whose ISR is smaller than their replica set.', () => [
       { labels: {}, value: leading().filter((p) => p.state.isr.length < p.state.replicas.length).length },
     ])
@@ -149,6 +165,37 @@ export class ReplicaManager {
   attach(image: MetadataImage, controller: ControllerLink): void {
     this.#image = image
     this.#controller = controller
+    if (controller.lease !== undefined) {
+      this.#lease = controller.lease
+      controller.lease.onChange((held) => this.#onLease(held))
+    }
+  }
+
+  /**
+   * The lease lapsed (false) or was granted again (true). The partitions led here check it
+   * themselves; this wakes what waits on them. Lapsed: acks=all produces fail now with
+   * NOT_LEADER_OR_FOLLOWER, long-polling consumers are answered with it. Granted: the lifecycle
+   * synced the partitions with an image as current as the controller first, so those still led
+   * here are the controller's word; their high watermarks, frozen meanwhile, catch up with what
+   * the ISR has, and waiting fetches look again.
+   */
+  #onLease(held: boolean): void {
+    const leading = [...this.#partitions.values()].filter((p) => p.isLeader)
+    if (!held) {
+      this.#metrics.inc('strand_leader_lease_lapses_total', 'Times this broker lost its lease on leadership (no heartbeat answered within the session timeout less a margin).', {})
+      this.#logger.warn({ leading: leading.length }, 'lost contact with the controller; not leading')
+      for (const p of leading) {
+        p.leaseLapsed()
+        this.waiters.notifyConsumers(p.key)
+      }
+      return
+    }
+    this.#logger.info({ leading: leading.length }, this.#leaseEverHeld ? 'in contact with the controller again; leading' : 'in contact with the controller; leading')
+    this.#leaseEverHeld = true
+    for (const p of leading) {
+      p.maybeAdvanceHighWatermark()
+      this.waiters.notify(p.key)
+    }
   }
 
   /** Called when this broker starts leading a partition (a new leader epoch) or stops leading it. */
@@ -220,6 +267,9 @@ export class ReplicaManager {
    * Whether this process may act as a leader: its own incarnation is registered and unfenced. A
    * restarted broker replays a leadership the controller is about to move (its registration as a
    * new incarnation does that); serving it meanwhile would answer from state nobody vouches for.
+   * This is what the image says; whether the controller still hears from this broker is the
+   * lease's part, checked by the partitions (a lapsed lease leaves the image as it was, and the
+   * partitions led, so followers keep fetching).
    */
   #mayLead(): boolean {
     const me = this.#image?.brokers.get(this.#config.nodeId)
@@ -238,7 +288,7 @@ export class ReplicaManager {
       const epochs = await LeaderEpochCache.load(log.dir, this.#logger)
       await epochs.truncateFromEnd(log.logEndOffset)
       const highWatermark = this.#checkpointedHighWatermarks.get(checkpointKey(p.topic, p.partition)) ?? log.logStartOffset
-      partition = new Partition({ topic: p.topic, index: p.partition, log, epochs, config, nodeId: this.#config.nodeId, highWatermark, state, clock: this.#clock })
+      partition = new Partition({ topic: p.topic, index: p.partition, log, epochs, config, nodeId: this.#config.nodeId, highWatermark, state, clock: this.#clock, lease: this.#lease })
       this.#host(partition)
     } else if (p.leaderEpoch === partition.state.leaderEpoch && p.partitionEpoch < partition.state.partitionEpoch) {
       // This image is older than an AlterPartition answer already applied.
@@ -326,10 +376,18 @@ export class ReplicaManager {
     this.#logger.info({ topic, partition: index }, 'deleted the log of a removed topic')
   }
 
-  /** The partition this broker leads; NOT_LEADER_OR_FOLLOWER when another broker leads it; else UNKNOWN_TOPIC_OR_PARTITION. */
-  partition(topic: string, index: number): Partition {
+  /**
+   * The partition this broker leads; NOT_LEADER_OR_FOLLOWER when another broker leads it; else
+   * UNKNOWN_TOPIC_OR_PARTITION. With `consumer`, for a consumer's request: NOT_LEADER_OR_FOLLOWER
+   * also while the lease has lapsed (`Partition.checkServesConsumers`); followers' requests and
+   * appends check the lease further on (a follower may still fetch, an append is refused).
+   */
+  partition(topic: string, index: number, options?: { consumer?: boolean }): Partition {
     const p = this.#byTopic.get(topic)?.get(index)
-    if (p?.isLeader === true) return p
+    if (p?.isLeader === true) {
+      if (options?.consumer === true) p.checkServesConsumers()
+      return p
+    }
     const known = this.#image?.topics.get(topic)?.partitions[index]
     if (known !== undefined) {
       if (known.leader < 0) throw new StrandProtocolError('LEADER_NOT_AVAILABLE', `${topic}-${index} has no leader right now.`)
@@ -345,10 +403,10 @@ export class ReplicaManager {
     return [...this.#partitions.values()]
   }
 
-  async appendAsLeader(topic: string, index: number, records: Buffer): ReturnType<Partition['appendAsLeader']> {
+  async appendAsLeader(topic: string, index: number, records: Buffer, clientLeaderEpoch = -1): ReturnType<Partition['appendAsLeader']> {
     const partition = this.partition(topic, index)
     const highWatermark = partition.highWatermark
-    const result = await partition.appendAsLeader(records)
+    const result = await partition.appendAsLeader(records, clientLeaderEpoch)
     // Consumers read below the high watermark: an append wakes them only when it moved it (an ISR
     // of one); otherwise the followers' fetches move it and wake them (recordFollowerFetch).
     if (partition.highWatermark > highWatermark) this.waiters.notify(partition.key)
@@ -362,7 +420,8 @@ export class ReplicaManager {
    */
   recordFollowerFetch(partition: Partition, replicaId: number, fetchOffset: bigint): void {
     if (partition.recordFollowerFetch(replicaId, fetchOffset, this.#clock(), this.#lagSink(partition.topic))) this.waiters.notifyConsumers(partition.key)
-    if (partition.pendingIsr === null && partition.followerMayJoinIsr(replicaId)) {
+    // A leader without its lease proposes no ISR change: the partition may be another's by now.
+    if (partition.pendingIsr === null && partition.followerMayJoinIsr(replicaId) && this.#lease.valid()) {
       this.#requestIsrChange(partition, [...partition.state.isr, replicaId].sort((a, b) => a - b))
     }
   }
@@ -381,6 +440,9 @@ export class ReplicaManager {
 
   /** Drops ISR members of led partitions that have not caught up within the lag time. */
   #shrinkIsrs(): void {
+    // A leader without its lease shrinks no ISR either: followers that stopped fetching from a
+    // broker cut off from the controller may well be following the partition's next leader.
+    if (!this.#lease.valid()) return
     const now = this.#clock()
     for (const p of this.#partitions.values()) {
       if (!p.isLeader || p.pendingIsr !== null) continue

@@ -101,3 +101,66 @@ t.test('acks=all produces waiting when leadership moves fail with NOT_LEADER_OR_
   t.equal(p.ackWaiterCount, 0)
   p.becomeFollower({ ...p.state, leader: 2, leaderEpoch: 1 }) // again, with nothing waiting: nothing to fail
 })
+
+/** A lease the test holds or lets lapse. */
+class TestLease {
+  held = true
+  valid(): boolean {
+    return this.held
+  }
+}
+
+async function leaseLeader(t: { teardown(fn: () => unknown): void }, lease: TestLease): Promise<{ p: Partition; clock: ManualClock }> {
+  const clock = new ManualClock()
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir, { clock: clock.now })
+  t.teardown(() => log.close())
+  const epochs = await LeaderEpochCache.load(dir, silentLogger)
+  const state = { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2], isr: [1, 2] }
+  const p = new Partition({ topic: 't', index: 0, log, epochs, config: parseTopicConfig(DEFAULT_BROKER_CONFIG, {}), nodeId: ME, highWatermark: 0n, state, clock: clock.now, lagClock: clock.now, lease })
+  await p.becomeLeader(state, clock.now())
+  return { p, clock }
+}
+
+t.test('a leader whose lease lapsed appends nothing, freezes its high watermark and refuses consumers, but still feeds followers', async (t) => {
+  const lease = new TestLease()
+  const { p, clock } = await leaseLeader(t, lease)
+  await p.appendAsLeader(batch(0n, 0, 5))
+  p.recordFollowerFetch(2, 5n, clock.now())
+  await p.appendAsLeader(batch(0n, 0, 3))
+  t.equal(p.highWatermark, 5n, 'premise: committed up to 5, appended up to 8')
+
+  lease.held = false
+  await t.rejects(p.appendAsLeader(batch(0n, 0, 1)), { code: 'NOT_LEADER_OR_FOLLOWER', message: /lost contact with the controller/ })
+  t.equal(p.logEndOffset, 8n, 'nothing appended')
+  t.equal(p.recordFollowerFetch(2, 8n, clock.now()), false, 'a follower that has everything moves no high watermark')
+  t.equal(p.highWatermark, 5n, 'frozen at 5')
+  t.throws(() => p.mayHaveRecordsAt(0n, false), { code: 'NOT_LEADER_OR_FOLLOWER' }, 'a consumer is sent to look for the leader')
+  await t.rejects(p.read(0n, 1 << 20), { code: 'NOT_LEADER_OR_FOLLOWER' })
+  t.throws(() => p.checkServesConsumers(), { code: 'NOT_LEADER_OR_FOLLOWER' }, 'ListOffsets from a consumer too')
+  t.ok(p.mayHaveRecordsAt(5n, true), 'a follower still reads')
+  const forFollower = await p.read(5n, 1 << 20, { replica: true })
+  t.ok(forFollower.records.length > 0, 'up to the log end')
+  t.equal(forFollower.highWatermark, 5n, 'and learns the frozen high watermark')
+  t.ok(p.isLeader, 'the image still names it leader: the role stays, leading does not act')
+
+  lease.held = true
+  t.equal(p.maybeAdvanceHighWatermark(), true, 'the lease back: the high watermark catches up with the ISR')
+  t.equal(p.highWatermark, 8n)
+  t.equal((await p.appendAsLeader(batch(0n, 0, 1))).baseOffset, 8n, 'and appends are taken again')
+  t.ok((await p.read(0n, 1 << 20)).records.length > 0, 'and consumers served')
+})
+
+t.test('acks=all produces fail with NOT_LEADER_OR_FOLLOWER when the lease lapses, waiting or not yet', async (t) => {
+  const lease = new TestLease()
+  const { p } = await leaseLeader(t, lease)
+  const first = await p.appendAsLeader(batch(0n, 0, 2))
+  const waiting = p.waitForCommit(first.lastOffset + 1n, 60_000)
+  const second = await p.appendAsLeader(batch(0n, 0, 2))
+  lease.held = false
+  p.leaseLapsed()
+  await t.rejects(waiting, { code: 'NOT_LEADER_OR_FOLLOWER', message: /lost contact with the controller/ }, 'the waiting one at the lapse')
+  t.equal(p.ackWaiterCount, 0)
+  await t.rejects(p.waitForCommit(second.lastOffset + 1n, 60_000), { code: 'NOT_LEADER_OR_FOLLOWER' }, 'one appended before the lapse that starts waiting after it, at once')
+  t.equal(p.ackWaiterCount, 0, 'rather than wait for its timeout')
+})
