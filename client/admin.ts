@@ -366,11 +366,14 @@ export class Admin {
     const retriable = (err: StrandError): boolean => err.retriable && err.code !== 'UNKNOWN_TOPIC_OR_PARTITION'
     return this.#cluster.retry(async () => {
       const leader = await this.#cluster.leaderFor(topic, partition, { retry: false })
+      // The epoch of the same metadata that named the leader: a broker that leads at another
+      // epoch answers FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH, and the retry refreshes first.
+      const currentLeaderEpoch = this.#cluster.cachedLeaderEpoch(topic, partition)
       const res = await this.#cluster.connectionTo(leader).request(ApiKey.ListOffsets, {
         // Kafka's debugging replica id: the broker answers up to the log end, not the high watermark.
         replicaId: options.timestamp === 'logEnd' ? -2 : -1,
         isolationLevel: 0,
-        topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp }] }],
+        topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch, timestamp }] }],
       })
       const p = res.topics.find((t) => t.name === topic)?.partitions.find((x) => x.partitionIndex === partition)
       if (p === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The ListOffsets response has no result for ${topic}-${partition}.`)

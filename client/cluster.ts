@@ -124,6 +124,24 @@ function toTopicInfo(t: MetadataResponse['topics'][number]): TopicInfo {
   return { name: t.name, internal: t.internal, partitions }
 }
 
+/**
+ * A partition whose cached leader epoch is newer than the answer's keeps its cached state (KIP-320:
+ * metadata never goes back to an older leader epoch): the answering broker has not heard of the
+ * leader change yet. The same partition count is required: a topic deleted and created again
+ * under the same name starts its epochs over.
+ */
+export function keepNewerLeaders(fresh: TopicInfo, cached: TopicInfo | undefined): TopicInfo {
+  if (cached === undefined || cached.partitions.length !== fresh.partitions.length) return fresh
+  let partitions: PartitionInfo[] | null = null
+  for (const [i, p] of fresh.partitions.entries()) {
+    const old = cached.partitions[i]
+    if (old === undefined || p === undefined || old.leaderEpoch <= p.leaderEpoch) continue
+    partitions ??= [...fresh.partitions]
+    partitions[i] = old
+  }
+  return partitions === null ? fresh : { ...fresh, partitions }
+}
+
 export function toClusterMetadata(res: MetadataResponse): ClusterMetadata {
   return {
     clusterId: res.clusterId,
@@ -155,6 +173,8 @@ export class Cluster {
   #connections = new Map<number, Connection>()
   /** Rotates where metadata requests go, so one dead broker does not stall every refresh. */
   #nextAny = 0
+  /** The cache was found wrong (an error, or an answer older than the cache): the next refresh asks another broker. */
+  #askAnother = false
   #closed = false
 
   constructor(options: ClusterOptions) {
@@ -178,6 +198,7 @@ export class Cluster {
   /** Marks the cache stale: the next lookup fetches metadata first. */
   invalidate(): void {
     this.#updatedAtMs = Number.NEGATIVE_INFINITY
+    this.#askAnother = true
   }
 
   /** The cached leader of a partition, or undefined when unknown (no leader or no such broker). */
@@ -185,6 +206,14 @@ export class Cluster {
     const leaderId = this.#topics.get(topic)?.partitions[partition]?.leaderId
     if (leaderId === undefined || leaderId < 0 || !this.#brokers.has(leaderId)) return undefined
     return leaderId
+  }
+
+  /**
+   * The cached leader epoch of a partition, which requests to its leader carry so that a leader at
+   * another epoch refuses them (KIP-320); -1 (no check) when the partition is not in the cache.
+   */
+  cachedLeaderEpoch(topic: string, partition: number): number {
+    return this.#topics.get(topic)?.partitions[partition]?.leaderEpoch ?? -1
   }
 
   cachedTopic(topic: string): TopicInfo | undefined {
@@ -263,6 +292,13 @@ export class Cluster {
   }
 
   async #fetchMetadata(topics: string[]): Promise<void> {
+    // After the cache proved wrong, ask the next broker: one cut off from the cluster answers from
+    // a stale image (naming itself as a leader it no longer is), and asking it again and again
+    // would never learn of the new leader. Otherwise keep asking the same one, so that a client
+    // sees its own changes (a topic it just created) in order. With the epoch check below, a
+    // stale answer cannot undo a fresher one.
+    if (this.#askAnother) this.#nextAny++
+    this.#askAnother = false
     const res = await this.requestAny(ApiKey.Metadata, { topics })
     this.#brokers = new Map(res.brokers.map((b) => [b.nodeId, { nodeId: b.nodeId, host: b.host, port: b.port }]))
     // Connections to brokers no longer in the cluster would otherwise stay open for good.
@@ -276,7 +312,10 @@ export class Cluster {
     for (const t of res.topics) {
       const err = errorFromCode(t.errorCode, `Topic "${t.name}".`)
       if (err === null) {
-        this.#topics.set(t.name, toTopicInfo(t))
+        const fresh = toTopicInfo(t)
+        const kept = keepNewerLeaders(fresh, this.#topics.get(t.name))
+        if (kept !== fresh) this.#askAnother = true
+        this.#topics.set(t.name, kept)
         this.#topicErrors.delete(t.name)
       } else {
         this.#topics.delete(t.name)

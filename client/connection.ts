@@ -13,16 +13,27 @@
 // ConnectionError; the next request opens a new socket. A request that times out closes the
 // connection too (as Kafka's NetworkClient does): its response may still come, and with the
 // FIFO matching it would otherwise be taken for the answer to the next request.
+//
+// Versions: an API this client speaks in one version only is sent at it. For one it speaks in
+// several (Produce v0 and v1), the first such request on a socket asks the broker what it speaks
+// (ApiVersions, once, shared by every request that needs it meanwhile) and each is sent at the
+// highest version both sides know; a broker that shares none makes the request fail with
+// UNSUPPORTED_VERSION. Unlike Kafka's NetworkClient, which asks on every new connection, the
+// question waits for a request that needs it: most connections (a follower's fetcher, a group
+// coordinator's) never send one, and a round trip per connect would buy them nothing. The answer
+// is forgotten with its socket, since a broker that restarted may speak other versions.
 
 import net from 'node:net'
 import tls from 'node:tls'
-import { apiName, decodeResponse, encodeRequestChunks, type ApiKeyValue, type ApiTypes, type FrameChunks } from './protocol/apis.js'
+import { ApiKey, apiName, decodeResponse, encodeRequestChunks, versionRange, type ApiKeyValue, type ApiTypes, type FrameChunks } from './protocol/apis.js'
+import { errorFromCode, StrandProtocolError } from './protocol/errors.js'
+import type { ApiVersionsResponse } from './protocol/messages/api-versions.js'
 import { FrameDecoder, FrameReader } from './protocol/frame.js'
 import { ClosedError, ConnectionError, ConnectTimeoutError, RequestTimeoutError, StrandError } from './errors.js'
 import { authenticate, AuthenticationError, isPermanentTlsError, tlsConnectOptions, type RoundTrip, type SecurityOptions } from './security.js'
 
-/** Every API is at version 0 so far; a later client picks versions from ApiVersions. */
-const API_VERSION = 0
+/** The SASL exchange's APIs (SaslHandshake, SaslAuthenticate) have one version each. */
+const SASL_API_VERSION = 0
 /** The longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days). */
 const TIMER_MS_MAX = 2 ** 31 - 1
 /** TCP keep-alive probes start after this much idle time, so a dead peer is noticed eventually. */
@@ -46,11 +57,15 @@ export interface ConnectionOptions {
 export interface RequestOptions {
   /** Overrides requestTimeoutMs (a long-polling Fetch needs its maxWaitMs on top). */
   timeoutMs?: number
+  /** Sends at this version instead of the negotiated one (tests and tools that act as an older client). */
+  apiVersion?: number
 }
 
 interface Pending {
   readonly correlationId: number
   readonly apiKey: ApiKeyValue
+  /** The version it was sent at, which its response is decoded at. */
+  readonly apiVersion: number
   readonly resolve: (body: unknown) => void
   readonly reject: (err: Error) => void
   /** performance.now() by which the response must have come. */
@@ -87,6 +102,14 @@ export class Connection {
    */
   #deadlineTimer: NodeJS.Timeout | null = null
   #deadlineAt = Infinity
+  /**
+   * The version to send each multi-version API at, from the current socket's ApiVersions answer
+   * (-1: the broker shares no version of it with this client); null until asked, and again once
+   * the socket is gone.
+   */
+  #versions: Map<number, number> | null = null
+  /** The ApiVersions request in flight, shared by every request waiting for its answer. */
+  #negotiating: Promise<Map<number, number>> | null = null
 
   constructor(options: ConnectionOptions) {
     this.#options = options
@@ -103,13 +126,16 @@ export class Connection {
 
   /** Sends a request and resolves with the decoded response body. */
   async request<K extends ApiKeyValue>(apiKey: K, body: ApiTypes[K]['request'], options: RequestOptions = {}): Promise<ApiTypes[K]['response']> {
+    // The version is settled before a slot is taken: asking the broker takes a slot of its own.
+    const known = options.apiVersion ?? this.#knownVersion(apiKey)
+    const apiVersion = known ?? (await this.#negotiatedVersion(apiKey))
     await this.#acquireSlot()
     let socket: net.Socket
     let frame: FrameChunks
     const correlationId = this.#takeCorrelationId()
     try {
       socket = this.#socket ?? (await this.#connect())
-      frame = encodeRequestChunks(apiKey, API_VERSION, correlationId, this.#options.clientId, body)
+      frame = encodeRequestChunks(apiKey, apiVersion, correlationId, this.#options.clientId, body)
     } catch (err) {
       this.#releaseSlot()
       throw err
@@ -125,6 +151,7 @@ export class Connection {
       const pending: Pending = {
         correlationId,
         apiKey,
+        apiVersion,
         resolve: resolve as (body: unknown) => void,
         reject,
         deadline: performance.now() + (Number.isFinite(timeoutMs) ? timeoutMs : this.#options.requestTimeoutMs),
@@ -140,9 +167,10 @@ export class Connection {
    * Sends a request the broker does not answer (Produce with acks=0). Resolves once the bytes
    * are flushed to the kernel, which is also what bounds how many such writes pile up.
    */
-  async send<K extends ApiKeyValue>(apiKey: K, body: ApiTypes[K]['request']): Promise<void> {
+  async send<K extends ApiKeyValue>(apiKey: K, body: ApiTypes[K]['request'], options: Pick<RequestOptions, 'apiVersion'> = {}): Promise<void> {
+    const apiVersion = options.apiVersion ?? this.#knownVersion(apiKey) ?? (await this.#negotiatedVersion(apiKey))
     const socket = this.#socket ?? (await this.#connect())
-    const frame = encodeRequestChunks(apiKey, API_VERSION, this.#takeCorrelationId(), this.#options.clientId, body)
+    const frame = encodeRequestChunks(apiKey, apiVersion, this.#takeCorrelationId(), this.#options.clientId, body)
     await new Promise<void>((resolve, reject) => {
       if (this.#socket !== socket) {
         reject(new ConnectionError(this.address, 'connection closed before the request was sent'))
@@ -190,6 +218,41 @@ export class Connection {
       this.#fail(socket, err)
       socket.destroy()
     }
+  }
+
+  /**
+   * The version to send `apiKey` at, when it is known without asking the broker: the only one this
+   * client speaks, or the one chosen from the current socket's ApiVersions answer.
+   */
+  #knownVersion(apiKey: ApiKeyValue): number | undefined {
+    const range = versionRange(apiKey)
+    if (range === undefined || range.minVersion === range.maxVersion) return range?.maxVersion ?? 0
+    const versions = this.#versions
+    return versions === null ? undefined : this.#chosen(versions, apiKey)
+  }
+
+  /** Asks the broker what it speaks (once per socket), then answers as #knownVersion. */
+  async #negotiatedVersion(apiKey: ApiKeyValue): Promise<number> {
+    this.#negotiating ??= this.request(ApiKey.ApiVersions, {}).then(
+      (res) => {
+        this.#negotiating = null
+        const versions = chooseVersions(res, this.address)
+        this.#versions = versions
+        return versions
+      },
+      (err: unknown) => {
+        this.#negotiating = null
+        throw err
+      },
+    )
+    return this.#chosen(await this.#negotiating, apiKey)
+  }
+
+  #chosen(versions: ReadonlyMap<number, number>, apiKey: ApiKeyValue): number {
+    const v = versions.get(apiKey)
+    if (v !== undefined && v >= 0) return v
+    const range = versionRange(apiKey)
+    throw new StrandProtocolError('UNSUPPORTED_VERSION', `${this.address} speaks no version of ${apiName(apiKey)} that this client does (v${range?.minVersion}-v${range?.maxVersion}).`)
   }
 
   #takeCorrelationId(): number {
@@ -311,12 +374,12 @@ export class Connection {
             return
           }
           try {
-            resolve(decodeResponse(apiKey, API_VERSION, frame).body)
+            resolve(decodeResponse(apiKey, SASL_API_VERSION, frame).body)
           } catch (err) {
             reject(err as Error)
           }
         })
-        writeFrame(socket, encodeRequestChunks(apiKey, API_VERSION, correlationId, this.#options.clientId, body))
+        writeFrame(socket, encodeRequestChunks(apiKey, SASL_API_VERSION, correlationId, this.#options.clientId, body))
       })
   }
 
@@ -353,9 +416,12 @@ export class Connection {
     this.#inflight.shift()
     this.#settle()
     try {
-      head.resolve(decodeResponse(head.apiKey, API_VERSION, frame).body)
+      head.resolve(decodeResponse(head.apiKey, head.apiVersion, frame).body)
     } catch (err) {
       // A body we cannot decode spoils only this response: framing is intact, so the stream goes on.
+      // At a negotiated version it may be a broker that no longer speaks it (an UNSUPPORTED_VERSION
+      // answer has another shape): the next request asks again.
+      if (head.apiVersion > 0) this.#versions = null
       head.reject(err as Error)
     }
   }
@@ -409,6 +475,7 @@ export class Connection {
   #fail(socket: net.Socket, err: Error): void {
     if (this.#socket !== socket) return
     this.#socket = null
+    this.#versions = null
     const pending = this.#inflight
     this.#inflight = []
     for (const p of pending) {
@@ -431,4 +498,21 @@ function writeFrame(socket: net.Socket, chunks: FrameChunks, done?: (err?: Error
   } finally {
     socket.uncork()
   }
+}
+
+/**
+ * For each API this client speaks in several versions, the highest version the broker speaks too
+ * (-1 when there is none), from its ApiVersions answer.
+ */
+function chooseVersions(res: ApiVersionsResponse, address: string): Map<number, number> {
+  const err = errorFromCode(res.errorCode, `ApiVersions from ${address}.`)
+  if (err !== null) throw err
+  const chosen = new Map<number, number>()
+  for (const theirs of res.apiKeys) {
+    const mine = versionRange(theirs.apiKey)
+    if (mine === undefined || mine.minVersion === mine.maxVersion) continue
+    const v = Math.min(mine.maxVersion, theirs.maxVersion)
+    chosen.set(theirs.apiKey, v >= Math.max(mine.minVersion, theirs.minVersion) ? v : -1)
+  }
+  return chosen
 }

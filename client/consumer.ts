@@ -21,6 +21,21 @@
 //   partition with a batch waiting to be handed out is not fetched again, which bounds memory to
 //   about one response per broker plus one chunk per partition.
 //
+// Leader epochs (KIP-320):
+// - Every Fetch and ListOffsets carries the partition's leader epoch from the metadata, the
+//   newest this consumer has seen: a broker that leads the partition at another epoch refuses it
+//   (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH), and the consumer refreshes metadata and retries,
+//   so it never reads from a broker whose leadership it knows to be over.
+// - The position remembers the leader epoch of the records before it (the last batch handed out,
+//   or the leader's when ListOffsets set it). When the partition's leader changes (a newer epoch in
+//   the metadata, or a fetch refused as above or with NOT_LEADER_OR_FOLLOWER), the consumer asks
+//   the leader, before fetching again, where that epoch ends in its log (OffsetsForLeaderEpoch). An
+//   end below the position means the log was truncated under it (an unclean leader election lost
+//   records this consumer read), and the records now at those offsets are new: the consumer goes
+//   back to the end of the epoch and reads them, or, with autoOffsetReset 'none', throws a
+//   LogTruncationError from the loop until seek(). Either is what Kafka does. A position with no
+//   epoch (seek(), a committed offset) is not validated.
+//
 // Groups and commits (at-least-once by default):
 // - A batch counts as processed when the loop asks for the next one (the body finished). Leaving
 //   the loop (break, return, a throw) does not count the batch in hand: a throw looks the same
@@ -37,10 +52,11 @@
 import { ApiKey } from './protocol/apis.js'
 import type { FetchRequest, FetchResponse } from './protocol/messages/fetch.js'
 import type { ListOffsetsResponse } from './protocol/messages/list-offsets.js'
+import type { OffsetsForLeaderEpochRequest, OffsetsForLeaderEpochResponse } from './protocol/messages/replication.js'
 import { BATCH_BYTES_MAX, decodeBatches, nextOffsetOf, type DecodedBatch, type RecordHeader } from './protocol/records.js'
 import { unpinned } from './protocol/primitives.js'
 import { backoffMs, needsMetadataRefresh, type Cluster } from './cluster.js'
-import { ClosedError, errorFromCode, IllegalStateError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandProtocolError } from './errors.js'
+import { ClosedError, errorFromCode, IllegalStateError, InvalidArgumentError, isRetriable, LogTruncationError, RecordTooLargeError, StrandProtocolError } from './errors.js'
 import { resolveAssignors, type AssignedPartition, type Assignor, type AssignorName } from './group/assignors.js'
 import { GroupCoordinator, type CoordinatorConnectionOptions } from './group/coordinator.js'
 import { CommitFailedError, type PartitionCommitResult } from './group/errors.js'
@@ -87,7 +103,11 @@ export interface ConsumerOptions {
   maxBytes?: number
   /** Bytes per partition in a Fetch response. */
   partitionMaxBytes?: number
-  /** Where to go after OFFSET_OUT_OF_RANGE; 'none' throws it from the loop. Default 'earliest'. */
+  /**
+   * Where to go after OFFSET_OUT_OF_RANGE; 'none' throws it from the loop. Default 'earliest'.
+   * After a truncation of the log under the position (KIP-320), anything but 'none' goes back to
+   * where the log diverged; 'none' throws a LogTruncationError.
+   */
   autoOffsetReset?: AutoOffsetReset
 }
 
@@ -183,6 +203,12 @@ const LATEST_TIMESTAMP = -1n
 const EARLIEST_TIMESTAMP = -2n
 /** Attribute bit of control batches (transaction markers): never handed to users. */
 const CONTROL_ATTRIBUTE = 0x20
+/** The replicaId of a consumer's Fetch, ListOffsets and OffsetsForLeaderEpoch: not a broker. */
+const CONSUMER_REPLICA_ID = -1
+/** No leader epoch known (Kafka's NO_PARTITION_LEADER_EPOCH); as a request's epoch, "do not check". */
+const NO_LEADER_EPOCH = -1
+/** A fetch refused with one of these may have met a new leader: the position is validated before the next. */
+const LEADER_CHANGE_CODES: ReadonlySet<string> = new Set(['FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'NOT_LEADER_OR_FOLLOWER'])
 
 interface PartitionState {
   readonly topic: string
@@ -210,12 +236,24 @@ interface PartitionState {
   processed: bigint | null
   /** The group's committed offset as last read or written by this consumer. */
   committed: bigint | null
+  /**
+   * The leader epoch of the records just before `offset` (the last batch handed out, or the
+   * leader's when ListOffsets set it): what OffsetsForLeaderEpoch asks about. NO_LEADER_EPOCH when
+   * unknown (seek(), a committed offset), and then the position is never validated.
+   */
+  offsetLeaderEpoch: number
+  /** The newest leader epoch the metadata has shown for the partition; sent with every request. */
+  knownLeaderEpoch: number
+  /** The leader changed since the position was read: validate it (OffsetsForLeaderEpoch) before fetching. */
+  validatePosition: boolean
 }
 
 interface ReadyBatch {
   state: PartitionState
   epoch: number
   nextOffset: bigint
+  /** The leader epoch of the batch that ends at nextOffset: the position's once this is handed out. */
+  leaderEpoch: number
   batch: ConsumerBatch
 }
 
@@ -403,6 +441,9 @@ export class Consumer {
     if (this.#closed) throw new ClosedError('consumer')
     const state = this.#state(tp)
     this.#setOffset(state, tp.offset)
+    // The application chose the position: it is not checked against the leader's log (as Kafka's
+    // seek without a leader epoch), which is also how it moves on from a LogTruncationError.
+    state.validatePosition = false
     state.epoch++
     state.buffered = false
     state.retryAtMs = 0
@@ -457,6 +498,9 @@ export class Consumer {
         paused: false,
         processed: null,
         committed: committed.get(key) ?? null,
+        offsetLeaderEpoch: NO_LEADER_EPOCH,
+        knownLeaderEpoch: NO_LEADER_EPOCH,
+        validatePosition: false,
       }
       this.#setOffset(state, tp.offset)
       next.set(key, state)
@@ -482,6 +526,8 @@ export class Consumer {
     if (typeof offset === 'object' && (!Number.isSafeInteger(offset.timestamp) || offset.timestamp < 0)) {
       throw new InvalidArgumentError(`A seek timestamp must be a non-negative integer number of milliseconds, got ${offset.timestamp}.`)
     }
+    // An offset from outside (the application, the group's commit) comes with no leader epoch.
+    state.offsetLeaderEpoch = NO_LEADER_EPOCH
     if (typeof offset === 'bigint') {
       state.offset = offset
     } else {
@@ -831,6 +877,7 @@ export class Consumer {
       const r = this.#takeReady()
       if (r !== null) {
         r.state.offset = r.nextOffset
+        r.state.offsetLeaderEpoch = r.leaderEpoch
         r.state.buffered = false
         this.#inHand = r
         this.#batchEnds.set(r.batch, r)
@@ -902,6 +949,7 @@ export class Consumer {
     // Runs after every fetch and every batch handed out: the collections are made only when
     // something goes in them, and a broker already being fetched from is passed over early.
     let toResolve: Map<number, PartitionState[]> | null = null
+    let toValidate: Map<number, PartitionState[]> | null = null
     let toFetch: Map<number, PartitionState[]> | null = null
     let bufferedNodes: Set<number> | null = null
     let nextMs = Number.POSITIVE_INFINITY
@@ -924,13 +972,15 @@ export class Consumer {
         needMetadata = true
         continue
       }
-      if (s.offset !== null && this.#fetching.has(leader)) continue
-      const into = s.offset === null ? (toResolve ??= new Map()) : (toFetch ??= new Map())
+      const validate = this.#mustValidate(s)
+      if (s.offset !== null && !validate && this.#fetching.has(leader)) continue
+      const into = s.offset === null ? (toResolve ??= new Map()) : validate ? (toValidate ??= new Map()) : (toFetch ??= new Map())
       const list = into.get(leader)
       if (list === undefined) into.set(leader, [s])
       else list.push(s)
     }
     if (toResolve !== null) for (const [nodeId, states] of toResolve) void this.#resolveOffsets(nodeId, states)
+    if (toValidate !== null) for (const [nodeId, states] of toValidate) void this.#validatePositions(nodeId, states)
     if (toFetch !== null) for (const [nodeId, states] of toFetch) {
       const poll = bufferedNodes === null || !bufferedNodes.has(nodeId)
       if (poll) this.#dryNodes.delete(nodeId)
@@ -945,6 +995,22 @@ export class Consumer {
       else nextMs = Math.min(nextMs, this.#refreshAtMs)
     }
     this.#schedule(nextMs)
+  }
+
+  /**
+   * Takes in the partition's leader epoch from the metadata, and says whether its position must be
+   * validated before the next fetch: a newer epoch than the one it was read under means a new
+   * leader, whose log may have been truncated below the position.
+   */
+  #mustValidate(s: PartitionState): boolean {
+    const epoch = this.#cluster.cachedLeaderEpoch(s.topic, s.partition)
+    if (epoch > s.knownLeaderEpoch) {
+      // The first epoch seen is the one the position is read under: nothing to compare it with.
+      if (s.knownLeaderEpoch !== NO_LEADER_EPOCH) s.validatePosition = true
+      s.knownLeaderEpoch = epoch
+    }
+    if (s.offset === null || s.offsetLeaderEpoch === NO_LEADER_EPOCH) s.validatePosition = false
+    return s.validatePosition
   }
 
   /** The partition's leader, or undefined; a topic-partition that cannot exist is thrown from the loop. */
@@ -1017,10 +1083,9 @@ export class Consumer {
         t = { name: state.topic, partitions: [] }
         topics.set(state.topic, t)
       }
-      // currentLeaderEpoch -1: no fencing check yet (KIP-320 truncation detection is a later issue).
-      t.partitions.push({ partition: state.partition, currentLeaderEpoch: -1, fetchOffset: offset, logStartOffset: -1n, partitionMaxBytes: state.fetchBytes })
+      t.partitions.push({ partition: state.partition, currentLeaderEpoch: state.knownLeaderEpoch, fetchOffset: offset, logStartOffset: -1n, partitionMaxBytes: state.fetchBytes })
     }
-    return { replicaId: -1, maxWaitMs, minBytes: this.#minBytes, maxBytes: this.#maxBytes, isolationLevel: 0, topics: [...topics.values()] }
+    return { replicaId: CONSUMER_REPLICA_ID, maxWaitMs, minBytes: this.#minBytes, maxBytes: this.#maxBytes, isolationLevel: 0, topics: [...topics.values()] }
   }
 
   /** Settles each partition from its part of the response; returns how many got a batch to hand out. */
@@ -1083,9 +1148,13 @@ export class Consumer {
     state.fetchBytes = this.#partitionMaxBytes
     const nextOffset = nextOffsetOf(last.header)
     const messages = messagesFrom(batches, fetchOffset)
+    const leaderEpoch = last.header.partitionLeaderEpoch
     if (messages.length === 0) {
       // Only control records or records before the fetch offset: move past them silently.
-      if (nextOffset > fetchOffset) state.offset = nextOffset
+      if (nextOffset > fetchOffset) {
+        state.offset = nextOffset
+        state.offsetLeaderEpoch = leaderEpoch
+      }
       return false
     }
     state.buffered = true
@@ -1093,6 +1162,7 @@ export class Consumer {
       state,
       epoch: state.epoch,
       nextOffset,
+      leaderEpoch,
       batch: { topic: state.topic, partition: state.partition, messages, highWatermark: p.highWatermark },
     })
     this.#wakeLoop()
@@ -1122,6 +1192,7 @@ export class Consumer {
       return
     }
     if (needsMetadataRefresh(err)) this.#cluster.invalidate()
+    if (err instanceof StrandProtocolError && LEADER_CHANGE_CODES.has(err.code)) state.validatePosition = true
     state.errors++
     state.retryAtMs = this.#clock() + backoffMs(this.#cluster.retryOptions, state.errors)
     if (!isRetriable(err)) this.#surface(err)
@@ -1138,11 +1209,11 @@ export class Consumer {
       const topics = new Map<string, Array<{ partitionIndex: number; currentLeaderEpoch: number; timestamp: bigint }>>()
       for (const { state, reset } of sent) {
         const list = topics.get(state.topic) ?? []
-        list.push({ partitionIndex: state.partition, currentLeaderEpoch: -1, timestamp: listOffsetsTimestamp(reset) })
+        list.push({ partitionIndex: state.partition, currentLeaderEpoch: state.knownLeaderEpoch, timestamp: listOffsetsTimestamp(reset) })
         topics.set(state.topic, list)
       }
       const res = await conn.request(ApiKey.ListOffsets, {
-        replicaId: -1,
+        replicaId: CONSUMER_REPLICA_ID,
         isolationLevel: 0,
         topics: [...topics].map(([name, partitions]) => ({ name, partitions })),
       })
@@ -1166,6 +1237,9 @@ export class Consumer {
       if (err !== null) this.#onPartitionError(state, err)
       else if (p.offset >= 0n) {
         state.offset = p.offset
+        // The leader's epoch: every record before an offset it answers is at or below it.
+        state.offsetLeaderEpoch = p.leaderEpoch
+        state.validatePosition = false
         state.errors = 0
       } else if (typeof state.reset === 'object') {
         // No record is that recent: start at the end, as Kafka's seek after offsetsForTimes does.
@@ -1173,7 +1247,86 @@ export class Consumer {
       }
     }
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Validating positions after a leader change (KIP-320)
+
+  /** Asks the leader where each position's leader epoch ends in its log, then settles each position. */
+  async #validatePositions(nodeId: number, states: PartitionState[]): Promise<void> {
+    const sent = states.map((s) => ({ state: s, epoch: s.epoch, offset: s.offset as bigint }))
+    for (const s of states) s.busy = true
+    try {
+      const conn = this.#cluster.connectionTo(nodeId)
+      const topics = new Map<string, OffsetsForLeaderEpochRequest['topics'][number]>()
+      for (const { state } of sent) {
+        let t = topics.get(state.topic)
+        if (t === undefined) {
+          t = { name: state.topic, partitions: [] }
+          topics.set(state.topic, t)
+        }
+        t.partitions.push({ partition: state.partition, currentLeaderEpoch: state.knownLeaderEpoch, leaderEpoch: state.offsetLeaderEpoch })
+      }
+      const res = await conn.request(ApiKey.OffsetsForLeaderEpoch, { replicaId: CONSUMER_REPLICA_ID, topics: [...topics.values()] })
+      const byKey = new Map<string, EpochEnd>()
+      for (const t of res.topics) for (const p of t.partitions) byKey.set(tpKey(t.name, p.partition), p)
+      for (const { state, epoch, offset } of sent) {
+        if (!this.#isCurrent(state, epoch)) continue
+        const p = byKey.get(tpKey(state.topic, state.partition))
+        const err = p === undefined ? new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The OffsetsForLeaderEpoch response has no result for ${state.topic}-${state.partition}.`) : errorFromCode(p.errorCode)
+        if (err !== null) this.#onPartitionError(state, err)
+        else this.#onEpochEnd(state, offset, p as EpochEnd)
+      }
+    } catch (err) {
+      for (const { state, epoch } of sent) if (this.#isCurrent(state, epoch)) this.#onPartitionError(state, err as Error)
+    } finally {
+      for (const s of states) s.busy = false
+      this.#pump()
+    }
+  }
+
+  /**
+   * The leader's end of the position's epoch: at or past the position, the records read are still
+   * in its log (validated); below it, the log was truncated under the position.
+   */
+  #onEpochEnd(state: PartitionState, offset: bigint, end: EpochEnd): void {
+    if (end.endOffset < 0n) {
+      // The leader knows no epoch at all: nothing in its log can vouch for what was read.
+      this.#onPartitionError(state, new StrandProtocolError('OFFSET_OUT_OF_RANGE', `${state.topic}-${state.partition}: the leader has no end for leader epoch ${state.offsetLeaderEpoch}, the epoch of position ${offset}.`))
+      return
+    }
+    if (end.endOffset >= offset) {
+      state.validatePosition = false
+      state.errors = 0
+      return
+    }
+    if (this.#autoOffsetReset === 'none') {
+      // Thrown once per attempt; the position stays (and is validated again) until a seek().
+      this.#surface(new LogTruncationError(state.topic, state.partition, offset, end.endOffset))
+      state.retryAtMs = this.#clock() + this.#cluster.retryOptions.retryBackoffMsMax
+      return
+    }
+    this.#rewindTo(state, end.endOffset, end.leaderEpoch)
+  }
+
+  /**
+   * Moves the position back to where the leader's log stops agreeing with what was read: the
+   * records from there on are new, and are read next. Nothing past it counts as processed any
+   * more, so auto-commit does not commit an offset past records this consumer never handed out.
+   */
+  #rewindTo(state: PartitionState, offset: bigint, leaderEpoch: number): void {
+    state.offset = offset
+    state.offsetLeaderEpoch = leaderEpoch < 0 ? NO_LEADER_EPOCH : leaderEpoch
+    state.validatePosition = false
+    state.errors = 0
+    // As a seek: answers to requests sent before, and the batch in hand, are the old position's.
+    state.epoch++
+    state.buffered = false
+    this.#ready = this.#ready.filter((r) => r.state !== state)
+    if (state.processed !== null && state.processed > offset) state.processed = offset
+  }
 }
+
+type EpochEnd = OffsetsForLeaderEpochResponse['topics'][number]['partitions'][number]
 
 function listOffsetsTimestamp(reset: ResetSpec): bigint {
   if (reset === 'earliest') return EARLIEST_TIMESTAMP

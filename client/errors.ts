@@ -79,6 +79,31 @@ export class RecordTooLargeError extends StrandError {
   }
 }
 
+/**
+ * The log was truncated under a consumer's position (KIP-320, Kafka's LogTruncationException):
+ * after a leader change, the new leader's log ends the leader epoch of the last records the
+ * consumer read at `divergentOffset`, below its position `offset`, so the records it read from
+ * there on are gone (an unclean leader election). Thrown from the consuming loop only with
+ * autoOffsetReset 'none'; otherwise the consumer goes back to `divergentOffset` by itself. The
+ * partition is not fetched until the application seek()s it (to `divergentOffset`, for one).
+ */
+export class LogTruncationError extends StrandError {
+  override readonly name = 'LogTruncationError'
+  readonly topic: string
+  readonly partition: number
+  /** The consumer's position when the truncation was found. */
+  readonly offset: bigint
+  /** Where the new leader's log stops agreeing with what the consumer read. */
+  readonly divergentOffset: bigint
+  constructor(topic: string, partition: number, offset: bigint, divergentOffset: bigint) {
+    super('LOG_TRUNCATION', `${topic}-${partition}: the log was truncated at ${divergentOffset}, below this consumer's position ${offset}; records it read from ${divergentOffset} on are no longer in the log. seek() to go on.`, { retriable: false })
+    this.topic = topic
+    this.partition = partition
+    this.offset = offset
+    this.divergentOffset = divergentOffset
+  }
+}
+
 /** The feature exists in the design but not yet in this client (consumer groups, for now). */
 export class NotAvailableYetError extends StrandError {
   override readonly name = 'NotAvailableYetError'

@@ -218,6 +218,7 @@ export {
   IllegalStateError,
   InvalidArgumentError,
   isRetriable,
+  LogTruncationError,
   NotAvailableYetError,
   RecordTooLargeError,
   RequestTimeoutError,

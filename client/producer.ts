@@ -313,8 +313,13 @@ function isPayload(v: unknown): v is Buffer | string | null {
   return v === null || typeof v === 'string' || v instanceof Buffer
 }
 
-/** One Produce body for batches that all go to the same broker, grouped by topic. */
-function produceBody(batches: readonly ProducerBatch[], acks: number, timeoutMs: number): ProduceRequest {
+/**
+ * One Produce body for batches that all go to the same broker, grouped by topic. Each partition
+ * carries the leader epoch the metadata gives it, the same metadata that chose the broker, so a
+ * broker that leads it at another epoch refuses the batch instead of appending it (KIP-320;
+ * Produce v1, dropped when the broker speaks only v0).
+ */
+function produceBody(batches: readonly ProducerBatch[], acks: number, timeoutMs: number, cluster: Cluster): ProduceRequest {
   const byTopic = new Map<string, ProduceRequest['topics'][number]>()
   for (const b of batches) {
     let t = byTopic.get(b.topic)
@@ -322,7 +327,7 @@ function produceBody(batches: readonly ProducerBatch[], acks: number, timeoutMs:
       t = { name: b.topic, partitions: [] }
       byTopic.set(b.topic, t)
     }
-    t.partitions.push({ index: b.partition, records: b.encoded as Buffer })
+    t.partitions.push({ index: b.partition, currentLeaderEpoch: cluster.cachedLeaderEpoch(b.topic, b.partition), records: b.encoded as Buffer })
   }
   return { transactionalId: null, acks, timeoutMs, topics: [...byTopic.values()] }
 }
@@ -676,7 +681,7 @@ export class Producer {
   async #produce(nodeId: number, batches: ProducerBatch[]): Promise<void> {
     try {
       const conn = this.#cluster.connectionTo(nodeId)
-      const body = produceBody(batches, this.#o.acks, this.#o.timeoutMs)
+      const body = produceBody(batches, this.#o.acks, this.#o.timeoutMs, this.#cluster)
       if (this.#o.acks === 0) {
         await conn.send(ApiKey.Produce, body)
         for (const b of batches) this.#settle(b, -1n)

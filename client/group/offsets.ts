@@ -159,7 +159,11 @@ export async function highWatermarks(cluster: Cluster, partitions: ReadonlyArray
   return found
 }
 
-/** ListOffsets(latest) on one leader; fills `found`, returns the first error (or null). */
+/**
+ * ListOffsets(latest) on one leader; fills `found`, returns the first error (or null). Each
+ * partition carries its cached leader epoch: a leader at another one refuses it (KIP-320), and the
+ * retry asks fresh metadata first.
+ */
 async function listLatest(cluster: Cluster, leader: number, list: ReadonlyArray<{ topic: string; partition: number }>, found: Map<string, bigint>, timeoutMs: number): Promise<StrandError | null> {
   try {
     const res = await cluster.connectionTo(leader).request(
@@ -167,7 +171,7 @@ async function listLatest(cluster: Cluster, leader: number, list: ReadonlyArray<
       {
         replicaId: -1,
         isolationLevel: 0,
-        topics: [...byTopic(list)].map(([name, ps]) => ({ name, partitions: ps.map((p) => ({ partitionIndex: p.partition, currentLeaderEpoch: -1, timestamp: LATEST_TIMESTAMP })) })),
+        topics: [...byTopic(list)].map(([name, ps]) => ({ name, partitions: ps.map((p) => ({ partitionIndex: p.partition, currentLeaderEpoch: cluster.cachedLeaderEpoch(p.topic, p.partition), timestamp: LATEST_TIMESTAMP })) })),
       },
       { timeoutMs },
     )

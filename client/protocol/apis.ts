@@ -160,7 +160,12 @@ export const ApiKey = {
   PreVote: 1003,
 } as const
 
-/** Request and response body types per API key (the latest version's shape). */
+/**
+ * Request and response body types per API key: the latest version's shape, which is what clients
+ * build and what encodes at every version (an older version's codec leaves out the fields added
+ * since). A body decoded from an older version lacks those fields: a handler that reads one takes
+ * the union of its versions' shapes (see messages/produce.ts).
+ */
 export interface ApiTypes {
   0: { request: ProduceRequest; response: ProduceResponse }
   1: { request: FetchRequest; response: FetchResponse }
@@ -269,13 +274,20 @@ export interface ApiVersionRange {
   maxVersion: number
 }
 
+/** Each API's version range, computed once: a connection looks its API's up on every request. */
+const RANGES = new Map<number, Readonly<ApiVersionRange>>()
+for (const [apiKey, versions] of COMPILED) {
+  RANGES.set(apiKey, Object.freeze({ apiKey, minVersion: Math.min(...versions.keys()), maxVersion: Math.max(...versions.keys()) }))
+}
+
 /** What this build speaks: the ApiVersions answer. */
 export function supportedApis(): ApiVersionRange[] {
-  return [...COMPILED.entries()].map(([apiKey, versions]) => ({
-    apiKey,
-    minVersion: Math.min(...versions.keys()),
-    maxVersion: Math.max(...versions.keys()),
-  }))
+  return [...RANGES.values()].map((r) => ({ ...r }))
+}
+
+/** The versions this build speaks of `apiKey`; undefined for an API it does not know. */
+export function versionRange(apiKey: number): Readonly<ApiVersionRange> | undefined {
+  return RANGES.get(apiKey)
 }
 
 function codecs(apiKey: number, apiVersion: number): Compiled {

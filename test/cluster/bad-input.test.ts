@@ -97,7 +97,7 @@ t.test(`bad input leaves the broker serving (seed ${seed})`, async (t) => {
     // A Produce whose records length is a run of continuation bytes to the frame's end: avsc read
     // it as NaN, and readFixed(NaN) set its shared buffer pool offset to NaN, so every later
     // `bytes` value the broker decoded came out empty and every Produce failed CORRUPT_MESSAGE.
-    const valid = encodeRequest(ApiKey.Produce, 0, 7, 'x', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: 'healthy', partitions: [{ index: 0, records: Buffer.alloc(0) }] }] })
+    const valid = encodeRequest(ApiKey.Produce, 0, 7, 'x', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: 'healthy', partitions: [{ index: 0, currentLeaderEpoch: -1, records: Buffer.alloc(0) }] }] })
     const body = Buffer.concat([valid.subarray(4, valid.length - 3), Buffer.alloc(200, 0xff)])
     const frame = Buffer.concat([Buffer.alloc(4), body])
     frame.writeInt32BE(body.length, 0)
@@ -110,7 +110,7 @@ t.test(`bad input leaves the broker serving (seed ${seed})`, async (t) => {
         transactionalId: null,
         acks: 1,
         timeoutMs: 5000,
-        topics: [{ name: 'healthy', partitions: [{ index: 0, records: encodeBatch([{ value: 'after the NaN' }], { timestamp: Date.now() }) }] }],
+        topics: [{ name: 'healthy', partitions: [{ index: 0, currentLeaderEpoch: -1, records: encodeBatch([{ value: 'after the NaN' }], { timestamp: Date.now() }) }] }],
       }),
     )
     await waitFor(() => after.frames.length >= 1, { what: 'produce response' })
@@ -161,7 +161,7 @@ t.test(`bad input leaves the broker serving (seed ${seed})`, async (t) => {
         transactionalId: null,
         acks: 1,
         timeoutMs: 5000,
-        topics: [{ name: 'healthy', partitions: [{ index: 1, records: bad }, { index: 0, records: good }] }],
+        topics: [{ name: 'healthy', partitions: [{ index: 1, currentLeaderEpoch: -1, records: bad }, { index: 0, currentLeaderEpoch: -1, records: good }] }],
       }),
     )
     await waitFor(() => c.frames.length >= 1, { what: 'produce response' })
@@ -181,7 +181,7 @@ t.test(`bad input leaves the broker serving (seed ${seed})`, async (t) => {
     for (let i = 62; i < batch.length; i++) batch[i] = 0xff
     batch.writeUInt32BE(zlib.crc32(batch.subarray(21)), 17)
     c.socket.write(
-      encodeRequest(ApiKey.Produce, 0, 6, 'x', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: 'healthy', partitions: [{ index: 0, records: batch }] }] }),
+      encodeRequest(ApiKey.Produce, 0, 6, 'x', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: 'healthy', partitions: [{ index: 0, currentLeaderEpoch: -1, records: batch }] }] }),
     )
     await waitFor(() => c.frames.length >= 1, { what: 'produce response' })
     const res = decodeResponse(ApiKey.Produce, 0, c.frames[0] as Buffer)
@@ -199,7 +199,7 @@ t.test(`bad input leaves the broker serving (seed ${seed})`, async (t) => {
       }),
       encodeRequest(ApiKey.Produce, 0, 3, 'fuzz', {
         transactionalId: null, acks: 1, timeoutMs: 1000,
-        topics: [{ name: 'healthy', partitions: [{ index: 1, records: encodeBatch([{ value: 'z' }], { timestamp: 1 }) }] }],
+        topics: [{ name: 'healthy', partitions: [{ index: 1, currentLeaderEpoch: -1, records: encodeBatch([{ value: 'z' }], { timestamp: 1 }) }] }],
       }),
     ]
     const deadline = Date.now() + 4000
@@ -320,7 +320,7 @@ t.test('slow loris and connection floods are bounded by config, not luck', async
         transactionalId: null,
         acks: 1,
         timeoutMs: 5000,
-        topics: [{ name: 'flood', partitions: Array.from({ length: 60 }, () => ({ index: 0, records: bomb })) }],
+        topics: [{ name: 'flood', partitions: Array.from({ length: 60 }, () => ({ index: 0, currentLeaderEpoch: -1, records: bomb })) }],
       }),
     )
     await waitFor(() => c.frames.length >= 1, { what: 'the produce answered', timeoutMs: 60_000 })

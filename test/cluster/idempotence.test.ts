@@ -19,7 +19,7 @@ function batch(producerId: bigint, baseSequence: number, values: string[], produ
 }
 
 async function produce(c: Connection, records: Buffer): Promise<{ errorCode: number; baseOffset: bigint }> {
-  const res = await c.request(ApiKey.Produce, { transactionalId: null, acks: -1, timeoutMs: 5000, topics: [{ name: TOPIC, partitions: [{ index: 0, records }] }] })
+  const res = await c.request(ApiKey.Produce, { transactionalId: null, acks: -1, timeoutMs: 5000, topics: [{ name: TOPIC, partitions: [{ index: 0, currentLeaderEpoch: -1, records }] }] })
   return res.topics[0]!.partitions[0]!
 }
 

@@ -39,7 +39,7 @@ t.test('an acks=0 produce that fails closes the connection, since no response ca
   socket.on('close', () => (closed = true))
   socket.on('error', () => undefined)
   const records = encodeBatch([{ value: 'lost?' }], { timestamp: Date.now() })
-  socket.write(encodeRequest(ApiKey.Produce, 0, 1, 'acks0', { transactionalId: null, acks: 0, timeoutMs: 1000, topics: [{ name: 'no-such-topic', partitions: [{ index: 0, records }] }] }))
+  socket.write(encodeRequest(ApiKey.Produce, 0, 1, 'acks0', { transactionalId: null, acks: 0, timeoutMs: 1000, topics: [{ name: 'no-such-topic', partitions: [{ index: 0, currentLeaderEpoch: -1, records }] }] }))
   await waitFor(() => closed, { what: 'the broker to close the connection' })
   t.ok(closed, 'the producer learns something went wrong')
 })
@@ -74,7 +74,7 @@ t.test('pipelined produces to one partition, compressed or not, are appended in 
       transactionalId: null,
       acks: 1,
       timeoutMs: 5000,
-      topics: [{ name: 'order', partitions: [{ index: 0, records: encodeBatch([{ value: `r${i}` }], { timestamp: Date.now(), compression: compressions[i % compressions.length] }) }] }],
+      topics: [{ name: 'order', partitions: [{ index: 0, currentLeaderEpoch: -1, records: encodeBatch([{ value: `r${i}` }], { timestamp: Date.now(), compression: compressions[i % compressions.length] }) }] }],
     }),
   )
   socket.write(Buffer.concat(requests))

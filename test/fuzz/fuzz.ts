@@ -494,7 +494,7 @@ async function bomber(seed: number, ctx: RunContext): Promise<void> {
     if (opened === null) continue
     const { conn } = opened
     ctx.tally.bombs.sent++
-    const partitions = Array.from({ length: BOMBS_PER_REQUEST }, () => ({ index: rng.int(0, HEALTHY_PARTITIONS - 1), records: bomb }))
+    const partitions = Array.from({ length: BOMBS_PER_REQUEST }, () => ({ index: rng.int(0, HEALTHY_PARTITIONS - 1), currentLeaderEpoch: -1, records: bomb }))
     // A login's answers are counted too: the bomb's is the one after them.
     const before = conn.responses
     conn.socket.write(encodeRequest(ApiKey.Produce, 0, 1, 'fuzz-bomber', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: HEALTHY_TOPIC, partitions }] }))

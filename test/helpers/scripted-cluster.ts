@@ -1,6 +1,7 @@
 // A scripted cluster for producer tests without sockets: the part of Cluster the producer uses,
 // one topic of two partitions led by node 1, and Produce requests held until the test answers
-// (or fails) them, so a test decides exactly when and how each batch is acknowledged.
+// (or fails) them, so a test decides exactly when and how each batch is acknowledged. The leader
+// epoch its metadata gives the partitions is the test's to move (`leaderEpoch`).
 
 import type { RetryOptions, TopicInfo } from '../../client/cluster.js'
 import type { StrandProtocolError } from '../../client/errors.js'
@@ -15,6 +16,8 @@ export const TOPIC = 't'
 /** One batch of a Produce request as the leader would see it. */
 export interface SentBatch {
   partition: number
+  /** The leader epoch the producer sent for the partition (Produce v1). */
+  currentLeaderEpoch: number
   producerId: bigint
   baseSequence: number
   recordCount: number
@@ -38,6 +41,10 @@ export class ScriptedCluster {
   initProducerIds = 0
   /** What InitProducerId answers with while set. */
   initError: StrandProtocolError | null = null
+  /** The leader epoch the metadata gives every partition; a test moves it to stand for a leader change. */
+  leaderEpoch = 0
+  /** invalidate() calls: how often the producer asked for fresh metadata. */
+  invalidations = 0
   #nextProducerId = 100n
   readonly #topic: TopicInfo = {
     name: TOPIC,
@@ -57,7 +64,13 @@ export class ScriptedCluster {
     return 1
   }
 
-  invalidate(): void {}
+  cachedLeaderEpoch(): number {
+    return this.leaderEpoch
+  }
+
+  invalidate(): void {
+    this.invalidations++
+  }
 
   async refresh(): Promise<void> {}
 
@@ -79,7 +92,7 @@ export class ScriptedCluster {
         const batches = body.topics.flatMap((tp) =>
           tp.partitions.map((p) => {
             const h = readBatchHeader(p.records)
-            return { partition: p.index, producerId: h.producerId, baseSequence: h.baseSequence, recordCount: h.recordCount, bytes: Buffer.from(p.records) }
+            return { partition: p.index, currentLeaderEpoch: p.currentLeaderEpoch, producerId: h.producerId, baseSequence: h.baseSequence, recordCount: h.recordCount, bytes: Buffer.from(p.records) }
           }),
         )
         this.sent.push(...batches)

@@ -11,6 +11,10 @@
 // to a partition it replicates here, not one per partition it names (append-waiters.ts): a
 // follower names every partition it follows from this leader, hundreds with many partitions.
 //
+// A consumer's fetch (replicaId < 0) is fenced by its leader epoch too when it sends one (KIP-320,
+// leader-epoch.ts): a consumer whose metadata is stale is told so instead of being served by a
+// broker it takes for another epoch's leader. -1 (an older client) is not checked.
+//
 // Size limits follow Kafka (KIP-74): partitionMaxBytes per partition and maxBytes per response,
 // except that the first non-empty partition always returns at least one whole batch, so a
 // consumer is never stuck behind a batch larger than its limits.
@@ -21,6 +25,7 @@ import { batchSizeAt, readBatchHeader } from '../../../client/protocol/records.j
 import { partitionKey, type Waiter } from '../../replication/append-waiters.js'
 import type { Partition } from '../../replication/partition.js'
 import type { HandlerContext } from './context.js'
+import { checkClientLeaderEpoch, checkLeaderEpoch } from './leader-epoch.js'
 
 /** Bytes of a record batch header: the least a batch can take. */
 const BATCH_HEADER_BYTES = 61
@@ -92,12 +97,8 @@ function checkReplicaFetch(partition: Partition, replicaId: number, currentLeade
   if (!partition.state.replicas.includes(replicaId)) {
     throw new StrandProtocolError('REPLICA_NOT_AVAILABLE', `Broker ${replicaId} is not a replica of ${partition.topic}-${partition.index}.`)
   }
-  if (currentLeaderEpoch < partition.leaderEpoch) {
-    throw new StrandProtocolError('FENCED_LEADER_EPOCH', `Epoch ${currentLeaderEpoch} is older than the leader's ${partition.leaderEpoch}.`)
-  }
-  if (currentLeaderEpoch > partition.leaderEpoch) {
-    throw new StrandProtocolError('UNKNOWN_LEADER_EPOCH', `Epoch ${currentLeaderEpoch} is newer than this leader's ${partition.leaderEpoch}.`)
-  }
+  // Unlike a client's, a follower's -1 is fenced too: a replica always knows the epoch it follows.
+  checkLeaderEpoch(partition, currentLeaderEpoch)
 }
 
 /** A follower's fetch of `partition` from `fetchOffset`: records how far it has come; sets `state.highWatermarkNews` when it has not heard the high watermark yet. */
@@ -125,6 +126,7 @@ function readOne(ctx: HandlerContext, state: ReadState, topic: string, p: Partit
     partition = ctx.replicas.partition(topic, p.partition)
     const replica = state.replicaId >= 0
     if (replica) followerFetched(ctx, state, partition, p)
+    else checkClientLeaderEpoch(partition, p.currentLeaderEpoch)
     // The first partition with records may take the whole response (at least one batch comes).
     const responseBytesLeft = state.bytes === 0 ? Math.max(state.remaining, 1) : state.remaining
     if (responseBytesLeft <= 0 || p.partitionMaxBytes === 0 || !partition.mayHaveRecordsAt(p.fetchOffset, replica)) {

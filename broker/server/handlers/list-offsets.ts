@@ -5,21 +5,30 @@
 // As in Kafka, a request from other than a consumer (replicaId -2, Kafka's debugging replica id,
 // or a broker id) reads up to the log end instead: -1 answers the leader's log end offset, which
 // is past the high watermark while followers catch up. `strand topics describe` shows both.
+//
+// A partition's `currentLeaderEpoch`, when not -1, must be the leader's (KIP-320, leader-epoch.ts):
+// an offset looked up on a broker the client takes for another epoch's leader could be one that
+// broker's log is about to lose.
 
 import { StrandProtocolError, toWireCode } from '../../../client/protocol/errors.js'
 import type { ListOffsetsRequest, ListOffsetsResponse } from '../../../client/protocol/messages/list-offsets.js'
 import type { HandlerContext } from './context.js'
+import { checkClientLeaderEpoch } from './leader-epoch.js'
 
 export const LATEST_TIMESTAMP = -1n
 export const EARLIEST_TIMESTAMP = -2n
 /** The replicaId of an ordinary consumer, bounded by the high watermark. */
 const CONSUMER_REPLICA_ID = -1
 
+type PartitionRequest = ListOffsetsRequest['topics'][number]['partitions'][number]
 type PartitionResponse = ListOffsetsResponse['topics'][number]['partitions'][number]
 
-async function lookup(ctx: HandlerContext, topic: string, index: number, timestamp: bigint, toLogEnd: boolean): Promise<PartitionResponse> {
+async function lookup(ctx: HandlerContext, topic: string, request: PartitionRequest, toLogEnd: boolean): Promise<PartitionResponse> {
+  const { partitionIndex: index, timestamp } = request
   try {
-    const p = ctx.replicas.partition(topic, index)
+    // A consumer's request is refused while this leader's lease has lapsed (it may no longer lead).
+    const p = ctx.replicas.partition(topic, index, { consumer: !toLogEnd })
+    checkClientLeaderEpoch(p, request.currentLeaderEpoch)
     const base = { partitionIndex: index, errorCode: 0, leaderEpoch: p.leaderEpoch, timestamp: -1n }
     const end = toLogEnd ? p.logEndOffset : p.highWatermark
     if (timestamp === LATEST_TIMESTAMP) return { ...base, offset: end }
@@ -37,7 +46,7 @@ export async function handleListOffsets(ctx: HandlerContext, req: ListOffsetsReq
   const topics = await Promise.all(
     req.topics.map(async (t) => ({
       name: t.name,
-      partitions: await Promise.all(t.partitions.map((p) => lookup(ctx, t.name, p.partitionIndex, p.timestamp, req.replicaId !== CONSUMER_REPLICA_ID))),
+      partitions: await Promise.all(t.partitions.map((p) => lookup(ctx, t.name, p, req.replicaId !== CONSUMER_REPLICA_ID))),
     })),
   )
   return { topics }

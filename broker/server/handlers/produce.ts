@@ -3,10 +3,14 @@
 // acks=all is refused up front (NOT_ENOUGH_REPLICAS, nothing appended) when the ISR is smaller
 // than min.insync.replicas; otherwise its answer waits until the high watermark passes the
 // appended batches, that is until every ISR member has them, bounded by the request's timeoutMs.
+// From v1 a partition carries the producer's leader epoch for it: a leader at another epoch
+// refuses it (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH, leader-epoch.ts) and appends nothing;
+// -1, and every v0 partition, is not checked.
 
 import { StrandProtocolError, toWireCode, WIRE_ERRORS } from '../../../client/protocol/errors.js'
-import type { ProduceRequest, ProduceResponse } from '../../../client/protocol/messages/produce.js'
+import { produceLeaderEpochOf, type ProduceRequestAnyVersion, type ProduceResponse } from '../../../client/protocol/messages/produce.js'
 import type { HandlerContext } from './context.js'
+import { checkClientLeaderEpoch } from './leader-epoch.js'
 
 type PartitionResponse = ProduceResponse['topics'][number]['partitions'][number]
 
@@ -23,15 +27,18 @@ function failed(index: number, err: unknown): PartitionResponse {
   }
 }
 
-async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, topic: string, index: number, records: Buffer): Promise<PartitionResponse> {
+async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, topic: string, index: number, leaderEpoch: number, records: Buffer): Promise<PartitionResponse> {
   try {
     const partition = ctx.replicas.partition(topic, index)
+    // Checked here, before anything is appended or an acks=all is refused for a small ISR, and
+    // again by the append itself after its awaits (the epoch may move while the batch validates).
+    checkClientLeaderEpoch(partition, leaderEpoch)
     const isr = partition.state.isr.length
     if (acks === -1 && isr < partition.config.minInsyncReplicas) {
       throw new StrandProtocolError('NOT_ENOUGH_REPLICAS', `${topic}-${index} has ${isr} in-sync replicas; min.insync.replicas is ${partition.config.minInsyncReplicas}.`)
     }
     const bytes = records.length
-    const r = await ctx.replicas.appendAsLeader(topic, index, records)
+    const r = await ctx.replicas.appendAsLeader(topic, index, records, leaderEpoch)
     ctx.metrics.inc('strand_messages_in_total', 'Records appended as leader, by topic.', { topic }, Number(r.lastOffset - r.baseOffset + 1n))
     ctx.metrics.inc('strand_bytes_in_total', 'Record batch bytes appended as leader, by topic.', { topic }, bytes)
     if (acks === -1) await partition.waitForCommit(r.lastOffset + 1n, timeoutMs)
@@ -42,7 +49,7 @@ async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, t
   }
 }
 
-export async function handleProduce(ctx: HandlerContext, req: ProduceRequest): Promise<ProduceResponse | null> {
+export async function handleProduce(ctx: HandlerContext, req: ProduceRequestAnyVersion): Promise<ProduceResponse | null> {
   const acks = req.acks
   const topics = await Promise.all(
     req.topics.map(async (t) => ({
@@ -52,7 +59,7 @@ export async function handleProduce(ctx: HandlerContext, req: ProduceRequest): P
           t.name.startsWith(INTERNAL_TOPIC_PREFIX)
             ? Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_TOPIC', `"${t.name}" is internal: only the broker writes it (its records would forge committed offsets).`)))
             : VALID_ACKS.has(acks)
-            ? appendOne(ctx, acks, Math.max(0, req.timeoutMs), t.name, p.index, p.records)
+            ? appendOne(ctx, acks, Math.max(0, req.timeoutMs), t.name, p.index, produceLeaderEpochOf(p), p.records)
             : Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_REQUIRED_ACKS', `acks was ${acks}.`))),
         ),
       ),

@@ -67,8 +67,8 @@ t.test('Produce: the handler sees only the allowed topics; finish answers the ot
     acks: -1,
     timeoutMs: 1000,
     topics: [
-      { name: 'ok', partitions: [{ index: 0, records }] },
-      { name: 'secret', partitions: [{ index: 0, records }, { index: 3, records }] },
+      { name: 'ok', partitions: [{ index: 0, currentLeaderEpoch: -1, records }] },
+      { name: 'secret', partitions: [{ index: 0, currentLeaderEpoch: -1, records }, { index: 3, currentLeaderEpoch: -1, records }] },
     ],
   }
   const gated = passed(gateRequest(auth, ALICE, ApiKey.Produce, body))
@@ -172,6 +172,17 @@ t.test('ListOffsets and OffsetsForLeaderEpoch from a replica need cluster_action
   const trimmed = passed(gateRequest(auth, ALICE, ApiKey.OffsetsForLeaderEpoch, ofle))
   t.same(trimmed.body.topics, [], 'no topic reaches the handler')
   t.same(trimmed.finish!({ throttleTimeMs: 0, topics: [] }).topics.map((x) => x.partitions.map((p) => p.errorCode)), [[CLUSTER_DENIED]])
+})
+
+t.test('OffsetsForLeaderEpoch from a consumer (replicaId -1) is a topic describe, as in Kafka, not a cluster action', async (t) => {
+  const auth = newAuthorizer()
+  const partitions = [{ partition: 0, currentLeaderEpoch: 3, leaderEpoch: 2 }]
+  const body: Req<typeof ApiKey.OffsetsForLeaderEpoch> = { replicaId: -1, topics: ['ok', 'seen', 'secret'].map((name) => ({ name, partitions })) }
+  const gated = passed(gateRequest(auth, ALICE, ApiKey.OffsetsForLeaderEpoch, body))
+  t.same(gated.body.topics.map((x) => x.name), ['ok', 'seen'], 'a topic alice reads or describes reaches the handler, though she has no cluster_action')
+  const answered = gated.finish!({ throttleTimeMs: 0, topics: [] })
+  t.same(answered.topics.map((x) => [x.name, x.partitions.map((p) => p.errorCode)]), [['secret', [TOPIC_DENIED]]], 'the other is 29, never 31')
+  t.same(passed(gateRequest(auth, ALICE, ApiKey.OffsetsForLeaderEpoch, { replicaId: -1, topics: [{ name: 'ok', partitions }] })).body.topics.map((x) => x.name), ['ok'], 'untouched when every topic is allowed')
 })
 
 t.test('broker-to-broker APIs: 31 for a user, through for a super user', async (t) => {

@@ -16,7 +16,7 @@ const BODY = requestHeaderBytes('x')
 const records = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex')
 
 function produce(recordsField: Buffer): Buffer {
-  return encodeRequest(ApiKey.Produce, 0, 1, 'x', { transactionalId: null, acks: 1, timeoutMs: 1000, topics: [{ name: 't', partitions: [{ index: 0, records: recordsField }] }] })
+  return encodeRequest(ApiKey.Produce, 0, 1, 'x', { transactionalId: null, acks: 1, timeoutMs: 1000, topics: [{ name: 't', partitions: [{ index: 0, currentLeaderEpoch: -1, records: recordsField }] }] })
 }
 
 /** A frame body (no size prefix) ending in `tail` where Produce's records length would start. */
@@ -91,7 +91,7 @@ const seed = testSeed()
 t.test(`spliced encoding: the chunks are the one-buffer encoding, with large records shared, not copied (seed ${seed})`, async (t) => {
   const rng = new Rng(seed)
   for (let round = 0; round < 50; round++) {
-    const partitions = Array.from({ length: rng.int(0, 6) }, (_, index) => ({ index, records: rng.bytes(rng.bool(0.5) ? rng.int(0, SPLICE_BYTES_MIN * 3) : rng.int(0, 40)) }))
+    const partitions = Array.from({ length: rng.int(0, 6) }, (_, index) => ({ index, currentLeaderEpoch: -1, records: rng.bytes(rng.bool(0.5) ? rng.int(0, SPLICE_BYTES_MIN * 3) : rng.int(0, 40)) }))
     const body = { transactionalId: null, acks: -1, timeoutMs: 1000, topics: [{ name: 'topic', partitions }, { name: 'other', partitions: partitions.slice(0, 1) }] }
     const chunks = encodeRequestChunks(ApiKey.Produce, 0, round, 'x', body)
     t.same(Buffer.concat(chunks), encodeRequest(ApiKey.Produce, 0, round, 'x', body), 'same bytes as the one-buffer encoding')

@@ -2,6 +2,7 @@ import t from 'tap'
 import { ApiKey, decodeRequest, decodeRequestBody, decodeResponse, encodeRequest, encodeResponse, supportedApis } from '../../../client/protocol/apis.js'
 import { StrandProtocolError } from '../../../client/protocol/errors.js'
 import { readRequestHeader } from '../../../client/protocol/frame.js'
+import { produceLeaderEpochOf, type ProduceRequest, type ProduceRequestAnyVersion } from '../../../client/protocol/messages/produce.js'
 import { Rng, testSeed } from '../../helpers/random.js'
 import { SAMPLES } from './samples.js'
 
@@ -27,6 +28,10 @@ const GOLDEN: Record<string, { request: string; response: string }> = {
   'Produce v0': {
     request: '0000003200000000010203040006676f6c64656e0001e0d403020c6f7264657273020420000102030405060708090a0b0c0d0e0f0000',
     response: '0000001d01020304020c6f72646572730204000082808080808080200100000000',
+  },
+  'Produce v1': {
+    request: '0000003300000001010203040006676f6c64656e0001e0d403020c6f726465727302040a20000102030405060708090a0b0c0d0e0f0000',
+    response: '0000001e01020304020c6f726465727302049401020c66656e636564010101000000',
   },
   'Fetch v0': {
     request: '0000002c00010000010203040006676f6c64656e01e807028080803200020c6f72646572730200015401808080010000',
@@ -189,6 +194,14 @@ t.test('golden bytes decode back to the samples', async (t) => {
     t.equal(res.correlationId, 0x01020304)
     t.same(res.body, s.response, `${s.name} response`)
   }
+})
+
+t.test('a latest-shape body encodes at an older version, which leaves the newer fields out', async (t) => {
+  const v1 = SAMPLES.find((s) => s.name === 'Produce v1')!.request as ProduceRequest
+  t.equal(encodeRequest(ApiKey.Produce, 0, 0x01020304, 'golden', v1).toString('hex'), GOLDEN['Produce v0']!.request, 'Produce v1 body at v0: the v0 bytes')
+  const v0 = decodeRequest(ApiKey.Produce, Buffer.from(GOLDEN['Produce v0']!.request, 'hex').subarray(4)).body as ProduceRequestAnyVersion
+  t.equal(produceLeaderEpochOf(v0.topics[0]!.partitions[0]!), -1, 'a v0 partition has no epoch: not checked')
+  t.equal(produceLeaderEpochOf(v1.topics[0]!.partitions[0]!), 5, 'a v1 partition has its own')
 })
 
 t.test('int64 fields are bigints at both extremes', async (t) => {

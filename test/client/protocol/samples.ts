@@ -56,6 +56,13 @@ export const SAMPLES: Sample[] = [
     response: { topics: [{ name: 'orders', partitions: [{ index: 2, errorCode: 0, errorMessage: null, baseOffset: 9007199254740993n, logAppendTimeMs: -1n, logStartOffset: 0n }] }], throttleTimeMs: 0 },
   },
   {
+    name: 'Produce v1',
+    apiKey: ApiKey.Produce,
+    version: 1,
+    request: { transactionalId: null, acks: -1, timeoutMs: 30000, topics: [{ name: 'orders', partitions: [{ index: 2, currentLeaderEpoch: 5, records }] }] },
+    response: { topics: [{ name: 'orders', partitions: [{ index: 2, errorCode: 74, errorMessage: 'fenced', baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n }] }], throttleTimeMs: 0 },
+  },
+  {
     name: 'Fetch v0',
     apiKey: ApiKey.Fetch,
     version: 0,
