@@ -52,13 +52,19 @@ export interface LaunchOptions {
   nodeArgs?: string[]
   /** Receives every output line (the broker's JSON log). */
   onLine?: (line: string) => void
+  /**
+   * A command that runs the broker (`['ip', 'netns', 'exec', ns]`: tests put brokers in network
+   * namespaces). It must exec the program it is given, so the child's pid is the broker's.
+   */
+  wrapper?: readonly string[]
 }
 
 export async function launchBroker(options: LaunchOptions): Promise<LaunchedBroker> {
   const args = [...brokerNodeFlags(), ...(options.nodeArgs ?? []), '--import', 'tsx', MAIN]
   if (options.configFile !== undefined) args.push('--config', options.configFile)
   for (const [k, v] of Object.entries(options.overrides)) args.push('--override', `${k}=${String(v)}`)
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  const [command, ...commandArgs] = [...(options.wrapper ?? []), process.execPath, ...args]
+  const child = spawn(command!, commandArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))
   })

@@ -15,11 +15,10 @@ import path from 'node:path'
 import type { Strand } from '../../client/index.js'
 import type { Teardown } from '../helpers/broker-process.js'
 import { TestCluster } from '../helpers/cluster.js'
-import { logBytesBelow, readCommitted, steadyProducer, watchPartitions } from '../helpers/replication.js'
+import { readBack, replicasIdentical, steadyProducer, waitForFullIsr, watchPartitions } from '../helpers/replication.js'
+import { checkHistory } from '../helpers/safety.js'
 import { Rng } from '../helpers/random.js'
 import { waitFor } from '../helpers/wait.js'
-import { Connection } from '../../client/connection.js'
-import { ApiKey } from '../../client/protocol/apis.js'
 
 export const TOPIC = 'faults'
 /**
@@ -68,34 +67,8 @@ async function leaderOf(ctx: ScenarioContext, partition: number): Promise<number
   return p.leaderId
 }
 
-/**
- * Waits until every broker's own metadata shows every partition with a leader and all three
- * replicas in sync, and all brokers agree on each partition's leader epoch. Asking each broker
- * directly matters: a broker just resumed from SIGSTOP answers from its stale image until it
- * catches up with the quorum, and a client could be reading from it.
- */
 async function fullIsr(ctx: ScenarioContext): Promise<void> {
-  const conns = ctx.cluster.ports.map((port) => new Connection({ host: '127.0.0.1', port, clientId: 'faults-isr', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 1, frameBytesMax: 1 << 20, security: ctx.cluster.clientSecurity }))
-  try {
-    await waitForAgreement(conns)
-  } finally {
-    for (const c of conns) c.close()
-  }
-}
-
-async function waitForAgreement(conns: readonly Connection[]): Promise<void> {
-  await waitFor(async () => {
-    const views = await Promise.all(conns.map(async (c) => {
-      const res = await c.request(ApiKey.Metadata, { topics: [TOPIC] }).catch(() => null)
-      return res?.topics[0]?.partitions ?? null
-    }))
-    if (views.some((v) => v === null || v.length !== PARTITIONS)) return false
-    for (let p = 0; p < PARTITIONS; p++) {
-      const states = views.map((v) => v!.find((x) => x.partitionIndex === p)!)
-      if (states.some((x) => x.leaderId <= 0 || x.isrNodes.length !== 3 || x.leaderEpoch !== states[0]!.leaderEpoch)) return false
-    }
-    return true
-  }, { what: 'every broker to see all partitions led, fully in sync, at one leader epoch', timeoutMs: 60_000, intervalMs: 100 })
+  await waitForFullIsr(ctx.cluster, TOPIC, PARTITIONS)
 }
 
 async function controllerOf(ctx: ScenarioContext): Promise<number> {
@@ -234,22 +207,10 @@ export async function runScenario(t: Teardown, scenario: Scenario, options: { se
   await watcher.stop()
 
   // Read the whole log back and compare with what was acknowledged and seen.
-  const admin = strand.admin()
   await fullIsr(ctx)
-  const highWatermarks: bigint[] = []
-  for (let p = 0; p < PARTITIONS; p++) highWatermarks.push((await admin.listOffsets({ topic: TOPIC, partition: p, timestamp: 'latest' })).offset)
-  const log = await readCommitted(strand, TOPIC, PARTITIONS, highWatermarks)
-  const lost = load.acked.filter((a) => log.get(`${a.partition}:${a.offset}`) !== a.value).length
-  const counts = new Map<string, number>()
-  for (const v of log.values()) counts.set(v, (counts.get(v) ?? 0) + 1)
-  const duplicated = [...counts.values()].filter((c) => c > 1).length
-  const vanished = [...watched].filter(([key, v]) => log.get(key) !== v).length
-
+  const { highWatermarks, log } = await readBack(strand, TOPIC, PARTITIONS)
+  const verdict = checkHistory({ acked: load.acked, indeterminate: load.failedValues, seen: [watched] }, log)
   for (const id of cluster.ids) await cluster.stop(id)
-  let replicasIdentical = true
-  for (let p = 0; p < PARTITIONS; p++) {
-    const copies = await Promise.all(cluster.dataDirs.map((dir) => logBytesBelow(dir, TOPIC, p, highWatermarks[p]!)))
-    if (!copies.every((c) => c.equals(copies[0]!))) replicasIdentical = false
-  }
-  return { scenario: scenario.name, seed: options.seed, acknowledged: load.acked.length, lost, duplicated, vanished, replicasIdentical, recoveryMs, faults }
+  const identical = await replicasIdentical(cluster.dataDirs, TOPIC, highWatermarks)
+  return { scenario: scenario.name, seed: options.seed, acknowledged: verdict.acknowledged, lost: verdict.lost + verdict.moved, duplicated: verdict.duplicated, vanished: verdict.vanished, replicasIdentical: identical, recoveryMs, faults }
 }

@@ -42,6 +42,8 @@ export interface SpawnBrokerOptions {
   /** Reuse a port (a restart keeps its address); default 0. */
   port?: number
   overrides?: Record<string, string | number | boolean>
+  /** Runs the broker through this command (a network namespace: netns.ts). */
+  wrapper?: readonly string[]
 }
 
 export function tempDir(t: Teardown, prefix = 'strand-test-'): string {
@@ -55,6 +57,7 @@ export async function spawnBroker(t: Teardown, options: SpawnBrokerOptions = {})
   const output: string[] = []
   const launched = await launchBroker({
     overrides: { 'data.dir': dataDir, 'listener.port': options.port ?? 0, ...options.overrides },
+    ...(options.wrapper === undefined ? {} : { wrapper: options.wrapper }),
     onLine: (line) => {
       output.push(line)
       if (output.length > 500) output.shift()

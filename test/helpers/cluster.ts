@@ -9,10 +9,12 @@
 import { Strand, type SaslOptions, type TlsOptions } from '../../client/index.js'
 import { secureSettings, securityFromEnv } from './secure.js'
 import { Connection } from '../../client/connection.js'
+import { rawConnection } from './connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import type { PartitionInfo } from '../../client/cluster.js'
 import { spawnBroker, stopBroker, tempDir, type BrokerProcess, type Teardown } from './broker-process.js'
-import { freePorts, quorumVoters } from './ports.js'
+import type { NetLab } from './netns.js'
+import { freePorts } from './ports.js'
 import { waitFor } from './wait.js'
 
 export interface ClusterOptions {
@@ -21,7 +23,15 @@ export interface ClusterOptions {
   overrides?: Record<string, string | number | boolean>
   /** TLS and SASL of the clients client() makes (a secure cluster's, see secure.ts). */
   clientSecurity?: { tls?: TlsOptions; sasl?: SaslOptions }
+  /**
+   * Runs broker i in host i of this lab (netns.ts), listening on the host's own address, so the
+   * links between brokers can be cut. Default: every broker on 127.0.0.1, in this namespace.
+   */
+  network?: NetLab
 }
+
+/** The port every broker listens on inside its own network namespace (each has its own ports). */
+const NETNS_PORT = 9092
 
 export const TEST_CLUSTER_DEFAULTS = {
   'controller.quorum.election.timeout.ms': 300,
@@ -45,6 +55,8 @@ export interface TestClientOptions {
 }
 
 export class TestCluster {
+  /** By broker id - 1: the address each listens on and advertises. */
+  readonly hosts: readonly string[]
   readonly ports: readonly number[]
   readonly dataDirs: readonly string[]
   /** By broker id - 1; null while a broker is down. */
@@ -56,14 +68,18 @@ export class TestCluster {
   readonly #paused = new Set<number>()
   /** The clients' TLS and SASL. */
   readonly clientSecurity: { tls?: TlsOptions; sasl?: SaslOptions }
+  /** The lab the brokers run in, when they do. */
+  readonly network: NetLab | null
 
-  private constructor(t: Teardown, ports: number[], overrides: Record<string, string | number | boolean>, clientSecurity: { tls?: TlsOptions; sasl?: SaslOptions }) {
+  private constructor(t: Teardown, hosts: string[], ports: number[], overrides: Record<string, string | number | boolean>, clientSecurity: { tls?: TlsOptions; sasl?: SaslOptions }, network: NetLab | null) {
     this.#t = t
     this.clientSecurity = clientSecurity
+    this.hosts = hosts
     this.ports = ports
+    this.network = network
     this.dataDirs = ports.map(() => tempDir(t))
     this.brokers = ports.map(() => null)
-    this.#voters = quorumVoters(ports)
+    this.#voters = ports.map((p, i) => `${i + 1}@${hosts[i]}:${p}`).join(',')
     this.#overrides = overrides
   }
 
@@ -76,15 +92,24 @@ export class TestCluster {
       overrides = { ...secure.overrides, ...overrides }
       clientSecurity = { tls: secure.tls, sasl: secure.brokerSasl }
     }
-    const ports = await freePorts(options.size ?? 3)
-    const cluster = new TestCluster(t, ports, overrides, clientSecurity)
+    const size = options.size ?? 3
+    const network = options.network ?? null
+    if (network !== null && network.hosts < size) throw new Error(`The lab has ${network.hosts} hosts for ${size} brokers.`)
+    const ports = network === null ? await freePorts(size) : Array.from({ length: size }, () => NETNS_PORT)
+    const hosts = Array.from({ length: size }, (_, i) => (network === null ? '127.0.0.1' : network.address(i + 1)))
+    const cluster = new TestCluster(t, hosts, ports, overrides, clientSecurity, network)
     await Promise.all(ports.map((_, i) => cluster.startBroker(i + 1)))
     await cluster.waitForBrokers(ports.map((_, i) => i + 1))
     return cluster
   }
 
   get bootstrap(): string[] {
-    return this.ports.map((p) => `127.0.0.1:${p}`)
+    return this.ids.map((id) => this.address(id))
+  }
+
+  /** Broker `id`'s host:port. */
+  address(id: number): string {
+    return `${this.hosts[id - 1]}:${this.ports[id - 1]}`
   }
 
   get ids(): number[] {
@@ -102,7 +127,8 @@ export class TestCluster {
     const b = await spawnBroker(this.#t, {
       dataDir: this.dataDirs[id - 1],
       port: this.ports[id - 1],
-      overrides: { 'node.id': id, 'controller.quorum.voters': this.#voters, ...this.#overrides, ...overrides },
+      overrides: { 'node.id': id, 'controller.quorum.voters': this.#voters, 'listener.host': this.hosts[id - 1]!, ...this.#overrides, ...overrides },
+      ...(this.network === null ? {} : { wrapper: this.network.exec(id) }),
     })
     this.brokers[id - 1] = b
     return b
@@ -140,7 +166,7 @@ export class TestCluster {
   client(clientId = 'test', options: TestClientOptions = {}): Strand {
     const ids = options.brokers ?? this.ids
     const strand = new Strand({
-      brokers: ids.map((id) => `127.0.0.1:${this.ports[id - 1]}`),
+      brokers: ids.map((id) => this.address(id)),
       clientId,
       retry: { retriesMax: options.retriesMax ?? 50, retryBackoffMs: 50, retryBackoffMsMax: 500 },
       ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
@@ -162,7 +188,7 @@ export class TestCluster {
       if (this.brokers[i] === null) continue
       await waitFor(
         async () => {
-          const c = new Connection({ host: '127.0.0.1', port, clientId: 'user-wait', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 1, frameBytesMax: 1 << 20, security: { ...this.clientSecurity, sasl } })
+          const c = new Connection({ host: this.hosts[i]!, port, clientId: 'user-wait', connectTimeoutMs: 2000, requestTimeoutMs: 2000, inflightRequestsMax: 1, frameBytesMax: 1 << 20, security: { ...this.clientSecurity, sasl } })
           try {
             await c.request(ApiKey.ApiVersions, {})
             return true
@@ -173,6 +199,11 @@ export class TestCluster {
         { what: `broker ${i + 1} to accept user ${sasl.username}`, timeoutMs: 15_000, intervalMs: 50 },
       )
     }
+  }
+
+  /** A raw connection to broker `id`, closed at teardown. */
+  connection(id: number, clientId = 'test-raw', timeoutMs = 2000): Connection {
+    return rawConnection(this.#t, this.ports[id - 1]!, clientId, { host: this.hosts[id - 1]!, security: this.clientSecurity, timeoutMs })
   }
 
   /** Waits until exactly `ids` are registered and unfenced, as seen through `client`. */

@@ -4,24 +4,32 @@
 
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
+import type { Connection } from '../../client/connection.js'
 import type { Strand } from '../../client/index.js'
+import { ApiKey } from '../../client/protocol/apis.js'
 import type { Producer } from '../../client/producer.js'
 import { decodeBatches, verifyBatches } from '../../client/protocol/records.js'
+import type { TestCluster } from './cluster.js'
+import { waitFor } from './wait.js'
 
 export interface Acked {
   partition: number
   offset: bigint
   value: string
+  /** When the acknowledgement came (performance.now()), where it was timed. */
+  at?: number
 }
 
 /**
- * Sends `perRound` records (values `r<n>`, keys spread over the partitions) every round, without
+ * Sends `perRound` records (values `r<n>`, or `<prefix><n>`, spread over the partitions, or all to
+ * `partition`) every round, without
  * waiting for one round's acks before the next, until `stop()`. Every acknowledged record is kept
  * with its offset; failures are counted, not thrown (they were never acknowledged).
  */
-export function steadyProducer(producer: Producer, topic: string, options: { perRound: number; partitions: number }): { acked: Acked[]; failed: () => number; stop: () => Promise<void> } {
+export function steadyProducer(producer: Producer, topic: string, options: { perRound: number; partitions: number; partition?: number; prefix?: string }): { acked: Acked[]; failed: () => number; failedValues: string[]; stop: () => Promise<void> } {
+  const prefix = options.prefix ?? 'r'
   const acked: Acked[] = []
-  let failed = 0
+  const failedValues: string[] = []
   let stopped = false
   let n = 0
   const inflight = new Set<Promise<void>>()
@@ -29,13 +37,18 @@ export function steadyProducer(producer: Producer, topic: string, options: { per
     while (!stopped) {
       const messages = Array.from({ length: options.perRound }, () => {
         const i = n++
-        return { partition: i % options.partitions, value: `r${i}` }
+        return { partition: options.partition ?? i % options.partitions, value: `${prefix}${i}` }
       })
       const send = producer.sendSettled({ topic, messages }).then((outcomes) => {
+        const at = performance.now()
         outcomes.forEach((o, i) => {
-          if (o.ok) acked.push({ partition: o.partition, offset: o.offset, value: messages[i]!.value })
-          else failed++
+          if (o.ok) acked.push({ partition: o.partition, offset: o.offset, value: messages[i]!.value, at })
+          else failedValues.push(messages[i]!.value)
         })
+      }, () => {
+        // The producer was closed under the load (a failed test's teardown): nothing more to send.
+        stopped = true
+        for (const m of messages) failedValues.push(m.value)
       })
       inflight.add(send)
       void send.finally(() => inflight.delete(send))
@@ -46,7 +59,8 @@ export function steadyProducer(producer: Producer, topic: string, options: { per
   })()
   return {
     acked,
-    failed: () => failed,
+    failed: () => failedValues.length,
+    failedValues,
     stop: async () => {
       stopped = true
       await loop
@@ -146,4 +160,48 @@ export async function sendValues(producer: Producer, topic: string, partition: n
 /** `count` values `<prefix>0`, `<prefix>1`... */
 export function values(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${i}`)
+}
+
+/**
+ * Waits until every running broker's own metadata shows every partition of `topic` with a leader
+ * and all `replicas` in sync, and all brokers agree on each partition's leader epoch. Asking each
+ * broker directly matters: a broker just resumed or healed answers from its stale image until it
+ * catches up with the quorum, and a client could be reading from it.
+ */
+export async function waitForFullIsr(cluster: TestCluster, topic: string, partitions: number, replicas = 3): Promise<void> {
+  const conns = cluster.ids.filter((id) => cluster.brokers[id - 1] !== null).map((id) => cluster.connection(id, 'full-isr'))
+  try {
+    await waitFor(async () => {
+      const views = await Promise.all(conns.map(async (c: Connection) => {
+        const res = await c.request(ApiKey.Metadata, { topics: [topic] }).catch(() => null)
+        return res?.topics[0]?.partitions ?? null
+      }))
+      if (views.some((v) => v === null || v.length !== partitions)) return false
+      for (let p = 0; p < partitions; p++) {
+        const states = views.map((v) => v!.find((x) => x.partitionIndex === p)!)
+        if (states.some((x) => x.leaderId <= 0 || x.isrNodes.length !== replicas || x.leaderEpoch !== states[0]!.leaderEpoch)) return false
+      }
+      return true
+    }, { what: `every broker to see all partitions of ${topic} led, fully in sync, at one leader epoch`, timeoutMs: 60_000, intervalMs: 100 })
+  } finally {
+    for (const c of conns) c.close()
+  }
+}
+
+/** The high watermark of every partition and every record below it, read back through `strand`. */
+export async function readBack(strand: Strand, topic: string, partitions: number): Promise<{ highWatermarks: bigint[]; log: Map<string, string> }> {
+  const admin = strand.admin()
+  const highWatermarks: bigint[] = []
+  for (let p = 0; p < partitions; p++) highWatermarks.push((await admin.listOffsets({ topic, partition: p, timestamp: 'latest' })).offset)
+  return { highWatermarks, log: await readCommitted(strand, topic, partitions, highWatermarks) }
+}
+
+/** Whether every replica's log on disk is byte-identical below each partition's high watermark (brokers stopped first). */
+export async function replicasIdentical(dataDirs: readonly string[], topic: string, highWatermarks: readonly bigint[], placement?: (partition: number) => readonly number[]): Promise<boolean> {
+  for (const [p, hw] of highWatermarks.entries()) {
+    const dirs = placement === undefined ? dataDirs : placement(p).map((id) => dataDirs[id - 1]!)
+    const copies = await Promise.all(dirs.map((dir) => logBytesBelow(dir, topic, p, hw)))
+    if (!copies.every((c) => c.equals(copies[0]!))) return false
+  }
+  return true
 }
