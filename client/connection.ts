@@ -110,6 +110,8 @@ export class Connection {
   #versions: Map<number, number> | null = null
   /** The ApiVersions request in flight, shared by every request waiting for its answer. */
   #negotiating: Promise<Map<number, number>> | null = null
+  /** The socket whose broker gave `#versions`: a version chosen there means nothing on another one. */
+  #versionsSocket: net.Socket | null = null
 
   constructor(options: ConnectionOptions) {
     this.#options = options
@@ -135,6 +137,12 @@ export class Connection {
     const correlationId = this.#takeCorrelationId()
     try {
       socket = this.#socket ?? (await this.#connect())
+      if (options.apiVersion === undefined && this.#negotiatedOnOther(apiKey, socket)) {
+        // The socket the version was chosen on is gone (a reconnect meanwhile, maybe to a broker
+        // restarted at another version): ask this one.
+        this.#releaseSlot()
+        return this.request(apiKey, body, options)
+      }
       frame = encodeRequestChunks(apiKey, apiVersion, correlationId, this.#options.clientId, body)
     } catch (err) {
       this.#releaseSlot()
@@ -170,6 +178,7 @@ export class Connection {
   async send<K extends ApiKeyValue>(apiKey: K, body: ApiTypes[K]['request'], options: Pick<RequestOptions, 'apiVersion'> = {}): Promise<void> {
     const apiVersion = options.apiVersion ?? this.#knownVersion(apiKey) ?? (await this.#negotiatedVersion(apiKey))
     const socket = this.#socket ?? (await this.#connect())
+    if (options.apiVersion === undefined && this.#negotiatedOnOther(apiKey, socket)) return this.send(apiKey, body, options)
     const frame = encodeRequestChunks(apiKey, apiVersion, this.#takeCorrelationId(), this.#options.clientId, body)
     await new Promise<void>((resolve, reject) => {
       if (this.#socket !== socket) {
@@ -231,13 +240,25 @@ export class Connection {
     return versions === null ? undefined : this.#chosen(versions, apiKey)
   }
 
+  /** Whether `apiKey` speaks several versions and the one chosen for it came from another socket than `socket`. */
+  #negotiatedOnOther(apiKey: ApiKeyValue, socket: net.Socket): boolean {
+    const range = versionRange(apiKey)
+    if (range === undefined || range.minVersion === range.maxVersion) return false
+    if (this.#versionsSocket === socket) return false
+    this.#versions = null
+    return true
+  }
+
   /** Asks the broker what it speaks (once per socket), then answers as #knownVersion. */
   async #negotiatedVersion(apiKey: ApiKeyValue): Promise<number> {
     this.#negotiating ??= this.request(ApiKey.ApiVersions, {}).then(
       (res) => {
         this.#negotiating = null
         const versions = chooseVersions(res, this.address)
+        // The answer came on the current socket, unless it failed since (then this is null, and
+        // whoever uses these versions asks again on the next socket).
         this.#versions = versions
+        this.#versionsSocket = this.#socket
         return versions
       },
       (err: unknown) => {
@@ -476,6 +497,7 @@ export class Connection {
     if (this.#socket !== socket) return
     this.#socket = null
     this.#versions = null
+    this.#versionsSocket = null
     const pending = this.#inflight
     this.#inflight = []
     for (const p of pending) {

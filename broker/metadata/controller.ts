@@ -110,6 +110,9 @@ export class Controller {
 
   async handleHeartbeat(req: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse> {
     if (!this.#quorum.isLeader) return { errorCode: errorCodeOf('NOT_CONTROLLER'), isFenced: true }
+    // A new controller answers once its image holds what its predecessors committed (a fencing of
+    // this broker among it): an answer renews the broker's lease (broker-lease.ts).
+    if (!this.#quorum.isReadyLeader) return { errorCode: errorCodeOf('REQUEST_TIMED_OUT'), isFenced: true }
     const known = this.#quorum.image.brokers.get(req.brokerId)
     // An unknown broker or a previous incarnation must register (again) first.
     if (known === undefined || known.incarnationId !== req.incarnationId) return { errorCode: errorCodeOf('STALE_BROKER_EPOCH'), isFenced: true }

@@ -539,6 +539,19 @@ export class QuorumNode {
     return this.#node.role === 'leader'
   }
 
+  /**
+   * The leader, once an entry of its own term is committed and applied to the image (its no-op):
+   * only then does the image hold every entry an earlier leader committed (Raft 5.4.2, and the
+   * read-only queries of section 8). A leader elected a moment ago may not have applied the
+   * fencing of a broker its predecessor committed, and must not answer that broker's heartbeat
+   * from the older image as if it were unfenced.
+   */
+  get isReadyLeader(): boolean {
+    if (this.#node.role !== 'leader') return false
+    const commit = this.#node.commitIndex
+    return this.#node.termAt(commit) === this.#node.term && this.image.appliedIndex >= commit
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true

@@ -351,6 +351,9 @@ export class Partition {
     }
     if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#lagClock())
     this.maybeAdvanceHighWatermark()
+    // The lease may have lapsed during the write (a disk stall past its deadline): the batch is in
+    // this log but is not acknowledged, not even for acks=1, since another broker may lead by now.
+    if (!this.#lease.valid()) throw this.#notLeadingError()
     return {
       baseOffset: appended.firstOffset,
       lastOffset: appended.lastOffset,
