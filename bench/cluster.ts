@@ -37,6 +37,7 @@ import { endToEndLatency, STAMP_BYTES, type Quantiles } from './lib/e2e.js'
 import { acksListFlag, commandLine, compressionFlag, intFlag, usageError } from './lib/flags.js'
 import { LAG_NOTES, lagRows, replicationLag, worstLagMsP99, type LagPair, type MetricsEndpoint } from './lib/lag.js'
 import { produceAll, produceAtRate, type Throughput } from './lib/produce.js'
+import { runTransactions } from './lib/txn.js'
 import { mbPerSec, perSec, progress, progressDone, publish, type Goal, type Row } from './lib/report.js'
 import { medianRssBytes, RssPeakSampler } from './lib/rss.js'
 import { localTarget, remoteTarget, type Target } from './lib/target.js'
@@ -44,7 +45,7 @@ import { createTopic, endOffsets, replicasPerBroker, waitReplicated } from './li
 import { compareSecure, secureCluster, SECURITY_LABEL } from './lib/security.js'
 import type { SecurityOptions } from '../client/security.js'
 
-const USAGE = `usage: npm run bench -- [--workload all | produce,consume,lag,e2e,scale] [--records 1000000]
+const USAGE = `usage: npm run bench -- [--workload all | produce,consume,lag,e2e,scale,txn] [--records 1000000]
   [--record-bytes 100] [--partitions 6] [--acks 1,all] [--rate 10000] [--duration 10] [--warmup 3] [--compression none]
   [--producers 1] [--consumers 1] [--linger-ms 5] [--batch-bytes 65536]
   [--bootstrap host:port[,host:port...] [--metrics host:port[,host:port...]]] [--profile DIR]
@@ -54,7 +55,7 @@ e2e and lag run for --duration seconds, after --warmup seconds at the same rate 
 --broker-config sets broker keys on the local cluster (an A/B of one setting, e.g. log.read.cache.bytes=0).
 --security tls,scram runs the workloads (but scale) again on a cluster on TLS + SASL/SCRAM and reports the ratios.`
 
-const WORKLOADS = ['produce', 'consume', 'lag', 'e2e', 'scale'] as const
+const WORKLOADS = ['produce', 'consume', 'lag', 'e2e', 'scale', 'txn'] as const
 type Workload = (typeof WORKLOADS)[number]
 
 /** Brokers in a local cluster, every one a quorum voter and a replica of every partition. */
@@ -97,7 +98,11 @@ const GOALS = {
   scaleShareMin: 0.5,
   rssBytesMax: 300 * MIB,
   idlePartitionBytesMax: 100 * KIB,
+  /** Records/s of transactions of 100 records, as a share of the same sends without a transaction. */
+  txn100ShareMin: 0.5,
 } as const
+/** Records per transaction in the txn workload. */
+const TXN_SIZES = [1, 10, 100] as const
 
 interface Flags {
   workloads: Set<Workload>
@@ -273,6 +278,44 @@ async function produceWorkload(run: Run, acks: Acks): Promise<void> {
     addLagRows(run, 'replication lag during produce acks=all (max rate), leader->follower', lag.pairs)
     if (lag.isrShrinks > 0) run.notes.push(`produce acks=all: leaders shrank an ISR ${lag.isrShrinks} times; not all its figures are RF ${REPLICATION_FACTOR} figures.`)
   }
+}
+
+/**
+ * Transactions of 1, 10 and 100 records committed back to back for --duration seconds by each of
+ * --producers transactional producers, each beside the same sends by idempotent acks=all
+ * producers without a transaction (each send awaited before the next), in the same run.
+ */
+async function txnWorkload(run: Run): Promise<void> {
+  const { flags } = run
+  const section = `transactions (RF ${REPLICATION_FACTOR}, ${flags.partitions} partitions, ${flags.producers} producer${flags.producers === 1 ? '' : 's'}, ${flags.durationMs / 1000} s each)`
+  let share100: number | null = null
+  for (const size of TXN_SIZES) {
+    const figures: Row['figures'] = {}
+    const rates: number[] = []
+    for (const transactional of [false, true]) {
+      const topic = await newTopic(run, `txn${size}${transactional ? 't' : 'b'}`, flags.partitions)
+      const label = `${transactional ? 'transactions' : 'acks=all sends'} of ${size}`
+      // Every send is awaited before the next, so lingering would only add its wait to each.
+      const producer = { ...producerOptions(flags, 'all'), lingerMs: 0 }
+      const r = await runTransactions(run.strand, { topic, size, partitions: flags.partitions, recordBytes: flags.recordBytes, producers: flags.producers, durationMs: flags.durationMs, transactional, producer, label })
+      await waitReplicated(run.admin, topic, REPLICATION_FACTOR)
+      rates.push(perSec(r.records, r.ms))
+      if (transactional) {
+        figures['txn/s'] = perSec(r.commits, r.ms)
+        figures['records/s'] = perSec(r.records, r.ms)
+      } else {
+        figures['baseline sends/s'] = perSec(r.commits, r.ms)
+        figures['baseline records/s'] = perSec(r.records, r.ms)
+      }
+    }
+    const share = rates[1]! / rates[0]!
+    figures['x baseline'] = share
+    if (size === 100) share100 = share
+    run.rows.push({ name: `${size} record${size === 1 ? '' : 's'} per transaction`, section, figures })
+    await retireTopics(run)
+  }
+  run.goals.push(goal('transactions of 100 records: records/s vs the same sends without a transaction', `>= ${GOALS.txn100ShareMin}x`, share100, 'x', (v) => v >= GOALS.txn100ShareMin))
+  run.notes.push('txn: each producer commits one transaction at a time (a transactional producer has one open); the baseline sends the same records per send with an idempotent acks=all producer, each send awaited before the next, in the same run; both with lingerMs 0 (a send awaited alone gains nothing by lingering).')
 }
 
 /** Lag rows, and the first time, the notes on what their figures mean. */
@@ -483,6 +526,8 @@ async function runWorkloads(run: Run): Promise<void> {
   if (workloads.has('lag')) await lagWorkload(run)
   await retireTopics(run)
   if (workloads.has('e2e')) await e2eWorkload(run)
+  await retireTopics(run)
+  if (workloads.has('txn')) await txnWorkload(run)
   await retireTopics(run)
   // Last: its idle partitions would add follower fetch work to every workload after it.
   if (workloads.has('scale')) await scaleWorkload(run)
