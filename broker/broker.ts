@@ -24,6 +24,7 @@ import { parseVoters, QuorumNode } from './metadata/quorum.js'
 import { ReplicaManager } from './replication/replica-manager.js'
 import { METADATA_TOPIC, OFFSETS_TOPIC } from './topic-config.js'
 import { GroupCoordinator } from './group/coordinator.js'
+import { TransactionCoordinator } from './txn/coordinator.js'
 import { ProducerIdManager } from './metadata/producer-ids.js'
 import { createDispatcher } from './server/dispatch.js'
 import type { HandlerContext } from './server/handlers/context.js'
@@ -94,6 +95,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   let controller: Controller | null = null
   let controllerChannel: ControllerChannel | null = null
   let groups: GroupCoordinator | null = null
+  let transactions: TransactionCoordinator | null = null
   let producerIds: ProducerIdManager | null = null
   const incarnationId = randomUUID()
   // This broker's lease on its leaderships: the lifecycle's answered heartbeats keep it, every
@@ -133,6 +135,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     quorum: () => quorum,
     controller: () => controller,
     groups: () => groups,
+    transactions: () => transactions,
     producerIds: () => producerIds,
     controllerChannel: () => controllerChannel,
   }
@@ -180,7 +183,22 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     })
     groups = coordinator
     producerIds = new ProducerIdManager({ channel, brokerId: config.nodeId, incarnationId, logger })
+    const txnCoordinator = new TransactionCoordinator({
+      nodeId: config.nodeId,
+      replicas,
+      image: () => quorum?.image ?? image,
+      producerIds: () => producerIds,
+      maxTimeoutMs: config.transactionMaxTimeoutMs,
+      timeoutCheckIntervalMs: config.transactionAbortTimedOutCheckIntervalMs,
+      markerRetryBackoffMs: config.transactionMarkerRetryBackoffMs,
+      commitTimeoutMs: config.offsetsCommitTimeoutMs,
+      security,
+      clock,
+      logger,
+    })
+    transactions = txnCoordinator
     replicas.onLeadership((partition, leading) => coordinator.onLeadership(partition, leading))
+    replicas.onLeadership((partition, leading) => txnCoordinator.onLeadership(partition, leading))
     replicas.attach(quorum.image, { channel, incarnationId, security, lease })
     quorum.onCommitted(() => void replicas.sync())
     // A snapshot from the leader replaces the image wholesale: topics may be gone, not just changed.
@@ -249,6 +267,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       replicas.stopServing()
       controller?.close()
       groups?.close()
+      transactions?.close()
       controllerChannel?.close()
       await metricsEndpoint?.close()
       loopDelay.disable()

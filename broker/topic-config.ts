@@ -11,6 +11,8 @@ const TOPIC_NAME_PATTERN = /^[a-zA-Z0-9._-]+$/
 export const METADATA_TOPIC = '__cluster_metadata'
 /** Committed offsets and group generations (broker/group), internal and compacted. */
 export const OFFSETS_TOPIC = '__consumer_offsets'
+/** Transaction coordinators' state per transactional id (broker/txn), internal and compacted. */
+export const TRANSACTION_STATE_TOPIC = '__transaction_state'
 
 /** Returns why `name` is not a valid topic name, or null when it is. */
 export function topicNameProblem(name: string): string | null {

@@ -114,6 +114,8 @@ export class ProducerBatch {
   producerId = -1n
   producerEpoch = -1
   baseSequence = -1
+  /** Part of a transaction: framed with the transactional attribute bit (set by the accumulator when it makes the batch). */
+  transactional = false
   /** Resolves with the base offset (-1n with acks=0); rejects with the final error. */
   readonly done: Promise<bigint>
   /** Resolves once `done` settles, either way: what a sender waits on before reading the outcome. */
@@ -178,7 +180,7 @@ export class ProducerBatch {
   encode(compression: Compression): Buffer {
     if (this.encoded === null) {
       if (!this.closed || this.#builder === null) throw new Error(`${this.topic}-${this.partition}: only a closed batch is encoded`)
-      this.encoded = this.#builder.build({ compression, producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: this.baseSequence })
+      this.encoded = this.#builder.build({ compression, producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: this.baseSequence, transactional: this.transactional })
       this.#builder = null
     }
     return this.encoded
@@ -218,6 +220,8 @@ export interface AccumulatorOptions {
   inflightPerPartitionMax?: number
   /** Stamp producer id, epoch and sequence into batches when they are first taken; default false. */
   idempotent?: boolean
+  /** Batches are part of transactions (the transactional attribute bit); needs idempotent. Default false. */
+  transactional?: boolean
   /**
    * Called when an open batch is closed (full, or taken for sending), so the sticky partitioner
    * moves on; it must not call back into the accumulator.
@@ -249,6 +253,7 @@ export class Accumulator {
   readonly #lingerMs: number
   readonly #inflightPerPartitionMax: number
   readonly #idempotent: boolean
+  readonly #transactional: boolean
   readonly #onBatchClosed: (batch: ProducerBatch) => void
   /**
    * Per topic, per partition number, the partitions written to: indexed by number rather than a
@@ -269,6 +274,8 @@ export class Accumulator {
     this.#lingerMs = options.lingerMs
     this.#inflightPerPartitionMax = inflightMax
     this.#idempotent = options.idempotent ?? false
+    this.#transactional = options.transactional ?? false
+    if (this.#transactional && !this.#idempotent) throw new RangeError('A transactional accumulator must be idempotent')
     this.#onBatchClosed = options.onBatchClosed ?? noop
   }
 
@@ -308,6 +315,7 @@ export class Accumulator {
     }
     if (batch === undefined) {
       batch = new ProducerBatch(queue.topic, queue.partition, nowMs, this.#batchBytes, queue.lastBatchBytes)
+      batch.transactional = this.#transactional
       size = batch.nextRecordBytes(record)
       queue.batches.push(batch)
     }

@@ -50,7 +50,7 @@
 //   start (subscribe's fromBeginning) or the log end (the default, as kafkajs).
 
 import { ApiKey } from './protocol/apis.js'
-import type { FetchRequest, FetchResponse } from './protocol/messages/fetch.js'
+import { abortedTransactionsOf, type FetchAbortedTransactions, type FetchRequest, type FetchResponse } from './protocol/messages/fetch.js'
 import type { ListOffsetsResponse } from './protocol/messages/list-offsets.js'
 import type { OffsetsForLeaderEpochRequest, OffsetsForLeaderEpochResponse } from './protocol/messages/replication.js'
 import { BATCH_BYTES_MAX, decodeBatches, nextOffsetOf, type DecodedBatch, type RecordHeader } from './protocol/records.js'
@@ -109,7 +109,20 @@ export interface ConsumerOptions {
    * where the log diverged; 'none' throws a LogTruncationError.
    */
   autoOffsetReset?: AutoOffsetReset
+  /**
+   * Which records of transactional producers (KIP-98) to hand out. 'read_uncommitted' (default):
+   * every record, as soon as it is below the high watermark, whether its transaction commits,
+   * aborts or is still open. 'read_committed': only records of committed transactions (and of
+   * non-transactional producers), and nothing at or past the partition's last stable offset (the
+   * first offset of its oldest open transaction) until that transaction is decided. Either way
+   * transaction markers (control records) are never handed out; the position moves past them.
+   */
+  isolationLevel?: IsolationLevel
 }
+
+export type IsolationLevel = 'read_uncommitted' | 'read_committed'
+/** Fetch's and ListOffsets' isolationLevel on the wire. */
+const ISOLATION_LEVEL_CODES: Readonly<Record<IsolationLevel, number>> = { read_uncommitted: 0, read_committed: 1 }
 
 export interface TopicPartition {
   topic: string
@@ -203,6 +216,13 @@ const LATEST_TIMESTAMP = -1n
 const EARLIEST_TIMESTAMP = -2n
 /** Attribute bit of control batches (transaction markers): never handed to users. */
 const CONTROL_ATTRIBUTE = 0x20
+const TRANSACTIONAL_ATTRIBUTE = 0x10
+
+/** A control batch whose record is an abort marker (key: version int16, type int16 0). */
+function isAbortMarker(b: DecodedBatch): boolean {
+  const key = b.records[0]?.key
+  return key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === 0
+}
 /** The replicaId of a consumer's Fetch, ListOffsets and OffsetsForLeaderEpoch: not a broker. */
 const CONSUMER_REPLICA_ID = -1
 /** No leader epoch known (Kafka's NO_PARTITION_LEADER_EPOCH); as a request's epoch, "do not check". */
@@ -289,11 +309,28 @@ function intAtLeast(name: string, v: number | undefined, fallback: number, min: 
   return v
 }
 
-/** The messages of fetched batches at or after `fetchOffset` (a batch comes whole, so its first records may be older). */
-export function messagesFrom(batches: readonly DecodedBatch[], fetchOffset: bigint): ConsumedMessage[] {
+/**
+ * The messages of fetched batches at or after `fetchOffset` (a batch comes whole, so its first
+ * records may be older). Control batches are never messages. With `aborted` (a read_committed
+ * fetch's aborted transactions), the records of those transactions are dropped, as Kafka's
+ * consumer does: a producer is aborted from the batch reaching its transaction's first offset
+ * until its abort marker.
+ */
+export function messagesFrom(batches: readonly DecodedBatch[], fetchOffset: bigint, aborted: FetchAbortedTransactions = null): ConsumedMessage[] {
   const out: ConsumedMessage[] = []
+  const pending = aborted === null || aborted.length === 0 ? null : [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0))
+  let next = 0
+  const abortedProducers = new Set<bigint>()
   for (const b of batches) {
-    if ((b.header.attributes & CONTROL_ATTRIBUTE) !== 0) continue
+    if (pending !== null) {
+      const lastOffset = b.header.baseOffset + BigInt(b.header.lastOffsetDelta)
+      while (next < pending.length && pending[next]!.firstOffset <= lastOffset) abortedProducers.add(pending[next++]!.producerId)
+    }
+    if ((b.header.attributes & CONTROL_ATTRIBUTE) !== 0) {
+      if (abortedProducers.has(b.header.producerId) && isAbortMarker(b)) abortedProducers.delete(b.header.producerId)
+      continue
+    }
+    if ((b.header.attributes & TRANSACTIONAL_ATTRIBUTE) !== 0 && abortedProducers.has(b.header.producerId)) continue
     for (const r of b.records) {
       if (r.offset >= fetchOffset) out.push({ key: r.key, value: r.value, offset: r.offset, timestamp: r.timestamp, headers: r.headers })
     }
@@ -326,6 +363,8 @@ export class Consumer {
   readonly #maxBytes: number
   readonly #partitionMaxBytes: number
   readonly #autoOffsetReset: AutoOffsetReset
+  /** Fetch's and ListOffsets' isolationLevel (ISOLATION_LEVEL_CODES). */
+  readonly #isolationLevel: number
   readonly #sessionTimeoutMs: number
   readonly #heartbeatIntervalMs: number
   readonly #rebalanceTimeoutMs: number
@@ -393,6 +432,9 @@ export class Consumer {
     this.#maxBytes = intAtLeast('maxBytes', options.maxBytes, DEFAULTS.maxBytes, 1)
     this.#partitionMaxBytes = intAtLeast('partitionMaxBytes', options.partitionMaxBytes, DEFAULTS.partitionMaxBytes, 1)
     this.#autoOffsetReset = options.autoOffsetReset ?? DEFAULTS.autoOffsetReset
+    const isolation = options.isolationLevel ?? 'read_uncommitted'
+    if (!(isolation in ISOLATION_LEVEL_CODES)) throw new InvalidArgumentError(`isolationLevel must be 'read_uncommitted' or 'read_committed', got ${JSON.stringify(isolation)}.`)
+    this.#isolationLevel = ISOLATION_LEVEL_CODES[isolation]
     if (!['earliest', 'latest', 'none'].includes(this.#autoOffsetReset)) {
       throw new InvalidArgumentError(`autoOffsetReset must be 'earliest', 'latest' or 'none', got "${String(this.#autoOffsetReset)}".`)
     }
@@ -599,6 +641,23 @@ export class Consumer {
     }
     const results = list.length === 0 ? [] : await this.#commitInOrder(generation, () => list)
     if (refused.length > 0 || results.some((r) => r.error !== null)) throw new CommitFailedError([...refused, ...results])
+  }
+
+  /**
+   * What a transactional producer's sendOffsets() needs from this consumer (KIP-447): its group,
+   * its member id and generation (the group coordinator refuses the offsets of an older
+   * generation, as it refuses commit()'s; an assign() consumer sends '' and -1, not checked), and
+   * the offsets `offsets` names, resolved as commit() resolves them. Throws REBALANCE_IN_PROGRESS
+   * between generations, and for a batch whose partition was reassigned since.
+   */
+  transactionOffsets(offsets?: ConsumerBatch | readonly CommitOffset[]): { groupId: string; generationId: number; memberId: string; offsets: CommitOffset[] } {
+    if (this.#closed) throw new ClosedError('consumer')
+    if (this.#groupId === undefined) throw new IllegalStateError('Sending offsets to a transaction needs a consumer with a groupId.')
+    const { list, refused } = this.#offsetsToCommit(offsets)
+    if (refused.length > 0) throw refused[0]!.error
+    const generation = this.#currentGeneration()
+    if (generation === null) throw new StrandProtocolError('REBALANCE_IN_PROGRESS', 'The consumer is between generations: its partitions are being reassigned.')
+    return { groupId: this.#groupId, generationId: generation.generationId, memberId: generation.memberId, offsets: list }
   }
 
   /**
@@ -1085,7 +1144,7 @@ export class Consumer {
       }
       t.partitions.push({ partition: state.partition, currentLeaderEpoch: state.knownLeaderEpoch, fetchOffset: offset, logStartOffset: -1n, partitionMaxBytes: state.fetchBytes })
     }
-    return { replicaId: CONSUMER_REPLICA_ID, maxWaitMs, minBytes: this.#minBytes, maxBytes: this.#maxBytes, isolationLevel: 0, topics: [...topics.values()] }
+    return { replicaId: CONSUMER_REPLICA_ID, maxWaitMs, minBytes: this.#minBytes, maxBytes: this.#maxBytes, isolationLevel: this.#isolationLevel, topics: [...topics.values()] }
   }
 
   /** Settles each partition from its part of the response; returns how many got a batch to hand out. */
@@ -1147,7 +1206,7 @@ export class Consumer {
     }
     state.fetchBytes = this.#partitionMaxBytes
     const nextOffset = nextOffsetOf(last.header)
-    const messages = messagesFrom(batches, fetchOffset)
+    const messages = messagesFrom(batches, fetchOffset, abortedTransactionsOf(p))
     const leaderEpoch = last.header.partitionLeaderEpoch
     if (messages.length === 0) {
       // Only control records or records before the fetch offset: move past them silently.
@@ -1214,7 +1273,7 @@ export class Consumer {
       }
       const res = await conn.request(ApiKey.ListOffsets, {
         replicaId: CONSUMER_REPLICA_ID,
-        isolationLevel: 0,
+        isolationLevel: this.#isolationLevel,
         topics: [...topics].map(([name, partitions]) => ({ name, partitions })),
       })
       this.#onOffsets(sent, res)

@@ -109,7 +109,8 @@ export class Strand {
   producer(options: ProducerOptions = {}): Producer {
     this.#checkOpen()
     const cluster = new Cluster(this.#clusterOptions(CONTROL_FRAME_BYTES_MAX))
-    const producer: Producer = new Producer({ cluster, clock: this.#clock, requestTimeoutMs: this.#requestTimeoutMs, onClose: () => this.#children.delete(producer) }, options)
+    const coordinatorConnection = this.#connectionOptions(CONTROL_FRAME_BYTES_MAX)
+    const producer: Producer = new Producer({ cluster, clock: this.#clock, requestTimeoutMs: this.#requestTimeoutMs, coordinatorConnection, onClose: () => this.#children.delete(producer) }, options)
     this.#children.add(producer)
     return producer
   }
@@ -209,7 +210,7 @@ export type {
 export * from './cdc/index.js'
 export type { AssignedPartition, Assignor, AssignorMember, AssignorName } from './group/assignors.js'
 export { CommitFailedError, type PartitionCommitResult } from './group/errors.js'
-export type { Acks, Headers, Message, Producer, ProducerOptions, ProducerRecord, RecordMetadata, SendOutcome } from './producer.js'
+export type { Acks, Headers, Message, Producer, ProducerOptions, ProducerRecord, RecordMetadata, SendOutcome, TransactionOffsets, TransactionScope } from './producer.js'
 export type { Compression, RecordHeader } from './protocol/records.js'
 export {
   ClosedError,

@@ -40,8 +40,16 @@ import type { ProduceRequest, ProduceResponse } from './protocol/messages/produc
 import { BATCH_HEADER_BYTES, NO_HEADERS, recordPayloadBytes, type Compression, type RecordHeader } from './protocol/records.js'
 import { Accumulator, ByteBudget, INFLIGHT_PER_PARTITION_MAX, recordBytesMax, type AccumulatedRecord, type ProducerBatch, type ProducerIdentity } from './accumulator.js'
 import { backoffMs, needsMetadataRefresh, type Cluster, type RetryOptions } from './cluster.js'
-import { ClosedError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandError, StrandProtocolError, wireError } from './errors.js'
+import { ClosedError, IllegalStateError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandError, StrandProtocolError, wireError } from './errors.js'
 import { partitionForKey, StickyPartitioner } from './partitioner.js'
+import type { CoordinatorConnectionOptions } from './group/coordinator.js'
+import type { CommitOffset, Consumer, ConsumerBatch } from './consumer.js'
+import { fencedError, TRANSACTION_TIMEOUT_MS_DEFAULT, TransactionManager } from './transactions.js'
+
+/** The coordinator connection of a producer made without a Strand client's settings (tests). */
+function COORDINATOR_CONNECTION_DEFAULTS(requestTimeoutMs: number): CoordinatorConnectionOptions {
+  return { clientId: null, connectTimeoutMs: 10_000, requestTimeoutMs, inflightRequestsMax: 4, frameBytesMax: 16 * 1024 * 1024 }
+}
 
 export type Acks = 0 | 1 | -1 | 'all'
 
@@ -74,6 +82,34 @@ export interface ProducerOptions {
    * it, reordering the partition (as in Kafka); 1 keeps strict order under retries.
    */
   maxInflightPerPartition?: number
+  /**
+   * Makes the producer transactional (KIP-98): sends happen inside transactions
+   * (beginTransaction / commitTransaction / abortTransaction, or transaction(fn)), committed or
+   * aborted atomically over every partition they wrote. Implies idempotence and acks 'all'. A
+   * second producer with the same id fences this one (PRODUCER_FENCED).
+   */
+  transactionalId?: string
+  /** How long a transaction may stay open before the coordinator aborts it; default 60000 (Kafka's). */
+  transactionTimeoutMs?: number
+}
+
+/** What a transaction(fn) callback sends with. */
+export interface TransactionScope {
+  send(record: ProducerRecord): Promise<RecordMetadata[]>
+  sendSettled(record: ProducerRecord): Promise<SendOutcome[]>
+  /**
+   * Adds a consumer's offsets to the transaction (exactly-once consume-transform-produce): they
+   * are committed to its group if and only if the transaction commits.
+   */
+  sendOffsets(options: TransactionOffsets): Promise<void>
+}
+
+/** What sendOffsets() commits with the transaction. */
+export interface TransactionOffsets {
+  /** The consumer (with a groupId) whose progress this is; its member and generation go along (KIP-447). */
+  consumer: Consumer
+  /** As commit() takes them: a batch it handed out, or offsets of the next records to read; default its position on every assigned partition. */
+  offsets?: ConsumerBatch | readonly CommitOffset[]
 }
 
 export type Headers = Record<string, Buffer | string> | RecordHeader[]
@@ -109,6 +145,8 @@ export interface ProducerContext {
   clock: () => number
   requestTimeoutMs: number
   onClose?: () => void
+  /** Settings of the transaction coordinator's connection (a transactional producer's). */
+  coordinatorConnection?: CoordinatorConnectionOptions
 }
 
 const DEFAULTS = {
@@ -123,8 +161,8 @@ const DEFAULTS = {
   compression: 'none',
 } as const
 
-/** Sent in InitProducerId; only transactions use it, and there are none. */
-const TRANSACTION_TIMEOUT_MS = 60_000
+/** Sent in a non-transactional InitProducerId, where the broker ignores it. */
+const TRANSACTION_TIMEOUT_MS = TRANSACTION_TIMEOUT_MS_DEFAULT
 
 /** Room in a Produce request for the header, client id and fixed fields. */
 const REQUEST_FIXED_BYTES = 1024
@@ -143,6 +181,8 @@ interface Resolved {
   retry: RetryOptions
   idempotent: boolean
   maxInflightPerPartition: number
+  transactionalId: string | null
+  transactionTimeoutMs: number
 }
 
 /** In a send() call's partition choices: the record is unkeyed, for the sticky partitioner. */
@@ -249,6 +289,11 @@ function resolveAcks(acks: Acks | undefined): -1 | 0 | 1 {
 }
 
 function resolveIdempotence(o: ProducerOptions, acks: -1 | 0 | 1): { idempotent: boolean; maxInflightPerPartition: number } {
+  if (o.transactionalId !== undefined) {
+    if (typeof o.transactionalId !== 'string' || o.transactionalId.length === 0) throw new InvalidArgumentError('transactionalId must be a non-empty string.')
+    if (acks !== -1) throw new InvalidArgumentError(`A transactional producer needs acks 'all', got acks ${acks}.`)
+    if (o.idempotent === false) throw new InvalidArgumentError('A transactional producer is idempotent; idempotent: false contradicts transactionalId.')
+  }
   const idempotent = o.idempotent ?? acks === -1
   if (typeof idempotent !== 'boolean') throw new InvalidArgumentError(`idempotent must be a boolean, got ${String(idempotent)}.`)
   if (idempotent && acks !== -1) throw new InvalidArgumentError(`idempotent needs acks 'all', got acks ${acks}.`)
@@ -278,7 +323,10 @@ function resolveOptions(o: ProducerOptions, retry: RetryOptions): Resolved {
     retries: nonNegativeInt('retries', o.retries, retry.retriesMax),
     retry,
     ...resolveIdempotence(o, acks),
+    transactionalId: o.transactionalId ?? null,
+    transactionTimeoutMs: o.transactionTimeoutMs ?? TRANSACTION_TIMEOUT_MS_DEFAULT,
   }
+  if (!Number.isInteger(r.transactionTimeoutMs) || r.transactionTimeoutMs <= 0) throw new InvalidArgumentError(`transactionTimeoutMs must be a positive integer, got ${r.transactionTimeoutMs}.`)
   if (r.requestBytesMax <= REQUEST_FIXED_BYTES + BATCH_HEADER_BYTES) throw new InvalidArgumentError(`requestBytesMax ${r.requestBytesMax} is too small.`)
   // A batch is never split across requests, so one full batch must fit a request.
   if (r.batchBytes > r.requestBytesMax - REQUEST_FIXED_BYTES) {
@@ -319,7 +367,7 @@ function isPayload(v: unknown): v is Buffer | string | null {
  * broker that leads it at another epoch refuses the batch instead of appending it (KIP-320;
  * Produce v1, dropped when the broker speaks only v0).
  */
-function produceBody(batches: readonly ProducerBatch[], acks: number, timeoutMs: number, cluster: Cluster): ProduceRequest {
+function produceBody(batches: readonly ProducerBatch[], acks: number, timeoutMs: number, cluster: Cluster, transactionalId: string | null): ProduceRequest {
   const byTopic = new Map<string, ProduceRequest['topics'][number]>()
   for (const b of batches) {
     let t = byTopic.get(b.topic)
@@ -329,7 +377,7 @@ function produceBody(batches: readonly ProducerBatch[], acks: number, timeoutMs:
     }
     t.partitions.push({ index: b.partition, currentLeaderEpoch: cluster.cachedLeaderEpoch(b.topic, b.partition), records: b.encoded as Buffer })
   }
-  return { transactionalId: null, acks, timeoutMs, topics: [...byTopic.values()] }
+  return { transactionalId, acks, timeoutMs, topics: [...byTopic.values()] }
 }
 
 type PartitionResponse = ProduceResponse['topics'][number]['partitions'][number]
@@ -374,6 +422,8 @@ export class Producer {
   #initAtMs = 0
   #closed = false
   #closePromise: Promise<void> | null = null
+  /** A transactional producer's transaction state (its coordinator, epoch, partitions); null otherwise. */
+  readonly #txn: TransactionManager | null
 
   constructor(context: ProducerContext, options: ProducerOptions = {}) {
     this.#cluster = context.cluster
@@ -387,10 +437,148 @@ export class Producer {
       lingerMs: this.#o.lingerMs,
       inflightPerPartitionMax: this.#o.maxInflightPerPartition,
       idempotent: this.#o.idempotent,
+      transactional: this.#o.transactionalId !== null,
       // Whether full or taken for sending, a closed batch moves unkeyed records on to another partition.
       onBatchClosed: (b) => this.#sticky.batchClosed(b.topic, b.partition),
     })
     this.#budget = new ByteBudget(this.#o.bufferBytesMax)
+    this.#txn = this.#o.transactionalId === null
+      ? null
+      : new TransactionManager({
+          cluster: this.#cluster,
+          transactionalId: this.#o.transactionalId,
+          transactionTimeoutMs: this.#o.transactionTimeoutMs,
+          connection: context.coordinatorConnection ?? COORDINATOR_CONNECTION_DEFAULTS(this.#requestTimeoutMs),
+          onChange: () => this.#wake(),
+          onDoomed: (err) => {
+            for (const b of this.#accumulator.removeUnsent()) this.#settle(b, err)
+          },
+        })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Transactions (transactionalId set)
+
+  #transactions(what: string): TransactionManager {
+    if (this.#txn === null) throw new IllegalStateError(`${what} needs a transactional producer (the transactionalId option).`)
+    return this.#txn
+  }
+
+  /**
+   * Gets this transactional id's producer id and a new epoch from its coordinator: an earlier
+   * producer with the same id is fenced from now on, and its open transaction is aborted.
+   */
+  async initTransactions(): Promise<void> {
+    const txn = this.#transactions('initTransactions()')
+    await txn.init()
+    this.#identity = txn.identity
+    this.#wake()
+  }
+
+  /** Opens a transaction: sends from now until commit or abort belong to it. */
+  beginTransaction(): void {
+    if (this.#closed) throw new ClosedError('producer')
+    this.#transactions('beginTransaction()').begin()
+  }
+
+  /**
+   * Sends every record of the transaction (waiting for their acknowledgements), then commits it:
+   * consumers reading committed records see all of them, on every partition. Throws if a record
+   * failed (the transaction can then only be aborted) or the producer was fenced.
+   */
+  async commitTransaction(): Promise<void> {
+    const txn = this.#transactions('commitTransaction()')
+    if (txn.state === 'fatal') throw txn.fatalError as Error
+    if (txn.state !== 'inTransaction') throw new IllegalStateError(`commitTransaction() with no open transaction (${txn.state}).`)
+    txn.state = 'committing'
+    try {
+      await this.#flushTransaction(txn)
+      if (txn.fatalError !== null) throw txn.fatalError
+      if (txn.abortableError !== null) {
+        throw new IllegalStateError(`The transaction cannot commit: a send in it failed (${txn.abortableError.message}); abort it.`)
+      }
+      await txn.end(true)
+    } finally {
+      if (txn.state === 'committing') txn.state = 'inTransaction'
+    }
+  }
+
+  /** Aborts the transaction: consumers reading committed records never see its records. */
+  async abortTransaction(): Promise<void> {
+    const txn = this.#transactions('abortTransaction()')
+    if (txn.state === 'fatal') throw txn.fatalError as Error
+    if (txn.state !== 'inTransaction' && txn.state !== 'committing') throw new IllegalStateError(`abortTransaction() with no open transaction (${txn.state}).`)
+    txn.state = 'aborting'
+    try {
+      // Batches already sent must be settled before the markers: a batch landing after the abort
+      // marker would belong to no transaction.
+      await this.#flushTransaction(txn)
+      await txn.end(false)
+    } finally {
+      if (txn.state === 'aborting') txn.state = 'inTransaction'
+    }
+  }
+
+  /**
+   * Adds offsets to the open transaction (Kafka's sendOffsetsToTransaction, KIP-98 / KIP-447):
+   * the group commits them if and only if the transaction commits, so what a consume-transform-
+   * produce loop read and what it wrote land together or not at all. `offsets` as the consumer's
+   * commit() takes them (a batch needs the consumer that handed it out). With a consumer, its
+   * member id and generation go along and the group coordinator checks them (a processor evicted
+   * from the group cannot commit); with a group id alone, they are not checked. A failure leaves
+   * the transaction able only to abort (or, fenced, the producer unusable).
+   */
+  async sendOffsetsToTransaction(offsets: ConsumerBatch | readonly CommitOffset[], consumerOrGroupId: Consumer | string): Promise<void> {
+    const txn = this.#transactions('sendOffsetsToTransaction()')
+    if (txn.state === 'fatal') throw txn.fatalError as Error
+    if (typeof consumerOrGroupId !== 'string') {
+      const { groupId, generationId, memberId, offsets: list } = consumerOrGroupId.transactionOffsets(offsets)
+      return txn.sendOffsets({ groupId, generationId, memberId }, list)
+    }
+    if (consumerOrGroupId.length === 0) throw new InvalidArgumentError('sendOffsetsToTransaction() needs a non-empty group id.')
+    if (!Array.isArray(offsets)) throw new InvalidArgumentError('sendOffsetsToTransaction(batch, groupId): a batch needs the consumer that handed it out; pass the consumer, or [{ topic, partition, offset }].')
+    const list = offsets as readonly CommitOffset[]
+    for (const o of list) {
+      if (typeof o?.topic !== 'string' || !Number.isInteger(o.partition) || o.partition < 0 || typeof o.offset !== 'bigint' || o.offset < 0n) {
+        throw new InvalidArgumentError(`Not an offset to commit: ${JSON.stringify({ topic: o?.topic, partition: o?.partition, offset: String(o?.offset) })}.`)
+      }
+    }
+    return txn.sendOffsets({ groupId: consumerOrGroupId, generationId: -1, memberId: '' }, list)
+  }
+
+  async #flushTransaction(txn: TransactionManager): Promise<void> {
+    await this.flush()
+    await txn.settled()
+    await this.flush()
+  }
+
+  /**
+   * Runs `fn` in a transaction (initializing the producer first if needed): committed when `fn`
+   * resolves, aborted when it throws (then its error is rethrown).
+   */
+  async transaction<T>(fn: (tx: TransactionScope) => Promise<T>): Promise<T> {
+    const txn = this.#transactions('transaction()')
+    if (txn.state === 'uninitialized') await this.initTransactions()
+    this.beginTransaction()
+    const scope: TransactionScope = {
+      send: (r) => this.send(r),
+      sendSettled: (r) => this.sendSettled(r),
+      sendOffsets: (o) => this.sendOffsetsToTransaction(o.offsets ?? [...o.consumer.transactionOffsets().offsets], o.consumer),
+    }
+    let result: T
+    try {
+      result = await fn(scope)
+    } catch (err) {
+      if (txn.state !== 'fatal') await this.abortTransaction().catch(() => undefined)
+      throw err
+    }
+    try {
+      await this.commitTransaction()
+    } catch (err) {
+      if (txn.state !== 'fatal' && txn.state === 'inTransaction') await this.abortTransaction().catch(() => undefined)
+      throw err
+    }
+    return result
   }
 
   /**
@@ -433,6 +621,10 @@ export class Producer {
   /** Places the call's messages after every earlier call's (send order is call order). */
   #accept(record: ProducerRecord): Promise<Placement> {
     if (this.#closed) return Promise.reject(new ClosedError('producer'))
+    if (this.#txn !== null && this.#txn.state !== 'inTransaction') {
+      if (this.#txn.state === 'fatal') return Promise.reject(this.#txn.fatalError as Error)
+      return Promise.reject(new IllegalStateError(`send() of a transactional producer outside a transaction (${this.#txn.state}): call beginTransaction() first.`))
+    }
     if (typeof record?.topic !== 'string' || !Array.isArray(record.messages)) {
       return Promise.reject(new InvalidArgumentError('send() takes { topic: string, messages: Message[] }.'))
     }
@@ -467,6 +659,7 @@ export class Producer {
     } finally {
       if (this.#timer !== null) clearTimeout(this.#timer)
       this.#timer = null
+      this.#txn?.close()
       this.#cluster.close()
       this.#onClose?.()
     }
@@ -563,6 +756,8 @@ export class Producer {
       const head = batches[0] as ProducerBatch
       // A retry waits for the refresh its failure asked for, rather than go to the old leader again.
       if (this.#refreshing && head.attempts > 0) continue
+      // A transaction's first batch to a partition waits until the coordinator has the partition.
+      if (this.#txn !== null && head.sendOrder < 0 && !this.#txn.ensureAdded(head.topic, head.partition)) continue
       const leader = this.#cluster.cachedLeader(head.topic, head.partition)
       if (leader === undefined) {
         leaderless.push(head)
@@ -574,7 +769,8 @@ export class Producer {
     }
     for (const [nodeId, partitions] of byNode) this.#sendTo(nodeId, partitions)
     let nextMs = nextReadyMs
-    if (needsProducerId) {
+    // A transactional producer's id comes from initTransactions(), from its coordinator.
+    if (needsProducerId && this.#txn === null) {
       if (now >= this.#initAtMs) void this.#initProducerId()
       else nextMs = Math.min(nextMs, this.#initAtMs)
     }
@@ -681,7 +877,7 @@ export class Producer {
   async #produce(nodeId: number, batches: ProducerBatch[]): Promise<void> {
     try {
       const conn = this.#cluster.connectionTo(nodeId)
-      const body = produceBody(batches, this.#o.acks, this.#o.timeoutMs, this.#cluster)
+      const body = produceBody(batches, this.#o.acks, this.#o.timeoutMs, this.#cluster, this.#o.transactionalId)
       if (this.#o.acks === 0) {
         await conn.send(ApiKey.Produce, body)
         for (const b of batches) this.#settle(b, -1n)
@@ -738,6 +934,14 @@ export class Producer {
    * producer id instead.
    */
   #fail(b: ProducerBatch, err: Error): void {
+    if (this.#txn !== null) {
+      // In a transaction the producer id is the transactional id's: it is never reset. A stale
+      // epoch means a newer instance took over (fatal); any other failure dooms the transaction.
+      const error = err instanceof StrandProtocolError ? fencedError(err, this.#txn.transactionalId) : err
+      this.#settle(b, error)
+      this.#txn.batchFailed(error)
+      return
+    }
     this.#settle(b, err)
     if (b.producerId >= 0n) this.#resetProducerId(b)
   }

@@ -17,6 +17,13 @@
 //
 // Every answer that changes durable state (offsets, a new generation's assignment) waits until the
 // record is committed in the offsets partition (the high watermark passed it), as with acks=all.
+//
+// Transactional offsets (TxnOffsetCommit, KIP-98 / KIP-447): a transactional producer's offsets
+// are appended as a transactional batch of that producer and held as its pending offsets; the
+// producer's commit marker on the offsets partition (WriteTxnMarkers, onTxnMarker) makes them the
+// group's committed offsets, its abort marker drops them. Replay does the same in log order: a
+// transactional offset record counts only once its producer's commit marker follows it. While a
+// partition has pending offsets, OffsetFetch answers it UNSTABLE_OFFSET_COMMIT (retriable).
 
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
@@ -36,16 +43,22 @@ import type {
   SyncGroupRequest,
   SyncGroupResponse,
 } from '../../client/protocol/messages/groups.js'
-import { decodeBatches, encodeBatch } from '../../client/protocol/records.js'
+import type { TxnOffsetCommitRequest, TxnOffsetCommitResponse } from '../../client/protocol/messages/transactions.js'
 import { unpinned } from '../../client/protocol/primitives.js'
 import type { Partition } from '../replication/partition.js'
 import type { ReplicaManager } from '../replication/replica-manager.js'
 import { OFFSETS_TOPIC } from '../topic-config.js'
+import { appendCommitted, replayPartition, type AppendProducer } from '../internal-partition.js'
 import { decodeStoredRecord, groupRecord, offsetRecord, type GroupValue } from './records.js'
 
 export { OFFSETS_TOPIC }
-/** Bytes read per step when loading an offsets partition. */
-const LOAD_CHUNK_BYTES = 1024 * 1024
+
+/**
+ * Transaction markers that reach a partition while it loads are applied once it is loaded; past
+ * this many (a flood of transactions during one load) the load starts over instead, and the
+ * replay then finds them in the log.
+ */
+const DEFERRED_MARKERS_MAX = 10_000
 
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead'
 
@@ -97,6 +110,8 @@ class Group {
   readonly members = new Map<string, Member>()
   /** By `topic\0partition`. */
   readonly offsets = new Map<string, CommittedOffset>()
+  /** Transactional offsets not decided yet: producer id -> `topic\0partition` -> offset. */
+  readonly pendingTxnOffsets = new Map<bigint, Map<string, CommittedOffset>>()
   rebalanceTimer: NodeJS.Timeout | null = null
   /** An empty group's first rebalance waits its whole initial delay, so members starting together land in one generation. */
   initialDelay = false
@@ -122,6 +137,24 @@ function offsetKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`
 }
 
+/**
+ * The producer's marker reached the group's partition: its pending offsets commit or are dropped.
+ * A plain OffsetCommit of the same partition between the transactional one and its marker is
+ * overwritten by a commit marker (Kafka orders the two by log offset; a group committing one
+ * partition both ways at once is misusing them).
+ */
+function applyMarker(g: Group, producerId: bigint, commit: boolean): void {
+  const pending = g.pendingTxnOffsets.get(producerId)
+  if (pending === undefined) return
+  g.pendingTxnOffsets.delete(producerId)
+  if (commit) for (const [k, c] of pending) g.offsets.set(k, c)
+}
+
+function hasPendingTxnOffset(g: Group, key: string): boolean {
+  for (const pending of g.pendingTxnOffsets.values()) if (pending.has(key)) return true
+  return false
+}
+
 function joinError(code: WireErrorName, memberId = ''): JoinGroupResponse {
   return { throttleTimeMs: 0, errorCode: errorCodeOf(code), generationId: -1, protocolType: null, protocolName: null, leader: '', memberId, members: [] }
 }
@@ -138,6 +171,10 @@ export class GroupCoordinator {
   readonly #partitions = new Map<number, 'loading' | 'loaded'>()
   /** Bumped on every leadership change of a partition, so a stale load does not install its result. */
   readonly #loadEpoch = new Map<number, number>()
+  /** Transaction markers that reached a partition while it was loading, applied once it is loaded. */
+  readonly #deferredMarkers = new Map<number, { producerId: bigint; commit: boolean }[]>()
+  /** Partitions loading, so a load can start over (too many deferred markers). */
+  readonly #loading = new Map<number, Partition>()
 
   constructor(options: GroupCoordinatorOptions) {
     this.#o = options
@@ -152,7 +189,14 @@ export class GroupCoordinator {
     this.#loadEpoch.set(index, epoch)
     this.#unload(index)
     if (!leading) return
+    this.#startLoad(partition, epoch)
+  }
+
+  #startLoad(partition: Partition, epoch: number): void {
+    const index = partition.index
     this.#partitions.set(index, 'loading')
+    this.#loading.set(index, partition)
+    this.#deferredMarkers.delete(index)
     this.#load(partition, epoch).catch((err: unknown) => {
       this.#logger.error({ err, partition: index }, 'loading the offsets partition failed')
       if (this.#loadEpoch.get(index) === epoch) this.#partitions.delete(index)
@@ -160,6 +204,8 @@ export class GroupCoordinator {
   }
 
   #unload(index: number): void {
+    this.#loading.delete(index)
+    this.#deferredMarkers.delete(index)
     if (!this.#partitions.delete(index)) return
     for (const [id, g] of this.#groups) {
       if (g.partition !== index) continue
@@ -179,32 +225,41 @@ export class GroupCoordinator {
     const index = partition.index
     const groups = new Map<string, Group>()
     const values = new Map<string, GroupValue | null>()
-    let offset = partition.logStartOffset
-    const end = partition.logEndOffset
-    while (offset < end) {
-      const { records, nextOffset } = await partition.log.read(offset, LOAD_CHUNK_BYTES, { maxOffset: end })
-      for (const batch of decodeBatches(records).batches) {
-        for (const r of batch.records) {
-          const stored = decodeStoredRecord(r.key, r.value)
-          if (stored === null) continue
-          const groupId = stored.kind === 'offset' ? stored.key.group : stored.group
-          let g = groups.get(groupId)
-          if (g === undefined) {
-            g = new Group(groupId, index)
-            groups.set(groupId, g)
-          }
-          if (stored.kind === 'offset') {
-            const key = offsetKey(stored.key.topic, stored.key.partition)
-            if (stored.value === null) g.offsets.delete(key)
-            else g.offsets.set(key, { offset: stored.value.offset, leaderEpoch: stored.value.leaderEpoch, metadata: stored.value.metadata })
-          } else {
-            values.set(groupId, stored.value)
-          }
+    /** Groups with pending transactional offsets of a producer, so its marker finds them. */
+    const pendingGroups = new Map<bigint, Set<Group>>()
+    const end = await replayPartition(
+      partition,
+      (key, value, batch) => {
+        const stored = decodeStoredRecord(key, value)
+        if (stored === null) return
+        const groupId = stored.kind === 'offset' ? stored.key.group : stored.group
+        let g = groups.get(groupId)
+        if (g === undefined) {
+          g = new Group(groupId, index)
+          groups.set(groupId, g)
         }
-      }
-      if (nextOffset <= offset) break
-      offset = nextOffset
-    }
+        if (stored.kind === 'offset') {
+          const k = offsetKey(stored.key.topic, stored.key.partition)
+          if (batch.transactional && batch.producerId >= 0n) {
+            // Counts only if the producer's commit marker follows (onMarker below).
+            if (stored.value === null) return
+            const pending = g.pendingTxnOffsets.get(batch.producerId) ?? new Map<string, CommittedOffset>()
+            pending.set(k, { offset: stored.value.offset, leaderEpoch: stored.value.leaderEpoch, metadata: stored.value.metadata })
+            g.pendingTxnOffsets.set(batch.producerId, pending)
+            pendingGroups.set(batch.producerId, (pendingGroups.get(batch.producerId) ?? new Set<Group>()).add(g))
+          } else if (stored.value === null) g.offsets.delete(k)
+          else g.offsets.set(k, { offset: stored.value.offset, leaderEpoch: stored.value.leaderEpoch, metadata: stored.value.metadata })
+        } else {
+          values.set(groupId, stored.value)
+        }
+      },
+      {
+        onMarker: ({ producerId, commit }) => {
+          for (const g of pendingGroups.get(producerId) ?? []) applyMarker(g, producerId, commit)
+          pendingGroups.delete(producerId)
+        },
+      },
+    )
     if (this.#loadEpoch.get(index) !== epoch) return
     for (const [id, value] of values) {
       const g = groups.get(id)!
@@ -222,6 +277,12 @@ export class GroupCoordinator {
     }
     for (const [id, g] of groups) this.#groups.set(id, g)
     this.#partitions.set(index, 'loaded')
+    this.#loading.delete(index)
+    // Markers that reached the partition during the replay (it may or may not have read them;
+    // applying one twice changes nothing: the first drops the producer's pending offsets).
+    const deferred = this.#deferredMarkers.get(index) ?? []
+    this.#deferredMarkers.delete(index)
+    for (const m of deferred) this.onTxnMarker(index, m.producerId, m.commit)
     this.#logger.info({ partition: index, groups: groups.size, upTo: String(end) }, 'loaded the groups of this offsets partition')
   }
 
@@ -525,16 +586,104 @@ export class GroupCoordinator {
     }
     const committed = (topic: string, partition: number): CommittedOffset | undefined => g?.offsets.get(offsetKey(topic, partition))
     const answer = (topic: string, partition: number): OffsetFetchResponse['topics'][number]['partitions'][number] => {
+      // Offsets of a transaction not decided yet: the committed one may be about to change, so
+      // the caller waits rather than start from it (Kafka answers this to requireStable
+      // requests only; OffsetFetch v0 has no such field, so every request gets it).
+      if (g !== undefined && hasPendingTxnOffset(g, offsetKey(topic, partition))) {
+        return { partitionIndex: partition, committedOffset: -1n, committedLeaderEpoch: -1, metadata: null, errorCode: errorCodeOf('UNSTABLE_OFFSET_COMMIT') }
+      }
       const c = committed(topic, partition)
       return { partitionIndex: partition, committedOffset: c?.offset ?? -1n, committedLeaderEpoch: c?.leaderEpoch ?? -1, metadata: c?.metadata ?? null, errorCode: 0 }
     }
     if (req.topics !== null) return { throttleTimeMs: 0, errorCode: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((p) => answer(t.name, p)) })) }
     const byTopic = new Map<string, number[]>()
-    for (const key of g?.offsets.keys() ?? []) {
+    const keys = new Set(g?.offsets.keys() ?? [])
+    for (const pending of g?.pendingTxnOffsets.values() ?? []) for (const k of pending.keys()) keys.add(k)
+    for (const key of keys) {
       const [topic, partition] = key.split('\u0000') as [string, string]
       byTopic.set(topic, [...(byTopic.get(topic) ?? []), Number(partition)])
     }
     return { throttleTimeMs: 0, errorCode: 0, topics: [...byTopic].map(([name, ps]) => ({ name, partitions: ps.sort((a, b) => a - b).map((p) => answer(name, p)) })) }
+  }
+
+  /**
+   * TxnOffsetCommit (KIP-98 / KIP-447): the offsets go to the group's offsets partition as a
+   * transactional batch of the producer, and are held as that producer's pending offsets; they
+   * become the group's committed offsets when the producer's commit marker lands on the partition
+   * (onTxnMarker), and are dropped on its abort marker. A zombie producer (an older epoch than the
+   * partition knows) is refused by the partition itself: INVALID_PRODUCER_EPOCH.
+   *
+   * KIP-447: a request naming a member and generation is checked as OffsetCommit checks them, so
+   * a processor fenced out of the group cannot commit its offsets; one naming none (-1 / '') is
+   * accepted (a producer that does not know its consumer's generation).
+   */
+  async txnCommitOffsets(req: TxnOffsetCommitRequest): Promise<TxnOffsetCommitResponse> {
+    const fail = (code: number): TxnOffsetCommitResponse => ({ throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) })
+    let g: Group
+    try {
+      g = this.#group(req.groupId, true)!
+    } catch (err) {
+      return fail(toWireCode(err))
+    }
+    if (req.producerId < 0n) return fail(errorCodeOf('INVALID_PRODUCER_ID_MAPPING'))
+    if (req.generationId >= 0 || req.memberId !== '') {
+      const m = g.members.get(req.memberId)
+      if (m === undefined) return fail(errorCodeOf('UNKNOWN_MEMBER_ID'))
+      if (req.generationId !== g.generation) return fail(errorCodeOf('ILLEGAL_GENERATION'))
+    }
+    const entries = req.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, ...p })))
+    if (entries.some((e) => e.committedOffset < -1n || e.partitionIndex < 0)) return fail(errorCodeOf('INVALID_COMMIT_OFFSET_SIZE'))
+    if (entries.length === 0) return { throttleTimeMs: 0, topics: [] }
+    const now = this.#o.clock()
+    // Pending before the append: an abort marker that lands while the batch is being appended
+    // (the coordinator fencing this producer) must find them, or they would outlive their
+    // transaction. Had the append come after that marker, the partition refuses it (its epoch).
+    const pending = g.pendingTxnOffsets.get(req.producerId) ?? new Map<string, CommittedOffset>()
+    g.pendingTxnOffsets.set(req.producerId, pending)
+    const mine = new Map<string, CommittedOffset>()
+    for (const e of entries) {
+      const c = { offset: e.committedOffset, leaderEpoch: e.committedLeaderEpoch, metadata: e.committedMetadata }
+      mine.set(offsetKey(e.topic, e.partitionIndex), c)
+      pending.set(offsetKey(e.topic, e.partitionIndex), c)
+    }
+    try {
+      await this.#write(
+        g.partition,
+        entries.map((e) => offsetRecord({ group: g.id, topic: e.topic, partition: e.partitionIndex }, { offset: e.committedOffset, leaderEpoch: e.committedLeaderEpoch, metadata: e.committedMetadata, commitTimestamp: BigInt(now) })),
+        { producerId: req.producerId, producerEpoch: req.producerEpoch },
+      )
+    } catch (err) {
+      for (const [k, c] of mine) if (pending.get(k) === c) pending.delete(k)
+      if (pending.size === 0 && g.pendingTxnOffsets.get(req.producerId) === pending) g.pendingTxnOffsets.delete(req.producerId)
+      return fail(toWireCode(err))
+    }
+    return fail(0)
+  }
+
+  /**
+   * A transaction marker of `producerId` is in offsets partition `index` (committed there): its
+   * pending offsets become committed (commit) or are dropped (abort). Called by WriteTxnMarkers on
+   * this leader; while the partition is still loading, kept and applied once it is loaded.
+   */
+  onTxnMarker(index: number, producerId: bigint, commit: boolean): void {
+    const state = this.#partitions.get(index)
+    if (state === undefined) return
+    if (state === 'loading') {
+      const deferred = this.#deferredMarkers.get(index) ?? []
+      const partition = this.#loading.get(index)
+      if (deferred.length >= DEFERRED_MARKERS_MAX && partition !== undefined) {
+        // Every deferred marker is in the log already: a fresh replay reads them all.
+        this.#logger.warn({ partition: index, markers: deferred.length }, 'too many transaction markers during the load; loading again')
+        const epoch = (this.#loadEpoch.get(index) ?? 0) + 1
+        this.#loadEpoch.set(index, epoch)
+        this.#startLoad(partition, epoch)
+        return
+      }
+      deferred.push({ producerId, commit })
+      this.#deferredMarkers.set(index, deferred)
+      return
+    }
+    for (const g of this.#groups.values()) if (g.partition === index) applyMarker(g, producerId, commit)
   }
 
   /** Writes the group's generation and assignment, so a coordinator taking over knows them. */
@@ -558,13 +707,9 @@ export class GroupCoordinator {
     return this.#write(g.partition, [groupRecord(g.id, value)])
   }
 
-  /** Appends records to the offsets partition as its leader and waits until the ISR has them. */
-  async #write(index: number, records: { key: Buffer; value: Buffer | null }[]): Promise<void> {
-    const batch = encodeBatch(records, { timestamp: this.#o.clock() })
-    const partition = this.#o.replicas.partition(OFFSETS_TOPIC, index)
-    const appended = await partition.appendAsLeader(batch)
-    this.#o.replicas.waiters.notify(`${OFFSETS_TOPIC}/${index}`)
-    await partition.waitForCommit(appended.lastOffset + 1n, this.#o.commitTimeoutMs)
+  /** Appends records to the offsets partition as its leader (for `producer`: transactional) and waits until the ISR has them. */
+  #write(index: number, records: { key: Buffer; value: Buffer | null }[], producer?: AppendProducer): Promise<void> {
+    return appendCommitted(this.#o.replicas, OFFSETS_TOPIC, index, records, { timestamp: this.#o.clock(), commitTimeoutMs: this.#o.commitTimeoutMs, ...(producer === undefined ? {} : { producer }) })
   }
 
   // --- tools ---

@@ -7,8 +7,8 @@
 //
 // A coordinator that takes over a partition replays these records to rebuild its state.
 
-import type avro from 'avsc'
 import { array, bytes, compileGuarded, int, long, nullable, record, string, type Value } from '../../client/protocol/avro.js'
+import { prefixed } from '../internal-partition.js'
 
 const OffsetKeyV0 = record('OffsetKeyV0', { group: string, topic: string, partition: int })
 const GroupKeyV0 = record('GroupKeyV0', { group: string })
@@ -46,14 +46,6 @@ const TYPES = {
 const OFFSET_KIND = 0
 const GROUP_KIND = 1
 const VERSION = 0
-
-function prefixed(prefix: number, type: avro.Type, value: unknown): Buffer {
-  const body = type.toBuffer(value)
-  const out = Buffer.allocUnsafe(1 + body.length)
-  out.writeUInt8(prefix, 0)
-  body.copy(out, 1)
-  return out
-}
 
 export function offsetRecord(key: OffsetKey, value: OffsetValue | null): { key: Buffer; value: Buffer | null } {
   return { key: prefixed(OFFSET_KIND, TYPES.offsetKey, key), value: value === null ? null : prefixed(VERSION, TYPES.offsetValue, value) }

@@ -33,6 +33,7 @@ import { batchSizeAt, decodeBatch, encodeBatch, readBatchHeader, verifyBatch, ty
 import { fsyncDir } from './checkpoint.js'
 import type { LogConfig } from './config.js'
 import type { Log } from './log.js'
+import type { AbortedTxn } from './txn-index.js'
 import { noCrashPoint, Segment, SEGMENT_OFFSETS_MAX, type AppendedBatch, type CrashPoint } from './segment.js'
 
 /** Bytes read from a segment at a time (a larger batch is read whole). */
@@ -164,7 +165,7 @@ export async function cleanLog(log: Log, options: CleanOptions): Promise<CleanRe
     result: { endOffset: range.firstDirtyOffset, segmentsReplaced: 0, segmentsWritten: 0, bytesBefore: 0, bytesAfter: 0, recordsSuperseded: 0, tombstonesExpired: 0, nextTombstoneExpiryMs: null },
   }
   try {
-    const map = await buildOffsetMap(log.segmentsSnapshot(), range, options.offsetMapBytesMax, pass.shouldStop)
+    const map = await buildOffsetMap(log.segmentsSnapshot(), range, log.abortedTxns(range.firstDirtyOffset, range.firstUncleanableOffset), options.offsetMapBytesMax, pass.shouldStop)
     pass.result.endOffset = map.endOffset
     // A fresh snapshot: retention may have dropped old segments while the map was built.
     const segments = log.segmentsSnapshot()
@@ -277,7 +278,21 @@ function lastOffsetOf(h: BatchHeader): bigint {
   return h.baseOffset + BigInt(h.lastOffsetDelta)
 }
 
-async function buildOffsetMap(segments: readonly Segment[], range: CleanableRange, bytesMax: number, shouldStop: () => boolean): Promise<OffsetMap> {
+/** Whether the batch belongs to a transaction that was aborted (its producer's aborted range covers it). */
+function inAbortedTxn(h: BatchHeader, aborted: readonly AbortedTxn[]): boolean {
+  if ((h.attributes & ATTR_TRANSACTIONAL) === 0 || aborted.length === 0) return false
+  for (const a of aborted) if (a.producerId === h.producerId && a.firstOffset <= h.baseOffset && h.baseOffset <= a.lastOffset) return true
+  return false
+}
+
+/**
+ * Records of aborted transactions are not mapped (Kafka's cleaner leaves them out too): an aborted
+ * record must not be a key's latest, or the committed record before it would be cleaned away and
+ * readers (read_committed consumers, a group coordinator replaying transactional offsets) would
+ * find neither. They stay in the log, behind their abort marker, until a later record of the key
+ * supersedes them.
+ */
+async function buildOffsetMap(segments: readonly Segment[], range: CleanableRange, aborted: readonly AbortedTxn[], bytesMax: number, shouldStop: () => boolean): Promise<OffsetMap> {
   const latest = new Map<string, bigint>()
   const { firstDirtyOffset: from, firstUncleanableOffset: to } = range
   if (to <= from) return { latest, endOffset: from }
@@ -292,7 +307,7 @@ async function buildOffsetMap(segments: readonly Segment[], range: CleanableRang
       const last = lastOffsetOf(b.header)
       if (last < from) continue
       if (last >= to) return { latest, endOffset: mappedEnd }
-      if ((b.header.attributes & ATTR_CONTROL) === 0) {
+      if ((b.header.attributes & ATTR_CONTROL) === 0 && !inAbortedTxn(b.header, aborted)) {
         const keys = decodeBatch(b.buf, b.pos).records.filter((r) => r.key !== null && r.offset >= from)
         const added = keys.reduce((n, r) => n + (latest.has(r.key!.toString('latin1')) ? 0 : r.key!.length + OFFSET_MAP_ENTRY_OVERHEAD_BYTES), 0)
         // Always at least one batch, so every pass makes progress.
@@ -324,6 +339,9 @@ async function writeCleaned(pass: Pass, group: readonly Segment[], map: OffsetMa
       }
     }
     await writer.write()
+    // Markers are all kept (filterBatch), so every aborted transaction indexed by a source is still
+    // delimited in the cleaned segment: its entries move with it.
+    cleaned.adoptAbortedTxns(group.flatMap((s) => s.abortedTxns))
     await cleaned.flush()
     await cleaned.persistIndexes()
     await fsyncDir(log.dir)

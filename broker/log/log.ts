@@ -21,6 +21,7 @@ import { deletesOnRetention, type LogConfig } from './config.js'
 import type { ReadCache, TailCache } from './read-cache.js'
 import { noCrashPoint, Segment, SEGMENT_OFFSETS_MAX, type AppendedBatch, type CrashPoint } from './segment.js'
 import { recoverStagedSegments } from './swap-files.js'
+import type { AbortedTxn } from './txn-index.js'
 
 export interface AppendOptions {
   /** Leader append: give the batches the next offsets. Follower append: keep theirs (must be contiguous). */
@@ -372,6 +373,37 @@ export class Log {
    * The segments as they are now, oldest first, the active one last. The array is never mutated
    * (copy-on-write), so the log cleaner can walk it across awaits; it reads only closed segments.
    */
+  /**
+   * Indexes transactions aborted by markers already in the log (the partition's append path and
+   * producer-state replay), each in the segment holding its marker; one whose segment retention
+   * deleted meanwhile is dropped with it.
+   */
+  addAbortedTxns(entries: readonly AbortedTxn[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve()
+    return this.#serialize(async () => {
+      for (const e of entries) {
+        if (e.lastOffset >= this.logEndOffset) continue // truncated away since
+        let segment: Segment | undefined
+        for (const s of this.#segments) if (s.baseOffset <= e.lastOffset) segment = s
+        if (segment !== undefined && e.lastOffset < segment.nextOffset) await segment.addAbortedTxns([e])
+      }
+    })
+  }
+
+  /**
+   * Aborted transactions that overlap [from, to): their marker is at or after `from` and their
+   * first offset is before `to` (Kafka's collectAbortedTxns). A marker lies in the segment that
+   * indexes it, so segments ending at or before `from` are skipped. Ordered by marker offset.
+   */
+  abortedTxns(from: bigint, to: bigint): AbortedTxn[] {
+    const found: AbortedTxn[] = []
+    for (const s of this.#segments) {
+      if (s.nextOffset <= from || s.abortedTxns.length === 0) continue
+      for (const e of s.abortedTxns) if (e.lastOffset >= from && e.firstOffset < to) found.push(e)
+    }
+    return found
+  }
+
   segmentsSnapshot(): readonly Segment[] {
     return this.#segments
   }
@@ -489,7 +521,7 @@ async function deleteSegmentsAfter(dir: string, bases: readonly bigint[]): Promi
   for (const base of bases) {
     const name = base.toString().padStart(20, '0')
     bytes += (await stat(path.join(dir, `${name}.log`))).size
-    for (const suffix of ['.log', '.index', '.timeindex']) await rm(path.join(dir, `${name}${suffix}`), { force: true })
+    for (const suffix of ['.log', '.index', '.timeindex', '.txnindex']) await rm(path.join(dir, `${name}${suffix}`), { force: true })
   }
   return bytes
 }

@@ -1,4 +1,5 @@
-// One segment of a partition's log: `<20-digit base offset>.log` plus its two indexes.
+// One segment of a partition's log: `<20-digit base offset>.log` plus its two indexes and its
+// aborted-transaction index (`.txnindex`, txn-index.ts; absent while no transaction aborted here).
 //
 // The .log file is record batches back to back, exactly as the producer's encoder laid them out
 // (client/protocol/records.ts), with the base offset (and leader epoch) patched in by the leader:
@@ -28,6 +29,7 @@ import { removeIfExists } from './checkpoint.js'
 import type { LogConfig } from './config.js'
 import { OffsetIndex } from './offset-index.js'
 import { TimeIndex } from './time-index.js'
+import { insertAbortedTxn, loadTxnIndex, writeTxnIndex, type AbortedTxn } from './txn-index.js'
 
 /** Bytes a recovery scan reads at a time; larger batches are read whole. */
 const RECOVERY_CHUNK_BYTES = 1024 * 1024
@@ -36,10 +38,10 @@ const HEADER_PREFIX_BYTES = BATCH_HEADER_BYTES
 /** Relative offsets are stored as uint32 in the indexes, so a segment spans fewer offsets than this. */
 export const SEGMENT_OFFSETS_MAX = 2 ** 31 - 1
 
-export type SegmentFileKind = '.log' | '.index' | '.timeindex'
+export type SegmentFileKind = '.log' | '.index' | '.timeindex' | '.txnindex'
 /** '' for a live segment; '.cleaned' and '.swap' for the cleaner's staged segment (see above). */
 export type SegmentFileStage = '' | '.cleaned' | '.swap'
-export const SEGMENT_FILE_KINDS: readonly SegmentFileKind[] = ['.log', '.index', '.timeindex']
+export const SEGMENT_FILE_KINDS: readonly SegmentFileKind[] = ['.log', '.index', '.timeindex', '.txnindex']
 
 export function segmentFileName(baseOffset: bigint, suffix: SegmentFileKind, stage: SegmentFileStage = ''): string {
   return `${baseOffset.toString().padStart(20, '0')}${suffix}${stage}`
@@ -86,6 +88,7 @@ export class Segment {
   #logFile: string
   #indexFile: string
   #timeIndexFile: string
+  #txnIndexFile: string
   readonly #indexIntervalBytes: number
   readonly #fh: FileHandle
   /** Bytes of complete batches; readers never look past it. */
@@ -100,6 +103,10 @@ export class Segment {
   #bytesSinceIndexEntry = 0
   #offsetIndex: OffsetIndex
   #timeIndex: TimeIndex
+  /** Transactions aborted by a marker in this segment, in marker order (txn-index.ts). */
+  #abortedTxns: AbortedTxn[] = []
+  /** `#abortedTxns` differs from the .txnindex file. */
+  #txnIndexDirty = false
   /** Indexes changed since they were last written to disk. */
   #indexesDirty = true
   /** Where the last read ended, so a consumer reading sequentially skips the index lookup. */
@@ -123,6 +130,7 @@ export class Segment {
     this.#logFile = path.join(dir, segmentFileName(baseOffset, '.log', stage))
     this.#indexFile = path.join(dir, segmentFileName(baseOffset, '.index', stage))
     this.#timeIndexFile = path.join(dir, segmentFileName(baseOffset, '.timeindex', stage))
+    this.#txnIndexFile = path.join(dir, segmentFileName(baseOffset, '.txnindex', stage))
     this.#indexIntervalBytes = config.indexIntervalBytes
     this.#fh = fh
     this.#nextOffset = baseOffset
@@ -141,6 +149,7 @@ export class Segment {
     const segment = new Segment(dir, baseOffset, config, fh, nowMs, stage)
     await removeIfExists(segment.#indexFile)
     await removeIfExists(segment.#timeIndexFile)
+    await removeIfExists(segment.#txnIndexFile)
     return segment
   }
 
@@ -156,11 +165,13 @@ export class Segment {
     const segment = new Segment(dir, baseOffset, config, fh, options.nowMs, stage)
     try {
       const fileBytes = (await fh.stat()).size
+      let droppedBytes = 0
       if (!options.recover && (await segment.#loadIndexes(fileBytes)) && (await segment.#scanTail(fileBytes))) {
         segment.#indexesDirty = false
-        return { segment, droppedBytes: 0 }
+      } else {
+        droppedBytes = await segment.#recover(fileBytes)
       }
-      const droppedBytes = await segment.#recover(fileBytes)
+      await segment.#loadTxnIndex()
       return { segment, droppedBytes }
     } catch (err) {
       await fh.close()
@@ -194,6 +205,38 @@ export class Segment {
 
   get stage(): SegmentFileStage {
     return this.#stage
+  }
+
+  /** Transactions aborted by a marker in this segment, in marker order. */
+  get abortedTxns(): readonly AbortedTxn[] {
+    return this.#abortedTxns
+  }
+
+  /** Loads the .txnindex, keeping only markers this segment still holds (recovery may have cut its tail). */
+  async #loadTxnIndex(): Promise<void> {
+    const { entries, dropped } = await loadTxnIndex(this.#txnIndexFile, this.baseOffset, this.#nextOffset)
+    this.#abortedTxns = entries
+    if (dropped) await writeTxnIndex(this.#txnIndexFile, entries)
+  }
+
+  /**
+   * Records transactions aborted by markers in this segment (the partition's append path, and its
+   * producer-state replay re-adding what a crash lost); an entry already there is skipped. Written
+   * at once: aborts are rare, and an entry lost anyway is re-added by the next replay.
+   */
+  async addAbortedTxns(entries: readonly AbortedTxn[]): Promise<void> {
+    let changed = false
+    for (const e of entries) {
+      assert.ok(e.lastOffset >= this.baseOffset && e.lastOffset < this.#nextOffset, 'an abort marker lies in the segment that indexes it')
+      if (insertAbortedTxn(this.#abortedTxns, e)) changed = true
+    }
+    if (changed) await writeTxnIndex(this.#txnIndexFile, this.#abortedTxns)
+  }
+
+  /** The cleaner's copy of its sources' aborted transactions (compaction keeps every marker); written by persistIndexes. */
+  adoptAbortedTxns(entries: readonly AbortedTxn[]): void {
+    for (const e of entries) insertAbortedTxn(this.#abortedTxns, e)
+    this.#txnIndexDirty = this.#abortedTxns.length > 0
   }
 
   /** Writes whole, already validated and offset-patched batches at the end of the segment. */
@@ -403,6 +446,11 @@ export class Segment {
     await this.#fh.truncate(at.position)
     this.#offsetIndex.truncateToPosition(at.position)
     this.#timeIndex.truncateTo(at.baseOffset)
+    const keptTxns = this.#abortedTxns.filter((e) => e.lastOffset < at.baseOffset)
+    if (keptTxns.length !== this.#abortedTxns.length) {
+      this.#abortedTxns = keptTxns
+      await writeTxnIndex(this.#txnIndexFile, keptTxns)
+    }
     this.#maxTimestamp = -1
     this.#readCursor = null
     this.#indexesDirty = true
@@ -437,6 +485,10 @@ export class Segment {
 
   /** Writes both indexes, with the segment's largest timestamp as the final time-index entry. */
   async persistIndexes(): Promise<void> {
+    if (this.#txnIndexDirty) {
+      await writeTxnIndex(this.#txnIndexFile, this.#abortedTxns)
+      this.#txnIndexDirty = false
+    }
     if (!this.#indexesDirty) return
     this.#timeIndex.maybeAppend(this.#maxTimestamp, this.#offsetOfMaxTimestamp)
     await this.#offsetIndex.persist(this.#indexFile)
@@ -461,6 +513,7 @@ export class Segment {
     await unlink(this.#logFile)
     await removeIfExists(this.#indexFile)
     await removeIfExists(this.#timeIndexFile)
+    await removeIfExists(this.#txnIndexFile)
   }
 
   /**
@@ -480,7 +533,7 @@ export class Segment {
    * belong to the live segment (swap-files.ts relies on both).
    */
   async renameFiles(to: SegmentFileStage, crashPoint: CrashPoint = noCrashPoint): Promise<void> {
-    const kinds: SegmentFileKind[] = to === '.swap' ? ['.index', '.timeindex', '.log'] : ['.log', '.index', '.timeindex']
+    const kinds: SegmentFileKind[] = to === '.swap' ? ['.index', '.timeindex', '.txnindex', '.log'] : ['.log', '.index', '.timeindex', '.txnindex']
     for (const kind of kinds) {
       const from = this.#fileOf(kind)
       const target = path.join(this.#dir, segmentFileName(this.baseOffset, kind, to))
@@ -492,10 +545,11 @@ export class Segment {
     this.#logFile = path.join(this.#dir, segmentFileName(this.baseOffset, '.log', to))
     this.#indexFile = path.join(this.#dir, segmentFileName(this.baseOffset, '.index', to))
     this.#timeIndexFile = path.join(this.#dir, segmentFileName(this.baseOffset, '.timeindex', to))
+    this.#txnIndexFile = path.join(this.#dir, segmentFileName(this.baseOffset, '.txnindex', to))
   }
 
   #fileOf(kind: SegmentFileKind): string {
-    return kind === '.log' ? this.#logFile : kind === '.index' ? this.#indexFile : this.#timeIndexFile
+    return kind === '.log' ? this.#logFile : kind === '.index' ? this.#indexFile : kind === '.timeindex' ? this.#timeIndexFile : this.#txnIndexFile
   }
 }
 

@@ -26,13 +26,13 @@ import { fileExists, fsyncDir } from './checkpoint.js'
 import type { LogConfig } from './config.js'
 import { Segment, SEGMENT_FILE_KINDS, segmentFileName } from './segment.js'
 
-const STAGED_NAME = /^(\d{20})\.(log|index|timeindex)\.(cleaned|swap)(\.tmp)?$/
+const STAGED_NAME = /^(\d{20})\.(log|index|timeindex|txnindex)\.(cleaned|swap)(\.tmp)?$/
 const LIVE_LOG_NAME = /^(\d{20})\.log$/
 
 interface StagedFile {
   name: string
   base: bigint
-  kind: 'log' | 'index' | 'timeindex'
+  kind: 'log' | 'index' | 'timeindex' | 'txnindex'
   stage: 'cleaned' | 'swap'
   tmp: boolean
 }

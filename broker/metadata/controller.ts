@@ -28,7 +28,7 @@ import type { AllocateProducerIdsRequest, AllocateProducerIdsResponse } from '..
 import { createHash, randomUUID } from 'node:crypto'
 import type { BrokerConfig } from '../config.js'
 import type { AlterPartitionRequest, AlterPartitionResponse } from '../../client/protocol/messages/replication.js'
-import { OFFSETS_TOPIC, parseTopicConfig, topicNameProblem } from '../topic-config.js'
+import { OFFSETS_TOPIC, parseTopicConfig, topicNameProblem, TRANSACTION_STATE_TOPIC } from '../topic-config.js'
 import type { MetadataImage } from './image.js'
 import type { MetadataRecord, PartitionRecord } from './records.js'
 import type { QuorumNode } from './quorum.js'
@@ -388,13 +388,17 @@ export class Controller {
       if (!this.#quorum.isLeader) throw new StrandProtocolError('NOT_CONTROLLER', `Broker ${this.#options.config.nodeId} is not the active controller.`)
       // The internal offsets topic is made with the cluster's settings, whatever was asked: a
       // request for it means "make sure it exists" (brokers send one on the first group request).
-      const internal = requested.name === OFFSETS_TOPIC
-      if (internal && this.#quorum.image.topics.has(OFFSETS_TOPIC)) return
+      // The same for the transaction state topic.
+      const internal = requested.name === OFFSETS_TOPIC || requested.name === TRANSACTION_STATE_TOPIC
+      if (internal && this.#quorum.image.topics.has(requested.name)) return
       const { config } = this.#options
       const live = [...this.#quorum.image.brokers.values()].filter((b) => !b.fenced).length
-      const topic: NewTopic = internal
-        ? { name: OFFSETS_TOPIC, partitions: config.offsetsTopicPartitions, replicationFactor: Math.max(1, Math.min(config.offsetsTopicReplicationFactor, live)), configs: { 'cleanup.policy': 'compact' } }
-        : requested
+      const txnReplicas = Math.max(1, Math.min(config.transactionStateLogReplicationFactor, live))
+      const topic: NewTopic = !internal
+        ? requested
+        : requested.name === OFFSETS_TOPIC
+          ? { name: OFFSETS_TOPIC, partitions: config.offsetsTopicPartitions, replicationFactor: Math.max(1, Math.min(config.offsetsTopicReplicationFactor, live)), configs: { 'cleanup.policy': 'compact' } }
+          : { name: TRANSACTION_STATE_TOPIC, partitions: config.transactionStateLogPartitions, replicationFactor: txnReplicas, configs: { 'cleanup.policy': 'compact', 'min.insync.replicas': String(Math.min(config.transactionStateLogMinIsr, txnReplicas)) } }
       this.#validateTopic(topic)
       const brokers = [...this.#quorum.image.brokers.values()].filter((b) => !b.fenced).map((b) => b.brokerId).sort((a, b) => a - b)
       if (brokers.length === 0) throw new StrandProtocolError('BROKER_NOT_AVAILABLE', 'No broker is registered and unfenced yet to host partitions.')
@@ -435,6 +439,7 @@ export class Controller {
       if (!this.#quorum.isLeader) throw new StrandProtocolError('NOT_CONTROLLER', `Broker ${this.#options.config.nodeId} is not the active controller.`)
       if (!this.#quorum.image.topics.has(name)) throw new StrandProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `Topic "${name}" does not exist.`)
       if (name === OFFSETS_TOPIC) throw new StrandProtocolError('POLICY_VIOLATION', `${OFFSETS_TOPIC} is internal: it holds every group's committed offsets.`)
+      if (name === TRANSACTION_STATE_TOPIC) throw new StrandProtocolError('POLICY_VIOLATION', `${TRANSACTION_STATE_TOPIC} is internal: it holds every transactional producer's state.`)
       await this.#quorum.propose({ kind: 'removeTopic', record: { name, reason: null } }, this.#proposeTimeoutMs())
       this.#logger.info({ topic: name }, 'topic deleted')
     })

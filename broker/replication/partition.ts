@@ -15,12 +15,13 @@
 
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
-import { batchSizeAt, readBatchHeader, validateBatchRecords, verifyBatches, type BatchSpan } from '../../client/protocol/records.js'
+import { batchSizeAt, CONTROL_TYPE, controlTypeAt, encodeTxnMarker, isControlBatch, readBatchHeader, validateBatchRecords, verifyBatches, type BatchHeader, type BatchSpan } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
+import type { AbortedTxn } from '../log/txn-index.js'
 import type { TopicConfig } from '../topic-config.js'
 import { partitionKey } from './append-waiters.js'
 import type { LeaderEpochCache } from './leader-epoch-cache.js'
-import { ProducerStateManager, type ProducerBatch } from './producer-state.js'
+import { ProducerStateManager, type CompletedTxn, type ProducerBatch } from './producer-state.js'
 
 /** How much of a log's tail is replayed to rebuild producer state: producers silent for longer lose deduplication. */
 export const PRODUCER_STATE_SCAN_BYTES = 256 * 1024 * 1024
@@ -50,6 +51,9 @@ async function validateRecords(records: Buffer, spans: readonly BatchSpan[]): Pr
   }
 }
 
+/** Who wrote a leader's append: a producer's Produce, or a coordinator for a producer (no sequence check). */
+export type AppendOrigin = 'client' | 'coordinator'
+
 export interface AppendResult {
   baseOffset: bigint
   lastOffset: bigint
@@ -60,7 +64,20 @@ export interface AppendResult {
 export interface ReadResult {
   records: Buffer
   highWatermark: bigint
+  /** The last stable offset when the read was made (a read_committed read stops there). */
+  lastStableOffset: bigint
   logStartOffset: bigint
+  /** read_committed only: the aborted transactions overlapping what was read; null when none. */
+  abortedTransactions: Array<{ producerId: bigint; firstOffset: bigint }> | null
+}
+
+/** A commit or abort marker the transaction coordinator asks this leader to write (WriteTxnMarkers). */
+export interface TxnMarker {
+  producerId: bigint
+  producerEpoch: number
+  commit: boolean
+  coordinatorEpoch: number
+  timestampMs: number
 }
 
 /** Whether this broker may act as leader now (metadata/broker-lease.ts). Asked per append and read: must not allocate. */
@@ -166,6 +183,11 @@ export class Partition {
   readonly producers = new ProducerStateManager()
   /** Producer state is rebuilt from the log on first need, and again after a truncation. */
   #producerStateReady: Promise<void> | null = null
+  /**
+   * The rebuild behind `#producerStateReady` finished: open transactions are known, so the last
+   * stable offset may pass the replayed tail's start. Until then read_committed reads nothing new.
+   */
+  #producerStateLoaded = false
   readonly #clock: () => number
   /**
    * Times replication lag (append to confirming fetch): a monotonic sub-millisecond clock by
@@ -216,6 +238,23 @@ export class Partition {
     return this.log.logEndOffset
   }
 
+  /**
+   * The last stable offset (KIP-98): below it every transaction is decided, so read_committed
+   * consumers read only below it. The high watermark, held back to the first offset of the oldest
+   * open transaction. While producer state is not yet rebuilt, no later than where the replay
+   * starts (the open transactions are unknown until then). Asked per fetch: must not allocate.
+   */
+  get lastStableOffset(): bigint {
+    const hw = this.#highWatermark
+    const open = this.#producerStateLoaded ? this.producers.firstUnstableOffset : minBigint(this.log.tailStartOffset(PRODUCER_STATE_SCAN_BYTES), hw)
+    return open !== null && open < hw ? open : hw
+  }
+
+  /** Resolves once producer state (and with it the last stable offset) is known. */
+  producerStateLoaded(): Promise<void> {
+    return this.#ensureProducerState()
+  }
+
   get logStartOffset(): bigint {
     return this.log.logStartOffset
   }
@@ -252,6 +291,9 @@ export class Partition {
       this.followers.set(r, { logEndOffset: -1n, lastCaughtUpMs: now, lastFetchMs: 0, lastFetchLeaderLogEndOffset: -1n, lastSentHighWatermark: -1n, appendCursor: this.#appendTimes.end })
     }
     this.maybeAdvanceHighWatermark()
+    // The last stable offset needs the open transactions: replay the tail now rather than on the
+    // first read_committed fetch or transactional append, without holding up leadership for it.
+    this.#ensureProducerState().catch(() => undefined)
   }
 
   /** Follows `state.leader` (or nobody when it is -1). Waiting acks=all produces fail: another broker leads now. */
@@ -308,8 +350,12 @@ export class Partition {
    * LogValidator: a valid CRC over garbage records would poison the partition for every
    * consumer), then hand the bytes to the log, which checks bounds and CRCs again before writing
    * and patches offsets and the leader epoch in place. Never re-encodes.
+   *
+   * `origin: 'coordinator'` is a coordinator's own transactional batch for a producer (the group
+   * coordinator's TxnOffsetCommit, as Kafka's AppendOrigin.Coordinator): it carries no sequence
+   * number, so only the producer's epoch is checked (a fenced producer's offsets are refused).
    */
-  async appendAsLeader(records: Buffer, clientLeaderEpoch = -1): Promise<AppendResult> {
+  async appendAsLeader(records: Buffer, clientLeaderEpoch = -1, options: { origin?: AppendOrigin } = {}): Promise<AppendResult> {
     this.#requireLeader()
     if (records.length > this.config.maxMessageBytes) {
       throw new StrandProtocolError('MESSAGE_TOO_LARGE', `The payload is ${records.length} bytes; max.message.bytes is ${this.config.maxMessageBytes}.`)
@@ -318,6 +364,9 @@ export class Partition {
     const validated = this.#validating.then(() => validateRecords(records, spans))
     this.#validating = validated.catch(() => undefined)
     await validated
+    if (spans.some((span) => isControlBatch(span.header))) {
+      throw new StrandProtocolError('INVALID_RECORD', `Control batches are written by the broker (WriteTxnMarkers), not produced.`)
+    }
     const idempotent = spans.some((span) => span.header.producerId >= 0n)
     if (idempotent && spans.length !== 1) {
       throw new StrandProtocolError('INVALID_RECORD', `An idempotent producer sends one batch per partition per request; this one has ${spans.length}.`)
@@ -335,6 +384,11 @@ export class Partition {
         beforeWrite: idempotent
           ? (placed) => {
               const header = spans[0]!.header
+              if (options.origin === 'coordinator') {
+                this.producers.checkEpoch(header.producerId, header.producerEpoch)
+                this.producers.record(header, placed[0]!.baseOffset)
+                return
+              }
               const decision = this.producers.check(header)
               if (decision.kind === 'duplicate') throw new DuplicateBatch(decision.batch)
               this.producers.record(header, placed[0]!.baseOffset)
@@ -346,7 +400,7 @@ export class Partition {
         return { baseOffset: err.batch.firstOffset, lastOffset: err.batch.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset }
       }
       // The sequence was recorded but the write failed: replay the log before trusting the state again.
-      if (idempotent && !(err instanceof StrandProtocolError)) this.#producerStateReady = null
+      if (idempotent && !(err instanceof StrandProtocolError)) this.#resetProducerState()
       throw err
     }
     if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#lagClock())
@@ -381,12 +435,76 @@ export class Partition {
   async appendAsFollower(records: Buffer): Promise<void> {
     const spans = verifyBatches(records)
     if (spans.length === 0) return
+    // The state this follower needs to lead (and the aborted transactions it indexes) builds on
+    // the log before this append: replayed once, after opening or a truncation.
+    await this.#ensureProducerState()
     await this.log.append(records, { assignOffsets: false })
+    const aborted: AbortedTxn[] = []
     for (const span of spans) {
       const epoch = span.header.partitionLeaderEpoch
       if (epoch > this.epochs.latestEpoch) await this.epochs.assign(epoch, span.header.baseOffset)
-      this.producers.record(span.header, span.header.baseOffset)
+      const done = this.#applyBatch(records, span.pos, span.sizeBytes, span.header)
+      if (done !== null && !done.commit) aborted.push(this.#abortedEntry(done))
     }
+    await this.log.addAbortedTxns(aborted)
+  }
+
+  /** Updates producer state with a batch in the log; returns the transaction a marker closed, if any. */
+  #applyBatch(buf: Buffer, pos: number, sizeBytes: number, header: BatchHeader): CompletedTxn | null {
+    if (header.producerId < 0n) return null
+    if (!isControlBatch(header)) {
+      this.producers.record(header, header.baseOffset)
+      return null
+    }
+    const type = controlTypeAt(buf, pos, sizeBytes)
+    if (type !== CONTROL_TYPE.commit && type !== CONTROL_TYPE.abort) return null
+    return this.producers.recordMarker(header, header.baseOffset, type === CONTROL_TYPE.commit)
+  }
+
+  #abortedEntry(t: CompletedTxn): AbortedTxn {
+    return { producerId: t.producerId, firstOffset: t.firstOffset, lastOffset: t.lastOffset, lastStableOffset: this.producers.firstUnstableOffset ?? t.lastOffset + 1n }
+  }
+
+  /**
+   * The leader's append of a transaction marker (WriteTxnMarkers): a control batch for the
+   * producer at this leader's epoch, closing its open transaction; an abort is indexed in the
+   * segment's .txnindex. INVALID_PRODUCER_EPOCH for a marker older than the producer's epoch.
+   * The caller waits for the high watermark to pass it.
+   */
+  async appendTxnMarker(m: TxnMarker): Promise<AppendResult> {
+    this.#requireLeader()
+    await this.#ensureProducerState()
+    this.#requireLeader()
+    const records = encodeTxnMarker({ producerId: m.producerId, producerEpoch: m.producerEpoch, commit: m.commit, coordinatorEpoch: m.coordinatorEpoch, timestamp: m.timestampMs })
+    const header = readBatchHeader(records, 0)
+    let done: CompletedTxn | null = null
+    let appended
+    try {
+      appended = await this.log.append(records, {
+        assignOffsets: true,
+        leaderEpoch: this.#state.leaderEpoch,
+        beforeWrite: (placed) => {
+          this.producers.checkMarker(m.producerId, m.producerEpoch)
+          done = this.producers.recordMarker(header, placed[0]!.baseOffset, m.commit)
+        },
+      })
+    } catch (err) {
+      if (!(err instanceof StrandProtocolError)) this.#resetProducerState()
+      throw err
+    }
+    const closed = done as CompletedTxn | null
+    if (closed !== null && !closed.commit) await this.log.addAbortedTxns([this.#abortedEntry(closed)])
+    if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#lagClock())
+    this.maybeAdvanceHighWatermark()
+    if (!this.#lease.valid()) throw this.#notLeadingError()
+    return { baseOffset: appended.firstOffset, lastOffset: appended.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset }
+  }
+
+  /** Producer state no longer matches the log (a failed write, a truncation): replayed before it is used again. */
+  #resetProducerState(): void {
+    this.#producerStateReady = null
+    this.#producerStateLoaded = false
+    this.producers.clear()
   }
 
   /**
@@ -410,30 +528,44 @@ export class Partition {
 
   /** Replays producer state from the log's tail once, before the first idempotent append as leader. */
   #ensureProducerState(): Promise<void> {
-    this.#producerStateReady ??= this.#rebuildProducerState().catch((err: unknown) => {
-      this.#producerStateReady = null
-      throw err
-    })
-    return this.#producerStateReady
+    if (this.#producerStateReady !== null) return this.#producerStateReady
+    const ready: Promise<void> = this.#rebuildProducerState().then(
+      () => {
+        if (this.#producerStateReady === ready) this.#producerStateLoaded = true
+      },
+      (err: unknown) => {
+        if (this.#producerStateReady === ready) this.#producerStateReady = null
+        throw err
+      },
+    )
+    this.#producerStateReady = ready
+    return ready
   }
 
+  /**
+   * Replays the log's tail into producer state. Aborts met on the way are indexed again: an entry
+   * a crash lost before its .txnindex write is restored (txn-index.ts).
+   */
   async #rebuildProducerState(): Promise<void> {
     this.producers.clear()
+    this.#producerStateLoaded = false
     let offset = this.log.tailStartOffset(PRODUCER_STATE_SCAN_BYTES)
     const end = this.log.logEndOffset
+    const aborted: AbortedTxn[] = []
     while (offset < end) {
       const { records, nextOffset } = await this.log.read(offset, SCAN_CHUNK_BYTES, { maxOffset: end })
       let pos = 0
       while (pos + 61 <= records.length) {
         const size = batchSizeAt(records, pos)
         if (pos + size > records.length) break
-        const header = readBatchHeader(records, pos)
-        this.producers.record(header, header.baseOffset)
+        const done = this.#applyBatch(records, pos, size, readBatchHeader(records, pos))
+        if (done !== null && !done.commit) aborted.push(this.#abortedEntry(done))
         pos += size
       }
       if (nextOffset <= offset) break
       offset = nextOffset
     }
+    await this.log.addAbortedTxns(aborted)
   }
 
   /** The leader's high watermark, as a follower learns it from a fetch response. Returns true when it moved. */
@@ -447,8 +579,7 @@ export class Partition {
   /** Removes every record at or after `offset`: the tail a new leader does not have. */
   async truncateTo(offset: bigint): Promise<void> {
     await this.log.truncateTo(offset)
-    this.#producerStateReady = null
-    this.producers.clear()
+    this.#resetProducerState()
     await this.epochs.truncateFromEnd(offset)
     this.#highWatermark = minBigint(this.#highWatermark, this.log.logEndOffset)
   }
@@ -456,8 +587,7 @@ export class Partition {
   /** Empties the log to restart at `offset` (a follower behind the leader's log start). */
   async truncateFullyAndStartAt(offset: bigint): Promise<void> {
     await this.log.truncateFullyAndStartAt(offset)
-    this.#producerStateReady = null
-    this.producers.clear()
+    this.#resetProducerState()
     await this.epochs.truncateFromEnd(0n)
     this.#highWatermark = offset
   }
@@ -604,13 +734,22 @@ export class Partition {
    * ends a margin before the session does, and the contact may come back), no leader change finds
    * it behind. Kafka's followers, too, keep fetching from a leader until they hear of a new one.
    */
-  async read(offset: bigint, maxBytes: number, options: { replica?: boolean } = {}): Promise<ReadResult> {
+  async read(offset: bigint, maxBytes: number, options: { replica?: boolean; committed?: boolean } = {}): Promise<ReadResult> {
     const replica = options.replica === true
-    if (!this.mayHaveRecordsAt(offset, replica)) return { records: NO_RECORDS, highWatermark: this.#highWatermark, logStartOffset: this.log.logStartOffset }
+    const committed = !replica && options.committed === true
+    if (!this.mayHaveRecordsAt(offset, replica, committed)) {
+      return { records: NO_RECORDS, highWatermark: this.#highWatermark, lastStableOffset: this.lastStableOffset, logStartOffset: this.log.logStartOffset, abortedTransactions: null }
+    }
     const hw = this.#highWatermark
+    const lso = this.lastStableOffset
     const logStartOffset = this.log.logStartOffset
-    const { records } = await this.log.read(offset, maxBytes, { maxOffset: replica ? this.log.logEndOffset : hw })
-    return { records, highWatermark: hw, logStartOffset }
+    const { records, nextOffset } = await this.log.read(offset, maxBytes, { maxOffset: replica ? this.log.logEndOffset : committed ? lso : hw })
+    let abortedTransactions: ReadResult['abortedTransactions'] = null
+    if (committed && records.length > 0) {
+      const found = this.log.abortedTxns(offset, nextOffset)
+      if (found.length > 0) abortedTransactions = found.map((t) => ({ producerId: t.producerId, firstOffset: t.firstOffset }))
+    }
+    return { records, highWatermark: hw, lastStableOffset: lso, logStartOffset, abortedTransactions }
   }
 
   /**
@@ -619,13 +758,18 @@ export class Partition {
    * and reading each through an async call was a third of what a broker allocated under load.
    * Throws OFFSET_OUT_OF_RANGE as `read` does.
    */
-  mayHaveRecordsAt(offset: bigint, replica: boolean): boolean {
+  mayHaveRecordsAt(offset: bigint, replica: boolean, committed = false): boolean {
     if (!replica) this.checkServesConsumers()
     const end = this.log.logEndOffset
     if (offset < this.log.logStartOffset || offset > end) {
       throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${this.log.logStartOffset}, ${end}] of ${this.topic}-${this.index}.`)
     }
-    return offset < (replica ? end : this.#highWatermark)
+    if (replica) return offset < end
+    if (!committed) return offset < this.#highWatermark
+    // read_committed before producer state is known: start the replay (a follower that just became
+    // leader has it running already), and answer nothing past its start until it is done.
+    if (!this.#producerStateLoaded && this.#producerStateReady === null) this.#ensureProducerState().catch(() => undefined)
+    return offset < this.lastStableOffset
   }
 }
 

@@ -7,6 +7,11 @@
 // The state is derived from the log, never stored apart from it: every batch with a producer id
 // updates it, whether the leader appended it, a follower replicated it, or recovery replays it, so
 // it travels with leadership. After a truncation it is rebuilt from the log's recent tail.
+//
+// Transactions: a transactional batch from producer P opens P's transaction at its first offset
+// when none is open; P's control batch (a commit or abort marker) closes it. The first offset of
+// the oldest open transaction bounds the partition's last stable offset (partition.ts): a
+// read_committed consumer reads nothing at or past it until the transaction is decided.
 
 import { StrandProtocolError } from '../../client/protocol/errors.js'
 import type { BatchHeader } from '../../client/protocol/records.js'
@@ -14,6 +19,8 @@ import type { BatchHeader } from '../../client/protocol/records.js'
 /** Batches remembered per producer: a producer has at most this many in flight per partition. */
 export const PRODUCER_BATCHES_KEPT = 5
 const SEQUENCE_MAX = 2 ** 31 - 1
+/** The batch attributes' transactional bit (records.ts). */
+const ATTR_TRANSACTIONAL_BIT = 0x10
 
 export interface ProducerBatch {
   firstSeq: number
@@ -35,10 +42,77 @@ export function nextSequence(seq: number, n = 1): number {
   return seq > SEQUENCE_MAX - n ? n - (SEQUENCE_MAX - seq) - 1 : seq + n
 }
 
-type Header = Pick<BatchHeader, 'producerId' | 'producerEpoch' | 'baseSequence' | 'lastOffsetDelta'>
+type Header = Pick<BatchHeader, 'producerId' | 'producerEpoch' | 'baseSequence' | 'lastOffsetDelta'> & Partial<Pick<BatchHeader, 'attributes'>>
+
+/** A transaction a marker closed: its producer, its first data offset, the marker's offset. */
+export interface CompletedTxn {
+  producerId: bigint
+  firstOffset: bigint
+  lastOffset: bigint
+  commit: boolean
+}
 
 export class ProducerStateManager {
   readonly #producers = new Map<bigint, ProducerEntry>()
+  /** Open transactions: producer id to the first offset of its transaction. */
+  readonly #openTxns = new Map<bigint, bigint>()
+  /** The smallest first offset in `#openTxns` (null when none is open), kept so reads need no scan. */
+  #firstUnstableOffset: bigint | null = null
+
+  /** The first offset of the oldest open transaction, or null. */
+  get firstUnstableOffset(): bigint | null {
+    return this.#firstUnstableOffset
+  }
+
+  get openTxnCount(): number {
+    return this.#openTxns.size
+  }
+
+  /** The first offset of `producerId`'s open transaction, or undefined. */
+  openTxnOf(producerId: bigint): bigint | undefined {
+    return this.#openTxns.get(producerId)
+  }
+
+  /**
+   * The leader's check of a marker before appending it: INVALID_PRODUCER_EPOCH for an epoch older
+   * than the producer's here (Kafka's zombie-coordinator / fenced-producer check).
+   */
+  checkMarker(producerId: bigint, producerEpoch: number): void {
+    const e = this.#producers.get(producerId)
+    if (e !== undefined && producerEpoch < e.epoch) {
+      throw new StrandProtocolError('INVALID_PRODUCER_EPOCH', `A marker for producer ${producerId} at epoch ${producerEpoch} is older than its epoch ${e.epoch} here.`)
+    }
+  }
+
+  /**
+   * The leader's check of a coordinator's batch for a producer (TxnOffsetCommit): it has no
+   * sequence, so only the epoch fences it, INVALID_PRODUCER_EPOCH when older than the producer's.
+   */
+  checkEpoch(producerId: bigint, producerEpoch: number): void {
+    const e = this.#producers.get(producerId)
+    if (e !== undefined && producerEpoch < e.epoch) {
+      throw new StrandProtocolError('INVALID_PRODUCER_EPOCH', `Producer ${producerId} epoch ${producerEpoch} is older than ${e.epoch}.`)
+    }
+  }
+
+  /** A marker for `h`'s producer is in the log at `offset`: closes its open transaction, if any. */
+  recordMarker(h: Pick<BatchHeader, 'producerId' | 'producerEpoch'>, offset: bigint, commit: boolean): CompletedTxn | null {
+    const e = this.#producers.get(h.producerId)
+    // A marker may carry a bumped epoch (the coordinator aborting a timed-out transaction): the
+    // producer's older batches are fenced from then on, and its next epoch starts at sequence 0.
+    if (e === undefined || h.producerEpoch > e.epoch) this.#producers.set(h.producerId, { epoch: h.producerEpoch, batches: [] })
+    const firstOffset = this.#openTxns.get(h.producerId)
+    if (firstOffset === undefined) return null
+    this.#openTxns.delete(h.producerId)
+    if (firstOffset === this.#firstUnstableOffset) this.#firstUnstableOffset = this.#smallestOpen()
+    return { producerId: h.producerId, firstOffset, lastOffset: offset, commit }
+  }
+
+  #smallestOpen(): bigint | null {
+    let least: bigint | null = null
+    for (const o of this.#openTxns.values()) if (least === null || o < least) least = o
+    return least
+  }
 
   get producerCount(): number {
     return this.#producers.size
@@ -76,11 +150,17 @@ export class ProducerStateManager {
       e = { epoch: h.producerEpoch, batches: [] }
       this.#producers.set(h.producerId, e)
     }
+    if (h.attributes !== undefined && (h.attributes & ATTR_TRANSACTIONAL_BIT) !== 0 && !this.#openTxns.has(h.producerId)) {
+      this.#openTxns.set(h.producerId, baseOffset)
+      if (this.#firstUnstableOffset === null || baseOffset < this.#firstUnstableOffset) this.#firstUnstableOffset = baseOffset
+    }
     e.batches.push({ firstSeq: h.baseSequence, lastSeq: nextSequence(h.baseSequence, h.lastOffsetDelta), firstOffset: baseOffset, lastOffset: baseOffset + BigInt(h.lastOffsetDelta) })
     if (e.batches.length > PRODUCER_BATCHES_KEPT) e.batches.shift()
   }
 
   clear(): void {
     this.#producers.clear()
+    this.#openTxns.clear()
+    this.#firstUnstableOffset = null
   }
 }

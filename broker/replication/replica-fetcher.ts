@@ -42,6 +42,9 @@ const PREPARATIONS_INFLIGHT_MAX = 16
 const JOINING_WINDOW_MS = 1000
 const JOINING_WAIT_MS = 20
 
+/** The Fetch version followers send (see the request). */
+const REPLICA_FETCH_VERSION = 0
+
 export interface FetcherOptions {
   nodeId: number
   sourceId: number
@@ -357,7 +360,9 @@ export class ReplicaFetcher {
     const res: FetchResponse = await this.#connection.request(
       ApiKey.Fetch,
       { replicaId: this.#options.nodeId, maxWaitMs: waitMaxMs, minBytes: 1, maxBytes: this.#options.responseMaxBytes, isolationLevel: 0, topics: plan.topics },
-      { timeoutMs: waitMaxMs + 10_000 },
+      // v0 always: a follower reads to the log end and has no use for v1's aborted transactions,
+      // and a fixed version needs no ApiVersions round trip to the leader.
+      { timeoutMs: waitMaxMs + 10_000, apiVersion: REPLICA_FETCH_VERSION },
     )
     // The partitions are handled concurrently: each one's append is a file write, and awaiting
     // them one after another made a round over hundreds of partitions as long as the sum of their

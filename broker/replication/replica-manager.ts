@@ -141,7 +141,9 @@ export class ReplicaManager {
       cleaner: {
         backoffMs: config.logCleanerBackoffMs,
         offsetMapBytesMax: config.logCleanerDedupeBufferBytes,
-        cleanableEndOffset: (topic, partition) => (manager === null ? null : manager.#partitions.get(partitionKey(topic, partition))?.highWatermark ?? null),
+        // The last stable offset (at most the high watermark): a record of an open transaction may
+        // still be aborted, and must not make an older committed record of its key go.
+        cleanableEndOffset: (topic, partition) => (manager === null ? null : manager.#partitions.get(partitionKey(topic, partition))?.lastStableOffset ?? null),
       },
     })
     const highWatermarks = await readOffsetCheckpoint(path.join(config.dataDir, HIGH_WATERMARK_FILE), (why) => logger.warn({ subsystem: 'replicas', why }, 'high watermark checkpoint unreadable; starting from the log start'))

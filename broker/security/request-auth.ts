@@ -4,7 +4,7 @@
 // goes to the handler, the rest is answered here with TOPIC_AUTHORIZATION_FAILED (or
 // GROUP_AUTHORIZATION_FAILED) and merged into the handler's response, so one forbidden topic never
 // fails its neighbours. Broker-to-broker APIs (the quorum, registration, heartbeats, ISR changes,
-// producer id blocks, and Fetch / ListOffsets / OffsetsForLeaderEpoch from a replica) need
+// producer id blocks, transaction markers, and Fetch / ListOffsets / OffsetsForLeaderEpoch from a replica) need
 // cluster_action on the cluster and are answered CLUSTER_AUTHORIZATION_FAILED otherwise, before
 // the handler runs, so they change nothing.
 //
@@ -15,7 +15,11 @@
 //   FindCoordinator, DescribeGroups, OffsetFetch: describe group.  JoinGroup, SyncGroup,
 //   Heartbeat, LeaveGroup, OffsetCommit: read group (OffsetCommit also read topic).
 //   ListGroups: describe cluster, else the groups the principal may describe.
-//   InitProducerId: idempotent_write cluster, or write on some topic (KIP-679).
+//   InitProducerId: idempotent_write cluster, or write on some topic (KIP-679); with a
+//   transactional id, write on it.  AddPartitionsToTxn: write transactional id and write topic.
+//   EndTxn: write transactional id.  FindCoordinator (key type 1): describe transactional id.
+//   AddOffsetsToTxn: write transactional id and read group.  TxnOffsetCommit: write
+//   transactional id, read group and read topic.
 //   DescribeCluster, DescribeQuorum, DescribeMetrics, DescribeAcls,
 //   DescribeUserScramCredentials: describe cluster.  CreateAcls, DeleteAcls,
 //   AlterUserScramCredentials: alter cluster.
@@ -28,6 +32,7 @@ import type { Session } from './session.js'
 const TOPIC_DENIED = errorCodeOf('TOPIC_AUTHORIZATION_FAILED')
 const GROUP_DENIED = errorCodeOf('GROUP_AUTHORIZATION_FAILED')
 const CLUSTER_DENIED = errorCodeOf('CLUSTER_AUTHORIZATION_FAILED')
+const TXN_DENIED = errorCodeOf('TRANSACTIONAL_ID_AUTHORIZATION_FAILED')
 
 /** What the principal of one request may do. */
 class Access {
@@ -86,7 +91,7 @@ const fetch: Gate<typeof ApiKey.Fetch> = (a, body) => {
   if (refused.length === 0) return { body }
   const denied = refused.map((t) => ({
     name: t.name,
-    partitions: t.partitions.map((p) => ({ partitionIndex: p.partition, errorCode: TOPIC_DENIED, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, records: NO_BYTES })),
+    partitions: t.partitions.map((p) => ({ partitionIndex: p.partition, errorCode: TOPIC_DENIED, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, records: NO_BYTES })),
   }))
   return { body: { ...body, topics: kept }, finish: (r) => ({ ...r, topics: [...r.topics, ...denied] }) }
 }
@@ -148,8 +153,12 @@ function groupGate<K extends ApiKeyValue>(op: Operation, groupOf: (body: Req<K>)
   return (a, body) => (a.can(op, 'group', groupOf(body)) ? { body } : { denied: denied(body) })
 }
 
-const findCoordinator: Gate<typeof ApiKey.FindCoordinator> = (a, body) =>
-  body.keyType !== 0 || a.can('describe', 'group', body.key) ? { body } : { denied: { throttleTimeMs: 0, errorCode: GROUP_DENIED, errorMessage: `${a.session.principal} may not use group "${body.key}".`, nodeId: -1, host: '', port: -1 } }
+const findCoordinator: Gate<typeof ApiKey.FindCoordinator> = (a, body) => {
+  const none = { throttleTimeMs: 0, nodeId: -1, host: '', port: -1 }
+  if (body.keyType === 0 && !a.can('describe', 'group', body.key)) return { denied: { ...none, errorCode: GROUP_DENIED, errorMessage: `${a.session.principal} may not use group "${body.key}".` } }
+  if (body.keyType === 1 && !a.can('describe', 'transactional-id', body.key)) return { denied: { ...none, errorCode: TXN_DENIED, errorMessage: `${a.session.principal} may not use transactional id "${body.key}".` } }
+  return { body }
+}
 
 const offsetCommit: Gate<typeof ApiKey.OffsetCommit> = (a, body) => {
   // The group first: a commit naming no topic still touches the group (and a member's session).
@@ -183,10 +192,39 @@ const listGroups: Gate<typeof ApiKey.ListGroups> = (a, body) =>
   a.cluster('describe') ? { body } : { body, finish: (r) => ({ ...r, groups: r.groups.filter((g) => a.can('describe', 'group', g.groupId)) }) }
 
 const initProducerId: Gate<typeof ApiKey.InitProducerId> = (a, body) => {
-  // A transactional id is refused by the handler anyway (no transactions yet); authorize the
-  // idempotent producer as Kafka does since KIP-679.
+  // A transactional producer needs write on its transactional id (Kafka's rule); an idempotent
+  // one idempotent_write on the cluster or write on some topic (KIP-679).
+  if (body.transactionalId !== null) {
+    return a.can('write', 'transactional-id', body.transactionalId) ? { body } : { denied: { throttleTimeMs: 0, errorCode: TXN_DENIED, producerId: -1n, producerEpoch: -1 } }
+  }
   const ok = a.cluster('idempotent_write') || a.canAny('write', 'topic')
   return ok ? { body } : { denied: { throttleTimeMs: 0, errorCode: CLUSTER_DENIED, producerId: -1n, producerEpoch: -1 } }
+}
+
+const addPartitionsToTxn: Gate<typeof ApiKey.AddPartitionsToTxn> = (a, body) => {
+  const answer = (topics: typeof body.topics, code: number) => topics.map((t) => ({ name: t.name, results: t.partitions.map((partitionIndex) => ({ partitionIndex, errorCode: code })) }))
+  if (!a.can('write', 'transactional-id', body.transactionalId)) return { denied: { throttleTimeMs: 0, results: answer(body.topics, TXN_DENIED) } }
+  // As Kafka: a topic the principal may not write fails the whole request, the others not attempted.
+  const { kept, refused } = splitTopics(body.topics, (n) => a.can('write', 'topic', n))
+  if (refused.length === 0) return { body }
+  return { denied: { throttleTimeMs: 0, results: [...answer(refused, TOPIC_DENIED), ...answer(kept, errorCodeOf('OPERATION_NOT_ATTEMPTED'))] } }
+}
+
+const endTxn: Gate<typeof ApiKey.EndTxn> = (a, body) => (a.can('write', 'transactional-id', body.transactionalId) ? { body } : { denied: { throttleTimeMs: 0, errorCode: TXN_DENIED } })
+
+const addOffsetsToTxn: Gate<typeof ApiKey.AddOffsetsToTxn> = (a, body) => {
+  if (!a.can('write', 'transactional-id', body.transactionalId)) return { denied: { throttleTimeMs: 0, errorCode: TXN_DENIED } }
+  return a.can('read', 'group', body.groupId) ? { body } : { denied: { throttleTimeMs: 0, errorCode: GROUP_DENIED } }
+}
+
+const txnOffsetCommit: Gate<typeof ApiKey.TxnOffsetCommit> = (a, body) => {
+  const answer = (topics: typeof body.topics, code: number) => topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) }))
+  if (!a.can('write', 'transactional-id', body.transactionalId)) return { denied: { throttleTimeMs: 0, topics: answer(body.topics, TXN_DENIED) } }
+  if (!a.can('read', 'group', body.groupId)) return { denied: { throttleTimeMs: 0, topics: answer(body.topics, GROUP_DENIED) } }
+  // As OffsetCommit: each topic needs read; the others go ahead.
+  const { kept, refused } = splitTopics(body.topics, (n) => a.can('read', 'topic', n))
+  if (refused.length === 0) return { body }
+  return { body: { ...body, topics: kept }, finish: (r) => ({ ...r, topics: [...r.topics, ...answer(refused, TOPIC_DENIED)] }) }
 }
 
 /**
@@ -215,6 +253,10 @@ const GATES: { [K in ApiKeyValue]: Gate<K> | 'ungated' } = {
   [ApiKey.DescribeGroups]: describeGroups,
   [ApiKey.ListGroups]: listGroups,
   [ApiKey.InitProducerId]: initProducerId,
+  [ApiKey.AddPartitionsToTxn]: addPartitionsToTxn,
+  [ApiKey.EndTxn]: endTxn,
+  [ApiKey.AddOffsetsToTxn]: addOffsetsToTxn,
+  [ApiKey.TxnOffsetCommit]: txnOffsetCommit,
   [ApiKey.DescribeCluster]: clusterGate('describe', { errorCode: CLUSTER_DENIED, controllerId: -1, brokers: [] }),
   [ApiKey.DescribeQuorum]: clusterGate('describe', { errorCode: CLUSTER_DENIED, nodeId: -1, role: '', term: -1, leaderId: -1, commitIndex: -1n, lastIndex: -1n, voters: [] }),
   [ApiKey.DescribeMetrics]: clusterGate('describe', { errorCode: CLUSTER_DENIED, nodeId: -1, text: '' }),
@@ -234,6 +276,18 @@ const GATES: { [K in ApiKeyValue]: Gate<K> | 'ungated' } = {
   [ApiKey.ControlledShutdown]: clusterGate('cluster_action', { errorCode: CLUSTER_DENIED, remainingLeaderships: -1 }),
   [ApiKey.AlterPartition]: clusterGate('cluster_action', { errorCode: CLUSTER_DENIED, topics: [] }),
   [ApiKey.AllocateProducerIds]: clusterGate('cluster_action', { throttleTimeMs: 0, errorCode: CLUSTER_DENIED, producerIdStart: -1n, producerIdLen: 0 }),
+  // The coordinator's commit / abort markers: every named partition refused, so none is written.
+  [ApiKey.WriteTxnMarkers]: (a, body) =>
+    a.cluster('cluster_action')
+      ? { body }
+      : {
+          denied: {
+            markers: body.markers.map((m) => ({
+              producerId: m.producerId,
+              topics: m.topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((partitionIndex) => ({ partitionIndex, errorCode: CLUSTER_DENIED })) })),
+            })),
+          },
+        },
 }
 
 /** The gate of `apiKey` for this request: run the handler on `body` (then `finish`), or answer `denied`. */

@@ -54,6 +54,8 @@ import {
 import { handleAllocateProducerIds, handleInitProducerId } from './handlers/producer-ids.js'
 import { handleAlterPartition, handleOffsetsForLeaderEpoch } from './handlers/replication.js'
 import { handleCreateTopics, handleDeleteTopics } from './handlers/topics.js'
+import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleTxnOffsetCommit } from './handlers/transactions.js'
+import { handleWriteTxnMarkers } from './handlers/txn-markers.js'
 
 export interface RequestMetrics {
   observe(apiKey: number, latencyMs: number): void
@@ -120,6 +122,14 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: R
       return handleBrokerHeartbeat(ctx, body as Parameters<typeof handleBrokerHeartbeat>[1])
     case ApiKey.InitProducerId:
       return handleInitProducerId(ctx, body as Parameters<typeof handleInitProducerId>[1])
+    case ApiKey.AddPartitionsToTxn:
+      return handleAddPartitionsToTxn(ctx, body as Parameters<typeof handleAddPartitionsToTxn>[1])
+    case ApiKey.EndTxn:
+      return handleEndTxn(ctx, body as Parameters<typeof handleEndTxn>[1])
+    case ApiKey.AddOffsetsToTxn:
+      return handleAddOffsetsToTxn(ctx, body as Parameters<typeof handleAddOffsetsToTxn>[1])
+    case ApiKey.TxnOffsetCommit:
+      return handleTxnOffsetCommit(ctx, body as Parameters<typeof handleTxnOffsetCommit>[1])
     case ApiKey.AllocateProducerIds:
       return handleAllocateProducerIds(ctx, body as Parameters<typeof handleAllocateProducerIds>[1])
     case ApiKey.FindCoordinator:
@@ -150,6 +160,8 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: R
       return handleDescribeConfigs(ctx, body as Parameters<typeof handleDescribeConfigs>[1])
     case ApiKey.DescribeMetrics:
       return handleDescribeMetrics(ctx)
+    case ApiKey.WriteTxnMarkers:
+      return handleWriteTxnMarkers(ctx, body as Parameters<typeof handleWriteTxnMarkers>[1])
     default:
       throw new StrandProtocolError('UNSUPPORTED_VERSION', `API key ${apiKey} has no handler.`)
   }

@@ -34,12 +34,15 @@ export interface GroupCoordinatorOptions {
   cluster: Cluster
   groupId: string
   connection: CoordinatorConnectionOptions
+  /** FindCoordinator's key type: 0 (the default) a group; 1 a transactional id (the producer's transaction coordinator). */
+  keyType?: number
 }
 
 export class GroupCoordinator {
   readonly groupId: string
   readonly #cluster: Cluster
   readonly #connectionOptions: CoordinatorConnectionOptions
+  readonly #keyType: number
   /** The coordinator's connection; null until found, and after reset(). */
   #connection: Connection | null = null
   /** The FindCoordinator in flight, shared by concurrent callers. */
@@ -52,6 +55,7 @@ export class GroupCoordinator {
     this.groupId = options.groupId
     this.#cluster = options.cluster
     this.#connectionOptions = options.connection
+    this.#keyType = options.keyType ?? KEY_TYPE_GROUP
   }
 
   get nodeId(): number {
@@ -100,8 +104,8 @@ export class GroupCoordinator {
   }
 
   async #find(): Promise<Connection> {
-    const res = await this.#cluster.requestAny(ApiKey.FindCoordinator, { key: this.groupId, keyType: KEY_TYPE_GROUP })
-    const err = wireError(res.errorCode, res.errorMessage, `Group "${this.groupId}".`)
+    const res = await this.#cluster.requestAny(ApiKey.FindCoordinator, { key: this.groupId, keyType: this.#keyType })
+    const err = wireError(res.errorCode, res.errorMessage, this.#keyType === KEY_TYPE_GROUP ? `Group "${this.groupId}".` : `Transactional id "${this.groupId}".`)
     if (err !== null) throw err
     if (this.#closed) throw new ClosedError(`coordinator connection of group "${this.groupId}"`)
     const conn = new Connection({ ...this.#connectionOptions, host: res.host, port: res.port })

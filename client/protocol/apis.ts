@@ -118,6 +118,21 @@ import {
   type OffsetsForLeaderEpochRequest,
   type OffsetsForLeaderEpochResponse,
 } from './messages/replication.js'
+import { writeTxnMarkersVersions, type WriteTxnMarkersRequest, type WriteTxnMarkersResponse } from './messages/txn-markers.js'
+import {
+  addOffsetsToTxnVersions,
+  addPartitionsToTxnVersions,
+  endTxnVersions,
+  txnOffsetCommitVersions,
+  type AddOffsetsToTxnRequest,
+  type AddOffsetsToTxnResponse,
+  type TxnOffsetCommitRequest,
+  type TxnOffsetCommitResponse,
+  type AddPartitionsToTxnRequest,
+  type AddPartitionsToTxnResponse,
+  type EndTxnRequest,
+  type EndTxnResponse,
+} from './messages/transactions.js'
 
 export const ApiKey = {
   Produce: 0,
@@ -140,6 +155,11 @@ export const ApiKey = {
   DeleteTopics: 20,
   InitProducerId: 22,
   OffsetsForLeaderEpoch: 23,
+  AddPartitionsToTxn: 24,
+  AddOffsetsToTxn: 25,
+  EndTxn: 26,
+  WriteTxnMarkers: 27,
+  TxnOffsetCommit: 28,
   DescribeAcls: 29,
   CreateAcls: 30,
   DeleteAcls: 31,
@@ -187,6 +207,11 @@ export interface ApiTypes {
   20: { request: DeleteTopicsRequest; response: DeleteTopicsResponse }
   22: { request: InitProducerIdRequest; response: InitProducerIdResponse }
   23: { request: OffsetsForLeaderEpochRequest; response: OffsetsForLeaderEpochResponse }
+  24: { request: AddPartitionsToTxnRequest; response: AddPartitionsToTxnResponse }
+  25: { request: AddOffsetsToTxnRequest; response: AddOffsetsToTxnResponse }
+  26: { request: EndTxnRequest; response: EndTxnResponse }
+  27: { request: WriteTxnMarkersRequest; response: WriteTxnMarkersResponse }
+  28: { request: TxnOffsetCommitRequest; response: TxnOffsetCommitResponse }
   29: { request: DescribeAclsRequest; response: DescribeAclsResponse }
   30: { request: CreateAclsRequest; response: CreateAclsResponse }
   31: { request: DeleteAclsRequest; response: DeleteAclsResponse }
@@ -231,6 +256,11 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   20: { name: 'DeleteTopics', versions: deleteTopicsVersions },
   22: { name: 'InitProducerId', versions: initProducerIdVersions },
   23: { name: 'OffsetsForLeaderEpoch', versions: offsetsForLeaderEpochVersions },
+  24: { name: 'AddPartitionsToTxn', versions: addPartitionsToTxnVersions },
+  25: { name: 'AddOffsetsToTxn', versions: addOffsetsToTxnVersions },
+  26: { name: 'EndTxn', versions: endTxnVersions },
+  27: { name: 'WriteTxnMarkers', versions: writeTxnMarkersVersions },
+  28: { name: 'TxnOffsetCommit', versions: txnOffsetCommitVersions },
   29: { name: 'DescribeAcls', versions: describeAclsVersions },
   30: { name: 'CreateAcls', versions: createAclsVersions },
   31: { name: 'DeleteAcls', versions: deleteAclsVersions },

@@ -606,3 +606,41 @@ export function decodeBatches(buf: Buffer): { batches: DecodedBatch[]; partialBy
 export function nextOffsetOf(header: BatchHeader): bigint {
   return header.baseOffset + BigInt(header.lastOffsetDelta) + 1n
 }
+
+// ---------------------------------------------------------------------------------------------
+// Transactions (KIP-98)
+
+/** A batch written by a transactional producer: its records count only once their transaction commits. */
+export function isTransactionalBatch(h: Pick<BatchHeader, 'attributes'>): boolean {
+  return (h.attributes & ATTR_TRANSACTIONAL) !== 0
+}
+
+/** A control batch (a commit or abort marker): never handed to an application. */
+export function isControlBatch(h: Pick<BatchHeader, 'attributes'>): boolean {
+  return (h.attributes & ATTR_CONTROL) !== 0
+}
+
+/** The control record key's type (Kafka's ControlRecordType). */
+export const CONTROL_TYPE = { abort: 0, commit: 1 } as const
+
+/**
+ * A transaction marker as Kafka writes it: a transactional control batch of one record whose key
+ * is (version int16 0, type int16) and whose value is an EndTransactionMarker (version int16 0,
+ * coordinatorEpoch int32). No sequence: markers are written by the broker, not the producer.
+ */
+export function encodeTxnMarker(m: { producerId: bigint; producerEpoch: number; commit: boolean; coordinatorEpoch: number; timestamp: number }): Buffer {
+  const key = Buffer.alloc(4)
+  key.writeInt16BE(0, 0)
+  key.writeInt16BE(m.commit ? CONTROL_TYPE.commit : CONTROL_TYPE.abort, 2)
+  const value = Buffer.alloc(6)
+  value.writeInt16BE(0, 0)
+  value.writeInt32BE(m.coordinatorEpoch, 2)
+  return encodeBatch([{ key, value }], { timestamp: m.timestamp, producerId: m.producerId, producerEpoch: m.producerEpoch, baseSequence: -1, transactional: true, control: true })
+}
+
+/** The control type of the control batch at `pos` (its first record's key); -1 when it has none readable. */
+export function controlTypeAt(buf: Buffer, pos: number, sizeBytes: number): number {
+  const { records } = decodeBatch(buf.subarray(pos, pos + sizeBytes), 0)
+  const key = records[0]?.key
+  return key === null || key === undefined || key.length < 4 ? -1 : key.readInt16BE(2)
+}

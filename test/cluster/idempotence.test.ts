@@ -44,8 +44,6 @@ t.test('the leader deduplicates retried batches and checks sequences', async (t)
     return code === 0 || code === errorCodeOf('TOPIC_ALREADY_EXISTS')
   }, { what: 'the topic to be created' })
 
-  const transactional = await c.request(ApiKey.InitProducerId, { transactionalId: 'tx-1', transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 })
-  t.equal(transactional.errorCode, errorCodeOf('INVALID_REQUEST'), 'transactions are refused')
   const pid = await newProducerId(c)
   const other = await newProducerId(c)
   t.ok(pid >= 0n && other !== pid, `two producers get distinct ids (${pid}, ${other})`)

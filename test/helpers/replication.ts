@@ -7,6 +7,7 @@ import path from 'node:path'
 import type { Connection } from '../../client/connection.js'
 import type { Strand } from '../../client/index.js'
 import { ApiKey } from '../../client/protocol/apis.js'
+import type { IsolationLevel } from '../../client/consumer.js'
 import type { Producer } from '../../client/producer.js'
 import { decodeBatches, verifyBatches } from '../../client/protocol/records.js'
 import type { TestCluster } from './cluster.js'
@@ -74,8 +75,8 @@ export function steadyProducer(producer: Producer, topic: string, options: { per
  * record it is given (`partition:offset` -> value): what a reader saw, to check later that none of
  * it vanished.
  */
-export function watchPartitions(strand: Strand, topic: string, partitions: number): { seen: Map<string, string>; stop: () => Promise<void> } {
-  const consumer = strand.consumer({ maxWaitMs: 100 })
+export function watchPartitions(strand: Strand, topic: string, partitions: number, options: { isolationLevel?: IsolationLevel } = {}): { seen: Map<string, string>; stop: () => Promise<void> } {
+  const consumer = strand.consumer({ maxWaitMs: 100, ...options })
   consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 'earliest' as const })))
   const seen = new Map<string, string>()
   const loop = (async () => {

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import type { BrokerConfig } from '../../config.js'
 import type { GroupCoordinator } from '../../group/coordinator.js'
+import type { TransactionCoordinator } from '../../txn/coordinator.js'
 import type { Controller } from '../../metadata/controller.js'
 import type { ControllerChannel } from '../../metadata/controller-channel.js'
 import type { ProducerIdManager } from '../../metadata/producer-ids.js'
@@ -34,6 +35,8 @@ export interface HandlerContext {
   readonly controller: () => Controller | null
   /** Consumer groups whose offsets partition this broker leads; null until started. */
   readonly groups: () => GroupCoordinator | null
+  /** Transactional ids whose `__transaction_state` partition this broker leads; null until started. */
+  readonly transactions: () => TransactionCoordinator | null
   /** Producer ids for InitProducerId; null until started. */
   readonly producerIds: () => ProducerIdManager | null
   /** The connection to the active controller, for requests only it can answer. */

@@ -18,6 +18,10 @@
 // Size limits follow Kafka (KIP-74): partitionMaxBytes per partition and maxBytes per response,
 // except that the first non-empty partition always returns at least one whole batch, so a
 // consumer is never stuck behind a batch larger than its limits.
+//
+// A consumer's read_committed fetch (isolationLevel 1, KIP-98) reads only below the last stable
+// offset and gets the aborted transactions overlapping what it read (v1 carries them). Every
+// response's lastStableOffset is the partition's; replicas read to the log end as before.
 
 import { errorCodeOf, StrandProtocolError, toWireCode } from '../../../client/protocol/errors.js'
 import type { FetchRequest, FetchResponse } from '../../../client/protocol/messages/fetch.js'
@@ -37,6 +41,8 @@ export const FETCH_WAIT_MS_MAX = 30_000
  * per move (Kafka's followers hear it only with records or at replica.fetch.wait.max.ms).
  */
 export const HIGH_WATERMARK_NEWS_WAIT_MS = 20
+/** Fetch's isolationLevel for a read_committed consumer (0 is read_uncommitted). */
+const READ_COMMITTED = 1
 /** Largest response a fetch may ask for. */
 export const FETCH_RESPONSE_BYTES_MAX = 64 * 1024 * 1024
 
@@ -61,6 +67,8 @@ interface ReadOutcome {
 /** One request's reading state, threaded through `readOne` (one object per request, not per partition). */
 interface ReadState {
   readonly replicaId: number
+  /** A consumer's read_committed fetch. */
+  readonly committed: boolean
   /** The first read of this request (not a re-read after a wake): the one that records the follower's fetch. */
   readonly first: boolean
   /** Bytes the response may still take. */
@@ -71,7 +79,7 @@ interface ReadState {
 }
 
 async function readAll(ctx: HandlerContext, req: FetchRequest, first: boolean): Promise<ReadOutcome> {
-  const state: ReadState = { replicaId: req.replicaId, first, remaining: Math.min(Math.max(req.maxBytes, 0), FETCH_RESPONSE_BYTES_MAX), bytes: 0, errors: 0, highWatermarkNews: false }
+  const state: ReadState = { replicaId: req.replicaId, committed: req.replicaId < 0 && req.isolationLevel === READ_COMMITTED, first, remaining: Math.min(Math.max(req.maxBytes, 0), FETCH_RESPONSE_BYTES_MAX), bytes: 0, errors: 0, highWatermarkNews: false }
   const topics: TopicResponse[] = []
   for (const t of req.topics) {
     const partitions: PartitionResponse[] = []
@@ -129,23 +137,23 @@ function readOne(ctx: HandlerContext, state: ReadState, topic: string, p: Partit
     else checkClientLeaderEpoch(partition, p.currentLeaderEpoch)
     // The first partition with records may take the whole response (at least one batch comes).
     const responseBytesLeft = state.bytes === 0 ? Math.max(state.remaining, 1) : state.remaining
-    if (responseBytesLeft <= 0 || p.partitionMaxBytes === 0 || !partition.mayHaveRecordsAt(p.fetchOffset, replica)) {
-      return { partitionIndex: p.partition, errorCode: 0, highWatermark: partition.highWatermark, lastStableOffset: partition.highWatermark, logStartOffset: partition.logStartOffset, records: NO_RECORDS }
+    if (responseBytesLeft <= 0 || p.partitionMaxBytes === 0 || !partition.mayHaveRecordsAt(p.fetchOffset, replica, state.committed)) {
+      return { partitionIndex: p.partition, errorCode: 0, highWatermark: partition.highWatermark, lastStableOffset: partition.lastStableOffset, logStartOffset: partition.logStartOffset, abortedTransactions: null, records: NO_RECORDS }
     }
-    return readRecords(ctx, topic, p, partition, Math.max(1, Math.min(p.partitionMaxBytes, responseBytesLeft)), replica)
+    return readRecords(ctx, topic, p, partition, Math.max(1, Math.min(p.partitionMaxBytes, responseBytesLeft)), replica, state.committed)
   } catch (err) {
     return failed(ctx, topic, p, partition, err)
   }
 }
 
-async function readRecords(ctx: HandlerContext, topic: string, p: PartitionRequest, partition: Partition, maxBytes: number, replica: boolean): Promise<PartitionResponse> {
+async function readRecords(ctx: HandlerContext, topic: string, p: PartitionRequest, partition: Partition, maxBytes: number, replica: boolean, committed: boolean): Promise<PartitionResponse> {
   try {
-    const r = await partition.read(p.fetchOffset, maxBytes, { replica })
+    const r = await partition.read(p.fetchOffset, maxBytes, { replica, committed })
     if (r.records.length > 0 && !replica) {
       ctx.metrics.inc('strand_bytes_out_total', 'Record bytes sent to consumers, by topic.', { topic }, r.records.length)
       ctx.metrics.inc('strand_messages_out_total', 'Records sent to consumers, by topic (whole batches, as read).', { topic }, recordCount(r.records))
     }
-    return { partitionIndex: p.partition, errorCode: 0, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records }
+    return { partitionIndex: p.partition, errorCode: 0, highWatermark: r.highWatermark, lastStableOffset: r.lastStableOffset, logStartOffset: r.logStartOffset, abortedTransactions: r.abortedTransactions, records: r.records }
   } catch (err) {
     return failed(ctx, topic, p, partition, err)
   }
@@ -160,8 +168,9 @@ function failed(ctx: HandlerContext, topic: string, p: PartitionRequest, partiti
     partitionIndex: p.partition,
     errorCode: toWireCode(err),
     highWatermark: known ? partition!.highWatermark : -1n,
-    lastStableOffset: known ? partition!.highWatermark : -1n,
+    lastStableOffset: known ? partition!.lastStableOffset : -1n,
     logStartOffset: known ? partition!.logStartOffset : -1n,
+    abortedTransactions: null,
     records: NO_RECORDS,
   }
 }

@@ -1,6 +1,7 @@
 // The consumer group APIs. FindCoordinator is answered by any broker from its metadata image (the
-// leader of the group's `__consumer_offsets` partition), and makes sure the offsets topic exists
-// (asking the active controller to create it the first time); the others go to this broker's
+// leader of the group's `__consumer_offsets` partition, or of a transactional id's
+// `__transaction_state` partition), and makes sure that internal topic exists (asking the active
+// controller to create it the first time); the others go to this broker's
 // group coordinator (broker/group), which answers NOT_COORDINATOR for groups it does not own.
 
 import { ApiKey } from '../../../client/protocol/apis.js'
@@ -26,45 +27,55 @@ import type {
   SyncGroupResponse,
 } from '../../../client/protocol/messages/groups.js'
 import { groupPartition, type GroupCoordinator } from '../../group/coordinator.js'
-import { OFFSETS_TOPIC } from '../../topic-config.js'
+import { OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC } from '../../topic-config.js'
 import type { RequestInfo } from '../dispatch.js'
 import type { HandlerContext } from './context.js'
 
 const GROUP_KEY_TYPE = 0
+const TRANSACTION_KEY_TYPE = 1
 
-/** One creation request in flight per broker, however many clients ask at once. */
-let creating: Promise<void> | null = null
+/** One creation request in flight per internal topic per broker, however many clients ask at once. */
+const creating = new Map<string, Promise<void>>()
 
-function ensureOffsetsTopic(ctx: HandlerContext): void {
-  if (creating !== null) return
-  creating = (async () => {
+/** Asks the active controller to create an internal topic (it applies the cluster's settings for it). */
+export function ensureInternalTopic(ctx: HandlerContext, name: string): void {
+  if (creating.has(name)) return
+  const attempt = (async () => {
     const controller = ctx.controller()
-    const internal = { name: OFFSETS_TOPIC, partitions: 1, replicationFactor: 1, configs: {} }
+    const internal = { name, partitions: 1, replicationFactor: 1, configs: {} }
     if (controller !== null && ctx.quorum()?.isLeader === true) {
       await controller.createTopic(internal, { validateOnly: false })
       return
     }
     const current = ctx.controllerChannel()?.current()
     if (current === undefined || current === null) return
-    await current.connection.request(ApiKey.CreateTopics, { topics: [{ name: OFFSETS_TOPIC, numPartitions: -1, replicationFactor: -1, configs: [] }], timeoutMs: 10_000, validateOnly: false })
+    await current.connection.request(ApiKey.CreateTopics, { topics: [{ name, numPartitions: -1, replicationFactor: -1, configs: [] }], timeoutMs: 10_000, validateOnly: false })
   })()
-    .catch((err: unknown) => ctx.logger.debug({ err: (err as Error).message }, `creating ${OFFSETS_TOPIC} failed; the next group request retries`))
-    .finally(() => (creating = null))
+    .catch((err: unknown) => ctx.logger.debug({ err: (err as Error).message }, `creating ${name} failed; the next coordinator request retries`))
+    .finally(() => creating.delete(name))
+  creating.set(name, attempt)
 }
 
+/**
+ * FindCoordinator: key type 0 (a group: the leader of its `__consumer_offsets` partition) or 1 (a
+ * transactional id: the leader of its `__transaction_state` partition), both placed by the same
+ * hash, as in Kafka.
+ */
 export function handleFindCoordinator(ctx: HandlerContext, req: FindCoordinatorRequest): FindCoordinatorResponse {
   const none = { throttleTimeMs: 0, nodeId: -1, host: '', port: -1 }
-  if (req.keyType !== GROUP_KEY_TYPE) return { ...none, errorCode: errorCodeOf('INVALID_REQUEST'), errorMessage: `Key type ${req.keyType} is not supported; 0 (group) is.` }
-  if (req.key.length === 0) return { ...none, errorCode: errorCodeOf('INVALID_GROUP_ID'), errorMessage: 'The group id is empty.' }
+  const what = req.keyType === GROUP_KEY_TYPE ? 'group' : 'transactional id'
+  if (req.keyType !== GROUP_KEY_TYPE && req.keyType !== TRANSACTION_KEY_TYPE) return { ...none, errorCode: errorCodeOf('INVALID_REQUEST'), errorMessage: `Key type ${req.keyType} is not supported; 0 (group) and 1 (transaction) are.` }
+  if (req.key.length === 0) return { ...none, errorCode: errorCodeOf(req.keyType === GROUP_KEY_TYPE ? 'INVALID_GROUP_ID' : 'INVALID_REQUEST'), errorMessage: `The ${what} is empty.` }
+  const internalTopic = req.keyType === GROUP_KEY_TYPE ? OFFSETS_TOPIC : TRANSACTION_STATE_TOPIC
   const image = ctx.quorum()?.image
-  const topic = image?.topics.get(OFFSETS_TOPIC)
+  const topic = image?.topics.get(internalTopic)
   if (image === undefined || topic === undefined || topic.partitions.length === 0) {
-    if (image !== undefined) ensureOffsetsTopic(ctx)
-    return { ...none, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), errorMessage: `${OFFSETS_TOPIC} is being created.` }
+    if (image !== undefined) ensureInternalTopic(ctx, internalTopic)
+    return { ...none, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), errorMessage: `${internalTopic} is being created.` }
   }
   const p = topic.partitions[groupPartition(req.key, topic.partitions.length)]
   const broker = p === undefined ? undefined : image.brokers.get(p.leader)
-  if (broker === undefined || broker.fenced) return { ...none, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), errorMessage: 'The group\'s offsets partition has no live leader right now.' }
+  if (broker === undefined || broker.fenced) return { ...none, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), errorMessage: `The ${what}'s ${internalTopic} partition has no live leader right now.` }
   return { throttleTimeMs: 0, errorCode: 0, errorMessage: null, nodeId: broker.brokerId, host: broker.host, port: broker.port }
 }
 

@@ -1,4 +1,5 @@
-// ListOffsets: -1 is the latest committed offset (the high watermark), -2 the log start offset,
+// ListOffsets: -1 is the latest committed offset (the high watermark; for isolationLevel 1,
+// read_committed, the last stable offset), -2 the log start offset,
 // anything else a timestamp: the first offset whose record timestamp is at or after it (-1 when
 // no record is that recent).
 //
@@ -19,18 +20,23 @@ export const LATEST_TIMESTAMP = -1n
 export const EARLIEST_TIMESTAMP = -2n
 /** The replicaId of an ordinary consumer, bounded by the high watermark. */
 const CONSUMER_REPLICA_ID = -1
+/** isolationLevel of a read_committed consumer: answers are bounded by the last stable offset. */
+const READ_COMMITTED = 1
 
 type PartitionRequest = ListOffsetsRequest['topics'][number]['partitions'][number]
 type PartitionResponse = ListOffsetsResponse['topics'][number]['partitions'][number]
 
-async function lookup(ctx: HandlerContext, topic: string, request: PartitionRequest, toLogEnd: boolean): Promise<PartitionResponse> {
+async function lookup(ctx: HandlerContext, topic: string, request: PartitionRequest, toLogEnd: boolean, committed: boolean): Promise<PartitionResponse> {
   const { partitionIndex: index, timestamp } = request
   try {
     // A consumer's request is refused while this leader's lease has lapsed (it may no longer lead).
     const p = ctx.replicas.partition(topic, index, { consumer: !toLogEnd })
     checkClientLeaderEpoch(p, request.currentLeaderEpoch)
     const base = { partitionIndex: index, errorCode: 0, leaderEpoch: p.leaderEpoch, timestamp: -1n }
-    const end = toLogEnd ? p.logEndOffset : p.highWatermark
+    // read_committed (KIP-98): the latest offset is the last stable one, known once the open
+    // transactions are (a leader replays them on taking over).
+    if (committed && !toLogEnd) await p.producerStateLoaded()
+    const end = toLogEnd ? p.logEndOffset : committed ? p.lastStableOffset : p.highWatermark
     if (timestamp === LATEST_TIMESTAMP) return { ...base, offset: end }
     if (timestamp === EARLIEST_TIMESTAMP) return { ...base, offset: p.logStartOffset }
     if (timestamp < 0n) throw new StrandProtocolError('INVALID_REQUEST', `Timestamp ${timestamp} is neither -1, -2 nor a time.`)
@@ -46,7 +52,7 @@ export async function handleListOffsets(ctx: HandlerContext, req: ListOffsetsReq
   const topics = await Promise.all(
     req.topics.map(async (t) => ({
       name: t.name,
-      partitions: await Promise.all(t.partitions.map((p) => lookup(ctx, t.name, p, req.replicaId !== CONSUMER_REPLICA_ID))),
+      partitions: await Promise.all(t.partitions.map((p) => lookup(ctx, t.name, p, req.replicaId !== CONSUMER_REPLICA_ID, req.isolationLevel === READ_COMMITTED))),
     })),
   )
   return { topics }

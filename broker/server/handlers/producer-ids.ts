@@ -1,7 +1,9 @@
 // InitProducerId (any broker, from its block of ids) and AllocateProducerIds (the controller).
-// Transactions are not supported: a transactional id is refused. Every InitProducerId gets a fresh
-// producer id at epoch 0, including a producer resetting itself after UNKNOWN_PRODUCER_ID or
-// OUT_OF_ORDER_SEQUENCE_NUMBER: a new id starts its sequences at 0 with no state to collide with.
+// With a transactional id, InitProducerId goes to the id's transaction coordinator (broker/txn),
+// which keeps the id's producer id and bumps its epoch (NOT_COORDINATOR on another broker).
+// Without one, every InitProducerId gets a fresh producer id at epoch 0, including a producer
+// resetting itself after UNKNOWN_PRODUCER_ID or OUT_OF_ORDER_SEQUENCE_NUMBER: a new id starts its
+// sequences at 0 with no state to collide with.
 
 import { errorCodeOf, toWireCode } from '../../../client/protocol/errors.js'
 import type { AllocateProducerIdsRequest, AllocateProducerIdsResponse, InitProducerIdRequest, InitProducerIdResponse } from '../../../client/protocol/messages/producer-ids.js'
@@ -9,7 +11,11 @@ import type { HandlerContext } from './context.js'
 
 export async function handleInitProducerId(ctx: HandlerContext, req: InitProducerIdRequest): Promise<InitProducerIdResponse> {
   const refused = (code: number): InitProducerIdResponse => ({ throttleTimeMs: 0, errorCode: code, producerId: -1n, producerEpoch: -1 })
-  if (req.transactionalId !== null) return refused(errorCodeOf('INVALID_REQUEST'))
+  if (req.transactionalId !== null) {
+    const txn = ctx.transactions()
+    if (txn === null) return refused(errorCodeOf('COORDINATOR_NOT_AVAILABLE'))
+    return txn.initProducerId(req.transactionalId, req.transactionTimeoutMs)
+  }
   const ids = ctx.producerIds()
   if (ids === null) return refused(errorCodeOf('COORDINATOR_NOT_AVAILABLE'))
   try {

@@ -287,3 +287,22 @@ t.test('on an authenticating listener with no ACL, admin APIs are not open to ev
   const binding = { resourceType: 4, resourceName: CLUSTER_RESOURCE, patternType: 3, principal: 'User:alice', host: '*', operation: 2, permissionType: 3 }
   t.ok('denied' in gateRequest(open, ALICE, ApiKey.CreateAcls, { creations: [binding] }), 'nor grant herself all on the cluster')
 })
+
+t.test('AddOffsetsToTxn and TxnOffsetCommit need write on the transactional id and read on the group (TxnOffsetCommit: read on each topic too)', async (t) => {
+  const auth = newAuthorizer([...ACLS, acl({ principal: 'User:alice', operation: 'write', resourceName: 'tx-ok', resourceType: 'transactional-id' })])
+  const TXN_DENIED = errorCodeOf('TRANSACTIONAL_ID_AUTHORIZATION_FAILED')
+  const add = { transactionalId: 'tx-ok', producerId: 7n, producerEpoch: 0, groupId: 'g-ok' }
+  passed(gateRequest(auth, ALICE, ApiKey.AddOffsetsToTxn, add))
+  t.equal(refused(gateRequest(auth, ALICE, ApiKey.AddOffsetsToTxn, { ...add, transactionalId: 'tx-other' })).errorCode, TXN_DENIED, 'another transactional id: 53')
+  t.equal(refused(gateRequest(auth, ALICE, ApiKey.AddOffsetsToTxn, { ...add, groupId: 'g-other' })).errorCode, GROUP_DENIED, 'another group: 30')
+
+  const partitions = [{ partitionIndex: 0, committedOffset: 5n, committedLeaderEpoch: -1, committedMetadata: null }]
+  const commit: Req<typeof ApiKey.TxnOffsetCommit> = { transactionalId: 'tx-ok', groupId: 'g-ok', producerId: 7n, producerEpoch: 0, generationId: -1, memberId: '', topics: [{ name: 'ok', partitions }, { name: 'secret', partitions }] }
+  const gated = passed(gateRequest(auth, ALICE, ApiKey.TxnOffsetCommit, commit))
+  t.same(gated.body.topics.map((x) => x.name), ['ok'], 'only the readable topic goes to the handler')
+  const answer = gated.finish!({ throttleTimeMs: 0, topics: [{ name: 'ok', partitions: [{ partitionIndex: 0, errorCode: 0 }] }] })
+  t.same(answer.topics.map((x) => [x.name, x.partitions[0]?.errorCode]), [['ok', 0], ['secret', TOPIC_DENIED]], 'the unreadable topic is answered 29')
+  const codes = (r: Res<typeof ApiKey.TxnOffsetCommit>): number[] => r.topics.flatMap((x) => x.partitions.map((p) => p.errorCode))
+  t.same(codes(refused(gateRequest(auth, ALICE, ApiKey.TxnOffsetCommit, { ...commit, transactionalId: 'tx-other' }))), [TXN_DENIED, TXN_DENIED], 'another transactional id: 53 everywhere')
+  t.same(codes(refused(gateRequest(auth, ALICE, ApiKey.TxnOffsetCommit, { ...commit, groupId: 'g-other' }))), [GROUP_DENIED, GROUP_DENIED], 'another group: 30 everywhere')
+})

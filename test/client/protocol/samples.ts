@@ -70,6 +70,68 @@ export const SAMPLES: Sample[] = [
     response: { throttleTimeMs: 0, errorCode: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, errorCode: 0, highWatermark: 9223372036854775807n, lastStableOffset: 100n, logStartOffset: 0n, records }] }] },
   },
   {
+    name: 'Fetch v1',
+    apiKey: ApiKey.Fetch,
+    version: 1,
+    request: { replicaId: -1, maxWaitMs: 500, minBytes: 1, maxBytes: 52428800, isolationLevel: 1, topics: [{ name: 'orders', partitions: [{ partition: 0, currentLeaderEpoch: 3, fetchOffset: 42n, logStartOffset: -1n, partitionMaxBytes: 1048576 }] }] },
+    response: {
+      throttleTimeMs: 0,
+      errorCode: 0,
+      topics: [
+        {
+          name: 'orders',
+          partitions: [
+            { partitionIndex: 0, errorCode: 0, highWatermark: 120n, lastStableOffset: 100n, logStartOffset: 0n, abortedTransactions: [{ producerId: 7n, firstOffset: 44n }], records },
+            { partitionIndex: 1, errorCode: 0, highWatermark: 5n, lastStableOffset: 5n, logStartOffset: 0n, abortedTransactions: null, records },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    name: 'WriteTxnMarkers v0',
+    apiKey: ApiKey.WriteTxnMarkers,
+    version: 0,
+    request: { markers: [{ producerId: 9007199254740993n, producerEpoch: 2, transactionResult: true, topics: [{ name: 'orders', partitionIndexes: [0, 3] }], coordinatorEpoch: 7 }] },
+    response: { markers: [{ producerId: 9007199254740993n, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, errorCode: 0 }, { partitionIndex: 3, errorCode: 6 }] }] }] },
+  },
+  {
+    name: 'AddPartitionsToTxn v0',
+    apiKey: ApiKey.AddPartitionsToTxn,
+    version: 0,
+    request: { transactionalId: 'orders-tx', producerId: 9007199254740993n, producerEpoch: 3, topics: [{ name: 'orders', partitions: [0, 2] }] },
+    response: { throttleTimeMs: 0, results: [{ name: 'orders', results: [{ partitionIndex: 0, errorCode: 0 }, { partitionIndex: 2, errorCode: 51 }] }] },
+  },
+  {
+    name: 'EndTxn v0',
+    apiKey: ApiKey.EndTxn,
+    version: 0,
+    request: { transactionalId: 'orders-tx', producerId: 9007199254740993n, producerEpoch: 3, committed: true },
+    response: { throttleTimeMs: 0, errorCode: 90 },
+  },
+  {
+    name: 'AddOffsetsToTxn v0',
+    apiKey: ApiKey.AddOffsetsToTxn,
+    version: 0,
+    request: { transactionalId: 'orders-tx', producerId: 9007199254740993n, producerEpoch: 3, groupId: 'billing' },
+    response: { throttleTimeMs: 0, errorCode: 51 },
+  },
+  {
+    name: 'TxnOffsetCommit v0',
+    apiKey: ApiKey.TxnOffsetCommit,
+    version: 0,
+    request: {
+      transactionalId: 'orders-tx',
+      groupId: 'billing',
+      producerId: 9007199254740993n,
+      producerEpoch: 3,
+      generationId: 4,
+      memberId: 'm-1',
+      topics: [{ name: 'orders', partitions: [{ partitionIndex: 2, committedOffset: 42n, committedLeaderEpoch: -1, committedMetadata: null }] }],
+    },
+    response: { throttleTimeMs: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: 2, errorCode: 88 }] }] },
+  },
+  {
     name: 'ListOffsets v0',
     apiKey: ApiKey.ListOffsets,
     version: 0,

@@ -1,0 +1,457 @@
+// The transaction coordinator (Kafka's TransactionCoordinator, KIP-98): producer ids, epochs and
+// the state of each transaction of the transactional ids whose `__transaction_state` partition
+// this broker leads.
+//
+// A transactional id's partition is `abs(javaHashCode(id)) % partitions`, as for groups (and as
+// in Kafka). Loading, leadership and writing mirror the group coordinator (internal-partition.ts):
+// when this broker becomes the leader of a partition it replays it (COORDINATOR_LOAD_IN_PROGRESS
+// meanwhile), and finishes every transaction it finds prepared; when it stops leading one, its ids
+// are dropped and clients are told NOT_COORDINATOR.
+//
+// Every state change is written to the partition, and replicated, BEFORE the coordinator acts on
+// it or answers (the write-ahead rule that makes failover safe):
+//
+//   Empty / CompleteCommit / CompleteAbort --AddPartitionsToTxn--> Ongoing --AddPartitionsToTxn--+
+//                                                                    |   ^------------------------+
+//                                     EndTxn(commit) / EndTxn(abort) | timeout / InitProducerId
+//                                                                    v        (abort, epoch + 1)
+//                                             PrepareCommit / PrepareAbort  (EndTxn answered here)
+//                                                                    | markers written on every
+//                                                                    v partition (WriteTxnMarkers)
+//                                             CompleteCommit / CompleteAbort
+//
+// AddOffsetsToTxn (exactly-once consume-transform-produce) adds a group's `__consumer_offsets`
+// partition to the transaction as AddPartitionsToTxn adds a data partition (which refuses
+// internal topics): its marker is what makes the group coordinator commit or drop the offsets
+// the producer sent it with TxnOffsetCommit.
+//
+// While a state write or the markers of a prepared transaction are in flight, the id's other
+// requests are answered CONCURRENT_TRANSACTIONS (retriable). A producer whose epoch is not the
+// id's current one is answered PRODUCER_FENCED: each InitProducerId bumps the epoch (after
+// aborting the previous instance's open transaction with the bumped epoch, so its partitions fence
+// it too), and so does aborting a transaction past its timeout.
+
+import type { Logger } from 'pino'
+import { setTimeout as delay } from 'node:timers/promises'
+import { StrandProtocolError, errorCodeOf, toWireCode, type WireErrorName } from '../../client/protocol/errors.js'
+import type { InitProducerIdResponse } from '../../client/protocol/messages/producer-ids.js'
+import type { AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest } from '../../client/protocol/messages/transactions.js'
+import type { SecurityOptions } from '../../client/security.js'
+import { groupPartition } from '../group/coordinator.js'
+import { appendCommitted, replayPartition } from '../internal-partition.js'
+import type { MetadataImage } from '../metadata/image.js'
+import type { ProducerIdManager } from '../metadata/producer-ids.js'
+import type { Partition } from '../replication/partition.js'
+import type { ReplicaManager } from '../replication/replica-manager.js'
+import { OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC } from '../topic-config.js'
+import { MarkerChannel } from './markers.js'
+import { decodeTxnRecord, txnRecord, type TxnState, type TxnValue } from './records.js'
+
+/** Kafka's largest producer epoch (a short); past it the id gets a new producer id at epoch 0. */
+const PRODUCER_EPOCH_MAX = 32_767
+/** How long AddPartitionsToTxn waits for the previous transaction's markers before answering CONCURRENT_TRANSACTIONS. */
+const COMPLETION_WAIT_MS = 1000
+/** How long InitProducerId waits for the previous instance's transaction to complete before answering CONCURRENT_TRANSACTIONS. */
+const INIT_WAIT_MS_MAX = 5000
+/** Partitions one transaction may hold: every one gets a marker, and the state is one record. */
+const TXN_PARTITIONS_MAX = 10_000
+
+export interface TransactionCoordinatorOptions {
+  nodeId: number
+  replicas: ReplicaManager
+  image: () => MetadataImage
+  producerIds: () => ProducerIdManager | null
+  /** transaction.max.timeout.ms */
+  maxTimeoutMs: number
+  /** How often open transactions are checked against their timeout. */
+  timeoutCheckIntervalMs: number
+  markerRetryBackoffMs: number
+  /** How long a write to the state partition may wait for the ISR. */
+  commitTimeoutMs: number
+  security: SecurityOptions
+  clock: () => number
+  logger: Logger
+}
+
+/** One transactional id's state, as last written to its partition. */
+class TxnMeta {
+  readonly transactionalId: string
+  /** Its `__transaction_state` partition. */
+  readonly partition: number
+  producerId = -1n
+  producerEpoch = 0
+  timeoutMs = 0
+  state: TxnState = 'Empty'
+  /** The current transaction's partitions: topic -> partition numbers. */
+  partitions = new Map<string, Set<number>>()
+  lastUpdateMs = 0
+  /** When the current transaction started; -1 when none is open. */
+  startMs = -1
+  /** A state write or a marker round is in flight: the id's other requests wait (CONCURRENT_TRANSACTIONS). */
+  pending = false
+  /** Settles once the prepared transaction's markers are written and its Complete* state is durable. */
+  completion: Promise<void> | null = null
+
+  constructor(transactionalId: string, partition: number) {
+    this.transactionalId = transactionalId
+    this.partition = partition
+  }
+}
+
+interface Change {
+  producerId?: bigint
+  producerEpoch?: number
+  timeoutMs?: number
+  state: TxnState
+  partitions?: Map<string, Set<number>>
+  startMs?: number
+}
+
+function partitionCount(m: Map<string, Set<number>>): number {
+  let n = 0
+  for (const s of m.values()) n += s.size
+  return n
+}
+
+function initError(code: WireErrorName | number): InitProducerIdResponse {
+  return { throttleTimeMs: 0, errorCode: typeof code === 'number' ? code : errorCodeOf(code), producerId: -1n, producerEpoch: -1 }
+}
+
+export class TransactionCoordinator {
+  readonly #o: TransactionCoordinatorOptions
+  readonly #logger: Logger
+  readonly #markers: MarkerChannel
+  readonly #txns = new Map<string, TxnMeta>()
+  /** State partitions led here: 'loading' until replayed. */
+  readonly #partitions = new Map<number, 'loading' | 'loaded'>()
+  /** Bumped on every leadership change of a partition: work begun under an older one stops. */
+  readonly #loadEpoch = new Map<number, number>()
+  /** The partition's leader epoch when it was loaded: the coordinator epoch written into markers. */
+  readonly #coordinatorEpoch = new Map<number, number>()
+  readonly #timer: NodeJS.Timeout
+  #closed = false
+
+  constructor(options: TransactionCoordinatorOptions) {
+    this.#o = options
+    this.#logger = options.logger.child({ subsystem: 'txn' })
+    this.#markers = new MarkerChannel({ nodeId: options.nodeId, image: options.image, security: options.security, logger: this.#logger })
+    this.#timer = setInterval(() => this.#abortTimedOut(), options.timeoutCheckIntervalMs)
+    this.#timer.unref()
+  }
+
+  // --- leadership and loading ---
+
+  /** Called by the ReplicaManager when this broker starts or stops leading a partition. */
+  onLeadership(partition: Partition, leading: boolean): void {
+    if (partition.topic !== TRANSACTION_STATE_TOPIC) return
+    const index = partition.index
+    const epoch = (this.#loadEpoch.get(index) ?? 0) + 1
+    this.#loadEpoch.set(index, epoch)
+    this.#unload(index)
+    if (!leading || this.#closed) return
+    this.#partitions.set(index, 'loading')
+    this.#coordinatorEpoch.set(index, partition.leaderEpoch)
+    this.#load(partition, epoch).catch((err: unknown) => {
+      this.#logger.error({ err, partition: index }, 'loading the transaction state partition failed')
+      if (this.#loadEpoch.get(index) === epoch) this.#partitions.delete(index)
+    })
+  }
+
+  #unload(index: number): void {
+    if (!this.#partitions.delete(index)) return
+    for (const [id, m] of this.#txns) if (m.partition === index) this.#txns.delete(id)
+    this.#logger.info({ partition: index }, 'no longer coordinating the transactional ids of this partition')
+  }
+
+  async #load(partition: Partition, epoch: number): Promise<void> {
+    const index = partition.index
+    const values = new Map<string, TxnValue | null>()
+    const end = await replayPartition(partition, (key, value) => {
+      const stored = decodeTxnRecord(key, value)
+      if (stored !== null) values.set(stored.transactionalId, stored.value)
+    })
+    if (this.#loadEpoch.get(index) !== epoch) return
+    const prepared: TxnMeta[] = []
+    for (const [id, v] of values) {
+      if (v === null) continue
+      const m = new TxnMeta(id, index)
+      this.#apply(m, { producerId: v.producerId, producerEpoch: v.producerEpoch, timeoutMs: v.timeoutMs, state: v.state as TxnState, partitions: new Map(v.partitions.map((t) => [t.topic, new Set(t.partitions)])), startMs: Number(v.startMs) }, Number(v.lastUpdateMs))
+      this.#txns.set(id, m)
+      if (m.state === 'PrepareCommit' || m.state === 'PrepareAbort') prepared.push(m)
+    }
+    this.#partitions.set(index, 'loaded')
+    this.#logger.info({ partition: index, transactionalIds: values.size, prepared: prepared.length, upTo: String(end) }, 'loaded the transaction state partition')
+    // A predecessor decided these and may not have written every marker: write them (again).
+    for (const m of prepared) this.#startCompletion(m, epoch)
+  }
+
+  /** The id's partition and its load epoch, if this broker coordinates it; throws NOT_COORDINATOR and the like otherwise. */
+  #route(transactionalId: string): { index: number; epoch: number } {
+    if (transactionalId.length === 0) throw new StrandProtocolError('INVALID_REQUEST', 'The transactional id is empty.')
+    const partitions = this.#o.image().topics.get(TRANSACTION_STATE_TOPIC)?.partitions.length ?? 0
+    if (partitions === 0) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', `The ${TRANSACTION_STATE_TOPIC} topic does not exist yet.`)
+    const index = groupPartition(transactionalId, partitions)
+    const state = this.#partitions.get(index)
+    if (state === undefined) throw new StrandProtocolError('NOT_COORDINATOR', `Broker ${this.#o.nodeId} does not coordinate transactional id "${transactionalId}" (${TRANSACTION_STATE_TOPIC}-${index}).`)
+    if (state === 'loading') throw new StrandProtocolError('COORDINATOR_LOAD_IN_PROGRESS', `${TRANSACTION_STATE_TOPIC}-${index} is still loading.`)
+    return { index, epoch: this.#loadEpoch.get(index) ?? 0 }
+  }
+
+  // --- writing state ---
+
+  #apply(m: TxnMeta, c: Change, nowMs: number): void {
+    if (c.producerId !== undefined) m.producerId = c.producerId
+    if (c.producerEpoch !== undefined) m.producerEpoch = c.producerEpoch
+    if (c.timeoutMs !== undefined) m.timeoutMs = c.timeoutMs
+    if (c.partitions !== undefined) m.partitions = c.partitions
+    if (c.startMs !== undefined) m.startMs = c.startMs
+    m.state = c.state
+    m.lastUpdateMs = nowMs
+  }
+
+  /**
+   * Writes the id's next state and waits until the ISR has it, then applies it. Throws
+   * NOT_COORDINATOR if leadership of the partition moved meanwhile (the write may or may not
+   * survive; the new coordinator's replay decides).
+   */
+  async #write(m: TxnMeta, c: Change, loadEpoch: number): Promise<void> {
+    const nowMs = this.#o.clock()
+    const partitions = c.partitions ?? m.partitions
+    const value: TxnValue = {
+      producerId: c.producerId ?? m.producerId,
+      producerEpoch: c.producerEpoch ?? m.producerEpoch,
+      timeoutMs: c.timeoutMs ?? m.timeoutMs,
+      state: c.state,
+      partitions: [...partitions].map(([topic, ps]) => ({ topic, partitions: [...ps].sort((a, b) => a - b) })),
+      lastUpdateMs: BigInt(nowMs),
+      startMs: BigInt(c.startMs ?? m.startMs),
+    }
+    await appendCommitted(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [txnRecord(m.transactionalId, value)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
+    if (this.#loadEpoch.get(m.partition) !== loadEpoch || this.#txns.get(m.transactionalId) !== m) {
+      throw new StrandProtocolError('NOT_COORDINATOR', `Broker ${this.#o.nodeId} stopped coordinating "${m.transactionalId}" during the write.`)
+    }
+    this.#apply(m, c, nowMs)
+  }
+
+  /** Runs `fn` as the id's one state change in flight; concurrent requests get CONCURRENT_TRANSACTIONS. */
+  async #exclusive<T>(m: TxnMeta, fn: () => Promise<T>): Promise<T> {
+    if (m.pending) throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${m.transactionalId}" has a state change in flight.`)
+    m.pending = true
+    try {
+      return await fn()
+    } finally {
+      m.pending = false
+    }
+  }
+
+  // --- the producer's requests ---
+
+  async initProducerId(transactionalId: string, timeoutMs: number): Promise<InitProducerIdResponse> {
+    try {
+      const { index, epoch } = this.#route(transactionalId)
+      if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > this.#o.maxTimeoutMs) return initError('INVALID_TRANSACTION_TIMEOUT')
+      let m = this.#txns.get(transactionalId)
+      if (m === undefined) {
+        const fresh = new TxnMeta(transactionalId, index)
+        m = fresh
+        this.#txns.set(transactionalId, fresh)
+        return await this.#exclusive(fresh, async () => {
+          try {
+            const ids = this.#o.producerIds()
+            if (ids === null) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', 'Producer ids are not available yet.')
+            const producerId = await ids.nextId()
+            await this.#write(fresh, { producerId, producerEpoch: 0, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1 }, epoch)
+          } catch (err) {
+            if (this.#txns.get(transactionalId) === fresh && fresh.producerId < 0n) this.#txns.delete(transactionalId)
+            throw err
+          }
+          this.#logger.info({ transactionalId, producerId: String(fresh.producerId) }, 'new transactional producer')
+          return { throttleTimeMs: 0, errorCode: 0, producerId: fresh.producerId, producerEpoch: 0 }
+        })
+      }
+      const meta = m
+      // The previous instance's transaction: abort it with a bumped epoch (fencing it at its
+      // partitions too), then wait for its markers.
+      if (!meta.pending && meta.state === 'Ongoing') await this.#prepareEnd(meta, { commit: false, bumpEpoch: true }, epoch)
+      if (meta.completion !== null) await Promise.race([meta.completion, delay(INIT_WAIT_MS_MAX, undefined, { ref: false })])
+      if (meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort') return initError('CONCURRENT_TRANSACTIONS')
+      return await this.#exclusive(meta, async () => {
+        const exhausted = meta.producerEpoch >= PRODUCER_EPOCH_MAX - 1
+        const producerId = exhausted ? await this.#nextProducerId() : meta.producerId
+        const producerEpoch = exhausted ? 0 : meta.producerEpoch + 1
+        await this.#write(meta, { producerId, producerEpoch, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1 }, epoch)
+        this.#logger.info({ transactionalId, producerId: String(producerId), producerEpoch }, 'transactional producer epoch bumped; earlier instances are fenced')
+        return { throttleTimeMs: 0, errorCode: 0, producerId, producerEpoch }
+      })
+    } catch (err) {
+      return initError(toWireCode(err))
+    }
+  }
+
+  async #nextProducerId(): Promise<bigint> {
+    const ids = this.#o.producerIds()
+    if (ids === null) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', 'Producer ids are not available yet.')
+    return ids.nextId()
+  }
+
+  /** The id's state for a request from producer (id, epoch): PRODUCER_FENCED for an old epoch. */
+  #producerState(transactionalId: string, producerId: bigint, producerEpoch: number): { m: TxnMeta; epoch: number } {
+    const { epoch } = this.#route(transactionalId)
+    const m = this.#txns.get(transactionalId)
+    if (m === undefined || m.producerId !== producerId) throw new StrandProtocolError('INVALID_PRODUCER_ID_MAPPING', `Producer ${producerId} is not the producer of "${transactionalId}".`)
+    if (producerEpoch !== m.producerEpoch) throw new StrandProtocolError('PRODUCER_FENCED', `"${transactionalId}" is at producer epoch ${m.producerEpoch}, not ${producerEpoch}.`)
+    return { m, epoch }
+  }
+
+  async addPartitions(req: AddPartitionsToTxnRequest): Promise<AddPartitionsToTxnResponse> {
+    const answer = (code: (topic: string, p: number) => number): AddPartitionsToTxnResponse => ({
+      throttleTimeMs: 0,
+      results: req.topics.map((t) => ({ name: t.name, results: t.partitions.map((p) => ({ partitionIndex: p, errorCode: code(t.name, p) })) })),
+    })
+    try {
+      const { m, epoch } = this.#openable(req)
+      const image = this.#o.image()
+      const unknown = (topic: string, p: number): boolean => {
+        const t = image.topics.get(topic)
+        return t === undefined || !Number.isInteger(p) || p < 0 || p >= t.partitions.length || topic.startsWith('__')
+      }
+      if (req.topics.some((t) => t.partitions.some((p) => unknown(t.name, p)))) {
+        return answer((t, p) => (unknown(t, p) ? errorCodeOf('UNKNOWN_TOPIC_OR_PARTITION') : errorCodeOf('OPERATION_NOT_ATTEMPTED')))
+      }
+      await this.#add(m, epoch, req.topics)
+      return answer(() => 0)
+    } catch (err) {
+      const code = toWireCode(err)
+      return answer(() => code)
+    }
+  }
+
+  /**
+   * AddOffsetsToTxn (KIP-98): the group's `__consumer_offsets` partition joins the transaction,
+   * so EndTxn writes its marker there too, which is what commits (or drops) the offsets the
+   * producer sends the group coordinator with TxnOffsetCommit. (Internal topics are refused by
+   * AddPartitionsToTxn; this is the one way in.)
+   */
+  async addOffsets(req: AddOffsetsToTxnRequest): Promise<number> {
+    try {
+      if (req.groupId.length === 0) throw new StrandProtocolError('INVALID_GROUP_ID', 'The group id is empty.')
+      const { m, epoch } = this.#openable(req)
+      const partitions = this.#o.image().topics.get(OFFSETS_TOPIC)?.partitions.length ?? 0
+      if (partitions === 0) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', `The ${OFFSETS_TOPIC} topic does not exist yet.`)
+      await this.#add(m, epoch, [{ name: OFFSETS_TOPIC, partitions: [groupPartition(req.groupId, partitions)] }])
+      return 0
+    } catch (err) {
+      return toWireCode(err)
+    }
+  }
+
+  /** The id's state if its producer may add to a transaction now; throws PRODUCER_FENCED, CONCURRENT_TRANSACTIONS and the like otherwise. */
+  #openable(req: { transactionalId: string; producerId: bigint; producerEpoch: number }): { m: TxnMeta; epoch: number } {
+    const { m, epoch } = this.#producerState(req.transactionalId, req.producerId, req.producerEpoch)
+    if (m.pending || m.state === 'PrepareCommit' || m.state === 'PrepareAbort') throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${req.transactionalId}" is completing its previous transaction.`)
+    if (m.state === 'Dead') throw new StrandProtocolError('INVALID_TXN_STATE', `"${req.transactionalId}" is ${m.state}.`)
+    return { m, epoch }
+  }
+
+  /** Adds partitions to the id's transaction (opening it), written before the answer; nothing to write if it has them all. */
+  async #add(m: TxnMeta, epoch: number, topics: readonly { name: string; partitions: readonly number[] }[]): Promise<void> {
+    const ongoing = m.state === 'Ongoing'
+    const partitions = ongoing ? new Map([...m.partitions].map(([t, s]) => [t, new Set(s)])) : new Map<string, Set<number>>()
+    let added = 0
+    for (const t of topics) {
+      const s = partitions.get(t.name) ?? new Set<number>()
+      for (const p of t.partitions) if (!s.has(p)) (s.add(p), added++)
+      partitions.set(t.name, s)
+    }
+    if (ongoing && added === 0) return
+    if (partitionCount(partitions) > TXN_PARTITIONS_MAX) throw new StrandProtocolError('INVALID_REQUEST', `A transaction may hold at most ${TXN_PARTITIONS_MAX} partitions.`)
+    await this.#exclusive(m, () => this.#write(m, { state: 'Ongoing', partitions, startMs: ongoing ? m.startMs : this.#o.clock() }, epoch))
+  }
+
+  /** EndTxn: answered once PrepareCommit / PrepareAbort is durable; the markers follow. */
+  async endTxn(req: EndTxnRequest): Promise<number> {
+    try {
+      const { m, epoch } = this.#producerState(req.transactionalId, req.producerId, req.producerEpoch)
+      const same = req.committed ? 'Commit' : 'Abort'
+      if (m.pending) throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${req.transactionalId}" has a state change in flight.`)
+      switch (m.state) {
+        case 'Ongoing':
+          await this.#prepareEnd(m, { commit: req.committed, bumpEpoch: false }, epoch)
+          return 0
+        case 'PrepareCommit':
+        case 'PrepareAbort':
+          if (m.state === `Prepare${same}`) throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${req.transactionalId}" is writing its markers.`)
+          throw new StrandProtocolError('INVALID_TXN_STATE', `"${req.transactionalId}" is ${m.state}.`)
+        case 'CompleteCommit':
+        case 'CompleteAbort':
+          // A retry of an EndTxn whose answer was lost.
+          if (m.state === `Complete${same}`) return 0
+          throw new StrandProtocolError('INVALID_TXN_STATE', `"${req.transactionalId}" is ${m.state}.`)
+        default:
+          throw new StrandProtocolError('INVALID_TXN_STATE', `"${req.transactionalId}" has no open transaction (${m.state}).`)
+      }
+    } catch (err) {
+      return toWireCode(err)
+    }
+  }
+
+  /** Writes PrepareCommit / PrepareAbort (durable before this returns), then completes the transaction in the background. */
+  async #prepareEnd(m: TxnMeta, how: { commit: boolean; bumpEpoch: boolean }, loadEpoch: number): Promise<void> {
+    const producerEpoch = how.bumpEpoch ? Math.min(m.producerEpoch + 1, PRODUCER_EPOCH_MAX) : m.producerEpoch
+    await this.#exclusive(m, () => this.#write(m, { state: how.commit ? 'PrepareCommit' : 'PrepareAbort', producerEpoch }, loadEpoch))
+    this.#logger.debug({ transactionalId: m.transactionalId, state: m.state, producerEpoch, partitions: partitionCount(m.partitions) }, 'transaction prepared')
+    this.#startCompletion(m, loadEpoch)
+  }
+
+  #startCompletion(m: TxnMeta, loadEpoch: number): void {
+    m.pending = true
+    m.completion = this.#complete(m, loadEpoch)
+      .catch((err: unknown) => this.#logger.warn({ transactionalId: m.transactionalId, err: (err as Error).message }, 'transaction not completed here; its next coordinator completes it'))
+      .finally(() => {
+        m.pending = false
+        m.completion = null
+      })
+  }
+
+  /** Writes the markers to every partition, retrying until all have them, then the Complete* state. */
+  async #complete(m: TxnMeta, loadEpoch: number): Promise<void> {
+    const commit = m.state === 'PrepareCommit'
+    const stillCoordinator = (): boolean => !this.#closed && this.#loadEpoch.get(m.partition) === loadEpoch && this.#txns.get(m.transactionalId) === m
+    let remaining: Map<string, Set<number>> = m.partitions
+    for (let round = 0; partitionCount(remaining) > 0; round++) {
+      if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
+      if (round > 0) await delay(this.#o.markerRetryBackoffMs, undefined, { ref: false })
+      remaining = await this.#markers.round({ producerId: m.producerId, producerEpoch: m.producerEpoch, commit, coordinatorEpoch: this.#coordinatorEpoch.get(m.partition) ?? -1, partitions: remaining })
+    }
+    for (let attempt = 0; ; attempt++) {
+      if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
+      try {
+        await this.#write(m, { state: commit ? 'CompleteCommit' : 'CompleteAbort', partitions: new Map(), startMs: -1 }, loadEpoch)
+        this.#logger.debug({ transactionalId: m.transactionalId, state: m.state }, 'transaction complete')
+        return
+      } catch (err) {
+        if (err instanceof StrandProtocolError && err.code === 'NOT_COORDINATOR') throw err
+        await delay(this.#o.markerRetryBackoffMs * Math.min(10, attempt + 1), undefined, { ref: false })
+      }
+    }
+  }
+
+  /** Aborts every open transaction past its timeout, bumping the epoch so its producer is fenced. */
+  #abortTimedOut(): void {
+    const now = this.#o.clock()
+    for (const m of this.#txns.values()) {
+      if (m.state !== 'Ongoing' || m.pending || m.startMs < 0 || now - m.startMs <= m.timeoutMs) continue
+      if (this.#partitions.get(m.partition) !== 'loaded') continue
+      const epoch = this.#loadEpoch.get(m.partition) ?? 0
+      this.#logger.info({ transactionalId: m.transactionalId, timeoutMs: m.timeoutMs }, 'aborting a transaction open past its timeout')
+      this.#prepareEnd(m, { commit: false, bumpEpoch: true }, epoch).catch((err: unknown) => this.#logger.warn({ transactionalId: m.transactionalId, err: (err as Error).message }, 'aborting a timed-out transaction failed; retried at the next check'))
+    }
+  }
+
+  close(): void {
+    this.#closed = true
+    clearInterval(this.#timer)
+    for (const index of [...this.#partitions.keys()]) this.#unload(index)
+    this.#markers.close()
+  }
+}

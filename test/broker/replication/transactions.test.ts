@@ -1,0 +1,119 @@
+// The data plane of transactions (KIP-98) in one partition: open transactions hold the last
+// stable offset back, markers close them, aborts are indexed per segment (.txnindex) and survive a
+// crash (the index file, or the producer-state replay restoring a lost entry) and truncation.
+
+import { rm } from 'node:fs/promises'
+import path from 'node:path'
+import t from 'tap'
+import { DEFAULT_BROKER_CONFIG } from '../../../broker/config.js'
+import { segmentFileName } from '../../../broker/log/segment.js'
+import { LeaderEpochCache } from '../../../broker/replication/leader-epoch-cache.js'
+import { Partition, type PartitionState } from '../../../broker/replication/partition.js'
+import { ProducerStateManager } from '../../../broker/replication/producer-state.js'
+import { parseTopicConfig } from '../../../broker/topic-config.js'
+import { decodeBatches, encodeBatch, isControlBatch } from '../../../client/protocol/records.js'
+import { openLog, tempDir } from '../../helpers/log.js'
+
+const ME = 1
+const SOLO: PartitionState = { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [ME], isr: [ME] }
+
+async function partitionAt(t: { teardown(fn: () => unknown): void }, dir: string): Promise<Partition> {
+  const { log } = await openLog(dir)
+  t.teardown(() => log.close())
+  const epochs = await LeaderEpochCache.load(dir, (await import('../../helpers/log.js')).silentLogger)
+  const p = new Partition({ topic: 't', index: 0, log, epochs, config: parseTopicConfig(DEFAULT_BROKER_CONFIG, {}), nodeId: ME, highWatermark: 0n, state: SOLO })
+  await p.becomeLeader(SOLO, 0)
+  await p.producerStateLoaded()
+  return p
+}
+
+const txnBatch = (producerId: bigint, baseSequence: number, values: string[]): Buffer =>
+  encodeBatch(values.map((v) => ({ value: v })), { timestamp: 1, producerId, producerEpoch: 0, baseSequence, transactional: true })
+const plainBatch = (values: string[]): Buffer => encodeBatch(values.map((v) => ({ value: v })), { timestamp: 1 })
+const marker = (producerId: bigint, commit: boolean) => ({ producerId, producerEpoch: 0, commit, coordinatorEpoch: 1, timestampMs: 1 })
+
+t.test('producer state: a transactional batch opens, a marker closes, the oldest open bounds stability', async (t) => {
+  const s = new ProducerStateManager()
+  const h = (producerId: bigint, baseSequence: number, transactional: boolean) => ({ producerId, producerEpoch: 0, baseSequence, lastOffsetDelta: 1, attributes: transactional ? 0x10 : 0 })
+  s.record(h(1n, 0, false), 0n)
+  t.equal(s.firstUnstableOffset, null, 'idempotent, not transactional: nothing open')
+  s.record(h(2n, 0, true), 2n)
+  s.record(h(3n, 0, true), 4n)
+  s.record(h(2n, 2, true), 6n)
+  t.equal(s.firstUnstableOffset, 2n, 'the oldest open transaction starts at its first batch')
+  t.same(s.recordMarker({ producerId: 2n, producerEpoch: 0 }, 8n, false), { producerId: 2n, firstOffset: 2n, lastOffset: 8n, commit: false })
+  t.equal(s.firstUnstableOffset, 4n, 'closing it moves stability to the next open one')
+  t.equal(s.recordMarker({ producerId: 9n, producerEpoch: 0 }, 9n, true), null, 'a marker with nothing open closes nothing')
+  t.throws(() => s.checkMarker(3n, -1), { code: 'INVALID_PRODUCER_EPOCH' }, 'a marker older than the producer epoch is fenced')
+  s.recordMarker({ producerId: 3n, producerEpoch: 0 }, 10n, true)
+  t.equal(s.firstUnstableOffset, null)
+})
+
+t.test('the last stable offset, read_committed reads and aborted transactions', async (t) => {
+  const p = await partitionAt(t, await tempDir(t))
+  await p.appendAsLeader(txnBatch(10n, 0, ['a0', 'a1'])) // 0-1, to abort
+  await p.appendAsLeader(plainBatch(['p2'])) // 2
+  await p.appendAsLeader(txnBatch(11n, 0, ['c3'])) // 3, to commit
+  t.equal(p.highWatermark, 4n)
+  t.equal(p.lastStableOffset, 0n, 'held at the oldest open transaction')
+  const none = await p.read(0n, 1 << 20, { committed: true })
+  t.equal(none.records.length, 0, 'read_committed reads nothing past the LSO')
+  const abort = await p.appendTxnMarker(marker(10n, false)) // 4
+  t.equal(abort.baseOffset, 4n)
+  t.equal(p.lastStableOffset, 3n, 'the abort closes producer 10; producer 11 still holds it at 3')
+  await p.appendTxnMarker(marker(11n, true)) // 5
+  t.equal(p.lastStableOffset, 6n, 'all decided: the LSO is the high watermark')
+  const r = await p.read(0n, 1 << 20, { committed: true })
+  t.equal(r.lastStableOffset, 6n)
+  t.same(r.abortedTransactions, [{ producerId: 10n, firstOffset: 0n }], 'the aborted transaction overlapping the read')
+  const batches = decodeBatches(r.records).batches
+  t.same(batches.filter((b) => isControlBatch(b.header)).map((b) => b.header.baseOffset), [4n, 5n], 'markers are control batches at their offsets')
+  t.equal((await p.read(5n, 1 << 20, { committed: true })).abortedTransactions, null, 'a read past the marker overlaps no aborted transaction')
+  await t.rejects(p.appendTxnMarker({ ...marker(10n, true), producerEpoch: -1 }), { code: 'INVALID_PRODUCER_EPOCH' })
+  await t.rejects(p.appendAsLeader(encodeBatch([{ value: 'x' }], { timestamp: 1, control: true })), { code: 'INVALID_RECORD' }, 'clients cannot produce control batches')
+})
+
+t.test('the txnindex survives a crash, is restored by the replay when lost, and is truncated with the log', async (t) => {
+  const dir = await tempDir(t)
+  const p = await partitionAt(t, dir)
+  await p.appendAsLeader(txnBatch(20n, 0, ['x0', 'x1']))
+  await p.appendTxnMarker(marker(20n, false)) // 2
+  await p.appendAsLeader(txnBatch(21n, 0, ['y3'])) // 3, left open
+  // "Kill": reopen the directory without closing the first log (no clean shutdown).
+  const again = await partitionAt(t, dir)
+  t.same(again.log.abortedTxns(0n, 10n).map((e) => [e.producerId, e.firstOffset, e.lastOffset]), [[20n, 0n, 2n]], 'the index file is loaded')
+  t.equal(again.lastStableOffset, 3n, 'the open transaction is rebuilt from the log')
+  await rm(path.join(dir, segmentFileName(0n, '.txnindex')))
+  const restored = await partitionAt(t, dir)
+  t.same(restored.log.abortedTxns(0n, 10n).map((e) => [e.producerId, e.firstOffset, e.lastOffset]), [[20n, 0n, 2n]], 'a lost index entry is restored by the replay')
+  restored.becomeFollower({ ...SOLO, leader: 2, leaderEpoch: 1 })
+  await restored.truncateTo(2n)
+  t.same(restored.log.abortedTxns(0n, 10n), [], 'truncating the marker away drops its entry')
+  const afterTruncate = await partitionAt(t, dir)
+  t.same(afterTruncate.log.abortedTxns(0n, 10n), [], 'and the file agrees')
+  t.equal(afterTruncate.lastStableOffset, 0n, 'producer 20 is open again: its marker is gone')
+})
+
+t.test('compaction keeps a committed record whose key an aborted transaction wrote later, and stops at the LSO', async (t) => {
+  const { cleanLog } = await import('../../../broker/log/compaction.js')
+  const { cleanOptions, readRecords } = await import('../../helpers/compaction.js')
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir, { config: { cleanupPolicy: 'compact', segmentBytes: 600, indexIntervalBytes: 100 } })
+  t.teardown(() => log.close())
+  const epochs = await LeaderEpochCache.load(dir, (await import('../../helpers/log.js')).silentLogger)
+  const p = new Partition({ topic: 't', index: 0, log, epochs, config: parseTopicConfig(DEFAULT_BROKER_CONFIG, {}), nodeId: ME, highWatermark: 0n, state: SOLO })
+  await p.becomeLeader(SOLO, 0)
+  await p.producerStateLoaded()
+  const keyed = (producerId: bigint, value: string): Buffer => encodeBatch([{ key: 'k', value }], { timestamp: 1, producerId, producerEpoch: 0, baseSequence: 0, transactional: true })
+  await p.appendAsLeader(keyed(20n, 'committed')) // 0
+  await p.appendTxnMarker(marker(20n, true)) // 1
+  await p.appendAsLeader(keyed(21n, 'aborted')) // 2
+  await p.appendTxnMarker(marker(21n, false)) // 3
+  await p.appendAsLeader(keyed(22n, 'open')) // 4: never ended
+  while (log.segmentCount < 4) await p.appendAsLeader(encodeBatch([{ key: `filler-${log.logEndOffset}`, value: 'f' }], { timestamp: 1 }))
+  t.equal(p.lastStableOffset, 4n, 'the open transaction holds the last stable offset at 4')
+  await cleanLog(log, cleanOptions(() => 1, { upperBoundOffset: p.lastStableOffset }))
+  const values = (await readRecords(log)).filter((r) => r.key === 'k').map((r) => r.value)
+  t.ok(values.includes('committed'), `the committed value of k survives the aborted one written after it (k now: ${values.join(', ')})`)
+  t.ok(values.includes('open'), 'the open transaction\'s record, past the LSO, is not cleaned')
+})
