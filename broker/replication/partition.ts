@@ -15,7 +15,7 @@
 
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
-import { batchSizeAt, CONTROL_TYPE, controlTypeAt, encodeTxnMarker, isControlBatch, readBatchHeader, validateBatchRecords, verifyBatches, type BatchHeader, type BatchSpan } from '../../client/protocol/records.js'
+import { batchSizeAt, CONTROL_TYPE, controlTypeAt, encodeTxnMarker, isControlBatch, isTransactionalBatch, readBatchHeader, validateBatchRecords, verifyBatches, type BatchHeader, type BatchSpan } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
 import type { AbortedTxn } from '../log/txn-index.js'
 import type { TopicConfig } from '../topic-config.js'
@@ -200,6 +200,8 @@ export class Partition {
    * log.append calls after it), so each waits for the one before.
    */
   #validating: Promise<unknown> = Promise.resolve()
+  /** Aborted transactions closed in producer state whose .txnindex entry is still being written. */
+  #pendingAborts: AbortedTxn[] = []
   /** The broker's lease on leadership: leading acts only while it holds. */
   readonly #lease: LeaderLease
 
@@ -355,7 +357,7 @@ export class Partition {
    * coordinator's TxnOffsetCommit, as Kafka's AppendOrigin.Coordinator): it carries no sequence
    * number, so only the producer's epoch is checked (a fenced producer's offsets are refused).
    */
-  async appendAsLeader(records: Buffer, clientLeaderEpoch = -1, options: { origin?: AppendOrigin } = {}): Promise<AppendResult> {
+  async appendAsLeader(records: Buffer, clientLeaderEpoch = -1, options: { origin?: AppendOrigin; transactionalId?: string | null } = {}): Promise<AppendResult> {
     this.#requireLeader()
     if (records.length > this.config.maxMessageBytes) {
       throw new StrandProtocolError('MESSAGE_TOO_LARGE', `The payload is ${records.length} bytes; max.message.bytes is ${this.config.maxMessageBytes}.`)
@@ -366,6 +368,13 @@ export class Partition {
     await validated
     if (spans.some((span) => isControlBatch(span.header))) {
       throw new StrandProtocolError('INVALID_RECORD', `Control batches are written by the broker (WriteTxnMarkers), not produced.`)
+    }
+    // A transactional batch opens a transaction that holds the last stable offset back until a
+    // marker closes it: only a producer of a transactional id (authorized for it, at the gate) may
+    // send one, as in Kafka. (Checking that the partition was added to that producer's
+    // transaction, KIP-890, is not done yet.)
+    if (options.origin !== 'coordinator' && (options.transactionalId ?? null) === null && spans.some((span) => isTransactionalBatch(span.header))) {
+      throw new StrandProtocolError('INVALID_RECORD', 'A transactional batch needs the Produce request\'s transactionalId.')
     }
     const idempotent = spans.some((span) => span.header.producerId >= 0n)
     if (idempotent && spans.length !== 1) {
@@ -446,7 +455,17 @@ export class Partition {
       const done = this.#applyBatch(records, span.pos, span.sizeBytes, span.header)
       if (done !== null && !done.commit) aborted.push(this.#abortedEntry(done))
     }
-    await this.log.addAbortedTxns(aborted)
+    this.#pendingAborts.push(...aborted)
+    await this.#indexAborts(aborted)
+  }
+
+  /** Writes aborts to the segments' .txnindex; until then reads find them in `#pendingAborts`. */
+  async #indexAborts(entries: readonly AbortedTxn[]): Promise<void> {
+    try {
+      await this.log.addAbortedTxns(entries)
+    } finally {
+      this.#pendingAborts = this.#pendingAborts.filter((e) => !entries.includes(e))
+    }
   }
 
   /** Updates producer state with a batch in the log; returns the transaction a marker closed, if any. */
@@ -486,6 +505,9 @@ export class Partition {
         beforeWrite: (placed) => {
           this.producers.checkMarker(m.producerId, m.producerEpoch)
           done = this.producers.recordMarker(header, placed[0]!.baseOffset, m.commit)
+          // Closing the transaction moves the last stable offset past it at once: its abort must be
+          // known to reads from the same moment, not once the .txnindex write below is done.
+          if (done !== null && !done.commit) this.#pendingAborts.push(this.#abortedEntry(done))
         },
       })
     } catch (err) {
@@ -493,7 +515,7 @@ export class Partition {
       throw err
     }
     const closed = done as CompletedTxn | null
-    if (closed !== null && !closed.commit) await this.log.addAbortedTxns([this.#abortedEntry(closed)])
+    if (closed !== null && !closed.commit) await this.#indexAborts(this.#pendingAborts.slice(-1))
     if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#lagClock())
     this.maybeAdvanceHighWatermark()
     if (!this.#lease.valid()) throw this.#notLeadingError()
@@ -747,6 +769,9 @@ export class Partition {
     let abortedTransactions: ReadResult['abortedTransactions'] = null
     if (committed && records.length > 0) {
       const found = this.log.abortedTxns(offset, nextOffset)
+      for (const e of this.#pendingAborts) {
+        if (e.lastOffset >= offset && e.firstOffset < nextOffset && !found.some((f) => f.producerId === e.producerId && f.lastOffset === e.lastOffset)) found.push(e)
+      }
       if (found.length > 0) abortedTransactions = found.map((t) => ({ producerId: t.producerId, firstOffset: t.firstOffset }))
     }
     return { records, highWatermark: hw, lastStableOffset: lso, logStartOffset, abortedTransactions }

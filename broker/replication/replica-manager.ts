@@ -405,10 +405,10 @@ export class ReplicaManager {
     return [...this.#partitions.values()]
   }
 
-  async appendAsLeader(topic: string, index: number, records: Buffer, clientLeaderEpoch = -1): ReturnType<Partition['appendAsLeader']> {
+  async appendAsLeader(topic: string, index: number, records: Buffer, clientLeaderEpoch = -1, transactionalId: string | null = null): ReturnType<Partition['appendAsLeader']> {
     const partition = this.partition(topic, index)
     const highWatermark = partition.highWatermark
-    const result = await partition.appendAsLeader(records, clientLeaderEpoch)
+    const result = await partition.appendAsLeader(records, clientLeaderEpoch, { transactionalId })
     // Consumers read below the high watermark: an append wakes them only when it moved it (an ISR
     // of one); otherwise the followers' fetches move it and wake them (recordFollowerFetch).
     if (partition.highWatermark > highWatermark) this.waiters.notify(partition.key)

@@ -76,6 +76,10 @@ function clusterGate<K extends ApiKeyValue>(op: Operation, denied: Res<K>): Gate
 const NO_BYTES = Buffer.alloc(0)
 
 const produce: Gate<typeof ApiKey.Produce> = (a, body) => {
+  // A transactional producer's batches need write on its transactional id (Kafka's rule).
+  if (body.transactionalId !== null && !a.can('write', 'transactional-id', body.transactionalId)) {
+    return { denied: { throttleTimeMs: 0, topics: body.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ index: p.index, errorCode: TXN_DENIED, errorMessage: null, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n })) })) } }
+  }
   const { kept, refused } = splitTopics(body.topics, (n) => a.can('write', 'topic', n))
   if (refused.length === 0) return { body }
   const denied = refused.map((t) => ({

@@ -9,12 +9,15 @@ export const PRODUCE_USAGE = `Usage: strand produce <topic> [--key-separator S] 
   Sends each line of stdin as one record; with --key-separator, "key<S>value".`
 
 export const CONSUME_USAGE = `Usage: strand consume <topic> [--group G] [--from-beginning] [--max-messages N] [--partition N]
+                      [--isolation read_uncommitted|read_committed]
                       [--print-key] [--print-offset] [--print-partition] [--print-timestamp] [--json]
   Prints each record's value (and what --print-* asks for), tab-separated; --json: one object per line.
   Without --max-messages it runs until interrupted.
   --group G: reads as a member of consumer group G (the group shares the topic's partitions out) and
   commits each batch once printed; starts at the group's committed offsets, else at the log end
-  (--from-beginning: the log start). --max-messages N commits exactly the N printed.`
+  (--from-beginning: the log start). --max-messages N commits exactly the N printed.
+  --isolation read_committed: only records of committed transactions (and of producers without
+  one), nothing past the last stable offset; default read_uncommitted.`
 
 /** Records a produce keeps unacknowledged before it waits: bounds memory on a large stdin. */
 const PRODUCE_INFLIGHT_RECORDS_MAX = 10_000
@@ -79,8 +82,11 @@ export async function consumeCommand(argv: string[], connect: Connect, out: Out)
     'print-partition': { type: 'boolean', default: false },
     'print-timestamp': { type: 'boolean', default: false },
     group: { type: 'string' },
+    isolation: { type: 'string' },
   })
   if (values.help) return out(CONSUME_USAGE)
+  const isolation = values.isolation ?? 'read_uncommitted'
+  if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') throw new UsageError(`--isolation must be read_uncommitted or read_committed, not "${isolation}".`)
   const topic = topicOf(positionals, CONSUME_USAGE)
   const maxMessages = positiveInt('max-messages', values['max-messages'], Number.POSITIVE_INFINITY)
   const only = partitionOf(values.partition)
@@ -90,8 +96,8 @@ export async function consumeCommand(argv: string[], connect: Connect, out: Out)
   try {
     const info = (await strand.admin().metadata([topic])).topics.find((t) => t.name === topic)
     if (info === undefined) throw new UsageError(`Topic "${topic}" does not exist.`)
-    if (values.group !== undefined) return await consumeAsMember(strand, { topic, groupId: values.group, fromBeginning: values['from-beginning'], maxMessages }, (p, m) => out(formatMessage(p, m, values)))
-    const consumer = strand.consumer({ maxWaitMs: 500 })
+    if (values.group !== undefined) return await consumeAsMember(strand, { topic, groupId: values.group, fromBeginning: values['from-beginning'], maxMessages, isolation }, (p, m) => out(formatMessage(p, m, values)))
+    const consumer = strand.consumer({ maxWaitMs: 500, isolationLevel: isolation })
     const partitions = only === undefined ? info.partitions.map((p) => p.partition) : [only]
     const offset = values['from-beginning'] ? ('earliest' as const) : ('latest' as const)
     consumer.assign(partitions.map((partition) => ({ topic, partition, offset })))
@@ -122,11 +128,11 @@ export async function consumeCommand(argv: string[], connect: Connect, out: Out)
  */
 async function consumeAsMember(
   strand: Strand,
-  options: { topic: string; groupId: string; fromBeginning: boolean; maxMessages: number },
+  options: { topic: string; groupId: string; fromBeginning: boolean; maxMessages: number; isolation: 'read_uncommitted' | 'read_committed' },
   print: (partition: number, m: ConsumedMessage) => void,
 ): Promise<void> {
   const { topic, maxMessages } = options
-  const consumer = strand.consumer({ groupId: options.groupId, autoCommit: false, maxWaitMs: 500 })
+  const consumer = strand.consumer({ groupId: options.groupId, autoCommit: false, maxWaitMs: 500, isolationLevel: options.isolation })
   let interrupted = false
   const stop = (): void => {
     interrupted = true

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { jsonLines, strand as cli } from '../helpers/cli.js'
 import { TestCluster } from '../helpers/cluster.js'
 import { watchPartitions } from '../helpers/replication.js'
 import { waitFor } from '../helpers/wait.js'
@@ -84,5 +85,16 @@ t.test('read_committed consumers see transactions whole or not at all', async (t
     await waitFor(() => seen(committed, 'after') === PARTITIONS * 2, { what: 'read_committed to see the transaction committed after the dead one (its timeout passed, the coordinator aborted it)', timeoutMs: 30_000 })
     t.equal(seen(committed, 'after'), PARTITIONS * 2, 'the transaction committed after the dead one is seen whole')
     t.equal([...committed.seen.values()].filter((v) => v.startsWith('z-')).length, 0, 'no record of the dead producer\'s transaction is ever seen by read_committed')
+  })
+
+  await t.test('strand consume --isolation read_committed prints only committed records', async (t) => {
+    const b = ['--bootstrap', cluster.bootstrap.join(','), '--json']
+    const want = [...committed.seen.values()].sort()
+    const run = await cli(['consume', TOPIC, '--from-beginning', '--isolation', 'read_committed', '--max-messages', String(want.length), ...b])
+    t.equal(run.code, 0, run.stderr)
+    t.same(jsonLines<{ value: string }>(run).map((r) => r.value).sort(), want, `the ${want.length} committed records, none of the aborted or the dead producer's`)
+    const bad = await cli(['consume', TOPIC, '--isolation', 'serializable', ...b])
+    t.not(bad.code, 0, 'an unknown isolation level exits non-zero')
+    t.match(bad.stderr, /--isolation must be read_uncommitted or read_committed/, 'with a message saying what is allowed')
   })
 })

@@ -9,6 +9,7 @@
 import t from 'tap'
 import type { Connection } from '../../client/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
+import { errorCodeOf } from '../../client/protocol/errors.js'
 import { encodeBatch } from '../../client/protocol/records.js'
 import { TestCluster } from '../helpers/cluster.js'
 import { watchPartitions } from '../helpers/replication.js'
@@ -25,7 +26,7 @@ async function producerId(conn: Connection): Promise<bigint> {
 /** One transactional batch of `values` from producer `pid` (epoch 0) at `sequence`, acks=all; returns its base offset. */
 async function sendTxn(conn: Connection, partition: number, pid: bigint, sequence: number, values: string[]): Promise<bigint> {
   const records = encodeBatch(values.map((value) => ({ value })), { timestamp: Date.now(), producerId: pid, producerEpoch: 0, baseSequence: sequence, transactional: true })
-  const res = await conn.request(ApiKey.Produce, { transactionalId: null, acks: -1, timeoutMs: 10_000, topics: [{ name: TOPIC, partitions: [{ index: partition, currentLeaderEpoch: -1, records }] }] })
+  const res = await conn.request(ApiKey.Produce, { transactionalId: `txdata-${pid}`, acks: -1, timeoutMs: 10_000, topics: [{ name: TOPIC, partitions: [{ index: partition, currentLeaderEpoch: -1, records }] }] })
   const p = res.topics[0]!.partitions[0]!
   if (p.errorCode !== 0) throw new Error(`Produce to ${TOPIC}-${partition}: error ${p.errorCode} ${p.errorMessage ?? ''}`)
   return p.baseOffset
@@ -53,6 +54,13 @@ t.test('read_committed sees committed transactions whole, aborted never, open on
   const leaders = await Promise.all(parts.map(async (p) => (await cluster.waitForPartition(strand, TOPIC, p, (x) => x.leaderId > 0 && x.isr.length === 3, 'three in-sync replicas')).leaderId))
   const conn = (p: number): Connection => cluster.connection(leaders[p]!, `txdata-${p}`, 15_000)
   const [committer, aborter, open] = [await producerId(conn(0)), await producerId(conn(0)), await producerId(conn(0))]
+
+  // A transactional batch outside a transactional producer's request would hold the LSO back with
+  // no coordinator to ever close it: refused, nothing appended.
+  const stray = encodeBatch([{ value: 'stray' }], { timestamp: Date.now(), producerId: committer, producerEpoch: 0, baseSequence: 0, transactional: true })
+  const refused = await conn(0).request(ApiKey.Produce, { transactionalId: null, acks: -1, timeoutMs: 10_000, topics: [{ name: TOPIC, partitions: [{ index: 0, currentLeaderEpoch: -1, records: stray }] }] })
+  t.equal(refused.topics[0]!.partitions[0]!.errorCode, errorCodeOf('INVALID_RECORD'), 'a transactional batch without a transactionalId is refused (INVALID_RECORD)')
+  t.equal(await latest(conn(0), 0, 0), 0n, 'and nothing was appended')
 
   // Interleaved on both partitions: committed c*, aborted a*, and (on partition 0) open o*.
   for (const p of parts) {

@@ -27,7 +27,7 @@ function failed(index: number, err: unknown): PartitionResponse {
   }
 }
 
-async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, topic: string, index: number, leaderEpoch: number, records: Buffer): Promise<PartitionResponse> {
+async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, topic: string, index: number, leaderEpoch: number, records: Buffer, transactionalId: string | null): Promise<PartitionResponse> {
   try {
     const partition = ctx.replicas.partition(topic, index)
     // Checked here, before anything is appended or an acks=all is refused for a small ISR, and
@@ -38,7 +38,7 @@ async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, t
       throw new StrandProtocolError('NOT_ENOUGH_REPLICAS', `${topic}-${index} has ${isr} in-sync replicas; min.insync.replicas is ${partition.config.minInsyncReplicas}.`)
     }
     const bytes = records.length
-    const r = await ctx.replicas.appendAsLeader(topic, index, records, leaderEpoch)
+    const r = await ctx.replicas.appendAsLeader(topic, index, records, leaderEpoch, transactionalId)
     ctx.metrics.inc('strand_messages_in_total', 'Records appended as leader, by topic.', { topic }, Number(r.lastOffset - r.baseOffset + 1n))
     ctx.metrics.inc('strand_bytes_in_total', 'Record batch bytes appended as leader, by topic.', { topic }, bytes)
     if (acks === -1) await partition.waitForCommit(r.lastOffset + 1n, timeoutMs)
@@ -59,7 +59,7 @@ export async function handleProduce(ctx: HandlerContext, req: ProduceRequestAnyV
           t.name.startsWith(INTERNAL_TOPIC_PREFIX)
             ? Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_TOPIC', `"${t.name}" is internal: only the broker writes it (its records would forge committed offsets).`)))
             : VALID_ACKS.has(acks)
-            ? appendOne(ctx, acks, Math.max(0, req.timeoutMs), t.name, p.index, produceLeaderEpochOf(p), p.records)
+            ? appendOne(ctx, acks, Math.max(0, req.timeoutMs), t.name, p.index, produceLeaderEpochOf(p), p.records, req.transactionalId)
             : Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_REQUIRED_ACKS', `acks was ${acks}.`))),
         ),
       ),

@@ -29,6 +29,8 @@ async function partitionAt(t: { teardown(fn: () => unknown): void }, dir: string
 
 const txnBatch = (producerId: bigint, baseSequence: number, values: string[]): Buffer =>
   encodeBatch(values.map((v) => ({ value: v })), { timestamp: 1, producerId, producerEpoch: 0, baseSequence, transactional: true })
+/** A transactional producer's append: its request names its transactional id. */
+const appendTxn = (p: Partition, batch: Buffer) => p.appendAsLeader(batch, -1, { transactionalId: 'tx' })
 const plainBatch = (values: string[]): Buffer => encodeBatch(values.map((v) => ({ value: v })), { timestamp: 1 })
 const marker = (producerId: bigint, commit: boolean) => ({ producerId, producerEpoch: 0, commit, coordinatorEpoch: 1, timestampMs: 1 })
 
@@ -51,9 +53,9 @@ t.test('producer state: a transactional batch opens, a marker closes, the oldest
 
 t.test('the last stable offset, read_committed reads and aborted transactions', async (t) => {
   const p = await partitionAt(t, await tempDir(t))
-  await p.appendAsLeader(txnBatch(10n, 0, ['a0', 'a1'])) // 0-1, to abort
+  await appendTxn(p, txnBatch(10n, 0, ['a0', 'a1'])) // 0-1, to abort
   await p.appendAsLeader(plainBatch(['p2'])) // 2
-  await p.appendAsLeader(txnBatch(11n, 0, ['c3'])) // 3, to commit
+  await appendTxn(p, txnBatch(11n, 0, ['c3'])) // 3, to commit
   t.equal(p.highWatermark, 4n)
   t.equal(p.lastStableOffset, 0n, 'held at the oldest open transaction')
   const none = await p.read(0n, 1 << 20, { committed: true })
@@ -76,9 +78,9 @@ t.test('the last stable offset, read_committed reads and aborted transactions', 
 t.test('the txnindex survives a crash, is restored by the replay when lost, and is truncated with the log', async (t) => {
   const dir = await tempDir(t)
   const p = await partitionAt(t, dir)
-  await p.appendAsLeader(txnBatch(20n, 0, ['x0', 'x1']))
+  await appendTxn(p, txnBatch(20n, 0, ['x0', 'x1']))
   await p.appendTxnMarker(marker(20n, false)) // 2
-  await p.appendAsLeader(txnBatch(21n, 0, ['y3'])) // 3, left open
+  await appendTxn(p, txnBatch(21n, 0, ['y3'])) // 3, left open
   // "Kill": reopen the directory without closing the first log (no clean shutdown).
   const again = await partitionAt(t, dir)
   t.same(again.log.abortedTxns(0n, 10n).map((e) => [e.producerId, e.firstOffset, e.lastOffset]), [[20n, 0n, 2n]], 'the index file is loaded')
@@ -105,11 +107,11 @@ t.test('compaction keeps a committed record whose key an aborted transaction wro
   await p.becomeLeader(SOLO, 0)
   await p.producerStateLoaded()
   const keyed = (producerId: bigint, value: string): Buffer => encodeBatch([{ key: 'k', value }], { timestamp: 1, producerId, producerEpoch: 0, baseSequence: 0, transactional: true })
-  await p.appendAsLeader(keyed(20n, 'committed')) // 0
+  await appendTxn(p, keyed(20n, 'committed')) // 0
   await p.appendTxnMarker(marker(20n, true)) // 1
-  await p.appendAsLeader(keyed(21n, 'aborted')) // 2
+  await appendTxn(p, keyed(21n, 'aborted')) // 2
   await p.appendTxnMarker(marker(21n, false)) // 3
-  await p.appendAsLeader(keyed(22n, 'open')) // 4: never ended
+  await appendTxn(p, keyed(22n, 'open')) // 4: never ended
   while (log.segmentCount < 4) await p.appendAsLeader(encodeBatch([{ key: `filler-${log.logEndOffset}`, value: 'f' }], { timestamp: 1 }))
   t.equal(p.lastStableOffset, 4n, 'the open transaction holds the last stable offset at 4')
   await cleanLog(log, cleanOptions(() => 1, { upperBoundOffset: p.lastStableOffset }))
