@@ -15,7 +15,7 @@
 
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
-import { batchSizeAt, CONTROL_TYPE, controlTypeAt, encodeTxnMarker, isControlBatch, isTransactionalBatch, readBatchHeader, validateBatchRecords, verifyBatches, type BatchHeader, type BatchSpan } from '../../client/protocol/records.js'
+import { batchSizeAt, CONTROL_TYPE, controlTypeAt, coordinatorEpochAt, encodeTxnMarker, isControlBatch, isTransactionalBatch, readBatchHeader, validateBatchRecords, verifyBatches, type BatchHeader, type BatchSpan } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
 import type { AbortedTxn } from '../log/txn-index.js'
 import type { TopicConfig } from '../topic-config.js'
@@ -477,7 +477,7 @@ export class Partition {
     }
     const type = controlTypeAt(buf, pos, sizeBytes)
     if (type !== CONTROL_TYPE.commit && type !== CONTROL_TYPE.abort) return null
-    return this.producers.recordMarker(header, header.baseOffset, type === CONTROL_TYPE.commit)
+    return this.producers.recordMarker(header, header.baseOffset, type === CONTROL_TYPE.commit, coordinatorEpochAt(buf, pos, sizeBytes))
   }
 
   #abortedEntry(t: CompletedTxn): AbortedTxn {
@@ -503,8 +503,8 @@ export class Partition {
         assignOffsets: true,
         leaderEpoch: this.#state.leaderEpoch,
         beforeWrite: (placed) => {
-          this.producers.checkMarker(m.producerId, m.producerEpoch)
-          done = this.producers.recordMarker(header, placed[0]!.baseOffset, m.commit)
+          this.producers.checkMarker(m.producerId, m.producerEpoch, m.coordinatorEpoch)
+          done = this.producers.recordMarker(header, placed[0]!.baseOffset, m.commit, m.coordinatorEpoch)
           // Closing the transaction moves the last stable offset past it at once: its abort must be
           // known to reads from the same moment, not once the .txnindex write below is done.
           if (done !== null && !done.commit) this.#pendingAborts.push(this.#abortedEntry(done))

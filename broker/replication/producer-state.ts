@@ -33,6 +33,8 @@ interface ProducerEntry {
   epoch: number
   /** Oldest first, at most PRODUCER_BATCHES_KEPT. */
   batches: ProducerBatch[]
+  /** The coordinator epoch of the producer's last marker here (-1: none): an older one is a deposed coordinator's. */
+  coordinatorEpoch: number
 }
 
 export type SequenceCheck = { kind: 'append' } | { kind: 'duplicate'; batch: ProducerBatch }
@@ -77,10 +79,16 @@ export class ProducerStateManager {
    * The leader's check of a marker before appending it: INVALID_PRODUCER_EPOCH for an epoch older
    * than the producer's here (Kafka's zombie-coordinator / fenced-producer check).
    */
-  checkMarker(producerId: bigint, producerEpoch: number): void {
+  checkMarker(producerId: bigint, producerEpoch: number, coordinatorEpoch = -1): void {
     const e = this.#producers.get(producerId)
     if (e !== undefined && producerEpoch < e.epoch) {
       throw new StrandProtocolError('INVALID_PRODUCER_EPOCH', `A marker for producer ${producerId} at epoch ${producerEpoch} is older than its epoch ${e.epoch} here.`)
+    }
+    // A coordinator that lost its partition (cut off, its lease lapsed) may still be retrying an
+    // old transaction's markers after its successor completed that transaction and the producer
+    // opened the next one: its marker would close the new transaction (Kafka's check too).
+    if (e !== undefined && coordinatorEpoch < e.coordinatorEpoch) {
+      throw new StrandProtocolError('TRANSACTION_COORDINATOR_FENCED', `A marker for producer ${producerId} from coordinator epoch ${coordinatorEpoch}; epoch ${e.coordinatorEpoch} wrote here already.`)
     }
   }
 
@@ -96,11 +104,15 @@ export class ProducerStateManager {
   }
 
   /** A marker for `h`'s producer is in the log at `offset`: closes its open transaction, if any. */
-  recordMarker(h: Pick<BatchHeader, 'producerId' | 'producerEpoch'>, offset: bigint, commit: boolean): CompletedTxn | null {
-    const e = this.#producers.get(h.producerId)
+  recordMarker(h: Pick<BatchHeader, 'producerId' | 'producerEpoch'>, offset: bigint, commit: boolean, coordinatorEpoch = -1): CompletedTxn | null {
+    let e = this.#producers.get(h.producerId)
     // A marker may carry a bumped epoch (the coordinator aborting a timed-out transaction): the
     // producer's older batches are fenced from then on, and its next epoch starts at sequence 0.
-    if (e === undefined || h.producerEpoch > e.epoch) this.#producers.set(h.producerId, { epoch: h.producerEpoch, batches: [] })
+    if (e === undefined || h.producerEpoch > e.epoch) {
+      e = { epoch: h.producerEpoch, batches: [], coordinatorEpoch: e?.coordinatorEpoch ?? -1 }
+      this.#producers.set(h.producerId, e)
+    }
+    if (coordinatorEpoch > e.coordinatorEpoch) e.coordinatorEpoch = coordinatorEpoch
     const firstOffset = this.#openTxns.get(h.producerId)
     if (firstOffset === undefined) return null
     this.#openTxns.delete(h.producerId)
@@ -147,7 +159,7 @@ export class ProducerStateManager {
     if (h.producerId < 0n) return
     let e = this.#producers.get(h.producerId)
     if (e === undefined || h.producerEpoch > e.epoch) {
-      e = { epoch: h.producerEpoch, batches: [] }
+      e = { epoch: h.producerEpoch, batches: [], coordinatorEpoch: e?.coordinatorEpoch ?? -1 }
       this.#producers.set(h.producerId, e)
     }
     if (h.attributes !== undefined && (h.attributes & ATTR_TRANSACTIONAL_BIT) !== 0 && !this.#openTxns.has(h.producerId)) {

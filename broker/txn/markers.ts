@@ -92,7 +92,7 @@ export class MarkerChannel {
             answered.add(`${t.name}\u0000${p.partitionIndex}`)
             // A newer producer epoch at the partition: a later marker (or the next instance)
             // already ended this transaction there; nothing is left to write.
-            if (p.errorCode === 0 || p.errorCode === errorCodeOf('INVALID_PRODUCER_EPOCH') || (p.errorCode === errorCodeOf('UNKNOWN_TOPIC_OR_PARTITION') && !this.#image().topics.has(t.name))) continue
+            if (p.errorCode === 0 || p.errorCode === errorCodeOf('INVALID_PRODUCER_EPOCH') || p.errorCode === errorCodeOf('TRANSACTION_COORDINATOR_FENCED') || (p.errorCode === errorCodeOf('UNKNOWN_TOPIC_OR_PARTITION') && !this.#image().topics.has(t.name))) continue
             this.#logger.debug({ topic: t.name, partition: p.partitionIndex, leader, error: nameOfCode(p.errorCode) }, 'transaction marker refused; retrying')
             fail(t.name, p.partitionIndex)
           }

@@ -638,6 +638,13 @@ export function encodeTxnMarker(m: { producerId: bigint; producerEpoch: number; 
   return encodeBatch([{ key, value }], { timestamp: m.timestamp, producerId: m.producerId, producerEpoch: m.producerEpoch, baseSequence: -1, transactional: true, control: true })
 }
 
+/** The coordinator epoch of the transaction marker at `pos` (its first record's value); -1 when it has none readable. */
+export function coordinatorEpochAt(buf: Buffer, pos: number, sizeBytes: number): number {
+  const { records } = decodeBatch(buf.subarray(pos, pos + sizeBytes), 0)
+  const value = records[0]?.value
+  return value === null || value === undefined || value.length < 6 ? -1 : value.readInt32BE(2)
+}
+
 /** The control type of the control batch at `pos` (its first record's key); -1 when it has none readable. */
 export function controlTypeAt(buf: Buffer, pos: number, sizeBytes: number): number {
   const { records } = decodeBatch(buf.subarray(pos, pos + sizeBytes), 0)

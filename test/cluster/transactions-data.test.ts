@@ -58,8 +58,14 @@ t.test('read_committed sees committed transactions whole, aborted never, open on
   // A transactional batch outside a transactional producer's request would hold the LSO back with
   // no coordinator to ever close it: refused, nothing appended.
   const stray = encodeBatch([{ value: 'stray' }], { timestamp: Date.now(), producerId: committer, producerEpoch: 0, baseSequence: 0, transactional: true })
-  const refused = await conn(0).request(ApiKey.Produce, { transactionalId: null, acks: -1, timeoutMs: 10_000, topics: [{ name: TOPIC, partitions: [{ index: 0, currentLeaderEpoch: -1, records: stray }] }] })
-  t.equal(refused.topics[0]!.partitions[0]!.errorCode, errorCodeOf('INVALID_RECORD'), 'a transactional batch without a transactionalId is refused (INVALID_RECORD)')
+  // Retried while the new leader is still taking over (a retriable answer), as a client would.
+  const retriable = new Set(['NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_OR_PARTITION', 'REQUEST_TIMED_OUT'].map((n) => errorCodeOf(n as Parameters<typeof errorCodeOf>[0])))
+  const refused = await waitFor(async () => {
+    const res = await conn(0).request(ApiKey.Produce, { transactionalId: null, acks: -1, timeoutMs: 10_000, topics: [{ name: TOPIC, partitions: [{ index: 0, currentLeaderEpoch: -1, records: stray }] }] })
+    const code = res.topics[0]!.partitions[0]!.errorCode
+    return retriable.has(code) ? false : code
+  }, { what: 'a non-retriable answer to the stray transactional batch', timeoutMs: 15_000, intervalMs: 50 })
+  t.equal(refused, errorCodeOf('INVALID_RECORD'), 'a transactional batch without a transactionalId is refused (INVALID_RECORD)')
   t.equal(await latest(conn(0), 0, 0), 0n, 'and nothing was appended')
 
   // Interleaved on both partitions: committed c*, aborted a*, and (on partition 0) open o*.

@@ -119,3 +119,16 @@ t.test('compaction keeps a committed record whose key an aborted transaction wro
   t.ok(values.includes('committed'), `the committed value of k survives the aborted one written after it (k now: ${values.join(', ')})`)
   t.ok(values.includes('open'), 'the open transaction\'s record, past the LSO, is not cleaned')
 })
+
+t.test('a marker from a deposed coordinator (an older coordinator epoch) is fenced', async (t) => {
+  const s = new ProducerStateManager()
+  const h = (baseSequence: number, producerEpoch = 0) => ({ producerId: 7n, producerEpoch, baseSequence, lastOffsetDelta: 0, attributes: 0x10 })
+  s.record(h(0), 0n)
+  t.doesNotThrow(() => s.checkMarker(7n, 0, 3), 'the first marker, from coordinator epoch 3')
+  s.recordMarker({ producerId: 7n, producerEpoch: 0 }, 1n, true, 3)
+  s.record(h(1), 2n) // the next transaction opens
+  t.throws(() => s.checkMarker(7n, 0, 2), { code: 'TRANSACTION_COORDINATOR_FENCED' }, 'a late marker from coordinator epoch 2 cannot close it')
+  t.doesNotThrow(() => s.checkMarker(7n, 0, 3), 'the current coordinator may write again (a retried marker)')
+  s.record(h(0, 1), 3n) // the producer's epoch bumps
+  t.throws(() => s.checkMarker(7n, 1, 2), { code: 'TRANSACTION_COORDINATOR_FENCED' }, 'the coordinator epoch is kept across a producer epoch bump')
+})
