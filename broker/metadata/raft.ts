@@ -117,6 +117,8 @@ export class RaftNode {
   #log: Entry[]
   /** Volatile: highest index known committed, and highest handed out as committed. */
   #commitIndex = 0
+  /** As leader: the index of its no-op, the first entry of its term. */
+  #termStartIndex = 0
   #applied = 0
   #role: Role = 'follower'
   #leaderId: NodeId | null = null
@@ -173,6 +175,11 @@ export class RaftNode {
 
   get commitIndex(): number {
     return this.#commitIndex
+  }
+
+  /** As leader: the index of the first entry of its term (its no-op); once committed, so is everything before it. */
+  get termStartIndex(): number {
+    return this.#termStartIndex
   }
 
   get lastIndex(): number {
@@ -402,7 +409,7 @@ export class RaftNode {
     this.#checkQuorumAtMs = nowMs + this.#options.electionTimeoutMsMax
     // A no-op in the new term: entries of earlier terms commit only once one of the leader's own
     // term does (Raft section 5.4.2), so this settles them promptly.
-    this.#appendLocal({ term: this.#term, data: Buffer.alloc(0) })
+    this.#termStartIndex = this.#appendLocal({ term: this.#term, data: Buffer.alloc(0) })
     this.#broadcastAppend(nowMs)
     this.#maybeCommit()
   }
