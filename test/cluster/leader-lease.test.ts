@@ -151,10 +151,13 @@ t.test('a leader that cannot reach the controller stops leading within its lease
   const log = await readCommitted(strand, TOPIC, PARTITIONS, await Promise.all(Array.from({ length: PARTITIONS }, async (_, p) => (await strand.admin().listOffsets({ topic: TOPIC, partition: p, timestamp: 'latest' })).offset)))
   const misplaced = committed.filter((c) => log.get(`${partition}:${c.offset}`) !== c.value)
   t.same(misplaced, [], 'every acknowledged record is at its acknowledged offset')
-  const refusedValues = [refusal.value, 'refused']
+  // The first refused probe may have been appended within the lease and refused because the lease
+  // lapsed during its write (an append that outlives the lease is not acknowledged, as an acks=all
+  // produce whose leader moves is not): it may be in the log, unacknowledged. The one sent after
+  // the refusal was seen met a lapsed lease on arrival and must be nowhere.
   for (const id of cluster.ids) {
     const stored = await logRecords(cluster.dataDirs[id - 1]!, TOPIC, partition)
-    t.same(stored.filter((r) => refusedValues.includes(r.value)), [], `broker ${id}'s log holds no refused record`)
+    t.same(stored.filter((r) => r.value === 'refused'), [], `broker ${id}'s log holds no record refused on arrival`)
   }
   await Promise.all([all.close(), one.close()])
 })
