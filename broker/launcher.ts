@@ -57,6 +57,8 @@ export interface LaunchOptions {
    * namespaces). It must exec the program it is given, so the child's pid is the broker's.
    */
   wrapper?: readonly string[]
+  /** Environment variables added to this process's (STRAND_FAILPOINTS: failpoints.ts). */
+  env?: Record<string, string>
 }
 
 export async function launchBroker(options: LaunchOptions): Promise<LaunchedBroker> {
@@ -64,7 +66,8 @@ export async function launchBroker(options: LaunchOptions): Promise<LaunchedBrok
   if (options.configFile !== undefined) args.push('--config', options.configFile)
   for (const [k, v] of Object.entries(options.overrides)) args.push('--override', `${k}=${String(v)}`)
   const [command, ...commandArgs] = [...(options.wrapper ?? []), process.execPath, ...args]
-  const child = spawn(command!, commandArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  const env = options.env === undefined ? process.env : { ...process.env, ...options.env }
+  const child = spawn(command!, commandArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))
   })

@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import { ConfigError } from './config-def.js'
 import { BROKER_CONFIG_DEFS, loadBrokerConfig } from './config.js'
 import { startBroker } from './broker.js'
+import { unknownFailpoints } from './failpoints.js'
 
 const USAGE = `Usage: tsx broker/main.ts [--config <file.json>] [--override key=value ...]
 
@@ -53,6 +54,8 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) fail(err.message)
     throw err
   }
+  const unknown = unknownFailpoints()
+  if (unknown.length > 0) fail(`STRAND_FAILPOINTS names no failpoint ${unknown.join(', ')}.`)
   const logger = pino({ level: config.logLevel, base: { nodeId: config.nodeId } })
   let broker
   try {

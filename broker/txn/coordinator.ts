@@ -32,13 +32,14 @@
 // it too), and so does aborting a transaction past its timeout.
 
 import type { Logger } from 'pino'
+import { FAILPOINTS, failpoint } from '../failpoints.js'
 import { setTimeout as delay } from 'node:timers/promises'
 import { StrandProtocolError, errorCodeOf, toWireCode, type WireErrorName } from '../../client/protocol/errors.js'
 import type { InitProducerIdResponse } from '../../client/protocol/messages/producer-ids.js'
 import type { AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest } from '../../client/protocol/messages/transactions.js'
 import type { SecurityOptions } from '../../client/security.js'
 import { groupPartition } from '../group/coordinator.js'
-import { appendCommitted, replayPartition } from '../internal-partition.js'
+import { appendCommitted, appendLocally, replayPartition } from '../internal-partition.js'
 import type { MetadataImage } from '../metadata/image.js'
 import type { ProducerIdManager } from '../metadata/producer-ids.js'
 import type { Partition } from '../replication/partition.js'
@@ -216,6 +217,13 @@ export class TransactionCoordinator {
    */
   async #write(m: TxnMeta, c: Change, loadEpoch: number): Promise<void> {
     const nowMs = this.#o.clock()
+    await appendCommitted(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [this.#record(m, c, nowMs)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
+    this.#checkStillCoordinating(m, loadEpoch)
+    this.#apply(m, c, nowMs)
+  }
+
+  /** The id's state record after `c`. */
+  #record(m: TxnMeta, c: Change, nowMs: number): { key: Buffer; value: Buffer | null } {
     const partitions = c.partitions ?? m.partitions
     const value: TxnValue = {
       producerId: c.producerId ?? m.producerId,
@@ -226,11 +234,13 @@ export class TransactionCoordinator {
       lastUpdateMs: BigInt(nowMs),
       startMs: BigInt(c.startMs ?? m.startMs),
     }
-    await appendCommitted(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [txnRecord(m.transactionalId, value)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
+    return txnRecord(m.transactionalId, value)
+  }
+
+  #checkStillCoordinating(m: TxnMeta, loadEpoch: number): void {
     if (this.#loadEpoch.get(m.partition) !== loadEpoch || this.#txns.get(m.transactionalId) !== m) {
       throw new StrandProtocolError('NOT_COORDINATOR', `Broker ${this.#o.nodeId} stopped coordinating "${m.transactionalId}" during the write.`)
     }
-    this.#apply(m, c, nowMs)
   }
 
   /** Runs `fn` as the id's one state change in flight; concurrent requests get CONCURRENT_TRANSACTIONS. */
@@ -408,6 +418,7 @@ export class TransactionCoordinator {
     const producerEpoch = how.bumpEpoch ? Math.min(m.producerEpoch + 1, PRODUCER_EPOCH_MAX) : m.producerEpoch
     await this.#exclusive(m, () => this.#write(m, { state: how.commit ? 'PrepareCommit' : 'PrepareAbort', producerEpoch }, loadEpoch))
     this.#logger.debug({ transactionalId: m.transactionalId, state: m.state, producerEpoch, partitions: partitionCount(m.partitions) }, 'transaction prepared')
+    failpoint(FAILPOINTS.txnPrepared, m.transactionalId)
     this.#startCompletion(m, loadEpoch)
   }
 
@@ -431,11 +442,23 @@ export class TransactionCoordinator {
       if (round > 0) await delay(this.#o.markerRetryBackoffMs, undefined, { ref: false })
       remaining = await this.#markers.round({ producerId: m.producerId, producerEpoch: m.producerEpoch, commit, coordinatorEpoch: this.#coordinatorEpoch.get(m.partition) ?? -1, partitions: remaining })
     }
+    // Every partition has its marker: the transaction is over. Its Complete* record is in the
+    // leader's log before the id's next state can be appended (so it precedes that state in the
+    // partition, and commits no later than it), but is not waited for: the next transaction's
+    // first write, which its producer does wait for, commits it too. That takes a replication
+    // round trip off every transaction (npm run bench -- --workload txn). A Complete* record lost
+    // with this leader leaves the prepared state last in the partition, and the next coordinator
+    // writes the markers again (a marker repeated is harmless) before completing.
+    const change: Change = { state: commit ? 'CompleteCommit' : 'CompleteAbort', partitions: new Map(), startMs: -1 }
     for (let attempt = 0; ; attempt++) {
       if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
       try {
-        await this.#write(m, { state: commit ? 'CompleteCommit' : 'CompleteAbort', partitions: new Map(), startMs: -1 }, loadEpoch)
+        const nowMs = this.#o.clock()
+        const { committed } = await appendLocally(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [this.#record(m, change, nowMs)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
+        this.#checkStillCoordinating(m, loadEpoch)
+        this.#apply(m, change, nowMs)
         this.#logger.debug({ transactionalId: m.transactionalId, state: m.state }, 'transaction complete')
+        committed().catch((err: unknown) => this.#logger.debug({ transactionalId: m.transactionalId, err: (err as Error).message }, 'the Complete state is not on the ISR yet; a later write of the partition commits it'))
         return
       } catch (err) {
         if (err instanceof StrandProtocolError && err.code === 'NOT_COORDINATOR') throw err

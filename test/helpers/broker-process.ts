@@ -44,6 +44,8 @@ export interface SpawnBrokerOptions {
   overrides?: Record<string, string | number | boolean>
   /** Runs the broker through this command (a network namespace: netns.ts). */
   wrapper?: readonly string[]
+  /** Added to the broker's environment (STRAND_FAILPOINTS: broker/failpoints.ts). */
+  env?: Record<string, string>
 }
 
 export function tempDir(t: Teardown, prefix = 'strand-test-'): string {
@@ -58,6 +60,7 @@ export async function spawnBroker(t: Teardown, options: SpawnBrokerOptions = {})
   const launched = await launchBroker({
     overrides: { 'data.dir': dataDir, 'listener.port': options.port ?? 0, ...options.overrides },
     ...(options.wrapper === undefined ? {} : { wrapper: options.wrapper }),
+    ...(options.env === undefined ? {} : { env: options.env }),
     onLine: (line) => {
       output.push(line)
       if (output.length > 500) output.shift()

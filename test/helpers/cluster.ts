@@ -28,6 +28,8 @@ export interface ClusterOptions {
    * links between brokers can be cut. Default: every broker on 127.0.0.1, in this namespace.
    */
   network?: NetLab
+  /** Added to every broker's environment when the cluster starts it (STRAND_FAILPOINTS: broker/failpoints.ts); startBroker may say otherwise for a restart. */
+  env?: Record<string, string>
 }
 
 /** The port every broker listens on inside its own network namespace (each has its own ports). */
@@ -70,9 +72,11 @@ export class TestCluster {
   readonly clientSecurity: { tls?: TlsOptions; sasl?: SaslOptions }
   /** The lab the brokers run in, when they do. */
   readonly network: NetLab | null
+  readonly #env: Record<string, string>
 
-  private constructor(t: Teardown, hosts: string[], ports: number[], overrides: Record<string, string | number | boolean>, clientSecurity: { tls?: TlsOptions; sasl?: SaslOptions }, network: NetLab | null) {
+  private constructor(t: Teardown, hosts: string[], ports: number[], overrides: Record<string, string | number | boolean>, clientSecurity: { tls?: TlsOptions; sasl?: SaslOptions }, network: NetLab | null, env: Record<string, string>) {
     this.#t = t
+    this.#env = env
     this.clientSecurity = clientSecurity
     this.hosts = hosts
     this.ports = ports
@@ -97,7 +101,7 @@ export class TestCluster {
     if (network !== null && network.hosts < size) throw new Error(`The lab has ${network.hosts} hosts for ${size} brokers.`)
     const ports = network === null ? await freePorts(size) : Array.from({ length: size }, () => NETNS_PORT)
     const hosts = Array.from({ length: size }, (_, i) => (network === null ? '127.0.0.1' : network.address(i + 1)))
-    const cluster = new TestCluster(t, hosts, ports, overrides, clientSecurity, network)
+    const cluster = new TestCluster(t, hosts, ports, overrides, clientSecurity, network, options.env ?? {})
     await Promise.all(ports.map((_, i) => cluster.startBroker(i + 1)))
     await cluster.waitForBrokers(ports.map((_, i) => i + 1))
     return cluster
@@ -122,13 +126,14 @@ export class TestCluster {
     return b
   }
 
-  /** Starts (or restarts) broker `id` on its port and data dir. */
-  async startBroker(id: number, overrides: Record<string, string | number | boolean> = {}): Promise<BrokerProcess> {
+  /** Starts (or restarts) broker `id` on its port and data dir; `env` replaces the cluster's `env` option. */
+  async startBroker(id: number, overrides: Record<string, string | number | boolean> = {}, env: Record<string, string> = this.#env): Promise<BrokerProcess> {
     const b = await spawnBroker(this.#t, {
       dataDir: this.dataDirs[id - 1],
       port: this.ports[id - 1],
       overrides: { 'node.id': id, 'controller.quorum.voters': this.#voters, 'listener.host': this.hosts[id - 1]!, ...this.#overrides, ...overrides },
       ...(this.network === null ? {} : { wrapper: this.network.exec(id) }),
+      env,
     })
     this.brokers[id - 1] = b
     return b
