@@ -188,6 +188,11 @@ export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics):
       if (err instanceof StrandProtocolError && err.code === 'UNSUPPORTED_VERSION') return unsupported(header.correlationId)
       throw err
     }
+    // Fetch v0 has no aborted-transactions list, so a read_committed reader could not drop aborted
+    // records: refused rather than answered as if it were read_uncommitted.
+    if (header.apiKey === ApiKey.Fetch && header.apiVersion === 0 && (body as { isolationLevel?: number }).isolationLevel !== 0) {
+      return encodeResponseChunks(ApiKey.Fetch, 0, header.correlationId, { throttleTimeMs: 0, errorCode: errorCodeOf('UNSUPPORTED_VERSION'), topics: [] })
+    }
     const info = { clientId: header.clientId ?? '', clientHost: session.peer }
     const gated = gateRequest(ctx.authorizer, session, header.apiKey as never, body as never) as { body: unknown; finish?: (r: unknown) => unknown } | { denied: unknown }
     let response: unknown

@@ -12,8 +12,19 @@ import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf, nameOfCode } from '../../client/protocol/errors.js'
 import type { MetadataImage } from '../metadata/image.js'
 
-/** A marker waits at most this long for the leader's ISR; then the round is retried. */
-const MARKER_REQUEST_TIMEOUT_MS = 15_000
+/**
+ * How long a leader lets a marker wait for its ISR before answering REQUEST_TIMED_OUT for that
+ * partition. The request has no timeout of its own (Kafka's has none either): the coordinator
+ * retries a partition that timed out, and rewriting a marker is harmless (a second commit of a
+ * closed transaction changes nothing).
+ */
+export const MARKER_REPLICATION_TIMEOUT_MS = 10_000
+/**
+ * The coordinator's wait for a WriteTxnMarkers answer: longer than the leader's own wait, so a
+ * slow partition comes back as its error code, with the answers of the request's other
+ * partitions, rather than as a timeout that drops them all and the connection.
+ */
+const MARKER_REQUEST_TIMEOUT_MS = MARKER_REPLICATION_TIMEOUT_MS + 5000
 /** Marker responses are a few bytes per partition; the bound only guards against garbage. */
 const MARKER_FRAME_BYTES_MAX = 4 * 1024 * 1024
 
@@ -44,7 +55,8 @@ export class MarkerChannel {
 
   /**
    * Sends the marker to every partition of the request once; resolves with the partitions still
-   * lacking it. A partition of a topic that no longer exists needs no marker and is dropped.
+   * lacking it. A partition that no longer exists (its topic deleted, or recreated with fewer
+   * partitions) needs no marker and is dropped.
    */
   async round(m: MarkerRequest): Promise<Map<string, Set<number>>> {
     const image = this.#image()
@@ -59,6 +71,8 @@ export class MarkerChannel {
       const t = image.topics.get(topic)
       if (t === undefined) continue
       for (const p of parts) {
+        // Gone with its topic (deleted, or recreated with fewer partitions): nothing to close.
+        if (p >= t.partitions.length) continue
         const leader = t.partitions[p]?.leader ?? -1
         const broker = image.brokers.get(leader)
         if (broker === undefined || broker.fenced) {

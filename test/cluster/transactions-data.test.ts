@@ -105,6 +105,14 @@ t.test('read_committed sees committed transactions whole, aborted never, open on
   t.same(sorted(committed.seen), afterCommit, 'once committed, the held-back transaction is read, whole, and the late committed records after it')
   t.equal(await latest(conn(0), 0, 1), await latest(conn(0), 0, 0), 'the last stable offset caught up with the high watermark')
 
+  // Fetch v0 has no aborted-transactions list: read_committed at v0 is refused, not answered as read_uncommitted.
+  const fetchBody = (isolationLevel: number) => ({ replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel, topics: [{ name: TOPIC, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }] })
+  const v0 = await conn(0).request(ApiKey.Fetch, fetchBody(1), { apiVersion: 0 })
+  t.equal(v0.errorCode, errorCodeOf('UNSUPPORTED_VERSION'), 'read_committed Fetch v0: UNSUPPORTED_VERSION')
+  t.same(v0.topics, [], 'and no records')
+  t.ok((await conn(0).request(ApiKey.Fetch, fetchBody(0), { apiVersion: 0 })).topics[0]!.partitions[0]!.records.length > 0, 'read_uncommitted Fetch v0 still reads')
+  t.equal((await conn(0).request(ApiKey.Fetch, fetchBody(7))).errorCode, errorCodeOf('INVALID_REQUEST'), 'an isolation level that is neither 0 nor 1: INVALID_REQUEST')
+
   // Failover: the new leader built the same transaction state while it followed.
   await cluster.kill(leaders[0]!)
   await cluster.waitForPartition(strand, TOPIC, 0, (x) => x.leaderId > 0 && x.leaderId !== leaders[0], 'a new leader')

@@ -202,6 +202,7 @@ function waitFor(ctx: HandlerContext, req: FetchRequest, timeoutMs: number): Wai
 }
 
 export async function handleFetch(ctx: HandlerContext, req: FetchRequest): Promise<FetchResponse> {
+  if (req.isolationLevel !== 0 && req.isolationLevel !== READ_COMMITTED) return { throttleTimeMs: 0, errorCode: errorCodeOf('INVALID_REQUEST'), topics: [] }
   const waitMs = Math.min(Math.max(req.maxWaitMs, 0), FETCH_WAIT_MS_MAX)
   if (waitMs === 0 || ctx.stopping()) return respond(await readAll(ctx, req, true))
   let deadline = ctx.clock() + waitMs

@@ -8,15 +8,8 @@
 import { StrandProtocolError, toWireCode } from '../../../client/protocol/errors.js'
 import type { WriteTxnMarkersRequest, WriteTxnMarkersResponse } from '../../../client/protocol/messages/txn-markers.js'
 import { OFFSETS_TOPIC } from '../../topic-config.js'
+import { MARKER_REPLICATION_TIMEOUT_MS } from '../../txn/markers.js'
 import type { HandlerContext } from './context.js'
-
-/**
- * How long a marker waits for the ISR to replicate it. The request has no timeout of its own
- * (Kafka's has none either; its coordinator waits on the request timeout): a coordinator retries
- * a partition that timed out, and rewriting a marker is harmless (a second commit of a closed
- * transaction changes nothing).
- */
-export const TXN_MARKER_REPLICATION_TIMEOUT_MS = 30_000
 
 type Marker = WriteTxnMarkersRequest['markers'][number]
 type MarkerResult = WriteTxnMarkersResponse['markers'][number]
@@ -32,7 +25,7 @@ async function writeOne(ctx: HandlerContext, m: Marker, topic: string, index: nu
     const r = await partition.appendTxnMarker({ producerId: m.producerId, producerEpoch: m.producerEpoch, commit: m.transactionResult, coordinatorEpoch: m.coordinatorEpoch, timestampMs: ctx.clock() })
     if (partition.highWatermark > highWatermark) ctx.replicas.waiters.notify(partition.key)
     else ctx.replicas.waiters.notifyFollowers(partition.key)
-    await partition.waitForCommit(r.lastOffset + 1n, TXN_MARKER_REPLICATION_TIMEOUT_MS)
+    await partition.waitForCommit(r.lastOffset + 1n, MARKER_REPLICATION_TIMEOUT_MS)
     // The group coordinator commits (or drops) the producer's pending transactional offsets once
     // the marker is committed on the offsets partition; a coordinator loading the partition later
     // finds the marker in its replay.
