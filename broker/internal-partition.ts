@@ -85,22 +85,12 @@ export interface AppendProducer {
  * INVALID_PRODUCER_EPOCH when the partition knows a newer epoch of it.
  */
 export async function appendCommitted(replicas: ReplicaManager, topic: string, index: number, records: { key: Buffer; value: Buffer | null }[], options: { timestamp: number; commitTimeoutMs: number; producer?: AppendProducer }): Promise<void> {
-  const { committed } = await appendLocally(replicas, topic, index, records, options)
-  await committed()
-}
-
-/**
- * appendCommitted in its two steps: resolves once the batch is in the leader's log (so whatever
- * is appended after this resolves follows it in the partition), with `committed()` to wait for
- * the ISR.
- */
-export async function appendLocally(replicas: ReplicaManager, topic: string, index: number, records: { key: Buffer; value: Buffer | null }[], options: { timestamp: number; commitTimeoutMs: number; producer?: AppendProducer }): Promise<{ committed: () => Promise<void> }> {
   const p = options.producer
   const batch = encodeBatch(records, p === undefined ? { timestamp: options.timestamp } : { timestamp: options.timestamp, producerId: p.producerId, producerEpoch: p.producerEpoch, baseSequence: NO_SEQUENCE, transactional: true })
   const partition = replicas.partition(topic, index)
   const appended = await partition.appendAsLeader(batch, -1, { origin: p === undefined ? 'client' : 'coordinator' })
   replicas.waiters.notify(`${topic}/${index}`)
-  return { committed: () => partition.waitForCommit(appended.lastOffset + 1n, options.commitTimeoutMs) }
+  await partition.waitForCommit(appended.lastOffset + 1n, options.commitTimeoutMs)
 }
 
 /** Kafka's RecordBatch.NO_SEQUENCE. */

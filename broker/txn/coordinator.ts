@@ -39,7 +39,7 @@ import type { InitProducerIdResponse } from '../../client/protocol/messages/prod
 import type { AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest } from '../../client/protocol/messages/transactions.js'
 import type { SecurityOptions } from '../../client/security.js'
 import { groupPartition } from '../group/coordinator.js'
-import { appendCommitted, appendLocally, replayPartition } from '../internal-partition.js'
+import { appendCommitted, replayPartition } from '../internal-partition.js'
 import type { MetadataImage } from '../metadata/image.js'
 import type { ProducerIdManager } from '../metadata/producer-ids.js'
 import type { Partition } from '../replication/partition.js'
@@ -54,6 +54,8 @@ const PRODUCER_EPOCH_MAX = 32_767
 const COMPLETION_WAIT_MS = 1000
 /** How long InitProducerId waits for the previous instance's transaction to complete before answering CONCURRENT_TRANSACTIONS. */
 const INIT_WAIT_MS_MAX = 5000
+/** How long a completed transaction's Complete* record waits for the id's next record to make it unneeded. */
+const COMPLETE_WRITE_DELAY_MS = 25
 /** Partitions one transaction may hold: every one gets a marker, and the state is one record. */
 const TXN_PARTITIONS_MAX = 10_000
 
@@ -90,8 +92,10 @@ class TxnMeta {
   startMs = -1
   /** A state write or a marker round is in flight: the id's other requests wait (CONCURRENT_TRANSACTIONS). */
   pending = false
-  /** Settles once the prepared transaction's markers are written and its Complete* state is durable. */
+  /** Settles once the prepared transaction's markers are written (or its delayed Complete* record is). */
   completion: Promise<void> | null = null
+  /** State records this coordinator has appended for the id: a delayed Complete* record is not written after a later one. */
+  writes = 0
 
   constructor(transactionalId: string, partition: number) {
     this.transactionalId = transactionalId
@@ -217,6 +221,7 @@ export class TransactionCoordinator {
    */
   async #write(m: TxnMeta, c: Change, loadEpoch: number): Promise<void> {
     const nowMs = this.#o.clock()
+    m.writes++
     await appendCommitted(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [this.#record(m, c, nowMs)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
     this.#checkStillCoordinating(m, loadEpoch)
     this.#apply(m, c, nowMs)
@@ -442,29 +447,38 @@ export class TransactionCoordinator {
       if (round > 0) await delay(this.#o.markerRetryBackoffMs, undefined, { ref: false })
       remaining = await this.#markers.round({ producerId: m.producerId, producerEpoch: m.producerEpoch, commit, coordinatorEpoch: this.#coordinatorEpoch.get(m.partition) ?? -1, partitions: remaining })
     }
-    // Every partition has its marker: the transaction is over. Its Complete* record is in the
-    // leader's log before the id's next state can be appended (so it precedes that state in the
-    // partition, and commits no later than it), but is not waited for: the next transaction's
-    // first write, which its producer does wait for, commits it too. That takes a replication
-    // round trip off every transaction (npm run bench -- --workload txn). A Complete* record lost
-    // with this leader leaves the prepared state last in the partition, and the next coordinator
-    // writes the markers again (a marker repeated is harmless) before completing.
+    // Every partition has its marker: the transaction is over, and the id's next transaction may
+    // begin. Its Complete* record is not written at once: a producer committing transaction after
+    // transaction is usually waiting already with its next AddPartitionsToTxn, whose Ongoing
+    // record supersedes the prepared one as well, so the Complete* record is written only if no
+    // other record of the id follows within COMPLETE_WRITE_DELAY_MS. That takes a replicated write
+    // off every transaction (npm run bench -- --workload txn). Until a record follows, a
+    // coordinator taking over finds the prepared state and writes the markers again: harmless,
+    // since no record of the next transaction can be on those partitions before its Ongoing
+    // record (which comes after the prepared one) is committed.
+    if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
     const change: Change = { state: commit ? 'CompleteCommit' : 'CompleteAbort', partitions: new Map(), startMs: -1 }
-    for (let attempt = 0; ; attempt++) {
-      if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
-      try {
-        const nowMs = this.#o.clock()
-        const { committed } = await appendLocally(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [this.#record(m, change, nowMs)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
-        this.#checkStillCoordinating(m, loadEpoch)
-        this.#apply(m, change, nowMs)
-        this.#logger.debug({ transactionalId: m.transactionalId, state: m.state }, 'transaction complete')
-        committed().catch((err: unknown) => this.#logger.debug({ transactionalId: m.transactionalId, err: (err as Error).message }, 'the Complete state is not on the ISR yet; a later write of the partition commits it'))
-        return
-      } catch (err) {
-        if (err instanceof StrandProtocolError && err.code === 'NOT_COORDINATOR') throw err
-        await delay(this.#o.markerRetryBackoffMs * Math.min(10, attempt + 1), undefined, { ref: false })
-      }
-    }
+    this.#apply(m, change, this.#o.clock())
+    this.#logger.debug({ transactionalId: m.transactionalId, state: m.state }, 'transaction complete')
+    const written = m.writes
+    setTimeout(() => this.#writeComplete(m, change, written, loadEpoch, 0), COMPLETE_WRITE_DELAY_MS).unref()
+  }
+
+  /** Writes a completed transaction's Complete* record, unless another record of the id was written since it completed. */
+  #writeComplete(m: TxnMeta, change: Change, written: number, loadEpoch: number, attempt: number): void {
+    if (this.#closed || m.writes !== written || m.state !== change.state || this.#loadEpoch.get(m.partition) !== loadEpoch || this.#txns.get(m.transactionalId) !== m) return
+    if (m.pending) return // a write in flight supersedes it
+    m.pending = true
+    // Requests of the id wait for it (as for markers) rather than meet CONCURRENT_TRANSACTIONS.
+    m.completion = this.#write(m, change, loadEpoch)
+      .catch((err: unknown) => {
+        this.#logger.debug({ transactionalId: m.transactionalId, err: (err as Error).message }, 'writing the Complete state failed; retrying')
+        if (attempt < 10) setTimeout(() => this.#writeComplete(m, change, written, loadEpoch, attempt + 1), this.#o.markerRetryBackoffMs * (attempt + 1)).unref()
+      })
+      .finally(() => {
+        m.pending = false
+        m.completion = null
+      })
   }
 
   /** Aborts every open transaction past its timeout, bumping the epoch so its producer is fenced. */

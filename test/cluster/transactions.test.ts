@@ -16,6 +16,7 @@ import t from 'tap'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { decodeBatches, type DecodedBatch } from '../../client/protocol/records.js'
 import type { Producer } from '../../client/producer.js'
+import { decodeTxnRecord } from '../../broker/txn/records.js'
 import { TestCluster } from '../helpers/cluster.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -38,6 +39,21 @@ async function batchesOf(dataDir: string, topic: string, partition: number): Pro
 }
 
 type Marker = 'commit' | 'abort'
+
+/** The states written for `transactionalId` in a replica's `__transaction_state` partitions, in order. */
+async function statesOf(dataDir: string, transactionalId: string): Promise<string[]> {
+  const dirs = (await readdir(dataDir)).filter((d) => d.startsWith('__transaction_state-'))
+  const states: string[] = []
+  for (const d of dirs) {
+    for (const b of await batchesOf(dataDir, '__transaction_state', Number(d.slice('__transaction_state-'.length)))) {
+      for (const r of b.records) {
+        const stored = decodeTxnRecord(r.key, r.value)
+        if (stored?.transactionalId === transactionalId && stored.value !== null) states.push(stored.value.state)
+      }
+    }
+  }
+  return states
+}
 
 /** The markers of `producerId` in the log, in order. */
 function markersOf(batches: readonly DecodedBatch[], producerId: bigint): Marker[] {
@@ -137,6 +153,12 @@ t.test('transactions: commit, abort, zombie fencing, coordinator failover', asyn
     await sendToEach(producer, 'c2')
     await producer.commitTransaction()
     await waitForMarkers(cluster, pid, ['commit', 'commit'], 'the second commit marker on every partition')
+    // Once the producer is idle, the coordinator records the transaction complete (it skips that
+    // write when the next transaction's Ongoing follows at once).
+    await waitFor(async () => (await statesOf(cluster.dataDirs[0]!, 'tx-commit')).at(-1) === 'CompleteCommit', { timeoutMs: 20_000, what: 'CompleteCommit as the last state of tx-commit' })
+    const states = await statesOf(cluster.dataDirs[0]!, 'tx-commit')
+    t.equal(states[0], 'Empty', 'its first state is Empty (InitProducerId)')
+    t.ok(states.indexOf('Ongoing') > 0 && states.indexOf('PrepareCommit') > states.indexOf('Ongoing'), `then Ongoing, then PrepareCommit (${states.join(', ')})`)
     await producer.close()
   })
 
