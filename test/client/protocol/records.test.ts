@@ -9,6 +9,7 @@ import {
   patchBatch,
   readBatchHeader,
   validateBatchRecords,
+  validateBatchRecordsAsync,
   verifyBatch,
   verifyBatches,
   NO_HEADERS,
@@ -210,6 +211,55 @@ t.test('a zip bomb is refused', async (t) => {
   forged.writeUInt32BE(crc32(forged.subarray(21)), 17)
   expectCorrupt(t, () => decodeBatch(forged), 'an 80 MiB decompressed block')
   t.pass()
+})
+
+t.test(`validateBatchRecordsAsync (inflating off the event loop) agrees with validateBatchRecords (seed ${seed})`, async (t) => {
+  const { crc32, gzipSync } = await import('node:zlib')
+  const verdict = async (fn: () => unknown): Promise<string> => {
+    try {
+      await fn()
+      return 'valid'
+    } catch (err) {
+      if (err instanceof StrandProtocolError && err.code === 'CORRUPT_MESSAGE') return 'corrupt'
+      throw err
+    }
+  }
+  const seen = new Set<string>()
+  for (let round = 0; round < 100; round++) {
+    const compression = rng.pick(['none', 'gzip', 'deflate', 'brotli'] as const)
+    const batch = encodeBatch(randomRecords(rng.int(1, 8)), { timestamp: NOW, compression })
+    // A changed byte of the (compressed) records block under a matching CRC, half of the time.
+    if (rng.bool()) {
+      const at = rng.int(BATCH_HEADER_BYTES, batch.length - 1)
+      batch[at] = (batch[at] as number) ^ (1 << rng.int(0, 7))
+      batch.writeUInt32BE(crc32(batch.subarray(21)), 17)
+    }
+    const header = readBatchHeader(batch, 0)
+    const sync = await verdict(() => validateBatchRecords(batch, 0, header, batch.length))
+    const async = await verdict(() => validateBatchRecordsAsync(batch, 0, header, batch.length))
+    if (sync !== async) t.fail(`a ${compression} batch: validateBatchRecords says ${sync}, the async one ${async}`)
+    seen.add(sync)
+  }
+  t.same([...seen].sort(), ['corrupt', 'valid'], 'both verdicts occurred')
+
+  // A bomb: refused, and the event loop keeps turning while it inflates.
+  const bomb = gzipSync(Buffer.alloc(80 * 1024 * 1024))
+  const forged = Buffer.alloc(BATCH_HEADER_BYTES + bomb.length)
+  encodeBatch([{ value: 'x' }], { timestamp: NOW, compression: 'gzip' }).copy(forged, 0, 0, BATCH_HEADER_BYTES)
+  bomb.copy(forged, BATCH_HEADER_BYTES)
+  forged.writeInt32BE(forged.length - 12, 8)
+  forged.writeUInt32BE(crc32(forged.subarray(21)), 17)
+  let turns = 0
+  let inflating = true
+  const count = (): void => {
+    turns++
+    if (inflating) setImmediate(count)
+  }
+  setImmediate(count)
+  const result = await verdict(() => validateBatchRecordsAsync(forged, 0, readBatchHeader(forged, 0), forged.length))
+  inflating = false
+  t.equal(result, 'corrupt', 'an 80 MiB decompressed block is refused')
+  t.ok(turns > 1, `the event loop turned ${turns} times while the bomb inflated`)
 })
 
 t.test('decodeBatches returns complete batches and reports a trailing partial one', async (t) => {
