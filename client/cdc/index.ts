@@ -2,7 +2,7 @@
 // applies them to target stores; event.ts is the record format, schemas.ts the row schemas.
 
 export { applyChange, applyRecord, applyTombstone, supersedes, type ApplicableChange, type ApplyOutcome, type ChangePosition } from './apply.js'
-export { ChangeCapture, type ChangeCaptureOptions, type ChangeVersion } from './capture.js'
+export { ChangeCapture, type ChangeCaptureOptions, type ChangeTransaction, type ChangeVersion } from './capture.js'
 export { ChangeEventError, SchemaIncompatibleError, SchemaNotFoundError } from './errors.js'
 export {
   decodeChangeRecord,

@@ -18,9 +18,26 @@
 // A sink must keep up within the topic's delete.retention.ms: a sink further behind may find a
 // row's DELETE and tombstone both compacted away, and keep the row (Kafka's rule for compacted
 // topics). A replica whose store is lost must start over under a new group id.
+//
+// Isolation: the sink reads read_committed by default, because a sink must never apply a change
+// of a source transaction (capture.transaction(), capture.ts) that aborted (its source rolled back,
+// or crashed and was fenced) or that is still open (it may yet abort): a target would then hold a
+// state the source never had, and the version rule could not undo it (no later change of those
+// keys need ever come). Under read_committed a partition is read only up to its last stable offset,
+// so an open transaction holds back what follows it on its partitions until it is decided (at most
+// the source's transactionTimeoutMs). A committed transaction's changes are applied partition by
+// partition: a target may show one partition's part before another's, never a part that can still
+// be undone. On a topic no transactional capture writes, both levels read the same changes;
+// `isolationLevel: 'read_uncommitted'` is for looking at what sources attempted, aborted and open
+// transactions included.
+// Transaction markers and aborted records take offsets the consumer never hands out. The sink
+// commits the offset after the last record it applied, so a sink resuming there reads nothing
+// twice (test/cluster/cdc-transactions.test.ts); but a caught-up sink's committed offset stops
+// short of the partition's end by the markers (and aborted records) after that record, so its
+// group's lag stays at that small count (usually 1: the last commit marker) until the next change.
 
 import type { Strand } from '../index.js'
-import type { CommitOffset, Consumer, ConsumerBatch, ConsumerOptions, TopicPartition } from '../consumer.js'
+import type { CommitOffset, Consumer, ConsumerBatch, ConsumerOptions, IsolationLevel, TopicPartition } from '../consumer.js'
 import { ClosedError, IllegalStateError, InvalidArgumentError } from '../errors.js'
 import { CommitFailedError } from '../group/errors.js'
 import { applyRecord } from './apply.js'
@@ -42,6 +59,12 @@ export interface ChangeSinkOptions {
   flushIntervalMs?: number
   /** Applied but uncommitted records at most: past it the loop flushes and commits before reading on. Default 10000. */
   pendingRecordsMax?: number
+  /**
+   * Which changes to apply: 'read_committed' (default) only those of committed source
+   * transactions (and of non-transactional captures); 'read_uncommitted' every change in the log,
+   * aborted and open transactions' included. See the header.
+   */
+  isolationLevel?: IsolationLevel
   /** Group timing and fetch sizes of the sink's consumer. */
   consumer?: Pick<ConsumerOptions, 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'rebalanceTimeoutMs' | 'maxWaitMs' | 'maxBytes' | 'partitionMaxBytes'>
 }
@@ -61,6 +84,7 @@ export interface ChangeSinkStats {
 }
 
 const DEFAULTS = {
+  isolationLevel: 'read_committed',
   flushIntervalMs: 200,
   pendingRecordsMax: 10_000,
 } as const
@@ -112,7 +136,7 @@ export class ChangeSink {
     this.#pendingRecordsMax = positiveInt('pendingRecordsMax', options.pendingRecordsMax, DEFAULTS.pendingRecordsMax)
     this.#ownRegistry = options.schemas === undefined ? new TopicSchemaRegistry(strand, schemaTopicOf(options.topic)) : null
     this.#rows = new RowDecoder(options.schemas ?? (this.#ownRegistry as TopicSchemaRegistry), options.readerSchemas)
-    this.#consumer = strand.consumer({ ...options.consumer, groupId: options.groupId, autoCommit: false })
+    this.#consumer = strand.consumer({ ...options.consumer, groupId: options.groupId, autoCommit: false, isolationLevel: options.isolationLevel ?? DEFAULTS.isolationLevel })
   }
 
   /** A copy of the counters. */
