@@ -8,13 +8,18 @@
 import { createAcls, deleteAcls, deleteScramUser, describeAcls, listScramUsers, upsertScramUser, type AclBinding, type AclFilter, type AdminRoutes, type ScramUser } from './admin-security.js'
 import { ApiKey } from './protocol/apis.js'
 import { ConfigResourceType } from './protocol/messages/configs.js'
-import { backoffMs, sleep, toClusterMetadata, type BrokerInfo, type Cluster, type ClusterMetadata } from './cluster.js'
+import { backoffMs, needsMetadataRefresh, sleep, toClusterMetadata, type BrokerInfo, type Cluster, type ClusterMetadata } from './cluster.js'
 import type { Connection } from './connection.js'
 import { ClosedError, ConnectionError, errorFromCode, wireError, InvalidArgumentError, StrandError, StrandProtocolError } from './errors.js'
 import { GroupCoordinator, isCoordinatorError, type CoordinatorConnectionOptions } from './group/coordinator.js'
 import { CommitFailedError } from './group/errors.js'
 import { commitOffsets, fetchCommitted, highWatermarks, NO_GENERATION, offsetKey } from './group/offsets.js'
 import { CONSUMER_PROTOCOL_TYPE, decodeAssignment, decodeSubscription } from './group/protocol.js'
+import type { IsolationLevel } from './consumer.js'
+import { TRANSACTION_STATES, type DescribedTransactionState, type TransactionStateName } from './protocol/messages/transaction-admin.js'
+
+/** FindCoordinator's key type for a transactional id. */
+const KEY_TYPE_TRANSACTION = 1
 
 export interface CreateTopicOptions {
   topic: string
@@ -38,6 +43,8 @@ export interface ListOffsetsOptions {
    * consumed), else the first offset at or after this time (ms).
    */
   timestamp: 'earliest' | 'latest' | 'logEnd' | bigint | number
+  /** 'read_committed': 'latest' is the last stable offset (before any open transaction's records), as a read_committed consumer sees the log. Default 'read_uncommitted'. */
+  isolationLevel?: IsolationLevel
 }
 
 export interface OffsetAndTimestamp {
@@ -147,6 +154,54 @@ export interface GroupPartitionOffset {
   lag: bigint
 }
 
+/** How groupOffsets measures a group's lag. */
+export interface GroupOffsetsOptions {
+  /**
+   * 'read_uncommitted' (the default): against each partition's high watermark. 'read_committed':
+   * against its last stable offset, what a read_committed consumer can reach (the records of an
+   * open transaction are past it); `highWatermark` then holds the last stable offset.
+   */
+  isolationLevel?: IsolationLevel
+}
+
+export type { TransactionStateName }
+
+export interface ListTransactionsOptions {
+  /** Only transactions in one of these states; default every state. */
+  states?: readonly TransactionStateName[]
+  /** Only transactions of these producer ids; default every producer. */
+  producerIds?: readonly bigint[]
+}
+
+/** A transactional id as its coordinator lists it. */
+export interface TransactionListing {
+  transactionalId: string
+  producerId: bigint
+  /** Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit or CompleteAbort. */
+  state: string
+  /** The broker coordinating the id (the leader of its `__transaction_state` partition). */
+  coordinatorId: number
+}
+
+/** A transactional id's state at its coordinator, or why it could not be described. */
+export interface TransactionDescription {
+  transactionalId: string
+  /** The broker that answered for it; -1 when none did. */
+  coordinatorId: number
+  /** Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit or CompleteAbort; '' when `error` is set. */
+  state: string
+  producerId: bigint
+  producerEpoch: number
+  /** The producer's transaction timeout (transactionTimeoutMs): an open transaction older than it is aborted. */
+  timeoutMs: number
+  /** When the open transaction added its first partition, ms since the epoch; -1 when none is open. */
+  startTimeMs: number
+  /** The open transaction's partitions, sorted by topic and partition. */
+  partitions: Array<{ topic: string; partition: number }>
+  /** TRANSACTIONAL_ID_NOT_FOUND, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, ...; null on success. */
+  error: StrandError | null
+}
+
 /** An offset to commit for a group: the offset of the NEXT record its consumers will read. */
 export interface GroupOffsetToCommit {
   topic: string
@@ -177,6 +232,18 @@ function timestampOf(t: ListOffsetsOptions['timestamp']): bigint {
   if (t === 'latest' || t === 'logEnd') return -1n
   if ((typeof t === 'bigint' && t >= 0n) || (typeof t === 'number' && Number.isSafeInteger(t) && t >= 0)) return BigInt(t)
   throw new InvalidArgumentError(`timestamp must be 'earliest', 'latest', 'logEnd' or a time in ms >= 0, got ${String(t)}.`)
+}
+
+/** ListOffsets' isolationLevel on the wire. */
+function isolationCodeOf(level: IsolationLevel | undefined): number {
+  if (level === undefined || level === 'read_uncommitted') return 0
+  if (level === 'read_committed') return 1
+  throw new InvalidArgumentError(`isolationLevel must be 'read_uncommitted' or 'read_committed', got ${JSON.stringify(level)}.`)
+}
+
+function asStrandError(err: unknown): StrandError {
+  if (err instanceof StrandError) return err
+  return new StrandProtocolError('UNKNOWN_SERVER_ERROR', (err as Error)?.message ?? String(err), err)
 }
 
 export class Admin {
@@ -360,6 +427,7 @@ export class Admin {
   async listOffsets(options: ListOffsetsOptions): Promise<OffsetAndTimestamp> {
     this.#checkOpen()
     const timestamp = timestampOf(options.timestamp)
+    const isolationLevel = isolationCodeOf(options.isolationLevel)
     const { topic, partition } = options
     // An unknown topic is an answer here, not a transient state to wait out (unlike a producer's
     // first send, which may race the topic's creation).
@@ -372,7 +440,7 @@ export class Admin {
       const res = await this.#cluster.connectionTo(leader).request(ApiKey.ListOffsets, {
         // Kafka's debugging replica id: the broker answers up to the log end, not the high watermark.
         replicaId: options.timestamp === 'logEnd' ? -2 : -1,
-        isolationLevel: 0,
+        isolationLevel,
         topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch, timestamp }] }],
       })
       const p = res.topics.find((t) => t.name === topic)?.partitions.find((x) => x.partitionIndex === partition)
@@ -437,14 +505,16 @@ export class Admin {
   }
 
   /**
-   * The group's committed offsets, each with its partition's high watermark and the lag between
-   * them, sorted by topic and partition. Partitions the group never committed are left out.
+   * The group's committed offsets, each with its partition's high watermark (read_committed: last
+   * stable offset) and the lag between them, sorted by topic and partition. Partitions the group
+   * never committed are left out.
    */
-  async groupOffsets(groupId: string): Promise<GroupPartitionOffset[]> {
+  async groupOffsets(groupId: string, groupOptions: GroupOffsetsOptions = {}): Promise<GroupPartitionOffset[]> {
+    const isolationLevel = isolationCodeOf(groupOptions.isolationLevel)
     return this.#withCoordinator(groupId, async (coordinator) => {
       const options = { retry: this.#cluster.retryOptions, requestTimeoutMs: this.#requestTimeoutMs }
       const committed = (await fetchCommitted(coordinator, null, options)).filter((c): c is { topic: string; partition: number; offset: bigint } => c.offset !== null)
-      const hws = await highWatermarks(this.#cluster, committed, options)
+      const hws = await highWatermarks(this.#cluster, committed, options, isolationLevel)
       return committed
         .map((c) => {
           const highWatermark = hws.get(offsetKey(c.topic, c.partition)) ?? 0n
@@ -472,6 +542,116 @@ export class Admin {
       commitOffsets(coordinator, NO_GENERATION, offsets, { retry: this.#cluster.retryOptions, requestTimeoutMs: this.#requestTimeoutMs }),
     )
     if (results.some((r) => r.error !== null)) throw new CommitFailedError(results)
+  }
+
+  /**
+   * Every transactional id of the cluster with its producer id and state, sorted by id (Kafka's
+   * `kafka-transactions.sh list`). Each broker lists the ids of the `__transaction_state`
+   * partitions it leads, so every live broker is asked; one that still cannot answer after the
+   * retries (COORDINATOR_LOAD_IN_PROGRESS while it loads a partition) fails the call rather than
+   * leave its ids out silently. A broker whose coordinator has not started
+   * (COORDINATOR_NOT_AVAILABLE) leads none of those partitions: nothing to list there (as Kafka's
+   * admin client reads it).
+   */
+  async listTransactions(options: ListTransactionsOptions = {}): Promise<TransactionListing[]> {
+    this.#checkOpen()
+    const stateFilters = [...(options.states ?? [])]
+    for (const s of stateFilters) if (!(TRANSACTION_STATES as readonly string[]).includes(s)) throw new InvalidArgumentError(`Unknown transaction state ${JSON.stringify(s)}; expected one of ${TRANSACTION_STATES.join(', ')}.`)
+    const producerIdFilters = [...(options.producerIds ?? [])]
+    for (const p of producerIdFilters) if (typeof p !== 'bigint' || p < 0n) throw new InvalidArgumentError(`A producer id is a bigint >= 0, got ${String(p)}.`)
+    await this.#cluster.retry(() => this.#cluster.refresh())
+    const md = await this.metadata([])
+    const perBroker = await Promise.all(
+      md.brokers.map((b) =>
+        this.#cluster.retry(async (): Promise<TransactionListing[]> => {
+          // A state a broker does not know (in unknownStateFilters) matches nothing there, which is the right answer.
+          const res = await this.#cluster.connectionTo(b.nodeId).request(ApiKey.ListTransactions, { stateFilters, producerIdFilters })
+          const err = errorFromCode(res.errorCode, `Broker ${b.nodeId}.`)
+          if (err?.code === 'COORDINATOR_NOT_AVAILABLE') return []
+          if (err !== null) throw err
+          return res.transactionStates.map((s) => ({ transactionalId: s.transactionalId, producerId: s.producerId, state: s.transactionState, coordinatorId: b.nodeId }))
+        }),
+      ),
+    )
+    // While a state partition changes leader, the old and the new leader may both list its ids: one entry each.
+    const byId = new Map<string, TransactionListing>()
+    for (const l of perBroker.flat()) byId.set(l.transactionalId, l)
+    return [...byId.values()].sort((a, b) => (a.transactionalId < b.transactionalId ? -1 : a.transactionalId > b.transactionalId ? 1 : 0))
+  }
+
+  /**
+   * Transactional ids' state at their coordinators (Kafka's `kafka-transactions.sh describe`), one
+   * result per id in the order asked, each with its own error (TRANSACTIONAL_ID_NOT_FOUND for an
+   * id no producer has initialized). Each id's coordinator is found first (FindCoordinator key
+   * type 1); while a coordinator moves or loads (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
+   * COORDINATOR_LOAD_IN_PROGRESS, a lost connection) the id is asked again, until the request
+   * timeout has passed, then its result carries that error.
+   */
+  async describeTransactions(transactionalIds: readonly string[]): Promise<TransactionDescription[]> {
+    this.#checkOpen()
+    for (const id of transactionalIds) if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('A transactional id is a non-empty string.')
+    const deadlineMs = this.#clock() + this.#requestTimeoutMs
+    const done = new Map<string, TransactionDescription>()
+    await this.#cluster.retry(() => this.#cluster.refresh())
+    let pending = [...new Set(transactionalIds)]
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const again = await this.#describeTransactionsOnce(pending, done)
+      pending = [...again.keys()]
+      const pauseMs = backoffMs(this.#cluster.retryOptions, attempt)
+      if (pending.length > 0 && this.#clock() + pauseMs >= deadlineMs) {
+        for (const [id, err] of again) done.set(id, failedDescription(id, err))
+        break
+      }
+      if (pending.length > 0) await sleep(pauseMs)
+      this.#checkOpen()
+      if (this.#cluster.stale) await this.#cluster.refresh().catch(() => undefined)
+    }
+    return transactionalIds.map((id) => done.get(id) as TransactionDescription)
+  }
+
+  /**
+   * One round of describeTransactions: each id's coordinator, then one DescribeTransactions per
+   * coordinator. Settled ids go into `done`; returns the others with the retriable error of each.
+   */
+  async #describeTransactionsOnce(ids: readonly string[], done: Map<string, TransactionDescription>): Promise<Map<string, StrandError>> {
+    const again = new Map<string, StrandError>()
+    const settle = (id: string, e: unknown, coordinatorId = -1): void => {
+      const err = asStrandError(e)
+      if (err instanceof ClosedError) throw err
+      if (isCoordinatorError(err) || err.retriable) {
+        if (needsMetadataRefresh(err)) this.#cluster.invalidate()
+        again.set(id, err)
+      } else done.set(id, failedDescription(id, err, coordinatorId))
+    }
+    const byCoordinator = new Map<number, string[]>()
+    await Promise.all(
+      ids.map(async (id) => {
+        try {
+          const res = await this.#cluster.requestAny(ApiKey.FindCoordinator, { key: id, keyType: KEY_TYPE_TRANSACTION })
+          const err = wireError(res.errorCode, res.errorMessage, `Transactional id "${id}":`)
+          if (err !== null) throw err
+          byCoordinator.set(res.nodeId, [...(byCoordinator.get(res.nodeId) ?? []), id])
+        } catch (err) {
+          settle(id, err)
+        }
+      }),
+    )
+    await Promise.all(
+      [...byCoordinator].map(async ([nodeId, list]) => {
+        try {
+          const res = await this.#cluster.connectionTo(nodeId).request(ApiKey.DescribeTransactions, { transactionalIds: list })
+          for (const id of list) {
+            const s = res.transactionStates.find((x) => x.transactionalId === id)
+            if (s === undefined) settle(id, new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The DescribeTransactions response of broker ${nodeId} has no result for "${id}".`), nodeId)
+            else if (s.errorCode !== 0) settle(id, wireError(s.errorCode, null, `Transactional id "${id}" (coordinator: broker ${nodeId}).`), nodeId)
+            else done.set(id, describedTransaction(s, nodeId))
+          }
+        } catch (err) {
+          for (const id of list) settle(id, err)
+        }
+      }),
+    )
+    return again
   }
 
   /** Creates or replaces a SCRAM-SHA-256 user; the password never leaves this process (a salted hash does). */
@@ -581,6 +761,27 @@ interface DescribedConfigs {
   resourceType: number
   resourceName: string
   configs: ConfigEntry[]
+}
+
+/** A DescribeTransactions result, its partitions flattened and sorted. */
+function describedTransaction(s: DescribedTransactionState, coordinatorId: number): TransactionDescription {
+  const partitions = s.topics.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })))
+  partitions.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
+  return {
+    transactionalId: s.transactionalId,
+    coordinatorId,
+    state: s.transactionState,
+    producerId: s.producerId,
+    producerEpoch: s.producerEpoch,
+    timeoutMs: s.transactionTimeoutMs,
+    startTimeMs: Number(s.transactionStartTimeMs),
+    partitions,
+    error: null,
+  }
+}
+
+function failedDescription(transactionalId: string, error: StrandError, coordinatorId = -1): TransactionDescription {
+  return { transactionalId, coordinatorId, state: '', producerId: -1n, producerEpoch: -1, timeoutMs: 0, startTimeMs: -1, partitions: [], error }
 }
 
 /** A DescribeGroups member, its consumer-protocol bytes decoded (when they are that protocol's). */

@@ -5,6 +5,7 @@
 //   strand produce <topic>          lines from stdin
 //   strand consume <topic>          records to stdout (--group G: as a member of group G)
 //   strand groups list | describe | reset-offsets
+//   strand transactions list | describe    transactional ids and their coordinators' state
 //   strand cluster status           controller, brokers, quorum, replication lag per follower
 //   strand cluster metrics          each broker's metrics (over the wire, or --metrics: /metrics), summed up
 //   strand users create | delete | list    SCRAM users
@@ -19,6 +20,7 @@ import { CLUSTER_USAGE, clusterCommand } from './cli/cluster.js'
 import { GROUPS_USAGE, groupsCommand } from './cli/groups.js'
 import { CONSUME_USAGE, consumeCommand, PRODUCE_USAGE, produceCommand } from './cli/produce-consume.js'
 import { TOPICS_USAGE, topicsCommand } from './cli/topics.js'
+import { TRANSACTIONS_USAGE, transactionsCommand } from './cli/transactions.js'
 
 const USAGE = `strand: the Strand command line
 
@@ -29,6 +31,7 @@ Commands:
   produce   send lines from stdin to a topic
   consume   print a topic's records (--group G: as a member of a consumer group)
   groups    list and describe consumer groups, reset their offsets
+  transactions  list and describe transactional ids: state, producer, open partitions
   cluster   the controller, brokers and metadata quorum; the brokers' metrics
   users     SCRAM users: create, delete, list
   acls      ACLs: add, remove, list
@@ -49,6 +52,8 @@ ${PRODUCE_USAGE}
 ${CONSUME_USAGE}
 
 ${GROUPS_USAGE}
+
+${TRANSACTIONS_USAGE}
 
 ${CLUSTER_USAGE}
 
@@ -89,6 +94,7 @@ export async function runCli(argv: string[], out: (text: string) => void = (t) =
     else if (command === 'produce') await produceCommand(rest, connect, out, process.stdin)
     else if (command === 'consume') await consumeCommand(rest, connect, out)
     else if (command === 'groups') await groupsCommand(rest, connect, out)
+    else if (command === 'transactions') await transactionsCommand(rest, connect, out)
     else if (command === 'cluster') await clusterCommand(rest, connect, out)
     else if (command === 'users') await usersCommand(rest, connect, out)
     else if (command === 'acls') await aclsCommand(rest, connect, out)

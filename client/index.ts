@@ -184,12 +184,17 @@ export type {
   GroupDescription,
   GroupListing,
   GroupMemberDescription,
+  GroupOffsetsOptions,
   GroupOffsetToCommit,
   GroupPartitionOffset,
   ListOffsetsOptions,
+  ListTransactionsOptions,
   OffsetAndTimestamp,
   QuorumDescription,
   QuorumVoterStatus,
+  TransactionDescription,
+  TransactionListing,
+  TransactionStateName,
 } from './admin.js'
 export type { AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType, ScramUser } from './admin-security.js'
 export { AuthenticationError, type SaslMechanism, type SaslOptions, type TlsOptions } from './security.js'

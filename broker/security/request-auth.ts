@@ -19,7 +19,10 @@
 //   transactional id, write on it.  AddPartitionsToTxn: write transactional id and write topic.
 //   EndTxn: write transactional id.  FindCoordinator (key type 1): describe transactional id.
 //   AddOffsetsToTxn: write transactional id and read group.  TxnOffsetCommit: write
-//   transactional id, read group and read topic.
+//   transactional id, read group and read topic.  ListTransactions: only the ids the principal
+//   may describe are listed.  DescribeTransactions: describe on each transactional id (refused
+//   ones TRANSACTIONAL_ID_AUTHORIZATION_FAILED), the partitions of topics it may not describe
+//   left out.
 //   DescribeCluster, DescribeQuorum, DescribeMetrics, DescribeAcls,
 //   DescribeUserScramCredentials: describe cluster.  CreateAcls, DeleteAcls,
 //   AlterUserScramCredentials: alter cluster.
@@ -231,6 +234,19 @@ const txnOffsetCommit: Gate<typeof ApiKey.TxnOffsetCommit> = (a, body) => {
   return { body: { ...body, topics: kept }, finish: (r) => ({ ...r, topics: [...r.topics, ...answer(refused, TOPIC_DENIED)] }) }
 }
 
+const listTransactions: Gate<typeof ApiKey.ListTransactions> = (a, body) => ({
+  body,
+  finish: (r) => ({ ...r, transactionStates: r.transactionStates.filter((s) => a.can('describe', 'transactional-id', s.transactionalId)) }),
+})
+
+const describeTransactions: Gate<typeof ApiKey.DescribeTransactions> = (a, body) => {
+  const { kept, refused } = splitTopics(body.transactionalIds.map((name) => ({ name })), (id) => a.can('describe', 'transactional-id', id))
+  const denied = refused.map(({ name: transactionalId }) => ({ errorCode: TXN_DENIED, transactionalId, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: -1n, producerId: -1n, producerEpoch: -1, topics: [] }))
+  // As Kafka: a described transaction shows only the partitions of topics the principal may describe.
+  const visible = (s: Res<typeof ApiKey.DescribeTransactions>['transactionStates'][number]) => ({ ...s, topics: s.topics.filter((t) => a.can('describe', 'topic', t.topic)) })
+  return { body: { transactionalIds: kept.map((k) => k.name) }, finish: (r) => ({ ...r, transactionStates: [...r.transactionStates.map(visible), ...denied] }) }
+}
+
 /**
  * Every API's gate; 'ungated' only for what a session needs before it has a principal. The type
  * lists every API key, so a new API does not compile until someone decides its gate.
@@ -261,6 +277,8 @@ const GATES: { [K in ApiKeyValue]: Gate<K> | 'ungated' } = {
   [ApiKey.EndTxn]: endTxn,
   [ApiKey.AddOffsetsToTxn]: addOffsetsToTxn,
   [ApiKey.TxnOffsetCommit]: txnOffsetCommit,
+  [ApiKey.ListTransactions]: listTransactions,
+  [ApiKey.DescribeTransactions]: describeTransactions,
   [ApiKey.DescribeCluster]: clusterGate('describe', { errorCode: CLUSTER_DENIED, controllerId: -1, brokers: [] }),
   [ApiKey.DescribeQuorum]: clusterGate('describe', { errorCode: CLUSTER_DENIED, nodeId: -1, role: '', term: -1, leaderId: -1, commitIndex: -1n, lastIndex: -1n, voters: [] }),
   [ApiKey.DescribeMetrics]: clusterGate('describe', { errorCode: CLUSTER_DENIED, nodeId: -1, text: '' }),

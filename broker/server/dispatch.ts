@@ -54,7 +54,7 @@ import {
 import { handleAllocateProducerIds, handleInitProducerId } from './handlers/producer-ids.js'
 import { handleAlterPartition, handleOffsetsForLeaderEpoch } from './handlers/replication.js'
 import { handleCreateTopics, handleDeleteTopics } from './handlers/topics.js'
-import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleTxnOffsetCommit } from './handlers/transactions.js'
+import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleDescribeTransactions, handleEndTxn, handleListTransactions, handleTxnOffsetCommit } from './handlers/transactions.js'
 import { handleWriteTxnMarkers } from './handlers/txn-markers.js'
 
 export interface RequestMetrics {
@@ -130,6 +130,10 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: R
       return handleAddOffsetsToTxn(ctx, body as Parameters<typeof handleAddOffsetsToTxn>[1])
     case ApiKey.TxnOffsetCommit:
       return handleTxnOffsetCommit(ctx, body as Parameters<typeof handleTxnOffsetCommit>[1])
+    case ApiKey.ListTransactions:
+      return handleListTransactions(ctx, body as Parameters<typeof handleListTransactions>[1])
+    case ApiKey.DescribeTransactions:
+      return handleDescribeTransactions(ctx, body as Parameters<typeof handleDescribeTransactions>[1])
     case ApiKey.AllocateProducerIds:
       return handleAllocateProducerIds(ctx, body as Parameters<typeof handleAllocateProducerIds>[1])
     case ApiKey.FindCoordinator:

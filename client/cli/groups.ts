@@ -12,8 +12,11 @@ import { CommandFailedError, parse, table, toJson, UsageError, type Connect } fr
 
 export const GROUPS_USAGE = `Usage:
   strand groups list                          every consumer group with its state
-  strand groups describe <group>              state, generation, protocol; per partition: committed offset,
-                                              log end (high watermark), lag, member id, client id
+  strand groups describe <group> [--isolation read_uncommitted|read_committed]
+                                              state, generation, protocol; per partition: committed offset,
+                                              log end (high watermark), lag, member id, client id;
+                                              --isolation read_committed: the log end and lag are against the
+                                              last stable offset (what a read_committed consumer can reach)
   strand groups reset-offsets <group> --topic T (--to-earliest | --to-latest | --to-datetime ISO | --shift-by N)
                               [--dry-run]     only while the group has no members; prints each partition's
                                               new offset (--dry-run: commits nothing). --topic repeats;
@@ -28,6 +31,7 @@ const OPTIONS = {
   'to-datetime': { type: 'string' },
   'shift-by': { type: 'string' },
   'dry-run': { type: 'boolean', default: false },
+  isolation: { type: 'string' },
 } as const
 
 /** Where reset-offsets moves each partition. */
@@ -58,6 +62,9 @@ export async function groupsCommand(argv: string[], connect: Connect, out: Out):
   const topics = [...new Set(values.topic ?? [])]
   if (action === 'reset-offsets' && topics.length === 0) throw new UsageError('strand groups reset-offsets needs --topic T (one or more).')
   if (action !== 'reset-offsets' && (topics.length > 0 || values['dry-run'])) throw new UsageError('--topic and --dry-run are options of strand groups reset-offsets.')
+  const isolation = values.isolation ?? 'read_uncommitted'
+  if (values.isolation !== undefined && action !== 'describe') throw new UsageError('--isolation is an option of strand groups describe.')
+  if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') throw new UsageError(`--isolation must be read_uncommitted or read_committed, not "${isolation}".`)
   const strand = connect(values)
   try {
     const admin = strand.admin()
@@ -66,7 +73,7 @@ export async function groupsCommand(argv: string[], connect: Connect, out: Out):
       if (values.json) return out(toJson({ groups }))
       return out(groups.length === 0 ? 'No consumer groups.' : table(['GROUP', 'STATE', 'PROTOCOL TYPE'], groups.map((g) => [g.groupId, g.state, g.protocolType || '-'])))
     }
-    if (action === 'describe') return out(await describe(admin, groupId!, values.json))
+    if (action === 'describe') return out(await describe(admin, groupId!, { json: values.json, isolation }))
     const plan = await planReset(admin, groupId!, topics, target!)
     if (!values['dry-run']) await commitPlan(admin, groupId!, plan)
     if (values.json) return out(toJson({ groupId, dryRun: values['dry-run'], partitions: plan }))
@@ -114,15 +121,21 @@ function resetTargetOf(values: { 'to-earliest': boolean; 'to-latest': boolean; '
   return { kind: 'shift', by: BigInt(shift) }
 }
 
-async function describe(admin: Admin, groupId: string, json: boolean): Promise<string> {
-  const [group, committed] = await Promise.all([admin.describeGroup(groupId), admin.groupOffsets(groupId)])
+/**
+ * The group and its partitions. Under read_committed the log end is the last stable offset: a
+ * read_committed consumer cannot read past an open transaction's first record, so that is where
+ * its lag is measured from (the high watermark would count records it cannot have yet).
+ */
+async function describe(admin: Admin, groupId: string, options: { json: boolean; isolation: 'read_uncommitted' | 'read_committed' }): Promise<string> {
+  const { json, isolation } = options
+  const [group, committed] = await Promise.all([admin.describeGroup(groupId), admin.groupOffsets(groupId, { isolationLevel: isolation })])
   const owners = new Map<string, { memberId: string; clientId: string }>()
   for (const m of group.members) for (const a of m.assignment) owners.set(`${a.topic}\u0000${a.partition}`, { memberId: m.memberId, clientId: m.clientId })
   const rows = committed.map((c) => ({ topic: c.topic, partition: c.partition, committed: c.committed as bigint | null, highWatermark: c.highWatermark, lag: c.lag as bigint | null }))
   // Assigned partitions the group has not committed yet: no lag to show, but their owner and log end.
   const uncommitted = group.members.flatMap((m) => m.assignment).filter((a) => !committed.some((c) => c.topic === a.topic && c.partition === a.partition))
   for (const a of uncommitted) {
-    const end = await admin.listOffsets({ topic: a.topic, partition: a.partition, timestamp: 'latest' })
+    const end = await admin.listOffsets({ topic: a.topic, partition: a.partition, timestamp: 'latest', isolationLevel: isolation })
     rows.push({ topic: a.topic, partition: a.partition, committed: null, highWatermark: end.offset, lag: null })
   }
   rows.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
@@ -130,10 +143,10 @@ async function describe(admin: Admin, groupId: string, json: boolean): Promise<s
     const owner = owners.get(`${r.topic}\u0000${r.partition}`)
     return { ...r, memberId: owner?.memberId ?? null, clientId: owner?.clientId ?? null }
   })
-  if (json) return toJson({ ...group, partitions })
+  if (json) return toJson({ ...group, isolation, partitions })
   const idle = group.members.filter((m) => m.assignment.length === 0).map((m) => ['-', '-', '-', '-', '-', m.memberId, m.clientId])
   const body = table(
-    ['TOPIC', 'PARTITION', 'COMMITTED', 'LOG END', 'LAG', 'MEMBER', 'CLIENT ID'],
+    ['TOPIC', 'PARTITION', 'COMMITTED', isolation === 'read_committed' ? 'LAST STABLE' : 'LOG END', 'LAG', 'MEMBER', 'CLIENT ID'],
     [...partitions.map((p) => [p.topic, p.partition, p.committed ?? '-', p.highWatermark, p.lag ?? '-', p.memberId ?? '-', p.clientId ?? '-']), ...idle],
   )
   return `${groupHeadline(group)}\n\n${body}`

@@ -140,8 +140,12 @@ export async function fetchCommitted(coordinator: GroupCoordinator, partitions: 
   })
 }
 
-/** Each partition's high watermark (the offset after the last record a consumer can read). */
-export async function highWatermarks(cluster: Cluster, partitions: ReadonlyArray<{ topic: string; partition: number }>, options: OffsetRequestOptions): Promise<Map<string, bigint>> {
+/**
+ * Each partition's high watermark (the offset after the last record a consumer can read); with
+ * `isolationLevel` 1 (read_committed), its last stable offset instead (the first offset of its
+ * oldest open transaction, else the high watermark).
+ */
+export async function highWatermarks(cluster: Cluster, partitions: ReadonlyArray<{ topic: string; partition: number }>, options: OffsetRequestOptions, isolationLevel = 0): Promise<Map<string, bigint>> {
   const found = new Map<string, bigint>()
   await retrying(options, async () => {
     const missing = partitions.filter((p) => !found.has(key(p.topic, p.partition)))
@@ -150,7 +154,7 @@ export async function highWatermarks(cluster: Cluster, partitions: ReadonlyArray
       const leader = await cluster.leaderFor(p.topic, p.partition, { retry: false })
       byLeader.set(leader, [...(byLeader.get(leader) ?? []), p])
     }
-    const errors = await Promise.all([...byLeader].map(([leader, list]) => listLatest(cluster, leader, list, found, options.requestTimeoutMs)))
+    const errors = await Promise.all([...byLeader].map(([leader, list]) => listLatest(cluster, leader, list, found, { timeoutMs: options.requestTimeoutMs, isolationLevel })))
     const first = errors.find((e) => e !== null)
     if (first !== undefined && first !== null) throw first
   }, (err) => {
@@ -164,16 +168,16 @@ export async function highWatermarks(cluster: Cluster, partitions: ReadonlyArray
  * partition carries its cached leader epoch: a leader at another one refuses it (KIP-320), and the
  * retry asks fresh metadata first.
  */
-async function listLatest(cluster: Cluster, leader: number, list: ReadonlyArray<{ topic: string; partition: number }>, found: Map<string, bigint>, timeoutMs: number): Promise<StrandError | null> {
+async function listLatest(cluster: Cluster, leader: number, list: ReadonlyArray<{ topic: string; partition: number }>, found: Map<string, bigint>, options: { timeoutMs: number; isolationLevel: number }): Promise<StrandError | null> {
   try {
     const res = await cluster.connectionTo(leader).request(
       ApiKey.ListOffsets,
       {
         replicaId: -1,
-        isolationLevel: 0,
+        isolationLevel: options.isolationLevel,
         topics: [...byTopic(list)].map(([name, ps]) => ({ name, partitions: ps.map((p) => ({ partitionIndex: p.partition, currentLeaderEpoch: cluster.cachedLeaderEpoch(p.topic, p.partition), timestamp: LATEST_TIMESTAMP })) })),
       },
-      { timeoutMs },
+      { timeoutMs: options.timeoutMs },
     )
     let first: StrandError | null = null
     for (const t of res.topics) {

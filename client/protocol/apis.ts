@@ -133,6 +133,14 @@ import {
   type EndTxnRequest,
   type EndTxnResponse,
 } from './messages/transactions.js'
+import {
+  describeTransactionsVersions,
+  listTransactionsVersions,
+  type DescribeTransactionsRequest,
+  type DescribeTransactionsResponse,
+  type ListTransactionsRequest,
+  type ListTransactionsResponse,
+} from './messages/transaction-admin.js'
 
 export const ApiKey = {
   Produce: 0,
@@ -173,6 +181,8 @@ export const ApiKey = {
   DescribeCluster: 60,
   BrokerRegistration: 62,
   BrokerHeartbeat: 63,
+  DescribeTransactions: 65,
+  ListTransactions: 66,
   AllocateProducerIds: 67,
   AppendEntries: 1000,
   InstallSnapshot: 1001,
@@ -225,6 +235,8 @@ export interface ApiTypes {
   60: { request: DescribeClusterRequest; response: DescribeClusterResponse }
   62: { request: BrokerRegistrationRequest; response: BrokerRegistrationResponse }
   63: { request: BrokerHeartbeatRequest; response: BrokerHeartbeatResponse }
+  65: { request: DescribeTransactionsRequest; response: DescribeTransactionsResponse }
+  66: { request: ListTransactionsRequest; response: ListTransactionsResponse }
   67: { request: AllocateProducerIdsRequest; response: AllocateProducerIdsResponse }
   1000: { request: AppendEntriesRequest; response: AppendEntriesResponse }
   1001: { request: InstallSnapshotRequest; response: InstallSnapshotResponse }
@@ -274,6 +286,8 @@ const DEFINITIONS: Readonly<Record<ApiKeyValue, { name: string; versions: Versio
   60: { name: 'DescribeCluster', versions: describeClusterVersions },
   62: { name: 'BrokerRegistration', versions: brokerRegistrationVersions },
   63: { name: 'BrokerHeartbeat', versions: brokerHeartbeatVersions },
+  65: { name: 'DescribeTransactions', versions: describeTransactionsVersions },
+  66: { name: 'ListTransactions', versions: listTransactionsVersions },
   67: { name: 'AllocateProducerIds', versions: allocateProducerIdsVersions },
   1000: { name: 'AppendEntries', versions: appendEntriesVersions },
   1001: { name: 'InstallSnapshot', versions: installSnapshotVersions },

@@ -67,6 +67,7 @@ export const WIRE_ERRORS = {
   OPERATION_NOT_ATTEMPTED: { code: 55, retriable: false, message: 'The operation was not attempted because another part of the request failed.' },
   UNSTABLE_OFFSET_COMMIT: { code: 88, retriable: true, message: 'The group has offsets for the partition in a transaction not decided yet; retry once it commits or aborts.' },
   PRODUCER_FENCED: { code: 90, retriable: false, message: 'A newer producer with the same transactional id took over; this one is fenced.' },
+  TRANSACTIONAL_ID_NOT_FOUND: { code: 105, retriable: false, message: 'The transactional id is not known to its coordinator: no producer has initialized it.' },
   SECURITY_DISABLED: { code: 54, retriable: false, message: 'Security features are disabled on this broker.' },
   KAFKA_STORAGE_ERROR: { code: 56, retriable: true, message: 'The broker failed to read or write the partition on disk.' },
   SASL_AUTHENTICATION_FAILED: { code: 58, retriable: false, message: 'SASL authentication failed.' },

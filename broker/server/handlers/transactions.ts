@@ -2,6 +2,12 @@
 // (broker/txn), which answers NOT_COORDINATOR for transactional ids it does not own;
 // TxnOffsetCommit goes to the group coordinator (broker/group), which answers NOT_COORDINATOR for
 // groups it does not own. (InitProducerId with a transactional id: producer-ids.ts.)
+//
+// ListTransactions and DescribeTransactions (the tools') also go to the transaction coordinator:
+// ListTransactions lists the ids of the partitions this broker leads, DescribeTransactions
+// answers NOT_COORDINATOR for an id it does not own. A broker whose coordinator has not started
+// answers COORDINATOR_NOT_AVAILABLE; for ListTransactions that means it leads none (Kafka's tools
+// read it so).
 
 import { errorCodeOf, toWireCode } from '../../../client/protocol/errors.js'
 import type {
@@ -14,6 +20,7 @@ import type {
   TxnOffsetCommitRequest,
   TxnOffsetCommitResponse,
 } from '../../../client/protocol/messages/transactions.js'
+import type { DescribeTransactionsRequest, DescribeTransactionsResponse, ListTransactionsRequest, ListTransactionsResponse } from '../../../client/protocol/messages/transaction-admin.js'
 import { OFFSETS_TOPIC } from '../../topic-config.js'
 import type { HandlerContext } from './context.js'
 import { ensureInternalTopic } from './groups.js'
@@ -53,4 +60,21 @@ export async function handleTxnOffsetCommit(ctx: HandlerContext, req: TxnOffsetC
     ctx.logger.error({ err, group: req.groupId }, 'transactional offset commit failed')
     return answer(toWireCode(err))
   }
+}
+
+export function handleListTransactions(ctx: HandlerContext, req: ListTransactionsRequest): ListTransactionsResponse {
+  const txn = ctx.transactions()
+  if (txn === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), unknownStateFilters: [], transactionStates: [] }
+  return { throttleTimeMs: 0, ...txn.listTransactions({ states: req.stateFilters, producerIds: req.producerIdFilters }) }
+}
+
+export function handleDescribeTransactions(ctx: HandlerContext, req: DescribeTransactionsRequest): DescribeTransactionsResponse {
+  const txn = ctx.transactions()
+  const unavailable = errorCodeOf('COORDINATOR_NOT_AVAILABLE')
+  const transactionStates = [...new Set(req.transactionalIds)].map((transactionalId) =>
+    txn === null
+      ? { errorCode: unavailable, transactionalId, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: -1n, producerId: -1n, producerEpoch: -1, topics: [] }
+      : txn.describeTransaction(transactionalId),
+  )
+  return { throttleTimeMs: 0, transactionStates }
 }

@@ -306,3 +306,23 @@ t.test('AddOffsetsToTxn and TxnOffsetCommit need write on the transactional id a
   t.same(codes(refused(gateRequest(auth, ALICE, ApiKey.TxnOffsetCommit, { ...commit, transactionalId: 'tx-other' }))), [TXN_DENIED, TXN_DENIED], 'another transactional id: 53 everywhere')
   t.same(codes(refused(gateRequest(auth, ALICE, ApiKey.TxnOffsetCommit, { ...commit, groupId: 'g-other' }))), [GROUP_DENIED, GROUP_DENIED], 'another group: 30 everywhere')
 })
+
+t.test('ListTransactions lists only the ids the principal may describe; DescribeTransactions refuses the others with 53 and hides topics it may not describe', async (t) => {
+  // Write on a transactional id implies describe on it (Kafka's rule).
+  const auth = newAuthorizer([...ACLS, acl({ principal: 'User:alice', operation: 'write', resourceName: 'tx-ok', resourceType: 'transactional-id' })])
+  const TXN_DENIED = errorCodeOf('TRANSACTIONAL_ID_AUTHORIZATION_FAILED')
+  const listed = passed(gateRequest(auth, ALICE, ApiKey.ListTransactions, { stateFilters: [], producerIdFilters: [] }))
+  const states = [
+    { transactionalId: 'tx-ok', producerId: 7n, transactionState: 'Ongoing' },
+    { transactionalId: 'tx-other', producerId: 8n, transactionState: 'Ongoing' },
+  ]
+  const all = { throttleTimeMs: 0, errorCode: 0, unknownStateFilters: [], transactionStates: states }
+  t.same(listed.finish!(all).transactionStates.map((s) => s.transactionalId), ['tx-ok'], 'alice sees only her transactional id')
+  t.same(passed(gateRequest(auth, BROKER, ApiKey.ListTransactions, { stateFilters: [], producerIdFilters: [] })).finish!(all).transactionStates.length, 2, 'a super user sees every id')
+
+  const described = passed(gateRequest(auth, ALICE, ApiKey.DescribeTransactions, { transactionalIds: ['tx-ok', 'tx-other'] }))
+  t.same(described.body.transactionalIds, ['tx-ok'], 'only the describable id goes to the handler')
+  const ok = { errorCode: 0, transactionalId: 'tx-ok', transactionState: 'Ongoing', transactionTimeoutMs: 60000, transactionStartTimeMs: 1n, producerId: 7n, producerEpoch: 0, topics: [{ topic: 'ok', partitions: [0] }, { topic: 'secret', partitions: [1] }] }
+  const answer = described.finish!({ throttleTimeMs: 0, transactionStates: [ok] })
+  t.same(answer.transactionStates.map((s) => [s.transactionalId, s.errorCode, s.topics.map((x) => x.topic)]), [['tx-ok', 0, ['ok']], ['tx-other', TXN_DENIED, []]], 'the other id is 53; the undescribable topic is left out')
+})

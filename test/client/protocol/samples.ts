@@ -370,6 +370,26 @@ export const SAMPLES: Sample[] = [
     request: { filters: [{ resourceType: 1, resourceName: null, patternType: 1, principal: 'User:bob', host: null, operation: 1, permissionType: 1 }] },
     response: { filterResults: [{ errorCode: 0, errorMessage: null, matchingAcls: [{ resourceType: 4, resourceName: 'kafka-cluster', patternType: 3, principal: 'User:bob', host: '*', operation: 9, permissionType: 3 }] }] },
   },
+  {
+    name: 'ListTransactions v0',
+    apiKey: ApiKey.ListTransactions,
+    version: 0,
+    request: { stateFilters: ['Ongoing', 'Frozen'], producerIdFilters: [9007199254740993n] },
+    response: { throttleTimeMs: 0, errorCode: 0, unknownStateFilters: ['Frozen'], transactionStates: [{ transactionalId: 'orders-tx', producerId: 9007199254740993n, transactionState: 'Ongoing' }] },
+  },
+  {
+    name: 'DescribeTransactions v0',
+    apiKey: ApiKey.DescribeTransactions,
+    version: 0,
+    request: { transactionalIds: ['orders-tx', 'nobody'] },
+    response: {
+      throttleTimeMs: 0,
+      transactionStates: [
+        { errorCode: 0, transactionalId: 'orders-tx', transactionState: 'Ongoing', transactionTimeoutMs: 60000, transactionStartTimeMs: 1700000000000n, producerId: 9007199254740993n, producerEpoch: 3, topics: [{ topic: 'orders', partitions: [0, 2] }] },
+        { errorCode: 105, transactionalId: 'nobody', transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: -1n, producerId: -1n, producerEpoch: -1, topics: [] },
+      ],
+    },
+  },
 
 
 ]
