@@ -182,8 +182,15 @@ export interface ConsumerBatch {
   topic: string
   partition: number
   messages: ConsumedMessage[]
-  /** The partition's high watermark when fetched: lag is highWatermark - (last offset + 1). */
+  /** The partition's high watermark when fetched: lag is highWatermark - nextOffset. */
   highWatermark: bigint
+  /**
+   * The offset after this batch: the last message's + 1, or past it when transaction markers (or,
+   * read_committed, aborted records) follow it in the fetch. What `commit(batch)` commits, and the
+   * position to commit for a partition once the batch is processed (Kafka's `position()`): the
+   * last message's offset + 1 would leave a caught-up group a marker short of the log's end.
+   */
+  nextOffset: bigint
 }
 
 export interface ConsumerContext {
@@ -1222,7 +1229,7 @@ export class Consumer {
       epoch: state.epoch,
       nextOffset,
       leaderEpoch,
-      batch: { topic: state.topic, partition: state.partition, messages, highWatermark: p.highWatermark },
+      batch: { topic: state.topic, partition: state.partition, messages, highWatermark: p.highWatermark, nextOffset },
     })
     this.#wakeLoop()
     return true

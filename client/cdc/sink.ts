@@ -31,10 +31,10 @@
 // `isolationLevel: 'read_uncommitted'` is for looking at what sources attempted, aborted and open
 // transactions included.
 // Transaction markers and aborted records take offsets the consumer never hands out. The sink
-// commits the offset after the last record it applied, so a sink resuming there reads nothing
-// twice (test/cluster/cdc-transactions.test.ts); but a caught-up sink's committed offset stops
-// short of the partition's end by the markers (and aborted records) after that record, so its
-// group's lag stays at that small count (usually 1: the last commit marker) until the next change.
+// commits each applied batch's nextOffset, past the markers fetched with it, so a sink resuming
+// there reads nothing twice and a caught-up sink's group has no lag
+// (test/cluster/cdc-transactions.test.ts). A fetch of only markers or aborted records hands out
+// nothing, so what it skipped is committed with the partition's next applied change.
 
 import type { Strand } from '../index.js'
 import type { CommitOffset, Consumer, ConsumerBatch, ConsumerOptions, IsolationLevel, TopicPartition } from '../consumer.js'
@@ -205,7 +205,7 @@ export class ChangeSink {
     }
     const last = batch.messages[batch.messages.length - 1]
     if (last === undefined) return
-    this.#pending.set(tpKey(batch.topic, batch.partition), { topic: batch.topic, partition: batch.partition, offset: last.offset + 1n })
+    this.#pending.set(tpKey(batch.topic, batch.partition), { topic: batch.topic, partition: batch.partition, offset: batch.nextOffset })
     this.#pendingRecords += batch.messages.length
     if (this.#pendingRecords >= this.#pendingRecordsMax) await this.#flushAndCommit()
     else this.#scheduleFlush()

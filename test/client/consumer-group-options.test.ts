@@ -31,7 +31,7 @@ t.test('subscribe, commit and assign refuse what cannot work', async (t) => {
   assigned.assign([{ topic: 'orders', partition: 0, offset: 0n }])
   await t.rejects(assigned.subscribe({ topics: ['orders'] }), { code: 'ILLEGAL_STATE', message: /either assigns/ })
   await t.rejects(assigned.commit([{ topic: 'orders', partition: 0, offset: -1n }]), { code: 'INVALID_ARGUMENT' })
-  await t.rejects(assigned.commit({ topic: 'orders', partition: 0, messages: [], highWatermark: 0n }), { code: 'INVALID_ARGUMENT', message: /a batch this consumer handed out/ })
+  await t.rejects(assigned.commit({ topic: 'orders', partition: 0, messages: [], highWatermark: 0n, nextOffset: 0n }), { code: 'INVALID_ARGUMENT', message: /a batch this consumer handed out/ })
   t.throws(() => assigned.pause([{ topic: 'orders', partition: 7 }]), { code: 'INVALID_ARGUMENT' }, 'only assigned partitions can be paused')
   await assigned.close()
   await t.rejects(assigned.commit(), { code: 'CLIENT_CLOSED' })

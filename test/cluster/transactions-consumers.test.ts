@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { jsonLines, strand as cli } from '../helpers/cli.js'
 import { TestCluster } from '../helpers/cluster.js'
-import { watchPartitions } from '../helpers/replication.js'
+import { watchBothIsolations } from '../helpers/replication.js'
 import { waitFor } from '../helpers/wait.js'
 
 const TOPIC = 'txn-seen'
@@ -23,12 +23,7 @@ t.test('read_committed consumers see transactions whole or not at all', async (t
   const cluster = await TestCluster.start(t, { overrides: { 'transaction.state.log.num.partitions': 3, 'offsets.topic.num.partitions': 3, 'transaction.abort.timed.out.transaction.cleanup.interval.ms': 200 } })
   const strand = cluster.client('txn-seen', { requestTimeoutMs: 10_000 })
   await strand.admin().createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } })
-  const committed = watchPartitions(cluster.client('read-committed'), TOPIC, PARTITIONS, { isolationLevel: 'read_committed' })
-  const uncommitted = watchPartitions(cluster.client('read-uncommitted'), TOPIC, PARTITIONS)
-  t.teardown(async () => {
-    await committed.stop()
-    await uncommitted.stop()
-  })
+  const { committed, uncommitted } = watchBothIsolations(t, cluster, TOPIC, PARTITIONS)
   const valuesOf = (txn: string): string[] => Array.from({ length: PARTITIONS }, (_, p) => [`${txn}-${p}-a`, `${txn}-${p}-b`]).flat()
   const seen = (w: { seen: Map<string, string> }, txn: string): number => valuesOf(txn).filter((v) => [...w.seen.values()].includes(v)).length
 

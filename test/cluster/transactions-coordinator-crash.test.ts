@@ -16,7 +16,7 @@ import t, { type Test } from 'tap'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { decodeBatches } from '../../client/protocol/records.js'
 import { TestCluster } from '../helpers/cluster.js'
-import { waitForFullIsr, watchPartitions } from '../helpers/replication.js'
+import { waitForFullIsr, watchBothIsolations } from '../helpers/replication.js'
 import { waitFor } from '../helpers/wait.js'
 
 const TOPIC = 'txn-crash'
@@ -86,12 +86,7 @@ t.test('the coordinator SIGKILLed between PrepareCommit/PrepareAbort and the mar
   const admin = strand.admin()
   t.teardown(() => admin.close())
   await admin.createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } })
-  const committed = watchPartitions(cluster.client('read-committed'), TOPIC, PARTITIONS, { isolationLevel: 'read_committed' })
-  const uncommitted = watchPartitions(cluster.client('read-uncommitted'), TOPIC, PARTITIONS)
-  t.teardown(async () => {
-    await committed.stop()
-    await uncommitted.stop()
-  })
+  const { committed, uncommitted } = watchBothIsolations(t, cluster, TOPIC, PARTITIONS)
   const valuesOf = (txn: string): string[] => Array.from({ length: PARTITIONS }, (_, p) => [`${txn}-${p}-a`, `${txn}-${p}-b`]).flat()
   const seen = (w: { seen: Map<string, string> }, txn: string): number => {
     const all = new Set(w.seen.values())

@@ -94,6 +94,20 @@ export function watchPartitions(strand: Strand, topic: string, partitions: numbe
   }
 }
 
+/**
+ * A read_committed and a read_uncommitted watcher of the same partitions (watchPartitions), each
+ * with a client of its own, stopped at the test's teardown: a transaction test's two readers.
+ */
+export function watchBothIsolations(t: { teardown: (fn: () => Promise<void>) => void }, cluster: TestCluster, topic: string, partitions: number): { committed: ReturnType<typeof watchPartitions>; uncommitted: ReturnType<typeof watchPartitions> } {
+  const committed = watchPartitions(cluster.client('read-committed'), topic, partitions, { isolationLevel: 'read_committed' })
+  const uncommitted = watchPartitions(cluster.client('read-uncommitted'), topic, partitions)
+  t.teardown(async () => {
+    await committed.stop()
+    await uncommitted.stop()
+  })
+  return { committed, uncommitted }
+}
+
 /** Every record of the partitions from offset 0 up to each partition's high watermark, by `partition:offset`. */
 export async function readCommitted(strand: Strand, topic: string, partitions: number, highWatermarks: readonly bigint[]): Promise<Map<string, string>> {
   const consumer = strand.consumer({ maxWaitMs: 100 })
