@@ -49,6 +49,9 @@ import { OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC } from '../topic-config.js'
 import { MarkerChannel } from './markers.js'
 import { decodeTxnRecord, TXN_STATES, txnRecord, type TxnState, type TxnValue } from './records.js'
 
+/** Errors of a state write that the coordinator answers as COORDINATOR_NOT_AVAILABLE (retried). */
+const STATE_WRITE_UNAVAILABLE: ReadonlySet<string> = new Set(['NOT_ENOUGH_REPLICAS', 'NOT_ENOUGH_REPLICAS_AFTER_APPEND', 'REQUEST_TIMED_OUT', 'UNKNOWN_TOPIC_OR_PARTITION'])
+
 /** Kafka's largest producer epoch (a short); past it the id gets a new producer id at epoch 0. */
 const PRODUCER_EPOCH_MAX = 32_767
 /** How long AddPartitionsToTxn waits for the previous transaction's markers before answering CONCURRENT_TRANSACTIONS. */
@@ -223,7 +226,15 @@ export class TransactionCoordinator {
   async #write(m: TxnMeta, c: Change, loadEpoch: number): Promise<void> {
     const nowMs = this.#o.clock()
     m.writes++
-    await appendCommitted(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [this.#record(m, c, nowMs)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
+    try {
+      await appendCommitted(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [this.#record(m, c, nowMs)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
+    } catch (err) {
+      // Kafka's mapping (TransactionStateManager): a state write short of its ISR or timed out is
+      // COORDINATOR_NOT_AVAILABLE, which producers retry (the state was not applied; the retry
+      // writes it again), not an error of the producer's request.
+      if (err instanceof StrandProtocolError && STATE_WRITE_UNAVAILABLE.has(err.code)) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', `Writing the state of "${m.transactionalId}": ${err.message}`, err)
+      throw err
+    }
     this.#checkStillCoordinating(m, loadEpoch)
     this.#apply(m, c, nowMs)
   }
