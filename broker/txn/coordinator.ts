@@ -233,6 +233,8 @@ export class TransactionCoordinator {
       // COORDINATOR_NOT_AVAILABLE, which producers retry (the state was not applied; the retry
       // writes it again), not an error of the producer's request.
       if (err instanceof StrandProtocolError && STATE_WRITE_UNAVAILABLE.has(err.code)) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', `Writing the state of "${m.transactionalId}": ${err.message}`, err)
+      // Leadership of the state partition moved (or its lease lapsed): this broker no longer coordinates the id.
+      if (err instanceof StrandProtocolError && err.code === 'NOT_LEADER_OR_FOLLOWER') throw new StrandProtocolError('NOT_COORDINATOR', `Writing the state of "${m.transactionalId}": ${err.message}`, err)
       throw err
     }
     this.#checkStillCoordinating(m, loadEpoch)
