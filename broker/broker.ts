@@ -29,6 +29,7 @@ import { ProducerIdManager } from './metadata/producer-ids.js'
 import { createDispatcher } from './server/dispatch.js'
 import type { HandlerContext } from './server/handlers/context.js'
 import { Server } from './server/server.js'
+import { startKafkaListener } from './kafka/listener.js'
 import { Metrics } from './metrics/metrics.js'
 import { serveMetrics, type MetricsEndpoint } from './metrics/http.js'
 import { ApiKey, apiName } from '../client/protocol/apis.js'
@@ -63,6 +64,8 @@ export interface RunningBroker {
   readonly metrics: Metrics
   /** The HTTP port serving /metrics, or null when `metrics.port` is -1. */
   readonly metricsPort: number | null
+  /** The Kafka-protocol listener's port, or null when `kafka.listener.port` is -1. */
+  readonly kafkaPort: number | null
   /** Graceful stop: stop accepting, answer in-flight requests, flush and close the logs. */
   close(): Promise<void>
 }
@@ -105,7 +108,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     marginMs: leaseMarginMs({ sessionTimeoutMs: config.brokerSessionTimeoutMs, electionTimeoutMs: config.quorumElectionTimeoutMs }),
   })
   const security = interBrokerSecurity(config)
-  const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port }
+  const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port, kafkaPort: -1 }
   const authorizer = new Authorizer({
     superUsers: superUsersOf(config),
     enabled: config.authorizerEnabled,
@@ -163,6 +166,18 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   }
   // With port 0 the OS chose the port: that is the one to advertise.
   advertised.port = bound.port
+  let kafkaServer: Server | null = null
+  if (config.kafkaListenerPort >= 0) {
+    try {
+      const kafka = await startKafkaListener({ ctx, config, port: config.kafkaListenerPort, saslRequired: sasl.enabled, image: () => quorum?.image ?? null, logger: logger.child({ subsystem: 'kafka-listener' }), metrics: requestMetrics(metrics) })
+      kafkaServer = kafka.server
+      advertised.kafkaPort = kafka.port
+    } catch (err) {
+      await server.close()
+      await replicas.close()
+      throw err
+    }
+  }
   try {
     quorum = await startQuorum(config, advertised, security, logger, clock)
     controller = new Controller(quorum, { config, sessionTimeoutMs: config.brokerSessionTimeoutMs, clock, logger })
@@ -204,6 +219,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     // A snapshot from the leader replaces the image wholesale: topics may be gone, not just changed.
     quorum.onSnapshot(() => void replicas.sync())
   } catch (err) {
+    await kafkaServer?.close()
     await server.close()
     await replicas.close()
     throw err
@@ -233,6 +249,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       metricsEndpoint = await serveMetrics(metrics, { host: config.host, port: config.metricsPort, logger })
     } catch (err) {
       controller.close()
+      await kafkaServer?.close()
       await server.close()
       await quorum.close()
       await replicas.close()
@@ -243,7 +260,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   // restart; bounded, since a quorum whose other voters are down cannot commit anything yet.
   await Promise.race([quorum.caughtUp().then(() => replicas.sync()), delay(config.quorumElectionTimeoutMs * 10, undefined, { ref: false })])
   const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger, incarnationId, security, lease, beforeLeading: () => replicas.sync() })
-  logger.info({ subsystem: 'server', host: bound.host, port: bound.port, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
+  logger.info({ subsystem: 'server', host: bound.host, port: bound.port, kafkaPort: advertised.kafkaPort, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
   return {
     nodeId: config.nodeId,
     host: bound.host,
@@ -253,6 +270,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     quorum,
     metrics,
     metricsPort: metricsEndpoint?.port ?? null,
+    kafkaPort: kafkaServer === null ? null : advertised.kafkaPort,
     async close() {
       if (stopping) return
       stopping = true
@@ -271,6 +289,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       controllerChannel?.close()
       await metricsEndpoint?.close()
       loopDelay.disable()
+      await kafkaServer?.close()
       await server.close()
       await quorum?.close()
       await replicas.close()
@@ -337,7 +356,7 @@ function requestMetrics(metrics: Metrics): { observe(apiKey: number, latencyMs: 
 
 /** Joins the configured quorum, or, with none configured, forms a quorum of this broker alone. */
 function startQuorum(config: BrokerConfig, advertised: { host: string; port: number }, security: SecurityOptions, logger: Logger, clock: () => number): Promise<QuorumNode> {
-  const voters = config.quorumVoters === '' ? [{ nodeId: config.nodeId, ...advertised }] : parseVoters(config.quorumVoters)
+  const voters = config.quorumVoters === '' ? [{ nodeId: config.nodeId, host: advertised.host, port: advertised.port }] : parseVoters(config.quorumVoters)
   if (config.quorumHeartbeatIntervalMs >= config.quorumElectionTimeoutMs) {
     throw new ConfigError(`controller.quorum.heartbeat.interval.ms (${config.quorumHeartbeatIntervalMs}) must be below controller.quorum.election.timeout.ms (${config.quorumElectionTimeoutMs}).`)
   }

@@ -15,6 +15,7 @@ export const BROKER_CONFIG_DEFS = {
   host: stringKey('listener.host', '127.0.0.1', 'Address the broker listens on.'),
   port: intKey('listener.port', 9092, { min: 0, max: 65535 }, 'TCP port the broker listens on; 0 lets the OS choose.'),
   advertisedHost: stringKey('advertised.host', '', 'Host clients are told to connect to; empty means listener.host.'),
+  kafkaListenerPort: intKey('kafka.listener.port', -1, { min: -1, max: 65535 }, 'TCP port of a second listener speaking Apache Kafka\'s wire protocol, on listener.host and advertised at advertised.host (every broker learns every other\'s from its registration); -1 turns it off, 0 lets the OS choose.'),
   dataDir: stringKey('data.dir', './data/broker-1', 'Directory holding the partition logs; relative paths are from the config file.'),
   maxRequestBytes: intKey('max.request.bytes', 100 * MiB, { min: 1024, max: 2 ** 31 - 1 }, 'Largest request frame accepted; larger ones are answered with an error and the connection closed.'),
   maxConnections: intKey('max.connections', 1000, { min: 1 }, 'Connections accepted at once; further ones are closed on arrival.'),

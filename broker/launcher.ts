@@ -39,6 +39,8 @@ export interface LaunchedBroker {
   readonly child: ChildProcess
   readonly host: string
   readonly port: number
+  /** The Kafka-protocol listener's port; null when kafka.listener.port is -1. */
+  readonly kafkaPort: number | null
   readonly address: string
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   /** SIGTERM and wait; SIGKILL after `timeoutMs`. */
@@ -72,12 +74,12 @@ export async function launchBroker(options: LaunchOptions): Promise<LaunchedBrok
     child.once('exit', (code, signal) => resolve({ code, signal }))
   })
   const output: string[] = []
-  const { host, port } = await new Promise<{ host: string; port: number }>((resolve, reject) => {
+  const { host, port, kafkaPort } = await new Promise<Listening>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
       reject(new Error(`broker did not start within ${BROKER_START_TIMEOUT_MS} ms:\n${output.join('\n')}`))
     }, BROKER_START_TIMEOUT_MS)
-    const ready = (listening: { host: string; port: number }): void => {
+    const ready = (listening: Listening): void => {
       clearTimeout(timer)
       child.channel?.unref()
       resolve(listening)
@@ -90,8 +92,8 @@ export async function launchBroker(options: LaunchOptions): Promise<LaunchedBrok
       if (listening !== null) ready(listening)
     })
     child.on('message', (message: unknown) => {
-      const m = message as { type?: unknown; host?: unknown; port?: unknown }
-      if (m.type === 'listening' && typeof m.host === 'string' && typeof m.port === 'number') ready({ host: m.host, port: m.port })
+      const m = message as { type?: unknown; host?: unknown; port?: unknown; kafkaPort?: unknown }
+      if (m.type === 'listening' && typeof m.host === 'string' && typeof m.port === 'number') ready({ host: m.host, port: m.port, kafkaPort: typeof m.kafkaPort === 'number' ? m.kafkaPort : null })
     })
     void exited.then(({ code, signal }) => {
       clearTimeout(timer)
@@ -105,16 +107,23 @@ export async function launchBroker(options: LaunchOptions): Promise<LaunchedBrok
     await exited
     clearTimeout(timer)
   }
-  return { child, host, port, address: `${host}:${port}`, exited, stop }
+  return { child, host, port, kafkaPort, address: `${host}:${port}`, exited, stop }
 }
 
-/** The broker logs `{"msg":"listening","host":..,"port":..}` once its socket is bound. */
-export function parseListening(line: string): { host: string; port: number } | null {
+/** Where a started broker listens; kafkaPort null without a Kafka listener. */
+export interface Listening {
+  host: string
+  port: number
+  kafkaPort: number | null
+}
+
+/** The broker logs `{"msg":"listening","host":..,"port":..,"kafkaPort":..}` once its sockets are bound. */
+export function parseListening(line: string): Listening | null {
   if (!line.includes('"listening"')) return null
   try {
-    const entry = JSON.parse(line) as { msg?: unknown; host?: unknown; port?: unknown }
+    const entry = JSON.parse(line) as { msg?: unknown; host?: unknown; port?: unknown; kafkaPort?: unknown }
     if (entry.msg === 'listening' && typeof entry.port === 'number' && typeof entry.host === 'string') {
-      return { host: entry.host, port: entry.port }
+      return { host: entry.host, port: entry.port, kafkaPort: typeof entry.kafkaPort === 'number' && entry.kafkaPort >= 0 ? entry.kafkaPort : null }
     }
   } catch {
     // Not a JSON log line.

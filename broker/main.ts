@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   // A parent that spawned us with an IPC channel (the launcher) learns the bound address this way,
   // whatever log.level hides; the channel must not keep the broker alive on its own.
   if (process.send !== undefined) {
-    process.send({ type: 'listening', host: broker.host, port: broker.port })
+    process.send({ type: 'listening', host: broker.host, port: broker.port, kafkaPort: broker.kafkaPort })
     process.channel?.unref()
   }
   let stopping = false

@@ -11,6 +11,8 @@ export interface Target {
   bootstrap(): string[]
   /** Every broker's metrics listener; empty when unknown (lag is then n/a). */
   metrics(): MetricsEndpoint[]
+  /** `host:port` of every broker's Kafka-protocol listener (kafka.listener.port); empty when off or unknown. */
+  kafkaBootstrap(): string[]
   /** Broker id and process id of each broker this program spawned; empty for a remote cluster (RSS n/a). */
   brokers(): { id: number; pid: number }[]
   /** Rejects when a broker dies mid-run; every workload is raced against it. */
@@ -40,6 +42,7 @@ export function localTarget(o: LocalTargetOptions): Target {
   return {
     bootstrap: () => cluster.bootstrap,
     metrics: () => cluster.members.map((m) => ({ name: String(m.id), host: '127.0.0.1', port: m.metricsPort })),
+    kafkaBootstrap: () => cluster.members.flatMap((m) => (m.process === null || m.process.kafkaPort === null ? [] : [`${m.process.host}:${m.process.kafkaPort}`])),
     brokers: () => cluster.members.flatMap((m) => (m.process?.child.pid === undefined ? [] : [{ id: m.id, pid: m.process.child.pid }])),
     failed: cluster.failed,
     start: async () => {
@@ -65,6 +68,7 @@ export function remoteTarget(bootstrap: string[], metrics: readonly string[]): T
   return {
     bootstrap: () => bootstrap,
     metrics: () => endpoints,
+    kafkaBootstrap: () => [],
     brokers: () => [],
     failed: new Promise<never>(() => {}),
     start: async () => {},

@@ -34,7 +34,12 @@ export interface LifecycleChannel {
 
 export interface BrokerLifecycleOptions {
   brokerId: number
-  advertised: { host: string; port: number }
+  /**
+   * Where this broker is reached: its Strand listener and, `kafkaPort`, its Kafka wire listener at
+   * the same host (-1: none). Read at each registration, so ports the OS chose must be filled in
+   * before the lifecycle starts.
+   */
+  advertised: { host: string; port: number; kafkaPort: number }
   heartbeatIntervalMs: number
   logger: Logger
   /** Defaults to a fresh one. */
@@ -119,11 +124,15 @@ export class BrokerLifecycle {
 
   async #register(conn: Pick<Connection, 'request'>, controllerId: number | null): Promise<void> {
     const { brokerId, advertised } = this.#options
-    const res = await conn.request(ApiKey.BrokerRegistration, { brokerId, host: advertised.host, port: advertised.port, incarnationId: this.incarnationId })
+    // Sent at the highest version the controller speaks (the connection asks it): v1 and up carry
+    // the Kafka listener's port; a controller of an older build gets v0 and records none, and a
+    // new controller is registered with again (#controller), so the port lands once it is upgraded.
+    const { host, port, kafkaPort } = advertised
+    const res = await conn.request(ApiKey.BrokerRegistration, { brokerId, host, port, kafkaPort, incarnationId: this.incarnationId })
     if (res.errorCode !== 0) return
     // Registered with that controller; if another took over meanwhile, it is the one to register with.
     if (this.#controllerId === controllerId) this.#registered = true
-    this.#logger.info({ controllerId, incarnationId: this.incarnationId }, 'registered with the controller')
+    this.#logger.info({ controllerId, incarnationId: this.incarnationId, kafkaPort }, 'registered with the controller')
     // The first heartbeat unfences the broker: send it now rather than an interval later.
     await this.#heartbeat(conn)
   }

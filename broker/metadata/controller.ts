@@ -16,13 +16,14 @@
 
 import type { Logger } from 'pino'
 import { errorCodeOf, StrandProtocolError, toWireCode } from '../../client/protocol/errors.js'
-import type {
-  BrokerHeartbeatRequest,
-  BrokerHeartbeatResponse,
-  BrokerRegistrationRequest,
-  BrokerRegistrationResponse,
-  ControlledShutdownRequest,
-  ControlledShutdownResponse,
+import {
+  registrationKafkaPortOf,
+  type BrokerHeartbeatRequest,
+  type BrokerHeartbeatResponse,
+  type BrokerRegistrationRequestAnyVersion,
+  type BrokerRegistrationResponse,
+  type ControlledShutdownRequest,
+  type ControlledShutdownResponse,
 } from '../../client/protocol/messages/brokers.js'
 import type { AllocateProducerIdsRequest, AllocateProducerIdsResponse } from '../../client/protocol/messages/producer-ids.js'
 import { createHash, randomUUID } from 'node:crypto'
@@ -30,7 +31,7 @@ import type { BrokerConfig } from '../config.js'
 import type { AlterPartitionRequest, AlterPartitionResponse } from '../../client/protocol/messages/replication.js'
 import { OFFSETS_TOPIC, parseTopicConfig, topicNameProblem, TRANSACTION_STATE_TOPIC } from '../topic-config.js'
 import type { MetadataImage } from './image.js'
-import type { MetadataRecord, PartitionRecord } from './records.js'
+import type { MetadataRecord, PartitionRecord, RegisterBrokerRecord } from './records.js'
 import type { QuorumNode } from './quorum.js'
 
 /** Upper bound on the interval between session checks. */
@@ -52,6 +53,14 @@ export interface ControllerOptions {
   sessionTimeoutMs: number
   clock: () => number
   logger: Logger
+}
+
+/** Ports a broker may advertise: a listener the OS chose (0) has its real port by registration time. */
+const isPort = (port: number): boolean => Number.isSafeInteger(port) && port > 0 && port <= 65535
+
+/** A registration the controller may record: an id, an incarnation, a Strand port, and a Kafka port or -1. */
+function validRegistration(r: RegisterBrokerRecord): boolean {
+  return Number.isSafeInteger(r.brokerId) && r.brokerId >= 0 && r.incarnationId.length > 0 && isPort(r.port) && (r.kafkaPort === -1 || isPort(r.kafkaPort))
 }
 
 export class Controller {
@@ -85,23 +94,24 @@ export class Controller {
     return this.#options.sessionTimeoutMs
   }
 
-  async handleRegistration(req: BrokerRegistrationRequest): Promise<BrokerRegistrationResponse> {
+  async handleRegistration(req: BrokerRegistrationRequestAnyVersion): Promise<BrokerRegistrationResponse> {
     if (!this.#quorum.isLeader) return { errorCode: errorCodeOf('NOT_CONTROLLER') }
-    if (!Number.isSafeInteger(req.brokerId) || req.brokerId < 0 || req.incarnationId.length === 0 || req.port <= 0 || req.port > 65535) {
-      return { errorCode: errorCodeOf('INVALID_REQUEST') }
-    }
+    const registration: RegisterBrokerRecord = { brokerId: req.brokerId, host: req.host, port: req.port, incarnationId: req.incarnationId, kafkaPort: registrationKafkaPortOf(req) }
+    if (!validRegistration(registration)) return { errorCode: errorCodeOf('INVALID_REQUEST') }
     const known = this.#quorum.image.brokers.get(req.brokerId)
-    const same = known !== undefined && known.incarnationId === req.incarnationId && known.host === req.host && known.port === req.port
+    // Any change of address (a Kafka listener port too) is a new registration: the image and every
+    // broker's answers about this one follow it.
+    const same = known !== undefined && known.incarnationId === req.incarnationId && known.host === req.host && known.port === req.port && known.kafkaPort === registration.kafkaPort
     try {
       if (!same) {
         // A new incarnation lost whatever it had not flushed: it leaves every ISR and leadership,
         // in the same entry, and earns them back by catching up.
         await this.#serialize(() =>
-          this.#quorum.propose([{ kind: 'registerBroker', record: { ...req } }, ...this.#brokerLost(req.brokerId)], this.#proposeTimeoutMs()),
+          this.#quorum.propose([{ kind: 'registerBroker', record: registration }, ...this.#brokerLost(req.brokerId)], this.#proposeTimeoutMs()),
         )
       }
       this.#lastHeartbeatMs.set(req.brokerId, this.#options.clock())
-      if (!same) this.#logger.info({ brokerId: req.brokerId, host: req.host, port: req.port, incarnationId: req.incarnationId }, 'broker registered')
+      if (!same) this.#logger.info({ brokerId: req.brokerId, host: req.host, port: req.port, kafkaPort: registration.kafkaPort, incarnationId: req.incarnationId }, 'broker registered')
       return { errorCode: 0 }
     } catch (err) {
       return { errorCode: toWireCode(err) }

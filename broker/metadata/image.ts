@@ -16,8 +16,12 @@ import type { AclRecord, MetadataRecord, PartitionRecord, ScramCredentialRecord 
 
 export interface BrokerRegistration {
   brokerId: number
+  /** Its advertised host: the Strand listener's and, when it has one, the Kafka listener's. */
   host: string
+  /** The Strand listener's port. */
   port: number
+  /** The Kafka wire listener's port at `host`; -1 when the broker has none (or registered at v0). */
+  kafkaPort: number
   incarnationId: string
   fenced: boolean
 }
@@ -98,7 +102,7 @@ export class MetadataImage implements AclSource {
     if (this.clusterId !== null) records.push({ kind: 'cluster', record: { clusterId: this.clusterId } })
     if (this.nextProducerId > 0n) records.push({ kind: 'producerIds', record: { brokerId: -1, nextProducerId: this.nextProducerId } })
     for (const b of this.brokers.values()) {
-      records.push({ kind: 'registerBroker', record: { brokerId: b.brokerId, host: b.host, port: b.port, incarnationId: b.incarnationId } })
+      records.push({ kind: 'registerBroker', record: { brokerId: b.brokerId, host: b.host, port: b.port, incarnationId: b.incarnationId, kafkaPort: b.kafkaPort } })
       // A registration loads fenced; only an unfenced broker needs its fencing record.
       if (!b.fenced) records.push({ kind: 'brokerFencing', record: { brokerId: b.brokerId, fenced: false } })
     }
@@ -160,8 +164,8 @@ export class MetadataImage implements AclSource {
       case 'registerBroker': {
         // A new incarnation of a broker replaces the old registration and starts fenced until its
         // first heartbeat, as in KRaft.
-        const { brokerId, host, port, incarnationId } = r.record
-        this.brokers.set(brokerId, { brokerId, host, port, incarnationId, fenced: true })
+        const { brokerId, host, port, kafkaPort, incarnationId } = r.record
+        this.brokers.set(brokerId, { brokerId, host, port, kafkaPort, incarnationId, fenced: true })
         return
       }
       case 'brokerFencing': {

@@ -3,14 +3,24 @@
 //
 //   kind uint16 | version uint8 | Avro body
 //
-// A kind and a released version never change meaning; a new field means a new version. The
-// controller validates a change before proposing it; replaying committed records is then
+// A kind and a released version never change meaning; a new field means a new version of that
+// kind. Decoding takes every version this build knows and brings an older one up to the latest
+// shape (the new fields at their "absent" values), so logs and snapshots written before stay
+// readable. Encoding writes the lowest version that holds the record without loss: a record that
+// needs nothing new is written exactly as before, so brokers of the previous build (a rolling
+// upgrade, a downgrade) still read every entry of a cluster that does not use the new field.
+// The controller validates a change before proposing it; replaying committed records is then
 // deterministic on every broker (image.ts).
+//
+// Versions beyond 0:
+//   registerBroker v1   adds kafkaPort, the broker's Kafka wire listener port (-1: none; v0 reads as -1)
 
 import type avro from 'avsc'
 import { array, boolean, bytes, compileGuarded, int, long, nullable, record, string, type Value } from '../../client/protocol/avro.js'
 
 const RegisterBrokerV0 = record('RegisterBrokerRecordV0', { brokerId: int, host: string, port: int, incarnationId: string })
+/** `kafkaPort`: the broker's Kafka wire listener at its advertised host; -1 when it has none. */
+const RegisterBrokerV1 = record('RegisterBrokerRecordV1', { brokerId: int, host: string, port: int, incarnationId: string, kafkaPort: int })
 const BrokerFencingV0 = record('BrokerFencingRecordV0', { brokerId: int, fenced: boolean })
 const TopicV0 = record('TopicRecordV0', { name: string, topicId: string, configs: array(record('TopicConfigEntry', { key: string, value: string })) })
 const PartitionV0 = record('PartitionRecordV0', {
@@ -48,7 +58,7 @@ const AclV0 = record('AclRecordV0', {
 })
 const RemoveAclV0 = record('RemoveAclRecordV0', { id: string })
 
-export type RegisterBrokerRecord = Value<typeof RegisterBrokerV0>
+export type RegisterBrokerRecord = Value<typeof RegisterBrokerV1>
 export type BrokerFencingRecord = Value<typeof BrokerFencingV0>
 export type TopicRecord = Value<typeof TopicV0>
 export type PartitionRecord = Value<typeof PartitionV0>
@@ -73,34 +83,72 @@ export type MetadataRecord =
   | { kind: 'acl'; record: AclRecord }
   | { kind: 'removeAcl'; record: RemoveAclRecord }
 
-/** Kind codes: frozen once released. A partition change reuses the partition record (full state). */
-const KINDS = {
-  registerBroker: { code: 1, type: compileGuarded(RegisterBrokerV0) },
-  brokerFencing: { code: 2, type: compileGuarded(BrokerFencingV0) },
-  topic: { code: 3, type: compileGuarded(TopicV0) },
-  partition: { code: 4, type: compileGuarded(PartitionV0) },
-  removeTopic: { code: 5, type: compileGuarded(RemoveTopicV0) },
-  cluster: { code: 6, type: compileGuarded(ClusterV0) },
-  producerIds: { code: 7, type: compileGuarded(ProducerIdsV0) },
-  scramCredential: { code: 8, type: compileGuarded(ScramCredentialV0) },
-  removeScramCredential: { code: 9, type: compileGuarded(RemoveScramCredentialV0) },
-  acl: { code: 10, type: compileGuarded(AclV0) },
-  removeAcl: { code: 11, type: compileGuarded(RemoveAclV0) },
-} as const satisfies Record<MetadataRecord['kind'], { code: number; type: avro.Type }>
+/** One released version of a kind. */
+interface VersionCodec {
+  readonly type: avro.Type
+  /**
+   * Whether a record (latest shape) can be written at this older version without loss. Absent:
+   * never, so a version that forgets to say is passed over rather than dropping a field; the
+   * latest version holds every record.
+   */
+  readonly holds?: (record: unknown) => boolean
+  /** Brings a body decoded at this version up to the latest shape (absent: it already is). */
+  readonly upgrade?: (body: unknown) => unknown
+}
 
-const VERSION = 0
+/** Every version of a kind, from v0 up, each index the version number. */
+type Versions = readonly [VersionCodec, ...VersionCodec[]]
+
+const only = (schema: Parameters<typeof compileGuarded>[0]): Versions => [{ type: compileGuarded(schema) }]
+
+/** Kind codes and versions: frozen once released. A partition change reuses the partition record (full state). */
+const KINDS = {
+  registerBroker: {
+    code: 1,
+    versions: [
+      {
+        type: compileGuarded(RegisterBrokerV0),
+        holds: (r) => (r as RegisterBrokerRecord).kafkaPort === -1,
+        upgrade: (b): RegisterBrokerRecord => ({ ...(b as Value<typeof RegisterBrokerV0>), kafkaPort: -1 }),
+      },
+      { type: compileGuarded(RegisterBrokerV1) },
+    ],
+  },
+  brokerFencing: { code: 2, versions: only(BrokerFencingV0) },
+  topic: { code: 3, versions: only(TopicV0) },
+  partition: { code: 4, versions: only(PartitionV0) },
+  removeTopic: { code: 5, versions: only(RemoveTopicV0) },
+  cluster: { code: 6, versions: only(ClusterV0) },
+  producerIds: { code: 7, versions: only(ProducerIdsV0) },
+  scramCredential: { code: 8, versions: only(ScramCredentialV0) },
+  removeScramCredential: { code: 9, versions: only(RemoveScramCredentialV0) },
+  acl: { code: 10, versions: only(AclV0) },
+  removeAcl: { code: 11, versions: only(RemoveAclV0) },
+} as const satisfies Record<MetadataRecord['kind'], { code: number; versions: Versions }>
+
 const ENVELOPE_BYTES = 3
 const KIND_BY_CODE = new Map<number, MetadataRecord['kind']>(Object.entries(KINDS).map(([k, v]) => [v.code, k as MetadataRecord['kind']]))
+
+/** The lowest version of `r`'s kind that holds it: older brokers read what needs nothing newer. */
+function versionFor(r: MetadataRecord): number {
+  const versions: Versions = KINDS[r.kind].versions
+  const latest = versions.length - 1
+  for (let v = 0; v < latest; v++) {
+    if (versions[v]?.holds?.(r.record) === true) return v
+  }
+  return latest
+}
 
 export class MetadataRecordError extends Error {
   override readonly name = 'MetadataRecordError'
 }
 
 export function encodeMetadataRecord(r: MetadataRecord): Buffer {
-  const body = KINDS[r.kind].type.toBuffer(r.record)
+  const version = versionFor(r)
+  const body = (KINDS[r.kind].versions[version] as VersionCodec).type.toBuffer(r.record)
   const out = Buffer.allocUnsafe(ENVELOPE_BYTES + body.length)
   out.writeUInt16BE(KINDS[r.kind].code, 0)
-  out.writeUInt8(VERSION, 2)
+  out.writeUInt8(version, 2)
   body.copy(out, ENVELOPE_BYTES)
   return out
 }
@@ -110,12 +158,15 @@ export function decodeMetadataRecord(buf: Buffer): MetadataRecord {
   const kind = KIND_BY_CODE.get(buf.readUInt16BE(0))
   if (kind === undefined) throw new MetadataRecordError(`Unknown metadata record kind ${buf.readUInt16BE(0)}.`)
   const version = buf.readUInt8(2)
-  if (version !== VERSION) throw new MetadataRecordError(`Unsupported version ${version} of metadata record "${kind}".`)
+  const codec = (KINDS[kind].versions as Versions)[version]
+  if (codec === undefined) throw new MetadataRecordError(`Unsupported version ${version} of metadata record "${kind}".`)
+  let body: unknown
   try {
-    return { kind, record: KINDS[kind].type.fromBuffer(buf.subarray(ENVELOPE_BYTES)) } as MetadataRecord
+    body = codec.type.fromBuffer(buf.subarray(ENVELOPE_BYTES))
   } catch (err) {
     throw new MetadataRecordError(`Metadata record "${kind}" does not decode: ${(err as Error).message}`)
   }
+  return { kind, record: codec.upgrade === undefined ? body : codec.upgrade(body) } as MetadataRecord
 }
 
 /**

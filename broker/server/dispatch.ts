@@ -171,6 +171,18 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: R
   }
 }
 
+/**
+ * A decoded request through its authorization gate and its handler: the response body (or null
+ * for none). The Kafka listener (broker/kafka/) serves the requests it translates through here
+ * too, so both listeners share one set of permission checks and handlers.
+ */
+export async function serveRequest(ctx: HandlerContext, apiKey: number, body: unknown, info: RequestInfo, session: Session): Promise<unknown> {
+  const gated = gateRequest(ctx.authorizer, session, apiKey as never, body as never) as { body: unknown; finish?: (r: unknown) => unknown } | { denied: unknown }
+  if ('denied' in gated) return gated.denied
+  const response = await route(ctx, apiKey, gated.body, info, session)
+  return gated.finish !== undefined ? gated.finish(response) : response
+}
+
 type SaslServerOf<C extends HandlerContext> = C['sasl']
 
 export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer, session: Session) => Promise<Buffer | FrameChunks | null> {
@@ -198,13 +210,7 @@ export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics):
       return encodeResponseChunks(ApiKey.Fetch, 0, header.correlationId, { throttleTimeMs: 0, errorCode: errorCodeOf('UNSUPPORTED_VERSION'), topics: [] })
     }
     const info = { clientId: header.clientId ?? '', clientHost: session.peer }
-    const gated = gateRequest(ctx.authorizer, session, header.apiKey as never, body as never) as { body: unknown; finish?: (r: unknown) => unknown } | { denied: unknown }
-    let response: unknown
-    if ('denied' in gated) response = gated.denied
-    else {
-      response = await route(ctx, header.apiKey, gated.body, info, session)
-      if (gated.finish !== undefined) response = gated.finish(response)
-    }
+    const response = await serveRequest(ctx, header.apiKey, body, info, session)
     metrics?.observe(header.apiKey, performance.now() - started)
     if (response === null) return null
     return encodeResponseChunks(header.apiKey as never, header.apiVersion, header.correlationId, response as never)

@@ -509,7 +509,7 @@ const brotliDecompressAsync = promisify(zlib.brotliDecompress)
  */
 const INFLATE_CHUNK_BYTES = 256 * 1024
 
-async function decompressAsync(kind: Exclude<Compression, 'none'>, packed: Buffer): Promise<Buffer> {
+export async function decompressAsync(kind: Exclude<Compression, 'none'>, packed: Buffer): Promise<Buffer> {
   const limits = { maxOutputLength: BATCH_BYTES_MAX, chunkSize: INFLATE_CHUNK_BYTES }
   try {
     switch (kind) {

@@ -30,6 +30,21 @@ t.test('unknown keys and bad values are clear errors', async (t) => {
   t.throws(() => parseOverrides(['novalue']), ConfigError)
 })
 
+t.test('kafka.listener.port: off by default, 0 for a port the OS chooses, else a fixed port', async (t) => {
+  t.equal(DEFAULT_BROKER_CONFIG.kafkaListenerPort, -1, 'off')
+  t.equal(parseBrokerConfig({ 'kafka.listener.port': '0' }, 'test').kafkaListenerPort, 0)
+  t.equal(parseBrokerConfig({ 'kafka.listener.port': 19092 }, 'test').kafkaListenerPort, 19092)
+  for (const bad of [-2, 65536, 1.5, 'abc']) {
+    t.throws(() => parseBrokerConfig({ 'kafka.listener.port': bad }, 'x.json'), { name: 'ConfigError', message: /Invalid value .* for "kafka.listener.port" in x.json: expected an integer/ }, `${bad} is refused`)
+  }
+  for (const id of [1, 2, 3]) {
+    const c = loadBrokerConfig(path.resolve(import.meta.dirname, `../../config/broker-${id}.json`), [])
+    t.equal(c.kafkaListenerPort, 19091 + id, `the local cluster's broker ${id} speaks Kafka on ${19091 + id}`)
+    t.not(c.kafkaListenerPort, c.port, 'clear of its listener port')
+    t.not(c.kafkaListenerPort, c.metricsPort, 'and of its metrics port')
+  }
+})
+
 t.test('a file plus overrides; relative data.dir resolves from the file', async (t) => {
   const dir = tempDir(t)
   const file = path.join(dir, 'b.json')

@@ -1,6 +1,7 @@
 // Broker registration and fencing through the quorum, with three real broker processes: every
 // broker registers with the active controller; one that is SIGKILLed is fenced once its session
 // times out, in every broker's metadata image; restarted, it registers again and is unfenced.
+// A registration's Kafka listener port (v1) reaches every broker's image; a v0 one has none.
 
 import t from 'tap'
 import type { Connection } from '../../client/connection.js'
@@ -53,6 +54,7 @@ t.test('brokers register, a dead one is fenced, and a restarted one comes back',
 
   const all = await waitForFenced(conns, [], 'all three brokers registered and unfenced')
   t.same(all.brokers.map((b) => [b.brokerId, b.port]), ports.map((p, i) => [i + 1, p]), 'each with its listener address')
+  t.same(all.brokers.map((b) => b.kafkaPort), [-1, -1, -1], 'and no Kafka listener (kafka.listener.port defaults to -1)')
   t.ok(all.controllerId >= 1, `controller is broker ${all.controllerId}`)
 
   // Kill a broker that is not the controller: the controller must notice its silence.
@@ -84,6 +86,24 @@ t.test('brokers register, a dead one is fenced, and a restarted one comes back',
   const controllerConn = conns[view.controllerId - 1]!
   const stale = await controllerConn.request(ApiKey.BrokerHeartbeat, { brokerId: victim, incarnationId: 'an-old-incarnation' })
   t.equal(stale.errorCode, errorCodeOf('STALE_BROKER_EPOCH'), 'a heartbeat from an old incarnation is refused')
-  const bad = await controllerConn.request(ApiKey.BrokerRegistration, { brokerId: -5, host: 'h', port: 0, incarnationId: '' })
+  const bad = await controllerConn.request(ApiKey.BrokerRegistration, { brokerId: -5, host: 'h', port: 0, kafkaPort: -1, incarnationId: '' })
   t.equal(bad.errorCode, errorCodeOf('INVALID_REQUEST'), 'a malformed registration is refused')
+  for (const kafkaPort of [0, -2, 65536]) {
+    const res = await controllerConn.request(ApiKey.BrokerRegistration, { brokerId: 9, host: '127.0.0.1', port: 9999, kafkaPort, incarnationId: 'k' })
+    t.equal(res.errorCode, errorCodeOf('INVALID_REQUEST'), `a Kafka port of ${kafkaPort} is refused`)
+  }
+
+  // A registration with a Kafka port (negotiated: v1) reaches every broker's image; the same
+  // incarnation registering again at v0 (no Kafka port) takes it away.
+  const kafkaPortOf9 = async (): Promise<Array<number | undefined>> => Promise.all(conns.map(async (c) => (await cluster(c))?.brokers.find((b) => b.brokerId === 9)?.kafkaPort))
+  const registered = await controllerConn.request(ApiKey.BrokerRegistration, { brokerId: 9, host: '127.0.0.1', port: 9999, kafkaPort: 19999, incarnationId: 'k' })
+  t.equal(registered.errorCode, 0, 'a registration with a Kafka port is taken')
+  await waitFor(async () => (await kafkaPortOf9()).every((p) => p === 19999), { what: 'broker 9\'s Kafka port on every broker', timeoutMs: 10_000, intervalMs: 50 })
+  t.pass('every broker knows broker 9\'s Kafka port')
+  const old = await controllerConn.request(ApiKey.BrokerRegistration, { brokerId: 9, host: '127.0.0.1', port: 9999, kafkaPort: 19999, incarnationId: 'k' }, { apiVersion: 0 })
+  t.equal(old.errorCode, 0, 'a v0 registration is taken')
+  await waitFor(async () => (await kafkaPortOf9()).every((p) => p === -1), { what: 'broker 9 without a Kafka port on every broker', timeoutMs: 10_000, intervalMs: 50 })
+  t.pass('a v0 registration carries no Kafka port: -1 everywhere')
+  const v0 = await controllerConn.request(ApiKey.DescribeCluster, {}, { apiVersion: 0 })
+  t.equal(v0.brokers.find((b) => b.brokerId === 9)?.kafkaPort, undefined, 'DescribeCluster v0 has no Kafka ports to tell')
 })

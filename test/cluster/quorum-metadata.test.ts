@@ -29,7 +29,7 @@ t.test('records proposed to the leader reach every image, and survive a restart'
   // themselves, with a new incarnation on each start, so the comparisons below leave them out).
   // The partitions live on brokers 4-6, which never run, so the controller's reactions to the
   // real brokers' registrations (leadership and ISR moves) leave them alone.
-  await leader.quorum.propose({ kind: 'registerBroker', record: { brokerId: 7, host: '127.0.0.1', port: 7777, incarnationId: 'x' } }, PROPOSE_TIMEOUT_MS)
+  await leader.quorum.propose({ kind: 'registerBroker', record: { brokerId: 7, host: '127.0.0.1', port: 7777, kafkaPort: -1, incarnationId: 'x' } }, PROPOSE_TIMEOUT_MS)
   await leader.quorum.propose(topic, PROPOSE_TIMEOUT_MS)
   const partition = (p: number, epoch: number, leaderId: number): MetadataRecord => ({
     kind: 'partition',

@@ -175,7 +175,7 @@ const view = (image: MetadataImage): string =>
 
 /** Topic changes whose partitions live on brokers 4-6, which never run: the controller leaves them be. */
 async function proposeChanges(leader: RunningBroker, rounds: number): Promise<number> {
-  let last = await leader.quorum.propose({ kind: 'registerBroker', record: { brokerId: 7, host: '127.0.0.1', port: 7777, incarnationId: 'x' } }, PROPOSE_TIMEOUT_MS)
+  let last = await leader.quorum.propose({ kind: 'registerBroker', record: { brokerId: 7, host: '127.0.0.1', port: 7777, kafkaPort: -1, incarnationId: 'x' } }, PROPOSE_TIMEOUT_MS)
   for (let i = 0; i < rounds; i++) {
     const name = `img-${i}`
     const partition = (p: number, epoch: number, leaderId: number): MetadataRecord => ({

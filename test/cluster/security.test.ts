@@ -97,7 +97,7 @@ async function runTests(secure: SecureSettings): Promise<void> {
       PreVote: (await c.request(ApiKey.PreVote, { term, candidateId: 1, lastLogIndex: 1n << 40n, lastLogTerm: term })).errorCode,
       AppendEntries: (await c.request(ApiKey.AppendEntries, { term, leaderId: 2, prevLogIndex: 0n, prevLogTerm: 0, leaderCommit: 0n, entries: [] })).errorCode,
       InstallSnapshot: (await c.request(ApiKey.InstallSnapshot, { term, leaderId: 2, lastIndex: 1n, lastTerm: term, data: Buffer.alloc(0) })).errorCode,
-      BrokerRegistration: (await c.request(ApiKey.BrokerRegistration, { brokerId: 9, host: '127.0.0.1', port: 1, incarnationId: 'x' })).errorCode,
+      BrokerRegistration: (await c.request(ApiKey.BrokerRegistration, { brokerId: 9, host: '127.0.0.1', port: 1, kafkaPort: -1, incarnationId: 'x' })).errorCode,
       BrokerHeartbeat: (await c.request(ApiKey.BrokerHeartbeat, { brokerId: leader, incarnationId: 'x' })).errorCode,
       ControlledShutdown: (await c.request(ApiKey.ControlledShutdown, { brokerId: leader, incarnationId: 'x' })).errorCode,
       AlterPartition: (await c.request(ApiKey.AlterPartition, { brokerId: leader, incarnationId: 'x', topics: [{ name: 'guarded', partitions: [{ partition: 0, leaderEpoch: 0, newIsr: [leader], partitionEpoch: 0 }] }] })).errorCode,

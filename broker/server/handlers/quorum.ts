@@ -6,7 +6,7 @@ import { errorCodeOf } from '../../../client/protocol/errors.js'
 import type {
   BrokerHeartbeatRequest,
   BrokerHeartbeatResponse,
-  BrokerRegistrationRequest,
+  BrokerRegistrationRequestAnyVersion,
   BrokerRegistrationResponse,
   ControlledShutdownRequest,
   ControlledShutdownResponse,
@@ -55,7 +55,7 @@ export function handleDescribeQuorum(ctx: HandlerContext): DescribeQuorumRespons
   return quorum.describe()
 }
 
-export async function handleBrokerRegistration(ctx: HandlerContext, req: BrokerRegistrationRequest): Promise<BrokerRegistrationResponse> {
+export async function handleBrokerRegistration(ctx: HandlerContext, req: BrokerRegistrationRequestAnyVersion): Promise<BrokerRegistrationResponse> {
   const controller = ctx.controller()
   if (controller === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE') }
   return controller.handleRegistration(req)
@@ -77,5 +77,5 @@ export function handleDescribeCluster(ctx: HandlerContext): DescribeClusterRespo
   const quorum = ctx.quorum()
   if (quorum === null) return { errorCode: errorCodeOf('BROKER_NOT_AVAILABLE'), controllerId: -1, brokers: [] }
   const brokers = [...quorum.image.brokers.values()].sort((a, b) => a.brokerId - b.brokerId)
-  return { errorCode: 0, controllerId: quorum.leaderId ?? -1, brokers: brokers.map((b) => ({ brokerId: b.brokerId, host: b.host, port: b.port, fenced: b.fenced })) }
+  return { errorCode: 0, controllerId: quorum.leaderId ?? -1, brokers: brokers.map((b) => ({ brokerId: b.brokerId, host: b.host, port: b.port, fenced: b.fenced, kafkaPort: b.kafkaPort })) }
 }

@@ -22,9 +22,11 @@ class ScriptedController {
   heartbeat: { errorCode: number; isFenced: boolean } | 'unreachable' = { errorCode: 0, isFenced: false }
   commitIndex = 0
   readonly asked = new Map<number, number>()
+  /** The body of every registration, in order. */
+  readonly registrations: unknown[] = []
 
   readonly channel: LifecycleChannel = {
-    current: () => ({ nodeId: 1, connection: { request: ((apiKey: number) => this.#answer(apiKey)) as never } }),
+    current: () => ({ nodeId: 1, connection: { request: ((apiKey: number, body: unknown) => this.#answer(apiKey, body)) as never } }),
     close: () => undefined,
   }
 
@@ -32,8 +34,9 @@ class ScriptedController {
     return this.asked.get(apiKey) ?? 0
   }
 
-  async #answer(apiKey: number): Promise<unknown> {
+  async #answer(apiKey: number, body: unknown): Promise<unknown> {
     this.asked.set(apiKey, this.count(apiKey) + 1)
+    if (apiKey === ApiKey.BrokerRegistration) this.registrations.push(body)
     if (apiKey === ApiKey.BrokerRegistration) return { errorCode: 0 }
     if (apiKey === ApiKey.DescribeQuorum) return { errorCode: 0, role: 'leader', commitIndex: BigInt(this.commitIndex) }
     if (apiKey !== ApiKey.BrokerHeartbeat) throw new Error(`unexpected API ${apiKey}`)
@@ -51,7 +54,7 @@ interface Setup {
   syncs: boolean[]
 }
 
-function start(t: { teardown(fn: () => unknown): void }, appliedIndex: number, commitIndex: number): Setup {
+function start(t: { teardown(fn: () => unknown): void }, appliedIndex: number, commitIndex: number, kafkaPort = -1): Setup {
   const clock = new ManualClock(10_000)
   const lease = new BrokerLease({ sessionTimeoutMs: SESSION_MS, marginMs: MARGIN_MS, clock: clock.now })
   const controller = new ScriptedController()
@@ -61,7 +64,7 @@ function start(t: { teardown(fn: () => unknown): void }, appliedIndex: number, c
   const quorum = { image } as unknown as QuorumNode
   const lifecycle = new BrokerLifecycle(quorum, {
     brokerId: 2,
-    advertised: { host: '127.0.0.1', port: 9092 },
+    advertised: { host: '127.0.0.1', port: 9092, kafkaPort },
     heartbeatIntervalMs: 5,
     logger: pino({ level: 'silent' }),
     security: {},
@@ -153,4 +156,12 @@ t.test('a fenced answer or an unknown incarnation ends the lease at once; NOT_CO
   before = s.controller.count(ApiKey.BrokerRegistration)
   await waitFor(() => s.controller.count(ApiKey.BrokerRegistration) > before, { what: 'a new registration', timeoutMs: 5000 })
   t.pass('and the broker registers again')
+})
+
+t.test('the registration carries the advertised Kafka listener port, or -1 without one', async (t) => {
+  for (const kafkaPort of [19092, -1]) {
+    const s = start(t, 3, 3, kafkaPort)
+    await waitFor(() => s.controller.registrations.length >= 1, { what: 'a registration', timeoutMs: 5000 })
+    t.match(s.controller.registrations[0], { brokerId: 2, host: '127.0.0.1', port: 9092, kafkaPort, incarnationId: String }, `kafkaPort ${kafkaPort}`)
+  }
 })

@@ -191,7 +191,7 @@ t.test('broker-to-broker APIs: 31 for a user, through for a super user', async (
     ['Vote', (s) => gateRequest(newAuthorizer(), s, ApiKey.Vote, { term: 9, candidateId: 3, lastLogIndex: 100n, lastLogTerm: 8 })],
     ['AppendEntries', (s) => gateRequest(newAuthorizer(), s, ApiKey.AppendEntries, { term: 9, leaderId: 3, prevLogIndex: 0n, prevLogTerm: 0, leaderCommit: 0n, entries: [{ term: 9, data: records }] })],
     ['InstallSnapshot', (s) => gateRequest(newAuthorizer(), s, ApiKey.InstallSnapshot, { term: 9, leaderId: 3, lastIndex: 10n, lastTerm: 9, data: records })],
-    ['BrokerRegistration', (s) => gateRequest(newAuthorizer(), s, ApiKey.BrokerRegistration, { brokerId: 3, host: 'evil', port: 1, incarnationId })],
+    ['BrokerRegistration', (s) => gateRequest(newAuthorizer(), s, ApiKey.BrokerRegistration, { brokerId: 3, host: 'evil', port: 1, kafkaPort: -1, incarnationId })],
     ['BrokerHeartbeat', (s) => gateRequest(newAuthorizer(), s, ApiKey.BrokerHeartbeat, { brokerId: 3, incarnationId })],
     ['ControlledShutdown', (s) => gateRequest(newAuthorizer(), s, ApiKey.ControlledShutdown, { brokerId: 3, incarnationId })],
     ['AlterPartition', (s) => gateRequest(newAuthorizer(), s, ApiKey.AlterPartition, { brokerId: 3, incarnationId, topics: [{ name: 'ok', partitions: [{ partition: 0, leaderEpoch: 0, newIsr: [3], partitionEpoch: 0 }] }] })],

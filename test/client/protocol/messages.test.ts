@@ -2,6 +2,7 @@ import t from 'tap'
 import { ApiKey, decodeRequest, decodeRequestBody, decodeResponse, encodeRequest, encodeResponse, supportedApis } from '../../../client/protocol/apis.js'
 import { StrandProtocolError } from '../../../client/protocol/errors.js'
 import { readRequestHeader } from '../../../client/protocol/frame.js'
+import { registrationKafkaPortOf, type BrokerRegistrationRequest, type BrokerRegistrationRequestAnyVersion } from '../../../client/protocol/messages/brokers.js'
 import { produceLeaderEpochOf, type ProduceRequest, type ProduceRequestAnyVersion } from '../../../client/protocol/messages/produce.js'
 import { Rng, testSeed } from '../../helpers/random.js'
 import { SAMPLES } from './samples.js'
@@ -68,6 +69,14 @@ const GOLDEN: Record<string, { request: string; response: string }> = {
   'BrokerRegistration v0': {
     request: '0000002a003e0000010203040006676f6c64656e061c62726f6b65722d332e6c6f63616c8c8e010c346631633261',
     response: '000000050102030452',
+  },
+  'BrokerRegistration v1': {
+    request: '0000002d003e0001010203040006676f6c64656e061c62726f6b65722d332e6c6f63616c8c8e010c346631633261acaa02',
+    response: '000000050102030400',
+  },
+  'DescribeCluster v1': {
+    request: '00000010003c0001010203040006676f6c64656e',
+    response: '0000002a0102030400040402123132372e302e302e31888e0100a8aa0204123132372e302e302e318a8e01010100',
   },
   'BrokerHeartbeat v0': {
     request: '00000018003f0000010203040006676f6c64656e060c346631633261',
@@ -234,6 +243,17 @@ t.test('a latest-shape body encodes at an older version, which leaves the newer 
   const v0 = decodeRequest(ApiKey.Produce, Buffer.from(GOLDEN['Produce v0']!.request, 'hex').subarray(4)).body as ProduceRequestAnyVersion
   t.equal(produceLeaderEpochOf(v0.topics[0]!.partitions[0]!), -1, 'a v0 partition has no epoch: not checked')
   t.equal(produceLeaderEpochOf(v1.topics[0]!.partitions[0]!), 5, 'a v1 partition has its own')
+})
+
+t.test('BrokerRegistration: a v0 body has no Kafka port (-1); a v1 body encodes at v0 without it', async (t) => {
+  const v1 = SAMPLES.find((s) => s.name === 'BrokerRegistration v1')!.request as BrokerRegistrationRequest
+  const v0Bytes = encodeRequest(ApiKey.BrokerRegistration, 0, 0x01020304, 'golden', v1).toString('hex')
+  t.equal(v0Bytes, GOLDEN['BrokerRegistration v0']!.request, 'the same registration at v0: the v0 bytes, kafkaPort left out')
+  const v0 = decodeRequest(ApiKey.BrokerRegistration, Buffer.from(GOLDEN['BrokerRegistration v0']!.request, 'hex').subarray(4)).body as BrokerRegistrationRequestAnyVersion
+  t.equal(registrationKafkaPortOf(v0), -1, 'a v0 registration: no Kafka listener')
+  t.equal(registrationKafkaPortOf(v1), 19094, 'a v1 registration: its port')
+  const described = decodeResponse(ApiKey.DescribeCluster, 0, Buffer.from(GOLDEN['DescribeCluster v0']!.response, 'hex').subarray(4)).body
+  t.equal(described.brokers[0]?.kafkaPort, undefined, 'a v0 DescribeCluster answer has no Kafka ports')
 })
 
 t.test('int64 fields are bigints at both extremes', async (t) => {

@@ -188,6 +188,20 @@ export const SAMPLES: Sample[] = [
     response: { errorCode: 41 },
   },
   {
+    name: 'BrokerRegistration v1',
+    apiKey: ApiKey.BrokerRegistration,
+    version: 1,
+    request: { brokerId: 3, host: 'broker-3.local', port: 9094, incarnationId: '4f1c2a', kafkaPort: 19094 },
+    response: { errorCode: 0 },
+  },
+  {
+    name: 'DescribeCluster v1',
+    apiKey: ApiKey.DescribeCluster,
+    version: 1,
+    request: {},
+    response: { errorCode: 0, controllerId: 2, brokers: [{ brokerId: 1, host: '127.0.0.1', port: 9092, fenced: false, kafkaPort: 19092 }, { brokerId: 2, host: '127.0.0.1', port: 9093, fenced: true, kafkaPort: -1 }] },
+  },
+  {
     name: 'BrokerHeartbeat v0',
     apiKey: ApiKey.BrokerHeartbeat,
     version: 0,
