@@ -148,6 +148,9 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   process.stdout.write(`Strand cluster ready. Bootstrap: ${all.map((m) => m.address).join(',')}\n`)
+  const ready = await status(all, security)
+  const kafka = (ready?.cluster.brokers ?? []).flatMap((b) => ((b.kafkaPort ?? -1) > 0 ? [`${b.host}:${b.kafkaPort}`] : []))
+  if (kafka.length > 0) process.stdout.write(`Kafka protocol (kcat, librdkafka, Kafka's own clients): ${kafka.join(',')}\n`)
   if (local !== null) {
     const password = await ensureAdmin(local, all.map((m) => m.address)).catch((err: unknown) => fail(`could not create the admin user: ${(err as Error).message}`))
     process.stdout.write(`Security: TLS (CA ${path.join(local.dir, 'ca.pem')}), SASL SCRAM-SHA-256, ACLs on; super user ${ADMIN_USER}.\n`)
