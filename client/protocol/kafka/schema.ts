@@ -42,7 +42,8 @@ export interface FieldSpec {
 export interface MessageSpec {
   readonly name: string
   readonly apiKey: number
-  readonly type: 'request' | 'response'
+  /** 'data': not an API message (the consumer protocol inside the group APIs); its apiKey is -1. */
+  readonly type: 'request' | 'response' | 'data'
   readonly validVersions: string
   readonly flexibleVersions: string
   readonly fields: readonly FieldSpec[]
