@@ -25,9 +25,20 @@ import {
 import { initProducerIdRequest, initProducerIdResponse } from '../../client/protocol/kafka/messages/init-producer-id.js'
 import { listOffsetsRequest, listOffsetsResponse } from '../../client/protocol/kafka/messages/list-offsets.js'
 import { metadataRequest, metadataResponse } from '../../client/protocol/kafka/messages/metadata.js'
+import { offsetsForLeaderEpochRequest, offsetsForLeaderEpochResponse } from '../../client/protocol/kafka/messages/offsets-for-leader-epoch.js'
 import { offsetCommitRequest, offsetCommitResponse, offsetFetchRequest, offsetFetchResponse } from '../../client/protocol/kafka/messages/offsets.js'
 import { produceRequest, produceResponse } from '../../client/protocol/kafka/messages/produce.js'
 import { saslAuthenticateRequest, saslAuthenticateResponse, saslHandshakeRequest, saslHandshakeResponse } from '../../client/protocol/kafka/messages/sasl.js'
+import {
+  addOffsetsToTxnRequest,
+  addOffsetsToTxnResponse,
+  addPartitionsToTxnRequest,
+  addPartitionsToTxnResponse,
+  endTxnRequest,
+  endTxnResponse,
+  txnOffsetCommitRequest,
+  txnOffsetCommitResponse,
+} from '../../client/protocol/kafka/messages/transactions.js'
 import type { KafkaHandler } from './context.js'
 import { kafkaVersionRanges, type KafkaApi } from './dispatch.js'
 import { kafkaCreateTopics, kafkaDeleteTopics, kafkaDescribeConfigs, kafkaInitProducerId, kafkaListOffsets, kafkaMetadata } from './handlers/admin.js'
@@ -42,8 +53,10 @@ import {
   kafkaOffsetFetch,
   kafkaSyncGroup,
 } from './handlers/groups.js'
+import { kafkaOffsetsForLeaderEpoch } from './handlers/leader-epoch.js'
 import { kafkaFetch, kafkaProduce } from './handlers/produce-fetch.js'
 import { kafkaSaslAuthenticate, kafkaSaslHandshake } from './handlers/sasl.js'
+import { kafkaAddOffsetsToTxn, kafkaAddPartitionsToTxn, kafkaEndTxn, kafkaTxnOffsetCommit } from './handlers/transactions.js'
 
 const kafkaApiVersions: KafkaHandler = async () => ({ errorCode: 0, apiKeys: kafkaVersionRanges(KAFKA_APIS), throttleTimeMs: 0 })
 
@@ -71,6 +84,11 @@ export const KAFKA_APIS: ReadonlyMap<number, KafkaApi> = new Map<number, KafkaAp
   api(createTopicsRequest, createTopicsResponse, kafkaCreateTopics),
   api(deleteTopicsRequest, deleteTopicsResponse, kafkaDeleteTopics),
   api(initProducerIdRequest, initProducerIdResponse, kafkaInitProducerId),
+  api(offsetsForLeaderEpochRequest, offsetsForLeaderEpochResponse, kafkaOffsetsForLeaderEpoch),
+  api(addPartitionsToTxnRequest, addPartitionsToTxnResponse, kafkaAddPartitionsToTxn),
+  api(addOffsetsToTxnRequest, addOffsetsToTxnResponse, kafkaAddOffsetsToTxn),
+  api(endTxnRequest, endTxnResponse, kafkaEndTxn),
+  api(txnOffsetCommitRequest, txnOffsetCommitResponse, kafkaTxnOffsetCommit),
   api(describeConfigsRequest, describeConfigsResponse, kafkaDescribeConfigs),
   api(saslAuthenticateRequest, saslAuthenticateResponse, kafkaSaslAuthenticate),
 ])

@@ -250,7 +250,12 @@ export class ScramServer {
     assert.ok(pending !== null, 'client-first was handled')
     const { channelBinding, nonce, proof, withoutProof } = parseClientFinal(text)
     if (channelBinding !== Buffer.from(pending.gs2Header, 'utf8').toString('base64')) throw new SaslError('SCRAM channel binding does not match the gs2 header.')
-    if (nonce !== pending.nonce) throw new SaslError('SCRAM client-final nonce does not match.')
+    // librdkafka before 2.6.1 (Debian's kcat among them) sends its own nonce again in front of
+    // the combined one (confluentinc/librdkafka#4895), which Apache Kafka accepts (endsWith).
+    // Exactly that form is accepted too: the server's nonce is still echoed in full, and the proof
+    // below covers the message as sent.
+    const clientNonce = pending.nonce.slice(0, pending.nonce.length - this.#nonce.length)
+    if (nonce !== pending.nonce && nonce !== clientNonce + pending.nonce) throw new SaslError('SCRAM client-final nonce does not match.')
     const { storedKey, serverKey } = pending.credential
     const authMessage = `${pending.clientFirstBare},${pending.serverFirst},${withoutProof}`
     const clientKey = xor(proof, hmac(storedKey, authMessage))

@@ -225,3 +225,30 @@ t.test('newScramCredential bounds its iterations and keeps no password', async (
   t.same(Object.keys(credential).sort(), ['iterations', 'salt', 'serverKey', 'storedKey'])
   t.not(newScramCredential('pw').salt.toString('hex'), credential.salt.toString('hex'), 'salts are random')
 })
+
+t.test('client-final repeating the client nonce in front (librdkafka before 2.6.1) is accepted; no other nonce is', async (t) => {
+  const { createHash, createHmac } = await import('node:crypto')
+  const salted = saltPassword(RFC.password, RFC.salt, RFC.iterations)
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest()
+  const storedKey = createHash('sha256').update(clientKey).digest()
+  /** A client-final naming `nonce`, with the proof the password makes over it. */
+  const finalWith = (nonce: string): Buffer => {
+    const withoutProof = `c=biws,r=${nonce}`
+    const signature = createHmac('sha256', storedKey).update(`${RFC.clientFirst.slice(3)},${RFC.serverFirst},${withoutProof}`).digest()
+    const proof = Buffer.from(clientKey.map((b, i) => b ^ (signature[i] ?? 0)))
+    return buf(`${withoutProof},p=${proof.toString('base64')}`)
+  }
+  const combined = RFC.clientNonce + RFC.serverNonce
+  const attempt = (nonce: string): ScramServer => {
+    const server = serverFor({ user: rfcCredential }, { nonce: RFC.serverNonce })
+    server.step(buf(RFC.clientFirst))
+    server.step(finalWith(nonce))
+    return server
+  }
+  t.equal(attempt(combined).username, 'user', 'the RFC form')
+  t.equal(attempt(RFC.clientNonce + combined).username, 'user', "librdkafka's form: client nonce + combined nonce")
+  t.throws(() => attempt(`x${combined}`), /nonce does not match/, 'any other prefix')
+  t.throws(() => attempt(RFC.clientNonce + RFC.clientNonce + combined), /nonce does not match/, 'the client nonce twice over')
+  t.throws(() => attempt(RFC.clientNonce), /nonce does not match/, 'the client nonce alone')
+  t.throws(() => attempt(`${combined}x`), /nonce does not match/, 'a suffix')
+})
