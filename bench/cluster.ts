@@ -13,6 +13,8 @@
 //   scale     produce acks=all at 1, 6, 60 and 600 partitions (at most SCALE_RECORDS_MAX records
 //             each), then, on a second fresh cluster, each broker's RSS with only a 1-partition
 //             topic and again with 600 more idle partitions
+//   kafka     (not in `all`: it needs kcat) kcat produce and consume on the brokers' Kafka-protocol
+//             listener beside the Strand client on the Strand listener (bench/lib/kafka.ts)
 //
 // Before the first workload, WARMUP_RECORDS are produced untimed; every topic is used only once its
 // followers fetch it (bench/lib/topics.ts). Baselines in the same run, with the same bytes: raw
@@ -38,6 +40,7 @@ import { acksListFlag, commandLine, compressionFlag, intFlag, usageError } from 
 import { LAG_NOTES, lagRows, replicationLag, worstLagMsP99, type LagPair, type MetricsEndpoint } from './lib/lag.js'
 import { produceAll, produceAtRate, type Throughput } from './lib/produce.js'
 import { runTransactions } from './lib/txn.js'
+import { kafkaWorkload } from './lib/kafka.js'
 import { mbPerSec, perSec, progress, progressDone, publish, type Goal, type Row } from './lib/report.js'
 import { medianRssBytes, RssPeakSampler } from './lib/rss.js'
 import { localTarget, remoteTarget, type Target } from './lib/target.js'
@@ -45,7 +48,7 @@ import { createTopic, endOffsets, replicasPerBroker, waitReplicated } from './li
 import { compareSecure, secureCluster, SECURITY_LABEL } from './lib/security.js'
 import type { SecurityOptions } from '../client/security.js'
 
-const USAGE = `usage: npm run bench -- [--workload all | produce,consume,lag,e2e,scale,txn] [--records 1000000]
+const USAGE = `usage: npm run bench -- [--workload all | produce,consume,lag,e2e,scale,txn,kafka] [--records 1000000]
   [--record-bytes 100] [--partitions 6] [--acks 1,all] [--rate 10000] [--duration 10] [--warmup 3] [--compression none]
   [--producers 1] [--consumers 1] [--linger-ms 5] [--batch-bytes 65536]
   [--bootstrap host:port[,host:port...] [--metrics host:port[,host:port...]]] [--profile DIR]
@@ -53,10 +56,17 @@ const USAGE = `usage: npm run bench -- [--workload all | produce,consume,lag,e2e
 --acks lists the produce workload's acks levels; lag, e2e and scale are acks=all. --rate is e2e's;
 e2e and lag run for --duration seconds, after --warmup seconds at the same rate that are not measured. --record-bytes is at least ${STAMP_BYTES} (e2e's send time).
 --broker-config sets broker keys on the local cluster (an A/B of one setting, e.g. log.read.cache.bytes=0).
---security tls,scram runs the workloads (but scale) again on a cluster on TLS + SASL/SCRAM and reports the ratios.`
+--security tls,scram runs the workloads (but scale and kafka) again on a cluster on TLS + SASL/SCRAM and reports the ratios.
+kafka (not in all) runs kcat (installed: Debian package kcat) against the brokers' Kafka listener, beside the Strand client.`
 
-const WORKLOADS = ['produce', 'consume', 'lag', 'e2e', 'scale', 'txn'] as const
+const WORKLOADS = ['produce', 'consume', 'lag', 'e2e', 'scale', 'txn', 'kafka'] as const
 type Workload = (typeof WORKLOADS)[number]
+/** `all`: every workload but kafka, which needs kcat installed and a Kafka listener on every broker. */
+const ALL_WORKLOADS: readonly Workload[] = WORKLOADS.filter((w) => w !== 'kafka')
+/** Records per kafka run at most: kcat and Strand each produce and consume them, within a few minutes here. */
+const KAFKA_RECORDS_MAX = 500_000
+/** One partition led by each broker (of three), so every listener serves its share. */
+const KAFKA_PARTITIONS = 3
 
 /** Brokers in a local cluster, every one a quorum voter and a replica of every partition. */
 const CLUSTER_SIZE = 3
@@ -150,7 +160,7 @@ function parseFlags(): Flags {
     process.exit(0)
   }
   const list = (raw: string | undefined): string[] | null => (raw === undefined ? null : raw.split(',').map((s) => s.trim()).filter((s) => s !== ''))
-  const workloads = v.workload === 'all' ? [...WORKLOADS] : (list(v.workload) ?? [])
+  const workloads = v.workload === 'all' ? [...ALL_WORKLOADS] : (list(v.workload) ?? [])
   if (workloads.length === 0) usageError(USAGE, '--workload names no workload')
   for (const w of workloads) if (!(WORKLOADS as readonly string[]).includes(w)) usageError(USAGE, `unknown workload "${w}"; workloads are ${WORKLOADS.join(', ')} (or all)`)
   if (v.metrics !== undefined && v.bootstrap === undefined) usageError(USAGE, '--metrics goes with --bootstrap (a local cluster\'s metrics ports are known)')
@@ -164,6 +174,7 @@ function parseFlags(): Flags {
   }
   if (v.security !== 'none' && v.security !== 'tls,scram') usageError(USAGE, `--security is tls,scram (or none), got "${v.security}"`)
   if (v.security !== 'none' && v.bootstrap !== undefined) usageError(USAGE, '--security starts a secure cluster of its own; with --bootstrap it starts none')
+  if (workloads.includes('kafka') && v.bootstrap !== undefined) usageError(USAGE, 'the kafka workload turns on the Kafka listeners of the brokers it starts; with --bootstrap it starts none')
   return {
     secure: v.security === 'tls,scram',
     workloads: new Set(workloads as Workload[]),
@@ -316,6 +327,32 @@ async function txnWorkload(run: Run): Promise<void> {
   }
   run.goals.push(goal('transactions of 100 records: records/s vs the same sends without a transaction', `>= ${GOALS.txn100ShareMin}x`, share100, 'x', (v) => v >= GOALS.txn100ShareMin))
   run.notes.push('txn: each producer commits one transaction at a time (a transactional producer has one open); the baseline sends the same records per send with an idempotent acks=all producer, each send awaited before the next, in the same run; both with lingerMs 0 (a send awaited alone gains nothing by lingering).')
+}
+
+function kafkaRecords(flags: Flags): number {
+  return Math.min(flags.records, KAFKA_RECORDS_MAX)
+}
+
+/** kcat on the Kafka listener beside the Strand client on the Strand listener (bench/lib/kafka.ts). */
+async function kafkaBench(run: Run): Promise<void> {
+  const { flags } = run
+  const r = await kafkaWorkload({
+    strand: run.strand,
+    admin: run.admin,
+    kafkaBootstrap: run.target.kafkaBootstrap(),
+    brokerPids: run.target.brokers().map((b) => b.pid),
+    metrics: run.target.metrics(),
+    records: kafkaRecords(flags),
+    recordBytes: flags.recordBytes,
+    partitions: KAFKA_PARTITIONS,
+    replicationFactor: REPLICATION_FACTOR,
+    producer: { ...producerOptions(flags, 'all'), lingerMs: flags.lingerMs, batchBytes: flags.batchBytes },
+    newTopic: (name, partitions) => newTopic(run, name, partitions),
+    waitReplicated: (topic) => waitReplicated(run.admin, topic, REPLICATION_FACTOR),
+  })
+  run.rows.push(...r.rows)
+  run.notes.push(...r.notes)
+  if (kafkaRecords(flags) < flags.records) run.notes.push(`kafka: ${kafkaRecords(flags).toLocaleString('en-US')} records (KAFKA_RECORDS_MAX), fewer than --records.`)
 }
 
 /** Lag rows, and the first time, the notes on what their figures mean. */
@@ -529,6 +566,8 @@ async function runWorkloads(run: Run): Promise<void> {
   await retireTopics(run)
   if (workloads.has('txn')) await txnWorkload(run)
   await retireTopics(run)
+  if (workloads.has('kafka')) await kafkaBench(run)
+  await retireTopics(run)
   // Last: its idle partitions would add follower fetch work to every workload after it.
   if (workloads.has('scale')) await scaleWorkload(run)
   if (run.target.metrics().length === 0 && (produceAcks.includes('all') || workloads.has('lag'))) {
@@ -559,7 +598,9 @@ function onSignal(signal: NodeJS.Signals): void {
 function newTarget(flags: Flags, security: { overrides: Record<string, string>; client: SecurityOptions } | null): Target {
   if (flags.bootstrap === null) {
     const nodeArgs = flags.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags.profile)]
-    return localTarget({ size: CLUSTER_SIZE, nodeArgs, clientId: 'bench-setup', overrides: { ...security?.overrides, ...flags.brokerConfig }, clientSecurity: security?.client ?? {} })
+    // Only for the kafka workload: the other figures stay those of brokers without a second listener.
+    const kafka: Record<string, string> = flags.workloads.has('kafka') ? { 'kafka.listener.port': '0' } : {}
+    return localTarget({ size: CLUSTER_SIZE, nodeArgs, clientId: 'bench-setup', overrides: { ...kafka, ...security?.overrides, ...flags.brokerConfig }, clientSecurity: security?.client ?? {} })
   }
   try {
     return remoteTarget(flags.bootstrap, flags.metrics ?? [])
@@ -636,7 +677,7 @@ function freshRun(flags: Flags, baselines: Run['baselines']): Omit<Run, 'target'
 
 /** The workloads but scale again, on a fresh TLS + SCRAM cluster; its rows and the ratios join `run`'s. */
 async function securePass(flags: Flags, run: Omit<Run, 'target' | 'strand' | 'admin'>): Promise<void> {
-  const workloads = new Set([...flags.workloads].filter((w) => w !== 'scale'))
+  const workloads = new Set([...flags.workloads].filter((w) => w !== 'scale' && w !== 'kafka'))
   const secure = freshRun({ ...flags, workloads }, run.baselines)
   const pki = secureCluster()
   try {
@@ -660,7 +701,7 @@ function baselineRows(b: Run['baselines']): Row[] {
 
 /** `cluster` for the whole set, else the workloads run (`produce-lag`): the results file's name. */
 function resultName(flags: Flags): string {
-  return flags.workloads.size === WORKLOADS.length ? 'cluster' : WORKLOADS.filter((w) => flags.workloads.has(w)).join('-')
+  return flags.workloads.size === ALL_WORKLOADS.length && ALL_WORKLOADS.every((w) => flags.workloads.has(w)) ? 'cluster' : WORKLOADS.filter((w) => flags.workloads.has(w)).join('-')
 }
 
 function params(flags: Flags): Record<string, unknown> {
@@ -691,6 +732,7 @@ function params(flags: Flags): Record<string, unknown> {
     baselineChunkBytes: flags.batchBytes,
     brokerConfig: flags.brokerConfig,
     security: flags.secure ? ['plaintext', 'tls,scram'] : ['plaintext'],
+    ...(flags.workloads.has('kafka') ? { kafkaRecords: kafkaRecords(flags), kafkaPartitions: KAFKA_PARTITIONS } : {}),
   }
 }
 
