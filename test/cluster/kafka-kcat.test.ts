@@ -6,10 +6,9 @@
 // by kcat identical; and kcat -G joins a consumer group, consumes everything and commits, which
 // the Strand admin then sees as the group's committed offsets at each partition's end.
 
-import { spawn } from 'node:child_process'
-import t from 'tap'
-import { ensureDebianTool } from '../helpers/apt.js'
+import t, { type Test } from 'tap'
 import { TestCluster } from '../helpers/cluster.js'
+import { kcatAvailable, messagesOf, runKcat, type KcatMetadata, type KcatRun } from '../helpers/kcat.js'
 
 const TOPIC = 'kcat-orders'
 const STRAND_TOPIC = 'strand-written'
@@ -18,49 +17,11 @@ const MESSAGES = 10_000
 /** kcat runs that have not finished by then are killed and fail the test. */
 const KCAT_TIMEOUT_MS = 90_000
 
-interface KcatRun {
-  code: number | null
-  stdout: string
-  stderr: string
+function kcat(t: Test, args: string[], stdin = ''): Promise<KcatRun> {
+  return runKcat(t, args, { stdin, timeoutMs: KCAT_TIMEOUT_MS })
 }
 
-function kcat(args: string[], stdin = ''): Promise<KcatRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kcat', args, { stdio: ['pipe', 'pipe', 'pipe'] })
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`kcat ${args.join(' ')} did not finish within ${KCAT_TIMEOUT_MS} ms`))
-    }, KCAT_TIMEOUT_MS)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    child.on('error', (err) => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-    child.stdin.end(stdin)
-  })
-}
-
-interface KcatMessage {
-  topic: string
-  partition: number
-  offset: number
-  key: string | null
-  payload: string | null
-  headers?: string[]
-}
-
-function messagesOf(run: KcatRun): KcatMessage[] {
-  return run.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as KcatMessage)
-}
-
-const missing = await ensureDebianTool('kcat', ['-V'], 'kcat')
+const missing = await kcatAvailable()
 
 t.test('kcat against the Kafka listener', missing === undefined ? {} : { skip: missing.unavailable }, async (t) => {
   const cluster = await TestCluster.start(t, { overrides: { 'kafka.listener.port': 0, 'offsets.topic.num.partitions': 1, 'group.initial.rebalance.delay.ms': 0 } })
@@ -76,9 +37,9 @@ t.test('kcat against the Kafka listener', missing === undefined ? {} : { skip: m
   }
 
   await t.test('kcat -L lists the brokers at their Kafka listeners, and the topics', async (t) => {
-    const run = await kcat(['-b', bootstrap, '-L', '-J'])
+    const run = await kcat(t, ['-b', bootstrap, '-L', '-J'])
     t.equal(run.code, 0, `kcat -L exits 0 ${run.stderr}`)
-    const md = JSON.parse(run.stdout) as { brokers: Array<{ id: number; name: string }>; topics: Array<{ topic: string; partitions: Array<{ partition: number; leader: number; replicas: Array<{ id: number }> }> }> }
+    const md = JSON.parse(run.stdout) as KcatMetadata
     t.same(md.brokers.map((b) => b.id).sort(), [1, 2, 3])
     for (const b of md.brokers) t.equal(b.name, `127.0.0.1:${kafkaPorts[b.id - 1]}`, `broker ${b.id} is advertised at its Kafka port`)
     const topic = md.topics.find((x) => x.topic === TOPIC)
@@ -91,9 +52,9 @@ t.test('kcat against the Kafka listener', missing === undefined ? {} : { skip: m
   const expected = new Map(lines.map((l) => l.split(':') as [string, string]))
 
   await t.test('kcat -P produces 10,000 keyed messages with headers, and kcat -C reads them back identical', async (t) => {
-    const produced = await kcat(['-b', bootstrap, '-P', '-t', TOPIC, '-K', ':', '-H', 'trace=abc-123', '-H', 'source=kcat', '-X', 'acks=all', '-X', 'linger.ms=5'], lines.join('\n') + '\n')
+    const produced = await kcat(t, ['-b', bootstrap, '-P', '-t', TOPIC, '-K', ':', '-H', 'trace=abc-123', '-H', 'source=kcat', '-X', 'acks=all', '-X', 'linger.ms=5'], lines.join('\n') + '\n')
     t.equal(produced.code, 0, `kcat -P exits 0 ${produced.stderr}`)
-    const consumed = await kcat(['-b', bootstrap, '-C', '-t', TOPIC, '-o', 'beginning', '-e', '-J', '-q'])
+    const consumed = await kcat(t, ['-b', bootstrap, '-C', '-t', TOPIC, '-o', 'beginning', '-e', '-J', '-q'])
     t.equal(consumed.code, 0, `kcat -C exits 0 ${consumed.stderr}`)
     const messages = messagesOf(consumed)
     t.equal(messages.length, MESSAGES, 'every message is read back once')
@@ -129,7 +90,7 @@ t.test('kcat against the Kafka listener', missing === undefined ? {} : { skip: m
       await producer.close()
       written.push(...messages.map((m) => `${m.key}=${m.value}|${m.headers.codec}`))
     }
-    const consumed = await kcat(['-b', bootstrap, '-C', '-t', STRAND_TOPIC, '-o', 'beginning', '-e', '-J', '-q'])
+    const consumed = await kcat(t, ['-b', bootstrap, '-C', '-t', STRAND_TOPIC, '-o', 'beginning', '-e', '-J', '-q'])
     t.equal(consumed.code, 0, `kcat -C exits 0 ${consumed.stderr}`)
     const read = messagesOf(consumed).map((m) => `${m.key}=${m.payload}|${m.headers?.[1]}`)
     t.same(read, written, 'kcat reads every record, in order, with its key, value and header')
@@ -137,7 +98,7 @@ t.test('kcat against the Kafka listener', missing === undefined ? {} : { skip: m
 
   await t.test('kcat -G joins a group, consumes and commits; the Strand admin sees the commits', async (t) => {
     const group = 'kcat-group'
-    const run = await kcat(['-b', bootstrap, '-G', group, TOPIC, '-o', 'beginning', '-e', '-J', '-q', '-X', 'auto.commit.interval.ms=100'])
+    const run = await kcat(t, ['-b', bootstrap, '-G', group, TOPIC, '-o', 'beginning', '-e', '-J', '-q', '-X', 'auto.commit.interval.ms=100'])
     t.equal(run.code, 0, `kcat -G exits 0 ${run.stderr}`)
     t.equal(messagesOf(run).length, MESSAGES, 'the group member read every message')
     const offsets = await admin.groupOffsets(group)

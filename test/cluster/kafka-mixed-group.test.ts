@@ -12,11 +12,10 @@
 // it commits and leaves the group), hands its partitions to the Strand consumer at their ends; and
 // once both stopped, the group's committed offsets are at every partition's end.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import t, { type Test } from 'tap'
 import type { Consumer, ConsumerOptions, GroupDescription, Strand, TopicPartition } from '../../client/index.js'
-import { ensureDebianTool } from '../helpers/apt.js'
 import { TestCluster } from '../helpers/cluster.js'
+import { kcatAvailable, startKcat } from '../helpers/kcat.js'
 import { waitFor } from '../helpers/wait.js'
 
 const PARTITIONS = 6
@@ -36,49 +35,21 @@ const STRAND_CLIENT_ID = 'strand-member'
 type RecordId = string
 
 interface KcatMember {
-  /** Every record kcat printed, in order, duplicates kept. */
-  readonly records: RecordId[]
+  /** Every record kcat printed so far, in order, duplicates kept. */
+  readonly records: () => RecordId[]
   readonly stderr: () => string
   /** Sends SIGTERM (kcat then closes its consumer: commits, leaves) and waits for the exit code. */
   stop(): Promise<number | null>
 }
 
 /** `kcat -G group topic` in the background, reading JSON lines as they come (-u: unbuffered). */
-function startKcat(t: Test, bootstrap: string, group: string, topic: string): KcatMember {
+function startKcatMember(t: Test, bootstrap: string, group: string, topic: string): KcatMember {
   const args = ['-b', bootstrap, '-G', group, topic, '-o', 'beginning', '-J', '-u', '-q', '-X', `client.id=${KCAT_CLIENT_ID}`, '-X', 'auto.commit.interval.ms=100', '-X', `heartbeat.interval.ms=${KCAT_HEARTBEAT_MS}`]
-  const child: ChildProcessWithoutNullStreams = spawn('kcat', args, { stdio: ['pipe', 'pipe', 'pipe'] })
-  child.stdin.end()
-  const records: RecordId[] = []
-  let pending = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    pending += chunk.toString()
-    const lines = pending.split('\n')
-    pending = lines.pop() ?? ''
-    for (const line of lines) {
-      if (!line.startsWith('{')) continue
-      const m = JSON.parse(line) as { partition: number; offset: number }
-      records.push(`${m.partition}:${m.offset}`)
-    }
-  })
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  // Reaped whatever happens to the test.
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
+  const kcat = startKcat(t, args)
   return {
-    records,
-    stderr: () => stderr,
-    async stop() {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), KCAT_EXIT_MS)
-      try {
-        return await exited
-      } finally {
-        clearTimeout(timer)
-      }
-    },
+    records: () => kcat.messages.map((m) => `${m.partition}:${m.offset}`),
+    stderr: () => kcat.stderr(),
+    stop: () => kcat.stop({ killAfterMs: KCAT_EXIT_MS }),
   }
 }
 
@@ -151,7 +122,7 @@ async function produce(strand: Strand, topic: string): Promise<{ ids: Set<Record
   }
 }
 
-const missing = await ensureDebianTool('kcat', ['-V'], 'kcat')
+const missing = await kcatAvailable()
 
 t.test('a Strand consumer and kcat share one consumer group', missing === undefined ? {} : { skip: missing.unavailable }, async (t) => {
   const cluster = await TestCluster.start(t, { overrides: { 'kafka.listener.port': 0, 'offsets.topic.num.partitions': 1, 'group.initial.rebalance.delay.ms': 0 } })
@@ -172,9 +143,9 @@ t.test('a Strand consumer and kcat share one consumer group', missing === undefi
       if (first === 'strand') {
         member = await startStrand(strand, group, topic)
         t.same(sorted(member.consumer.assignment()), [0, 1, 2, 3, 4, 5], 'alone, the Strand consumer holds every partition')
-        kcat = startKcat(t, bootstrap, group, topic)
+        kcat = startKcatMember(t, bootstrap, group, topic)
       } else {
-        kcat = startKcat(t, bootstrap, group, topic)
+        kcat = startKcatMember(t, bootstrap, group, topic)
         await waitFor(async () => {
           const g = await admin.describeGroup(group)
           return g.state === 'Stable' && g.members.length === 1 && g.members[0]?.assignment.length === PARTITIONS
@@ -194,7 +165,7 @@ t.test('a Strand consumer and kcat share one consumer group', missing === undefi
 
       const { ids, ends } = await produce(strand, topic)
       t.equal(ids.size, RECORDS, `${RECORDS} records produced over ${ends.size} partitions`)
-      const consumed = (): Set<RecordId> => new Set([...member.records, ...kcat.records])
+      const consumed = (): Set<RecordId> => new Set([...member.records, ...kcat.records()])
       await waitFor(() => consumed().size >= RECORDS, { ...WAIT, what: `every record consumed by one member or the other (${consumed().size} so far)` })
 
       const code = await kcat.stop()
@@ -208,11 +179,11 @@ t.test('a Strand consumer and kcat share one consumer group', missing === undefi
       await member.stop()
 
       const strandPartitions = partitionsOf(member.records)
-      const kcatPartitions = partitionsOf(kcat.records)
+      const kcatPartitions = partitionsOf(kcat.records())
       t.ok(strandPartitions.length > 0 && kcatPartitions.length > 0, `each member consumed some partitions (Strand ${strandPartitions.join(',')}; kcat ${kcatPartitions.join(',')})`)
       t.same(strandPartitions.filter((p) => kcatPartitions.includes(p)), [], 'no partition consumed by both')
       t.same([...strandPartitions, ...kcatPartitions].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5], 'together, every partition')
-      t.equal(member.records.length + kcat.records.length, RECORDS, `${RECORDS} records handed out in all (Strand ${member.records.length}, kcat ${kcat.records.length})`)
+      t.equal(member.records.length + kcat.records().length, RECORDS, `${RECORDS} records handed out in all (Strand ${member.records.length}, kcat ${kcat.records().length})`)
       const all = consumed()
       t.equal(all.size, RECORDS, 'none twice')
       t.ok([...ids].every((id) => all.has(id)), 'every record produced was consumed')

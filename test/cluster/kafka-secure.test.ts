@@ -18,18 +18,15 @@
 // kcat's settings are written to a file per user (kcat -F) so no password is on a command line
 // or in a failure message.
 
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import path from 'node:path'
 import t from 'tap'
 import type { SaslOptions } from '../../client/index.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { filterToWire } from '../../client/admin-security.js'
-import { ensureDebianTool } from '../helpers/apt.js'
 import { tempDir, type Teardown } from '../helpers/broker-process.js'
 import { makeTestPki } from '../helpers/certs.js'
 import { TestCluster } from '../helpers/cluster.js'
+import { describeExit, kcatAvailable, kcatConfigFile, messagesOf, runKcat, type KcatMetadata, type KcatRun } from '../helpers/kcat.js'
 import { secureSettings, type SecureSettings } from '../helpers/secure.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -49,63 +46,9 @@ const AUTH_FAILED = /SASL authentication error|Authentication failure/
 /** librdkafka's text for TOPIC_AUTHORIZATION_FAILED (error code 29). */
 const TOPIC_DENIED = /Topic authorization failed/
 
-interface KcatRun {
-  /** Exit code; null when kcat died of a signal (librdkafka 2.0.2 can crash while tearing down after a refused login). */
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
 /** Runs kcat to its end; kills it (and fails) after KCAT_TIMEOUT_MS, and kills it at teardown if the test ends first. */
 function kcat(tt: Teardown, args: string[], stdin = ''): Promise<KcatRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kcat', args, { stdio: ['pipe', 'pipe', 'pipe'] })
-    tt.teardown(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    })
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      child.kill('SIGKILL')
-    }, KCAT_TIMEOUT_MS)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    child.on('error', (err) => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    // 'close' rather than 'exit': the output is complete by then.
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      if (timedOut) reject(new Error(`kcat ${args.join(' ')} did not finish within ${KCAT_TIMEOUT_MS} ms; stderr: ${stderr.slice(-2000)}`))
-      else resolve({ code, signal, stdout, stderr })
-    })
-    child.stdin.end(stdin)
-  })
-}
-
-function describeExit(run: KcatRun): string {
-  return run.signal === null ? `exit ${run.code}` : `killed by ${run.signal}`
-}
-
-interface KcatMessage {
-  topic: string
-  partition: number
-  offset: number
-  key: string | null
-  payload: string | null
-}
-
-function messagesOf(run: KcatRun): KcatMessage[] {
-  return run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as KcatMessage)
-}
-
-interface KcatMetadata {
-  brokers: Array<{ id: number; name: string }>
-  topics: Array<{ topic: string; partitions: Array<{ leader: number }> }>
+  return runKcat(tt, args, { stdin, timeoutMs: KCAT_TIMEOUT_MS })
 }
 
 /** kcat -L -J's answer; none when the run failed (its exit code is asserted on its own). */
@@ -118,7 +61,7 @@ function newPassword(): string {
   return randomBytes(18).toString('base64url')
 }
 
-const missingKcat = await ensureDebianTool('kcat', ['-V'], 'kcat')
+const missingKcat = await kcatAvailable()
 const secure = missingKcat === undefined ? await secureSettings(t) : missingKcat
 if ('unavailable' in secure) {
   t.plan(0, missingKcat === undefined ? `kcat security tests need openssl: ${secure.unavailable}` : secure.unavailable)
@@ -154,20 +97,16 @@ async function runTests(secure: SecureSettings): Promise<void> {
 
     const configDir = tempDir(t, 'strand-kcat-conf-')
     /** A kcat -F file: SASL_SSL as `sasl` says, trusting `caFile` (default the test CA), verifying the brokers' address. */
-    const configFile = (label: string, sasl: SaslOptions, caFile = secure.pki.caFile): string => {
-      const file = path.join(configDir, `${label}.properties`)
-      const lines = [
-        'security.protocol=SASL_SSL',
-        `sasl.mechanisms=${sasl.mechanism}`,
-        `sasl.username=${sasl.username}`,
-        `sasl.password=${sasl.password}`,
-        `ssl.ca.location=${caFile}`,
+    const configFile = (label: string, sasl: SaslOptions, caFile = secure.pki.caFile): string =>
+      kcatConfigFile(configDir, label, {
+        'security.protocol': 'SASL_SSL',
+        'sasl.mechanisms': sasl.mechanism,
+        'sasl.username': sasl.username,
+        'sasl.password': sasl.password,
+        'ssl.ca.location': caFile,
         // librdkafka 2.x's default, stated so the brokers' address is checked whatever the default.
-        'ssl.endpoint.identification.algorithm=https',
-      ]
-      writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 })
-      return file
-    }
+        'ssl.endpoint.identification.algorithm': 'https',
+      })
     const as = (user: { name: string; password: string }, mechanism: SaslOptions['mechanism'] = 'SCRAM-SHA-256'): string => configFile(`${user.name}-${mechanism}`, { mechanism, username: user.name, password: user.password })
     const endOffsets = async (): Promise<bigint> => {
       let sum = 0n

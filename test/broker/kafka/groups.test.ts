@@ -38,7 +38,6 @@ import {
   kafkaSyncGroup,
 } from '../../../broker/kafka/handlers/groups.js'
 import type { Session } from '../../../broker/security/session.js'
-import { decodeAsKafka } from '../../client/protocol/kafka/group-bytes.js'
 import type { HandlerContext } from '../../../broker/server/handlers/context.js'
 
 interface Served {
@@ -83,14 +82,14 @@ function kafkaBody(spec: MessageSpec, version: number, fields: KafkaStruct): Kaf
 
 /**
  * Runs the handler and returns its response as a Kafka client would read it at `version` (fields
- * absent at the version at Kafka's defaults: see the schema.ts note in group-bytes.ts).
+ * absent at the version at Kafka's defaults).
  */
 async function handle(handler: KafkaHandler, f: Fake, requestSpec: MessageSpec, responseSpec: MessageSpec, fields: KafkaStruct): Promise<KafkaStruct> {
   const res = await handler(f.req, kafkaBody(requestSpec, f.req.version, fields))
   if (res === null) throw new Error('A group API always answers.')
   const w = new KafkaWriter()
   messageCodec(responseSpec, f.req.version).encode(w, res)
-  return decodeAsKafka(responseSpec, f.req.version, w.toBuffer())
+  return messageCodec(responseSpec, f.req.version).decode(w.toBuffer())
 }
 
 function pick(s: KafkaStruct, keys: readonly string[]): KafkaStruct {

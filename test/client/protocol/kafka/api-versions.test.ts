@@ -1,7 +1,8 @@
 import t from 'tap'
 import { apiVersionsRequest, apiVersionsResponse } from '../../../../client/protocol/kafka/messages/api-versions.js'
 import type { KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, decode, tagged, UNKNOWN_TAG, type TaggedBytes } from './bytes.js'
+import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, tagged, UNKNOWN_TAG, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 // Golden bytes for ApiVersions v0-3, built field by field from Kafka's ApiVersionsRequest.json and
 // ApiVersionsResponse.json (flexible from v3).
@@ -49,10 +50,10 @@ function responseBytes(v: number, topTags: readonly TaggedBytes[] = []): Buffer 
 
 for (const v of VERSIONS) {
   t.test(`ApiVersions v${v}: golden bytes, both ways, and every truncation refused`, async (t) => {
-    checkGolden(t, apiVersionsRequest, v, request(v), requestBytes(v))
-    checkGolden(t, apiVersionsResponse, v, response(v), responseBytes(v))
-    checkTruncations(t, apiVersionsResponse, v, responseBytes(v))
-    if (v >= 3) checkTruncations(t, apiVersionsRequest, v, requestBytes(v))
+    checkGolden(t, codecOf(apiVersionsRequest, v), request(v), requestBytes(v))
+    checkGolden(t, codecOf(apiVersionsResponse, v), response(v), responseBytes(v))
+    checkTruncations(t, codecOf(apiVersionsResponse, v), responseBytes(v))
+    if (v >= 3) checkTruncations(t, codecOf(apiVersionsRequest, v), requestBytes(v))
   })
 }
 
@@ -74,30 +75,30 @@ t.test('ApiVersionsResponse v3: the four tagged fields, tags 0-3, in tag order',
     tagged(2, (b) => b.array(sample.finalizedFeatures, (b, f) => b.string(f.name).int16(f.maxVersionLevel).int16(f.minVersionLevel).tags())),
     tagged(3, (b) => b.bool(true)),
   ])
-  checkGolden(t, apiVersionsResponse, 3, sample, golden)
+  checkGolden(t, codecOf(apiVersionsResponse, 3), sample, golden)
   // Spelled out once by hand: tag 1 (finalizedFeaturesEpoch) is uvarint tag, uvarint size 8, int64 42.
   t.ok(golden.includes(Buffer.from('0108000000000000002a', 'hex')), 'tag 1 is 01 08 then the int64')
   t.ok(golden.subarray(-3).equals(Buffer.from('030101', 'hex')), 'tag 3 (zkMigrationReady) is last: 03 01 01')
-  checkTruncations(t, apiVersionsResponse, 3, golden)
+  checkTruncations(t, codecOf(apiVersionsResponse, 3), golden)
 })
 
 t.test('ApiVersions v3: an unknown tagged field is skipped', async (t) => {
-  t.strictSame(decode(apiVersionsRequest, 3, requestBytes(3, [UNKNOWN_TAG])), request(3), 'request')
-  t.strictSame(decode(apiVersionsResponse, 3, responseBytes(3, [UNKNOWN_TAG])), response(3), 'response')
+  t.strictSame(codecOf(apiVersionsRequest, 3).decode(requestBytes(3, [UNKNOWN_TAG])), request(3), 'request')
+  t.strictSame(codecOf(apiVersionsResponse, 3).decode(responseBytes(3, [UNKNOWN_TAG])), response(3), 'response')
   const nested = bytesFor(3, FLEXIBLE_FROM).int16(0).array(API_KEYS, (b, k) => b.int16(k.apiKey).int16(k.minVersion).int16(k.maxVersion).tags([UNKNOWN_TAG])).int32(25).tags().build()
-  t.strictSame(decode(apiVersionsResponse, 3, nested), response(3), 'in each apiKeys element')
+  t.strictSame(codecOf(apiVersionsResponse, 3).decode(nested), response(3), 'in each apiKeys element')
 })
 
 t.test('ApiVersions: an absurd apiKeys count is refused before anything is allocated', async (t) => {
   const classic = new Bytes({ flexible: false }).int16(0).classicCount(ABSURD_COUNT).int16(0).int16(0).int16(9).build()
-  checkInvalid(t, () => decode(apiVersionsResponse, 2, classic), 'v2 (int32 count)')
+  checkInvalid(t, () => codecOf(apiVersionsResponse, 2).decode(classic), 'v2 (int32 count)')
   const flexible = new Bytes({ flexible: true }).int16(0).compactCount(ABSURD_COUNT).int16(0).int16(0).int16(9).build()
-  checkInvalid(t, () => decode(apiVersionsResponse, 3, flexible), 'v3 (uvarint count)')
+  checkInvalid(t, () => codecOf(apiVersionsResponse, 3).decode(flexible), 'v3 (uvarint count)')
   const nullCount = new Bytes({ flexible: false }).int16(0).classicCount(null).int32(0).build()
-  checkInvalid(t, () => decode(apiVersionsResponse, 1, nullCount), 'a null apiKeys array (not nullable)')
+  checkInvalid(t, () => codecOf(apiVersionsResponse, 1).decode(nullCount), 'a null apiKeys array (not nullable)')
 })
 
 t.test('ApiVersions: an absurd client software name length is refused', async (t) => {
   const forged = new Bytes({ flexible: true }).uvarint(0xfffffff0).raw(Buffer.from('apache')).build()
-  checkInvalid(t, () => decode(apiVersionsRequest, 3, forged), 'v3')
+  checkInvalid(t, () => codecOf(apiVersionsRequest, 3).decode(forged), 'v3')
 })

@@ -1,16 +1,16 @@
 // Golden bytes of CreateTopics (19) v0-7 on the Kafka listener. Each expected body is built field
 // by field from Kafka's CreateTopicsRequest/Response.json with the independent builder
-// (admin-bytes.ts), branching on the versions that add fields, never with the codec under test.
+// (bytes.ts), branching on the versions that add fields, never with the codec under test.
 
 import t from 'tap'
 import { createTopicsRequest, createTopicsResponse } from '../../../../client/protocol/kafka/messages/create-topics.js'
 import { messageCodec, type KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, AdminBytes, checkGolden, checkRefused, FOREIGN_TAG, uuidOf, type AdminTag } from './admin-bytes.js'
+import { ABSURD_COUNT, Bytes, bytesFor, checkGoldenAndTruncations, checkRefused, UNKNOWN_TAG, uuid, ZERO_UUID, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 const VERSIONS = [0, 1, 2, 3, 4, 5, 6, 7]
 const FLEXIBLE_FROM = 5
-const ZERO_UUID = Buffer.alloc(16)
-const ORDERS_ID = uuidOf('5f0c3a8e-2d41-4b6a-9c1e-7a3b2c1d0e9f')
+const ORDERS_ID = uuid('5f0c3a8e-2d41-4b6a-9c1e-7a3b2c1d0e9f')
 
 function requestSample(v: number): KafkaStruct {
   return {
@@ -42,8 +42,8 @@ function requestSample(v: number): KafkaStruct {
   }
 }
 
-function requestBytes(v: number, topLevelTags: readonly AdminTag[] = []): Buffer {
-  const b = new AdminBytes(v >= FLEXIBLE_FROM)
+function requestBytes(v: number, topLevelTags: readonly TaggedBytes[] = []): Buffer {
+  const b = bytesFor(v, FLEXIBLE_FROM)
   b.count(2)
   b.string('orders').int32(6).int16(3)
   b.count(0)
@@ -98,7 +98,7 @@ function responseSample(v: number): KafkaStruct {
 }
 
 function responseBytes(v: number): Buffer {
-  const b = new AdminBytes(v >= FLEXIBLE_FROM)
+  const b = bytesFor(v, FLEXIBLE_FROM)
   if (v >= 2) b.int32(40)
   b.count(2)
   b.string('orders')
@@ -124,27 +124,27 @@ function responseBytes(v: number): Buffer {
 
 for (const v of VERSIONS) {
   t.test(`CreateTopics v${v}`, async (t) => {
-    checkGolden(t, createTopicsRequest, v, requestSample(v), requestBytes(v))
-    checkGolden(t, createTopicsResponse, v, responseSample(v), responseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(createTopicsRequest, v), requestSample(v), requestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(createTopicsResponse, v), responseSample(v), responseBytes(v))
   })
 }
 
 t.test('a tag the message does not define is skipped', async (t) => {
   for (const v of VERSIONS.filter((v) => v >= FLEXIBLE_FROM)) {
-    t.strictSame(messageCodec(createTopicsRequest, v).decode(requestBytes(v, [FOREIGN_TAG])), requestSample(v), `v${v}`)
+    t.strictSame(messageCodec(createTopicsRequest, v).decode(requestBytes(v, [UNKNOWN_TAG])), requestSample(v), `v${v}`)
   }
 })
 
 t.test('forged counts and lengths are INVALID_REQUEST', async (t) => {
   for (const v of VERSIONS) {
     const flexible = v >= FLEXIBLE_FROM
-    checkRefused(t, createTopicsRequest, v, new AdminBytes(flexible).count(ABSURD_COUNT).build(), 'an absurd topic count')
-    const nested = new AdminBytes(flexible).count(1).string('orders').int32(1).int16(1).count(ABSURD_COUNT).build()
-    checkRefused(t, createTopicsRequest, v, nested, 'an absurd assignment count')
-    const response = new AdminBytes(flexible)
+    checkRefused(t, codecOf(createTopicsRequest, v), new Bytes({ flexible }).count(ABSURD_COUNT).build(), 'an absurd topic count')
+    const nested = new Bytes({ flexible }).count(1).string('orders').int32(1).int16(1).count(ABSURD_COUNT).build()
+    checkRefused(t, codecOf(createTopicsRequest, v), nested, 'an absurd assignment count')
+    const response = new Bytes({ flexible })
     if (v >= 2) response.int32(0)
-    checkRefused(t, createTopicsResponse, v, response.count(ABSURD_COUNT).build(), 'an absurd result count')
-    const negative = flexible ? new AdminBytes(true).count(1).raw(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f])).build() : new AdminBytes(false).count(1).int16(-2).build()
-    checkRefused(t, createTopicsRequest, v, negative, 'a topic name of impossible length')
+    checkRefused(t, codecOf(createTopicsResponse, v), response.count(ABSURD_COUNT).build(), 'an absurd result count')
+    const negative = flexible ? new Bytes({ flexible: true }).count(1).raw(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f])).build() : new Bytes({ flexible: false }).count(1).int16(-2).build()
+    checkRefused(t, codecOf(createTopicsRequest, v), negative, 'a topic name of impossible length')
   }
 })

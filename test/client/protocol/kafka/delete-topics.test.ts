@@ -1,16 +1,16 @@
 // Golden bytes of DeleteTopics (20) v0-6 on the Kafka listener. Each expected body is built field
 // by field from Kafka's DeleteTopicsRequest/Response.json with the independent builder
-// (admin-bytes.ts), branching on the versions that add fields, never with the codec under test.
+// (bytes.ts), branching on the versions that add fields, never with the codec under test.
 
 import t from 'tap'
 import { deleteTopicsRequest, deleteTopicsResponse } from '../../../../client/protocol/kafka/messages/delete-topics.js'
 import { messageCodec, type KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, AdminBytes, checkGolden, checkRefused, FOREIGN_TAG, uuidOf, type AdminTag } from './admin-bytes.js'
+import { ABSURD_COUNT, Bytes, bytesFor, checkGoldenAndTruncations, checkRefused, UNKNOWN_TAG, uuid, ZERO_UUID, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 const VERSIONS = [0, 1, 2, 3, 4, 5, 6]
 const FLEXIBLE_FROM = 4
-const ZERO_UUID = Buffer.alloc(16)
-const AUDIT_ID = uuidOf('0b6f2c1e-8a3d-4e5f-9a1b-2c3d4e5f6a7b')
+const AUDIT_ID = uuid('0b6f2c1e-8a3d-4e5f-9a1b-2c3d4e5f6a7b')
 
 function requestSample(v: number): KafkaStruct {
   if (v >= 6) {
@@ -26,8 +26,8 @@ function requestSample(v: number): KafkaStruct {
   return { topics: [], topicNames: ['orders', 'audit'], timeoutMs: 15000 }
 }
 
-function requestBytes(v: number, topLevelTags: readonly AdminTag[] = []): Buffer {
-  const b = new AdminBytes(v >= FLEXIBLE_FROM)
+function requestBytes(v: number, topLevelTags: readonly TaggedBytes[] = []): Buffer {
+  const b = bytesFor(v, FLEXIBLE_FROM)
   if (v >= 6) {
     b.count(2)
     b.string('orders').uuid(ZERO_UUID).tags()
@@ -53,7 +53,7 @@ function responseSample(v: number): KafkaStruct {
 }
 
 function responseBytes(v: number): Buffer {
-  const b = new AdminBytes(v >= FLEXIBLE_FROM)
+  const b = bytesFor(v, FLEXIBLE_FROM)
   if (v >= 1) b.int32(10)
   b.count(2)
   b.string('orders')
@@ -72,25 +72,25 @@ function responseBytes(v: number): Buffer {
 
 for (const v of VERSIONS) {
   t.test(`DeleteTopics v${v}`, async (t) => {
-    checkGolden(t, deleteTopicsRequest, v, requestSample(v), requestBytes(v))
-    checkGolden(t, deleteTopicsResponse, v, responseSample(v), responseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(deleteTopicsRequest, v), requestSample(v), requestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(deleteTopicsResponse, v), responseSample(v), responseBytes(v))
   })
 }
 
 t.test('a tag the message does not define is skipped', async (t) => {
   for (const v of VERSIONS.filter((v) => v >= FLEXIBLE_FROM)) {
-    t.strictSame(messageCodec(deleteTopicsRequest, v).decode(requestBytes(v, [FOREIGN_TAG])), requestSample(v), `v${v}`)
+    t.strictSame(messageCodec(deleteTopicsRequest, v).decode(requestBytes(v, [UNKNOWN_TAG])), requestSample(v), `v${v}`)
   }
 })
 
 t.test('forged counts and lengths are INVALID_REQUEST', async (t) => {
   for (const v of VERSIONS) {
     const flexible = v >= FLEXIBLE_FROM
-    checkRefused(t, deleteTopicsRequest, v, new AdminBytes(flexible).count(ABSURD_COUNT).int32(15000).build(), 'an absurd topic count')
-    const response = new AdminBytes(flexible)
+    checkRefused(t, codecOf(deleteTopicsRequest, v), new Bytes({ flexible }).count(ABSURD_COUNT).int32(15000).build(), 'an absurd topic count')
+    const response = new Bytes({ flexible })
     if (v >= 1) response.int32(0)
-    checkRefused(t, deleteTopicsResponse, v, response.count(ABSURD_COUNT).build(), 'an absurd result count')
+    checkRefused(t, codecOf(deleteTopicsResponse, v), response.count(ABSURD_COUNT).build(), 'an absurd result count')
     // A null name is allowed only in v6's topics, never in v0-5's topicNames.
-    if (v < 6) checkRefused(t, deleteTopicsRequest, v, new AdminBytes(flexible).count(1).string(null).int32(15000).build(), 'a null topic name')
+    if (v < 6) checkRefused(t, codecOf(deleteTopicsRequest, v), new Bytes({ flexible }).count(1).string(null).int32(15000).build(), 'a null topic name')
   }
 })

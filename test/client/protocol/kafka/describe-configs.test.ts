@@ -1,11 +1,12 @@
 // Golden bytes of DescribeConfigs (32) v0-4 on the Kafka listener. Each expected body is built
 // field by field from Kafka's DescribeConfigsRequest/Response.json with the independent builder
-// (admin-bytes.ts), branching on the versions that add fields, never with the codec under test.
+// (bytes.ts), branching on the versions that add fields, never with the codec under test.
 
 import t from 'tap'
 import { describeConfigsRequest, describeConfigsResponse } from '../../../../client/protocol/kafka/messages/describe-configs.js'
 import { messageCodec, type KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, AdminBytes, checkGolden, checkRefused, FOREIGN_TAG, type AdminTag } from './admin-bytes.js'
+import { ABSURD_COUNT, Bytes, bytesFor, checkGoldenAndTruncations, checkRefused, UNKNOWN_TAG, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 const VERSIONS = [0, 1, 2, 3, 4]
 const FLEXIBLE_FROM = 4
@@ -21,8 +22,8 @@ function requestSample(v: number): KafkaStruct {
   }
 }
 
-function requestBytes(v: number, topLevelTags: readonly AdminTag[] = []): Buffer {
-  const b = new AdminBytes(v >= FLEXIBLE_FROM)
+function requestBytes(v: number, topLevelTags: readonly TaggedBytes[] = []): Buffer {
+  const b = bytesFor(v, FLEXIBLE_FROM)
   b.count(2)
   b.int8(2).string('orders').count(2).string('retention.ms').string('cleanup.policy').tags()
   b.int8(4).string('1').count(null).tags()
@@ -78,7 +79,7 @@ function responseSample(v: number): KafkaStruct {
 }
 
 function responseBytes(v: number): Buffer {
-  const b = new AdminBytes(v >= FLEXIBLE_FROM)
+  const b = bytesFor(v, FLEXIBLE_FROM)
   b.int32(5)
   b.count(2)
   b.int16(0).string(null).int8(2).string('orders')
@@ -108,22 +109,22 @@ function responseBytes(v: number): Buffer {
 
 for (const v of VERSIONS) {
   t.test(`DescribeConfigs v${v}`, async (t) => {
-    checkGolden(t, describeConfigsRequest, v, requestSample(v), requestBytes(v))
-    checkGolden(t, describeConfigsResponse, v, responseSample(v), responseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(describeConfigsRequest, v), requestSample(v), requestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(describeConfigsResponse, v), responseSample(v), responseBytes(v))
   })
 }
 
 t.test('a tag the message does not define is skipped (DescribeConfigs defines none)', async (t) => {
   for (const v of VERSIONS.filter((v) => v >= FLEXIBLE_FROM)) {
-    t.strictSame(messageCodec(describeConfigsRequest, v).decode(requestBytes(v, [FOREIGN_TAG])), requestSample(v), `v${v}`)
+    t.strictSame(messageCodec(describeConfigsRequest, v).decode(requestBytes(v, [UNKNOWN_TAG])), requestSample(v), `v${v}`)
   }
 })
 
 t.test('forged counts are INVALID_REQUEST', async (t) => {
   for (const v of VERSIONS) {
     const flexible = v >= FLEXIBLE_FROM
-    checkRefused(t, describeConfigsRequest, v, new AdminBytes(flexible).count(ABSURD_COUNT).build(), 'an absurd resource count')
-    checkRefused(t, describeConfigsRequest, v, new AdminBytes(flexible).count(1).int8(2).string('orders').count(ABSURD_COUNT).build(), 'an absurd key count')
-    checkRefused(t, describeConfigsResponse, v, new AdminBytes(flexible).int32(0).count(ABSURD_COUNT).build(), 'an absurd result count')
+    checkRefused(t, codecOf(describeConfigsRequest, v), new Bytes({ flexible }).count(ABSURD_COUNT).build(), 'an absurd resource count')
+    checkRefused(t, codecOf(describeConfigsRequest, v), new Bytes({ flexible }).count(1).int8(2).string('orders').count(ABSURD_COUNT).build(), 'an absurd key count')
+    checkRefused(t, codecOf(describeConfigsResponse, v), new Bytes({ flexible }).int32(0).count(ABSURD_COUNT).build(), 'an absurd result count')
   }
 })

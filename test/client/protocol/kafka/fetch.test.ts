@@ -1,7 +1,8 @@
 import t from 'tap'
 import { fetchRequest, fetchResponse } from '../../../../client/protocol/kafka/messages/fetch.js'
 import type { KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, decode, tagged, UNKNOWN_TAG, ZERO_UUID, type TaggedBytes } from './bytes.js'
+import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, tagged, UNKNOWN_TAG, ZERO_UUID, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 // Golden bytes for Fetch v4-12, built field by field from Kafka's FetchRequest.json and
 // FetchResponse.json (flexible from v12, where the request has tagged clusterId and each response
@@ -156,18 +157,18 @@ function responseBytes(v: number, options: { topTags?: readonly TaggedBytes[]; f
 
 for (const v of VERSIONS) {
   t.test(`Fetch v${v}: golden bytes, both ways, and every truncation refused`, async (t) => {
-    checkGolden(t, fetchRequest, v, request(v), requestBytes(v))
-    checkGolden(t, fetchResponse, v, response(v), responseBytes(v))
-    checkTruncations(t, fetchRequest, v, requestBytes(v))
-    checkTruncations(t, fetchResponse, v, responseBytes(v))
+    checkGolden(t, codecOf(fetchRequest, v), request(v), requestBytes(v))
+    checkGolden(t, codecOf(fetchResponse, v), response(v), responseBytes(v))
+    checkTruncations(t, codecOf(fetchRequest, v), requestBytes(v))
+    checkTruncations(t, codecOf(fetchResponse, v), responseBytes(v))
   })
 }
 
 t.test('FetchRequest v12: clusterId is tagged field 0 of the request', async (t) => {
   const golden = requestBytes(12, { topTags: [tagged(0, (b) => b.compactString('strand-cluster-7'))] })
-  checkGolden(t, fetchRequest, 12, request(12, 'strand-cluster-7'), golden)
+  checkGolden(t, codecOf(fetchRequest, 12), request(12, 'strand-cluster-7'), golden)
   t.ok(golden.subarray(-20).equals(Buffer.from('0100' + '11' + '11' + Buffer.from('strand-cluster-7').toString('hex'), 'hex')), 'ends 01 (one tag), 00 (tag 0), 11 (17 bytes), 11 (compact length 16), the id')
-  checkTruncations(t, fetchRequest, 12, golden)
+  checkTruncations(t, codecOf(fetchRequest, 12), golden)
 })
 
 t.test('FetchResponse v12: divergingEpoch, currentLeader and snapshotId are tags 0, 1, 2 of a partition', async (t) => {
@@ -183,21 +184,21 @@ t.test('FetchResponse v12: divergingEpoch, currentLeader and snapshotId are tags
       tagged(2, (b) => b.int64(1000n).int32(2).tags()),
     ],
   })
-  checkGolden(t, fetchResponse, 12, response(12, tags), golden)
+  checkGolden(t, codecOf(fetchResponse, 12), response(12, tags), golden)
   const at = golden.indexOf(Buffer.from('03' + '000d' + '00000003' + '00000000000004e2' + '00', 'hex'))
   t.ok(at > 0, 'three tags; tag 0 is 13 bytes: epoch, endOffset, an empty tag section of its own')
   // Only the changed one is written: a tagged field at its default stays off the wire.
   const leaderOnly: Tagged = { ...NO_TAGS, currentLeader: { leaderId: 2, leaderEpoch: 6 } }
-  checkGolden(t, fetchResponse, 12, response(12, leaderOnly), responseBytes(12, { firstPartitionTags: [tagged(1, (b) => b.int32(2).int32(6).tags())] }))
-  checkTruncations(t, fetchResponse, 12, golden)
+  checkGolden(t, codecOf(fetchResponse, 12), response(12, leaderOnly), responseBytes(12, { firstPartitionTags: [tagged(1, (b) => b.int32(2).int32(6).tags())] }))
+  checkTruncations(t, codecOf(fetchResponse, 12), golden)
 })
 
 t.test('Fetch v12: an unknown tagged field is skipped at the top and in a partition', async (t) => {
-  t.strictSame(decode(fetchRequest, 12, requestBytes(12, { topTags: [UNKNOWN_TAG] })), request(12), 'request, top level')
-  t.strictSame(decode(fetchRequest, 12, requestBytes(12, { partitionTags: [UNKNOWN_TAG] })), request(12), 'request, in each partition')
-  t.strictSame(decode(fetchResponse, 12, responseBytes(12, { topTags: [UNKNOWN_TAG] })), response(12), 'response, top level')
+  t.strictSame(codecOf(fetchRequest, 12).decode(requestBytes(12, { topTags: [UNKNOWN_TAG] })), request(12), 'request, top level')
+  t.strictSame(codecOf(fetchRequest, 12).decode(requestBytes(12, { partitionTags: [UNKNOWN_TAG] })), request(12), 'request, in each partition')
+  t.strictSame(codecOf(fetchResponse, 12).decode(responseBytes(12, { topTags: [UNKNOWN_TAG] })), response(12), 'response, top level')
   const withKnown = responseBytes(12, { firstPartitionTags: [tagged(1, (b) => b.int32(2).int32(6).tags()), UNKNOWN_TAG] })
-  t.strictSame(decode(fetchResponse, 12, withKnown), response(12, { ...NO_TAGS, currentLeader: { leaderId: 2, leaderEpoch: 6 } }), 'response, after a known tag in a partition')
+  t.strictSame(codecOf(fetchResponse, 12).decode(withKnown), response(12, { ...NO_TAGS, currentLeader: { leaderId: 2, leaderEpoch: 6 } }), 'response, after a known tag in a partition')
 })
 
 t.test('Fetch: absurd counts and lengths are refused as INVALID_REQUEST', async (t) => {
@@ -206,17 +207,17 @@ t.test('Fetch: absurd counts and lengths are refused as INVALID_REQUEST', async 
     if (v >= 7) b.int32(0).int32(-1)
     return b
   }
-  checkInvalid(t, () => decode(fetchRequest, 4, head(new Bytes({ flexible: false }), 4).classicCount(ABSURD_COUNT).build()), 'v4 topics count')
+  checkInvalid(t, () => codecOf(fetchRequest, 4).decode(head(new Bytes({ flexible: false }), 4).classicCount(ABSURD_COUNT).build()), 'v4 topics count')
   const partitions = head(new Bytes({ flexible: true }), 12).compactCount(1).compactString('orders').compactCount(ABSURD_COUNT).int32(0).build()
-  checkInvalid(t, () => decode(fetchRequest, 12, partitions), 'v12 partitions count')
+  checkInvalid(t, () => codecOf(fetchRequest, 12).decode(partitions), 'v12 partitions count')
   const forgotten = head(new Bytes({ flexible: false }), 7).classicCount(0).classicCount(1).classicString('payments').classicCount(ABSURD_COUNT).int32(0).build()
-  checkInvalid(t, () => decode(fetchRequest, 7, forgotten), 'v7 forgotten partitions count')
+  checkInvalid(t, () => codecOf(fetchRequest, 7).decode(forgotten), 'v7 forgotten partitions count')
   const records = new Bytes({ flexible: false }).int32(0).int16(0).int32(0).classicCount(1).classicString('orders').classicCount(1)
     .int32(0).int16(0).int64(1300n).int64(1290n).int64(0n).classicCount(null).int32(0x7fffffff).raw(BATCHES).build()
-  checkInvalid(t, () => decode(fetchResponse, 7, records), 'v7 records length')
+  checkInvalid(t, () => codecOf(fetchResponse, 7).decode(records), 'v7 records length')
   const aborted = new Bytes({ flexible: true }).int32(0).int16(0).int32(0).compactCount(1).compactString('orders').compactCount(1)
     .int32(0).int16(0).int64(1300n).int64(1290n).int64(0n).compactCount(ABSURD_COUNT).build()
-  checkInvalid(t, () => decode(fetchResponse, 12, aborted), 'v12 abortedTransactions count')
+  checkInvalid(t, () => codecOf(fetchResponse, 12).decode(aborted), 'v12 abortedTransactions count')
   const tagSize = head(new Bytes({ flexible: true }), 12).compactCount(0).compactCount(0).compactString('').uvarint(1).uvarint(0).uvarint(0xfffffff0).build()
-  checkInvalid(t, () => decode(fetchRequest, 12, tagSize), 'v12 a tagged field longer than the body')
+  checkInvalid(t, () => codecOf(fetchRequest, 12).decode(tagSize), 'v12 a tagged field longer than the body')
 })

@@ -1,7 +1,7 @@
 // Golden bytes of the classic group protocol on the Kafka listener: JoinGroup v0-9, SyncGroup
 // v0-5, Heartbeat v0-4, LeaveGroup v0-5, DescribeGroups v0-5, ListGroups v0-4. Each expected body
 // is built field by field from Kafka's JSON definitions with the independent builder
-// (group-bytes.ts), branching on the version where Kafka's fields do, never with the codec.
+// (bytes.ts), branching on the version where Kafka's fields do, never with the codec.
 
 import t from 'tap'
 import {
@@ -19,7 +19,11 @@ import {
   syncGroupResponse,
 } from '../../../../client/protocol/kafka/messages/groups.js'
 import { messageCodec, type KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { bytesFor as builder, decodeAsKafka, golden } from './group-bytes.js'
+import { bytesFor, checkGoldenAndTruncations, tagged } from './bytes.js'
+import { codecOf } from './codec.js'
+
+/** Each API's first flexible version (request and response alike), from Kafka's protocol guide. */
+const FLEXIBLE_FROM = { joinGroup: 6, syncGroup: 4, heartbeat: 4, leaveGroup: 4, describeGroups: 5, listGroups: 3 }
 
 function range(min: number, max: number): number[] {
   return Array.from({ length: max - min + 1 }, (_, i) => min + i)
@@ -49,7 +53,7 @@ function joinRequestSample(v: number): KafkaStruct {
 }
 
 function joinRequestBytes(v: number): Buffer {
-  const b = builder(joinGroupRequest, v)
+  const b = bytesFor(v, FLEXIBLE_FROM.joinGroup)
   b.string('billing').int32(10_000)
   if (v >= 1) b.int32(30_000)
   b.string('rdkafka-3f1c')
@@ -79,7 +83,7 @@ function joinResponseSample(v: number): KafkaStruct {
 }
 
 function joinResponseBytes(v: number): Buffer {
-  const b = builder(joinGroupResponse, v)
+  const b = bytesFor(v, FLEXIBLE_FROM.joinGroup)
   if (v >= 2) b.int32(5)
   b.int16(0).int32(3)
   if (v >= 7) b.string('consumer')
@@ -97,8 +101,8 @@ function joinResponseBytes(v: number): Buffer {
 
 t.test('JoinGroup, every version', async (t) => {
   for (const v of range(0, 9)) {
-    golden(t, joinGroupRequest, v, joinRequestSample(v), joinRequestBytes(v))
-    golden(t, joinGroupResponse, v, joinResponseSample(v), joinResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(joinGroupRequest, v), joinRequestSample(v), joinRequestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(joinGroupResponse, v), joinResponseSample(v), joinResponseBytes(v))
   }
 })
 
@@ -120,7 +124,7 @@ function syncRequestSample(v: number): KafkaStruct {
 }
 
 function syncRequestBytes(v: number): Buffer {
-  const b = builder(syncGroupRequest, v)
+  const b = bytesFor(v, FLEXIBLE_FROM.syncGroup)
   b.string('billing').int32(3).string('rdkafka-3f1c')
   if (v >= 3) b.string(v >= 4 ? 'instance-a' : null)
   if (v >= 5) b.string('consumer').string('range')
@@ -135,7 +139,7 @@ function syncResponseSample(v: number): KafkaStruct {
 }
 
 function syncResponseBytes(v: number): Buffer {
-  const b = builder(syncGroupResponse, v)
+  const b = bytesFor(v, FLEXIBLE_FROM.syncGroup)
   if (v >= 1) b.int32(7)
   b.int16(27)
   if (v >= 5) b.string('consumer').string(null)
@@ -144,8 +148,8 @@ function syncResponseBytes(v: number): Buffer {
 
 t.test('SyncGroup, every version', async (t) => {
   for (const v of range(0, 5)) {
-    golden(t, syncGroupRequest, v, syncRequestSample(v), syncRequestBytes(v))
-    golden(t, syncGroupResponse, v, syncResponseSample(v), syncResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(syncGroupRequest, v), syncRequestSample(v), syncRequestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(syncGroupResponse, v), syncResponseSample(v), syncResponseBytes(v))
   }
 })
 
@@ -154,13 +158,13 @@ t.test('SyncGroup, every version', async (t) => {
 t.test('Heartbeat, every version', async (t) => {
   for (const v of range(0, 4)) {
     const request = { groupId: 'billing', generationId: 3, memberId: 'rdkafka-3f1c', groupInstanceId: v >= 3 ? 'instance-a' : null }
-    const req = builder(heartbeatRequest, v).string('billing').int32(3).string('rdkafka-3f1c')
+    const req = bytesFor(v, FLEXIBLE_FROM.heartbeat).string('billing').int32(3).string('rdkafka-3f1c')
     if (v >= 3) req.string('instance-a')
-    golden(t, heartbeatRequest, v, request, req.tags().build())
+    checkGoldenAndTruncations(t, codecOf(heartbeatRequest, v), request, req.tags().build())
 
-    const res = builder(heartbeatResponse, v)
+    const res = bytesFor(v, FLEXIBLE_FROM.heartbeat)
     if (v >= 1) res.int32(9)
-    golden(t, heartbeatResponse, v, { throttleTimeMs: v >= 1 ? 9 : 0, errorCode: 27 }, res.int16(27).tags().build())
+    checkGoldenAndTruncations(t, codecOf(heartbeatResponse, v), { throttleTimeMs: v >= 1 ? 9 : 0, errorCode: 27 }, res.int16(27).tags().build())
   }
 })
 
@@ -181,7 +185,7 @@ function leaveRequestSample(v: number): KafkaStruct {
 }
 
 function leaveRequestBytes(v: number): Buffer {
-  const b = builder(leaveGroupRequest, v).string('billing')
+  const b = bytesFor(v, FLEXIBLE_FROM.leaveGroup).string('billing')
   if (v <= 2) b.string('rdkafka-3f1c')
   if (v >= 3) {
     b.count(2)
@@ -210,7 +214,7 @@ function leaveResponseSample(v: number): KafkaStruct {
 }
 
 function leaveResponseBytes(v: number): Buffer {
-  const b = builder(leaveGroupResponse, v)
+  const b = bytesFor(v, FLEXIBLE_FROM.leaveGroup)
   if (v >= 1) b.int32(4)
   b.int16(0)
   if (v >= 3) {
@@ -223,8 +227,8 @@ function leaveResponseBytes(v: number): Buffer {
 
 t.test('LeaveGroup, every version', async (t) => {
   for (const v of range(0, 5)) {
-    golden(t, leaveGroupRequest, v, leaveRequestSample(v), leaveRequestBytes(v))
-    golden(t, leaveGroupResponse, v, leaveResponseSample(v), leaveResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(leaveGroupRequest, v), leaveRequestSample(v), leaveRequestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(leaveGroupResponse, v), leaveResponseSample(v), leaveResponseBytes(v))
   }
 })
 
@@ -258,7 +262,7 @@ function describeResponseSample(v: number): KafkaStruct {
 }
 
 function describeResponseBytes(v: number): Buffer {
-  const b = builder(describeGroupsResponse, v)
+  const b = bytesFor(v, FLEXIBLE_FROM.describeGroups)
   if (v >= 1) b.int32(2)
   b.count(2)
   b.int16(0).string('billing').string('Stable').string('consumer').string('range').count(1)
@@ -275,10 +279,10 @@ function describeResponseBytes(v: number): Buffer {
 
 t.test('DescribeGroups, every version', async (t) => {
   for (const v of range(0, 5)) {
-    const req = builder(describeGroupsRequest, v).count(2).string('billing').string('gone')
+    const req = bytesFor(v, FLEXIBLE_FROM.describeGroups).count(2).string('billing').string('gone')
     if (v >= 3) req.bool(true)
-    golden(t, describeGroupsRequest, v, { groups: ['billing', 'gone'], includeAuthorizedOperations: v >= 3 }, req.tags().build())
-    golden(t, describeGroupsResponse, v, describeResponseSample(v), describeResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(describeGroupsRequest, v), { groups: ['billing', 'gone'], includeAuthorizedOperations: v >= 3 }, req.tags().build())
+    checkGoldenAndTruncations(t, codecOf(describeGroupsResponse, v), describeResponseSample(v), describeResponseBytes(v))
   }
 })
 
@@ -286,11 +290,11 @@ t.test('DescribeGroups, every version', async (t) => {
 
 t.test('ListGroups, every version', async (t) => {
   for (const v of range(0, 4)) {
-    const req = builder(listGroupsRequest, v)
+    const req = bytesFor(v, FLEXIBLE_FROM.listGroups)
     if (v >= 4) req.count(2).string('Stable').string('Empty')
-    golden(t, listGroupsRequest, v, { statesFilter: v >= 4 ? ['Stable', 'Empty'] : [] }, req.tags().build())
+    checkGoldenAndTruncations(t, codecOf(listGroupsRequest, v), { statesFilter: v >= 4 ? ['Stable', 'Empty'] : [] }, req.tags().build())
 
-    const res = builder(listGroupsResponse, v)
+    const res = bytesFor(v, FLEXIBLE_FROM.listGroups)
     if (v >= 1) res.int32(1)
     res.int16(0).count(2)
     res.string('billing').string('consumer')
@@ -306,42 +310,42 @@ t.test('ListGroups, every version', async (t) => {
         { groupId: 'connect-sinks', protocolType: 'connect', groupState: v >= 4 ? 'Empty' : '' },
       ],
     }
-    golden(t, listGroupsResponse, v, sample, res.tags().build())
+    checkGoldenAndTruncations(t, codecOf(listGroupsResponse, v), sample, res.tags().build())
   }
 })
 
 // --- Tagged fields and malformed input ---
 
 t.test('flexible versions skip tagged fields they do not know (these APIs define none)', async (t) => {
-  const unknown = [{ tag: 3, value: Buffer.from([1, 2, 3]) }, { tag: 200, value: Buffer.alloc(0) }]
-  const b = builder(joinGroupRequest, 6).string('billing').int32(10_000).int32(30_000).string('rdkafka-3f1c').string('instance-a').string('consumer').count(2)
+  const unknown = [tagged(3, (b) => b.raw(Buffer.from([1, 2, 3]))), tagged(200, (b) => b.raw(Buffer.alloc(0)))]
+  const b = bytesFor(6, FLEXIBLE_FROM.joinGroup).string('billing').int32(10_000).int32(30_000).string('rdkafka-3f1c').string('instance-a').string('consumer').count(2)
   b.string('range').bytes(SUBSCRIPTION).tags(unknown)
   b.string('cooperative-sticky').bytes(Buffer.alloc(0)).tags()
-  t.strictSame(decodeAsKafka(joinGroupRequest, 6, b.tags(unknown).build()), joinRequestSample(6))
+  t.strictSame(codecOf(joinGroupRequest, 6).decode(b.tags(unknown).build()), joinRequestSample(6))
 
-  const res = builder(heartbeatResponse, 4).int32(9).int16(27).tags(unknown).build()
+  const res = bytesFor(4, FLEXIBLE_FROM.heartbeat).int32(9).int16(27).tags(unknown).build()
   t.strictSame(messageCodec(heartbeatResponse, 4).decode(res), { throttleTimeMs: 9, errorCode: 27 })
 })
 
 t.test('tagged fields out of order, or longer than they say, are refused', async (t) => {
-  const outOfOrder = builder(heartbeatResponse, 4).int32(9).int16(27).tags([{ tag: 5, value: Buffer.alloc(0) }, { tag: 2, value: Buffer.alloc(0) }]).build()
+  const outOfOrder = bytesFor(4, FLEXIBLE_FROM.heartbeat).int32(9).int16(27).tags([tagged(5, (b) => b.raw(Buffer.alloc(0))), tagged(2, (b) => b.raw(Buffer.alloc(0)))]).build()
   t.throws(() => messageCodec(heartbeatResponse, 4).decode(outOfOrder), { code: 'INVALID_REQUEST' })
-  const overlong = builder(heartbeatResponse, 4).int32(9).int16(27).uvarint(1).uvarint(0).uvarint(50).build()
+  const overlong = bytesFor(4, FLEXIBLE_FROM.heartbeat).int32(9).int16(27).uvarint(1).uvarint(0).uvarint(50).build()
   t.throws(() => messageCodec(heartbeatResponse, 4).decode(overlong), { code: 'INVALID_REQUEST' })
 })
 
 t.test('absurd counts and lengths are INVALID_REQUEST, not an allocation', async (t) => {
-  const classic = builder(joinGroupRequest, 5).string('billing').int32(10_000).int32(30_000).string('').string(null).string('consumer').int32(0x7fffffff).build()
+  const classic = bytesFor(5, FLEXIBLE_FROM.joinGroup).string('billing').int32(10_000).int32(30_000).string('').string(null).string('consumer').int32(0x7fffffff).build()
   t.throws(() => messageCodec(joinGroupRequest, 5).decode(classic), { code: 'INVALID_REQUEST' }, 'classic protocol count')
-  const compact = builder(joinGroupRequest, 9).string('billing').int32(10_000).int32(30_000).string('').string(null).string('consumer').uvarint(0xfffffff).build()
+  const compact = bytesFor(9, FLEXIBLE_FROM.joinGroup).string('billing').int32(10_000).int32(30_000).string('').string(null).string('consumer').uvarint(0xfffffff).build()
   t.throws(() => messageCodec(joinGroupRequest, 9).decode(compact), { code: 'INVALID_REQUEST' }, 'compact protocol count')
-  const groups = builder(describeGroupsRequest, 0).int32(1 << 30).build()
+  const groups = bytesFor(0, FLEXIBLE_FROM.describeGroups).int32(1 << 30).build()
   t.throws(() => messageCodec(describeGroupsRequest, 0).decode(groups), { code: 'INVALID_REQUEST' }, 'describe count')
-  const negative = builder(describeGroupsRequest, 0).int32(-2).build()
+  const negative = bytesFor(0, FLEXIBLE_FROM.describeGroups).int32(-2).build()
   t.throws(() => messageCodec(describeGroupsRequest, 0).decode(negative), { code: 'INVALID_REQUEST' }, 'negative count of a non-nullable array')
-  const nullGroupId = builder(heartbeatRequest, 0).string(null).int32(3).string('m').build()
+  const nullGroupId = bytesFor(0, FLEXIBLE_FROM.heartbeat).string(null).int32(3).string('m').build()
   t.throws(() => messageCodec(heartbeatRequest, 0).decode(nullGroupId), { code: 'INVALID_REQUEST' }, 'null in a non-nullable string')
-  const metadata = builder(syncGroupResponse, 0).int16(0).int32(0x7fffffff).build()
+  const metadata = bytesFor(0, FLEXIBLE_FROM.syncGroup).int16(0).int32(0x7fffffff).build()
   t.throws(() => messageCodec(syncGroupResponse, 0).decode(metadata), { code: 'INVALID_REQUEST' }, 'bytes longer than the body')
 })
 

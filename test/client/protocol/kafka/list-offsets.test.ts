@@ -1,7 +1,8 @@
 import t from 'tap'
 import { listOffsetsRequest, listOffsetsResponse } from '../../../../client/protocol/kafka/messages/list-offsets.js'
 import type { KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, decode, UNKNOWN_TAG, type TaggedBytes } from './bytes.js'
+import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, UNKNOWN_TAG, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 // Golden bytes for ListOffsets v1-7, built field by field from Kafka's ListOffsetsRequest.json and
 // ListOffsetsResponse.json (flexible from v6; no tagged fields in any version).
@@ -80,33 +81,33 @@ function responseBytes(v: number, options: { topTags?: readonly TaggedBytes[] } 
 
 for (const v of VERSIONS) {
   t.test(`ListOffsets v${v}: golden bytes, both ways, and every truncation refused`, async (t) => {
-    checkGolden(t, listOffsetsRequest, v, request(v), requestBytes(v))
-    checkGolden(t, listOffsetsResponse, v, response(v), responseBytes(v))
-    checkTruncations(t, listOffsetsRequest, v, requestBytes(v))
-    checkTruncations(t, listOffsetsResponse, v, responseBytes(v))
+    checkGolden(t, codecOf(listOffsetsRequest, v), request(v), requestBytes(v))
+    checkGolden(t, codecOf(listOffsetsResponse, v), response(v), responseBytes(v))
+    checkTruncations(t, codecOf(listOffsetsRequest, v), requestBytes(v))
+    checkTruncations(t, codecOf(listOffsetsResponse, v), responseBytes(v))
   })
 }
 
 t.test('ListOffsets v1: one partition, spelled out', async (t) => {
   const one = { replicaId: -1, isolationLevel: 0, topics: [{ name: 't', partitions: [{ partitionIndex: 4, currentLeaderEpoch: -1, timestamp: EARLIEST, maxNumOffsets: 1 }] }], timeoutMs: 0 }
-  checkGolden(t, listOffsetsRequest, 1, one, Buffer.from('ffffffff' + '00000001' + '000174' + '00000001' + '00000004' + 'fffffffffffffffe', 'hex'))
+  checkGolden(t, codecOf(listOffsetsRequest, 1), one, Buffer.from('ffffffff' + '00000001' + '000174' + '00000001' + '00000004' + 'fffffffffffffffe', 'hex'))
 })
 
 t.test('ListOffsets v6-7: an unknown tagged field is skipped', async (t) => {
   for (const v of [6, 7]) {
-    t.strictSame(decode(listOffsetsRequest, v, requestBytes(v, { topTags: [UNKNOWN_TAG] })), request(v), `v${v} request, top level`)
-    t.strictSame(decode(listOffsetsRequest, v, requestBytes(v, { partitionTags: [UNKNOWN_TAG] })), request(v), `v${v} request, in each partition`)
-    t.strictSame(decode(listOffsetsResponse, v, responseBytes(v, { topTags: [UNKNOWN_TAG] })), response(v), `v${v} response, top level`)
+    t.strictSame(codecOf(listOffsetsRequest, v).decode(requestBytes(v, { topTags: [UNKNOWN_TAG] })), request(v), `v${v} request, top level`)
+    t.strictSame(codecOf(listOffsetsRequest, v).decode(requestBytes(v, { partitionTags: [UNKNOWN_TAG] })), request(v), `v${v} request, in each partition`)
+    t.strictSame(codecOf(listOffsetsResponse, v).decode(responseBytes(v, { topTags: [UNKNOWN_TAG] })), response(v), `v${v} response, top level`)
   }
 })
 
 t.test('ListOffsets: absurd counts and lengths are refused as INVALID_REQUEST', async (t) => {
   const classic = new Bytes({ flexible: false }).int32(-1).int8(0).classicCount(ABSURD_COUNT).classicString('orders').build()
-  checkInvalid(t, () => decode(listOffsetsRequest, 2, classic), 'v2 topics count')
+  checkInvalid(t, () => codecOf(listOffsetsRequest, 2).decode(classic), 'v2 topics count')
   const flexible = new Bytes({ flexible: true }).int32(-1).int8(0).compactCount(1).compactString('orders').compactCount(ABSURD_COUNT).int32(0).build()
-  checkInvalid(t, () => decode(listOffsetsRequest, 6, flexible), 'v6 partitions count')
+  checkInvalid(t, () => codecOf(listOffsetsRequest, 6).decode(flexible), 'v6 partitions count')
   const name = new Bytes({ flexible: true }).int32(5).compactCount(1).uvarint(0xfffffff0).raw(Buffer.from('orders')).build()
-  checkInvalid(t, () => decode(listOffsetsResponse, 7, name), 'v7 topic name length')
+  checkInvalid(t, () => codecOf(listOffsetsResponse, 7).decode(name), 'v7 topic name length')
   const tags = new Bytes({ flexible: true }).int32(-1).int8(0).compactCount(0).uvarint(0xfffffff0).build()
-  checkInvalid(t, () => decode(listOffsetsRequest, 7, tags), 'v7 an absurd tagged-field count')
+  checkInvalid(t, () => codecOf(listOffsetsRequest, 7).decode(tags), 'v7 an absurd tagged-field count')
 })

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { metadataRequest, metadataResponse } from '../../../../client/protocol/kafka/messages/metadata.js'
 import type { KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, decode, encode, UNKNOWN_TAG, uuid, ZERO_UUID, type TaggedBytes } from './bytes.js'
+import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, UNKNOWN_TAG, uuid, ZERO_UUID, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 // Golden bytes for Metadata v1-12, built field by field from Kafka's MetadataRequest.json and
 // MetadataResponse.json (flexible from v9). Metadata has no tagged fields in any version.
@@ -153,47 +154,47 @@ function responseBytes(v: number, options: { topTags?: readonly TaggedBytes[]; p
 
 for (const v of VERSIONS) {
   t.test(`Metadata v${v}: golden bytes, both ways, and every truncation refused`, async (t) => {
-    checkGolden(t, metadataRequest, v, request(v), requestBytes(v))
-    checkGolden(t, metadataResponse, v, response(v), responseBytes(v))
-    checkTruncations(t, metadataRequest, v, requestBytes(v))
-    checkTruncations(t, metadataResponse, v, responseBytes(v))
+    checkGolden(t, codecOf(metadataRequest, v), request(v), requestBytes(v))
+    checkGolden(t, codecOf(metadataResponse, v), response(v), responseBytes(v))
+    checkTruncations(t, codecOf(metadataRequest, v), requestBytes(v))
+    checkTruncations(t, codecOf(metadataResponse, v), responseBytes(v))
   })
 }
 
 t.test('Metadata: a null topic list (all topics) and an empty one (none) are different on the wire', async (t) => {
   for (const v of [1, 9]) {
-    checkGolden(t, metadataRequest, v, request(v, null), requestBytes(v, { topics: null }))
-    checkGolden(t, metadataRequest, v, request(v, []), requestBytes(v, { topics: [] }))
+    checkGolden(t, codecOf(metadataRequest, v), request(v, null), requestBytes(v, { topics: null }))
+    checkGolden(t, codecOf(metadataRequest, v), request(v, []), requestBytes(v, { topics: [] }))
   }
-  t.equal(encode(metadataRequest, 1, request(1, null)).toString('hex'), 'ffffffff', 'v1: int32 -1')
-  t.equal(encode(metadataRequest, 9, request(9, null)).toString('hex'), '0000010100', 'v9: uvarint 0, then the three bools and the tag section')
+  t.equal(codecOf(metadataRequest, 1).encode(request(1, null)).toString('hex'), 'ffffffff', 'v1: int32 -1')
+  t.equal(codecOf(metadataRequest, 9).encode(request(9, null)).toString('hex'), '0000010100', 'v9: uvarint 0, then the three bools and the tag section')
 })
 
 t.test('Metadata v1: a one-broker response with no rack, spelled out', async (t) => {
   // v1: no throttleTimeMs (v3+) or clusterId (v2+); brokers are nodeId, host, port, rack (null = int16 -1).
   const one = { ...response(1), brokers: [{ nodeId: 7, host: 'h', port: 9092, rack: null }], topics: [] }
-  checkGolden(t, metadataResponse, 1, one, Buffer.from('00000001' + '00000007' + '000168' + '00002384' + 'ffff' + '00000002' + '00000000', 'hex'))
+  checkGolden(t, codecOf(metadataResponse, 1), one, Buffer.from('00000001' + '00000007' + '000168' + '00002384' + 'ffff' + '00000002' + '00000000', 'hex'))
 })
 
 t.test('Metadata v9-12: an unknown tagged field is skipped at the top and in a partition', async (t) => {
   for (const v of [9, 10, 11, 12]) {
-    t.strictSame(decode(metadataRequest, v, requestBytes(v, { topTags: [UNKNOWN_TAG] })), request(v), `v${v} request`)
-    t.strictSame(decode(metadataResponse, v, responseBytes(v, { topTags: [UNKNOWN_TAG] })), response(v), `v${v} response`)
-    t.strictSame(decode(metadataResponse, v, responseBytes(v, { partitionTags: [UNKNOWN_TAG] })), response(v), `v${v} response, in each partition`)
+    t.strictSame(codecOf(metadataRequest, v).decode(requestBytes(v, { topTags: [UNKNOWN_TAG] })), request(v), `v${v} request`)
+    t.strictSame(codecOf(metadataResponse, v).decode(responseBytes(v, { topTags: [UNKNOWN_TAG] })), response(v), `v${v} response`)
+    t.strictSame(codecOf(metadataResponse, v).decode(responseBytes(v, { partitionTags: [UNKNOWN_TAG] })), response(v), `v${v} response, in each partition`)
   }
 })
 
 t.test('Metadata: absurd counts and lengths are refused as INVALID_REQUEST', async (t) => {
   const classic = new Bytes({ flexible: false }).classicCount(ABSURD_COUNT).classicString('orders').build()
-  checkInvalid(t, () => decode(metadataRequest, 4, classic), 'v4 topics count')
+  checkInvalid(t, () => codecOf(metadataRequest, 4).decode(classic), 'v4 topics count')
   const flexible = new Bytes({ flexible: true }).compactCount(ABSURD_COUNT).uuid(ORDERS_ID).compactString('orders').build()
-  checkInvalid(t, () => decode(metadataRequest, 10, flexible), 'v10 topics count')
+  checkInvalid(t, () => codecOf(metadataRequest, 10).decode(flexible), 'v10 topics count')
   const replicas = new Bytes({ flexible: false }).int32(0).classicCount(1).int32(1).classicString('h').int32(9092).classicString(null)
     .classicString('c').int32(1).classicCount(1).int16(0).classicString('orders').bool(false)
     .classicCount(1).int16(0).int32(0).int32(1).int32(0).classicCount(ABSURD_COUNT).int32(1).build()
-  checkInvalid(t, () => decode(metadataResponse, 7, replicas), 'v7 replicaNodes count, deep in a partition')
+  checkInvalid(t, () => codecOf(metadataResponse, 7).decode(replicas), 'v7 replicaNodes count, deep in a partition')
   const host = new Bytes({ flexible: false }).classicCount(1).int32(1).int16(0x7fff).raw(Buffer.from('broker')).build()
-  checkInvalid(t, () => decode(metadataResponse, 1, host), 'v1 host length')
+  checkInvalid(t, () => codecOf(metadataResponse, 1).decode(host), 'v1 host length')
   const nullName = new Bytes({ flexible: true }).compactCount(1).uuid(ORDERS_ID).compactString(null).tags().bool(true).bool(false).bool(false).tags().build()
-  checkInvalid(t, () => decode(metadataRequest, 9, nullName), 'v9 null topic name (nullable only from v10)')
+  checkInvalid(t, () => codecOf(metadataRequest, 9).decode(nullName), 'v9 null topic name (nullable only from v10)')
 })

@@ -1,19 +1,20 @@
 // Golden bytes of OffsetsForLeaderEpoch (23) v0-4 on the Kafka listener. Each expected body is
 // built field by field from Kafka's OffsetForLeaderEpochRequest/Response.json with the
-// independent builder (txn-bytes.ts), branching on the versions that add fields, never with the
+// independent builder (bytes.ts), branching on the versions that add fields, never with the
 // codec under test.
 
 import t from 'tap'
 import { offsetsForLeaderEpochRequest, offsetsForLeaderEpochResponse } from '../../../../client/protocol/kafka/messages/offsets-for-leader-epoch.js'
 import type { KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, decoded, FOREIGN_TAG, golden, refused, TxnBytes, type TxnTag } from './txn-bytes.js'
+import { ABSURD_COUNT, bytesFor, checkGoldenAndTruncations, checkRefused, UNKNOWN_TAG, type Bytes, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 const VERSIONS = [0, 1, 2, 3, 4]
 const FLEXIBLE_FROM = 4
 /** Kafka's default replica id where the request has none (before v3): its "debug consumer". */
 const NO_REPLICA_ID = -2
 
-const builder = (v: number): TxnBytes => new TxnBytes(v >= FLEXIBLE_FROM)
+const builder = (v: number): Bytes => bytesFor(v, FLEXIBLE_FROM)
 
 function requestSample(v: number): KafkaStruct {
   return {
@@ -31,7 +32,7 @@ function requestSample(v: number): KafkaStruct {
   }
 }
 
-function requestBytes(v: number, tags: { top?: TxnTag[]; partition?: TxnTag[] } = {}): Buffer {
+function requestBytes(v: number, tags: { top?: TaggedBytes[]; partition?: TaggedBytes[] } = {}): Buffer {
   const b = builder(v)
   if (v >= 3) b.int32(-1)
   b.count(2).string('orders').count(2)
@@ -76,8 +77,8 @@ function responseBytes(v: number): Buffer {
 
 for (const v of VERSIONS) {
   t.test(`OffsetsForLeaderEpoch v${v}`, async (t) => {
-    golden(t, offsetsForLeaderEpochRequest, v, requestSample(v), requestBytes(v))
-    golden(t, offsetsForLeaderEpochResponse, v, responseSample(v), responseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(offsetsForLeaderEpochRequest, v), requestSample(v), requestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(offsetsForLeaderEpochResponse, v), responseSample(v), responseBytes(v))
   })
 }
 
@@ -85,12 +86,12 @@ t.test('v3+: a follower id decodes as sent (the handler, not the codec, decides 
   for (const v of [3, 4]) {
     const bytes = requestBytes(v)
     bytes.writeInt32BE(2, 0)
-    t.equal(decoded(offsetsForLeaderEpochRequest, v, bytes).replicaId, 2, `v${v}`)
+    t.equal(codecOf(offsetsForLeaderEpochRequest, v).decode(bytes).replicaId, 2, `v${v}`)
   }
 })
 
 t.test('v4: tags the message does not define are skipped, at the top and inside structs', async (t) => {
-  t.strictSame(decoded(offsetsForLeaderEpochRequest, 4, requestBytes(4, { top: [FOREIGN_TAG], partition: [FOREIGN_TAG] })), requestSample(4))
+  t.strictSame(codecOf(offsetsForLeaderEpochRequest, 4).decode(requestBytes(4, { top: [UNKNOWN_TAG], partition: [UNKNOWN_TAG] })), requestSample(4))
 })
 
 t.test('forged lengths and counts are INVALID_REQUEST', async (t) => {
@@ -100,11 +101,11 @@ t.test('forged lengths and counts are INVALID_REQUEST', async (t) => {
       if (v >= 3) b.int32(-1)
       return b
     }
-    refused(t, offsetsForLeaderEpochRequest, v, head().count(ABSURD_COUNT).build(), 'a topic count no body could hold')
-    refused(t, offsetsForLeaderEpochRequest, v, head().count(1).string('orders').count(ABSURD_COUNT).build(), 'a partition count no body could hold')
+    checkRefused(t, codecOf(offsetsForLeaderEpochRequest, v), head().count(ABSURD_COUNT).build(), 'a topic count no body could hold')
+    checkRefused(t, codecOf(offsetsForLeaderEpochRequest, v), head().count(1).string('orders').count(ABSURD_COUNT).build(), 'a partition count no body could hold')
     const long = head().count(1)
     if (long.flexible) long.uvarint(0x7ff0 + 1)
     else long.int16(0x7ff0)
-    refused(t, offsetsForLeaderEpochRequest, v, long.raw(Buffer.from('orders')).build(), 'a topic name longer than the body')
+    checkRefused(t, codecOf(offsetsForLeaderEpochRequest, v), long.raw(Buffer.from('orders')).build(), 'a topic name longer than the body')
   }
 })

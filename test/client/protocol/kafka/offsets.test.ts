@@ -1,11 +1,15 @@
 // Golden bytes of OffsetCommit (8) v0-8 and OffsetFetch (9) v0-8 on the Kafka listener. Each
 // expected body is built field by field from Kafka's OffsetCommit/OffsetFetch JSON definitions
-// with the independent builder (group-bytes.ts), branching on the version where the fields do.
+// with the independent builder (bytes.ts), branching on the version where the fields do.
 
 import t from 'tap'
 import { offsetCommitRequest, offsetCommitResponse, offsetFetchRequest, offsetFetchResponse } from '../../../../client/protocol/kafka/messages/offsets.js'
 import { messageCodec, type KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { bytesFor, decodeAsKafka, golden, type GroupBytes } from './group-bytes.js'
+import { bytesFor, checkGoldenAndTruncations, tagged, type Bytes } from './bytes.js'
+import { codecOf } from './codec.js'
+
+/** Each API's first flexible version (request and response alike), from Kafka's protocol guide. */
+const FLEXIBLE_FROM = { offsetCommit: 8, offsetFetch: 6 }
 
 function range(min: number, max: number): number[] {
   return Array.from({ length: max - min + 1 }, (_, i) => min + i)
@@ -36,7 +40,7 @@ function commitRequestSample(v: number): KafkaStruct {
   }
 }
 
-function commitPartitionBytes(b: GroupBytes, v: number, partitionIndex: number, committedOffset: bigint, committedMetadata: string | null): void {
+function commitPartitionBytes(b: Bytes, v: number, partitionIndex: number, committedOffset: bigint, committedMetadata: string | null): void {
   b.int32(partitionIndex).int64(committedOffset)
   if (v >= 6) b.int32(5)
   if (v === 1) b.int64(COMMIT_TIMESTAMP_MS)
@@ -44,7 +48,7 @@ function commitPartitionBytes(b: GroupBytes, v: number, partitionIndex: number, 
 }
 
 function commitRequestBytes(v: number): Buffer {
-  const b = bytesFor(offsetCommitRequest, v).string('billing')
+  const b = bytesFor(v, FLEXIBLE_FROM.offsetCommit).string('billing')
   if (v >= 1) b.int32(3).string('rdkafka-3f1c')
   if (v >= 7) b.string(v >= 8 ? 'instance-a' : null)
   if (v >= 2 && v <= 4) b.int64(86_400_000n)
@@ -73,7 +77,7 @@ function commitResponseSample(v: number): KafkaStruct {
 }
 
 function commitResponseBytes(v: number): Buffer {
-  const b = bytesFor(offsetCommitResponse, v)
+  const b = bytesFor(v, FLEXIBLE_FROM.offsetCommit)
   if (v >= 3) b.int32(11)
   b.count(1).string('orders').count(2)
   b.int32(0).int16(0).tags()
@@ -83,8 +87,8 @@ function commitResponseBytes(v: number): Buffer {
 
 t.test('OffsetCommit, every version', async (t) => {
   for (const v of range(0, 8)) {
-    golden(t, offsetCommitRequest, v, commitRequestSample(v), commitRequestBytes(v))
-    golden(t, offsetCommitResponse, v, commitResponseSample(v), commitResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(offsetCommitRequest, v), commitRequestSample(v), commitRequestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(offsetCommitResponse, v), commitResponseSample(v), commitResponseBytes(v))
   }
 })
 
@@ -112,7 +116,7 @@ function fetchRequestSample(v: number): KafkaStruct {
 }
 
 function fetchRequestBytes(v: number): Buffer {
-  const b = bytesFor(offsetFetchRequest, v)
+  const b = bytesFor(v, FLEXIBLE_FROM.offsetFetch)
   const topicBytes = (): void => {
     b.count(1).string('orders').count(3).int32(0).int32(1).int32(7).tags()
   }
@@ -136,7 +140,7 @@ function fetchPartition(v: number, partitionIndex: number, committedOffset: bigi
   return { partitionIndex, committedOffset, committedLeaderEpoch: v >= 5 ? 4 : -1, metadata, errorCode }
 }
 
-function fetchPartitionBytes(b: GroupBytes, v: number, partitionIndex: number, committedOffset: bigint, metadata: string | null, errorCode: number): void {
+function fetchPartitionBytes(b: Bytes, v: number, partitionIndex: number, committedOffset: bigint, metadata: string | null, errorCode: number): void {
   b.int32(partitionIndex).int64(committedOffset)
   if (v >= 5) b.int32(4)
   b.string(metadata).int16(errorCode).tags()
@@ -159,7 +163,7 @@ function fetchResponseSample(v: number): KafkaStruct {
 }
 
 function fetchResponseBytes(v: number): Buffer {
-  const b = bytesFor(offsetFetchResponse, v)
+  const b = bytesFor(v, FLEXIBLE_FROM.offsetFetch)
   const topicBytes = (): void => {
     b.count(1).string('orders').count(3)
     fetchPartitionBytes(b, v, 0, 42n, 'after-batch-7', 0)
@@ -182,34 +186,34 @@ function fetchResponseBytes(v: number): Buffer {
 
 t.test('OffsetFetch, every version', async (t) => {
   for (const v of range(0, 8)) {
-    golden(t, offsetFetchRequest, v, fetchRequestSample(v), fetchRequestBytes(v))
-    golden(t, offsetFetchResponse, v, fetchResponseSample(v), fetchResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(offsetFetchRequest, v), fetchRequestSample(v), fetchRequestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(offsetFetchResponse, v), fetchResponseSample(v), fetchResponseBytes(v))
   }
 })
 
 // --- Tagged fields and malformed input ---
 
 t.test('flexible versions skip tagged fields they do not know (these APIs define none)', async (t) => {
-  const unknown = [{ tag: 0, value: Buffer.from('x') }]
-  const b = bytesFor(offsetFetchRequest, 8).count(2)
+  const unknown = [tagged(0, (b) => b.raw(Buffer.from('x')))]
+  const b = bytesFor(8, FLEXIBLE_FROM.offsetFetch).count(2)
   b.string('billing').count(1).string('orders').count(3).int32(0).int32(1).int32(7).tags(unknown).tags()
   b.string('ledger').count(null).tags(unknown)
-  t.strictSame(decodeAsKafka(offsetFetchRequest, 8, b.bool(true).tags(unknown).build()), fetchRequestSample(8))
+  t.strictSame(codecOf(offsetFetchRequest, 8).decode(b.bool(true).tags(unknown).build()), fetchRequestSample(8))
 })
 
 t.test('a null topic list before v2, or in a v8 response, is INVALID_REQUEST', async (t) => {
-  const v1 = bytesFor(offsetFetchRequest, 1).string('billing').count(null).build()
+  const v1 = bytesFor(1, FLEXIBLE_FROM.offsetFetch).string('billing').count(null).build()
   t.throws(() => messageCodec(offsetFetchRequest, 1).decode(v1), { code: 'INVALID_REQUEST' })
-  const v8 = bytesFor(offsetFetchResponse, 8).int32(0).count(1).string('billing').count(null).int16(0).tags().tags().build()
+  const v8 = bytesFor(8, FLEXIBLE_FROM.offsetFetch).int32(0).count(1).string('billing').count(null).int16(0).tags().tags().build()
   t.throws(() => messageCodec(offsetFetchResponse, 8).decode(v8), { code: 'INVALID_REQUEST' })
 })
 
 t.test('absurd counts are INVALID_REQUEST, not an allocation', async (t) => {
-  const groups = bytesFor(offsetFetchRequest, 8).uvarint(0x7fffffff).build()
+  const groups = bytesFor(8, FLEXIBLE_FROM.offsetFetch).uvarint(0x7fffffff).build()
   t.throws(() => messageCodec(offsetFetchRequest, 8).decode(groups), { code: 'INVALID_REQUEST' }, 'v8 group count')
-  const indexes = bytesFor(offsetFetchRequest, 5).string('billing').count(1).string('orders').int32(1 << 28).int32(0).build()
+  const indexes = bytesFor(5, FLEXIBLE_FROM.offsetFetch).string('billing').count(1).string('orders').int32(1 << 28).int32(0).build()
   t.throws(() => messageCodec(offsetFetchRequest, 5).decode(indexes), { code: 'INVALID_REQUEST' }, 'partition index count')
-  const partitions = bytesFor(offsetCommitRequest, 2).string('billing').int32(3).string('m').int64(-1n).count(1).string('orders').int32(0x7fffffff).build()
+  const partitions = bytesFor(2, FLEXIBLE_FROM.offsetCommit).string('billing').int32(3).string('m').int64(-1n).count(1).string('orders').int32(0x7fffffff).build()
   t.throws(() => messageCodec(offsetCommitRequest, 2).decode(partitions), { code: 'INVALID_REQUEST' }, 'commit partition count')
 })
 

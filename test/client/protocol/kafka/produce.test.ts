@@ -1,7 +1,8 @@
 import t from 'tap'
 import { produceRequest, produceResponse } from '../../../../client/protocol/kafka/messages/produce.js'
 import type { KafkaStruct } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, decode, tagged, UNKNOWN_TAG, type TaggedBytes } from './bytes.js'
+import { ABSURD_COUNT, Bytes, bytesFor, checkGolden, checkInvalid, checkTruncations, tagged, UNKNOWN_TAG, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 // Golden bytes for Produce v3-9, built field by field from Kafka's ProduceRequest.json and
 // ProduceResponse.json (flexible from v9; the tagged fields currentLeader and nodeEndpoints start
@@ -109,38 +110,38 @@ function responseBytes(v: number, options: { topTags?: readonly TaggedBytes[]; p
 
 for (const v of VERSIONS) {
   t.test(`Produce v${v}: golden bytes, both ways, and every truncation refused`, async (t) => {
-    checkGolden(t, produceRequest, v, request(null), requestBytes(v, null))
-    checkGolden(t, produceRequest, v, request('orders-txn-1'), requestBytes(v, 'orders-txn-1'))
-    checkGolden(t, produceResponse, v, response(v), responseBytes(v))
-    checkTruncations(t, produceRequest, v, requestBytes(v, 'orders-txn-1'))
-    checkTruncations(t, produceResponse, v, responseBytes(v))
+    checkGolden(t, codecOf(produceRequest, v), request(null), requestBytes(v, null))
+    checkGolden(t, codecOf(produceRequest, v), request('orders-txn-1'), requestBytes(v, 'orders-txn-1'))
+    checkGolden(t, codecOf(produceResponse, v), response(v), responseBytes(v))
+    checkTruncations(t, codecOf(produceRequest, v), requestBytes(v, 'orders-txn-1'))
+    checkTruncations(t, codecOf(produceResponse, v), responseBytes(v))
   })
 }
 
 t.test('Produce v3: a non-transactional request, spelled out', async (t) => {
   const one = { transactionalId: null, acks: 1, timeoutMs: 1000, topicData: [{ name: 't', partitionData: [{ index: 2, records: Buffer.from('abcd', 'hex') }] }] }
   const hex = 'ffff' + '0001' + '000003e8' + '00000001' + '000174' + '00000001' + '00000002' + '00000002abcd'
-  checkGolden(t, produceRequest, 3, one, Buffer.from(hex, 'hex'))
+  checkGolden(t, codecOf(produceRequest, 3), one, Buffer.from(hex, 'hex'))
 })
 
 t.test('Produce v9: an unknown tagged field is skipped at every level', async (t) => {
-  t.strictSame(decode(produceRequest, 9, requestBytes(9, null, { topTags: [UNKNOWN_TAG] })), request(null), 'request, top level')
-  t.strictSame(decode(produceRequest, 9, requestBytes(9, null, { partitionTags: [UNKNOWN_TAG] })), request(null), 'request, in each partition')
-  t.strictSame(decode(produceResponse, 9, responseBytes(9, { topTags: [UNKNOWN_TAG] })), response(9), 'response, top level')
+  t.strictSame(codecOf(produceRequest, 9).decode(requestBytes(9, null, { topTags: [UNKNOWN_TAG] })), request(null), 'request, top level')
+  t.strictSame(codecOf(produceRequest, 9).decode(requestBytes(9, null, { partitionTags: [UNKNOWN_TAG] })), request(null), 'request, in each partition')
+  t.strictSame(codecOf(produceResponse, 9).decode(responseBytes(9, { topTags: [UNKNOWN_TAG] })), response(9), 'response, top level')
   // Tag 0 in a v9 partition response is v10's currentLeader: unknown at v9, so skipped, not read.
   const v10Hint = tagged(0, (b) => b.int32(2).int32(7).tags())
-  t.strictSame(decode(produceResponse, 9, responseBytes(9, { partitionTags: [v10Hint, UNKNOWN_TAG] })), response(9), 'response, v10 currentLeader at v9')
+  t.strictSame(codecOf(produceResponse, 9).decode(responseBytes(9, { partitionTags: [v10Hint, UNKNOWN_TAG] })), response(9), 'response, v10 currentLeader at v9')
 })
 
 t.test('Produce: absurd counts and lengths are refused as INVALID_REQUEST', async (t) => {
   const topics = new Bytes({ flexible: false }).classicString(null).int16(-1).int32(30000).classicCount(ABSURD_COUNT).classicString('orders').build()
-  checkInvalid(t, () => decode(produceRequest, 3, topics), 'v3 topicData count')
+  checkInvalid(t, () => codecOf(produceRequest, 3).decode(topics), 'v3 topicData count')
   const partitions = new Bytes({ flexible: true }).compactString(null).int16(1).int32(30000).compactCount(1).compactString('orders').compactCount(ABSURD_COUNT).int32(0).build()
-  checkInvalid(t, () => decode(produceRequest, 9, partitions), 'v9 partitionData count')
+  checkInvalid(t, () => codecOf(produceRequest, 9).decode(partitions), 'v9 partitionData count')
   const records = new Bytes({ flexible: false }).classicString(null).int16(1).int32(30000).classicCount(1).classicString('orders').classicCount(1).int32(0).int32(0x7fffffff).raw(BATCH).build()
-  checkInvalid(t, () => decode(produceRequest, 7, records), 'v7 records length')
+  checkInvalid(t, () => codecOf(produceRequest, 7).decode(records), 'v7 records length')
   const negative = new Bytes({ flexible: false }).classicString(null).int16(1).int32(30000).classicCount(1).classicString('orders').classicCount(1).int32(0).int32(-2).build()
-  checkInvalid(t, () => decode(produceRequest, 7, negative), 'v7 records length -2')
+  checkInvalid(t, () => codecOf(produceRequest, 7).decode(negative), 'v7 records length -2')
   const errors = new Bytes({ flexible: true }).compactCount(1).compactString('orders').compactCount(1).int32(0).int16(87).int64(-1n).int64(-1n).int64(0n).compactCount(ABSURD_COUNT).build()
-  checkInvalid(t, () => decode(produceResponse, 9, errors), 'v9 recordErrors count')
+  checkInvalid(t, () => codecOf(produceResponse, 9).decode(errors), 'v9 recordErrors count')
 })

@@ -1,7 +1,7 @@
 // Golden bytes of the transactional APIs on the Kafka listener, every version we serve (v0-3 of
 // AddPartitionsToTxn 24, AddOffsetsToTxn 25, EndTxn 26, TxnOffsetCommit 28). Each expected body
 // is built field by field from Kafka's <Name>Request/Response.json with the independent builder
-// (txn-bytes.ts), branching on the versions that add fields, never with the codec under test.
+// (bytes.ts), branching on the versions that add fields, never with the codec under test.
 
 import t from 'tap'
 import {
@@ -15,14 +15,15 @@ import {
   txnOffsetCommitResponse,
 } from '../../../../client/protocol/kafka/messages/transactions.js'
 import type { KafkaStruct, MessageSpec } from '../../../../client/protocol/kafka/schema.js'
-import { ABSURD_COUNT, decoded, FOREIGN_TAG, golden, refused, TxnBytes, type TxnTag } from './txn-bytes.js'
+import { ABSURD_COUNT, bytesFor, checkGoldenAndTruncations, checkRefused, UNKNOWN_TAG, type Bytes, type TaggedBytes } from './bytes.js'
+import { codecOf } from './codec.js'
 
 const VERSIONS = [0, 1, 2, 3]
 /** All four are flexible from v3. */
 const FLEXIBLE_FROM = 3
 const PRODUCER_ID = 2n ** 40n + 17n
 
-const builder = (v: number): TxnBytes => new TxnBytes(v >= FLEXIBLE_FROM)
+const builder = (v: number): Bytes => bytesFor(v, FLEXIBLE_FROM)
 
 // ---------------------------------------------------------------------------------------------
 // AddPartitionsToTxn
@@ -37,10 +38,10 @@ const ADD_PARTITIONS_REQUEST: KafkaStruct = {
   ],
 }
 
-function addPartitionsRequestBytes(v: number, tags: { top?: TxnTag[]; topic?: TxnTag[] } = {}): Buffer {
+function addPartitionsRequestBytes(v: number, tags: { top?: TaggedBytes[]; topic?: TaggedBytes[] } = {}): Buffer {
   const b = builder(v).string('orders-tx').int64(PRODUCER_ID).int16(7).count(2)
-  b.string('orders').int32s([0, 2]).tags(tags.topic)
-  b.string('payments').int32s([]).tags()
+  b.string('orders').int32Array([0, 2]).tags(tags.topic)
+  b.string('payments').int32Array([]).tags()
   return b.tags(tags.top).build()
 }
 
@@ -69,7 +70,7 @@ function addPartitionsResponseBytes(v: number): Buffer {
 
 const ADD_OFFSETS_REQUEST: KafkaStruct = { transactionalId: 'orders-tx', producerId: PRODUCER_ID, producerEpoch: 7, groupId: 'billing' }
 
-function addOffsetsRequestBytes(v: number, top: TxnTag[] = []): Buffer {
+function addOffsetsRequestBytes(v: number, top: TaggedBytes[] = []): Buffer {
   return builder(v).string('orders-tx').int64(PRODUCER_ID).int16(7).string('billing').tags(top).build()
 }
 
@@ -77,7 +78,7 @@ function endTxnSample(committed: boolean): KafkaStruct {
   return { transactionalId: 'orders-tx', producerId: PRODUCER_ID, producerEpoch: 7, committed }
 }
 
-function endTxnRequestBytes(v: number, committed: boolean, top: TxnTag[] = []): Buffer {
+function endTxnRequestBytes(v: number, committed: boolean, top: TaggedBytes[] = []): Buffer {
   return builder(v).string('orders-tx').int64(PRODUCER_ID).int16(7).bool(committed).tags(top).build()
 }
 
@@ -120,7 +121,7 @@ function txnCommitRequest(v: number, member: MemberSample): KafkaStruct {
   }
 }
 
-function txnCommitRequestBytes(v: number, member: MemberSample, tags: { top?: TxnTag[]; partition?: TxnTag[] } = {}): Buffer {
+function txnCommitRequestBytes(v: number, member: MemberSample, tags: { top?: TaggedBytes[]; partition?: TaggedBytes[] } = {}): Buffer {
   const b = builder(v).string('orders-tx').string('billing').int64(PRODUCER_ID).int16(7)
   if (v >= 3) b.int32(member.generationId).string(member.memberId).string(member.groupInstanceId)
   b.count(1).string('orders').count(2)
@@ -152,25 +153,25 @@ function txnCommitResponseBytes(v: number): Buffer {
 
 for (const v of VERSIONS) {
   t.test(`AddPartitionsToTxn v${v}`, async (t) => {
-    golden(t, addPartitionsToTxnRequest, v, ADD_PARTITIONS_REQUEST, addPartitionsRequestBytes(v))
-    golden(t, addPartitionsToTxnResponse, v, ADD_PARTITIONS_RESPONSE, addPartitionsResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(addPartitionsToTxnRequest, v), ADD_PARTITIONS_REQUEST, addPartitionsRequestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(addPartitionsToTxnResponse, v), ADD_PARTITIONS_RESPONSE, addPartitionsResponseBytes(v))
   })
   t.test(`AddOffsetsToTxn v${v}`, async (t) => {
-    golden(t, addOffsetsToTxnRequest, v, ADD_OFFSETS_REQUEST, addOffsetsRequestBytes(v))
-    golden(t, addOffsetsToTxnResponse, v, CODE_RESPONSE, codeResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(addOffsetsToTxnRequest, v), ADD_OFFSETS_REQUEST, addOffsetsRequestBytes(v))
+    checkGoldenAndTruncations(t, codecOf(addOffsetsToTxnResponse, v), CODE_RESPONSE, codeResponseBytes(v))
   })
   t.test(`EndTxn v${v}`, async (t) => {
-    golden(t, endTxnRequest, v, endTxnSample(true), endTxnRequestBytes(v, true))
-    golden(t, endTxnRequest, v, endTxnSample(false), endTxnRequestBytes(v, false))
-    golden(t, endTxnResponse, v, CODE_RESPONSE, codeResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(endTxnRequest, v), endTxnSample(true), endTxnRequestBytes(v, true))
+    checkGoldenAndTruncations(t, codecOf(endTxnRequest, v), endTxnSample(false), endTxnRequestBytes(v, false))
+    checkGoldenAndTruncations(t, codecOf(endTxnResponse, v), CODE_RESPONSE, codeResponseBytes(v))
   })
   t.test(`TxnOffsetCommit v${v}`, async (t) => {
-    golden(t, txnOffsetCommitRequest, v, txnCommitRequest(v, V3_MEMBER), txnCommitRequestBytes(v, V3_MEMBER))
+    checkGoldenAndTruncations(t, codecOf(txnOffsetCommitRequest, v), txnCommitRequest(v, V3_MEMBER), txnCommitRequestBytes(v, V3_MEMBER))
     if (v >= 3) {
       const anonymous = { generationId: -1, memberId: '', groupInstanceId: null }
-      golden(t, txnOffsetCommitRequest, v, txnCommitRequest(v, anonymous), txnCommitRequestBytes(v, anonymous))
+      checkGoldenAndTruncations(t, codecOf(txnOffsetCommitRequest, v), txnCommitRequest(v, anonymous), txnCommitRequestBytes(v, anonymous))
     }
-    golden(t, txnOffsetCommitResponse, v, TXN_COMMIT_RESPONSE, txnCommitResponseBytes(v))
+    checkGoldenAndTruncations(t, codecOf(txnOffsetCommitResponse, v), TXN_COMMIT_RESPONSE, txnCommitResponseBytes(v))
   })
 }
 
@@ -178,16 +179,16 @@ t.test('EndTxn: any nonzero byte is true, as Kafka reads a bool', async (t) => {
   for (const v of VERSIONS) {
     const bytes = endTxnRequestBytes(v, true)
     bytes[bytes.length - (v >= FLEXIBLE_FROM ? 2 : 1)] = 0x02
-    t.equal(decoded(endTxnRequest, v, bytes).committed, true, `v${v}`)
+    t.equal(codecOf(endTxnRequest, v).decode(bytes).committed, true, `v${v}`)
   }
 })
 
 t.test('v3: tags the messages do not define are skipped, at the top and inside structs', async (t) => {
   const v = 3
-  t.strictSame(decoded(addPartitionsToTxnRequest, v, addPartitionsRequestBytes(v, { top: [FOREIGN_TAG], topic: [FOREIGN_TAG] })), ADD_PARTITIONS_REQUEST)
-  t.strictSame(decoded(addOffsetsToTxnRequest, v, addOffsetsRequestBytes(v, [FOREIGN_TAG])), ADD_OFFSETS_REQUEST)
-  t.strictSame(decoded(endTxnRequest, v, endTxnRequestBytes(v, false, [FOREIGN_TAG])), endTxnSample(false))
-  t.strictSame(decoded(txnOffsetCommitRequest, v, txnCommitRequestBytes(v, V3_MEMBER, { top: [FOREIGN_TAG], partition: [FOREIGN_TAG] })), txnCommitRequest(v, V3_MEMBER))
+  t.strictSame(codecOf(addPartitionsToTxnRequest, v).decode(addPartitionsRequestBytes(v, { top: [UNKNOWN_TAG], topic: [UNKNOWN_TAG] })), ADD_PARTITIONS_REQUEST)
+  t.strictSame(codecOf(addOffsetsToTxnRequest, v).decode(addOffsetsRequestBytes(v, [UNKNOWN_TAG])), ADD_OFFSETS_REQUEST)
+  t.strictSame(codecOf(endTxnRequest, v).decode(endTxnRequestBytes(v, false, [UNKNOWN_TAG])), endTxnSample(false))
+  t.strictSame(codecOf(txnOffsetCommitRequest, v).decode(txnCommitRequestBytes(v, V3_MEMBER, { top: [UNKNOWN_TAG], partition: [UNKNOWN_TAG] })), txnCommitRequest(v, V3_MEMBER))
 })
 
 /** The transactional id, first in AddPartitionsToTxn, AddOffsetsToTxn and EndTxn, with a forged length. */
@@ -202,21 +203,21 @@ t.test('forged lengths and counts are INVALID_REQUEST', async (t) => {
   const firstString: MessageSpec[] = [addPartitionsToTxnRequest, addOffsetsToTxnRequest, endTxnRequest, txnOffsetCommitRequest]
   for (const v of VERSIONS) {
     for (const spec of firstString) {
-      refused(t, spec, v, forgedTransactionalId(v, 0x7ff0), 'a transactional id longer than the body')
+      checkRefused(t, codecOf(spec, v), forgedTransactionalId(v, 0x7ff0), 'a transactional id longer than the body')
       // -1 is null, which the transactional id never is; below -1 is no length at all.
-      if (v < FLEXIBLE_FROM) refused(t, spec, v, forgedTransactionalId(v, -1), 'a null transactional id')
-      if (v < FLEXIBLE_FROM) refused(t, spec, v, forgedTransactionalId(v, -5), 'a negative transactional id length')
-      else refused(t, spec, v, builder(v).uvarint(0).build(), 'a null transactional id')
+      if (v < FLEXIBLE_FROM) checkRefused(t, codecOf(spec, v), forgedTransactionalId(v, -1), 'a null transactional id')
+      if (v < FLEXIBLE_FROM) checkRefused(t, codecOf(spec, v), forgedTransactionalId(v, -5), 'a negative transactional id length')
+      else checkRefused(t, codecOf(spec, v), builder(v).uvarint(0).build(), 'a null transactional id')
     }
     const head = () => builder(v).string('orders-tx').int64(PRODUCER_ID).int16(7)
-    refused(t, addPartitionsToTxnRequest, v, head().count(ABSURD_COUNT).build(), 'a topic count no body could hold')
-    refused(t, addPartitionsToTxnRequest, v, head().count(1).string('orders').count(ABSURD_COUNT).build(), 'a partition count no body could hold')
+    checkRefused(t, codecOf(addPartitionsToTxnRequest, v), head().count(ABSURD_COUNT).build(), 'a topic count no body could hold')
+    checkRefused(t, codecOf(addPartitionsToTxnRequest, v), head().count(1).string('orders').count(ABSURD_COUNT).build(), 'a partition count no body could hold')
     const commitHead = () => {
       const b = builder(v).string('orders-tx').string('billing').int64(PRODUCER_ID).int16(7)
       if (v >= 3) b.int32(11).string('consumer-1').string(null)
       return b
     }
-    refused(t, txnOffsetCommitRequest, v, commitHead().count(ABSURD_COUNT).build(), 'a topic count no body could hold')
-    refused(t, txnOffsetCommitRequest, v, commitHead().count(1).string('orders').count(ABSURD_COUNT).build(), 'a partition count no body could hold')
+    checkRefused(t, codecOf(txnOffsetCommitRequest, v), commitHead().count(ABSURD_COUNT).build(), 'a topic count no body could hold')
+    checkRefused(t, codecOf(txnOffsetCommitRequest, v), commitHead().count(1).string('orders').count(ABSURD_COUNT).build(), 'a partition count no body could hold')
   }
 })
