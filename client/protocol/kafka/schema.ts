@@ -231,6 +231,8 @@ export interface CompiledStruct {
 }
 
 const ZERO_UUID = Buffer.alloc(16)
+/** Kafka's limit on a string's UTF-8 bytes, classic (int16 length) or compact. */
+const STRING_BYTES_MAX = 0x7fff
 const EMPTY = Buffer.alloc(0)
 
 function primitiveDefault(type: string, spec: FieldSpec, nullable: boolean): () => unknown {
@@ -307,6 +309,9 @@ function readPrimitive(type: string, flexible: boolean, nullable: boolean, field
         const length = lengthOf(r, flexible, 'string')
         if (length === -1 && nullable) return null
         if (length < 0) r.fail(`${fieldName}: negative string length ${length}.`)
+        // Kafka's strings are at most 0x7fff bytes in every version (a compact length could say
+        // more): a longer one accepted here could never be written back at a classic version.
+        if (length > STRING_BYTES_MAX) r.fail(`${fieldName}: string of ${length} bytes is longer than ${STRING_BYTES_MAX}.`)
         r.need(length)
         const s = r.buf.toString('utf8', r.pos, r.pos + length)
         r.pos += length
