@@ -67,6 +67,8 @@ export interface AppendResult {
   lastOffset: bigint
   logAppendTimeMs: bigint
   logStartOffset: bigint
+  /** A retried batch already in the log (idempotence): answered with its offsets, nothing appended. */
+  duplicate: boolean
 }
 
 export interface ReadResult {
@@ -423,7 +425,7 @@ export class Partition {
       })
     } catch (err) {
       if (err instanceof DuplicateBatch) {
-        return { baseOffset: err.batch.firstOffset, lastOffset: err.batch.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset }
+        return { baseOffset: err.batch.firstOffset, lastOffset: err.batch.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset, duplicate: true }
       }
       // The sequence was recorded but the write failed: replay the log before trusting the state again.
       if (idempotent && !(err instanceof StrandProtocolError)) this.#resetProducerState()
@@ -439,6 +441,7 @@ export class Partition {
       lastOffset: appended.lastOffset,
       logAppendTimeMs: BigInt(appended.logAppendTimeMs),
       logStartOffset: this.log.logStartOffset,
+      duplicate: false,
     }
   }
 
@@ -536,7 +539,7 @@ export class Partition {
     if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#lagClock())
     this.maybeAdvanceHighWatermark()
     if (!this.#lease.valid()) throw this.#notLeadingError()
-    return { baseOffset: appended.firstOffset, lastOffset: appended.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset }
+    return { baseOffset: appended.firstOffset, lastOffset: appended.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset, duplicate: false }
   }
 
   /** Producer state no longer matches the log (a failed write, a truncation): replayed before it is used again. */
