@@ -24,8 +24,17 @@
 // correct credentials refused. Scripted exchanges read the broker's nonces, so a seed replays
 // their choices but not their bytes.
 //
-// Used by `npm run test:fuzz` (test/fuzz/run.ts) and, short, by test/cluster/fuzz.test.ts and
-// test/cluster/fuzz-sasl.test.ts.
+// With `listener: 'kafka'` the brokers also listen for Apache Kafka's protocol (kafka.listener.port)
+// and everything aimed at the Strand listener is aimed there instead: the workers send Kafka
+// request frames of every API and version the listener serves, mutated (kafka-mutate.ts) and
+// judged by the Kafka dispatcher's own reading (kafka-guard.ts); the tricklers trickle and the
+// bomber bombs over it. Verifier sockets check its answers to well-formed requests at every
+// version, to ApiVersions at versions it does not speak, and to APIs it does not serve
+// (kafka-verify.ts); the probes add a Kafka ApiVersions round trip to the Strand ones. The healthy
+// client stays a Strand one. The run also fails on a verifier violation, or when a target was
+// never answered well-formed.
+//
+// Used by `npm run test:fuzz` (test/fuzz/run.ts) and, short, by test/cluster/fuzz.test.ts.
 
 import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -40,14 +49,25 @@ import { TestCluster } from '../helpers/cluster.js'
 import { Rng } from '../helpers/random.js'
 import { waitFor } from '../helpers/wait.js'
 import { HealthyClient } from './healthy.js'
-import { CREATE_TOPICS_PER_RUN_MAX, judge, type GuardContext } from './guard.js'
-import { nextInput, zipBomb, type FuzzInput, type MutateOptions } from './mutate.js'
+import { CREATE_TOPICS_PER_RUN_MAX, judge, type GuardContext, type Judgement, type SessionKind } from './guard.js'
+import { BOMB_BYTES, nextInput, zipBomb, type FuzzInput, type MutateOptions } from './mutate.js'
 import { RawConn } from './raw-conn.js'
 import { EXCHANGE_KINDS, login, runExchange, type SaslUser } from './sasl-conn.js'
 import { afterAuthSaslInput, handshakeFrame, MECHANISMS, nextPreAuthInput, type SaslInputOptions } from './sasl-inputs.js'
 import { formatSasl, FUZZ_SASL_AUTHENTICATION_TIMEOUT_MS, pickPlan, saslFailures, saslSetup, SaslTally, type SaslReport, type SaslSetup, type Security } from './sasl-run.js'
+import { judgeKafka } from './kafka-guard.js'
+import { kafkaBombProduce, kafkaZipBomb, nextKafkaInput, type KafkaMutateOptions } from './kafka-mutate.js'
+import { KAFKA_TARGETS } from './kafka-samples.js'
+import { kafkaProbeProblem, kafkaVerifier, KafkaVerifyTally, type KafkaVerifyReport } from './kafka-verify.js'
 
 export const HEALTHY_TOPIC = 'fuzz-healthy'
+/**
+ * With the Kafka listener: the verifier's topic (kafka-verify.ts). Not one the workers aim at:
+ * a Produce of zip bombs to a partition holds every later Produce without a producer id to it
+ * until the bombs are inflated (tens of seconds; broker/replication/partition.ts chains them all
+ * under producer id -1), and the verifier's answers have a deadline.
+ */
+const VERIFY_TOPIC = 'fuzz-verify'
 const HEALTHY_PARTITIONS = 3
 /** The brokers' limits under fuzzing: small enough that the limits, not luck, bound memory and time. */
 export const FUZZ_MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -89,6 +109,10 @@ const IDLERS = 2
 const IDLER_FRAME_INTERVAL_MS = 400
 const FUZZ_TOPICS = [HEALTHY_TOPIC, 'orders', 'billing-sinks']
 const MUTATE_OPTIONS: MutateOptions = { maxRequestBytes: FUZZ_MAX_REQUEST_BYTES, topics: FUZZ_TOPICS }
+const KAFKA_MUTATE_OPTIONS: KafkaMutateOptions = { ...MUTATE_OPTIONS, groupPrefix: 'fuzz-group-' }
+/** Which listener the fuzz aims at: Strand's own protocol, or Apache Kafka's (kafka.listener.port). */
+export type Listener = 'strand' | 'kafka'
+export const LISTENERS: readonly Listener[] = ['strand', 'kafka']
 /** Broker log messages seen at most this often are printed with a full example line: rare ones are where bugs hide. */
 const RARE_LOG_LINES = 3
 
@@ -103,6 +127,10 @@ export interface FuzzOptions {
   rssGrowthBytesMax?: number
   /** 'sasl': the brokers require SASL, and the fuzz covers the handshake (see sasl-run.ts); default 'none'. */
   security?: Security
+  /** 'kafka': fuzz the Kafka-protocol listener instead (no SASL); default 'strand'. */
+  listener?: Listener
+  /** With the Kafka listener: sockets checking answers to well-formed requests (kafka-verify.ts); default 2. */
+  verifiers?: number
   /** Progress lines (stderr in the runner). */
   log?: (line: string) => void
 }
@@ -124,6 +152,15 @@ export interface BrokerReport {
   probeStallMs: number
   /** Slowest answered probe, ms: how long the broker's event loop was held at worst. */
   probeLatencyMsMax: number
+  /** With the Kafka listener: its ApiVersions probes, counted the same way; null without. */
+  kafkaProbes: ProbeCounts | null
+}
+
+export interface ProbeCounts {
+  ok: number
+  failed: number
+  stallMs: number
+  latencyMsMax: number
 }
 
 export interface FuzzReport {
@@ -131,11 +168,14 @@ export interface FuzzReport {
   durationMs: number
   workers: number
   security: Security
+  listener: Listener
   rssGrowthBytesMax: number
   framesSent: number
   bytesSent: number
   /** Inputs sent, by the API of the sample they were made from ('random' for the rest). */
   sentByApi: Record<string, number>
+  /** Kafka inputs sent, by the API version of the request they were made from (`Produce v7`). */
+  sentByTarget: Record<string, number>
   mutations: Record<string, number>
   /** Inputs not sent, by reason (see guard.ts). */
   skipped: Record<string, number>
@@ -156,6 +196,8 @@ export interface FuzzReport {
   brokerLog: Array<{ level: string; msg: string; count: number; example: string }>
   /** The SASL mode's counts; null without SASL. */
   sasl: SaslReport | null
+  /** The Kafka listener's verifier counts; null when fuzzing the Strand listener. */
+  kafka: KafkaVerifyReport | null
   failures: string[]
   recentInputsFile: string | null
 }
@@ -185,6 +227,7 @@ class Tally {
   framesSent = 0
   bytesSent = 0
   readonly sentByApi: Record<string, number> = {}
+  readonly sentByTarget: Record<string, number> = {}
   readonly mutations: Record<string, number> = {}
   readonly skipped: Record<string, number> = {}
   connectionsOpened = 0
@@ -215,12 +258,19 @@ interface SaslRun {
 }
 
 interface RunContext {
+  /** The ports fuzzed: the brokers' Strand listeners, or their Kafka listeners. */
   ports: readonly number[]
+  listener: Listener
   tally: Tally
   guard: GuardContext
   /** Null without SASL. */
   sasl: SaslRun | null
   stopped: () => boolean
+}
+
+/** How the broker takes a frame on this run's listener (guard.ts, kafka-guard.ts). */
+function judgeFrame(body: Buffer, ctx: RunContext, session: SessionKind): Judgement {
+  return ctx.listener === 'kafka' ? judgeKafka(body, ctx.guard) : judge(body, ctx.guard, session)
 }
 
 /** What became of an input: `sent` unless the guard forbade it; `open` false once the socket is no longer worth writing to. */
@@ -235,7 +285,7 @@ async function sendInput(conn: RawConn, input: FuzzInput, ctx: RunContext): Prom
   let creates = 0
   let unauthenticated = 0
   for (const f of frames) {
-    const j = judge(f, ctx.guard, conn.session)
+    const j = judgeFrame(f, ctx, conn.session)
     if (j.kind === 'forbidden') {
       count(ctx.tally.skipped, j.reason)
       return { sent: false, open: true }
@@ -251,6 +301,7 @@ async function sendInput(conn: RawConn, input: FuzzInput, ctx: RunContext): Prom
   t.framesSent++
   t.bytesSent += input.bytes.length
   count(t.sentByApi, input.api)
+  if (input.target !== undefined) count(t.sentByTarget, input.target)
   for (const k of input.kinds) count(t.mutations, k)
   const sasl = ctx.sasl?.tally
   if (sasl !== undefined) {
@@ -278,6 +329,7 @@ interface WorkerInputs {
 function inputFor(conn: RawConn, w: WorkerInputs, ctx: RunContext): FuzzInput {
   const sasl = ctx.sasl
   const cid = w.correlationId++
+  if (ctx.listener === 'kafka') return nextKafkaInput(w.rng, cid, KAFKA_MUTATE_OPTIONS)
   if (sasl === null) return nextInput(w.rng, cid, MUTATE_OPTIONS)
   if (conn.session === 'preAuth') return nextPreAuthInput(w.rng, cid, sasl.inputs)
   return w.rng.bool(AFTER_AUTH_SASL_SHARE) ? afterAuthSaslInput(w.rng, cid, sasl.inputs) : nextInput(w.rng, cid, sasl.inputs)
@@ -285,7 +337,7 @@ function inputFor(conn: RawConn, w: WorkerInputs, ctx: RunContext): FuzzInput {
 
 /** Sends `input` (judged by the guard), keeping it in the worker's recent inputs. */
 async function sendRecorded(conn: RawConn, port: number, input: FuzzInput, w: WorkerInputs, ctx: RunContext): Promise<Sent> {
-  w.recent.push({ port, api: input.api, kinds: input.kinds, hex: input.bytes.length <= 4096 ? input.bytes.toString('hex') : `${input.bytes.subarray(0, 4096).toString('hex')}...(${input.bytes.length} bytes)` })
+  w.recent.push({ port, api: input.target ?? input.api, kinds: input.kinds, hex: input.bytes.length <= 4096 ? input.bytes.toString('hex') : `${input.bytes.subarray(0, 4096).toString('hex')}...(${input.bytes.length} bytes)` })
   if (w.recent.length > RECENT_INPUTS_MAX) w.recent.shift()
   return sendInput(conn, input, ctx)
 }
@@ -494,10 +546,11 @@ async function bomber(seed: number, ctx: RunContext): Promise<void> {
     if (opened === null) continue
     const { conn } = opened
     ctx.tally.bombs.sent++
-    const partitions = Array.from({ length: BOMBS_PER_REQUEST }, () => ({ index: rng.int(0, HEALTHY_PARTITIONS - 1), currentLeaderEpoch: -1, records: bomb }))
+    const indexes = Array.from({ length: BOMBS_PER_REQUEST }, () => rng.int(0, HEALTHY_PARTITIONS - 1))
+    const partitions = indexes.map((index) => ({ index, currentLeaderEpoch: -1, records: bomb }))
     // A login's answers are counted too: the bomb's is the one after them.
     const before = conn.responses
-    conn.socket.write(encodeRequest(ApiKey.Produce, 0, 1, 'fuzz-bomber', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: HEALTHY_TOPIC, partitions }] }))
+    conn.socket.write(ctx.listener === 'kafka' ? kafkaBombProduce(HEALTHY_TOPIC, indexes, 1) : encodeRequest(ApiKey.Produce, 0, 1, 'fuzz-bomber', { transactionalId: null, acks: 1, timeoutMs: 5000, topics: [{ name: HEALTHY_TOPIC, partitions }] }))
     const deadline = performance.now() + 60_000
     while (conn.responses === before && !conn.closed && performance.now() < deadline) await delay(20)
     if (conn.responses > before) ctx.tally.bombs.answered++
@@ -621,19 +674,25 @@ class BrokerWatch {
   readonly #cluster: TestCluster
   /** Who the probes log in as (SASL), or null. */
   readonly #user: SaslUser | null
+  /** The brokers' Kafka listener ports (probed too), or null. */
+  readonly #kafkaPorts: readonly number[] | null
   #probeStartedMs: Array<number | null>
+  #kafkaProbeStartedMs: Array<number | null>
   #timer: NodeJS.Timeout | undefined
   #probing: Promise<unknown> = Promise.resolve()
   #stopped = false
 
-  constructor(cluster: TestCluster, user: SaslUser | null) {
+  constructor(cluster: TestCluster, user: SaslUser | null, kafkaPorts: readonly number[] | null) {
     this.#cluster = cluster
     this.#user = user
+    this.#kafkaPorts = kafkaPorts
     this.reports = cluster.ids.map((id) => {
       const pid = cluster.broker(id).child.pid ?? null
-      return { id, pid, rssBeforeBytes: null, rssPeakBytes: null, rssAfterBytes: null, heapUsedAfterBytes: null, arrayBuffersAfterBytes: null, exited: null, probesOk: 0, probesFailed: 0, probeStallMs: 0, probeLatencyMsMax: 0 }
+      const kafkaProbes = kafkaPorts === null ? null : { ok: 0, failed: 0, stallMs: 0, latencyMsMax: 0 }
+      return { id, pid, rssBeforeBytes: null, rssPeakBytes: null, rssAfterBytes: null, heapUsedAfterBytes: null, arrayBuffersAfterBytes: null, exited: null, probesOk: 0, probesFailed: 0, probeStallMs: 0, probeLatencyMsMax: 0, kafkaProbes }
     })
     this.#probeStartedMs = cluster.ids.map(() => null)
+    this.#kafkaProbeStartedMs = cluster.ids.map(() => null)
     for (const r of this.reports) {
       void cluster.broker(r.id).exited.then(({ code, signal }) => (r.exited = `exit code ${code}, signal ${signal}`))
     }
@@ -646,7 +705,7 @@ class BrokerWatch {
   start(): void {
     this.#timer = setInterval(() => {
       this.#sampleRss()
-      this.#probing = Promise.all([this.#probing, ...this.reports.map((r, i) => this.#probe(r, i))])
+      this.#probing = Promise.all([this.#probing, ...this.reports.map((r, i) => this.#probe(r, i)), ...this.reports.map((r, i) => this.#kafkaProbe(r, i))])
     }, PROBE_INTERVAL_MS)
   }
 
@@ -680,10 +739,29 @@ class BrokerWatch {
     this.#probeStartedMs[i] = since
     r.probeStallMs = Math.max(r.probeStallMs, Math.round(performance.now() - since))
   }
+
+  /** An ApiVersions round trip on broker i's Kafka listener, counted like the Strand probe. */
+  async #kafkaProbe(r: BrokerReport, i: number): Promise<void> {
+    const counts = r.kafkaProbes
+    const port = this.#kafkaPorts?.[i]
+    if (counts === null || port === undefined || r.exited !== null || this.#stopped) return
+    const started = performance.now()
+    const problem = await kafkaProbeProblem(port, PROBE_TIMEOUT_MS)
+    if (problem === null) {
+      counts.ok++
+      counts.latencyMsMax = Math.max(counts.latencyMsMax, Math.round(performance.now() - started))
+      this.#kafkaProbeStartedMs[i] = null
+      return
+    }
+    counts.failed++
+    const since = this.#kafkaProbeStartedMs[i] ?? started
+    this.#kafkaProbeStartedMs[i] = since
+    counts.stallMs = Math.max(counts.stallMs, Math.round(performance.now() - since))
+  }
 }
 
 /** The fuzzed cluster: the fuzzer's limits, and with SASL its settings, users and counts. */
-async function startCluster(t: Teardown, security: Security, requestTimeoutMs: number): Promise<{ cluster: TestCluster; sasl: SaslRun | null }> {
+async function startCluster(t: Teardown, security: Security, listener: Listener, requestTimeoutMs: number): Promise<{ cluster: TestCluster; sasl: SaslRun | null }> {
   const setup = security === 'sasl' ? saslSetup() : null
   const cluster = await TestCluster.start(t, {
     overrides: {
@@ -692,12 +770,16 @@ async function startCluster(t: Teardown, security: Security, requestTimeoutMs: n
       'max.connections': FUZZ_MAX_CONNECTIONS,
       // Fuzzed group requests create __consumer_offsets: a few partitions keep that cheap.
       'offsets.topic.num.partitions': 5,
+      // The Kafka listener's InitProducerId and FindCoordinator (key type 1) name transactional
+      // ids freely, which creates __transaction_state: as cheap as __consumer_offsets.
+      ...(listener === 'kafka' ? { 'kafka.listener.port': 0, 'transaction.state.log.num.partitions': 5 } : {}),
       ...setup?.overrides,
     },
     ...(setup === null ? {} : { clientSecurity: { sasl: setup.clientSasl } }),
   })
   const admin = cluster.client('fuzz-admin', { requestTimeoutMs }).admin()
   await admin.createTopic({ topic: HEALTHY_TOPIC, partitions: HEALTHY_PARTITIONS, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } })
+  if (listener === 'kafka') await admin.createTopic({ topic: VERIFY_TOPIC, partitions: HEALTHY_PARTITIONS, replicationFactor: 3 })
   if (setup === null) return { cluster, sasl: null }
   await admin.upsertUser({ name: setup.fuzzUser.username, password: setup.fuzzUser.password })
   await cluster.waitForUser({ mechanism: 'SCRAM-SHA-256', username: setup.fuzzUser.username, password: setup.fuzzUser.password })
@@ -713,10 +795,14 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
   const tricklers = options.tricklers ?? 2
   const rssGrowthBytesMax = options.rssGrowthBytesMax ?? RSS_GROWTH_BYTES_MAX
   const security = options.security ?? 'none'
-  log(`fuzz: seed ${options.seed}, ${options.durationMs} ms, ${workers} sockets, ${tricklers} tricklers, security ${security}`)
+  const listener = options.listener ?? 'strand'
+  const verifiers = listener === 'kafka' ? (options.verifiers ?? 2) : 0
+  if (listener === 'kafka' && security !== 'none') throw new Error('The Kafka listener is fuzzed without SASL only.')
+  log(`fuzz: seed ${options.seed}, ${options.durationMs} ms, ${workers} sockets, ${tricklers} tricklers, security ${security}, listener ${listener}${verifiers > 0 ? `, ${verifiers} verifiers` : ''}`)
 
   const requestTimeoutMs = 5000
-  const { cluster, sasl } = await startCluster(t, security, requestTimeoutMs)
+  const { cluster, sasl } = await startCluster(t, security, listener, requestTimeoutMs)
+  const kafkaPorts = listener === 'kafka' ? cluster.ids.map((id) => kafkaPortOf(cluster, id)) : null
   const logTally = new BrokerLogTally()
   for (const id of cluster.ids) logTally.attach(cluster, id)
   const probeUser = sasl?.setup.brokerUser ?? null
@@ -726,16 +812,24 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
   healthy.start()
   await waitFor(() => healthy.acked.length >= 100 && healthy.seen >= 50, { what: 'the healthy client producing and consuming', timeoutMs: 30_000 })
 
-  const watch = new BrokerWatch(cluster, probeUser)
+  // The zip bombs are deflated once and kept: done here, the seconds of gzip at level 9 do not hold
+  // the fuzzer's event loop (and the probes' latencies, measured on it) once the window opens.
+  for (const bytes of BOMB_BYTES) {
+    zipBomb(bytes)
+    if (listener === 'kafka') kafkaZipBomb(bytes)
+  }
+  const watch = new BrokerWatch(cluster, probeUser, kafkaPorts)
   watch.baseline()
   watch.start()
   healthy.watchStalls()
   const tally = new Tally()
   let stopped = false
-  const guard: GuardContext = { healthyTopic: HEALTHY_TOPIC, topicsLeft: CREATE_TOPICS_PER_RUN_MAX, ownUsers: sasl?.users.map((u) => u.username) ?? [] }
-  const ctx: RunContext = { ports: cluster.ports, tally, guard, sasl, stopped: () => stopped }
+  const guard: GuardContext = { healthyTopic: HEALTHY_TOPIC, topicsLeft: CREATE_TOPICS_PER_RUN_MAX, ownUsers: sasl?.users.map((u) => u.username) ?? [], protectedTopics: [VERIFY_TOPIC] }
+  const ctx: RunContext = { ports: kafkaPorts ?? cluster.ports, listener, tally, guard, sasl, stopped: () => stopped }
+  const verify = kafkaPorts === null ? null : new KafkaVerifyTally()
   const started = performance.now()
   const running = [
+    ...(verify === null ? [] : startVerifiers(verifiers, options.seed, verify, ctx)),
     ...Array.from({ length: workers }, (_, i) => fuzzWorker(i, options.seed, ctx)),
     ...Array.from({ length: tricklers }, (_, i) => trickler(i, options.seed, ctx)),
     ...Array.from({ length: sasl === null ? 0 : IDLERS }, (_, i) => idler(i, options.seed, ctx)),
@@ -743,7 +837,7 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
   ]
   const progress = setInterval(() => log(`  ${Math.round((performance.now() - started) / 1000)} s: ${tally.framesSent} inputs sent, ${tally.closedByBroker} sockets closed by brokers, healthy acked ${healthy.acked.length}`), 10_000)
   const anyExit = Promise.race(cluster.ids.map((id) => cluster.broker(id).exited))
-  await Promise.race([delay(options.durationMs), anyExit])
+  const stoppedEarly = await Promise.race([delay(options.durationMs).then(() => false), anyExit.then(() => true)])
   stopped = true
   clearInterval(progress)
   await Promise.all(running)
@@ -753,7 +847,13 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
   log(`fuzz: stopped after ${durationMs} ms; checking the brokers and the healthy client`)
 
   const failures: string[] = [...new Set(tally.anomalies)]
-  const finalProbes = await Promise.all(cluster.ports.map(async (port, i) => (watch.reports[i]!.exited === null ? (await probeBroker(port, probeUser)).problem : 'exited')))
+  const finalProbes = await Promise.all(
+    cluster.ports.map(async (port, i) => {
+      if (watch.reports[i]!.exited !== null) return 'exited'
+      const kafkaPort = kafkaPorts?.[i]
+      return (await probeBroker(port, probeUser)).problem ?? (kafkaPort === undefined ? null : await kafkaProbeProblem(kafkaPort, PROBE_TIMEOUT_MS))
+    }),
+  )
   await Promise.all(cluster.ports.map(async (port, i) => {
     const r = watch.reports[i]!
     if (r.exited !== null) return
@@ -768,6 +868,9 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
     else if (finalProbes[i] !== null) failures.push(`broker ${r.id} does not answer ApiVersions and Metadata after fuzzing: ${finalProbes[i]}`)
     if (r.probeStallMs > PROBE_STALL_MS_MAX) failures.push(`broker ${r.id} missed probes for ${r.probeStallMs} ms in a row`)
     if (r.probeLatencyMsMax > PROBE_LATENCY_MS_MAX) failures.push(`broker ${r.id} took ${r.probeLatencyMsMax} ms to answer a probe (bound ${PROBE_LATENCY_MS_MAX} ms)`)
+    const k = r.kafkaProbes
+    if (k !== null && k.stallMs > PROBE_STALL_MS_MAX) failures.push(`broker ${r.id} missed Kafka ApiVersions probes for ${k.stallMs} ms in a row`)
+    if (k !== null && k.latencyMsMax > PROBE_LATENCY_MS_MAX) failures.push(`broker ${r.id} took ${k.latencyMsMax} ms to answer a Kafka ApiVersions probe (bound ${PROBE_LATENCY_MS_MAX} ms)`)
     if (r.rssBeforeBytes !== null && r.rssPeakBytes !== null && r.rssPeakBytes - r.rssBeforeBytes > rssGrowthBytesMax) {
       failures.push(`broker ${r.id} RSS grew ${mib(r.rssPeakBytes - r.rssBeforeBytes)} (bound ${mib(rssGrowthBytesMax)})`)
     }
@@ -779,11 +882,13 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
   for (const e of fatal) failures.push(`broker logged fatal: ${e.msg}`)
   const saslReport = sasl?.tally.report() ?? null
   if (saslReport !== null) failures.push(...saslFailures(saslReport))
+  const kafkaReport = verify?.report() ?? null
+  if (kafkaReport !== null) failures.push(...kafkaFailures(kafkaReport, stoppedEarly))
 
   let recentInputsFile: string | null = null
   if (watch.reports.some((r) => r.exited !== null)) {
     recentInputsFile = path.join(os.tmpdir(), `strand-fuzz-${options.seed}-recent-inputs.json`)
-    writeFileSync(recentInputsFile, JSON.stringify({ seed: options.seed, ports: cluster.ports, workers: tally.recent }, null, 1))
+    writeFileSync(recentInputsFile, JSON.stringify({ seed: options.seed, listener, ports: ctx.ports, workers: tally.recent }, null, 1))
     for (const id of cluster.ids) log(`broker ${id} last output:\n${cluster.brokers[id - 1]?.output.slice(-30).join('\n') ?? ''}`)
   }
 
@@ -792,10 +897,12 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
     durationMs,
     workers,
     security,
+    listener,
     rssGrowthBytesMax,
     framesSent: tally.framesSent,
     bytesSent: tally.bytesSent,
     sentByApi: tally.sentByApi,
+    sentByTarget: tally.sentByTarget,
     mutations: tally.mutations,
     skipped: tally.skipped,
     connectionsOpened: tally.connectionsOpened,
@@ -809,9 +916,64 @@ export async function runFuzz(t: Teardown, options: FuzzOptions): Promise<FuzzRe
     brokers: watch.reports,
     brokerLog: logTally.entries(),
     sasl: saslReport,
+    kafka: kafkaReport,
     failures,
     recentInputsFile,
   }
+}
+
+/** The Kafka listener's verifiers (kafka-verify.ts), on the run's ports, guard and socket counts. */
+function startVerifiers(count: number, seed: number, verify: KafkaVerifyTally, ctx: RunContext): Array<Promise<void>> {
+  return Array.from({ length: count }, (_, i) =>
+    kafkaVerifier(i, count, workerSeed(seed, 40_000 + i), {
+      ports: ctx.ports,
+      guard: ctx.guard,
+      tally: verify,
+      errors: ctx.tally.errors,
+      topic: VERIFY_TOPIC,
+      stopped: ctx.stopped,
+      opened: () => ctx.tally.connectionsOpened++,
+      settled: (conn) => ctx.tally.settle(conn),
+    }),
+  )
+}
+
+/** Broker `id`'s Kafka listener port, which a kafka-mode cluster must have. */
+function kafkaPortOf(cluster: TestCluster, id: number): number {
+  const port = cluster.broker(id).kafkaPort
+  if (port === null) throw new Error(`Broker ${id} reports no Kafka listener although kafka.listener.port is 0.`)
+  return port
+}
+
+/** The verifier's findings as failures: violations, and targets never answered well-formed (unless a broker exit cut the run short). */
+function kafkaFailures(r: KafkaVerifyReport, stoppedEarly: boolean): string[] {
+  const out = r.violations.map((v) => `Kafka listener: ${v}`)
+  if (r.violationCount > r.violations.length) out.push(`Kafka listener: ${r.violationCount - r.violations.length} more violations like those`)
+  if (stoppedEarly) return out
+  const never = KAFKA_TARGETS.filter((t) => (r.byTarget[t.name]?.answered ?? 0) === 0).map((t) => t.name)
+  if (never.length > 0) out.push(`Kafka listener: no well-formed request answered for ${never.join(', ')} (run longer, or more --verifiers)`)
+  if (r.unsupportedApiVersions.answered === 0) out.push('Kafka listener: no ApiVersions at an unsupported version answered')
+  if (r.unserved.closed === 0) out.push('Kafka listener: no frame of an unserved API or version seen closed')
+  if (r.acksZero.answered === 0) out.push('Kafka listener: no request answered behind a Produce at acks 0')
+  return out
+}
+
+function formatKafka(k: KafkaVerifyReport): string {
+  const targets = Object.entries(k.byTarget)
+  const sent = targets.reduce((n, [, c]) => n + c.sent, 0)
+  const answered = targets.reduce((n, [, c]) => n + c.answered, 0)
+  const covered = targets.filter(([, c]) => c.answered > 0).length
+  const rows: Array<[string, string | number]> = [
+    ['well-formed requests sent / answered correctly', `${sent} / ${answered}`],
+    ['API versions answered well-formed', `${covered} of ${targets.length}`],
+    ['ApiVersions at unsupported versions sent / answered v0 UNSUPPORTED_VERSION', `${k.unsupportedApiVersions.sent} / ${k.unsupportedApiVersions.answered}`],
+    ['unserved APIs or versions sent / closed without an answer', `${k.unserved.sent} / ${k.unserved.closed}`],
+    ['Produce at acks 0 + a request behind it sent / next answer its own (leader moved)', `${k.acksZero.sent} / ${k.acksZero.answered} (${k.acksZero.leaderMoved})`],
+    ['well-formed requests the guard held back', Object.keys(k.skipped).length === 0 ? 'none' : JSON.stringify(k.skipped)],
+    ['slowest answers', targets.sort(([, a], [, b]) => b.latencyMsMax - a.latencyMsMax).slice(0, 5).map(([name, c]) => `${name} ${c.latencyMsMax} ms`).join(', ')],
+    ['violations', k.violationCount],
+  ]
+  return `\nKafka listener answers (test/fuzz/kafka-verify.ts):\n${table(rows)}`
 }
 
 function mib(bytes: number | null): string {
@@ -830,9 +992,10 @@ function sorted(map: Record<string, number>): Array<[string, number]> {
 /** The runner's printout. */
 export function formatReport(r: FuzzReport): string {
   const out: string[] = []
-  out.push(`protocol fuzz (seed ${r.seed}): ${(r.durationMs / 1000).toFixed(1)} s, 3 brokers, ${r.workers} fuzzing sockets${r.security === 'sasl' ? ', listener requires SASL' : ''}`)
+  out.push(`protocol fuzz (seed ${r.seed}): ${(r.durationMs / 1000).toFixed(1)} s, 3 brokers, ${r.workers} fuzzing sockets${r.security === 'sasl' ? ', listener requires SASL' : ''}${r.listener === 'kafka' ? ', Kafka listener' : ''}`)
   out.push(`\ninputs sent: ${r.framesSent} (${mib(r.bytesSent)}), by API:`)
   out.push(table(sorted(r.sentByApi)))
+  if (r.listener === 'kafka') out.push(`by API version: ${Object.keys(r.sentByTarget).length} of ${KAFKA_TARGETS.length} fuzzed, fewest ${Math.min(...KAFKA_TARGETS.map((t) => r.sentByTarget[t.name] ?? 0))} inputs (${KAFKA_TARGETS.filter((t) => (r.sentByTarget[t.name] ?? 0) === 0).map((t) => t.name).join(', ') || 'none missed'})`)
   out.push('\nmutations applied:')
   out.push(table(sorted(r.mutations)))
   out.push('\nskipped (would decode and change cluster state; see test/fuzz/guard.ts):')
@@ -849,6 +1012,7 @@ export function formatReport(r: FuzzReport): string {
     ]),
   )
   if (r.sasl !== null) out.push(formatSasl(r.sasl))
+  if (r.kafka !== null) out.push(formatKafka(r.kafka))
   out.push('\nerrors seen by the fuzzer:')
   out.push(Object.keys(r.errors).length === 0 ? '  none' : table(sorted(r.errors)))
   out.push('\nbroker log lines at warn and above:')
@@ -860,7 +1024,7 @@ export function formatReport(r: FuzzReport): string {
     table(
       r.brokers.map((b) => [
         `broker ${b.id} (pid ${b.pid})`,
-        `RSS before ${mib(b.rssBeforeBytes)}, peak ${mib(b.rssPeakBytes)}, after ${mib(b.rssAfterBytes)} (heap in use ${mib(b.heapUsedAfterBytes)}, buffers ${mib(b.arrayBuffersAfterBytes)}); probes ok ${b.probesOk}, failed ${b.probesFailed}, slowest ${b.probeLatencyMsMax} ms; ${b.exited ?? 'running'}`,
+        `RSS before ${mib(b.rssBeforeBytes)}, peak ${mib(b.rssPeakBytes)}, after ${mib(b.rssAfterBytes)} (heap in use ${mib(b.heapUsedAfterBytes)}, buffers ${mib(b.arrayBuffersAfterBytes)}); probes ok ${b.probesOk}, failed ${b.probesFailed}, slowest ${b.probeLatencyMsMax} ms${b.kafkaProbes === null ? '' : `; Kafka probes ok ${b.kafkaProbes.ok}, failed ${b.kafkaProbes.failed}, slowest ${b.kafkaProbes.latencyMsMax} ms`}; ${b.exited ?? 'running'}`,
       ]),
     ),
   )

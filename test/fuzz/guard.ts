@@ -66,6 +66,8 @@ export interface GuardContext {
   topicsLeft: number
   /** The fuzzer's own SASL users: never altered or deleted. */
   ownUsers: readonly string[]
+  /** Other topics never deleted (the Kafka listener's verifier's, kafka-guard.ts). */
+  protectedTopics?: readonly string[]
 }
 
 /**

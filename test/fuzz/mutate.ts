@@ -42,11 +42,17 @@ export type MutationKind =
   | 'authBytes'
   | 'preAuthOversize'
   | 'afterAuthSasl'
+  // Kafka listener inputs (test/fuzz/kafka-mutate.ts):
+  | 'headerVersion'
+  | 'countBlowup'
+  | 'taggedFields'
 
 /** One write's worth of bytes for the wire, and what made it. */
 export interface FuzzInput {
   /** The sample's API ('random' for frames not made from a sample). */
   api: string
+  /** Kafka inputs: the API and version of the request it was made from (`Produce v7`). */
+  target?: string
   kinds: MutationKind[]
   bytes: Buffer
 }
@@ -61,16 +67,16 @@ export interface MutateOptions {
 /** A `field` mutation's result larger than this is dropped: the fuzzer is after odd requests, not bandwidth. */
 export const FIELD_FRAME_BYTES_MAX = 1024 * 1024
 /** Uncompressed sizes of the zip-bomb batches: under, at and just past the decoders' BATCH_BYTES_MAX. */
-const BOMB_BYTES = [1024 * 1024, 16 * 1024 * 1024, BATCH_BYTES_MAX - 1024, BATCH_BYTES_MAX + 1]
+export const BOMB_BYTES = [1024 * 1024, 16 * 1024 * 1024, BATCH_BYTES_MAX - 1024, BATCH_BYTES_MAX + 1]
 
-const INT32_MAX = 2 ** 31 - 1
-const INT32_MIN = -(2 ** 31)
-const INTERESTING_INTS = [0, -1, 1, 2, 127, 128, 255, 32767, 65535, INT32_MAX, INT32_MIN, INT32_MAX - 1]
-const INTERESTING_LONGS = [0n, -1n, 1n, -2n, 2n ** 31n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)]
+export const INT32_MAX = 2 ** 31 - 1
+export const INT32_MIN = -(2 ** 31)
+export const INTERESTING_INTS = [0, -1, 1, 2, 127, 128, 255, 32767, 65535, INT32_MAX, INT32_MIN, INT32_MAX - 1]
+export const INTERESTING_LONGS = [0n, -1n, 1n, -2n, 2n ** 31n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)]
 const INTERESTING_BYTES = [0x00, 0x01, 0x02, 0x7f, 0x80, 0xfe, 0xff]
 /** Values written as Avro varints (zigzag longs) over an array count or a string/bytes length. */
 const BLOWUP_VALUES = [2 ** 31 - 1, -(2 ** 31), 2 ** 53, -1, -2, 1e9, 2 ** 62, -(2 ** 62), 2 ** 40]
-const ODD_STRINGS = ['', '.', '..', '__consumer_offsets', 'a/b', '\u0000', 'é✓', ' ', 'x'.repeat(249), 'x'.repeat(250), 'y'.repeat(4000)]
+export const ODD_STRINGS = ['', '.', '..', '__consumer_offsets', 'a/b', '\u0000', 'é✓', ' ', 'x'.repeat(249), 'x'.repeat(250), 'y'.repeat(4000)]
 
 const KNOWN_KEYS: number[] = supportedApis().map((a) => a.apiKey)
 
@@ -109,7 +115,7 @@ function bodyStart(frame: Buffer): number {
 
 // --- byte-level mutations; each returns new bytes ---------------------------------------------
 
-function bitFlip(rng: Rng, frame: Buffer): Buffer {
+export function bitFlip(rng: Rng, frame: Buffer): Buffer {
   const out = Buffer.from(frame)
   if (out.length <= 4) return out
   for (let k = rng.int(1, 8); k > 0; k--) {
@@ -119,7 +125,7 @@ function bitFlip(rng: Rng, frame: Buffer): Buffer {
   return out
 }
 
-function byteSet(rng: Rng, frame: Buffer): Buffer {
+export function byteSet(rng: Rng, frame: Buffer): Buffer {
   const out = Buffer.from(frame)
   if (out.length <= 4) return out
   for (let k = rng.int(1, 6); k > 0; k--) out[rng.int(4, out.length - 1)] = rng.bool(0.7) ? rng.pick(INTERESTING_BYTES) : rng.int(0, 255)
@@ -127,7 +133,7 @@ function byteSet(rng: Rng, frame: Buffer): Buffer {
 }
 
 /** A run of one byte value, written over or inserted into the body (0xff runs are endless varints). */
-function byteRun(rng: Rng, frame: Buffer): Buffer {
+export function byteRun(rng: Rng, frame: Buffer): Buffer {
   const body = frame.subarray(4)
   const at = rng.int(0, body.length)
   const run = Buffer.alloc(rng.bool(0.9) ? rng.int(1, 64) : rng.int(65, 8192), rng.pick(INTERESTING_BYTES))
@@ -135,17 +141,17 @@ function byteRun(rng: Rng, frame: Buffer): Buffer {
   return withTrueSize(Buffer.concat([body.subarray(0, at), run, rest]))
 }
 
-function truncate(rng: Rng, frame: Buffer): Buffer {
+export function truncate(rng: Rng, frame: Buffer): Buffer {
   return withTrueSize(frame.subarray(4, 4 + rng.int(0, Math.max(0, frame.length - 5))))
 }
 
-function extend(rng: Rng, frame: Buffer): Buffer {
+export function extend(rng: Rng, frame: Buffer): Buffer {
   const garbage = rng.bytes(rng.bool(0.95) ? rng.int(1, 256) : rng.int(257, 65536))
   return withTrueSize(Buffer.concat([frame.subarray(4), garbage]))
 }
 
 /** The size prefix lies: short (the stream desyncs), long (the broker waits), past the maximum, negative. */
-function lengthLie(rng: Rng, frame: Buffer, options: MutateOptions): Buffer {
+export function lengthLie(rng: Rng, frame: Buffer, options: MutateOptions): Buffer {
   const out = Buffer.from(frame)
   const real = frame.length - 4
   const lies = [
@@ -186,7 +192,7 @@ function apiVersionGame(rng: Rng, frame: Buffer): Buffer {
   return out
 }
 
-function correlationGame(rng: Rng, frame: Buffer): Buffer {
+export function correlationGame(rng: Rng, frame: Buffer): Buffer {
   const out = Buffer.from(frame)
   if (out.length < 12) return out
   out.writeInt32BE(rng.pick([0, -1, INT32_MAX, INT32_MIN, 42, rng.int(INT32_MIN, INT32_MAX)]), 8)
@@ -194,7 +200,7 @@ function correlationGame(rng: Rng, frame: Buffer): Buffer {
 }
 
 /** The client id's length lies (the body then starts elsewhere, or the header overruns the frame). */
-function clientIdGame(rng: Rng, frame: Buffer): Buffer {
+export function clientIdGame(rng: Rng, frame: Buffer): Buffer {
   const out = Buffer.from(frame)
   if (out.length < 14) return out
   out.writeInt16BE(rng.pick([-2, -1, 0, 1, 1023, 1024, 1025, 32767, -32768, Math.min(32767, out.readInt16BE(12) + rng.int(1, 40))]), 12)
@@ -203,7 +209,7 @@ function clientIdGame(rng: Rng, frame: Buffer): Buffer {
 
 // --- value-level mutation ------------------------------------------------------------------------
 
-function clone(v: unknown): unknown {
+export function clone(v: unknown): unknown {
   if (Buffer.isBuffer(v)) return Buffer.from(v)
   if (Array.isArray(v)) return v.map(clone)
   if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)]))
