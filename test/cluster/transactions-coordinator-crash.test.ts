@@ -61,6 +61,20 @@ async function producerIdOf(cluster: TestCluster, value: string): Promise<bigint
 }
 
 /** The coordinator of `transactionalId` and the leader epoch of its state partition (the coordinator epoch its markers carry). */
+/** How long a prepared transaction may take to reach its coordinator's failpoint. */
+const EXIT_TIMEOUT_MS = 30_000
+
+/** The first of `ids` to exit, within `timeoutMs`. */
+async function waitForExit(cluster: TestCluster, ids: readonly number[], timeoutMs: number): Promise<{ nodeId: number; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no broker of ${ids.join(', ')} exited within ${timeoutMs} ms: the failpoint was not reached`)), timeoutMs)))
+  try {
+    return await Promise.race([...ids.map((id) => cluster.broker(id).exited.then(({ signal }) => ({ nodeId: id, signal }))), deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 async function coordinatorOf(cluster: TestCluster, transactionalId: string, via: number): Promise<{ nodeId: number; epoch: number }> {
   const conn = cluster.connection(via)
   try {
@@ -104,17 +118,23 @@ t.test('the coordinator SIGKILLed between PrepareCommit/PrepareAbort and the mar
     await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => producer.send({ topic: TOPIC, messages: [{ partition: p, value: `${txnId}-${p}-a` }, { partition: p, value: `${txnId}-${p}-b` }] })))
     await waitFor(() => seen(uncommitted, txnId) === PARTITIONS * 2, { what: 'read_uncommitted to see the open transaction', timeoutMs: 20_000 })
     t.equal(seen(committed, txnId), 0, 'read_committed sees nothing of the open transaction')
-    const exit = cluster.broker(before.nodeId).exited
+    // The failpoint kills whichever broker coordinates the id when the transaction is prepared:
+    // under load the state partition's leadership can have moved since `before` was asked, so
+    // the test waits for any broker's exit (bounded), not only `before`'s.
+    const running = cluster.ids.filter((id) => cluster.brokers[id - 1] !== null)
     const ended = commit ? producer.commitTransaction() : producer.abortTransaction()
-    const { signal } = await exit
-    t.equal(signal, 'SIGKILL', `broker ${before.nodeId}, the coordinator, died by SIGKILL once the transaction was prepared`)
-    t.ok(cluster.broker(before.nodeId).output.some((l) => l.includes(`failpoint txn.prepared:${txnId} reached`)), 'at the failpoint, before any marker')
-    cluster.brokers[before.nodeId - 1] = null
+    ended.catch(() => undefined)
+    const died = await waitForExit(cluster, running, EXIT_TIMEOUT_MS)
+    t.equal(died.signal, 'SIGKILL', `broker ${died.nodeId}, the coordinator, died by SIGKILL once the transaction was prepared`)
+    t.ok(cluster.broker(died.nodeId).output.some((l) => l.includes(`failpoint txn.prepared:${txnId} reached`)), 'at the failpoint, before any marker')
+    cluster.brokers[died.nodeId - 1] = null
     await ended
     t.pass(`${commit ? 'commitTransaction' : 'abortTransaction'}() succeeded: the next coordinator answered the retried EndTxn`)
-    const after = await coordinatorOf(cluster, txnId, cluster.ids.find((id) => id !== before.nodeId)!)
-    t.not(after.nodeId, before.nodeId, `broker ${after.nodeId} coordinates "${txnId}" now`)
-    return { dead: before, producerId: await producerIdOf(cluster, `${txnId}-0-a`) }
+    const after = await coordinatorOf(cluster, txnId, cluster.ids.find((id) => cluster.brokers[id - 1] !== null)!)
+    t.not(after.nodeId, died.nodeId, `broker ${after.nodeId} coordinates "${txnId}" now`)
+    // The dead coordinator's epoch is `before`'s when nothing moved in between; otherwise it is
+    // newer, and `before`'s is still a bound every marker of a later coordinator exceeds.
+    return { dead: { nodeId: died.nodeId, epoch: before.epoch }, producerId: await producerIdOf(cluster, `${txnId}-0-a`) }
   }
 
   /** Every live replica of every partition holds exactly one marker of the producer, of the given kind, from a newer coordinator epoch than the dead one's. */
