@@ -405,10 +405,11 @@ export class ReplicaManager {
     return [...this.#partitions.values()]
   }
 
-  async appendAsLeader(topic: string, index: number, records: Buffer, clientLeaderEpoch = -1, transactionalId: string | null = null): ReturnType<Partition['appendAsLeader']> {
+  /** `orderKey`: the producing connection, which orders its batches that carry no producer id (Partition). */
+  async appendAsLeader(topic: string, index: number, records: Buffer, clientLeaderEpoch = -1, transactionalId: string | null = null, orderKey?: object): ReturnType<Partition['appendAsLeader']> {
     const partition = this.partition(topic, index)
     const highWatermark = partition.highWatermark
-    const result = await partition.appendAsLeader(records, clientLeaderEpoch, { transactionalId })
+    const result = await partition.appendAsLeader(records, clientLeaderEpoch, orderKey === undefined ? { transactionalId } : { transactionalId, orderKey })
     // Consumers read below the high watermark: an append wakes them only when it moved it (an ISR
     // of one); otherwise the followers' fetches move it and wake them (recordFollowerFetch).
     if (partition.highWatermark > highWatermark) this.waiters.notify(partition.key)

@@ -99,7 +99,7 @@ async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: R
     case ApiKey.DeleteTopics:
       return handleDeleteTopics(ctx, body as Parameters<typeof handleDeleteTopics>[1])
     case ApiKey.Produce:
-      return handleProduce(ctx, body as Parameters<typeof handleProduce>[1])
+      return handleProduce(ctx, body as Parameters<typeof handleProduce>[1], session)
     case ApiKey.Fetch:
       return handleFetch(ctx, body as Parameters<typeof handleFetch>[1])
     case ApiKey.ListOffsets:

@@ -27,7 +27,7 @@ function failed(index: number, err: unknown): PartitionResponse {
   }
 }
 
-async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, topic: string, index: number, leaderEpoch: number, records: Buffer, transactionalId: string | null): Promise<PartitionResponse> {
+async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, topic: string, index: number, leaderEpoch: number, records: Buffer, transactionalId: string | null, orderKey: object | undefined): Promise<PartitionResponse> {
   try {
     const partition = ctx.replicas.partition(topic, index)
     // Checked here, before anything is appended or an acks=all is refused for a small ISR, and
@@ -38,7 +38,7 @@ async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, t
       throw new StrandProtocolError('NOT_ENOUGH_REPLICAS', `${topic}-${index} has ${isr} in-sync replicas; min.insync.replicas is ${partition.config.minInsyncReplicas}.`)
     }
     const bytes = records.length
-    const r = await ctx.replicas.appendAsLeader(topic, index, records, leaderEpoch, transactionalId)
+    const r = await ctx.replicas.appendAsLeader(topic, index, records, leaderEpoch, transactionalId, orderKey)
     // A retry of a batch already appended (idempotence) appended nothing: counting it made a
     // produce retried under load read 210 records in for 200 sent.
     if (!r.duplicate) {
@@ -53,7 +53,8 @@ async function appendOne(ctx: HandlerContext, acks: number, timeoutMs: number, t
   }
 }
 
-export async function handleProduce(ctx: HandlerContext, req: ProduceRequestAnyVersion): Promise<ProduceResponse | null> {
+/** `orderKey`: the connection the request came on (its session), which orders its batches without a producer id. */
+export async function handleProduce(ctx: HandlerContext, req: ProduceRequestAnyVersion, orderKey?: object): Promise<ProduceResponse | null> {
   const acks = req.acks
   const topics = await Promise.all(
     req.topics.map(async (t) => ({
@@ -63,7 +64,7 @@ export async function handleProduce(ctx: HandlerContext, req: ProduceRequestAnyV
           t.name.startsWith(INTERNAL_TOPIC_PREFIX)
             ? Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_TOPIC', `"${t.name}" is internal: only the broker writes it (its records would forge committed offsets).`)))
             : VALID_ACKS.has(acks)
-            ? appendOne(ctx, acks, Math.max(0, req.timeoutMs), t.name, p.index, produceLeaderEpochOf(p), p.records, req.transactionalId)
+            ? appendOne(ctx, acks, Math.max(0, req.timeoutMs), t.name, p.index, produceLeaderEpochOf(p), p.records, req.transactionalId, orderKey)
             : Promise.resolve(failed(p.index, new StrandProtocolError('INVALID_REQUIRED_ACKS', `acks was ${acks}.`))),
         ),
       ),

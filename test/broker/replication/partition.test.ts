@@ -164,3 +164,25 @@ t.test('acks=all produces fail with NOT_LEADER_OR_FOLLOWER when the lease lapses
   await t.rejects(p.waitForCommit(second.lastOffset + 1n, 60_000), { code: 'NOT_LEADER_OR_FOLLOWER' }, 'one appended before the lapse that starts waiting after it, at once')
   t.equal(p.ackWaiterCount, 0, 'rather than wait for its timeout')
 })
+
+t.test('batches without a producer id wait only for earlier ones of their own connection (orderKey)', async (t) => {
+  const clock = new ManualClock()
+  const p = await partitionIn(t, { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [1], isr: [1] }, clock)
+  await p.becomeLeader(p.state, clock.now())
+  // A gzip batch whose records inflate to 24 MiB: validated on the thread pool, for many event-loop turns.
+  const slow = (): Buffer => encodeBatch([{ value: Buffer.alloc(24 << 20) }], { timestamp: 1, compression: 'gzip' })
+  const [bomb, again] = [slow(), slow()]
+  const connectionA = {}
+  const connectionB = {}
+  const order: string[] = []
+  const track = (name: string, appended: Promise<unknown>): Promise<unknown> => appended.then(() => order.push(name))
+  const appends = [
+    track('A: slow', p.appendAsLeader(bomb, -1, { orderKey: connectionA })),
+    track('B: small', p.appendAsLeader(batch(0n, 0, 1), -1, { orderKey: connectionB })),
+    track('A: slow again', p.appendAsLeader(again, -1, { orderKey: connectionA })),
+    track('A: small', p.appendAsLeader(batch(0n, 0, 1), -1, { orderKey: connectionA })),
+  ]
+  await Promise.all(appends)
+  t.same(order, ['B: small', 'A: slow', 'A: slow again', 'A: small'], "B's batch did not wait for A's; A's kept their order")
+  t.equal(p.logEndOffset, 4n)
+})
