@@ -59,6 +59,8 @@ export { OFFSETS_TOPIC }
  * replay then finds them in the log.
  */
 const DEFERRED_MARKERS_MAX = 10_000
+/** Longest group id, in UTF-8 bytes: Kafka's string limit, so both listeners can name every group. */
+export const GROUP_ID_BYTES_MAX = 0x7fff
 
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead'
 
@@ -289,6 +291,9 @@ export class GroupCoordinator {
   /** The group, if this broker coordinates it; NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS otherwise. */
   #route(groupId: string): { index: number } {
     if (groupId.length === 0) throw new StrandProtocolError('INVALID_GROUP_ID', 'The group id is empty.')
+    // Kafka's strings are at most 0x7fff bytes: a longer id, taken on the Strand listener, could
+    // not be written in any Kafka-listener answer naming it (ListGroups, DescribeGroups).
+    if (Buffer.byteLength(groupId) > GROUP_ID_BYTES_MAX) throw new StrandProtocolError('INVALID_GROUP_ID', `The group id is ${Buffer.byteLength(groupId)} bytes; at most ${GROUP_ID_BYTES_MAX}.`)
     const partitions = this.#o.offsetsPartitions()
     if (partitions === null) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', `The ${OFFSETS_TOPIC} topic does not exist yet.`)
     const index = groupPartition(groupId, partitions)

@@ -5,7 +5,9 @@
 // while the broker carries on; produced batches in Kafka's format are appended and read back by a
 // Strand consumer, while a snappy batch gets UNSUPPORTED_COMPRESSION_TYPE and a batch with
 // Strand's CRC-32 gets CORRUPT_MESSAGE, appending nothing; a Fetch naming a fetch session gets
-// FETCH_SESSION_ID_NOT_FOUND; acks=0 gets no response; pipelined requests are answered in order.
+// FETCH_SESSION_ID_NOT_FOUND; acks=0 gets no response; pipelined requests are answered in order;
+// and a group id longer than a Kafka string can be (0x7fff bytes) is refused on the Strand
+// listener too, so no group exists that a Kafka-listener answer could not name.
 
 import t from 'tap'
 import { Strand } from '../../client/index.js'
@@ -19,7 +21,10 @@ import { encodeBatch } from '../../client/protocol/records.js'
 import { KAFKA_APIS } from '../../broker/kafka/apis.js'
 import { kafkaVersionRanges } from '../../broker/kafka/dispatch.js'
 import { strandToKafkaBatches } from '../../broker/kafka/records.js'
+import { ApiKey } from '../../client/protocol/apis.js'
 import { spawnBroker } from '../helpers/broker-process.js'
+import { rawConnection } from '../helpers/connection.js'
+import { waitFor } from '../helpers/wait.js'
 import { decodeResponse, KafkaWire } from '../helpers/kafka-wire.js'
 
 const TOPIC = 'wire'
@@ -130,4 +135,19 @@ t.test('the Kafka listener answers as a Kafka broker does', async (t) => {
     const end = await strand.admin().listOffsets({ topic: TOPIC, partition: 0, timestamp: 'latest' })
     t.equal(end.offset, 4n, 'the acks=0 record was appended')
   })
+})
+
+t.test('a group id longer than Kafka strings allow is refused on the Strand listener too', async (t) => {
+  const broker = await spawnBroker(t, { overrides: { 'offsets.topic.num.partitions': 1, 'group.initial.rebalance.delay.ms': 0 } })
+  const conn = rawConnection(t, broker.port, 'long-group-id', { timeoutMs: 10_000 })
+  const join = (groupId: string): Promise<{ errorCode: number }> =>
+    waitFor(async () => {
+      // FindCoordinator creates the offsets topic on first use; JoinGroup then reaches its coordinator.
+      await conn.request(ApiKey.FindCoordinator, { key: 'short', keyType: 0 })
+      const res = await conn.request(ApiKey.JoinGroup, { groupId, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: '', groupInstanceId: null, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }] })
+      return res.errorCode === errorCodeOf('COORDINATOR_NOT_AVAILABLE') || res.errorCode === errorCodeOf('COORDINATOR_LOAD_IN_PROGRESS') || res.errorCode === errorCodeOf('NOT_COORDINATOR') ? false : res
+    }, { what: 'a JoinGroup answered by its coordinator', timeoutMs: 20_000 })
+  t.equal((await join('short')).errorCode, 0, 'a short group id joins')
+  t.equal((await join('g'.repeat(0x8000))).errorCode, errorCodeOf('INVALID_GROUP_ID'), '0x8000 bytes: INVALID_GROUP_ID')
+  t.equal((await join('g'.repeat(0x7fff))).errorCode, 0, '0x7fff bytes: joined')
 })
