@@ -76,12 +76,17 @@ export class KafkaWire {
   /** The next response frame; null if the broker closed the connection first. */
   async next(): Promise<KafkaFrame | null> {
     const deadline = Date.now() + RESPONSE_TIMEOUT_MS
+    // Woken by each chunk read and by the close; a chunk may end mid-frame, so look again.
     while (this.#frames.length === 0) {
       if (this.#closed) return null
-      if (Date.now() > deadline) throw new Error(`no response within ${RESPONSE_TIMEOUT_MS} ms`)
+      const remainingMs = deadline - Date.now()
+      if (remainingMs <= 0) throw new Error(`no response within ${RESPONSE_TIMEOUT_MS} ms`)
       await new Promise<void>((resolve) => {
-        this.#waiter = resolve
-        setTimeout(resolve, 100).unref()
+        const timer = setTimeout(resolve, remainingMs)
+        this.#waiter = () => {
+          clearTimeout(timer)
+          resolve()
+        }
       })
       this.#waiter = null
     }
