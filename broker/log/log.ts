@@ -75,6 +75,16 @@ export class Log {
   #unflushedMessages = 0
   /** Clock time of the oldest unflushed append, for `flush.ms`; null when all is flushed. */
   #unflushedSinceMs: number | null = null
+  /** Appends waiting for a sync round to cover them (fsync: always), in log order. */
+  #syncWaiters: { end: bigint; resolve: () => void; reject: (err: Error) => void }[] = []
+  /** fdatasync calls on this log's .log files since it was opened (a metric; group commit keeps it below the appends). */
+  #fsyncs = 0
+  /** Set by a failed fsync: the log refuses every write from then on (see `#syncRounds`). */
+  #failed: StrandProtocolError | null = null
+  /** A sync round is running (`#syncRounds`). */
+  #syncing = false
+  /** Truncations so far: a sync round that saw one begin under it does not advance the recovery point. */
+  #truncations = 0
   /** Tail of the mutation queue. */
   #chain: Promise<unknown> = Promise.resolve()
   #closed = false
@@ -143,6 +153,11 @@ export class Log {
     return this.#recoveryPoint
   }
 
+  /** fdatasync calls on this log's .log files since it was opened. */
+  get fsyncs(): number {
+    return this.#fsyncs
+  }
+
   get sizeBytes(): number {
     return this.#segments.reduce((n, s) => n + s.sizeBytes, 0)
   }
@@ -179,10 +194,108 @@ export class Log {
     if (records.length > this.config.segmentBytes) {
       throw new StrandProtocolError('RECORD_LIST_TOO_LARGE', `The append is ${records.length} bytes; segment.bytes is ${this.config.segmentBytes}.`)
     }
-    return this.#serialize(() => this.#append(records, spans, options))
+    return this.#serialize(() => this.#append(records, spans, options)).then(({ info, durable }) => (durable === null ? info : durable.then(() => info)))
   }
 
-  async #append(records: Buffer, spans: BatchSpan[], options: AppendOptions): Promise<AppendInfo> {
+  /**
+   * Below it the log is fsynced: the recovery point. With `fsync` (fsync: always) an append
+   * resolves only once this passes it, and a leader counts no further than this toward its high
+   * watermark; without, the log end (durability is the replicas' then, as in Kafka).
+   */
+  get durableEndOffset(): bigint {
+    return this.config.fsync ? this.#recoveryPoint : this.logEndOffset
+  }
+
+  /**
+   * Resolves once offsets below `end` (at most the log end) are fsynced; at once without
+   * `fsync`. For an answer that reports records already in the log, such as a producer's retry
+   * that idempotence found there, while the append that wrote them may still be waiting.
+   */
+  untilDurable(end: bigint): Promise<void> {
+    if (!this.config.fsync) return Promise.resolve()
+    if (this.#failed !== null) return Promise.reject(this.#failed)
+    if (end > this.logEndOffset) return Promise.reject(new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Offset ${end} is past the log end ${this.logEndOffset} of ${this.dir}.`))
+    return this.#durable(end)
+  }
+
+  /**
+   * Group commit: resolves once everything below `end` is fsynced. Appends written while a sync
+   * round is in flight wait for the next round, which one fdatasync per segment file covers
+   * however many appends it holds; the append lock is free meanwhile, so writes overlap syncs.
+   */
+  #durable(end: bigint): Promise<void> {
+    if (this.#recoveryPoint >= end) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      this.#syncWaiters.push({ end, resolve, reject })
+      if (!this.#syncing) void this.#syncRounds()
+    })
+  }
+
+  /** Sync rounds while appends wait for one. Each covers the log end as it was when it began. */
+  async #syncRounds(): Promise<void> {
+    this.#syncing = true
+    try {
+      while (this.#syncWaiters.length > 0) {
+        const target = this.logEndOffset
+        const generation = this.#truncations
+        const from = this.#recoveryPoint
+        const dirty = this.#segments.filter((s) => s.nextOffset > from)
+        this.#fsyncs += dirty.length
+        try {
+          await Promise.all(dirty.map((s) => s.flush()))
+        } catch (err) {
+          // What the page cache holds after a failed fsync cannot be trusted to reach the disk
+          // (a retry may report success for pages the kernel already dropped), so the log takes
+          // no more writes: every append waiting and every later one fails, as a Kafka log
+          // directory goes offline.
+          this.#logger.error({ subsystem: 'log', dir: this.dir, err: (err as Error).message }, 'fsync failed; the log refuses writes from now on')
+          this.#failed = new StrandProtocolError('KAFKA_STORAGE_ERROR', `An fsync of ${this.dir} failed: ${(err as Error).message}`)
+          this.#failSyncWaiters(-1n, this.#failed, { above: true })
+          return
+        }
+        // A truncation meanwhile may have replaced offsets below `target` with unsynced ones.
+        if (generation === this.#truncations) this.#advanceRecoveryPoint(target)
+      }
+    } finally {
+      this.#syncing = false
+    }
+  }
+
+  /** Offsets below `end` are fsynced: appends waiting for them resolve, in log order. */
+  #advanceRecoveryPoint(end: bigint): void {
+    if (end > this.#recoveryPoint) this.#recoveryPoint = end
+    if (this.#recoveryPoint >= this.logEndOffset) {
+      this.#unflushedMessages = 0
+      this.#unflushedSinceMs = null
+    }
+    const waiters = this.#syncWaiters
+    let done = 0
+    while (done < waiters.length && waiters[done]!.end <= this.#recoveryPoint) waiters[done++]!.resolve()
+    if (done > 0) this.#syncWaiters = waiters.slice(done)
+  }
+
+  /**
+   * Under the lock, before a truncation's first await: appends past `offset` fail (their records
+   * go), and a sync round in flight or starting before the truncation ends does not advance the
+   * recovery point, since its target may name offsets the truncation replaces (the count moves
+   * again once the log end is final).
+   */
+  #beginTruncation(offset: bigint): void {
+    this.#truncations++
+    this.#failSyncWaiters(offset, new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `The log in ${this.dir} was truncated to ${offset} before the append was fsynced.`), { above: true })
+  }
+
+  /** Appends below `end` (a failed sync) or at or past it (truncated away) fail with `err`. */
+  #failSyncWaiters(end: bigint, err: Error, options: { above?: boolean } = {}): void {
+    const failed = this.#syncWaiters.filter((w) => (options.above === true ? w.end > end : w.end <= end))
+    if (failed.length === 0) return
+    this.#syncWaiters = this.#syncWaiters.filter((w) => !failed.includes(w))
+    for (const w of failed) w.reject(err)
+  }
+
+  /** The write, under the lock; with fsync: always, `durable` is its place in the next sync round, taken under the lock too, so a truncation after it always finds it. */
+  async #append(records: Buffer, spans: BatchSpan[], options: AppendOptions): Promise<{ info: AppendInfo; durable: Promise<void> | null }> {
+    if (this.#failed !== null) throw this.#failed
     const batches = this.#placeBatches(records, spans, options)
     options.beforeWrite?.(batches)
     const first = batches[0]!
@@ -194,10 +307,12 @@ export class Log {
     this.#tail?.append(records, batches)
     this.#unflushedMessages += Number(last.lastOffset - first.baseOffset + 1n)
     this.#unflushedSinceMs ??= this.#clock()
-    if (this.config.fsync || (this.config.flushMessages > 0 && this.#unflushedMessages >= this.config.flushMessages)) {
+    // fsync: always is group-committed outside the lock (`#durable`); flush.messages flushes here.
+    if (!this.config.fsync && this.config.flushMessages > 0 && this.#unflushedMessages >= this.config.flushMessages) {
       await this.#flush()
     }
-    return { firstOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTimeMs: -1, sizeBytes: records.length }
+    const info = { firstOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTimeMs: -1, sizeBytes: records.length }
+    return { info, durable: this.config.fsync ? this.#durable(last.lastOffset + 1n) : null }
   }
 
   /** Gives each batch its offsets: the next ones (leader), or checks they continue the log (follower). */
@@ -296,6 +411,7 @@ export class Log {
       if (offset >= this.logEndOffset) return 0
       assert.ok(offset >= this.logStartOffset, 'truncateTo stays within the log')
       this.#tail?.clear()
+      this.#beginTruncation(offset)
       let removed = 0
       while (this.#segments.length > 1 && this.#active.baseOffset >= offset) {
         const gone = this.#active
@@ -305,6 +421,7 @@ export class Log {
       }
       removed += await this.#active.truncateTo(offset)
       this.#recoveryPoint = minBigint(this.#recoveryPoint, this.logEndOffset)
+      this.#truncations++
       this.#logger.info({ subsystem: 'log', dir: this.dir, offset: String(offset), removedBytes: removed }, 'truncated log')
       return removed
     })
@@ -314,12 +431,14 @@ export class Log {
   truncateFullyAndStartAt(offset: bigint): Promise<void> {
     return this.#serialize(async () => {
       this.#tail?.clear()
+      this.#beginTruncation(-1n)
       const old = this.#segments
       this.#segments = [await Segment.create(this.dir, offset, this.config, this.#clock())]
       for (const s of old) if (s.baseOffset !== offset) await s.delete()
       this.#recoveryPoint = offset
       this.#unflushedMessages = 0
       this.#unflushedSinceMs = null
+      this.#truncations++
       await fsyncDir(this.dir)
     })
   }
@@ -459,10 +578,12 @@ export class Log {
     const end = this.logEndOffset
     if (end === this.#recoveryPoint && this.#unflushedSinceMs === null) return
     // Every segment past the recovery point may hold unsynced data: the active one and any rolled since.
-    for (const s of this.#segments) if (s.nextOffset > this.#recoveryPoint) await s.flush()
-    this.#recoveryPoint = end
-    this.#unflushedMessages = 0
-    this.#unflushedSinceMs = null
+    for (const s of this.#segments) {
+      if (s.nextOffset <= this.#recoveryPoint) continue
+      this.#fsyncs++
+      await s.flush()
+    }
+    this.#advanceRecoveryPoint(end)
   }
 
   /** Flushes, writes the indexes and closes every segment. Later calls fail with KAFKA_STORAGE_ERROR. */
@@ -479,6 +600,8 @@ export class Log {
   delete(): Promise<void> {
     return this.#serialize(async () => {
       this.#tail?.clear()
+      this.#truncations++
+      this.#failSyncWaiters(-1n, new StrandProtocolError('KAFKA_STORAGE_ERROR', `The log in ${this.dir} was deleted before the append was fsynced.`), { above: true })
       for (const s of this.#segments) await s.close({ persistIndexes: false })
       this.#closed = true
       await rm(this.dir, { recursive: true, force: true })

@@ -111,8 +111,9 @@ export class Segment {
   #indexesDirty = true
   /** Where the last read ended, so a consumer reading sequentially skips the index lookup. */
   #readCursor: { offset: bigint; position: number } | null = null
-  readonly #readsInFlight = new Set<Promise<unknown>>()
-  /** Set once close() starts: no new reads. */
+  /** Reads and syncs running: close() waits for them before closing the file. */
+  readonly #ioInFlight = new Set<Promise<unknown>>()
+  /** Set once close() starts: no new reads or syncs. */
   #closed = false
   /** Appends and truncations so far: the cleaner swaps its copy in only if this did not move. */
   #modifications = 0
@@ -277,11 +278,11 @@ export class Segment {
     // truncation has just removed: its records are gone, which is what this error says.
     if (this.#closed) throw new StrandProtocolError('OFFSET_OUT_OF_RANGE', `Segment ${this.#logFile} was deleted while being read.`)
     const p = this.#read(offset, maxBytes, maxOffset)
-    this.#readsInFlight.add(p)
+    this.#ioInFlight.add(p)
     try {
       return await p
     } finally {
-      this.#readsInFlight.delete(p)
+      this.#ioInFlight.delete(p)
     }
   }
 
@@ -442,7 +443,7 @@ export class Segment {
     if (at === null) return 0
     const removed = this.#sizeBytes - at.position
     this.#modifications++
-    await this.#drainReads()
+    await this.#drainIo()
     await this.#fh.truncate(at.position)
     this.#offsetIndex.truncateToPosition(at.position)
     this.#timeIndex.truncateTo(at.baseOffset)
@@ -479,8 +480,20 @@ export class Segment {
     return null
   }
 
+  /**
+   * fdatasyncs the .log file. Log's group commit calls it outside the append lock, so it may meet
+   * a segment that retention or truncation closed meanwhile: that one's records are gone and there
+   * is nothing to sync. A close waits for a sync in flight, as for a read.
+   */
   async flush(): Promise<void> {
-    await this.#fh.datasync()
+    if (this.#closed) return
+    const p = this.#fh.datasync()
+    this.#ioInFlight.add(p)
+    try {
+      await p
+    } finally {
+      this.#ioInFlight.delete(p)
+    }
   }
 
   /** Writes both indexes, with the segment's largest timestamp as the final time-index entry. */
@@ -496,13 +509,13 @@ export class Segment {
     this.#indexesDirty = false
   }
 
-  async #drainReads(): Promise<void> {
-    while (this.#readsInFlight.size > 0) await Promise.allSettled([...this.#readsInFlight])
+  async #drainIo(): Promise<void> {
+    while (this.#ioInFlight.size > 0) await Promise.allSettled([...this.#ioInFlight])
   }
 
   async close(options: { persistIndexes: boolean }): Promise<void> {
     this.#closed = true
-    await this.#drainReads()
+    await this.#drainIo()
     if (options.persistIndexes) await this.persistIndexes()
     await this.#fh.close()
   }

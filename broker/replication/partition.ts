@@ -431,6 +431,8 @@ export class Partition {
       })
     } catch (err) {
       if (err instanceof DuplicateBatch) {
+        // The first append of it may still wait for its fsync: the retry is answered no sooner.
+        await this.log.untilDurable(err.batch.lastOffset + 1n)
         return { baseOffset: err.batch.firstOffset, lastOffset: err.batch.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset, duplicate: true }
       }
       // The sequence was recorded but the write failed: replay the log before trusting the state again.
@@ -683,7 +685,8 @@ export class Partition {
     // Without the lease the high watermark stays where it is: the ISR this leader counts may no
     // longer be the partition's, and a commit it declared could be one the new leader lacks.
     if (this.#role !== 'leader' || !this.#lease.valid()) return false
-    let next = this.#smallestLogEndOffset(this.#state.isr, this.log.logEndOffset)
+    // The leader counts only what it has fsynced when it runs fsync: always (Log.durableEndOffset).
+    let next = this.#smallestLogEndOffset(this.#state.isr, this.log.durableEndOffset)
     // Runs on every append and every follower fetch: the pending members are checked on their own
     // rather than through `effectiveIsr`, which builds a set and an array each time.
     if (next !== null && this.pendingIsr !== null) next = this.#smallestLogEndOffset(this.pendingIsr, next)

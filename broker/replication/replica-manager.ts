@@ -158,6 +158,9 @@ export class ReplicaManager {
     this.#metrics.gauge('strand_leader_lease', '1 while this broker holds its lease on leadership (its heartbeats reach the controller), else 0: then the partitions it leads refuse produces and consumers.', () => [
       { labels: {}, value: this.#lease.valid() ? 1 : 0 },
     ])
+    this.#metrics.gauge('strand_log_fsyncs', 'fdatasync calls on the segment files of the partitions hosted here, since each was opened (fsync: always group-commits appends, so appends per fsync > 1 under load).', () => [
+      { labels: {}, value: [...this.#partitions.values()].reduce((n, p) => n + p.log.fsyncs, 0) },
+    ])
     this.#metrics.gauge('strand_under_replicated_partitions', 'Partitions led here whose ISR is smaller than their replica set.', () => [
       { labels: {}, value: leading().filter((p) => p.state.isr.length < p.state.replicas.length).length },
     ])

@@ -235,3 +235,77 @@ t.test('a reader beside an appender only ever sees whole batches', async (t) => 
   t.equal(bad, 0, `${reads} reads, all whole and contiguous`)
   t.equal(offset, 1200n)
 })
+
+t.test('fsync: always group-commits: appends written while an fsync runs share the next one, and each resolves only once fsynced', async (t) => {
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir, { config: { fsync: true, segmentBytes: 64 * 1024 } })
+  t.teardown(() => log.close())
+  const appends = 64
+  const resolved: { lastOffset: bigint; durableEnd: bigint }[] = []
+  await Promise.all(
+    Array.from({ length: appends }, (_, i) =>
+      log.append(testBatch(BigInt(i * 3), 3, { padBytes: 2000 }), { assignOffsets: true }).then((info) => {
+        resolved.push({ lastOffset: info.lastOffset, durableEnd: log.durableEndOffset })
+      }),
+    ),
+  )
+  t.equal(resolved.length, appends)
+  t.same(resolved.map((r) => r.lastOffset), Array.from({ length: appends }, (_, i) => BigInt(i * 3 + 2)), 'appends resolve in log order')
+  t.equal(resolved.filter((r) => r.durableEnd <= r.lastOffset).length, 0, 'no append resolved before an fsync covered it')
+  t.ok(log.segmentCount > 1, `the appends rolled ${log.segmentCount} segments`)
+  t.ok(log.fsyncs < appends, `${appends} appends took ${log.fsyncs} fsyncs`)
+  t.equal(log.recoveryPoint, log.logEndOffset, 'everything written is fsynced')
+  t.same((await readAll(log, 0n)).map((r) => r.offset), Array.from({ length: appends * 3 }, (_, i) => BigInt(i)), 'every record reads back in order')
+})
+
+t.test('without fsync: always an append resolves at once and the durable end is the log end', async (t) => {
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir)
+  t.teardown(() => log.close())
+  await log.append(testBatch(0n, 5), { assignOffsets: true })
+  t.equal(log.fsyncs, 0, 'no fsync')
+  t.equal(log.recoveryPoint, 0n, 'nothing is known fsynced')
+  t.equal(log.durableEndOffset, 5n, 'the leader counts its whole log (durability is the replicas\')')
+  await log.flush()
+  t.equal(log.fsyncs, 1)
+  t.equal(log.recoveryPoint, 5n)
+})
+
+t.test('fsync: always: a truncation fails the appends it removes before an fsync covered them', async (t) => {
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir, { config: { fsync: true } })
+  t.teardown(() => log.close())
+  await log.append(testBatch(0n, 4), { assignOffsets: true })
+  const kept = log.recoveryPoint
+  t.equal(kept, 4n)
+  // Queued behind the append's write, the truncation runs before that append's fsync can finish.
+  const removed = log.append(testBatch(4n, 4), { assignOffsets: true })
+  const truncated = log.truncateTo(4n)
+  await t.rejects(removed, { code: 'NOT_LEADER_OR_FOLLOWER' }, 'the removed append is not reported durable')
+  await truncated
+  t.equal(log.logEndOffset, 4n)
+  const again = await log.append(testBatch(4n, 2), { assignOffsets: true })
+  t.equal(again.firstOffset, 4n, 'appends go on at the truncation point')
+  t.equal(log.recoveryPoint, 6n, 'and are fsynced')
+  t.same((await readAll(log, 0n)).map((r) => r.value), [0, 1, 2, 3, 4, 5].map((o) => valueFor(BigInt(o))))
+})
+
+t.test('untilDurable waits for the append that wrote an offset, and refuses one past the log end', async (t) => {
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir, { config: { fsync: true } })
+  t.teardown(() => log.close())
+  const first = log.append(testBatch(0n, 3), { assignOffsets: true })
+  await first
+  await log.untilDurable(3n)
+  t.ok(log.recoveryPoint >= 3n, 'resolved once offsets below 3 are fsynced')
+  await t.rejects(log.untilDurable(10n), { code: 'NOT_LEADER_OR_FOLLOWER' })
+})
+
+t.test('fsync: always: deleting the log fails appends still waiting for their fsync', async (t) => {
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir, { config: { fsync: true } })
+  const pending = log.append(testBatch(0n, 3), { assignOffsets: true })
+  const deleted = log.delete()
+  await t.rejects(pending, { code: 'KAFKA_STORAGE_ERROR' })
+  await deleted
+})

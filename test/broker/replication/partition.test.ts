@@ -10,9 +10,9 @@ import { ManualClock, openLog, silentLogger, tempDir } from '../../helpers/log.j
 
 const ME = 1
 
-async function partitionIn(t: { teardown(fn: () => unknown): void }, state: PartitionState, clock = new ManualClock()): Promise<Partition> {
+async function partitionIn(t: { teardown(fn: () => unknown): void }, state: PartitionState, clock = new ManualClock(), options: { fsync?: boolean } = {}): Promise<Partition> {
   const dir = await tempDir(t)
-  const { log } = await openLog(dir, { clock: clock.now })
+  const { log } = await openLog(dir, { clock: clock.now, config: { fsync: options.fsync ?? false } })
   t.teardown(() => log.close())
   const epochs = await LeaderEpochCache.load(dir, silentLogger)
   return new Partition({ topic: 't', index: 0, log, epochs, config: parseTopicConfig(DEFAULT_BROKER_CONFIG, {}), nodeId: ME, highWatermark: 0n, state, clock: clock.now, lagClock: clock.now })
@@ -70,6 +70,26 @@ t.test('the leader\'s high watermark waits for the ISR and for members being add
   p.pendingIsr = null
   t.equal(p.maybeAdvanceHighWatermark(), true)
   t.equal(p.highWatermark, 10n)
+})
+
+t.test('with fsync: always the leader counts toward its high watermark only what it has fsynced', async (t) => {
+  const clock = new ManualClock()
+  const p = await partitionIn(t, { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2], isr: [1, 2] }, clock, { fsync: true })
+  await p.becomeLeader(p.state, clock.now())
+  await p.appendAsLeader(batch(0n, 0, 2))
+  t.ok(p.log.recoveryPoint >= 2n, 'an append (acks=1) is answered once fsynced')
+  t.equal(p.recordFollowerFetch(2, 2n, clock.now()), true)
+  t.equal(p.highWatermark, 2n)
+  const appended = p.log.append(batch(0n, 0, 3), { assignOffsets: true, leaderEpoch: 0 })
+  // Serialized behind that append's write, a no-op truncation resolves before its fsync can.
+  await p.log.truncateTo(p.log.logEndOffset + 100n)
+  t.equal(p.logEndOffset, 5n, 'written')
+  t.equal(p.log.durableEndOffset, 2n, 'not fsynced yet')
+  t.equal(p.recordFollowerFetch(2, 5n, clock.now()), false, 'the follower has it all')
+  t.equal(p.highWatermark, 2n, 'and the high watermark waits for the leader\'s fsync')
+  await appended
+  t.equal(p.maybeAdvanceHighWatermark(), true)
+  t.equal(p.highWatermark, 5n)
 })
 
 t.test('a follower fetch reports its lag: records behind, and ms since each append it now has', async (t) => {
