@@ -109,3 +109,36 @@ export async function fileAppendBaseline(totalBytes: number, chunkBytes: number)
     rmSync(dir, { recursive: true, force: true })
   }
 }
+
+export interface FsyncBaselineResult {
+  /** write + fdatasync pairs done, one after another. */
+  fsyncs: number
+  bytes: number
+  ms: number
+}
+
+/**
+ * The disk's fsync rate: `chunkBytes` appends to one file in a temp dir (removed afterwards), each
+ * followed by an fdatasync before the next, for `durationMs`. The ceiling of a log that fsyncs
+ * every append alone, and what one round of a group commit costs.
+ */
+export async function fsyncBaseline(durationMs: number, chunkBytes: number): Promise<FsyncBaselineResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'strand-bench-fsync-'))
+  try {
+    const fh = await open(path.join(dir, 'raw.bin'), 'w')
+    const chunk = Buffer.alloc(chunkBytes, 0x61)
+    let fsyncs = 0
+    const start = performance.now()
+    let ms = 0
+    while (ms < durationMs) {
+      await fh.write(chunk, 0, chunk.length, fsyncs * chunkBytes)
+      await fh.datasync()
+      fsyncs++
+      ms = performance.now() - start
+    }
+    await fh.close()
+    return { fsyncs, bytes: fsyncs * chunkBytes, ms }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
