@@ -194,7 +194,15 @@ export class Log {
     if (records.length > this.config.segmentBytes) {
       throw new StrandProtocolError('RECORD_LIST_TOO_LARGE', `The append is ${records.length} bytes; segment.bytes is ${this.config.segmentBytes}.`)
     }
-    return this.#serialize(() => this.#append(records, spans, options)).then(({ info, durable }) => (durable === null ? info : durable.then(() => info)))
+    if (!this.config.fsync) return this.#serialize(() => this.#append(records, spans, options))
+    // The append's place in the next sync round is taken under the lock, right after its write,
+    // so a truncation queued behind it always finds it (and fails it if it removes the records).
+    let durable: Promise<void> = Promise.resolve()
+    return this.#serialize(async () => {
+      const info = await this.#append(records, spans, options)
+      durable = this.#durable(info.lastOffset + 1n)
+      return info
+    }).then((info) => durable.then(() => info))
   }
 
   /**
@@ -293,15 +301,16 @@ export class Log {
     for (const w of failed) w.reject(err)
   }
 
-  /** The write, under the lock; with fsync: always, `durable` is its place in the next sync round, taken under the lock too, so a truncation after it always finds it. */
-  async #append(records: Buffer, spans: BatchSpan[], options: AppendOptions): Promise<{ info: AppendInfo; durable: Promise<void> | null }> {
+  /** The write, under the lock. */
+  async #append(records: Buffer, spans: BatchSpan[], options: AppendOptions): Promise<AppendInfo> {
     if (this.#failed !== null) throw this.#failed
     const batches = this.#placeBatches(records, spans, options)
     options.beforeWrite?.(batches)
     const first = batches[0]!
     const last = batches[batches.length - 1]!
     const maxTimestamp = batches.reduce((m, b) => Math.max(m, b.maxTimestamp), -1)
-    await this.#maybeRoll({ appendBytes: records.length, firstOffset: first.baseOffset, lastOffset: last.lastOffset, maxTimestamp })
+    // Checked synchronously: an append that does not roll (nearly all) takes no extra await.
+    if (this.#rollNeeded({ appendBytes: records.length, lastOffset: last.lastOffset, maxTimestamp })) await this.#roll(first.baseOffset)
     await this.#active.append(records, batches)
     // After the write: the cache never holds what the file does not.
     this.#tail?.append(records, batches)
@@ -311,8 +320,7 @@ export class Log {
     if (!this.config.fsync && this.config.flushMessages > 0 && this.#unflushedMessages >= this.config.flushMessages) {
       await this.#flush()
     }
-    const info = { firstOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTimeMs: -1, sizeBytes: records.length }
-    return { info, durable: this.config.fsync ? this.#durable(last.lastOffset + 1n) : null }
+    return { firstOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTimeMs: -1, sizeBytes: records.length }
   }
 
   /** Gives each batch its offsets: the next ones (leader), or checks they continue the log (follower). */
@@ -334,20 +342,20 @@ export class Log {
   }
 
   /**
-   * Rolls before an append that would overflow the active segment by size, age or offset range.
+   * Whether to roll before an append that would overflow the active segment by size, age or offset range.
    * Age is measured as Kafka does: from the first batch's timestamp to the incoming batches' newest
    * timestamp, so replaying old records does not roll on every append; wall-clock time counts
    * only when the records carry no usable timestamp.
    */
-  async #maybeRoll(next: { appendBytes: number; firstOffset: bigint; lastOffset: bigint; maxTimestamp: number }): Promise<void> {
+  #rollNeeded(next: { appendBytes: number; lastOffset: bigint; maxTimestamp: number }): boolean {
     const active = this.#active
-    if (active.isEmpty) return
+    if (active.isEmpty) return false
     const full = active.sizeBytes + next.appendBytes > this.config.segmentBytes
     const firstTs = active.firstBatchTimestamp
     const ageMs = firstTs !== null && firstTs >= 0 && next.maxTimestamp >= 0 ? next.maxTimestamp - firstTs : this.#clock() - active.createdMs
     const old = ageMs >= this.config.segmentMs
     const offsetsOverflow = next.lastOffset - active.baseOffset > BigInt(SEGMENT_OFFSETS_MAX)
-    if (full || old || offsetsOverflow) await this.#roll(next.firstOffset)
+    return full || old || offsetsOverflow
   }
 
   async #roll(baseOffset: bigint): Promise<void> {

@@ -616,7 +616,8 @@ function verifies(buf: Buffer, pos: number): boolean {
 }
 
 async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let done = 0
+  // One write nearly always takes it all; the loop is for the short write a full disk may give.
+  let done = (await fh.write(buf, 0, buf.length, position)).bytesWritten
   while (done < buf.length) {
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done)
     done += bytesWritten
