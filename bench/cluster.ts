@@ -35,7 +35,7 @@ import { parseArgs } from 'node:util'
 import { Strand, type Acks, type Admin, type Compression, type ProducerOptions } from '../client/index.js'
 import { fileAppendBaseline, fsyncBaseline, loopbackBaseline, type BaselineResult } from './lib/baseline.js'
 import { compareDurable, DURABLE_LABEL, DURABLE_OVERRIDES } from './lib/durable.js'
-import { brokerNodeFlags } from '../broker/launcher.js'
+import { brokerNodeFlags } from '../broker/local/launcher.js'
 import { pollUntil, sleep } from './lib/cluster.js'
 import { consumeAll } from './lib/consume.js'
 import { endToEndLatency, STAMP_BYTES, type Quantiles } from './lib/e2e.js'
@@ -49,7 +49,7 @@ import { medianRssBytes, RssPeakSampler } from './lib/rss.js'
 import { localTarget, remoteTarget, type Target } from './lib/target.js'
 import { createTopic, endOffsets, replicasPerBroker, waitReplicated } from './lib/topics.js'
 import { compareSecure, secureCluster, SECURITY_LABEL } from './lib/security.js'
-import type { SecurityOptions } from '../client/security.js'
+import type { SecurityOptions } from '../client/net/security.js'
 
 const USAGE = `usage: npm run bench -- [--workload all | produce,consume,lag,e2e,scale,txn,durable,kafka] [--records 1000000]
   [--record-bytes 100] [--partitions 6] [--acks 1,all] [--rate 10000] [--duration 10] [--warmup 3] [--compression none]

@@ -3,7 +3,7 @@
 // authorizer names (`topic`, `read`, `allow`, `prefixed`) and Kafka's codes on the wire.
 
 import { randomBytes } from 'node:crypto'
-import type { Connection } from './connection.js'
+import type { Connection } from './net/connection.js'
 import { InvalidArgumentError, wireError } from './errors.js'
 import { ApiKey } from './protocol/apis.js'
 import { AclCodes, aclCodeName, ScramMechanismCode, type AclBindingWire, type AclFilterWire } from './protocol/messages/security.js'

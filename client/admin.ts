@@ -9,7 +9,7 @@ import { createAcls, deleteAcls, deleteScramUser, describeAcls, listScramUsers, 
 import { ApiKey } from './protocol/apis.js'
 import { ConfigResourceType } from './protocol/messages/configs.js'
 import { backoffMs, needsMetadataRefresh, sleep, toClusterMetadata, type BrokerInfo, type Cluster, type ClusterMetadata } from './cluster.js'
-import type { Connection } from './connection.js'
+import type { Connection } from './net/connection.js'
 import { ClosedError, ConnectionError, errorFromCode, wireError, InvalidArgumentError, StrandError, StrandProtocolError } from './errors.js'
 import { GroupCoordinator, isCoordinatorError, type CoordinatorConnectionOptions } from './group/coordinator.js'
 import { CommitFailedError } from './group/errors.js'

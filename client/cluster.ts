@@ -12,8 +12,8 @@
 
 import { ApiKey, type ApiKeyValue, type ApiTypes } from './protocol/apis.js'
 import type { MetadataResponse } from './protocol/messages/metadata.js'
-import { Connection, type RequestOptions } from './connection.js'
-import type { SecurityOptions } from './security.js'
+import { Connection, type RequestOptions } from './net/connection.js'
+import type { SecurityOptions } from './net/security.js'
 import { ClosedError, ConnectionError, errorFromCode, InvalidArgumentError, RequestTimeoutError, StrandError, StrandProtocolError } from './errors.js'
 
 export interface RetryOptions {

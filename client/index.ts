@@ -16,7 +16,7 @@ import { Consumer, type ConsumerOptions } from './consumer.js'
 import { ClosedError, InvalidArgumentError } from './errors.js'
 import type { CoordinatorConnectionOptions } from './group/coordinator.js'
 import { Producer, type ProducerOptions } from './producer.js'
-import { SASL_MECHANISMS, type SaslOptions, type SecurityOptions, type TlsOptions } from './security.js'
+import { SASL_MECHANISMS, type SaslOptions, type SecurityOptions, type TlsOptions } from './net/security.js'
 
 export interface StrandOptions {
   /** Bootstrap brokers, 'host:port' each; the rest of the cluster is learnt from metadata. */
@@ -197,7 +197,7 @@ export type {
   TransactionStateName,
 } from './admin.js'
 export type { AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType, ScramUser } from './admin-security.js'
-export { AuthenticationError, type SaslMechanism, type SaslOptions, type TlsOptions } from './security.js'
+export { AuthenticationError, type SaslMechanism, type SaslOptions, type TlsOptions } from './net/security.js'
 export type { BrokerInfo, ClusterMetadata, PartitionInfo, RetryOptions, TopicInfo } from './cluster.js'
 export type {
   AutoOffsetReset,

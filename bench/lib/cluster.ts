@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Strand } from '../../client/index.js'
-import type { SecurityOptions } from '../../client/security.js'
-import { freePorts, launchBroker, quorumVoters, type LaunchedBroker } from '../../broker/launcher.js'
+import type { SecurityOptions } from '../../client/net/security.js'
+import { freePorts, launchBroker, quorumVoters, type LaunchedBroker } from '../../broker/local/launcher.js'
 
 /** All brokers must be registered and unfenced by then, or the start fails. */
 const CLUSTER_READY_TIMEOUT_MS = 60_000

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import type { SecurityOptions } from '../../client/security.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import { generateCa, generateLeafCert } from '../../broker/security/x509.js'
 import type { Goal, Row } from './report.js'
 

@@ -1,7 +1,7 @@
 // The brokers a benchmark runs against: a fresh local cluster it starts (and whose processes it
 // can measure), or a running cluster named by its bootstrap addresses, whose processes it cannot.
 
-import type { SecurityOptions } from '../../client/security.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import { BenchCluster } from './cluster.js'
 import type { MetricsEndpoint } from './lag.js'
 import { progress } from './report.js'

@@ -9,11 +9,11 @@
 // broker may have been fenced meanwhile, its partitions given to others, and unfenced by the very
 // heartbeat that was answered, all of it committed before the answer but not yet replayed here.
 
-import type { SecurityOptions } from '../../client/security.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import type { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/net/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import type { BrokerLease } from './broker-lease.js'

@@ -3,8 +3,8 @@
 // ISR changes (AlterPartition). When leadership moves, the old connection is closed and the next
 // call connects to the new controller.
 
-import { Connection } from '../../client/connection.js'
-import type { SecurityOptions } from '../../client/security.js'
+import { Connection } from '../../client/net/connection.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import type { QuorumNode } from './quorum.js'
 
 /** Largest controller response: a few bytes per partition; the bound only guards against garbage. */

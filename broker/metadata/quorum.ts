@@ -14,8 +14,8 @@
 // loads into the image and the entries after it are replayed as they commit.
 
 import type { Logger } from 'pino'
-import { Connection } from '../../client/connection.js'
-import type { SecurityOptions } from '../../client/security.js'
+import { Connection } from '../../client/net/connection.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf, StrandProtocolError } from '../../client/protocol/errors.js'
 import type {

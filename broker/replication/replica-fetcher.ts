@@ -14,8 +14,8 @@
 // loop (#prepare) and not left behind a long poll (JOINING_WINDOW_MS).
 
 import type { Logger } from 'pino'
-import { Connection } from '../../client/connection.js'
-import type { SecurityOptions } from '../../client/security.js'
+import { Connection } from '../../client/net/connection.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf, nameOfCode } from '../../client/protocol/errors.js'
 import type { FetchRequest, FetchResponse } from '../../client/protocol/messages/fetch.js'

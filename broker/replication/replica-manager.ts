@@ -17,7 +17,7 @@
 // each append and read, since a lease ends at an instant and a sync comes when it comes. A lapse
 // and a return are heard here too (`#onLease`), to wake what waits and to say so in the log.
 
-import type { SecurityOptions } from '../../client/security.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs'
 import type { TlsOptions as ServerTlsOptions } from 'node:tls'
-import type { SecurityOptions } from '../../client/security.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import { ConfigError } from '../config-def.js'
 import type { BrokerConfig } from '../config.js'
 

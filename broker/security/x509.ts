@@ -20,7 +20,7 @@
 //     signatureAlgorithm      SEQUENCE { OID ecdsa-with-SHA256 }
 //     signatureValue          BIT STRING { DER ECDSA-Sig-Value over the tbsCertificate bytes }
 //
-// Only a caller setting up a local cluster (broker/local-cluster.ts) and tests call this.
+// Only a caller setting up a local cluster (broker/local/local-cluster.ts) and tests call this.
 
 import assert from 'node:assert/strict'
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto'

@@ -38,7 +38,7 @@ import { StrandProtocolError, errorCodeOf, toWireCode, type WireErrorName } from
 import type { InitProducerIdResponse } from '../../client/protocol/messages/producer-ids.js'
 import type { AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest } from '../../client/protocol/messages/transactions.js'
 import type { DescribedTransactionState, ListTransactionsResponse } from '../../client/protocol/messages/transaction-admin.js'
-import type { SecurityOptions } from '../../client/security.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import { groupPartition } from '../group/coordinator.js'
 import { appendCommitted, replayPartition } from '../internal-partition.js'
 import type { MetadataImage } from '../metadata/image.js'

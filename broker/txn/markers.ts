@@ -6,8 +6,8 @@
 // after a backoff, with the leaders the image then names, until every partition has its marker.
 
 import type { Logger } from 'pino'
-import { Connection } from '../../client/connection.js'
-import type { SecurityOptions } from '../../client/security.js'
+import { Connection } from '../../client/net/connection.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf, nameOfCode } from '../../client/protocol/errors.js'
 import type { MetadataImage } from '../metadata/image.js'

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import type { Strand } from '../index.js'
-import type { SaslOptions, TlsOptions } from '../security.js'
+import type { SaslOptions, TlsOptions } from '../net/security.js'
 
 /** A mistake in how the command was called: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {

@@ -13,7 +13,7 @@
 
 import { ApiKey, type ApiKeyValue, type ApiTypes } from '../protocol/apis.js'
 import type { Cluster } from '../cluster.js'
-import { Connection, type ConnectionOptions, type RequestOptions } from '../connection.js'
+import { Connection, type ConnectionOptions, type RequestOptions } from '../net/connection.js'
 import { ClosedError, ConnectionError, RequestTimeoutError, StrandProtocolError, wireError } from '../errors.js'
 
 /** FindCoordinator's key type for consumer groups. */

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { brokerNodeFlags } from '../../broker/launcher.js'
+import { brokerNodeFlags } from '../../broker/local/launcher.js'
 import { spawnBroker } from '../helpers/broker-process.js'
 
 /** The process's command line as the kernel has it (Linux), else what Node spawned. */

@@ -3,7 +3,7 @@
 // to a bound so the screen stays one screen.
 
 import t from 'tap'
-import { STATUS_PARTITIONS_LISTED_MAX, statusScreen, type ClusterView, type StatusMember } from '../../broker/local-cluster-status.js'
+import { STATUS_PARTITIONS_LISTED_MAX, statusScreen, type ClusterView, type StatusMember } from '../../broker/local/local-cluster-status.js'
 
 const members: StatusMember[] = [1, 2, 3].map((id) => ({ id, address: `127.0.0.1:${9091 + id}`, metrics: { host: '127.0.0.1', port: 9191 + id }, running: true }))
 

@@ -1,4 +1,4 @@
-// Version negotiation of client/connection.ts against a scripted broker that speaks the versions a
+// Version negotiation of client/net/connection.ts against a scripted broker that speaks the versions a
 // test gives it: an API the client speaks in one version is sent at it without asking; the first
 // request of a multi-version API (Produce) asks ApiVersions once for everything waiting, and goes
 // at the highest version both sides speak; a broker that shares no version gets nothing; the
@@ -6,7 +6,7 @@
 
 import net from 'node:net'
 import t from 'tap'
-import { Connection } from '../../client/connection.js'
+import { Connection } from '../../client/net/connection.js'
 import { ApiKey, decodeRequestBody, decodeRequestHeader, encodeResponse, type ApiVersionRange } from '../../client/protocol/apis.js'
 import { FrameDecoder } from '../../client/protocol/frame.js'
 import type { ProduceRequest } from '../../client/protocol/messages/produce.js'

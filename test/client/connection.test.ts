@@ -1,10 +1,10 @@
-// Request timeouts of client/connection.ts against a scripted broker: a TCP server that answers
+// Request timeouts of client/net/connection.ts against a scripted broker: a TCP server that answers
 // only the requests the test tells it to. One timer serves every request in flight, so these
 // check that each request is held to its own deadline, whichever order they come in.
 
 import net from 'node:net'
 import t from 'tap'
-import { Connection } from '../../client/connection.js'
+import { Connection } from '../../client/net/connection.js'
 import { ConnectionError, RequestTimeoutError } from '../../client/errors.js'
 import { ApiKey, decodeRequestHeader, encodeResponse } from '../../client/protocol/apis.js'
 import { FrameDecoder } from '../../client/protocol/frame.js'

@@ -4,7 +4,7 @@
 // A registration's Kafka listener port (v1) reaches every broker's image; a v0 one has none.
 
 import t from 'tap'
-import type { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/net/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import type { DescribeClusterResponse } from '../../client/protocol/messages/brokers.js'

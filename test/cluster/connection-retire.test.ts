@@ -2,7 +2,7 @@
 // error, never the non-retriable "closed" of a client shutting down.
 
 import t from 'tap'
-import { Connection } from '../../client/connection.js'
+import { Connection } from '../../client/net/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { spawnBroker } from '../helpers/broker-process.js'
 

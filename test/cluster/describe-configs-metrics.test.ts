@@ -4,7 +4,7 @@
 // and ListOffsets up to the log end (Kafka's debugging replica id) while a follower lags.
 
 import t from 'tap'
-import { Connection } from '../../client/connection.js'
+import { Connection } from '../../client/net/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import { parseExposition, sampleValue } from '../../client/cli/prometheus.js'

@@ -4,7 +4,7 @@
 // and after a restart the coordinator rebuilds committed offsets and the group from the log.
 
 import t from 'tap'
-import type { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/net/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import { spawnBroker, stopBroker } from '../helpers/broker-process.js'

@@ -4,7 +4,7 @@
 // producers, stale epochs and multi-batch requests are refused with their error codes.
 
 import t from 'tap'
-import type { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/net/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import { encodeBatch } from '../../client/protocol/records.js'

@@ -8,7 +8,7 @@
 // epoch, and -1 or Produce v0 (clients that predate the check), are served.
 
 import t from 'tap'
-import type { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/net/connection.js'
 import type { Consumer, Producer } from '../../client/index.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'

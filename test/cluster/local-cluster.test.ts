@@ -14,7 +14,7 @@ import { tempDir, type Teardown } from '../helpers/broker-process.js'
 import { freePorts, quorumVoters } from '../helpers/ports.js'
 import { waitFor } from '../helpers/wait.js'
 
-const LAUNCHER = path.join(import.meta.dirname, '../../broker/local-cluster.ts')
+const LAUNCHER = path.join(import.meta.dirname, '../../broker/local/local-cluster.ts')
 
 interface Launch {
   child: ChildProcess

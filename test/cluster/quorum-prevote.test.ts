@@ -4,7 +4,7 @@
 // from DescribeQuorum, asked of that voter.
 
 import t from 'tap'
-import type { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/net/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import type { DescribeQuorumResponse } from '../../client/protocol/messages/quorum.js'
 import { TestCluster } from '../helpers/cluster.js'

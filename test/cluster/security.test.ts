@@ -11,7 +11,7 @@
 // full restart.
 
 import t from 'tap'
-import { Connection } from '../../client/connection.js'
+import { Connection } from '../../client/net/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import { AuthenticationError, StrandError, type SaslOptions, type Strand, type TlsOptions } from '../../client/index.js'

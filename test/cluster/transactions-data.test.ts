@@ -7,7 +7,7 @@
 // same state as a follower) answers the same.
 
 import t from 'tap'
-import type { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/net/connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import { encodeBatch } from '../../client/protocol/records.js'

@@ -15,7 +15,7 @@
 
 import { ApiKey, decodeResponse, encodeRequest, type ApiKeyValue, type ApiTypes } from '../../client/protocol/apis.js'
 import { encodePlain, PLAIN, ScramClient } from '../../client/protocol/scram.js'
-import type { SaslMechanism } from '../../client/security.js'
+import type { SaslMechanism } from '../../client/net/security.js'
 import type { Rng } from '../helpers/random.js'
 import { PRE_AUTH_FRAME_BYTES_MAX } from '../../broker/security/session.js'
 import { PRE_AUTH_API_KEYS, ShadowFraming } from './guard.js'

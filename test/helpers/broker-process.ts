@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { ChildProcess } from 'node:child_process'
-import { launchBroker, type LaunchedBroker } from '../../broker/launcher.js'
+import { launchBroker, type LaunchedBroker } from '../../broker/local/launcher.js'
 
 const live = new Set<ChildProcess>()
 process.on('exit', () => {

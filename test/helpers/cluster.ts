@@ -8,7 +8,7 @@
 
 import { Strand, type SaslOptions, type TlsOptions } from '../../client/index.js'
 import { secureSettings, securityFromEnv } from './secure.js'
-import { Connection } from '../../client/connection.js'
+import { Connection } from '../../client/net/connection.js'
 import { rawConnection } from './connection.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import type { PartitionInfo } from '../../client/cluster.js'

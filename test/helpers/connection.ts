@@ -1,8 +1,8 @@
 // A raw protocol connection to one broker for tests that call broker-to-broker or admin APIs
 // directly (DescribeQuorum, DescribeCluster, Vote, ...), closed at teardown.
 
-import { Connection } from '../../client/connection.js'
-import type { SecurityOptions } from '../../client/security.js'
+import { Connection } from '../../client/net/connection.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 import type { Teardown } from './broker-process.js'
 
 export interface RawConnectionOptions {

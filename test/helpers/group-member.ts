@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Teardown } from './broker-process.js'
-import { onLines } from '../../broker/launcher.js'
+import { onLines } from '../../broker/local/launcher.js'
 
 export interface GroupMemberOptions {
   brokers: string[]

@@ -4,7 +4,7 @@
 
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/net/connection.js'
 import type { Strand } from '../../client/index.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import type { IsolationLevel } from '../../client/consumer.js'

@@ -15,7 +15,7 @@
 // test/cluster/partitions.test.ts runs a short form of two as part of `npm test`.
 
 import { setTimeout as delay } from 'node:timers/promises'
-import type { Connection } from '../../client/connection.js'
+import type { Connection } from '../../client/net/connection.js'
 import type { Strand } from '../../client/index.js'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { decodeBatches, encodeBatch } from '../../client/protocol/records.js'

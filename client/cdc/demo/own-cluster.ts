@@ -1,5 +1,5 @@
 // The demo's `--self-contained` cluster: three brokers in a temp dir, on ports the OS picks. It
-// runs `broker/local-cluster.ts` (what `npm start` runs) as a child process with generated config
+// runs `broker/local/local-cluster.ts` (what `npm start` runs) as a child process with generated config
 // files, rather than importing the broker: client/ never imports broker/, and this way the demo
 // uses the cluster exactly as a user would. stop() is Ctrl-C for it: every broker stops cleanly.
 
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { followLines } from './lines.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
-const LOCAL_CLUSTER = path.join(ROOT, 'broker', 'local-cluster.ts')
+const LOCAL_CLUSTER = path.join(ROOT, 'broker', 'local', 'local-cluster.ts')
 /** local-cluster gives up after 60 s; a little more here, so its own message is what we report. */
 const READY_TIMEOUT_MS = 70_000
 /** Above local-cluster's stop of each broker (15 s to SIGKILL). */

@@ -9,9 +9,9 @@
 // unknown CA, a certificate the broker refused) is an AuthenticationError, not retriable either.
 
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls'
-import { ApiKey, type ApiKeyValue, type ApiTypes } from './protocol/apis.js'
-import { errorFromCode, StrandError, StrandProtocolError } from './protocol/errors.js'
-import { encodePlain, PLAIN, SaslError, SCRAM_SHA_256, ScramClient } from './protocol/scram.js'
+import { ApiKey, type ApiKeyValue, type ApiTypes } from '../protocol/apis.js'
+import { errorFromCode, StrandError, StrandProtocolError } from '../protocol/errors.js'
+import { encodePlain, PLAIN, SaslError, SCRAM_SHA_256, ScramClient } from '../protocol/scram.js'
 
 export type SaslMechanism = typeof PLAIN | typeof SCRAM_SHA_256
 export const SASL_MECHANISMS: readonly SaslMechanism[] = [PLAIN, SCRAM_SHA_256]

@@ -1,7 +1,7 @@
 // `npm start`: the local three-broker cluster. Starts the brokers of config/broker-1.json ..
 // broker-3.json as child processes (each broker's log goes to <data dir>/broker-N.log), waits
 // until the quorum has a controller and every broker is registered, prints the bootstrap address,
-// then prints the cluster's status (broker/local-cluster-status.ts: controller, brokers with their
+// then prints the cluster's status (broker/local/local-cluster-status.ts: controller, brokers with their
 // metrics endpoints, topics, under-replicated and offline partitions) whenever it changes. Ctrl-C
 // stops every broker cleanly.
 //
@@ -13,16 +13,16 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, type WriteStream
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { Connection } from '../client/connection.js'
-import { ApiKey } from '../client/protocol/apis.js'
-import { loadBrokerConfig } from './config.js'
-import { ConfigError } from './config-def.js'
+import { Connection } from '../../client/net/connection.js'
+import { ApiKey } from '../../client/protocol/apis.js'
+import { loadBrokerConfig } from '../config.js'
+import { ConfigError } from '../config-def.js'
 import { launchBroker, type LaunchedBroker } from './launcher.js'
 import { statusScreen, type ClusterView } from './local-cluster-status.js'
 import { ADMIN_USER, ensureAdmin, prepareLocalSecurity, type LocalSecurity } from './local-cluster-secure.js'
-import type { SecurityOptions } from '../client/security.js'
+import type { SecurityOptions } from '../../client/net/security.js'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The cluster must be ready by then, or the start is reported as failed. */
 const READY_TIMEOUT_MS = 60_000
 /** How often the status is polled; it is printed only when it changes. */

@@ -1,4 +1,4 @@
-// The status screen `npm start` prints (broker/local-cluster.ts) whenever the cluster changes:
+// The status screen `npm start` prints (broker/local/local-cluster.ts) whenever the cluster changes:
 // the controller, each broker with its state and metrics endpoint, the topic count, and the
 // partitions that are under-replicated (ISR smaller than the replica set) or offline (no leader).
 // Pure: it renders what DescribeCluster and Metadata said, so it is tested without processes.
@@ -9,8 +9,8 @@
 //     broker 3  127.0.0.1:9094  up      metrics http://127.0.0.1:9194/metrics
 //     under-replicated: orders-0 (ISR 1,3 of 1,2,3)
 
-import type { DescribeClusterResponse } from '../client/protocol/messages/brokers.js'
-import type { MetadataResponse } from '../client/protocol/messages/metadata.js'
+import type { DescribeClusterResponse } from '../../client/protocol/messages/brokers.js'
+import type { MetadataResponse } from '../../client/protocol/messages/metadata.js'
 
 /**
  * Partitions named per list (under-replicated, offline) before "and N more": the status must

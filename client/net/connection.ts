@@ -25,11 +25,11 @@
 
 import net from 'node:net'
 import tls from 'node:tls'
-import { ApiKey, apiName, decodeResponse, encodeRequestChunks, versionRange, type ApiKeyValue, type ApiTypes, type FrameChunks } from './protocol/apis.js'
-import { errorFromCode, StrandProtocolError } from './protocol/errors.js'
-import type { ApiVersionsResponse } from './protocol/messages/api-versions.js'
-import { FrameDecoder, FrameReader } from './protocol/frame.js'
-import { ClosedError, ConnectionError, ConnectTimeoutError, RequestTimeoutError, StrandError } from './errors.js'
+import { ApiKey, apiName, decodeResponse, encodeRequestChunks, versionRange, type ApiKeyValue, type ApiTypes, type FrameChunks } from '../protocol/apis.js'
+import { errorFromCode, StrandError, StrandProtocolError } from '../protocol/errors.js'
+import type { ApiVersionsResponse } from '../protocol/messages/api-versions.js'
+import { FrameDecoder, FrameReader } from '../protocol/frame.js'
+import { ClosedError, ConnectionError, ConnectTimeoutError, RequestTimeoutError } from './errors.js'
 import { authenticate, AuthenticationError, isPermanentTlsError, tlsConnectOptions, type RoundTrip, type SecurityOptions } from './security.js'
 
 /** The SASL exchange's APIs (SaslHandshake, SaslAuthenticate) have one version each. */

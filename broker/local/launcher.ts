@@ -8,7 +8,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const MAIN = path.join(ROOT, 'broker', 'main.ts')
 /** A broker that has not logged "listening" by then is reported as failed to start. */
 export const BROKER_START_TIMEOUT_MS = 30_000
