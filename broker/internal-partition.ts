@@ -10,7 +10,7 @@
 // Only the coordinators call this, for partitions of their own internal topic.
 
 import type avro from 'avsc'
-import { CONTROL_TYPE, decodeBatches, encodeBatch } from '../client/protocol/records.js'
+import { CONTROL_TYPE, decodeBatches, encodeBatch, isControlBatch, isTransactionalBatch } from '../client/protocol/records.js'
 import type { Partition } from './replication/partition.js'
 import type { ReplicaManager } from './replication/replica-manager.js'
 
@@ -50,15 +50,15 @@ export async function replayPartition(partition: Partition, visit: (key: Buffer 
   while (offset < end) {
     const { records, nextOffset } = await partition.log.read(offset, REPLAY_CHUNK_BYTES, { maxOffset: end })
     for (const batch of decodeBatches(records).batches) {
-      const { producerId, attributes } = batch.header
-      if ((attributes & CONTROL_ATTRIBUTE) !== 0) {
+      const { producerId } = batch.header
+      if (isControlBatch(batch.header)) {
         // The control record's key: version int16, then type int16 (0 abort, 1 commit).
         const key = batch.records[0]?.key
         const type = key !== null && key !== undefined && key.length >= 4 ? key.readInt16BE(2) : -1
         if (type === CONTROL_TYPE.commit || type === CONTROL_TYPE.abort) options.onMarker?.({ producerId, commit: type === CONTROL_TYPE.commit })
         continue
       }
-      const info: ReplayedBatch = { producerId, transactional: (attributes & TRANSACTIONAL_ATTRIBUTE) !== 0 }
+      const info: ReplayedBatch = { producerId, transactional: isTransactionalBatch(batch.header) }
       for (const r of batch.records) visit(r.key, r.value, info)
     }
     if (nextOffset <= offset) break
@@ -66,11 +66,6 @@ export async function replayPartition(partition: Partition, visit: (key: Buffer 
   }
   return end
 }
-
-/** Record batch attributes bit 5: a control batch. */
-const CONTROL_ATTRIBUTE = 0x20
-/** Record batch attributes bit 4: a transactional batch. */
-const TRANSACTIONAL_ATTRIBUTE = 0x10
 
 /** The transactional producer an internal append is written for (TxnOffsetCommit). */
 export interface AppendProducer {

@@ -53,7 +53,7 @@ import { ApiKey } from './protocol/apis.js'
 import { abortedTransactionsOf, type FetchAbortedTransactions, type FetchRequest, type FetchResponse } from './protocol/messages/fetch.js'
 import type { ListOffsetsResponse } from './protocol/messages/list-offsets.js'
 import type { OffsetsForLeaderEpochRequest, OffsetsForLeaderEpochResponse } from './protocol/messages/replication.js'
-import { BATCH_BYTES_MAX, decodeBatches, nextOffsetOf, type DecodedBatch, type RecordHeader } from './protocol/records.js'
+import { BATCH_BYTES_MAX, decodeBatches, isControlBatch, isTransactionalBatch, nextOffsetOf, type DecodedBatch, type RecordHeader } from './protocol/records.js'
 import { unpinned } from './protocol/primitives.js'
 import { backoffMs, needsMetadataRefresh, type Cluster } from './cluster.js'
 import { ClosedError, errorFromCode, IllegalStateError, InvalidArgumentError, isRetriable, LogTruncationError, RecordTooLargeError, StrandProtocolError } from './errors.js'
@@ -221,9 +221,6 @@ const DEFAULTS = {
 /** ListOffsets' special timestamps. */
 const LATEST_TIMESTAMP = -1n
 const EARLIEST_TIMESTAMP = -2n
-/** Attribute bit of control batches (transaction markers): never handed to users. */
-const CONTROL_ATTRIBUTE = 0x20
-const TRANSACTIONAL_ATTRIBUTE = 0x10
 
 /** A control batch whose record is an abort marker (key: version int16, type int16 0). */
 function isAbortMarker(b: DecodedBatch): boolean {
@@ -333,11 +330,11 @@ export function messagesFrom(batches: readonly DecodedBatch[], fetchOffset: bigi
       const lastOffset = b.header.baseOffset + BigInt(b.header.lastOffsetDelta)
       while (next < pending.length && pending[next]!.firstOffset <= lastOffset) abortedProducers.add(pending[next++]!.producerId)
     }
-    if ((b.header.attributes & CONTROL_ATTRIBUTE) !== 0) {
+    if (isControlBatch(b.header)) {
       if (abortedProducers.has(b.header.producerId) && isAbortMarker(b)) abortedProducers.delete(b.header.producerId)
       continue
     }
-    if ((b.header.attributes & TRANSACTIONAL_ATTRIBUTE) !== 0 && abortedProducers.has(b.header.producerId)) continue
+    if (isTransactionalBatch(b.header) && abortedProducers.has(b.header.producerId)) continue
     for (const r of b.records) {
       if (r.offset >= fetchOffset) out.push({ key: r.key, value: r.value, offset: r.offset, timestamp: r.timestamp, headers: r.headers })
     }

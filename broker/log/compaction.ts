@@ -29,7 +29,7 @@
 
 import type { Logger } from 'pino'
 import { StrandError, StrandProtocolError } from '../../client/protocol/errors.js'
-import { batchSizeAt, decodeBatch, encodeBatch, readBatchHeader, verifyBatch, type BatchHeader, type DecodedRecord } from '../../client/protocol/records.js'
+import { batchSizeAt, decodeBatch, encodeBatch, isControlBatch, isTransactionalBatch, readBatchHeader, verifyBatch, type BatchHeader, type DecodedRecord } from '../../client/protocol/records.js'
 import { fsyncDir } from './checkpoint.js'
 import type { LogConfig } from './config.js'
 import type { Log } from './log.js'
@@ -51,9 +51,6 @@ export const OFFSET_MAP_ENTRY_OVERHEAD_BYTES = 80
  * this is one: positions in the offset index are 32-bit and segment.bytes is at most 2^31 - 1.
  */
 const CLEANED_SEGMENT_BYTES_MAX = 2 ** 31 - 1
-/** Attribute bits of the batch header (records.ts keeps its masks private). */
-const ATTR_TRANSACTIONAL = 0x10
-const ATTR_CONTROL = 0x20
 /** Producer sequences wrap at int32, as Kafka's. */
 const SEQUENCE_MODULUS = 2 ** 31
 
@@ -280,7 +277,7 @@ function lastOffsetOf(h: BatchHeader): bigint {
 
 /** Whether the batch belongs to a transaction that was aborted (its producer's aborted range covers it). */
 function inAbortedTxn(h: BatchHeader, aborted: readonly AbortedTxn[]): boolean {
-  if ((h.attributes & ATTR_TRANSACTIONAL) === 0 || aborted.length === 0) return false
+  if (!isTransactionalBatch(h) || aborted.length === 0) return false
   for (const a of aborted) if (a.producerId === h.producerId && a.firstOffset <= h.baseOffset && h.baseOffset <= a.lastOffset) return true
   return false
 }
@@ -307,7 +304,7 @@ async function buildOffsetMap(segments: readonly Segment[], range: CleanableRang
       const last = lastOffsetOf(b.header)
       if (last < from) continue
       if (last >= to) return { latest, endOffset: mappedEnd }
-      if ((b.header.attributes & ATTR_CONTROL) === 0 && !inAbortedTxn(b.header, aborted)) {
+      if (!isControlBatch(b.header) && !inAbortedTxn(b.header, aborted)) {
         const keys = decodeBatch(b.buf, b.pos).records.filter((r) => r.key !== null && r.offset >= from)
         const added = keys.reduce((n, r) => n + (latest.has(r.key!.toString('latin1')) ? 0 : r.key!.length + OFFSET_MAP_ENTRY_OVERHEAD_BYTES), 0)
         // Always at least one batch, so every pass makes progress.
@@ -364,7 +361,7 @@ interface RecordFilter {
 /** The batches that replace `b` in the cleaned segment (it itself, none, or its runs of survivors). */
 function filterBatch(b: RawBatch, filter: RecordFilter, result: CleanResult): { batches: Buffer[]; removed: number } {
   const raw = b.buf.subarray(b.pos, b.pos + b.sizeBytes)
-  if ((b.header.attributes & ATTR_CONTROL) !== 0) {
+  if (isControlBatch(b.header)) {
     verifyBatch(raw)
     return { batches: [raw], removed: 0 }
   }
@@ -418,7 +415,7 @@ function encodeRun(header: BatchHeader, run: readonly DecodedRecord[]): Buffer {
       producerId: header.producerId,
       producerEpoch: header.producerEpoch,
       baseSequence: header.baseSequence < 0 ? -1 : (header.baseSequence + delta) % SEQUENCE_MODULUS,
-      transactional: (header.attributes & ATTR_TRANSACTIONAL) !== 0,
+      transactional: isTransactionalBatch(header),
     },
   )
   verifyBatch(buf) // checked before it is written, as every batch the log stores

@@ -13,6 +13,7 @@
 // moves no high watermark and serves no consumer, though the image still names it. Followers'
 // fetches are still answered; see `read`.
 
+import assert from 'node:assert/strict'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
 import { batchSizeAt, CONTROL_TYPE, controlTypeAt, coordinatorEpochAt, encodeTxnMarker, isControlBatch, isTransactionalBatch, readBatchHeader, validateBatchRecords, validateBatchRecordsAsync, verifyBatches, type BatchHeader, type BatchSpan } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
@@ -295,6 +296,10 @@ export class Partition {
    * and every follower starts unknown; an ISR member gets a full lag time from now to show up.
    */
   async becomeLeader(state: PartitionState, now: number): Promise<void> {
+    // Invariants of the controller's decisions (KRaft's too): a leader is in its own ISR, and a
+    // partition's leader epoch never goes back.
+    assert.ok(state.leader === this.#nodeId && state.isr.includes(this.#nodeId), `broker ${this.#nodeId} leads ${this.topic}-${this.index} only from inside its ISR [${state.isr.join(', ')}]`)
+    assert.ok(state.leaderEpoch >= this.#state.leaderEpoch, `leader epoch of ${this.topic}-${this.index} goes back from ${this.#state.leaderEpoch} to ${state.leaderEpoch}`)
     const newEpoch = this.#role !== 'leader' || state.leaderEpoch !== this.#state.leaderEpoch
     if (state.partitionEpoch !== this.#state.partitionEpoch) this.pendingIsr = null
     this.#state = state
@@ -316,6 +321,7 @@ export class Partition {
 
   /** Follows `state.leader` (or nobody when it is -1). Waiting acks=all produces fail: another broker leads now. */
   becomeFollower(state: PartitionState): void {
+    assert.ok(state.leaderEpoch >= this.#state.leaderEpoch, `leader epoch of ${this.topic}-${this.index} goes back from ${this.#state.leaderEpoch} to ${state.leaderEpoch}`)
     this.#state = state
     this.#role = 'follower'
     this.followers.clear()
@@ -691,6 +697,7 @@ export class Partition {
     // rather than through `effectiveIsr`, which builds a set and an array each time.
     if (next !== null && this.pendingIsr !== null) next = this.#smallestLogEndOffset(this.pendingIsr, next)
     if (next === null || next <= this.#highWatermark) return false
+    assert.ok(next <= this.log.durableEndOffset, 'the high watermark stays within what this leader has (fsynced, under fsync: always)')
     this.#highWatermark = next
     this.#completeAckWaiters()
     return true

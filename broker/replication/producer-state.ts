@@ -14,13 +14,11 @@
 // read_committed consumer reads nothing at or past it until the transaction is decided.
 
 import { StrandProtocolError } from '../../client/protocol/errors.js'
-import type { BatchHeader } from '../../client/protocol/records.js'
+import { isTransactionalBatch, type BatchHeader } from '../../client/protocol/records.js'
 
 /** Batches remembered per producer: a producer has at most this many in flight per partition. */
 export const PRODUCER_BATCHES_KEPT = 5
 const SEQUENCE_MAX = 2 ** 31 - 1
-/** The batch attributes' transactional bit (records.ts). */
-const ATTR_TRANSACTIONAL_BIT = 0x10
 
 export interface ProducerBatch {
   firstSeq: number
@@ -162,7 +160,7 @@ export class ProducerStateManager {
       e = { epoch: h.producerEpoch, batches: [], coordinatorEpoch: e?.coordinatorEpoch ?? -1 }
       this.#producers.set(h.producerId, e)
     }
-    if (h.attributes !== undefined && (h.attributes & ATTR_TRANSACTIONAL_BIT) !== 0 && !this.#openTxns.has(h.producerId)) {
+    if (h.attributes !== undefined && isTransactionalBatch({ attributes: h.attributes }) && !this.#openTxns.has(h.producerId)) {
       this.#openTxns.set(h.producerId, baseOffset)
       if (this.#firstUnstableOffset === null || baseOffset < this.#firstUnstableOffset) this.#firstUnstableOffset = baseOffset
     }

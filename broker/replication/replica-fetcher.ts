@@ -352,6 +352,8 @@ export class ReplicaFetcher {
     if (plan === null) return false
     const joining = this.#options.clock() - this.#lastJoinMs < JOINING_WINDOW_MS
     const waitMaxMs = joining ? Math.min(JOINING_WAIT_MS, this.#options.waitMaxMs) : this.#options.waitMaxMs
+    // Every append of the last round has settled (below), fsync included under fsync: always,
+    // so the log end named here is durable on this follower: what the leader counts toward acks=all.
     for (const e of plan.entries) {
       e.request.fetchOffset = e.f.partition.logEndOffset
       e.request.logStartOffset = e.f.partition.logStartOffset

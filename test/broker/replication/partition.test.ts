@@ -92,6 +92,19 @@ t.test('with fsync: always the leader counts toward its high watermark only what
   t.equal(p.highWatermark, 5n)
 })
 
+t.test('role changes hold the controller\'s invariants: a leader is in its ISR, and the leader epoch never goes back', async (t) => {
+  const clock = new ManualClock()
+  const p = await partitionIn(t, { leader: 2, leaderEpoch: 3, partitionEpoch: 0, replicas: [1, 2, 3], isr: [1, 2, 3] }, clock)
+  p.becomeFollower(p.state)
+  await t.rejects(p.becomeLeader({ ...p.state, leader: ME, leaderEpoch: 4, isr: [2, 3] }, clock.now()), /only from inside its ISR/)
+  await t.rejects(p.becomeLeader({ ...p.state, leader: ME, leaderEpoch: 2 }, clock.now()), /goes back from 3 to 2/)
+  t.throws(() => p.becomeFollower({ ...p.state, leaderEpoch: 1 }), /goes back from 3 to 1/)
+  t.equal(p.isLeader, false, 'refused changes change nothing')
+  await p.becomeLeader({ ...p.state, leader: ME, leaderEpoch: 4 }, clock.now())
+  t.equal(p.isLeader, true)
+  t.equal(p.leaderEpoch, 4)
+})
+
 t.test('a follower fetch reports its lag: records behind, and ms since each append it now has', async (t) => {
   const clock = new ManualClock()
   const p = await partitionIn(t, { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2], isr: [1, 2] }, clock)
