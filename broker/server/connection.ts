@@ -53,8 +53,21 @@ export interface ConnectionOptions {
   idleTimeoutMs: number
   /** A frame whose first byte has arrived must be complete within this long. */
   requestReadTimeoutMs: number
+  /** The read deadline's timer; Node's own unless a test drives time itself. */
+  timers?: DeadlineTimers
   logger: Logger
   onClose: () => void
+}
+
+/** setTimeout and clearTimeout, as the read deadline uses them. */
+export interface DeadlineTimers {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+const NODE_TIMERS: DeadlineTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout | undefined),
 }
 
 export class Connection {
@@ -65,8 +78,9 @@ export class Connection {
   readonly #inflightRequestsMax: number
   readonly #requestReadTimeoutMs: number
   readonly #logger: Logger
+  readonly #timers: DeadlineTimers
   /** Fires when the frame being received has taken longer than requestReadTimeoutMs; unset between frames. */
-  #readDeadline: NodeJS.Timeout | undefined
+  #readDeadline: unknown
   /** Requests received and not yet answered, in arrival order. */
   readonly #pending: Slot[] = []
   /**
@@ -92,6 +106,7 @@ export class Connection {
     this.#handle = options.handle
     this.#inflightRequestsMax = options.inflightRequestsMax
     this.#requestReadTimeoutMs = options.requestReadTimeoutMs
+    this.#timers = options.timers ?? NODE_TIMERS
     this.#logger = options.logger
     const socket = options.socket
     socket.setNoDelay(true)
@@ -107,7 +122,7 @@ export class Connection {
     socket.on('error', (err) => this.#logger.debug({ err }, 'connection error'))
     socket.on('close', () => {
       this.#closed = true
-      clearTimeout(this.#readDeadline)
+      this.#timers.clearTimeout(this.#readDeadline)
       this.#notifyDrained()
       options.onClose()
     })
@@ -147,7 +162,7 @@ export class Connection {
    */
   #trackReadDeadline(completedFrames: boolean): void {
     if (!this.#decoder.hasPartialFrame) {
-      clearTimeout(this.#readDeadline)
+      this.#timers.clearTimeout(this.#readDeadline)
       this.#readDeadline = undefined
     } else if (completedFrames || this.#readDeadline === undefined) {
       this.#armReadDeadline()
@@ -155,8 +170,8 @@ export class Connection {
   }
 
   #armReadDeadline(): void {
-    clearTimeout(this.#readDeadline)
-    this.#readDeadline = setTimeout(() => this.#onReadDeadline(), this.#requestReadTimeoutMs)
+    this.#timers.clearTimeout(this.#readDeadline)
+    this.#readDeadline = this.#timers.setTimeout(() => this.#onReadDeadline(), this.#requestReadTimeoutMs)
   }
 
   #onReadDeadline(): void {
@@ -235,7 +250,7 @@ export class Connection {
     else if (!shouldPause && this.#socket.isPaused()) {
       this.#socket.resume()
       // The period runs while the broker reads: a frame held back by backpressure starts afresh.
-      this.#readDeadline?.refresh()
+      if (this.#readDeadline !== undefined) this.#armReadDeadline()
     }
   }
 

@@ -6,7 +6,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import type { Logger } from 'pino'
 import { newSession, PRE_AUTH_FRAME_BYTES_MAX } from '../security/session.js'
-import { Connection, type FrameHandler, type FrameSource } from './connection.js'
+import { Connection, type DeadlineTimers, type FrameHandler, type FrameSource } from './connection.js'
 
 export interface ServerOptions {
   host: string
@@ -15,6 +15,8 @@ export interface ServerOptions {
   inflightRequestsMax: number
   idleTimeoutMs: number
   requestReadTimeoutMs: number
+  /** The request read deadline's timers (tests drive them); Node's own when absent. */
+  timers?: DeadlineTimers
   logger: Logger
   /** Largest request frame (max.request.bytes); PRE_AUTH_FRAME_BYTES_MAX until SASL completes. */
   frameBytesMax: number
@@ -95,6 +97,7 @@ export class Server {
       inflightRequestsMax: this.#options.inflightRequestsMax,
       idleTimeoutMs: this.#options.idleTimeoutMs,
       requestReadTimeoutMs: this.#options.requestReadTimeoutMs,
+      ...(this.#options.timers === undefined ? {} : { timers: this.#options.timers }),
       logger: this.#logger,
       onClose: () => this.#connections.delete(connection),
     })

@@ -2,18 +2,22 @@
 // stub handler: a frame must arrive whole within request.read.timeout.ms of its first byte (a
 // client trickling bytes cannot hold a connection), time the broker spends not reading does not
 // count, and connections past max.connections are closed on arrival while closed ones free slots.
+// The deadline's timers are the test's (ManualTimers): time moves only when a test advances it,
+// and only once the server has read every byte sent so far, so each deadline is exact.
 
 import net from 'node:net'
 import { once } from 'node:events'
-import { setTimeout as delay } from 'node:timers/promises'
 import { pino } from 'pino'
 import t from 'tap'
 import { FrameDecoder } from '../../../client/protocol/frame.js'
 import { Server, type ServerOptions } from '../../../broker/server/server.js'
 import type { Teardown } from '../../helpers/broker-process.js'
+import { ManualTimers } from '../../helpers/timers.js'
 import { waitFor } from '../../helpers/wait.js'
 
 const READ_TIMEOUT_MS = 300
+/** What the warn line of a connection closed at its read deadline says. */
+const DEADLINE_LINE = 'request.read.timeout.ms'
 
 /** A frame whose body is `body`; the stub handler answers with the same bytes. */
 function frame(body: string): Buffer {
@@ -28,11 +32,22 @@ interface Started {
   server: Server
   port: number
   logs: Array<{ msg: string; remote?: string }>
+  timers: ManualTimers
+  /** Resolves once the server's decoders have been given `bytes` bytes in all. */
+  read(bytes: number): Promise<void>
+  /** Requests the handler has been called with. */
+  handled(): number
+  /** The read deadline closed a connection: its warn line is written before the close. */
+  deadlineFired(): boolean
 }
 
-async function start(t: Teardown, options: Partial<ServerOptions> & { handlerDelayMs?: number } = {}): Promise<Started> {
+async function start(t: Teardown, options: Partial<ServerOptions> & { handlerGate?: () => Promise<void>; frameBytesMax?: number } = {}): Promise<Started> {
   const logs: Array<{ msg: string; remote?: string }> = []
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) })
+  const timers = new ManualTimers()
+  let received = 0
+  let handled = 0
+  const { handlerGate, ...serverOptions } = options
   const server = new Server({
     host: '127.0.0.1',
     port: 0,
@@ -40,24 +55,45 @@ async function start(t: Teardown, options: Partial<ServerOptions> & { handlerDel
     inflightRequestsMax: 10,
     idleTimeoutMs: 60_000,
     requestReadTimeoutMs: READ_TIMEOUT_MS,
+    timers,
     logger,
     frameBytesMax: 1 << 20,
     tls: null,
     saslRequired: false,
     saslAuthenticationTimeoutMs: 10_000,
-    newDecoder: (frameBytesMax) => new FrameDecoder({ frameBytesMax }),
+    // The real decoder, watched: how many bytes the server has read is what a test waits for.
+    newDecoder: (frameBytesMax) => {
+      const decoder = new FrameDecoder({ frameBytesMax: options.frameBytesMax ?? frameBytesMax })
+      const push = decoder.push.bind(decoder)
+      decoder.push = (chunk: Buffer) => {
+        received += chunk.length
+        return push(chunk)
+      }
+      return decoder
+    },
     handle: async (body) => {
-      if (options.handlerDelayMs !== undefined) await delay(options.handlerDelayMs)
+      handled++
+      if (handlerGate !== undefined) await handlerGate()
       const out = Buffer.allocUnsafe(4 + body.length)
       out.writeInt32BE(body.length, 0)
       body.copy(out, 4)
       return out
     },
-    ...options,
+    ...serverOptions,
   })
   const { port } = await server.listen()
   t.teardown(() => server.close())
-  return { server, port, logs }
+  return {
+    server,
+    port,
+    logs,
+    timers,
+    read: async (bytes) => {
+      await waitFor(() => received >= bytes, { what: `the server to read ${bytes} bytes` })
+    },
+    handled: () => handled,
+    deadlineFired: () => logs.some((l) => l.msg.includes(DEADLINE_LINE)),
+  }
 }
 
 class Client {
@@ -79,61 +115,84 @@ class Client {
 }
 
 t.test('a frame trickled byte by byte is closed at the read deadline, with a warn line naming the peer', async (t) => {
-  const { port, logs } = await start(t)
-  const c = await new Client(port).connected()
+  const s = await start(t)
+  const c = await new Client(s.port).connected()
   const bytes = frame('x'.repeat(1000))
-  const started = performance.now()
-  for (let i = 0; i < bytes.length && !c.closed; i++) {
-    c.socket.write(bytes.subarray(i, i + 1))
-    await delay(20)
+  // One byte every 20 ms: 14 of them take 280 ms, within the deadline.
+  let sent = 0
+  for (; sent < 14; sent++) {
+    c.socket.write(bytes.subarray(sent, sent + 1))
+    await s.read(sent + 1)
+    s.timers.advance(20)
   }
-  const elapsedMs = performance.now() - started
-  t.ok(c.closed, 'the broker closed the trickling connection')
-  t.ok(elapsedMs >= READ_TIMEOUT_MS - 20 && elapsedMs < READ_TIMEOUT_MS * 4, `closed after ${Math.round(elapsedMs)} ms (deadline ${READ_TIMEOUT_MS} ms) although bytes kept coming`)
-  const warn = logs.find((l) => l.msg.includes('request.read.timeout.ms'))
+  t.notOk(s.deadlineFired(), `open ${s.timers.nowMs} ms after the frame's first byte`)
+  c.socket.write(bytes.subarray(sent, sent + 1))
+  await s.read(sent + 1)
+  s.timers.advance(20)
+  t.ok(s.deadlineFired(), `closed at ${s.timers.nowMs} ms (deadline ${READ_TIMEOUT_MS} ms) although bytes kept coming`)
+  await waitFor(() => c.closed, { what: 'the client to see the close' })
+  const warn = s.logs.find((l) => l.msg.includes(DEADLINE_LINE))
   t.equal(warn?.remote, '127.0.0.1', 'the warn line names the remote address')
 })
 
 t.test('the deadline runs per frame: many frames over a long time are fine, each sent in pieces in time', async (t) => {
-  const { port } = await start(t)
-  const c = await new Client(port).connected()
+  const s = await start(t)
+  const c = await new Client(s.port).connected()
+  let sent = 0
   for (let i = 0; i < 8; i++) {
     const bytes = frame(`request-${i}`)
     c.socket.write(bytes.subarray(0, 5))
-    await delay(READ_TIMEOUT_MS / 3)
+    await s.read((sent += 5))
+    s.timers.advance(READ_TIMEOUT_MS - 1)
     c.socket.write(bytes.subarray(5))
-    await delay(READ_TIMEOUT_MS / 3)
+    await s.read((sent += bytes.length - 5))
+    s.timers.advance(READ_TIMEOUT_MS - 1)
   }
   await waitFor(() => c.replies.length === 8, { what: 'eight replies' })
-  t.notOk(c.closed, `open after ${Math.round((8 * 2 * READ_TIMEOUT_MS) / 3)} ms: only a frame's own time counts`)
+  t.notOk(s.deadlineFired(), `open after ${s.timers.nowMs} ms: only a frame's own time counts`)
+  t.notOk(c.closed)
   t.same(c.replies, Array.from({ length: 8 }, (_, i) => `request-${i}`))
+  t.equal(s.timers.pending, 0, 'no deadline is armed between frames')
   c.socket.destroy()
 })
 
 t.test('a frame completing a chunk that starts the next gives the next its own full period', async (t) => {
-  const { port } = await start(t)
-  const c = await new Client(port).connected()
+  const s = await start(t)
+  const c = await new Client(s.port).connected()
   const first = frame('first')
   const second = frame('second')
   c.socket.write(first.subarray(0, 3))
-  await delay(READ_TIMEOUT_MS * 0.7)
+  await s.read(3)
+  s.timers.advance(READ_TIMEOUT_MS * 0.7)
   // Completes the first frame and starts the second in one write.
   c.socket.write(Buffer.concat([first.subarray(3), second.subarray(0, 3)]))
-  await delay(READ_TIMEOUT_MS * 0.7)
-  c.socket.write(second.subarray(3))
-  await waitFor(() => c.replies.length === 2, { what: 'two replies' })
-  t.notOk(c.closed)
-  c.socket.destroy()
+  await s.read(first.length + 3)
+  s.timers.advance(READ_TIMEOUT_MS * 0.7)
+  t.notOk(s.deadlineFired(), '1.4 deadlines after the first frame began, 0.7 after the second did')
+  s.timers.advance(READ_TIMEOUT_MS * 0.3)
+  t.ok(s.deadlineFired(), 'and the second is closed at its own deadline')
+  await waitFor(() => c.closed, { what: 'the close' })
+  t.same(c.replies, ['first'], 'the first frame was answered')
 })
 
 t.test('time the broker is not reading (backpressure) does not count against the client', async (t) => {
-  // One request in flight at a time, each taking longer than the deadline: the second frame's
-  // start arrives with the first, and waits unread-in-full while the broker has paused reading.
-  const { port } = await start(t, { inflightRequestsMax: 1, handlerDelayMs: READ_TIMEOUT_MS * 2 })
-  const c = await new Client(port).connected()
+  // One request in flight at a time, held by the handler past the deadline: the second frame's
+  // start arrives with the first, and waits while the broker has paused reading.
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const s = await start(t, { inflightRequestsMax: 1, handlerGate: () => gate })
+  const c = await new Client(s.port).connected()
+  const first = frame('first')
   const second = frame('second')
-  c.socket.write(Buffer.concat([frame('first'), second.subarray(0, 3)]))
-  await delay(READ_TIMEOUT_MS * 1.5)
+  c.socket.write(Buffer.concat([first, second.subarray(0, 3)]))
+  await s.read(first.length + 3)
+  await waitFor(() => s.handled() === 1, { what: 'the first request in the handler' })
+  s.timers.advance(READ_TIMEOUT_MS * 1.5)
+  t.notOk(s.deadlineFired(), 'the deadline passed while the broker was not reading: it waits')
+  release()
+  await waitFor(() => c.replies.length === 1, { what: 'the first reply' })
+  s.timers.advance(READ_TIMEOUT_MS - 1)
+  t.notOk(s.deadlineFired(), 'reading again, the frame gets a full period from then')
   c.socket.write(second.subarray(3))
   await waitFor(() => c.replies.length === 2, { what: 'two replies' })
   t.notOk(c.closed, 'still open')
@@ -141,18 +200,23 @@ t.test('time the broker is not reading (backpressure) does not count against the
 })
 
 t.test('a huge declared size, trickled, is closed at the deadline without the frame being allocated', async (t) => {
-  const { port } = await start(t, { newDecoder: () => new FrameDecoder({ frameBytesMax: 64 << 20 }) })
-  const c = await new Client(port).connected()
+  const s = await start(t, { frameBytesMax: 64 << 20 })
+  const c = await new Client(s.port).connected()
   const prefix = Buffer.alloc(4)
   prefix.writeInt32BE(64 << 20, 0)
   const before = process.memoryUsage().arrayBuffers
   c.socket.write(prefix)
-  for (let i = 0; i < 100 && !c.closed; i++) {
+  await s.read(4)
+  for (let i = 0; i < 100; i++) {
     c.socket.write(Buffer.from([i]))
-    await delay(10)
+    await s.read(5 + i)
+    s.timers.advance(2)
   }
   const grownBytes = process.memoryUsage().arrayBuffers - before
   t.ok(grownBytes < 8 << 20, `buffers grew ${grownBytes} bytes for a declared 64 MiB frame`)
+  t.notOk(s.deadlineFired())
+  s.timers.advance(READ_TIMEOUT_MS - 200)
+  t.ok(s.deadlineFired(), 'closed at the deadline')
   await waitFor(() => c.closed, { what: 'the deadline closes it' })
 })
 
