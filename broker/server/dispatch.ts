@@ -11,7 +11,7 @@
 // connection (as Kafka does: the client is not speaking the protocol it was told to). Then every
 // request passes its API's authorization gate (security/request-auth.ts) before its handler.
 
-import { ApiKey, apiName, decodeRequestBody, decodeRequestHeader, encodeResponse, encodeResponseChunks, supportedApis, type FrameChunks } from '../../client/protocol/apis.js'
+import { ApiKey, apiName, decodeRequestBody, decodeRequestHeader, encodeResponse, encodeResponseChunks, supportedApis, type ApiKeyValue, type ApiTypes, type FrameChunks } from '../../client/protocol/apis.js'
 import { errorCodeOf, StrandProtocolError } from '../../client/protocol/errors.js'
 import { gateRequest } from '../security/request-auth.js'
 import type { Session } from '../security/session.js'
@@ -74,101 +74,65 @@ export interface RequestInfo {
 /** APIs a session may send before it has authenticated. */
 const PRE_AUTH_APIS: ReadonlySet<number> = new Set([ApiKey.ApiVersions, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate])
 
-async function route(ctx: HandlerContext, apiKey: number, body: unknown, info: RequestInfo, session: Session): Promise<unknown> {
-  switch (apiKey) {
-    case ApiKey.ApiVersions:
-      return { errorCode: 0, apiKeys: supportedApis() }
-    case ApiKey.SaslHandshake:
-      return ctx.sasl.handshake(session, body as Parameters<SaslServerOf<typeof ctx>['handshake']>[1])
-    case ApiKey.SaslAuthenticate:
-      return ctx.sasl.authenticate(session, body as Parameters<SaslServerOf<typeof ctx>['authenticate']>[1])
-    case ApiKey.DescribeAcls:
-      return handleDescribeAcls(ctx, body as Parameters<typeof handleDescribeAcls>[1])
-    case ApiKey.CreateAcls:
-      return handleCreateAcls(ctx, body as Parameters<typeof handleCreateAcls>[1])
-    case ApiKey.DeleteAcls:
-      return handleDeleteAcls(ctx, body as Parameters<typeof handleDeleteAcls>[1])
-    case ApiKey.DescribeUserScramCredentials:
-      return handleDescribeUserScramCredentials(ctx, body as Parameters<typeof handleDescribeUserScramCredentials>[1])
-    case ApiKey.AlterUserScramCredentials:
-      return handleAlterUserScramCredentials(ctx, body as Parameters<typeof handleAlterUserScramCredentials>[1])
-    case ApiKey.Metadata:
-      return handleMetadata(ctx, body as Parameters<typeof handleMetadata>[1])
-    case ApiKey.CreateTopics:
-      return handleCreateTopics(ctx, body as Parameters<typeof handleCreateTopics>[1])
-    case ApiKey.DeleteTopics:
-      return handleDeleteTopics(ctx, body as Parameters<typeof handleDeleteTopics>[1])
-    case ApiKey.Produce:
-      return handleProduce(ctx, body as Parameters<typeof handleProduce>[1], session)
-    case ApiKey.Fetch:
-      return handleFetch(ctx, body as Parameters<typeof handleFetch>[1])
-    case ApiKey.ListOffsets:
-      return handleListOffsets(ctx, body as Parameters<typeof handleListOffsets>[1])
-    case ApiKey.Vote:
-      return handleVote(ctx, body as Parameters<typeof handleVote>[1])
-    case ApiKey.PreVote:
-      return handlePreVote(ctx, body as Parameters<typeof handlePreVote>[1])
-    case ApiKey.AppendEntries:
-      return handleAppendEntries(ctx, body as Parameters<typeof handleAppendEntries>[1])
-    case ApiKey.InstallSnapshot:
-      return handleInstallSnapshot(ctx, body as Parameters<typeof handleInstallSnapshot>[1])
-    case ApiKey.DescribeQuorum:
-      return handleDescribeQuorum(ctx)
-    case ApiKey.DescribeCluster:
-      return handleDescribeCluster(ctx)
-    case ApiKey.BrokerRegistration:
-      return handleBrokerRegistration(ctx, body as Parameters<typeof handleBrokerRegistration>[1])
-    case ApiKey.BrokerHeartbeat:
-      return handleBrokerHeartbeat(ctx, body as Parameters<typeof handleBrokerHeartbeat>[1])
-    case ApiKey.InitProducerId:
-      return handleInitProducerId(ctx, body as Parameters<typeof handleInitProducerId>[1])
-    case ApiKey.AddPartitionsToTxn:
-      return handleAddPartitionsToTxn(ctx, body as Parameters<typeof handleAddPartitionsToTxn>[1])
-    case ApiKey.EndTxn:
-      return handleEndTxn(ctx, body as Parameters<typeof handleEndTxn>[1])
-    case ApiKey.AddOffsetsToTxn:
-      return handleAddOffsetsToTxn(ctx, body as Parameters<typeof handleAddOffsetsToTxn>[1])
-    case ApiKey.TxnOffsetCommit:
-      return handleTxnOffsetCommit(ctx, body as Parameters<typeof handleTxnOffsetCommit>[1])
-    case ApiKey.ListTransactions:
-      return handleListTransactions(ctx, body as Parameters<typeof handleListTransactions>[1])
-    case ApiKey.DescribeTransactions:
-      return handleDescribeTransactions(ctx, body as Parameters<typeof handleDescribeTransactions>[1])
-    case ApiKey.AllocateProducerIds:
-      return handleAllocateProducerIds(ctx, body as Parameters<typeof handleAllocateProducerIds>[1])
-    case ApiKey.FindCoordinator:
-      return handleFindCoordinator(ctx, body as Parameters<typeof handleFindCoordinator>[1])
-    case ApiKey.JoinGroup:
-      return handleJoinGroup(ctx, body as Parameters<typeof handleJoinGroup>[1], info)
-    case ApiKey.SyncGroup:
-      return handleSyncGroup(ctx, body as Parameters<typeof handleSyncGroup>[1])
-    case ApiKey.Heartbeat:
-      return handleHeartbeat(ctx, body as Parameters<typeof handleHeartbeat>[1])
-    case ApiKey.LeaveGroup:
-      return handleLeaveGroup(ctx, body as Parameters<typeof handleLeaveGroup>[1])
-    case ApiKey.OffsetCommit:
-      return handleOffsetCommit(ctx, body as Parameters<typeof handleOffsetCommit>[1])
-    case ApiKey.OffsetFetch:
-      return handleOffsetFetch(ctx, body as Parameters<typeof handleOffsetFetch>[1])
-    case ApiKey.DescribeGroups:
-      return handleDescribeGroups(ctx, body as Parameters<typeof handleDescribeGroups>[1])
-    case ApiKey.ListGroups:
-      return handleListGroups(ctx, body as Parameters<typeof handleListGroups>[1])
-    case ApiKey.ControlledShutdown:
-      return handleControlledShutdown(ctx, body as Parameters<typeof handleControlledShutdown>[1])
-    case ApiKey.OffsetsForLeaderEpoch:
-      return handleOffsetsForLeaderEpoch(ctx, body as Parameters<typeof handleOffsetsForLeaderEpoch>[1])
-    case ApiKey.AlterPartition:
-      return handleAlterPartition(ctx, body as Parameters<typeof handleAlterPartition>[1])
-    case ApiKey.DescribeConfigs:
-      return handleDescribeConfigs(ctx, body as Parameters<typeof handleDescribeConfigs>[1])
-    case ApiKey.DescribeMetrics:
-      return handleDescribeMetrics(ctx)
-    case ApiKey.WriteTxnMarkers:
-      return handleWriteTxnMarkers(ctx, body as Parameters<typeof handleWriteTxnMarkers>[1])
-    default:
-      throw new StrandProtocolError('UNSUPPORTED_VERSION', `API key ${apiKey} has no handler.`)
-  }
+/** What serves one API: its decoded request, typed by the API's definition, to its response (null: none, acks=0). */
+type Handler<K extends ApiKeyValue> = (ctx: HandlerContext, body: ApiTypes[K]['request'], info: RequestInfo, session: Session) => ApiTypes[K]['response'] | null | Promise<ApiTypes[K]['response'] | null>
+
+/** The handler of every API the broker defines (client/protocol/apis.ts): one missing, or of the wrong request type, does not compile. */
+export type HandlerTable = { readonly [K in ApiKeyValue]: Handler<K> }
+
+export const HANDLERS: HandlerTable = {
+  [ApiKey.ApiVersions]: () => ({ errorCode: 0, apiKeys: supportedApis() }),
+  [ApiKey.SaslHandshake]: (ctx, body, _info, session) => ctx.sasl.handshake(session, body),
+  [ApiKey.SaslAuthenticate]: (ctx, body, _info, session) => ctx.sasl.authenticate(session, body),
+  [ApiKey.DescribeAcls]: (ctx, body) => handleDescribeAcls(ctx, body),
+  [ApiKey.CreateAcls]: (ctx, body) => handleCreateAcls(ctx, body),
+  [ApiKey.DeleteAcls]: (ctx, body) => handleDeleteAcls(ctx, body),
+  [ApiKey.DescribeUserScramCredentials]: (ctx, body) => handleDescribeUserScramCredentials(ctx, body),
+  [ApiKey.AlterUserScramCredentials]: (ctx, body) => handleAlterUserScramCredentials(ctx, body),
+  [ApiKey.Metadata]: (ctx, body) => handleMetadata(ctx, body),
+  [ApiKey.CreateTopics]: (ctx, body) => handleCreateTopics(ctx, body),
+  [ApiKey.DeleteTopics]: (ctx, body) => handleDeleteTopics(ctx, body),
+  [ApiKey.Produce]: (ctx, body, _info, session) => handleProduce(ctx, body, session),
+  [ApiKey.Fetch]: (ctx, body) => handleFetch(ctx, body),
+  [ApiKey.ListOffsets]: (ctx, body) => handleListOffsets(ctx, body),
+  [ApiKey.Vote]: (ctx, body) => handleVote(ctx, body),
+  [ApiKey.PreVote]: (ctx, body) => handlePreVote(ctx, body),
+  [ApiKey.AppendEntries]: (ctx, body) => handleAppendEntries(ctx, body),
+  [ApiKey.InstallSnapshot]: (ctx, body) => handleInstallSnapshot(ctx, body),
+  [ApiKey.DescribeQuorum]: (ctx) => handleDescribeQuorum(ctx),
+  [ApiKey.DescribeCluster]: (ctx) => handleDescribeCluster(ctx),
+  [ApiKey.BrokerRegistration]: (ctx, body) => handleBrokerRegistration(ctx, body),
+  [ApiKey.BrokerHeartbeat]: (ctx, body) => handleBrokerHeartbeat(ctx, body),
+  [ApiKey.InitProducerId]: (ctx, body) => handleInitProducerId(ctx, body),
+  [ApiKey.AddPartitionsToTxn]: (ctx, body) => handleAddPartitionsToTxn(ctx, body),
+  [ApiKey.EndTxn]: (ctx, body) => handleEndTxn(ctx, body),
+  [ApiKey.AddOffsetsToTxn]: (ctx, body) => handleAddOffsetsToTxn(ctx, body),
+  [ApiKey.TxnOffsetCommit]: (ctx, body) => handleTxnOffsetCommit(ctx, body),
+  [ApiKey.ListTransactions]: (ctx, body) => handleListTransactions(ctx, body),
+  [ApiKey.DescribeTransactions]: (ctx, body) => handleDescribeTransactions(ctx, body),
+  [ApiKey.AllocateProducerIds]: (ctx, body) => handleAllocateProducerIds(ctx, body),
+  [ApiKey.FindCoordinator]: (ctx, body) => handleFindCoordinator(ctx, body),
+  [ApiKey.JoinGroup]: (ctx, body, info) => handleJoinGroup(ctx, body, info),
+  [ApiKey.SyncGroup]: (ctx, body) => handleSyncGroup(ctx, body),
+  [ApiKey.Heartbeat]: (ctx, body) => handleHeartbeat(ctx, body),
+  [ApiKey.LeaveGroup]: (ctx, body) => handleLeaveGroup(ctx, body),
+  [ApiKey.OffsetCommit]: (ctx, body) => handleOffsetCommit(ctx, body),
+  [ApiKey.OffsetFetch]: (ctx, body) => handleOffsetFetch(ctx, body),
+  [ApiKey.DescribeGroups]: (ctx, body) => handleDescribeGroups(ctx, body),
+  [ApiKey.ListGroups]: (ctx, body) => handleListGroups(ctx, body),
+  [ApiKey.ControlledShutdown]: (ctx, body) => handleControlledShutdown(ctx, body),
+  [ApiKey.OffsetsForLeaderEpoch]: (ctx, body) => handleOffsetsForLeaderEpoch(ctx, body),
+  [ApiKey.AlterPartition]: (ctx, body) => handleAlterPartition(ctx, body),
+  [ApiKey.DescribeConfigs]: (ctx, body) => handleDescribeConfigs(ctx, body),
+  [ApiKey.DescribeMetrics]: (ctx) => handleDescribeMetrics(ctx),
+  [ApiKey.WriteTxnMarkers]: (ctx, body) => handleWriteTxnMarkers(ctx, body),
+}
+
+function route(ctx: HandlerContext, apiKey: number, body: unknown, info: RequestInfo, session: Session): unknown {
+  if (!Object.hasOwn(HANDLERS, apiKey)) throw new StrandProtocolError('UNSUPPORTED_VERSION', `API key ${apiKey} has no handler.`)
+  // The one narrowing: `body` was decoded by the codec of this same key (decodeRequestBody).
+  const handler = HANDLERS[apiKey as ApiKeyValue] as Handler<ApiKeyValue>
+  return handler(ctx, body as ApiTypes[ApiKeyValue]['request'], info, session)
 }
 
 /**
@@ -182,8 +146,6 @@ export async function serveRequest(ctx: HandlerContext, apiKey: number, body: un
   const response = await route(ctx, apiKey, gated.body, info, session)
   return gated.finish !== undefined ? gated.finish(response) : response
 }
-
-type SaslServerOf<C extends HandlerContext> = C['sasl']
 
 export function createDispatcher(ctx: HandlerContext, metrics?: RequestMetrics): (frame: Buffer, session: Session) => Promise<Buffer | FrameChunks | null> {
   return async (frame, session) => {
