@@ -281,7 +281,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       lease.close()
       // Only worth it when another live broker can take over this one's work.
       const others = [...quorum.image.brokers.values()].some((b) => b.brokerId !== config.nodeId && !b.fenced)
-      if (controllerChannel !== null && others) await controlledShutdown(controllerChannel, { brokerId: config.nodeId, incarnationId, timeoutMs: Math.min(config.brokerSessionTimeoutMs, CONTROLLED_SHUTDOWN_MS_MAX), logger })
+      if (controllerChannel !== null && others) await controlledShutdown(controllerChannel, { brokerId: config.nodeId, incarnationId, timeoutMs: Math.min(config.brokerSessionTimeoutMs, CONTROLLED_SHUTDOWN_MS_MAX), logger, clock })
       replicas.stopServing()
       controller?.close()
       groups?.close()
@@ -320,14 +320,15 @@ const CONTROLLED_SHUTDOWN_MS_MAX = 5000
  * shutdown), retrying while the controller is unknown or moving, within `timeoutMs`. If it cannot,
  * the broker stops anyway and its session timeout does the same job later.
  */
-async function controlledShutdown(channel: ControllerChannel, options: { brokerId: number; incarnationId: string; timeoutMs: number; logger: Logger }): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs
+async function controlledShutdown(channel: ControllerChannel, options: { brokerId: number; incarnationId: string; timeoutMs: number; logger: Logger; clock: () => number }): Promise<void> {
+  const { clock } = options
+  const deadline = clock() + options.timeoutMs
   let lastError = 'no controller known'
-  while (Date.now() < deadline) {
+  while (clock() < deadline) {
     const current = channel.current()
     if (current !== null) {
       try {
-        const res = await current.connection.request(ApiKey.ControlledShutdown, { brokerId: options.brokerId, incarnationId: options.incarnationId }, { timeoutMs: Math.max(1, deadline - Date.now()) })
+        const res = await current.connection.request(ApiKey.ControlledShutdown, { brokerId: options.brokerId, incarnationId: options.incarnationId }, { timeoutMs: Math.max(1, deadline - clock()) })
         if (res.errorCode === 0) {
           options.logger.info({ subsystem: 'lifecycle', remainingLeaderships: res.remainingLeaderships }, 'controlled shutdown: leaderships moved')
           return

@@ -62,6 +62,7 @@ import { GroupCoordinator, type CoordinatorConnectionOptions } from './group/coo
 import { CommitFailedError, type PartitionCommitResult } from './group/errors.js'
 import { Membership } from './group/membership.js'
 import { commitOffsets, fetchCommitted, highWatermarks, NO_GENERATION, offsetKey as offsetKeyOf, type GroupGeneration, type OffsetRequestOptions } from './group/offsets.js'
+import { Wakeup } from './wakeup.js'
 
 /**
  * Where to start: an offset, the log start or end, or `{ timestamp }` (ms): the first record
@@ -400,8 +401,8 @@ export class Consumer {
   /** Wakes the loop waiting in #next(). */
   #signal: (() => void) | null = null
   #iterating = false
-  #timer: NodeJS.Timeout | null = null
-  #timerAtMs = Number.POSITIVE_INFINITY
+  /** Wakes the loop at the earliest time it asked for (client/wakeup.ts). */
+  readonly #wakeup: Wakeup
   #refreshing = false
   #refreshFailures = 0
   #refreshAtMs = 0
@@ -427,6 +428,7 @@ export class Consumer {
   constructor(context: ConsumerContext, options: ConsumerOptions = {}) {
     this.#cluster = context.cluster
     this.#clock = context.clock
+    this.#wakeup = new Wakeup(this.#clock, () => this.#pump())
     this.#requestTimeoutMs = context.requestTimeoutMs
     this.#connectionOptions = context.connection
     this.#onClose = context.onClose
@@ -909,8 +911,7 @@ export class Consumer {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.#timer !== null) clearTimeout(this.#timer)
-    this.#timer = null
+    this.#wakeup.cancel()
     if (this.#autoCommitTimer !== null) clearTimeout(this.#autoCommitTimer)
     this.#autoCommitTimer = null
     this.#ready = []
@@ -1090,14 +1091,7 @@ export class Consumer {
   }
 
   #schedule(atMs: number): void {
-    if (atMs === Number.POSITIVE_INFINITY || atMs >= this.#timerAtMs) return
-    if (this.#timer !== null) clearTimeout(this.#timer)
-    this.#timerAtMs = atMs
-    this.#timer = setTimeout(() => {
-      this.#timer = null
-      this.#timerAtMs = Number.POSITIVE_INFINITY
-      this.#pump()
-    }, Math.max(0, atMs - this.#clock()))
+    this.#wakeup.at(atMs)
   }
 
   async #refreshMetadata(): Promise<void> {

@@ -45,6 +45,7 @@ import { partitionForKey, StickyPartitioner } from './partitioner.js'
 import type { CoordinatorConnectionOptions } from './group/coordinator.js'
 import type { CommitOffset, Consumer, ConsumerBatch } from './consumer.js'
 import { fencedError, TRANSACTION_TIMEOUT_MS_DEFAULT, TransactionManager } from './transactions.js'
+import { Wakeup } from './wakeup.js'
 
 /** The coordinator connection of a producer made without a Strand client's settings (tests). */
 function COORDINATOR_CONNECTION_DEFAULTS(requestTimeoutMs: number): CoordinatorConnectionOptions {
@@ -406,8 +407,8 @@ export class Producer {
   /** flush() calls in progress: while any, batches are sent without lingering. */
   #flushing = 0
   #drainScheduled = false
-  #timer: NodeJS.Timeout | null = null
-  #timerAtMs = Number.POSITIVE_INFINITY
+  /** Wakes the loop at the earliest time it asked for (client/wakeup.ts). */
+  readonly #wakeup: Wakeup
   /** A metadata refresh started by the sender is in flight. */
   #refreshing = false
   /** Refreshes that failed in a row, and when the next may start: brokers that are down are not hammered. */
@@ -428,6 +429,7 @@ export class Producer {
   constructor(context: ProducerContext, options: ProducerOptions = {}) {
     this.#cluster = context.cluster
     this.#clock = context.clock
+    this.#wakeup = new Wakeup(this.#clock, () => this.#drain())
     this.#requestTimeoutMs = context.requestTimeoutMs
     this.#onClose = context.onClose
     this.#o = resolveOptions(options, context.cluster.retryOptions)
@@ -657,8 +659,7 @@ export class Producer {
     try {
       await this.flush()
     } finally {
-      if (this.#timer !== null) clearTimeout(this.#timer)
-      this.#timer = null
+      this.#wakeup.cancel()
       this.#txn?.close()
       this.#cluster.close()
       this.#onClose?.()
@@ -782,14 +783,7 @@ export class Producer {
   }
 
   #schedule(atMs: number): void {
-    if (atMs === Number.POSITIVE_INFINITY || atMs >= this.#timerAtMs) return
-    if (this.#timer !== null) clearTimeout(this.#timer)
-    this.#timerAtMs = atMs
-    this.#timer = setTimeout(() => {
-      this.#timer = null
-      this.#timerAtMs = Number.POSITIVE_INFINITY
-      this.#drain()
-    }, Math.max(0, atMs - this.#clock()))
+    this.#wakeup.at(atMs)
   }
 
   /**
