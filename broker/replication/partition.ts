@@ -383,7 +383,7 @@ export class Partition {
    * `orderKey`: what a batch without a producer id is ordered with (its connection): appends of
    * one key keep their arrival order, other keys' do not wait for them.
    */
-  async appendAsLeader(records: Buffer, clientLeaderEpoch = -1, options: { origin?: AppendOrigin; transactionalId?: string | null; orderKey?: object } = {}): Promise<AppendResult> {
+  async appendAsLeader(records: Buffer, clientLeaderEpoch = -1, options: { origin?: AppendOrigin; transactionalId?: string | null; orderKey?: object; onWritten?: () => void } = {}): Promise<AppendResult> {
     this.#requireLeader()
     if (records.length > this.config.maxMessageBytes) {
       throw new StrandProtocolError('MESSAGE_TOO_LARGE', `The payload is ${records.length} bytes; max.message.bytes is ${this.config.maxMessageBytes}.`)
@@ -421,6 +421,7 @@ export class Partition {
       appended = await this.log.append(records, {
         assignOffsets: true,
         leaderEpoch: epoch,
+        ...(options.onWritten === undefined ? {} : { onWritten: options.onWritten }),
         beforeWrite: idempotent
           ? (placed) => {
               const header = spans[0]!.header

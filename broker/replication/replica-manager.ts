@@ -412,7 +412,10 @@ export class ReplicaManager {
   async appendAsLeader(topic: string, index: number, records: Buffer, clientLeaderEpoch = -1, transactionalId: string | null = null, orderKey?: object): ReturnType<Partition['appendAsLeader']> {
     const partition = this.partition(topic, index)
     const highWatermark = partition.highWatermark
-    const result = await partition.appendAsLeader(records, clientLeaderEpoch, orderKey === undefined ? { transactionalId } : { transactionalId, orderKey })
+    // Under fsync: always the append resolves once fsynced; the followers may fetch it as soon as it
+    // is written (they read to the log end), so their round trip overlaps this leader's fsync.
+    const onWritten = (): void => this.waiters.notifyFollowers(partition.key)
+    const result = await partition.appendAsLeader(records, clientLeaderEpoch, orderKey === undefined ? { transactionalId, onWritten } : { transactionalId, orderKey, onWritten })
     // Consumers read below the high watermark: an append wakes them only when it moved it (an ISR
     // of one); otherwise the followers' fetches move it and wake them (recordFollowerFetch).
     if (partition.highWatermark > highWatermark) this.waiters.notify(partition.key)

@@ -309,3 +309,21 @@ t.test('fsync: always: deleting the log fails appends still waiting for their fs
   await t.rejects(pending, { code: 'KAFKA_STORAGE_ERROR' })
   await deleted
 })
+
+t.test('fsync: always: onWritten runs once the records are readable and before the append resolves, ahead of its fsync', async (t) => {
+  const dir = await tempDir(t)
+  const { log } = await openLog(dir, { config: { fsync: true } })
+  t.teardown(() => log.close())
+  const seen: { readable: number; durableEnd: bigint; at: string }[] = []
+  const appended = log.append(testBatch(0n, 4), {
+    assignOffsets: true,
+    onWritten: () => seen.push({ readable: log.logEndOffset === 4n ? 1 : 0, durableEnd: log.durableEndOffset, at: 'written' }),
+  })
+  await appended
+  seen.push({ readable: 1, durableEnd: log.durableEndOffset, at: 'resolved' })
+  t.same(seen.map((s) => s.at), ['written', 'resolved'])
+  t.equal(seen[0]!.readable, 1, 'the records are at the log end when it runs')
+  t.equal(seen[0]!.durableEnd, 0n, 'and not fsynced yet: a follower may fetch them while the leader fsyncs')
+  t.equal(seen[1]!.durableEnd, 4n, 'the append resolves once they are')
+  t.same((await readAll(log, 0n)).map((r) => r.offset), [0n, 1n, 2n, 3n])
+})
