@@ -303,10 +303,17 @@ export class GroupCoordinator {
     return { index }
   }
 
-  #group(groupId: string, create: boolean): Group | undefined {
+  /** The group if it exists here (routing errors as `#route`). */
+  #existingGroup(groupId: string): Group | undefined {
+    this.#route(groupId)
+    return this.#groups.get(groupId)
+  }
+
+  /** The group, created empty if it does not exist yet (routing errors as `#route`). */
+  #groupOrCreate(groupId: string): Group {
     const { index } = this.#route(groupId)
     let g = this.#groups.get(groupId)
-    if (g === undefined && create) {
+    if (g === undefined) {
       g = new Group(groupId, index)
       this.#groups.set(groupId, g)
     }
@@ -318,7 +325,7 @@ export class GroupCoordinator {
   join(req: JoinGroupRequest, client: { clientId: string; clientHost: string }): Promise<JoinGroupResponse> {
     let g: Group
     try {
-      g = this.#group(req.groupId, true)!
+      g = this.#groupOrCreate(req.groupId)
     } catch (err) {
       return Promise.resolve({ ...joinError('UNKNOWN_SERVER_ERROR', req.memberId), errorCode: toWireCode(err) })
     }
@@ -466,7 +473,7 @@ export class GroupCoordinator {
   async sync(req: SyncGroupRequest): Promise<SyncGroupResponse> {
     let g: Group | undefined
     try {
-      g = this.#group(req.groupId, false)
+      g = this.#existingGroup(req.groupId)
     } catch (err) {
       return syncError(toWireCode(err))
     }
@@ -516,7 +523,7 @@ export class GroupCoordinator {
   heartbeat(req: HeartbeatRequest): number {
     let g: Group | undefined
     try {
-      g = this.#group(req.groupId, false)
+      g = this.#existingGroup(req.groupId)
     } catch (err) {
       return toWireCode(err)
     }
@@ -531,7 +538,7 @@ export class GroupCoordinator {
   leave(req: LeaveGroupRequest): LeaveGroupResponse {
     let g: Group | undefined
     try {
-      g = this.#group(req.groupId, false)
+      g = this.#existingGroup(req.groupId)
     } catch (err) {
       return { throttleTimeMs: 0, errorCode: toWireCode(err), members: [] }
     }
@@ -551,7 +558,7 @@ export class GroupCoordinator {
     const fail = (code: number): OffsetCommitResponse => ({ throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) })
     let g: Group
     try {
-      g = this.#group(req.groupId, true)!
+      g = this.#groupOrCreate(req.groupId)
     } catch (err) {
       return fail(toWireCode(err))
     }
@@ -585,7 +592,7 @@ export class GroupCoordinator {
   fetchOffsets(req: OffsetFetchRequest): OffsetFetchResponse {
     let g: Group | undefined
     try {
-      g = this.#group(req.groupId, false)
+      g = this.#existingGroup(req.groupId)
     } catch (err) {
       return { throttleTimeMs: 0, errorCode: toWireCode(err), topics: [] }
     }
@@ -626,7 +633,7 @@ export class GroupCoordinator {
     const fail = (code: number): TxnOffsetCommitResponse => ({ throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) })
     let g: Group
     try {
-      g = this.#group(req.groupId, true)!
+      g = this.#groupOrCreate(req.groupId)
     } catch (err) {
       return fail(toWireCode(err))
     }
@@ -726,7 +733,7 @@ export class GroupCoordinator {
         const dead = { groupId: id, groupState: 'Dead', protocolType: '', protocolData: '', generationId: -1, members: [] }
         let g: Group | undefined
         try {
-          g = this.#group(id, false)
+          g = this.#existingGroup(id)
         } catch (err) {
           return { errorCode: toWireCode(err), ...dead }
         }

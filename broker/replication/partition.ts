@@ -796,7 +796,7 @@ export class Partition {
   async read(offset: bigint, maxBytes: number, options: { replica?: boolean; committed?: boolean } = {}): Promise<ReadResult> {
     const replica = options.replica === true
     const committed = !replica && options.committed === true
-    if (!this.mayHaveRecordsAt(offset, replica, committed)) {
+    if (!this.mayHaveRecordsAt(offset, { replica, committed })) {
       return { records: NO_RECORDS, highWatermark: this.#highWatermark, lastStableOffset: this.lastStableOffset, logStartOffset: this.log.logStartOffset, abortedTransactions: null }
     }
     const hw = this.#highWatermark
@@ -820,7 +820,8 @@ export class Partition {
    * and reading each through an async call was a third of what a broker allocated under load.
    * Throws OFFSET_OUT_OF_RANGE as `read` does.
    */
-  mayHaveRecordsAt(offset: bigint, replica: boolean, committed = false): boolean {
+  mayHaveRecordsAt(offset: bigint, reader: { replica: boolean; committed?: boolean }): boolean {
+    const { replica, committed = false } = reader
     if (!replica) this.checkServesConsumers()
     const end = this.log.logEndOffset
     if (offset < this.log.logStartOffset || offset > end) {

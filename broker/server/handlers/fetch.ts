@@ -137,7 +137,7 @@ function readOne(ctx: HandlerContext, state: ReadState, topic: string, p: Partit
     else checkClientLeaderEpoch(partition, p.currentLeaderEpoch)
     // The first partition with records may take the whole response (at least one batch comes).
     const responseBytesLeft = state.bytes === 0 ? Math.max(state.remaining, 1) : state.remaining
-    if (responseBytesLeft <= 0 || p.partitionMaxBytes === 0 || !partition.mayHaveRecordsAt(p.fetchOffset, replica, state.committed)) {
+    if (responseBytesLeft <= 0 || p.partitionMaxBytes === 0 || !partition.mayHaveRecordsAt(p.fetchOffset, { replica, committed: state.committed })) {
       return { partitionIndex: p.partition, errorCode: 0, highWatermark: partition.highWatermark, lastStableOffset: partition.lastStableOffset, logStartOffset: partition.logStartOffset, abortedTransactions: null, records: NO_RECORDS }
     }
     return readRecords(ctx, topic, p, partition, Math.max(1, Math.min(p.partitionMaxBytes, responseBytesLeft)), replica, state.committed)
