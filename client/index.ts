@@ -12,7 +12,7 @@
 
 import { Admin } from './admin.js'
 import { Cluster, parseBrokerAddress, type RetryOptions } from './cluster.js'
-import { Consumer, type ConsumerOptions } from './consumer.js'
+import { Consumer, type ConsumerOptions } from './consumer/consumer.js'
 import { ClosedError, InvalidArgumentError } from './errors.js'
 import type { CoordinatorConnectionOptions } from './group/coordinator.js'
 import { Producer, type ProducerOptions } from './producer.js'
@@ -211,7 +211,7 @@ export type {
   SubscribeOptions,
   TopicPartition,
   TopicPartitionOffset,
-} from './consumer.js'
+} from './consumer/consumer.js'
 export * from './cdc/index.js'
 export type { AssignedPartition, Assignor, AssignorMember, AssignorName } from './group/assignors.js'
 export { CommitFailedError, type PartitionCommitResult } from './group/errors.js'

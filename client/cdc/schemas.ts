@@ -10,7 +10,7 @@
 
 import avro from 'avsc'
 import type { Strand } from '../index.js'
-import type { Consumer } from '../consumer.js'
+import type { Consumer } from '../consumer/consumer.js'
 import { InvalidArgumentError } from '../errors.js'
 import { ChangeEventError, SchemaIncompatibleError, SchemaNotFoundError } from './errors.js'
 

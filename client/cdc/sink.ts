@@ -37,7 +37,7 @@
 // nothing, so what it skipped is committed with the partition's next applied change.
 
 import type { Strand } from '../index.js'
-import type { CommitOffset, Consumer, ConsumerBatch, ConsumerOptions, IsolationLevel, TopicPartition } from '../consumer.js'
+import type { CommitOffset, Consumer, ConsumerBatch, ConsumerOptions, IsolationLevel, TopicPartition } from '../consumer/consumer.js'
 import { ClosedError, IllegalStateError, InvalidArgumentError } from '../errors.js'
 import { CommitFailedError } from '../group/errors.js'
 import { applyRecord } from './apply.js'

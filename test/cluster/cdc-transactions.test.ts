@@ -18,7 +18,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { ChangeCapture, ChangeSink, type Strand } from '../../client/index.js'
-import type { IsolationLevel } from '../../client/consumer.js'
+import type { IsolationLevel } from '../../client/consumer/consumer.js'
 import { tempDir, type Teardown } from '../helpers/broker-process.js'
 import {
   accountIds,

@@ -12,7 +12,7 @@
 
 import t, { type Test } from 'tap'
 import { Strand } from '../../client/index.js'
-import type { IsolationLevel } from '../../client/consumer.js'
+import type { IsolationLevel } from '../../client/consumer/consumer.js'
 import { errorCodeOf } from '../../client/protocol/errors.js'
 import { findCoordinatorRequest, findCoordinatorResponse } from '../../client/protocol/kafka/messages/find-coordinator.js'
 import { initProducerIdRequest, initProducerIdResponse } from '../../client/protocol/kafka/messages/init-producer-id.js'
