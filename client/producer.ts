@@ -1,30 +1,9 @@
-// The producer: send() places records in per-partition batches (accumulator.ts); a sender sends
-// each leader one Produce request carrying every ready partition it leads, and settles each
-// batch from its own partition's outcome.
+// The producer: send() places records in per-partition batches (accumulator.ts); its sender
+// (sender.ts) sends each leader one Produce request carrying every ready partition it leads, and
+// settles each batch from its own partition's outcome. Created by Strand.producer() (index.ts).
 //
-// Retries (kafkajs got this wrong): only the partitions that failed with a retriable error are
-// sent again, never those that succeeded, and a retried batch is re-sent before anything sent
-// after it (accumulator.ts), so per-partition order holds.
-//
-// Idempotence (KIP-98, on by default with acks=all): the producer gets a producer id from any
-// broker (InitProducerId) before its first send, and stamps it with a per-partition sequence
-// into every batch. The leader keeps its producers' last 5 batches per partition: a retry of one
-// of them (its acknowledgement was lost with a connection, a timeout, a leader change) is
-// answered with the original offset instead of being appended again, so retries never
-// duplicate; a batch whose sequence does not follow the last appended one is refused
-// (OUT_OF_ORDER_SEQUENCE_NUMBER), which is what keeps order with up to 5 batches per partition
-// in flight. Such a refusal while an earlier batch of the partition is still unsettled only means
-// that one has not landed yet: the batch is re-sent after it. Otherwise (and on
-// UNKNOWN_PRODUCER_ID) the leader has lost track of the producer's sequence: the batch fails,
-// saying its records may or may not be in the log, and the producer takes a new producer id,
-// whose sequences start again at 0 on every partition. So does any failure for good of a batch
-// that was sent, since the hole it may leave in the sequence would stall the partition.
-//
-// Without idempotence, a retry after a lost response may duplicate a batch; that is inherent to
-// at-least-once delivery, and why retries are bounded (`retries`). And since nothing refuses the
-// batches sent after one that failed, a retried batch lands after them when more than one batch of
-// its partition is in flight (maxInflightPerPartition, default 5 as Kafka's
-// max.in.flight.requests.per.connection): 1 keeps strict per-partition order under retries.
+// Retries, idempotence and metadata refreshes are the sender's (sender.ts, a Sender each
+// producer owns); option defaults and checks are producer-options.ts's.
 //
 // The per-record path (send() -> #append -> Accumulator.append, and back from the batches'
 // outcomes) runs about a million times a second, so the only object it makes per record is the
@@ -35,63 +14,22 @@
 // Memory is bounded by bufferBytesMax: each record reserves its size until its batch completes,
 // and send() waits for room (backpressure) instead of growing the buffer.
 
-import { ApiKey } from './protocol/apis.js'
-import type { ProduceRequest, ProduceResponse } from './protocol/messages/produce.js'
-import { BATCH_HEADER_BYTES, NO_HEADERS, recordPayloadBytes, type Compression, type RecordHeader } from './protocol/records.js'
-import { Accumulator, ByteBudget, INFLIGHT_PER_PARTITION_MAX, recordBytesMax, type AccumulatedRecord, type ProducerBatch, type ProducerIdentity } from './accumulator.js'
-import { backoffMs, needsMetadataRefresh, type Cluster, type RetryOptions } from './cluster.js'
-import { ClosedError, IllegalStateError, InvalidArgumentError, isRetriable, RecordTooLargeError, StrandError, StrandProtocolError, wireError } from './errors.js'
+import { BATCH_HEADER_BYTES, NO_HEADERS, recordPayloadBytes, type RecordHeader } from './protocol/records.js'
+import { Accumulator, ByteBudget, recordBytesMax, type AccumulatedRecord, type ProducerBatch } from './accumulator.js'
+import type { Cluster } from './cluster.js'
+import { ClosedError, IllegalStateError, InvalidArgumentError, RecordTooLargeError } from './errors.js'
 import { partitionForKey, StickyPartitioner } from './partitioner.js'
 import type { CoordinatorConnectionOptions } from './group/coordinator.js'
-import type { CommitOffset, Consumer, ConsumerBatch } from './consumer.js'
-import { fencedError, TRANSACTION_TIMEOUT_MS_DEFAULT, TransactionManager } from './transactions.js'
-import { Wakeup } from './wakeup.js'
+import type { CommitOffset, Consumer, ConsumerBatch } from './consumer/consumer.js'
+import { REQUEST_FIXED_BYTES, resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from './producer-options.js'
+import { Sender } from './sender.js'
+import { TransactionManager } from './transactions.js'
+
+export type { Acks, ProducerOptions } from './producer-options.js'
 
 /** The coordinator connection of a producer made without a Strand client's settings (tests). */
 function COORDINATOR_CONNECTION_DEFAULTS(requestTimeoutMs: number): CoordinatorConnectionOptions {
   return { clientId: null, connectTimeoutMs: 10_000, requestTimeoutMs, inflightRequestsMax: 4, frameBytesMax: 16 * 1024 * 1024 }
-}
-
-export type Acks = 0 | 1 | -1 | 'all'
-
-export interface ProducerOptions {
-  /** 'all' (-1, the default): the whole ISR has the records; 1: the leader has; 0: no answer at all. */
-  acks?: Acks
-  /** How long the leader may wait for the ISR (acks=all) before answering REQUEST_TIMED_OUT. */
-  timeoutMs?: number
-  /** How long a batch waits for more records; 0 sends at the end of the current tick. */
-  lingerMs?: number
-  /** A partition's batch is closed once it reaches this (uncompressed) size. */
-  batchBytes?: number
-  /** Records held (queued or in flight) at most; send() waits when full. */
-  bufferBytesMax?: number
-  /** Largest Produce request; also bounds a single record. */
-  requestBytesMax?: number
-  compression?: Compression
-  /** Retries of a batch after a retriable failure (defaults to the client's retry.retriesMax). */
-  retries?: number
-  /**
-   * Idempotent producing: retries never duplicate a record, even when the acknowledgement of an
-   * appended batch is lost. Default true with acks 'all', false otherwise; it needs acks 'all'
-   * (with acks 1 a leader change can lose acknowledged batches, and with them the sequence).
-   */
-  idempotent?: boolean
-  /**
-   * Batches of one partition in flight at once, 1 to 5; default 5, as Kafka's
-   * max.in.flight.requests.per.connection (with idempotence, 5 is also the most a leader
-   * deduplicates). Without idempotence, above 1 a retried batch may land after batches sent after
-   * it, reordering the partition (as in Kafka); 1 keeps strict order under retries.
-   */
-  maxInflightPerPartition?: number
-  /**
-   * Makes the producer transactional (KIP-98): sends happen inside transactions
-   * (beginTransaction / commitTransaction / abortTransaction, or transaction(fn)), committed or
-   * aborted atomically over every partition they wrote. Implies idempotence and acks 'all'. A
-   * second producer with the same id fences this one (PRODUCER_FENCED).
-   */
-  transactionalId?: string
-  /** How long a transaction may stay open before the coordinator aborts it; default 60000 (Kafka's). */
-  transactionTimeoutMs?: number
 }
 
 /** What a transaction(fn) callback sends with. */
@@ -148,42 +86,6 @@ export interface ProducerContext {
   onClose?: () => void
   /** Settings of the transaction coordinator's connection (a transactional producer's). */
   coordinatorConnection?: CoordinatorConnectionOptions
-}
-
-const DEFAULTS = {
-  acks: -1,
-  timeoutMs: 30_000,
-  lingerMs: 5,
-  batchBytes: 16_384,
-  // Kafka's buffer.memory.
-  bufferBytesMax: 32 * 1024 * 1024,
-  // Kafka's max.request.size.
-  requestBytesMax: 1024 * 1024,
-  compression: 'none',
-} as const
-
-/** Sent in a non-transactional InitProducerId, where the broker ignores it. */
-const TRANSACTION_TIMEOUT_MS = TRANSACTION_TIMEOUT_MS_DEFAULT
-
-/** Room in a Produce request for the header, client id and fixed fields. */
-const REQUEST_FIXED_BYTES = 1024
-/** Room per partition entry (index, length prefix) on top of the batch and topic name. */
-const PARTITION_ENTRY_BYTES = 16
-
-interface Resolved {
-  acks: -1 | 0 | 1
-  timeoutMs: number
-  lingerMs: number
-  batchBytes: number
-  bufferBytesMax: number
-  requestBytesMax: number
-  compression: Compression
-  retries: number
-  retry: RetryOptions
-  idempotent: boolean
-  maxInflightPerPartition: number
-  transactionalId: string | null
-  transactionTimeoutMs: number
 }
 
 /** In a send() call's partition choices: the record is unkeyed, for the sticky partitioner. */
@@ -277,116 +179,14 @@ class Placement {
   }
 }
 
-function nonNegativeInt(name: string, v: number | undefined, fallback: number): number {
-  if (v === undefined) return fallback
-  if (!Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got ${v}.`)
-  return v
-}
-
-function resolveAcks(acks: Acks | undefined): -1 | 0 | 1 {
-  if (acks === undefined || acks === 'all' || acks === -1) return -1
-  if (acks === 0 || acks === 1) return acks
-  throw new InvalidArgumentError(`acks must be 0, 1, -1 or 'all', got ${String(acks)}.`)
-}
-
-function resolveIdempotence(o: ProducerOptions, acks: -1 | 0 | 1): { idempotent: boolean; maxInflightPerPartition: number } {
-  if (o.transactionalId !== undefined) {
-    if (typeof o.transactionalId !== 'string' || o.transactionalId.length === 0) throw new InvalidArgumentError('transactionalId must be a non-empty string.')
-    if (acks !== -1) throw new InvalidArgumentError(`A transactional producer needs acks 'all', got acks ${acks}.`)
-    if (o.idempotent === false) throw new InvalidArgumentError('A transactional producer is idempotent; idempotent: false contradicts transactionalId.')
-  }
-  const idempotent = o.idempotent ?? acks === -1
-  if (typeof idempotent !== 'boolean') throw new InvalidArgumentError(`idempotent must be a boolean, got ${String(idempotent)}.`)
-  if (idempotent && acks !== -1) throw new InvalidArgumentError(`idempotent needs acks 'all', got acks ${acks}.`)
-  // Kafka's default regardless of idempotence; without it, above 1 a retry may reorder (see the header).
-  const max = o.maxInflightPerPartition ?? INFLIGHT_PER_PARTITION_MAX
-  if (!Number.isInteger(max) || max < 1) throw new InvalidArgumentError(`maxInflightPerPartition must be a positive integer, got ${max}.`)
-  if (max > INFLIGHT_PER_PARTITION_MAX) {
-    throw new InvalidArgumentError(
-      `maxInflightPerPartition ${max} is above ${INFLIGHT_PER_PARTITION_MAX} (Kafka's bound, and the batches per partition a leader remembers to recognise idempotent retries).`,
-    )
-  }
-  return { idempotent, maxInflightPerPartition: max }
-}
-
-function resolveOptions(o: ProducerOptions, retry: RetryOptions): Resolved {
-  const compression = o.compression ?? DEFAULTS.compression
-  if (!['none', 'gzip', 'deflate', 'brotli'].includes(compression)) throw new InvalidArgumentError(`Unknown compression "${compression}".`)
-  const acks = resolveAcks(o.acks)
-  const r: Resolved = {
-    acks,
-    timeoutMs: nonNegativeInt('timeoutMs', o.timeoutMs, DEFAULTS.timeoutMs),
-    lingerMs: nonNegativeInt('lingerMs', o.lingerMs, DEFAULTS.lingerMs),
-    batchBytes: nonNegativeInt('batchBytes', o.batchBytes, DEFAULTS.batchBytes),
-    bufferBytesMax: nonNegativeInt('bufferBytesMax', o.bufferBytesMax, DEFAULTS.bufferBytesMax),
-    requestBytesMax: nonNegativeInt('requestBytesMax', o.requestBytesMax, DEFAULTS.requestBytesMax),
-    compression,
-    retries: nonNegativeInt('retries', o.retries, retry.retriesMax),
-    retry,
-    ...resolveIdempotence(o, acks),
-    transactionalId: o.transactionalId ?? null,
-    transactionTimeoutMs: o.transactionTimeoutMs ?? TRANSACTION_TIMEOUT_MS_DEFAULT,
-  }
-  if (!Number.isInteger(r.transactionTimeoutMs) || r.transactionTimeoutMs <= 0) throw new InvalidArgumentError(`transactionTimeoutMs must be a positive integer, got ${r.transactionTimeoutMs}.`)
-  if (r.requestBytesMax <= REQUEST_FIXED_BYTES + BATCH_HEADER_BYTES) throw new InvalidArgumentError(`requestBytesMax ${r.requestBytesMax} is too small.`)
-  // A batch is never split across requests, so one full batch must fit a request.
-  if (r.batchBytes > r.requestBytesMax - REQUEST_FIXED_BYTES) {
-    throw new InvalidArgumentError(`batchBytes ${r.batchBytes} does not fit a request of requestBytesMax ${r.requestBytesMax}; raise requestBytesMax or lower batchBytes.`)
-  }
-  return r
-}
-
 function normalizeHeaders(h: Headers | undefined): readonly RecordHeader[] {
   if (h === undefined) return NO_HEADERS
   if (Array.isArray(h)) return h
   return Object.entries(h).map(([key, value]) => ({ key, value: typeof value === 'string' ? Buffer.from(value) : value }))
 }
 
-/** The leader refused a batch's sequence: it was not appended (this time). */
-function isSequenceRefusal(err: Error): err is StrandProtocolError {
-  return err instanceof StrandProtocolError && (err.code === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || err.code === 'UNKNOWN_PRODUCER_ID')
-}
-
-/** The error a batch fails with when its leader lost track of the producer's sequence. */
-function lostSequence(b: ProducerBatch, err: StrandProtocolError): StrandProtocolError {
-  return new StrandProtocolError(
-    err.code,
-    `${b.topic}-${b.partition}: the leader refused sequence ${b.baseSequence} of producer ${b.producerId} with no earlier batch of it pending, ` +
-      `so it has lost track of this producer's sequence. The batch's ${b.recordCount} records may or may not be in the log ` +
-      `(an earlier attempt may have been appended); the producer goes on with a new producer id.`,
-    err,
-  )
-}
-
 function isPayload(v: unknown): v is Buffer | string | null {
   return v === null || typeof v === 'string' || v instanceof Buffer
-}
-
-/**
- * One Produce body for batches that all go to the same broker, grouped by topic. Each partition
- * carries the leader epoch the metadata gives it, the same metadata that chose the broker, so a
- * broker that leads it at another epoch refuses the batch instead of appending it (KIP-320;
- * Produce v1, dropped when the broker speaks only v0).
- */
-function produceBody(batches: readonly ProducerBatch[], acks: number, timeoutMs: number, cluster: Cluster, transactionalId: string | null): ProduceRequest {
-  const byTopic = new Map<string, ProduceRequest['topics'][number]>()
-  for (const b of batches) {
-    let t = byTopic.get(b.topic)
-    if (t === undefined) {
-      t = { name: b.topic, partitions: [] }
-      byTopic.set(b.topic, t)
-    }
-    t.partitions.push({ index: b.partition, currentLeaderEpoch: cluster.cachedLeaderEpoch(b.topic, b.partition), records: b.encoded as Buffer })
-  }
-  return { transactionalId, acks, timeoutMs, topics: [...byTopic.values()] }
-}
-
-type PartitionResponse = ProduceResponse['topics'][number]['partitions'][number]
-
-function responsesByPartition(res: ProduceResponse): Map<string, PartitionResponse> {
-  const m = new Map<string, PartitionResponse>()
-  for (const t of res.topics) for (const p of t.partitions) m.set(`${t.name}\u0000${p.index}`, p)
-  return m
 }
 
 export class Producer {
@@ -394,7 +194,7 @@ export class Producer {
   readonly #clock: () => number
   readonly #requestTimeoutMs: number
   readonly #onClose: (() => void) | undefined
-  readonly #o: Resolved
+  readonly #o: ResolvedProducerOptions
   /** The largest record (its reservation, recordSizeBytesMax) that a request and the buffer can hold. */
   readonly #recordBytesMax: number
   readonly #accumulator: Accumulator
@@ -406,21 +206,8 @@ export class Producer {
   readonly #incomplete = new Set<ProducerBatch>()
   /** flush() calls in progress: while any, batches are sent without lingering. */
   #flushing = 0
-  #drainScheduled = false
-  /** Wakes the loop at the earliest time it asked for (client/wakeup.ts). */
-  readonly #wakeup: Wakeup
-  /** A metadata refresh started by the sender is in flight. */
-  #refreshing = false
-  /** Refreshes that failed in a row, and when the next may start: brokers that are down are not hammered. */
-  #refreshFailures = 0
-  #refreshAtMs = 0
-  /** The id, epoch and sequences' owner stamped into new batches; null before InitProducerId answers and after a reset. */
-  #identity: ProducerIdentity | null = null
-  /** InitProducerId in flight. */
-  #initializing = false
-  /** InitProducerId calls that failed in a row (each after the cluster's retries), and when the next may start. */
-  #initFailures = 0
-  #initAtMs = 0
+  /** Sends the accumulator's ready batches and settles them (sender.ts). */
+  readonly #sender: Sender
   #closed = false
   #closePromise: Promise<void> | null = null
   /** A transactional producer's transaction state (its coordinator, epoch, partitions); null otherwise. */
@@ -429,10 +216,9 @@ export class Producer {
   constructor(context: ProducerContext, options: ProducerOptions = {}) {
     this.#cluster = context.cluster
     this.#clock = context.clock
-    this.#wakeup = new Wakeup(this.#clock, () => this.#drain())
     this.#requestTimeoutMs = context.requestTimeoutMs
     this.#onClose = context.onClose
-    this.#o = resolveOptions(options, context.cluster.retryOptions)
+    this.#o = resolveProducerOptions(options, context.cluster.retryOptions)
     this.#recordBytesMax = Math.min(this.#o.requestBytesMax - REQUEST_FIXED_BYTES, this.#o.bufferBytesMax) - BATCH_HEADER_BYTES
     this.#accumulator = new Accumulator({
       batchBytes: this.#o.batchBytes,
@@ -451,11 +237,22 @@ export class Producer {
           transactionalId: this.#o.transactionalId,
           transactionTimeoutMs: this.#o.transactionTimeoutMs,
           connection: context.coordinatorConnection ?? COORDINATOR_CONNECTION_DEFAULTS(this.#requestTimeoutMs),
-          onChange: () => this.#wake(),
+          onChange: () => this.#sender.wake(),
           onDoomed: (err) => {
-            for (const b of this.#accumulator.removeUnsent()) this.#settle(b, err)
+            for (const b of this.#accumulator.removeUnsent()) this.#sender.settle(b, err)
           },
         })
+    this.#sender = new Sender({
+      cluster: this.#cluster,
+      clock: this.#clock,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      options: this.#o,
+      accumulator: this.#accumulator,
+      budget: this.#budget,
+      txn: this.#txn,
+      sendNow: () => this.#flushing > 0 || this.#closed,
+      onSettled: (b) => this.#incomplete.delete(b),
+    })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -473,8 +270,8 @@ export class Producer {
   async initTransactions(): Promise<void> {
     const txn = this.#transactions('initTransactions()')
     await txn.init()
-    this.#identity = txn.identity
-    this.#wake()
+    this.#sender.identity = txn.identity
+    this.#sender.wake()
   }
 
   /** Opens a transaction: sends from now until commit or abort belong to it. */
@@ -641,7 +438,7 @@ export class Producer {
     try {
       await this.#tail
       const pending = [...this.#incomplete].map((b) => b.done.catch(() => undefined))
-      this.#wake()
+      this.#sender.wake()
       await Promise.all(pending)
     } finally {
       this.#flushing--
@@ -659,7 +456,7 @@ export class Producer {
     try {
       await this.flush()
     } finally {
-      this.#wakeup.cancel()
+      this.#sender.close()
       this.#txn?.close()
       this.#cluster.close()
       this.#onClose?.()
@@ -685,7 +482,7 @@ export class Producer {
       const r = checked.load(i, slot)
       const reserveBytes = recordBytesMax(r.payloadBytes)
       if (!this.#budget.tryAcquire(reserveBytes)) {
-        this.#wake()
+        this.#sender.wake()
         await this.#budget.acquire(reserveBytes)
         nowMs = this.#clock()
       }
@@ -694,7 +491,7 @@ export class Producer {
       const index = batch.recordCount - 1
       if (index === 0) this.#incomplete.add(batch)
       // A new batch must be looked at (it may linger), and a closed one sent.
-      if (index === 0 || batch.closed) this.#wake()
+      if (index === 0 || batch.closed) this.#sender.wake()
       placement.add(batch, index)
     }
     return placement
@@ -708,7 +505,7 @@ export class Producer {
   #appendSticky(topic: string, numPartitions: number, record: AccumulatedRecord, reserveBytes: number, nowMs: number): ProducerBatch {
     const batch = this.#accumulator.tryAppend(topic, this.#sticky.partition(topic, numPartitions), record, reserveBytes, nowMs)
     if (batch !== null) return batch
-    this.#wake()
+    this.#sender.wake()
     return this.#accumulator.append(topic, this.#sticky.partition(topic, numPartitions), record, reserveBytes, nowMs)
   }
 
@@ -734,252 +531,5 @@ export class Producer {
     into.timestamps[i] = timestamp
     into.payloadBytes[i] = payloadBytes
     into.partitions[i] = m.partition ?? (key === null ? STICKY : partitionForKey(key, numPartitions))
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Sending
-
-  #wake(): void {
-    if (this.#drainScheduled) return
-    this.#drainScheduled = true
-    // setImmediate, not a microtask: with lingerMs 0, records appended in the same tick share a batch.
-    setImmediate(() => this.#drain())
-  }
-
-  #drain(): void {
-    this.#drainScheduled = false
-    const now = this.#clock()
-    const flushAll = this.#flushing > 0 || this.#closed || this.#budget.waiting
-    const { ready, nextReadyMs, needsProducerId } = this.#accumulator.ready(now, { flushAll, producer: this.#identity })
-    const byNode = new Map<number, ProducerBatch[][]>()
-    const leaderless: ProducerBatch[] = []
-    for (const batches of ready) {
-      const head = batches[0] as ProducerBatch
-      // A retry waits for the refresh its failure asked for, rather than go to the old leader again.
-      if (this.#refreshing && head.attempts > 0) continue
-      // A transaction's first batch to a partition waits until the coordinator has the partition.
-      if (this.#txn !== null && head.sendOrder < 0 && !this.#txn.ensureAdded(head.topic, head.partition)) continue
-      const leader = this.#cluster.cachedLeader(head.topic, head.partition)
-      if (leader === undefined) {
-        leaderless.push(head)
-        continue
-      }
-      const list = byNode.get(leader) ?? []
-      list.push(batches)
-      byNode.set(leader, list)
-    }
-    for (const [nodeId, partitions] of byNode) this.#sendTo(nodeId, partitions)
-    let nextMs = nextReadyMs
-    // A transactional producer's id comes from initTransactions(), from its coordinator.
-    if (needsProducerId && this.#txn === null) {
-      if (now >= this.#initAtMs) void this.#initProducerId()
-      else nextMs = Math.min(nextMs, this.#initAtMs)
-    }
-    if (leaderless.length > 0 || this.#cluster.stale) {
-      if (now >= this.#refreshAtMs) void this.#refreshMetadata(leaderless)
-      else if (leaderless.length > 0) nextMs = Math.min(nextMs, this.#refreshAtMs)
-    }
-    this.#schedule(nextMs)
-  }
-
-  #schedule(atMs: number): void {
-    this.#wakeup.at(atMs)
-  }
-
-  /**
-   * Takes and encodes the batches (per partition, in the order they must leave) and sends them
-   * in rounds: round r carries each partition's r-th batch, since a request holds one batch per
-   * partition (the leader refuses two idempotent batches of a partition in one request). Rounds
-   * go out in order on the one connection to the leader, which answers them in order; a round is
-   * split into requests of at most requestBytesMax.
-   */
-  #sendTo(nodeId: number, partitions: readonly ProducerBatch[][]): void {
-    let rounds = 0
-    for (const list of partitions) rounds = Math.max(rounds, list.length)
-    for (let r = 0; r < rounds; r++) {
-      let group: ProducerBatch[] = []
-      let groupBytes = REQUEST_FIXED_BYTES
-      for (const list of partitions) {
-        const b = list[r]
-        if (b === undefined) continue
-        const encoded = this.#takeAndEncode(b)
-        if (encoded === null) continue
-        const bytes = encoded.length + PARTITION_ENTRY_BYTES + Buffer.byteLength(b.topic)
-        if (group.length > 0 && groupBytes + bytes > this.#o.requestBytesMax) {
-          void this.#produce(nodeId, group)
-          group = []
-          groupBytes = REQUEST_FIXED_BYTES
-        }
-        group.push(b)
-        groupBytes += bytes
-      }
-      if (group.length > 0) void this.#produce(nodeId, group)
-    }
-  }
-
-  /** Takes a ready batch (stamping it, the first time) and encodes it once; null if it failed. */
-  #takeAndEncode(b: ProducerBatch): Buffer | null {
-    this.#accumulator.take(b, this.#identity)
-    try {
-      return b.encode(this.#o.compression)
-    } catch (err) {
-      this.#fail(b, err as Error)
-      return null
-    }
-  }
-
-  /**
-   * Gets a producer id for new batches (the first, or a new one after a reset), retried with the
-   * cluster's retry options. If none comes, the batches waiting for it fail rather than wait
-   * forever; later sends try again after a backoff.
-   */
-  async #initProducerId(): Promise<void> {
-    if (this.#initializing) return
-    this.#initializing = true
-    try {
-      const res = await this.#cluster.retry(async () => {
-        const r = await this.#cluster.requestAny(ApiKey.InitProducerId, { transactionalId: null, transactionTimeoutMs: TRANSACTION_TIMEOUT_MS, producerId: -1n, producerEpoch: -1 })
-        const err = wireError(r.errorCode, null, 'InitProducerId:')
-        if (err !== null) throw err
-        return r
-      })
-      this.#identity = { producerId: res.producerId, producerEpoch: res.producerEpoch }
-      this.#initFailures = 0
-    } catch (err) {
-      this.#initFailures++
-      this.#initAtMs = this.#clock() + backoffMs(this.#o.retry, this.#initFailures)
-      // The typed error as it came (a wire error's message names InitProducerId), so its code tells what failed.
-      const error = err instanceof StrandError ? err : new StrandError('UNKNOWN_SERVER_ERROR', `InitProducerId failed: ${String(err)}`, { retriable: false, cause: err })
-      for (const b of this.#accumulator.removeUnsent()) this.#settle(b, error)
-    } finally {
-      this.#initializing = false
-      this.#wake()
-    }
-  }
-
-  /**
-   * Stops stamping new batches with `stale` (the id of a batch that failed): the next drain gets
-   * a new id, and each partition switches to it, at sequence 0, once its batches sent under the
-   * old one are settled. A failure under an id already replaced changes nothing.
-   */
-  #resetProducerId(stale: ProducerBatch): void {
-    const current = this.#identity
-    if (current === null || current.producerId !== stale.producerId || current.producerEpoch !== stale.producerEpoch) return
-    this.#identity = null
-  }
-
-  async #produce(nodeId: number, batches: ProducerBatch[]): Promise<void> {
-    try {
-      const conn = this.#cluster.connectionTo(nodeId)
-      const body = produceBody(batches, this.#o.acks, this.#o.timeoutMs, this.#cluster, this.#o.transactionalId)
-      if (this.#o.acks === 0) {
-        await conn.send(ApiKey.Produce, body)
-        for (const b of batches) this.#settle(b, -1n)
-      } else {
-        // The leader may hold the request for timeoutMs waiting for the ISR; the network gets its own allowance.
-        const res = await conn.request(ApiKey.Produce, body, { timeoutMs: this.#o.timeoutMs + this.#requestTimeoutMs })
-        this.#onResponse(batches, res)
-      }
-    } catch (err) {
-      for (const b of batches) this.#onFailure(b, err instanceof Error ? err : new Error(String(err)))
-    } finally {
-      this.#wake()
-    }
-  }
-
-  #onResponse(batches: readonly ProducerBatch[], res: ProduceResponse): void {
-    const byPartition = responsesByPartition(res)
-    for (const b of batches) {
-      const p = byPartition.get(`${b.topic}\u0000${b.partition}`)
-      if (p === undefined) {
-        // Whether the broker appended it is unknown, so a retry could duplicate: fail it instead.
-        this.#fail(b, new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The Produce response has no result for ${b.topic}-${b.partition}.`))
-        continue
-      }
-      const err = wireError(p.errorCode, p.errorMessage, `${b.topic}-${b.partition}:`)
-      if (err === null) this.#settle(b, p.baseOffset)
-      else this.#onFailure(b, err)
-    }
-  }
-
-  /** Retries a batch after a retriable error (within `retries`), else fails it for good. */
-  #onFailure(b: ProducerBatch, err: Error): void {
-    if (b.producerId >= 0n && isSequenceRefusal(err)) {
-      // Not appended this time. If a batch sent before it is unsettled, that one has not landed
-      // yet: re-send this one after it, without a backoff or an attempt (it is bounded: re-sent
-      // only once everything before it is settled, it is then either appended or refused again
-      // with nothing pending before it).
-      if (this.#accumulator.hasEarlierUnsettled(b)) this.#accumulator.requeue(b, 0)
-      else this.#fail(b, lostSequence(b, err))
-      return
-    }
-    if (!isRetriable(err) || b.attempts >= this.#o.retries) {
-      this.#fail(b, err)
-      return
-    }
-    b.attempts++
-    if (needsMetadataRefresh(err)) this.#cluster.invalidate()
-    this.#accumulator.requeue(b, this.#clock() + backoffMs(this.#o.retry, b.attempts))
-  }
-
-  /**
-   * Fails a batch for good. A stamped batch that failed may be missing from its partition's log,
-   * a hole after which the leader would refuse every later sequence: new batches get a new
-   * producer id instead.
-   */
-  #fail(b: ProducerBatch, err: Error): void {
-    if (this.#txn !== null) {
-      // In a transaction the producer id is the transactional id's: it is never reset. A stale
-      // epoch means a newer instance took over (fatal); any other failure dooms the transaction.
-      const error = err instanceof StrandProtocolError ? fencedError(err, this.#txn.transactionalId) : err
-      this.#settle(b, error)
-      this.#txn.batchFailed(error)
-      return
-    }
-    this.#settle(b, err)
-    if (b.producerId >= 0n) this.#resetProducerId(b)
-  }
-
-  /** Completes a batch: frees its in-flight slot and its bytes, then settles its promise, exactly once. */
-  #settle(b: ProducerBatch, outcome: bigint | Error): void {
-    if (b.settled) throw new Error(`${b.topic}-${b.partition}: a batch is settled twice`)
-    this.#accumulator.complete(b)
-    this.#budget.release(b.reservedBytes)
-    this.#incomplete.delete(b)
-    if (typeof outcome === 'bigint') b.resolve(outcome)
-    else b.reject(outcome)
-  }
-
-  /**
-   * Refreshes metadata for partitions with no known leader. Each refresh that still finds none
-   * counts as an attempt of the waiting batch, so a partition that stays leaderless fails its
-   * records after `retries` instead of holding them (and the buffer) forever.
-   */
-  async #refreshMetadata(leaderless: readonly ProducerBatch[]): Promise<void> {
-    if (this.#refreshing) return
-    this.#refreshing = true
-    let error: Error | null = null
-    try {
-      await this.#cluster.refresh()
-      this.#refreshFailures = 0
-    } catch (err) {
-      error = err instanceof Error ? err : new Error(String(err))
-      this.#refreshFailures++
-      this.#refreshAtMs = this.#clock() + backoffMs(this.#o.retry, this.#refreshFailures)
-    } finally {
-      this.#refreshing = false
-    }
-    const now = this.#clock()
-    for (const b of leaderless) {
-      if (!this.#accumulator.isWaitingHead(b) || this.#cluster.cachedLeader(b.topic, b.partition) !== undefined) continue
-      b.attempts++
-      if (b.attempts <= this.#o.retries) {
-        b.retryAtMs = now + backoffMs(this.#o.retry, b.attempts)
-        continue
-      }
-      this.#accumulator.abandon(b)
-      this.#fail(b, error ?? new StrandProtocolError('LEADER_NOT_AVAILABLE', `${b.topic}-${b.partition} had no leader after ${b.attempts} metadata refreshes.`))
-    }
-    this.#wake()
   }
 }
