@@ -1,45 +1,42 @@
-// Wires the layers together: storage (ReplicaManager over the log), request handlers, the TCP
-// server. `startBroker` is also the library entry for users who embed a broker in their tests:
+// Wires the layers together, in start-up phases (broker/startup/), each a function that returns
+// the collaborators it made:
+//
+//   storage        the data dir and the partitions' logs                      startup/storage.ts
+//   quorum         the metadata quorum seat, the controller, its channel      startup/quorum.ts
+//   coordinators   consumer groups, transactions, producer ids                startup/coordinators.ts
+//   replication    the leadership lease; partitions follow the image          startup/replication.ts
+//   listeners      the Strand and Kafka listeners, the metrics endpoint       startup/listeners.ts
+//
+// then waits for the metadata image to catch up and registers with the controller. The listeners
+// open last, so every request handler gets its collaborators non-null (server/handlers/context.ts)
+// and the first request a port accepts is served like any other. A start that fails closes what
+// it had started, in reverse; a stop first makes the listeners take no new work, then stops the
+// phases in reverse.
+//
+// `startBroker` is also the library entry for users who embed a broker in their tests:
 //
 //   const broker = await startBroker({ dataDir, port: 0 })
 //   // ... new Strand({ brokers: [broker.address] }) ...
 //   await broker.close()
 
-import { randomUUID, X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { readFile, mkdir } from 'node:fs/promises'
-import path from 'node:path'
 import { pino, type Logger } from 'pino'
-import { FrameDecoder } from '../client/protocol/frame.js'
-import { writeFileAtomic } from './log/checkpoint.js'
 import { DEFAULT_BROKER_CONFIG, type BrokerConfig } from './config.js'
-import { ConfigError } from './config-def.js'
-import { BrokerLease, leaseMarginMs } from './metadata/broker-lease.js'
 import { BrokerLifecycle } from './metadata/broker-lifecycle.js'
-import { Controller } from './metadata/controller.js'
-import { ControllerChannel } from './metadata/controller-channel.js'
-import { parseVoters, QuorumNode } from './metadata/quorum.js'
-import { ReplicaManager } from './replication/replica-manager.js'
-import { METADATA_TOPIC, OFFSETS_TOPIC } from './topic-config.js'
-import { GroupCoordinator } from './group/coordinator.js'
-import { TransactionCoordinator } from './txn/coordinator.js'
-import { ProducerIdManager } from './metadata/producer-ids.js'
-import { createDispatcher } from './server/dispatch.js'
-import type { HandlerContext } from './server/handlers/context.js'
-import { Server } from './server/server.js'
-import { startKafkaListener } from './kafka/listener.js'
+import type { QuorumNode } from './metadata/quorum.js'
 import { Metrics } from './metrics/metrics.js'
-import { serveMetrics, type MetricsEndpoint } from './metrics/http.js'
-import { ApiKey, apiName } from '../client/protocol/apis.js'
-import { errorCodeOf, nameOfCode } from '../client/protocol/errors.js'
-import { SCRAM_SHA_256 } from '../client/protocol/scram.js'
-import type { SecurityOptions } from '../client/net/security.js'
-import { subjectDn } from './security/session.js'
-import { Authorizer } from './security/authorizer.js'
-import { SaslServer } from './security/sasl-server.js'
-import { interBrokerSecurity, saslMechanisms, serverTlsOptions } from './security/tls.js'
+import { interBrokerSecurity } from './security/tls.js'
+import type { HandlerContext } from './server/handlers/context.js'
+import { startCoordinators, type Coordinators } from './startup/coordinators.js'
+import { controlledShutdown, CONTROLLED_SHUTDOWN_MS_MAX } from './startup/controlled-shutdown.js'
+import { registerBrokerGauges } from './startup/gauges.js'
+import { openListeners, type Advertised, type Listeners } from './startup/listeners.js'
+import { startQuorumPhase, type QuorumPhase } from './startup/quorum.js'
+import { startReplication, type Replication } from './startup/replication.js'
+import { requestSecurity } from './startup/security.js'
+import { openStorage, type Storage } from './startup/storage.js'
 
 /**
  * Any subset of the broker config, given flat (`{ dataDir, port: 0 }`) or as `config` (both may
@@ -70,307 +67,171 @@ export interface RunningBroker {
   close(): Promise<void>
 }
 
-/** The cluster id is made once per data dir and kept, like Kafka's meta.properties. */
-async function clusterIdOf(dataDir: string): Promise<string> {
-  const file = path.join(dataDir, 'meta.json')
-  try {
-    const meta = JSON.parse(await readFile(file, 'utf8')) as { clusterId: string }
-    return meta.clusterId
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
-  const clusterId = randomUUID()
-  await writeFileAtomic(file, `${JSON.stringify({ clusterId })}\n`)
-  return clusterId
+/** What every phase is started with. */
+interface Basics {
+  config: BrokerConfig
+  logger: Logger
+  clock: () => number
+  metrics: Metrics
+  /** This run of the broker: the controller tells a restarted broker from a stale one by it. */
+  incarnationId: string
+  /** TLS and SASL of this broker's connections to the others. */
+  security: ReturnType<typeof interBrokerSecurity>
+  /** The address registered and answered in Metadata; the listeners fill in the ports they bound. */
+  advertised: Advertised
+  /** Set once a stop begins: long polls return at once. */
+  state: { stopping: boolean }
+}
+
+interface Phases {
+  storage: Storage
+  quorum: QuorumPhase
+  coordinators: Coordinators
+  replication: Replication
+  gauges: { close(): void }
+  listeners: Listeners
 }
 
 export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
   const { config: nested, logger: givenLogger, clock: givenClock, ...flat } = options
   const config: BrokerConfig = { ...DEFAULT_BROKER_CONFIG, ...nested, ...flat }
-  const logger = givenLogger ?? pino({ level: 'silent' })
-  const clock = givenClock ?? Date.now
-  await mkdir(config.dataDir, { recursive: true })
-  const clusterId = await clusterIdOf(config.dataDir)
-  const metrics = new Metrics()
-  const replicas = await ReplicaManager.open(config, logger, clock, metrics)
-  let stopping = false
-  let quorum: QuorumNode | null = null
-  let controller: Controller | null = null
-  let controllerChannel: ControllerChannel | null = null
-  let groups: GroupCoordinator | null = null
-  let transactions: TransactionCoordinator | null = null
-  let producerIds: ProducerIdManager | null = null
-  const incarnationId = randomUUID()
-  // This broker's lease on its leaderships: the lifecycle's answered heartbeats keep it, every
-  // partition led here checks it (metadata/broker-lease.ts). Monotonic time, not `clock`.
-  const lease = new BrokerLease({
-    sessionTimeoutMs: config.brokerSessionTimeoutMs,
-    marginMs: leaseMarginMs({ sessionTimeoutMs: config.brokerSessionTimeoutMs, electionTimeoutMs: config.quorumElectionTimeoutMs }),
-  })
-  const security = interBrokerSecurity(config)
-  const advertised = { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port, kafkaPort: -1 }
-  const authorizer = new Authorizer({
-    superUsers: superUsersOf(config),
-    enabled: config.authorizerEnabled,
-    clusterActionEnforced: saslMechanisms(config).length > 0 || config.tlsClientAuth === 'required',
-    source: { get aclVersion() { return quorum?.image.aclVersion ?? 0 }, acls: () => quorum?.image.acls() ?? [] },
-  })
-  const sasl = new SaslServer({
-    mechanisms: saslMechanisms(config),
-    allowPlaintextPasswords: config.allowPlaintextPasswords,
-    failedAuthenticationDelayMs: config.saslFailedAuthenticationDelayMs,
-    lookup: (username) => quorum?.image.scramCredentials.get(username)?.get(SCRAM_SHA_256),
-    interBroker: saslMechanisms(config).length > 0 ? { username: config.interBrokerSaslUsername, password: config.interBrokerSaslPassword } : null,
-    logger,
-  })
+  const basics: Basics = {
+    config,
+    logger: givenLogger ?? pino({ level: 'silent' }),
+    clock: givenClock ?? Date.now,
+    metrics: new Metrics(),
+    incarnationId: randomUUID(),
+    security: interBrokerSecurity(config),
+    advertised: { host: config.advertisedHost === '' ? config.host : config.advertisedHost, port: config.port, kafkaPort: -1 },
+    state: { stopping: false },
+  }
+  const started = new StartedPhases(basics.logger)
+  try {
+    const phases = await startPhases(basics, started)
+    const lifecycle = await join(basics, phases)
+    return runningBroker(basics, phases, lifecycle)
+  } catch (err) {
+    await started.closeAll()
+    throw err
+  }
+}
+
+/** Every phase in order, each recorded in `started` as soon as it exists. */
+async function startPhases(basics: Basics, started: StartedPhases): Promise<Phases> {
+  const { config, logger, clock, metrics, incarnationId, security, advertised } = basics
+  const storage = started.add(await openStorage(config, { logger, clock, metrics }))
+  const { replicas } = storage
+  const quorum = started.add(await startQuorumPhase({ config, advertised, security, clock, logger }))
+  const { controllerChannel } = quorum
+  // No await from here to the listeners: the coordinators subscribe to leadership changes before
+  // replication can make any.
+  const coordinators = started.add(startCoordinators({ config, replicas, quorum: quorum.quorum, controllerChannel, incarnationId, security, clock, logger }))
+  const replication = started.add(startReplication({ config, replicas, quorum: quorum.quorum, controllerChannel, incarnationId, security }))
+  const gauges = started.add(registerBrokerGauges(metrics, quorum.quorum))
   const ctx: HandlerContext = {
     nodeId: config.nodeId,
-    authorizer,
-    sasl,
+    ...requestSecurity(config, quorum.quorum.image, logger),
     advertised,
-    clusterId,
+    clusterId: storage.clusterId,
     config,
     replicas,
     metrics,
     clock,
     logger,
-    stopping: () => stopping,
-    quorum: () => quorum,
-    controller: () => controller,
-    groups: () => groups,
-    transactions: () => transactions,
-    producerIds: () => producerIds,
-    controllerChannel: () => controllerChannel,
+    quorum: quorum.quorum,
+    controller: quorum.controller,
+    controllerChannel,
+    groups: coordinators.groups,
+    transactions: coordinators.transactions,
+    producerIds: coordinators.producerIds,
+    stopping: () => basics.state.stopping,
   }
-  const server = new Server({
-    host: config.host,
-    port: config.port,
-    maxConnections: config.maxConnections,
-    inflightRequestsMax: config.inflightRequestsMax,
-    idleTimeoutMs: config.connectionsMaxIdleMs,
-    requestReadTimeoutMs: config.requestReadTimeoutMs,
-    logger: logger.child({ subsystem: 'server' }),
-    frameBytesMax: config.maxRequestBytes,
-    tls: serverTlsOptions(config),
-    saslRequired: sasl.enabled,
-    saslAuthenticationTimeoutMs: config.saslAuthenticationTimeoutMs,
-    newDecoder: (frameBytesMax) => new FrameDecoder({ frameBytesMax }),
-    handle: createDispatcher(ctx, requestMetrics(metrics)),
-  })
-  let bound
-  try {
-    bound = await server.listen()
-  } catch (err) {
-    await replicas.close()
-    throw err
-  }
-  // With port 0 the OS chose the port: that is the one to advertise.
-  advertised.port = bound.port
-  let kafkaServer: Server | null = null
-  if (config.kafkaListenerPort >= 0) {
-    try {
-      const kafka = await startKafkaListener({ ctx, config, port: config.kafkaListenerPort, saslRequired: sasl.enabled, image: () => quorum?.image ?? null, logger: logger.child({ subsystem: 'kafka-listener' }), metrics: requestMetrics(metrics) })
-      kafkaServer = kafka.server
-      advertised.kafkaPort = kafka.port
-    } catch (err) {
-      await server.close()
-      await replicas.close()
-      throw err
-    }
-  }
-  try {
-    quorum = await startQuorum(config, advertised, security, logger, clock)
-    controller = new Controller(quorum, { config, sessionTimeoutMs: config.brokerSessionTimeoutMs, clock, logger })
-    const channel = new ControllerChannel(quorum, { clientId: `broker-${config.nodeId}`, timeoutMs: Math.max(config.brokerHeartbeatIntervalMs * 4, 1000), security })
-    controllerChannel = channel
-    const image = quorum.image
-    const coordinator = new GroupCoordinator({
-      nodeId: config.nodeId,
-      replicas,
-      offsetsPartitions: () => image.topics.get(OFFSETS_TOPIC)?.partitions.length ?? null,
-      initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
-      minSessionTimeoutMs: config.groupMinSessionTimeoutMs,
-      maxSessionTimeoutMs: config.groupMaxSessionTimeoutMs,
-      groupMaxSize: config.groupMaxSize,
-      commitTimeoutMs: config.offsetsCommitTimeoutMs,
-      clock,
-      logger,
-    })
-    groups = coordinator
-    producerIds = new ProducerIdManager({ channel, brokerId: config.nodeId, incarnationId, logger })
-    const txnCoordinator = new TransactionCoordinator({
-      nodeId: config.nodeId,
-      replicas,
-      image: () => quorum?.image ?? image,
-      producerIds: () => producerIds,
-      maxTimeoutMs: config.transactionMaxTimeoutMs,
-      timeoutCheckIntervalMs: config.transactionAbortTimedOutCheckIntervalMs,
-      markerRetryBackoffMs: config.transactionMarkerRetryBackoffMs,
-      commitTimeoutMs: config.offsetsCommitTimeoutMs,
-      security,
-      clock,
-      logger,
-    })
-    transactions = txnCoordinator
-    replicas.onLeadership((partition, leading) => coordinator.onLeadership(partition, leading))
-    replicas.onLeadership((partition, leading) => txnCoordinator.onLeadership(partition, leading))
-    replicas.attach(quorum.image, { channel, incarnationId, security, lease })
-    quorum.onCommitted(() => void replicas.sync())
-    // A snapshot from the leader replaces the image wholesale: topics may be gone, not just changed.
-    quorum.onSnapshot(() => void replicas.sync())
-  } catch (err) {
-    await kafkaServer?.close()
-    await server.close()
-    await replicas.close()
-    throw err
-  }
-  // How late timers and I/O callbacks run: on a busy or shared machine, the floor under every latency.
-  const loopDelay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
-  loopDelay.enable()
-  // The histogram holds the interval between samples (ns): the delay is what exceeds the resolution.
-  const lateMs = (ns: number): number => Math.max(0, ns / 1e6 - EVENT_LOOP_RESOLUTION_MS)
-  metrics.gauge('strand_event_loop_delay_ms', 'How late the event loop ran a timer, since the broker started, in ms, by quantile (1 is the max).', () =>
-    loopDelay.count === 0 ? [] : [0.5, 0.99, 1].map((q) => ({ labels: { quantile: String(q) }, value: lateMs(q === 1 ? loopDelay.max : loopDelay.percentile(q * 100)) })),
-  )
-  metrics.gauge('strand_memory_bytes', 'The broker process\'s memory, by kind: rss (resident), heap_used and heap_total (V8\'s heap), external (outside the heap, buffers included), array_buffers (buffers alone).', () => {
-    const m = process.memoryUsage()
-    return [
-      { labels: { kind: 'rss' }, value: m.rss },
-      { labels: { kind: 'heap_used' }, value: m.heapUsed },
-      { labels: { kind: 'heap_total' }, value: m.heapTotal },
-      { labels: { kind: 'external' }, value: m.external },
-      { labels: { kind: 'array_buffers' }, value: m.arrayBuffers },
-    ]
-  })
-  metrics.gauge('strand_active_controller', '1 on the broker whose quorum seat leads (the active controller), else 0.', () => [{ labels: {}, value: quorum?.isLeader === true ? 1 : 0 }])
-  let metricsEndpoint: MetricsEndpoint | null = null
-  if (config.metricsPort >= 0) {
-    try {
-      metricsEndpoint = await serveMetrics(metrics, { host: config.host, port: config.metricsPort, logger })
-    } catch (err) {
-      controller.close()
-      await kafkaServer?.close()
-      await server.close()
-      await quorum.close()
-      await replicas.close()
-      throw err
-    }
-  }
-  // Serve clients only once the metadata image has caught up with what this broker knew before a
-  // restart; bounded, since a quorum whose other voters are down cannot commit anything yet.
+  const listeners = started.add(await openListeners(ctx, { config, advertised, image: quorum.quorum.image, metrics, logger }))
+  // A quorum of one reads its own port from `advertised` (startup/quorum.ts): now the bound one.
+  if (config.quorumVoters === '') assert.equal(quorum.quorum.voterAddress(config.nodeId)?.port, listeners.port, 'the quorum of one has its listener\'s bound port')
+  return { storage, quorum, coordinators, replication, gauges, listeners }
+}
+
+/**
+ * Joins the cluster: serve with a metadata image that has caught up with what this broker knew
+ * before a restart (bounded, since a quorum whose other voters are down cannot commit anything
+ * yet), then register with the controller and heartbeat.
+ */
+async function join(basics: Basics, phases: Phases): Promise<BrokerLifecycle> {
+  const { config, logger, incarnationId, security, advertised } = basics
+  const { quorum } = phases.quorum
+  const { replicas } = phases.storage
   await Promise.race([quorum.caughtUp().then(() => replicas.sync()), delay(config.quorumElectionTimeoutMs * 10, undefined, { ref: false })])
+  const lease = phases.replication.lease
   const lifecycle = new BrokerLifecycle(quorum, { brokerId: config.nodeId, advertised, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, logger, incarnationId, security, lease, beforeLeading: () => replicas.sync() })
-  logger.info({ subsystem: 'server', host: bound.host, port: bound.port, kafkaPort: advertised.kafkaPort, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
+  const { listeners } = phases
+  logger.info({ subsystem: 'server', host: listeners.host, port: listeners.port, kafkaPort: advertised.kafkaPort, nodeId: config.nodeId, dataDir: config.dataDir }, 'listening')
+  return lifecycle
+}
+
+function runningBroker(basics: Basics, phases: Phases, lifecycle: BrokerLifecycle): RunningBroker {
+  const { config, logger, clock, incarnationId, state } = basics
+  const { storage, quorum, coordinators, replication, gauges, listeners } = phases
   return {
     nodeId: config.nodeId,
-    host: bound.host,
-    port: bound.port,
-    address: `${bound.host}:${bound.port}`,
+    host: listeners.host,
+    port: listeners.port,
+    address: `${listeners.host}:${listeners.port}`,
     config,
-    quorum,
-    metrics,
-    metricsPort: metricsEndpoint?.port ?? null,
-    kafkaPort: kafkaServer === null ? null : advertised.kafkaPort,
+    quorum: quorum.quorum,
+    metrics: basics.metrics,
+    metricsPort: listeners.metricsPort,
+    kafkaPort: listeners.kafkaPort,
     async close() {
-      if (stopping) return
-      stopping = true
+      if (state.stopping) return
+      state.stopping = true
       // Wake long polls first so in-flight fetches answer now instead of at their maxWaitMs.
-      replicas.waiters.notifyAll()
+      storage.replicas.waiters.notifyAll()
       lifecycle.close()
       // No more heartbeats: the lease runs out on its own; a stopping broker need not say so.
-      lease.close()
-      // Only worth it when another live broker can take over this one's work.
-      const others = [...quorum.image.brokers.values()].some((b) => b.brokerId !== config.nodeId && !b.fenced)
-      if (controllerChannel !== null && others) await controlledShutdown(controllerChannel, { brokerId: config.nodeId, incarnationId, timeoutMs: Math.min(config.brokerSessionTimeoutMs, CONTROLLED_SHUTDOWN_MS_MAX), logger, clock })
-      replicas.stopServing()
-      controller?.close()
-      groups?.close()
-      transactions?.close()
-      controllerChannel?.close()
-      await metricsEndpoint?.close()
-      loopDelay.disable()
-      await kafkaServer?.close()
-      await server.close()
-      await quorum?.close()
-      await replicas.close()
+      replication.lease.close()
+      // Only worth it when another live broker can take over this one's work. The listeners still
+      // accept meanwhile: when this broker is the active controller, the request comes in on its own.
+      const others = [...quorum.quorum.image.brokers.values()].some((b) => b.brokerId !== config.nodeId && !b.fenced)
+      if (others) await controlledShutdown(quorum.controllerChannel, { brokerId: config.nodeId, incarnationId, timeoutMs: Math.min(config.brokerSessionTimeoutMs, CONTROLLED_SHUTDOWN_MS_MAX), logger, clock })
+      // No new connections or requests from here on; those in flight are answered below.
+      await listeners.stopAccepting()
+      // The phases in reverse, each first answering what waits on it (acks=all produces,
+      // rebalances, requests forwarded to the controller), so the listeners' drain is short; then
+      // the seat and the logs those answers read from.
+      replication.close()
+      coordinators.close()
+      quorum.stop()
+      await listeners.close()
+      gauges.close()
+      await quorum.close()
+      await storage.close()
     },
   }
 }
 
-/**
- * super.users, plus the principals the brokers themselves connect as: their SASL user, or (with
- * mTLS and no SASL) the subject of their own certificate, which every broker of a cluster shares
- * the shape of; list other brokers' subjects in super.users when they differ.
- */
-function superUsersOf(config: BrokerConfig): string[] {
-  const users = config.superUsers.split(';').map((u) => u.trim()).filter((u) => u !== '')
-  if (saslMechanisms(config).length > 0 && config.interBrokerSaslUsername !== '') users.push(`User:${config.interBrokerSaslUsername}`)
-  else if (config.tlsClientAuth === 'required' && config.tlsCertFile !== '') users.push(`User:${subjectDn(new X509Certificate(readFileSync(config.tlsCertFile)).raw)}`)
-  return users
-}
+/** The phases a start has made so far, closed in reverse if a later one fails. */
+class StartedPhases {
+  readonly #closers: Array<() => unknown> = []
+  readonly #logger: Logger
 
-/** Sampling interval of the event-loop delay histogram. */
-const EVENT_LOOP_RESOLUTION_MS = 10
+  constructor(logger: Logger) {
+    this.#logger = logger
+  }
 
-/** Longest a clean stop waits for the controller to move this broker's leaderships away. */
-const CONTROLLED_SHUTDOWN_MS_MAX = 5000
+  add<T extends { close(): unknown }>(phase: T): T {
+    this.#closers.push(() => phase.close())
+    return phase
+  }
 
-/**
- * Asks the controller to fence this broker and move its leaderships now (Kafka's controlled
- * shutdown), retrying while the controller is unknown or moving, within `timeoutMs`. If it cannot,
- * the broker stops anyway and its session timeout does the same job later.
- */
-async function controlledShutdown(channel: ControllerChannel, options: { brokerId: number; incarnationId: string; timeoutMs: number; logger: Logger; clock: () => number }): Promise<void> {
-  const { clock } = options
-  const deadline = clock() + options.timeoutMs
-  let lastError = 'no controller known'
-  while (clock() < deadline) {
-    const current = channel.current()
-    if (current !== null) {
+  /** Every close is tried; one failing is logged, so the start's own error is what the caller sees. */
+  async closeAll(): Promise<void> {
+    for (const close of this.#closers.splice(0).reverse()) {
       try {
-        const res = await current.connection.request(ApiKey.ControlledShutdown, { brokerId: options.brokerId, incarnationId: options.incarnationId }, { timeoutMs: Math.max(1, deadline - clock()) })
-        if (res.errorCode === 0) {
-          options.logger.info({ subsystem: 'lifecycle', remainingLeaderships: res.remainingLeaderships }, 'controlled shutdown: leaderships moved')
-          return
-        }
-        lastError = nameOfCode(res.errorCode)
-        if (res.errorCode === errorCodeOf('STALE_BROKER_EPOCH')) break
+        await close()
       } catch (err) {
-        lastError = (err as Error).message
+        this.#logger.error({ err, subsystem: 'server' }, 'closing a start-up phase after a failed start failed')
       }
     }
-    await delay(50)
   }
-  options.logger.warn({ subsystem: 'lifecycle', reason: lastError }, 'controlled shutdown failed; stopping anyway')
-}
-
-/** Request counts and latencies per API, for the dispatcher. */
-function requestMetrics(metrics: Metrics): { observe(apiKey: number, latencyMs: number): void } {
-  return {
-    observe(apiKey, latencyMs) {
-      const api = apiName(apiKey)
-      metrics.inc('strand_requests_total', 'Requests answered, by API.', { api })
-      metrics.observe('strand_request_latency_ms', 'Milliseconds from a request\'s arrival to its response, by API.', { api }, latencyMs)
-    },
-  }
-}
-
-/** Joins the configured quorum, or, with none configured, forms a quorum of this broker alone. */
-function startQuorum(config: BrokerConfig, advertised: { host: string; port: number }, security: SecurityOptions, logger: Logger, clock: () => number): Promise<QuorumNode> {
-  const voters = config.quorumVoters === '' ? [{ nodeId: config.nodeId, host: advertised.host, port: advertised.port }] : parseVoters(config.quorumVoters)
-  if (config.quorumHeartbeatIntervalMs >= config.quorumElectionTimeoutMs) {
-    throw new ConfigError(`controller.quorum.heartbeat.interval.ms (${config.quorumHeartbeatIntervalMs}) must be below controller.quorum.election.timeout.ms (${config.quorumElectionTimeoutMs}).`)
-  }
-  return QuorumNode.start({
-    nodeId: config.nodeId,
-    voters,
-    dir: path.join(config.dataDir, `${METADATA_TOPIC}-0`),
-    electionTimeoutMs: config.quorumElectionTimeoutMs,
-    heartbeatIntervalMs: config.quorumHeartbeatIntervalMs,
-    snapshotEntries: config.metadataSnapshotEntries,
-    logSegmentBytes: config.metadataLogSegmentBytes,
-    security,
-    clock,
-    logger,
-  })
 }

@@ -2,6 +2,8 @@
 // the Strand listener (frames, pipelining in order, backpressure, limits, TLS, SASL), with the
 // Kafka dispatcher in place of Strand's. It binds the Strand listener's host and shares its
 // security settings; what it serves goes through the same handlers and permission checks.
+// startBroker opens it (broker/startup/listeners.ts) once every collaborator of those handlers
+// exists, so its first request is served like any later one.
 
 import type { Logger } from 'pino'
 import { FrameDecoder } from '../../client/protocol/frame.js'
@@ -20,15 +22,15 @@ export interface KafkaListenerOptions {
   config: BrokerConfig
   port: number
   saslRequired: boolean
-  /** The metadata image, once the quorum has started: where other brokers' Kafka listeners are. */
-  image: () => MetadataImage | null
+  /** The metadata image: where other brokers' Kafka listeners are. */
+  image: MetadataImage
   logger: Logger
   metrics?: RequestMetrics
 }
 
 /** Broker `nodeId`'s Kafka listener as the image registers it; null without one. */
-export function kafkaAddressOf(image: MetadataImage | null, nodeId: number): KafkaAddress | null {
-  const b = image?.brokers.get(nodeId)
+export function kafkaAddressOf(image: MetadataImage, nodeId: number): KafkaAddress | null {
+  const b = image.brokers.get(nodeId)
   if (b === undefined || b.kafkaPort < 0) return null
   return { host: b.host, port: b.kafkaPort }
 }
@@ -51,7 +53,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     handle: createKafkaDispatcher({
       ctx,
       apis: KAFKA_APIS,
-      kafkaAddress: (nodeId) => kafkaAddressOf(options.image(), nodeId),
+      kafkaAddress: (nodeId) => kafkaAddressOf(options.image, nodeId),
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     }),
   })

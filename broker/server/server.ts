@@ -45,6 +45,8 @@ export class Server {
   readonly #logger: Logger
   /** Connections refused since the last refusal log line; null when no interval is running. */
   #refusedUnlogged: number | null = null
+  /** Set once stopAccepting() has run: resolves when the listening socket has closed. */
+  #stopped: Promise<void> | null = null
 
   constructor(options: ServerOptions) {
     this.#options = options
@@ -81,6 +83,11 @@ export class Server {
   }
 
   #accept(socket: net.Socket): void {
+    // A TLS handshake that was under way when the stop began: the stop takes no new connections.
+    if (this.#stopped !== null) {
+      socket.destroy()
+      return
+    }
     if (this.#connections.size >= this.#options.maxConnections) {
       // Refuse politely but firmly: a flood of connections must not exhaust file descriptors.
       this.#logRefused(socket.remoteAddress)
@@ -128,10 +135,21 @@ export class Server {
     }, REFUSED_LOG_INTERVAL_MS).unref()
   }
 
+  /**
+   * The first half of a graceful stop, on its own so the broker can stop taking work before it
+   * stops its other parts: no new connections, and no new requests read on open ones. Those in
+   * flight are still answered; close() waits for them.
+   */
+  stopAccepting(): void {
+    if (this.#stopped !== null) return
+    this.#stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    for (const c of this.#connections) c.stopReading()
+  }
+
   /** Graceful stop: no new connections or requests; in-flight ones are answered first. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
-    for (const c of this.#connections) c.stopReading()
+    this.stopAccepting()
+    const closed = this.#stopped
     const drained = Promise.all([...this.#connections].map((c) => c.drained()))
     let timer: NodeJS.Timeout | undefined
     await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_DRAIN_MS)))])

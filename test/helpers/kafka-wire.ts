@@ -51,6 +51,11 @@ export class KafkaWire {
       socket.once('connect', resolve)
       socket.once('error', reject)
     })
+    return KafkaWire.over(t, socket)
+  }
+
+  /** Wraps a socket already connected (a test that must write in the connect callback itself). */
+  static over(t: Teardown, socket: net.Socket): KafkaWire {
     const wire = new KafkaWire(socket)
     t.teardown(() => socket.destroy())
     return wire

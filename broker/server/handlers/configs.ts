@@ -20,9 +20,7 @@ type Entry = Result['configs'][number]
 const SENSITIVE_KEY_PATTERN = /password|secret|credential|\.key$/
 
 function topicConfigs(ctx: HandlerContext, name: string): Entry[] {
-  const image = ctx.quorum()?.image
-  if (image === undefined) throw new StrandProtocolError('BROKER_NOT_AVAILABLE', 'The broker is still starting.')
-  const topic = image.topics.get(name)
+  const topic = ctx.quorum.image.topics.get(name)
   if (topic === undefined) {
     const problem = topicNameProblem(name)
     if (problem !== null) throw new StrandProtocolError('INVALID_TOPIC', `"${name}": ${problem}.`)

@@ -1,6 +1,11 @@
 // What every request handler may use. Handlers live one per API in this folder; they turn a
 // decoded request body into a response body, and report per-partition failures as error codes
 // in the response rather than throwing, so one bad partition never fails its neighbours.
+//
+// startBroker (broker/broker.ts, phases in broker/startup/) makes every collaborator here before
+// either listener opens, so none is ever absent while requests are served. During a stop they
+// stay in place, closed: a request still in flight then gets the answer a closed part gives
+// (NOT_COORDINATOR, NOT_LEADER_OR_FOLLOWER, ...), all retriable.
 
 import type { Logger } from 'pino'
 import type { BrokerConfig } from '../../config.js'
@@ -29,18 +34,21 @@ export interface HandlerContext {
   readonly authorizer: Authorizer
   /** SaslHandshake and SaslAuthenticate; disabled when sasl.enabled.mechanisms is empty. */
   readonly sasl: SaslServer
-  /** This broker's seat in the metadata quorum; null until it has started. */
-  readonly quorum: () => QuorumNode | null
-  /** Broker registrations and heartbeats; acts only while this broker's quorum seat leads. */
-  readonly controller: () => Controller | null
-  /** Consumer groups whose offsets partition this broker leads; null until started. */
-  readonly groups: () => GroupCoordinator | null
-  /** Transactional ids whose `__transaction_state` partition this broker leads; null until started. */
-  readonly transactions: () => TransactionCoordinator | null
-  /** Producer ids for InitProducerId; null until started. */
-  readonly producerIds: () => ProducerIdManager | null
+  /** This broker's seat in the metadata quorum, with the metadata image it keeps. */
+  readonly quorum: QuorumNode
+  /**
+   * Topics, ISRs, registrations and heartbeats: on every broker (each is a voter), acting only
+   * while this broker's quorum seat leads and answering NOT_CONTROLLER otherwise.
+   */
+  readonly controller: Controller
+  /** Consumer groups whose offsets partition this broker leads (NOT_COORDINATOR for the rest). */
+  readonly groups: GroupCoordinator
+  /** Transactional ids whose `__transaction_state` partition this broker leads. */
+  readonly transactions: TransactionCoordinator
+  /** Producer ids for InitProducerId. */
+  readonly producerIds: ProducerIdManager
   /** The connection to the active controller, for requests only it can answer. */
-  readonly controllerChannel: () => ControllerChannel | null
+  readonly controllerChannel: ControllerChannel
   /** Set once shutdown begins: long polls return at once. */
   readonly stopping: () => boolean
 }

@@ -26,7 +26,7 @@ import type {
   SyncGroupRequest,
   SyncGroupResponse,
 } from '../../../client/protocol/messages/groups.js'
-import { groupPartition, type GroupCoordinator } from '../../group/coordinator.js'
+import { groupPartition } from '../../group/coordinator.js'
 import { OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC } from '../../topic-config.js'
 import type { RequestInfo } from '../dispatch.js'
 import type { HandlerContext } from './context.js'
@@ -41,14 +41,13 @@ const creating = new Map<string, Promise<void>>()
 export function ensureInternalTopic(ctx: HandlerContext, name: string): void {
   if (creating.has(name)) return
   const attempt = (async () => {
-    const controller = ctx.controller()
     const internal = { name, partitions: 1, replicationFactor: 1, configs: {} }
-    if (controller !== null && ctx.quorum()?.isLeader === true) {
-      await controller.createTopic(internal, { validateOnly: false })
+    if (ctx.quorum.isLeader) {
+      await ctx.controller.createTopic(internal, { validateOnly: false })
       return
     }
-    const current = ctx.controllerChannel()?.current()
-    if (current === undefined || current === null) return
+    const current = ctx.controllerChannel.current()
+    if (current === null) return
     await current.connection.request(ApiKey.CreateTopics, { topics: [{ name, numPartitions: -1, replicationFactor: -1, configs: [] }], timeoutMs: 10_000, validateOnly: false })
   })()
     .catch((err: unknown) => ctx.logger.debug({ err: (err as Error).message }, `creating ${name} failed; the next coordinator request retries`))
@@ -67,10 +66,10 @@ export function handleFindCoordinator(ctx: HandlerContext, req: FindCoordinatorR
   if (req.keyType !== GROUP_KEY_TYPE && req.keyType !== TRANSACTION_KEY_TYPE) return { ...none, errorCode: errorCodeOf('INVALID_REQUEST'), errorMessage: `Key type ${req.keyType} is not supported; 0 (group) and 1 (transaction) are.` }
   if (req.key.length === 0) return { ...none, errorCode: errorCodeOf(req.keyType === GROUP_KEY_TYPE ? 'INVALID_GROUP_ID' : 'INVALID_REQUEST'), errorMessage: `The ${what} is empty.` }
   const internalTopic = req.keyType === GROUP_KEY_TYPE ? OFFSETS_TOPIC : TRANSACTION_STATE_TOPIC
-  const image = ctx.quorum()?.image
-  const topic = image?.topics.get(internalTopic)
-  if (image === undefined || topic === undefined || topic.partitions.length === 0) {
-    if (image !== undefined) ensureInternalTopic(ctx, internalTopic)
+  const image = ctx.quorum.image
+  const topic = image.topics.get(internalTopic)
+  if (topic === undefined || topic.partitions.length === 0) {
+    ensureInternalTopic(ctx, internalTopic)
     return { ...none, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), errorMessage: `${internalTopic} is being created.` }
   }
   const p = topic.partitions[groupPartition(req.key, topic.partitions.length)]
@@ -79,41 +78,25 @@ export function handleFindCoordinator(ctx: HandlerContext, req: FindCoordinatorR
   return { throttleTimeMs: 0, errorCode: 0, errorMessage: null, nodeId: broker.brokerId, host: broker.host, port: broker.port }
 }
 
-function coordinator(ctx: HandlerContext): GroupCoordinator | null {
-  return ctx.groups()
-}
-
 export async function handleJoinGroup(ctx: HandlerContext, req: JoinGroupRequest, info: RequestInfo): Promise<JoinGroupResponse> {
-  const groups = coordinator(ctx)
-  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), generationId: -1, protocolType: null, protocolName: null, leader: '', memberId: req.memberId, members: [] }
-  return groups.join(req, info)
+  return ctx.groups.join(req, info)
 }
 
 export async function handleSyncGroup(ctx: HandlerContext, req: SyncGroupRequest): Promise<SyncGroupResponse> {
-  const groups = coordinator(ctx)
-  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), protocolType: null, protocolName: null, assignment: Buffer.alloc(0) }
-  return groups.sync(req)
+  return ctx.groups.sync(req)
 }
 
 export function handleHeartbeat(ctx: HandlerContext, req: HeartbeatRequest): HeartbeatResponse {
-  const groups = coordinator(ctx)
-  return { throttleTimeMs: 0, errorCode: groups === null ? errorCodeOf('COORDINATOR_NOT_AVAILABLE') : groups.heartbeat(req) }
+  return { throttleTimeMs: 0, errorCode: ctx.groups.heartbeat(req) }
 }
 
 export function handleLeaveGroup(ctx: HandlerContext, req: LeaveGroupRequest): LeaveGroupResponse {
-  const groups = coordinator(ctx)
-  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), members: [] }
-  return groups.leave(req)
+  return ctx.groups.leave(req)
 }
 
 export async function handleOffsetCommit(ctx: HandlerContext, req: OffsetCommitRequest): Promise<OffsetCommitResponse> {
-  const groups = coordinator(ctx)
-  if (groups === null) {
-    const code = errorCodeOf('COORDINATOR_NOT_AVAILABLE')
-    return { throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) }
-  }
   try {
-    return await groups.commitOffsets(req)
+    return await ctx.groups.commitOffsets(req)
   } catch (err) {
     ctx.logger.error({ err, group: req.groupId }, 'offset commit failed')
     const code = toWireCode(err)
@@ -122,21 +105,13 @@ export async function handleOffsetCommit(ctx: HandlerContext, req: OffsetCommitR
 }
 
 export function handleOffsetFetch(ctx: HandlerContext, req: OffsetFetchRequest): OffsetFetchResponse {
-  const groups = coordinator(ctx)
-  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), topics: [] }
-  return groups.fetchOffsets(req)
+  return ctx.groups.fetchOffsets(req)
 }
 
 export function handleDescribeGroups(ctx: HandlerContext, req: DescribeGroupsRequest): DescribeGroupsResponse {
-  const groups = coordinator(ctx)
-  if (groups === null) {
-    return { throttleTimeMs: 0, groups: req.groups.map((groupId) => ({ errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), groupId, groupState: 'Dead', protocolType: '', protocolData: '', generationId: -1, members: [] })) }
-  }
-  return groups.describe(req.groups)
+  return ctx.groups.describe(req.groups)
 }
 
 export function handleListGroups(ctx: HandlerContext, req: ListGroupsRequest): ListGroupsResponse {
-  const groups = coordinator(ctx)
-  if (groups === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('COORDINATOR_NOT_AVAILABLE'), groups: [] }
-  return groups.list(req.statesFilter)
+  return ctx.groups.list(req.statesFilter)
 }

@@ -36,22 +36,19 @@ function describe(image: MetadataImage, name: string): TopicResponse {
 }
 
 async function autoCreate(ctx: HandlerContext, image: MetadataImage, names: readonly string[]): Promise<void> {
-  const controller = ctx.controller()
-  if (controller === null) return
   for (const name of names) {
     if (image.topics.has(name) || topicNameProblem(name) !== null) continue
     // Only the controller can create; elsewhere the client's retry finds the topic once the
     // controller (asked by another client, or by this one after a refresh) has made it.
-    await controller
+    await ctx.controller
       .createTopic({ name, partitions: ctx.config.numPartitions, replicationFactor: ctx.config.defaultReplicationFactor, configs: {} }, { validateOnly: false })
       .catch((err: unknown) => ctx.logger.debug({ err: (err as Error).message, topic: name }, 'auto-create not done here'))
   }
 }
 
 export async function handleMetadata(ctx: HandlerContext, req: MetadataRequest): Promise<MetadataResponse> {
-  const quorum = ctx.quorum()
+  const quorum = ctx.quorum
   const self = { nodeId: ctx.nodeId, host: ctx.advertised.host, port: ctx.advertised.port }
-  if (quorum === null) return { brokers: [self], clusterId: ctx.clusterId, controllerId: -1, topics: [] }
   const image = quorum.image
   if (req.topics !== null && ctx.config.autoCreateTopics) await autoCreate(ctx, image, req.topics)
   const names = req.topics ?? [...image.topics.keys()].sort()

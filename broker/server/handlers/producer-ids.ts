@@ -5,28 +5,20 @@
 // resetting itself after UNKNOWN_PRODUCER_ID or OUT_OF_ORDER_SEQUENCE_NUMBER: a new id starts its
 // sequences at 0 with no state to collide with.
 
-import { errorCodeOf, toWireCode } from '../../../client/protocol/errors.js'
+import { toWireCode } from '../../../client/protocol/errors.js'
 import type { AllocateProducerIdsRequest, AllocateProducerIdsResponse, InitProducerIdRequest, InitProducerIdResponse } from '../../../client/protocol/messages/producer-ids.js'
 import type { HandlerContext } from './context.js'
 
 export async function handleInitProducerId(ctx: HandlerContext, req: InitProducerIdRequest): Promise<InitProducerIdResponse> {
   const refused = (code: number): InitProducerIdResponse => ({ throttleTimeMs: 0, errorCode: code, producerId: -1n, producerEpoch: -1 })
-  if (req.transactionalId !== null) {
-    const txn = ctx.transactions()
-    if (txn === null) return refused(errorCodeOf('COORDINATOR_NOT_AVAILABLE'))
-    return txn.initProducerId(req.transactionalId, req.transactionTimeoutMs)
-  }
-  const ids = ctx.producerIds()
-  if (ids === null) return refused(errorCodeOf('COORDINATOR_NOT_AVAILABLE'))
+  if (req.transactionalId !== null) return ctx.transactions.initProducerId(req.transactionalId, req.transactionTimeoutMs)
   try {
-    return { throttleTimeMs: 0, errorCode: 0, producerId: await ids.nextId(), producerEpoch: 0 }
+    return { throttleTimeMs: 0, errorCode: 0, producerId: await ctx.producerIds.nextId(), producerEpoch: 0 }
   } catch (err) {
     return refused(toWireCode(err))
   }
 }
 
 export async function handleAllocateProducerIds(ctx: HandlerContext, req: AllocateProducerIdsRequest): Promise<AllocateProducerIdsResponse> {
-  const controller = ctx.controller()
-  if (controller === null) return { throttleTimeMs: 0, errorCode: errorCodeOf('NOT_CONTROLLER'), producerIdStart: -1n, producerIdLen: 0 }
-  return controller.allocateProducerIds(req)
+  return ctx.controller.allocateProducerIds(req)
 }

@@ -3,7 +3,7 @@
 // whether the log was truncated under its position, KIP-320) and AlterPartition (a leader asks the
 // active controller to change an ISR).
 
-import { errorCodeOf, toWireCode } from '../../../client/protocol/errors.js'
+import { toWireCode } from '../../../client/protocol/errors.js'
 import type { AlterPartitionRequest, AlterPartitionResponse, OffsetsForLeaderEpochRequest, OffsetsForLeaderEpochResponse } from '../../../client/protocol/messages/replication.js'
 import type { HandlerContext } from './context.js'
 import { checkClientLeaderEpoch } from './leader-epoch.js'
@@ -30,7 +30,5 @@ export function handleOffsetsForLeaderEpoch(ctx: HandlerContext, req: OffsetsFor
 }
 
 export async function handleAlterPartition(ctx: HandlerContext, req: AlterPartitionRequest): Promise<AlterPartitionResponse> {
-  const controller = ctx.controller()
-  if (controller === null) return { errorCode: errorCodeOf('NOT_CONTROLLER'), topics: [] }
-  return controller.alterPartition(req)
+  return ctx.controller.alterPartition(req)
 }

@@ -5,7 +5,7 @@
 // and SaslAuthenticate are answered by the session's SaslServer (security/sasl-server.ts).
 
 import { randomUUID } from 'node:crypto'
-import { errorCodeOf, StrandProtocolError, toWireCode, type WireErrorName } from '../../../client/protocol/errors.js'
+import { errorCodeOf, toWireCode, type WireErrorName } from '../../../client/protocol/errors.js'
 import {
   AclCodes,
   aclCodeName as nameOf,
@@ -100,21 +100,9 @@ function aclFromRecord(r: AclRecord): Acl | null {
   return typeof w === 'string' ? null : w
 }
 
-function imageOf(ctx: HandlerContext): MetadataImage {
-  const image = ctx.quorum()?.image
-  if (image === undefined) throw new StrandProtocolError('BROKER_NOT_AVAILABLE', 'The broker is still starting.')
-  return image
-}
-
-function controllerOf(ctx: HandlerContext): NonNullable<ReturnType<HandlerContext['controller']>> {
-  const controller = ctx.controller()
-  if (controller === null) throw new StrandProtocolError('BROKER_NOT_AVAILABLE', 'The broker is still starting.')
-  return controller
-}
-
 export function handleDescribeAcls(ctx: HandlerContext, req: DescribeAclsRequest): DescribeAclsResponse {
   try {
-    const acls = aclsWithIds(imageOf(ctx)).filter(({ acl }) => filterMatches(req, acl)).map(({ acl }) => aclToWire(acl))
+    const acls = aclsWithIds(ctx.quorum.image).filter(({ acl }) => filterMatches(req, acl)).map(({ acl }) => aclToWire(acl))
     return { errorCode: 0, errorMessage: null, acls }
   } catch (err) {
     return { errorCode: toWireCode(err), errorMessage: (err as Error).message, acls: [] }
@@ -123,7 +111,7 @@ export function handleDescribeAcls(ctx: HandlerContext, req: DescribeAclsRequest
 
 export async function handleCreateAcls(ctx: HandlerContext, req: CreateAclsRequest): Promise<CreateAclsResponse> {
   try {
-    return await controllerOf(ctx).change((image) => {
+    return await ctx.controller.change((image) => {
       const existing = aclsWithIds(image).map((e) => e.acl)
       const records: MetadataRecord[] = []
       const results = req.creations.map((w) => {
@@ -146,7 +134,7 @@ export async function handleCreateAcls(ctx: HandlerContext, req: CreateAclsReque
 
 export async function handleDeleteAcls(ctx: HandlerContext, req: DeleteAclsRequest): Promise<DeleteAclsResponse> {
   try {
-    return await controllerOf(ctx).change((image) => {
+    return await ctx.controller.change((image) => {
       const all = aclsWithIds(image)
       const removed = new Set<string>()
       const filterResults = req.filters.map((f) => {
@@ -162,12 +150,7 @@ export async function handleDeleteAcls(ctx: HandlerContext, req: DeleteAclsReque
 }
 
 export function handleDescribeUserScramCredentials(ctx: HandlerContext, req: DescribeUserScramCredentialsRequest): DescribeUserScramCredentialsResponse {
-  let image: MetadataImage
-  try {
-    image = imageOf(ctx)
-  } catch (err) {
-    return { errorCode: toWireCode(err), errorMessage: (err as Error).message, results: [] }
-  }
+  const image = ctx.quorum.image
   const names = req.users === null ? [...image.scramCredentials.keys()].sort() : req.users.map((u) => u.name)
   const results = names.map((user) => {
     const byMechanism = image.scramCredentials.get(user)
@@ -196,7 +179,7 @@ export async function handleAlterUserScramCredentials(ctx: HandlerContext, req: 
   const duplicated = new Set(names.filter((n, i) => names.indexOf(n) !== i))
   const reserved = ctx.config.interBrokerSaslUsername === '' ? null : ctx.config.interBrokerSaslUsername
   try {
-    return await controllerOf(ctx).change((image) => {
+    return await ctx.controller.change((image) => {
       const records: MetadataRecord[] = []
       const results: AlterUserScramCredentialsResponse['results'] = []
       const fail = (user: string, code: WireErrorName, message: string): void => void results.push({ user, errorCode: errorCodeOf(code), errorMessage: message })

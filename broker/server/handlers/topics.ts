@@ -2,13 +2,12 @@
 // the client retries against the controller named in Metadata). Each topic succeeds or fails on
 // its own, with a message.
 
-import { StrandProtocolError, toWireCode } from '../../../client/protocol/errors.js'
+import { toWireCode } from '../../../client/protocol/errors.js'
 import type { CreateTopicsRequest, CreateTopicsResponse } from '../../../client/protocol/messages/create-topics.js'
 import type { DeleteTopicsRequest, DeleteTopicsResponse } from '../../../client/protocol/messages/delete-topics.js'
 import type { HandlerContext } from './context.js'
 
 export async function handleCreateTopics(ctx: HandlerContext, req: CreateTopicsRequest): Promise<CreateTopicsResponse> {
-  const controller = ctx.controller()
   const topics: CreateTopicsResponse['topics'] = []
   for (const t of req.topics) {
     const partitions = t.numPartitions === -1 ? ctx.config.numPartitions : t.numPartitions
@@ -16,8 +15,7 @@ export async function handleCreateTopics(ctx: HandlerContext, req: CreateTopicsR
     const configs: Record<string, string> = {}
     for (const c of t.configs) configs[c.name] = c.value ?? ''
     try {
-      if (controller === null) throw new StrandProtocolError('BROKER_NOT_AVAILABLE', 'The broker is still starting.')
-      await controller.createTopic({ name: t.name, partitions, replicationFactor, configs }, { validateOnly: req.validateOnly })
+      await ctx.controller.createTopic({ name: t.name, partitions, replicationFactor, configs }, { validateOnly: req.validateOnly })
       topics.push({ name: t.name, errorCode: 0, errorMessage: null, numPartitions: partitions, replicationFactor })
     } catch (err) {
       topics.push({ name: t.name, errorCode: toWireCode(err), errorMessage: (err as Error).message, numPartitions: -1, replicationFactor: -1 })
@@ -27,12 +25,10 @@ export async function handleCreateTopics(ctx: HandlerContext, req: CreateTopicsR
 }
 
 export async function handleDeleteTopics(ctx: HandlerContext, req: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {
-  const controller = ctx.controller()
   const responses: DeleteTopicsResponse['responses'] = []
   for (const name of req.topicNames) {
     try {
-      if (controller === null) throw new StrandProtocolError('BROKER_NOT_AVAILABLE', 'The broker is still starting.')
-      await controller.deleteTopic(name)
+      await ctx.controller.deleteTopic(name)
       responses.push({ name, errorCode: 0, errorMessage: null })
     } catch (err) {
       responses.push({ name, errorCode: toWireCode(err), errorMessage: (err as Error).message })

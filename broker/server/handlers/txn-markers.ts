@@ -29,7 +29,7 @@ async function writeOne(ctx: HandlerContext, m: Marker, topic: string, index: nu
     // The group coordinator commits (or drops) the producer's pending transactional offsets once
     // the marker is committed on the offsets partition; a coordinator loading the partition later
     // finds the marker in its replay.
-    if (topic === OFFSETS_TOPIC) ctx.groups()?.onTxnMarker(index, m.producerId, m.transactionResult)
+    if (topic === OFFSETS_TOPIC) ctx.groups.onTxnMarker(index, m.producerId, m.transactionResult)
     return { partitionIndex: index, errorCode: 0 }
   } catch (err) {
     if (!(err instanceof StrandProtocolError)) ctx.logger.error({ err, topic, partition: index, producerId: m.producerId }, 'transaction marker append failed')
