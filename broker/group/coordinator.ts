@@ -7,13 +7,10 @@
 // of each group) before answering for its groups (COORDINATOR_LOAD_IN_PROGRESS meanwhile); when it
 // stops leading one, its groups are dropped and clients are told NOT_COORDINATOR.
 //
-// Membership follows Kafka's state machine:
-//
-//   Empty --join--> PreparingRebalance --all joined / timeout--> CompletingRebalance
-//     ^                    ^   |                                     | leader's SyncGroup
-//     |                    |   +--------- member leaves / dies ------+ (assignment written)
-//     +--- last member ----+                                         v
-//          leaves                                                 Stable
+// This module routes each request to its group and owns loading and offsets; membership (Kafka's
+// state machine of Join/Sync/Heartbeat/Leave) is membership.ts, the group's state group.ts, the
+// replay of a partition replay.ts. The request handlers (broker/server/handlers) call it; the
+// ReplicaManager tells it of leadership changes (onLeadership), WriteTxnMarkers of markers.
 //
 // Every answer that changes durable state (offsets, a new generation's assignment) waits until the
 // record is committed in the offsets partition (the high watermark passed it), as with acks=all.
@@ -25,9 +22,8 @@
 // transactional offset record counts only once its producer's commit marker follows it. While a
 // partition has pending offsets, OffsetFetch answers it UNSTABLE_OFFSET_COMMIT (retriable).
 
-import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { StrandProtocolError, toWireCode, errorCodeOf, type WireErrorName } from '../../client/protocol/errors.js'
+import { StrandProtocolError, toWireCode, errorCodeOf } from '../../client/protocol/errors.js'
 import type {
   DescribeGroupsResponse,
   HeartbeatRequest,
@@ -44,12 +40,14 @@ import type {
   SyncGroupResponse,
 } from '../../client/protocol/messages/groups.js'
 import type { TxnOffsetCommitRequest, TxnOffsetCommitResponse } from '../../client/protocol/messages/transactions.js'
-import { unpinned } from '../../client/protocol/primitives.js'
 import type { Partition } from '../replication/partition.js'
 import type { ReplicaManager } from '../replication/replica-manager.js'
 import { OFFSETS_TOPIC } from '../topic-config.js'
-import { appendCommitted, replayPartition, type AppendProducer } from '../internal-partition.js'
-import { decodeStoredRecord, groupRecord, offsetRecord, type GroupValue } from './records.js'
+import { appendCommitted, type AppendProducer } from '../internal-partition.js'
+import { applyMarker, Group, groupValue, hasPendingTxnOffset, joinError, NODE_TIMERS, offsetKey, syncError, type CommittedOffset, type GroupTimers } from './group.js'
+import { GroupMembership } from './membership.js'
+import { groupRecord, offsetRecord } from './records.js'
+import { replayGroups } from './replay.js'
 
 export { OFFSETS_TOPIC }
 
@@ -62,7 +60,7 @@ const DEFERRED_MARKERS_MAX = 10_000
 /** Longest group id, in UTF-8 bytes: Kafka's string limit, so both listeners can name every group. */
 export const GROUP_ID_BYTES_MAX = 0x7fff
 
-export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead'
+export type { GroupState, GroupTimers } from './group.js'
 
 export interface GroupCoordinatorOptions {
   nodeId: number
@@ -76,52 +74,9 @@ export interface GroupCoordinatorOptions {
   /** How long a write to the offsets partition may wait for the ISR. */
   commitTimeoutMs: number
   clock: () => number
+  /** The rebalance and session timers; Node's own unless a test drives time itself. */
+  timers?: GroupTimers
   logger: Logger
-}
-
-interface Member {
-  memberId: string
-  groupInstanceId: string | null
-  clientId: string
-  clientHost: string
-  sessionTimeoutMs: number
-  rebalanceTimeoutMs: number
-  protocolType: string
-  protocols: { name: string; metadata: Buffer }[]
-  assignment: Buffer
-  /** The JoinGroup answer this member waits for during a rebalance. */
-  awaitingJoin: ((res: JoinGroupResponse) => void) | null
-  awaitingSync: ((res: SyncGroupResponse) => void) | null
-  sessionTimer: NodeJS.Timeout | null
-}
-
-interface CommittedOffset {
-  offset: bigint
-  leaderEpoch: number
-  metadata: string | null
-}
-
-class Group {
-  readonly id: string
-  readonly partition: number
-  state: GroupState = 'Empty'
-  generation = 0
-  protocolType: string | null = null
-  protocolName: string | null = null
-  leader: string | null = null
-  readonly members = new Map<string, Member>()
-  /** By `topic\0partition`. */
-  readonly offsets = new Map<string, CommittedOffset>()
-  /** Transactional offsets not decided yet: producer id -> `topic\0partition` -> offset. */
-  readonly pendingTxnOffsets = new Map<bigint, Map<string, CommittedOffset>>()
-  rebalanceTimer: NodeJS.Timeout | null = null
-  /** An empty group's first rebalance waits its whole initial delay, so members starting together land in one generation. */
-  initialDelay = false
-
-  constructor(id: string, partition: number) {
-    this.id = id
-    this.partition = partition
-  }
 }
 
 /** Java's String.hashCode, so groups map to the partitions Kafka would choose. */
@@ -133,36 +88,6 @@ export function javaHashCode(s: string): number {
 
 export function groupPartition(groupId: string, partitions: number): number {
   return (javaHashCode(groupId) & 0x7fffffff) % partitions
-}
-
-function offsetKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`
-}
-
-/**
- * The producer's marker reached the group's partition: its pending offsets commit or are dropped.
- * A plain OffsetCommit of the same partition between the transactional one and its marker is
- * overwritten by a commit marker (Kafka orders the two by log offset; a group committing one
- * partition both ways at once is misusing them).
- */
-function applyMarker(g: Group, producerId: bigint, commit: boolean): void {
-  const pending = g.pendingTxnOffsets.get(producerId)
-  if (pending === undefined) return
-  g.pendingTxnOffsets.delete(producerId)
-  if (commit) for (const [k, c] of pending) g.offsets.set(k, c)
-}
-
-function hasPendingTxnOffset(g: Group, key: string): boolean {
-  for (const pending of g.pendingTxnOffsets.values()) if (pending.has(key)) return true
-  return false
-}
-
-function joinError(code: WireErrorName, memberId = ''): JoinGroupResponse {
-  return { throttleTimeMs: 0, errorCode: errorCodeOf(code), generationId: -1, protocolType: null, protocolName: null, leader: '', memberId, members: [] }
-}
-
-function syncError(code: WireErrorName | number): SyncGroupResponse {
-  return { throttleTimeMs: 0, errorCode: typeof code === 'number' ? code : errorCodeOf(code), protocolType: null, protocolName: null, assignment: Buffer.alloc(0) }
 }
 
 export class GroupCoordinator {
@@ -177,10 +102,21 @@ export class GroupCoordinator {
   readonly #deferredMarkers = new Map<number, { producerId: bigint; commit: boolean }[]>()
   /** Partitions loading, so a load can start over (too many deferred markers). */
   readonly #loading = new Map<number, Partition>()
+  /** Join/Sync/Heartbeat/Leave on groups routed here. */
+  readonly #membership: GroupMembership
 
   constructor(options: GroupCoordinatorOptions) {
     this.#o = options
     this.#logger = options.logger.child({ subsystem: 'groups' })
+    this.#membership = new GroupMembership({
+      initialRebalanceDelayMs: options.initialRebalanceDelayMs,
+      minSessionTimeoutMs: options.minSessionTimeoutMs,
+      maxSessionTimeoutMs: options.maxSessionTimeoutMs,
+      groupMaxSize: options.groupMaxSize,
+      timers: options.timers ?? NODE_TIMERS,
+      writeGroup: (g) => this.#writeGroup(g),
+      logger: this.#logger,
+    })
   }
 
   /** Called by the ReplicaManager when this broker starts or stops leading a partition. */
@@ -212,71 +148,17 @@ export class GroupCoordinator {
     for (const [id, g] of this.#groups) {
       if (g.partition !== index) continue
       this.#groups.delete(id)
-      g.state = 'Dead'
-      if (g.rebalanceTimer !== null) clearTimeout(g.rebalanceTimer)
-      for (const m of g.members.values()) {
-        if (m.sessionTimer !== null) clearTimeout(m.sessionTimer)
-        m.awaitingJoin?.(joinError('NOT_COORDINATOR', m.memberId))
-        m.awaitingSync?.(syncError('NOT_COORDINATOR'))
-      }
+      this.#membership.drop(g)
     }
     this.#logger.info({ partition: index }, 'no longer coordinating the groups of this offsets partition')
   }
 
   async #load(partition: Partition, epoch: number): Promise<void> {
     const index = partition.index
-    const groups = new Map<string, Group>()
-    const values = new Map<string, GroupValue | null>()
-    /** Groups with pending transactional offsets of a producer, so its marker finds them. */
-    const pendingGroups = new Map<bigint, Set<Group>>()
-    const end = await replayPartition(
-      partition,
-      (key, value, batch) => {
-        const stored = decodeStoredRecord(key, value)
-        if (stored === null) return
-        const groupId = stored.kind === 'offset' ? stored.key.group : stored.group
-        let g = groups.get(groupId)
-        if (g === undefined) {
-          g = new Group(groupId, index)
-          groups.set(groupId, g)
-        }
-        if (stored.kind === 'offset') {
-          const k = offsetKey(stored.key.topic, stored.key.partition)
-          if (batch.transactional && batch.producerId >= 0n) {
-            // Counts only if the producer's commit marker follows (onMarker below).
-            if (stored.value === null) return
-            const pending = g.pendingTxnOffsets.get(batch.producerId) ?? new Map<string, CommittedOffset>()
-            pending.set(k, { offset: stored.value.offset, leaderEpoch: stored.value.leaderEpoch, metadata: stored.value.metadata })
-            g.pendingTxnOffsets.set(batch.producerId, pending)
-            pendingGroups.set(batch.producerId, (pendingGroups.get(batch.producerId) ?? new Set<Group>()).add(g))
-          } else if (stored.value === null) g.offsets.delete(k)
-          else g.offsets.set(k, { offset: stored.value.offset, leaderEpoch: stored.value.leaderEpoch, metadata: stored.value.metadata })
-        } else {
-          values.set(groupId, stored.value)
-        }
-      },
-      {
-        onMarker: ({ producerId, commit }) => {
-          for (const g of pendingGroups.get(producerId) ?? []) applyMarker(g, producerId, commit)
-          pendingGroups.delete(producerId)
-        },
-      },
-    )
+    const { groups, end } = await replayGroups(partition, index)
     if (this.#loadEpoch.get(index) !== epoch) return
-    for (const [id, value] of values) {
-      const g = groups.get(id)!
-      if (value === null) continue
-      g.generation = value.generation
-      g.protocolType = value.protocolType
-      g.protocolName = value.protocolName
-      g.leader = value.leader
-      for (const m of value.members) {
-        g.members.set(m.memberId, { ...m, assignment: unpinned(m.assignment), protocolType: value.protocolType, protocols: [{ name: value.protocolName ?? '', metadata: unpinned(m.subscription) }], awaitingJoin: null, awaitingSync: null, sessionTimer: null })
-      }
-      g.state = g.members.size > 0 ? 'Stable' : 'Empty'
-      // Members get a full session from now to find this coordinator and heartbeat.
-      for (const m of g.members.values()) this.#touch(g, m)
-    }
+    // Members get a full session from now to find this coordinator and heartbeat.
+    for (const g of groups.values()) for (const m of g.members.values()) this.#membership.touch(g, m)
     for (const [id, g] of groups) this.#groups.set(id, g)
     this.#partitions.set(index, 'loaded')
     this.#loading.delete(index)
@@ -329,145 +211,7 @@ export class GroupCoordinator {
     } catch (err) {
       return Promise.resolve({ ...joinError('UNKNOWN_SERVER_ERROR', req.memberId), errorCode: toWireCode(err) })
     }
-    const { minSessionTimeoutMs, maxSessionTimeoutMs } = this.#o
-    if (req.sessionTimeoutMs < minSessionTimeoutMs || req.sessionTimeoutMs > maxSessionTimeoutMs) return Promise.resolve(joinError('INVALID_SESSION_TIMEOUT', req.memberId))
-    if (req.rebalanceTimeoutMs < 0) return Promise.resolve(joinError('INVALID_REQUEST', req.memberId))
-    if (req.protocolType.length === 0 || req.protocols.length === 0) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL', req.memberId))
-    if (g.members.size > 0 && g.protocolType !== null && g.protocolType !== req.protocolType) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL', req.memberId))
-    if (g.members.size > 0 && !this.#sharesProtocol(g, req.protocols.map((p) => p.name))) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL', req.memberId))
-    let member: Member | undefined
-    if (req.memberId === '') {
-      if (g.members.size >= this.#o.groupMaxSize) return Promise.resolve(joinError('GROUP_MAX_SIZE_REACHED'))
-      member = {
-        memberId: `${client.clientId || 'member'}-${randomUUID()}`,
-        groupInstanceId: req.groupInstanceId,
-        clientId: client.clientId,
-        clientHost: client.clientHost,
-        sessionTimeoutMs: req.sessionTimeoutMs,
-        rebalanceTimeoutMs: req.rebalanceTimeoutMs,
-        protocolType: req.protocolType,
-        protocols: ownProtocols(req.protocols),
-        assignment: Buffer.alloc(0),
-        awaitingJoin: null,
-        awaitingSync: null,
-        sessionTimer: null,
-      }
-      g.members.set(member.memberId, member)
-      this.#logger.info({ group: g.id, memberId: member.memberId, members: g.members.size }, 'member joined')
-    } else {
-      member = g.members.get(req.memberId)
-      if (member === undefined) return Promise.resolve(joinError('UNKNOWN_MEMBER_ID', req.memberId))
-      member.protocols = ownProtocols(req.protocols)
-      member.sessionTimeoutMs = req.sessionTimeoutMs
-      member.rebalanceTimeoutMs = req.rebalanceTimeoutMs
-    }
-    const m = member
-    // A rejoin replaces a join still waiting (a client retry).
-    m.awaitingJoin?.(joinError('UNKNOWN_MEMBER_ID', m.memberId))
-    const answer = new Promise<JoinGroupResponse>((resolve) => (m.awaitingJoin = resolve))
-    if (m.sessionTimer !== null) clearTimeout(m.sessionTimer)
-    m.sessionTimer = null
-    if (g.state !== 'PreparingRebalance') this.#prepareRebalance(g, `member ${m.memberId} joined`)
-    else this.#maybeCompleteJoin(g)
-    return answer
-  }
-
-  #sharesProtocol(g: Group, names: readonly string[]): boolean {
-    return [...g.members.values()].every((m) => m.protocols.some((p) => names.includes(p.name)))
-  }
-
-  #prepareRebalance(g: Group, reason: string): void {
-    for (const m of g.members.values()) {
-      m.awaitingSync?.(syncError('REBALANCE_IN_PROGRESS'))
-      m.awaitingSync = null
-    }
-    const initial = g.state === 'Empty'
-    g.state = 'PreparingRebalance'
-    if (g.rebalanceTimer !== null) clearTimeout(g.rebalanceTimer)
-    const rebalanceTimeoutMs = Math.max(0, ...[...g.members.values()].map((m) => m.rebalanceTimeoutMs))
-    const waitMs = initial ? Math.min(this.#o.initialRebalanceDelayMs, rebalanceTimeoutMs) : rebalanceTimeoutMs
-    g.initialDelay = initial
-    g.rebalanceTimer = setTimeout(() => {
-      g.initialDelay = false
-      this.#completeJoin(g)
-    }, waitMs)
-    this.#logger.info({ group: g.id, generation: g.generation, reason }, 'preparing rebalance')
-    if (!initial) this.#maybeCompleteJoin(g)
-  }
-
-  /** Completes the join phase once every member has rejoined (not before the initial delay of an empty group). */
-  #maybeCompleteJoin(g: Group): void {
-    if (g.state !== 'PreparingRebalance' || g.initialDelay) return
-    if ([...g.members.values()].every((m) => m.awaitingJoin !== null)) this.#completeJoin(g)
-  }
-
-  #completeJoin(g: Group): void {
-    if (g.state !== 'PreparingRebalance') return
-    if (g.rebalanceTimer !== null) clearTimeout(g.rebalanceTimer)
-    g.rebalanceTimer = null
-    for (const m of [...g.members.values()]) {
-      if (m.awaitingJoin !== null) continue
-      this.#removeMember(g, m, 'it did not rejoin within the rebalance timeout')
-    }
-    g.generation++
-    if (g.members.size === 0) {
-      g.state = 'Empty'
-      g.protocolName = null
-      g.leader = null
-      void this.#writeGroup(g).catch(() => undefined)
-      return
-    }
-    const members = [...g.members.values()]
-    if (g.leader === null || !g.members.has(g.leader)) g.leader = members[0]!.memberId
-    const leader = g.members.get(g.leader)!
-    g.protocolType = leader.protocolType
-    g.protocolName = leader.protocols.find((p) => members.every((m) => m.protocols.some((q) => q.name === p.name)))?.name ?? leader.protocols[0]!.name
-    g.state = 'CompletingRebalance'
-    this.#logger.info({ group: g.id, generation: g.generation, members: members.length, protocol: g.protocolName, leader: g.leader }, 'rebalance: generation formed')
-    for (const m of members) {
-      const isLeader = m.memberId === g.leader
-      const answer: JoinGroupResponse = {
-        throttleTimeMs: 0,
-        errorCode: 0,
-        generationId: g.generation,
-        protocolType: g.protocolType,
-        protocolName: g.protocolName,
-        leader: g.leader,
-        memberId: m.memberId,
-        members: isLeader ? members.map((x) => ({ memberId: x.memberId, groupInstanceId: x.groupInstanceId, metadata: x.protocols.find((p) => p.name === g.protocolName)?.metadata ?? Buffer.alloc(0) })) : [],
-      }
-      const resolve = m.awaitingJoin!
-      m.awaitingJoin = null
-      this.#touch(g, m)
-      resolve(answer)
-    }
-  }
-
-  #removeMember(g: Group, m: Member, why: string): void {
-    if (m.sessionTimer !== null) clearTimeout(m.sessionTimer)
-    m.sessionTimer = null
-    g.members.delete(m.memberId)
-    m.awaitingJoin?.(joinError('UNKNOWN_MEMBER_ID', m.memberId))
-    m.awaitingSync?.(syncError('UNKNOWN_MEMBER_ID'))
-    this.#logger.info({ group: g.id, memberId: m.memberId, why }, 'member removed')
-  }
-
-  /** Restarts a member's session timer. */
-  #touch(g: Group, m: Member): void {
-    if (m.sessionTimer !== null) clearTimeout(m.sessionTimer)
-    m.sessionTimer = setTimeout(() => {
-      m.sessionTimer = null
-      if (g.state === 'Dead' || g.members.get(m.memberId) !== m || m.awaitingJoin !== null) return
-      this.#removeMember(g, m, `no heartbeat within its session timeout (${m.sessionTimeoutMs} ms)`)
-      this.#afterDeparture(g)
-    }, m.sessionTimeoutMs)
-    m.sessionTimer.unref()
-  }
-
-  #afterDeparture(g: Group): void {
-    if (g.state === 'PreparingRebalance') this.#maybeCompleteJoin(g)
-    else if (g.state === 'Stable' || g.state === 'CompletingRebalance') this.#prepareRebalance(g, 'a member left')
-    if (g.members.size === 0 && g.state !== 'PreparingRebalance') g.state = 'Empty'
+    return this.#membership.join(g, req, client)
   }
 
   async sync(req: SyncGroupRequest): Promise<SyncGroupResponse> {
@@ -477,47 +221,7 @@ export class GroupCoordinator {
     } catch (err) {
       return syncError(toWireCode(err))
     }
-    const m = g?.members.get(req.memberId)
-    if (g === undefined || m === undefined) return syncError('UNKNOWN_MEMBER_ID')
-    if (req.generationId !== g.generation) return syncError('ILLEGAL_GENERATION')
-    if (g.state === 'PreparingRebalance') return syncError('REBALANCE_IN_PROGRESS')
-    this.#touch(g, m)
-    if (g.state === 'Stable') return this.#syncAnswer(g, m)
-    // CompletingRebalance: wait for the leader's assignment.
-    m.awaitingSync?.(syncError('REBALANCE_IN_PROGRESS'))
-    const answer = new Promise<SyncGroupResponse>((resolve) => (m.awaitingSync = resolve))
-    if (req.memberId === g.leader) {
-      const assignments = new Map(req.assignments.map((a) => [a.memberId, unpinned(a.assignment)]))
-      const generation = g.generation
-      for (const member of g.members.values()) member.assignment = assignments.get(member.memberId) ?? Buffer.alloc(0)
-      const group = g
-      this.#writeGroup(group).then(
-        () => {
-          if (group.state !== 'CompletingRebalance' || group.generation !== generation) return
-          group.state = 'Stable'
-          this.#logger.info({ group: group.id, generation }, 'group stable')
-          for (const member of group.members.values()) {
-            const resolve = member.awaitingSync
-            member.awaitingSync = null
-            resolve?.(this.#syncAnswer(group, member))
-          }
-        },
-        (err: unknown) => {
-          if (group.state !== 'CompletingRebalance' || group.generation !== generation) return
-          this.#logger.warn({ group: group.id, err: (err as Error).message }, 'writing the group assignment failed; rebalancing again')
-          for (const member of group.members.values()) {
-            member.awaitingSync?.(syncError(toWireCode(err)))
-            member.awaitingSync = null
-          }
-          this.#prepareRebalance(group, 'the assignment could not be written')
-        },
-      )
-    }
-    return answer
-  }
-
-  #syncAnswer(g: Group, m: Member): SyncGroupResponse {
-    return { throttleTimeMs: 0, errorCode: 0, protocolType: g.protocolType, protocolName: g.protocolName, assignment: m.assignment }
+    return this.#membership.sync(g, req)
   }
 
   heartbeat(req: HeartbeatRequest): number {
@@ -527,12 +231,7 @@ export class GroupCoordinator {
     } catch (err) {
       return toWireCode(err)
     }
-    const m = g?.members.get(req.memberId)
-    if (g === undefined || m === undefined) return errorCodeOf('UNKNOWN_MEMBER_ID')
-    if (req.generationId !== g.generation) return errorCodeOf('ILLEGAL_GENERATION')
-    this.#touch(g, m)
-    if (g.state === 'PreparingRebalance') return errorCodeOf('REBALANCE_IN_PROGRESS')
-    return 0
+    return this.#membership.heartbeat(g, req)
   }
 
   leave(req: LeaveGroupRequest): LeaveGroupResponse {
@@ -542,14 +241,7 @@ export class GroupCoordinator {
     } catch (err) {
       return { throttleTimeMs: 0, errorCode: toWireCode(err), members: [] }
     }
-    const members = req.members.map((x) => {
-      const m = g?.members.get(x.memberId)
-      if (g === undefined || m === undefined) return { memberId: x.memberId, groupInstanceId: x.groupInstanceId, errorCode: errorCodeOf('UNKNOWN_MEMBER_ID') }
-      this.#removeMember(g, m, 'it left the group')
-      return { memberId: x.memberId, groupInstanceId: x.groupInstanceId, errorCode: 0 }
-    })
-    if (g !== undefined && members.some((m) => m.errorCode === 0)) this.#afterDeparture(g)
-    return { throttleTimeMs: 0, errorCode: 0, members }
+    return this.#membership.leave(g, req)
   }
 
   // --- offsets ---
@@ -570,7 +262,7 @@ export class GroupCoordinator {
       if (m === undefined) return fail(errorCodeOf('UNKNOWN_MEMBER_ID'))
       if (req.generationId !== g.generation) return fail(errorCodeOf('ILLEGAL_GENERATION'))
       if (g.state === 'CompletingRebalance') return fail(errorCodeOf('REBALANCE_IN_PROGRESS'))
-      this.#touch(g, m)
+      this.#membership.touch(g, m)
     }
     const now = this.#o.clock()
     const entries = req.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, ...p })))
@@ -700,23 +392,7 @@ export class GroupCoordinator {
 
   /** Writes the group's generation and assignment, so a coordinator taking over knows them. */
   #writeGroup(g: Group): Promise<void> {
-    const value: GroupValue = {
-      protocolType: g.protocolType ?? '',
-      generation: g.generation,
-      protocolName: g.protocolName,
-      leader: g.leader,
-      members: [...g.members.values()].map((m) => ({
-        memberId: m.memberId,
-        groupInstanceId: m.groupInstanceId,
-        clientId: m.clientId,
-        clientHost: m.clientHost,
-        sessionTimeoutMs: m.sessionTimeoutMs,
-        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
-        subscription: m.protocols.find((p) => p.name === g.protocolName)?.metadata ?? Buffer.alloc(0),
-        assignment: m.assignment,
-      })),
-    }
-    return this.#write(g.partition, [groupRecord(g.id, value)])
+    return this.#write(g.partition, [groupRecord(g.id, groupValue(g))])
   }
 
   /** Appends records to the offsets partition as its leader (for `producer`: transactional) and waits until the ISR has them. */
@@ -768,9 +444,4 @@ export class GroupCoordinator {
   close(): void {
     for (const index of [...this.#partitions.keys()]) this.#unload(index)
   }
-}
-
-/** A member's protocols as kept for the membership: their metadata not pinning the request it came in. */
-function ownProtocols(protocols: JoinGroupRequest['protocols']): JoinGroupRequest['protocols'] {
-  return protocols.map((p) => ({ name: p.name, metadata: unpinned(p.metadata) }))
 }

@@ -12,56 +12,32 @@
 // controller may have given the partition to another broker, so a leader here appends nothing,
 // moves no high watermark and serves no consumer, though the image still names it. Followers'
 // fetches are still answered; see `read`.
+//
+// The roles it delegates: producer state and transaction bookkeeping (partition-producers.ts),
+// what the leader knows of its followers (follower-state.ts), the acks=all waiters
+// (commit-waiters.ts) and the checks of produced batches (leader-batches.ts). The Partition holds
+// the state they work on and decides when each runs.
 
 import assert from 'node:assert/strict'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
-import { batchSizeAt, CONTROL_TYPE, controlTypeAt, coordinatorEpochAt, encodeTxnMarker, isControlBatch, isTransactionalBatch, readBatchHeader, validateBatchRecords, validateBatchRecordsAsync, verifyBatches, type BatchHeader, type BatchSpan } from '../../client/protocol/records.js'
+import { encodeTxnMarker, readBatchHeader, verifyBatches } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
 import type { AbortedTxn } from '../log/txn-index.js'
 import type { TopicConfig } from '../topic-config.js'
 import { partitionKey } from './append-waiters.js'
-import { Limiter } from './bounded.js'
+import { CommitWaiters } from './commit-waiters.js'
+import { AppendTimes, laggingMembers, newFollowerState, recordFetch, smallestLogEndOffset, type FollowerState, type LagSink } from './follower-state.js'
+import { checkProducedBatches, ValidationChains, type AppendOrigin } from './leader-batches.js'
 import type { LeaderEpochCache } from './leader-epoch-cache.js'
-import { ProducerStateManager, type CompletedTxn, type ProducerBatch } from './producer-state.js'
+import { DuplicateBatch, PartitionProducers } from './partition-producers.js'
+import type { CompletedTxn, ProducerStateManager } from './producer-state.js'
 
-/** How much of a log's tail is replayed to rebuild producer state: producers silent for longer lose deduplication. */
-export const PRODUCER_STATE_SCAN_BYTES = 256 * 1024 * 1024
-/** Bytes read per step when replaying producer state. */
-const SCAN_CHUNK_BYTES = 4 * 1024 * 1024
+export { PRODUCER_STATE_SCAN_BYTES } from './partition-producers.js'
+export type { AppendOrigin } from './leader-batches.js'
+export type { FollowerState, LagSink } from './follower-state.js'
+
 /** What a read with nothing to return answers: shared, since a zero-length buffer has no bytes to share. */
 const NO_RECORDS = Buffer.alloc(0)
-
-/** Thrown inside the log's append lock when the batch is a retry of one already appended. */
-class DuplicateBatch extends Error {
-  constructor(readonly batch: ProducerBatch) {
-    super('duplicate batch')
-  }
-}
-
-/**
- * Compressed batches inflated at once by this broker, on libuv's thread pool (4 threads, shared
- * with every file read, write and fsync): two leave the log's I/O room when a Produce of zip bombs
- * (each ~64 KiB on the wire, BATCH_BYTES_MAX inflated, ~60-100 ms of CPU) arrives on several
- * partitions at once.
- */
-const DECOMPRESSIONS_MAX = 2
-const decompressions = new Limiter(DECOMPRESSIONS_MAX)
-
-/**
- * Checks that every record of the batches parses, inflating compressed batches off the event
- * loop (validateBatchRecordsAsync). Inflated on the loop, one yielding turn per batch, a Produce
- * of bombs on three partitions held the loop ~300 ms per turn (one bomb per partition each turn),
- * and a broker missed probes by seconds on a loaded machine (the protocol fuzzer's bomber).
- */
-async function validateRecords(records: Buffer, spans: readonly BatchSpan[]): Promise<void> {
-  for (const span of spans) {
-    if (span.header.compression === 'none') validateBatchRecords(records, span.pos, span.header, span.sizeBytes)
-    else await decompressions.run(() => validateBatchRecordsAsync(records, span.pos, span.header, span.sizeBytes))
-  }
-}
-
-/** Who wrote a leader's append: a producer's Produce, or a coordinator for a producer (no sequence check). */
-export type AppendOrigin = 'client' | 'coordinator'
 
 export interface AppendResult {
   baseOffset: bigint
@@ -108,70 +84,6 @@ export interface PartitionState {
   isr: readonly number[]
 }
 
-/** What the leader knows of one follower, from its fetches (Kafka's Replica state). */
-export interface FollowerState {
-  /** -1 until the follower's first fetch to this leader. */
-  logEndOffset: bigint
-  /** Last time the follower had everything the leader had (Kafka's lastCaughtUpTimeMs). */
-  lastCaughtUpMs: number
-  lastFetchMs: number
-  /** The leader's log end offset at the follower's previous fetch. */
-  lastFetchLeaderLogEndOffset: bigint
-  /** The high watermark last sent to it, so a waiting fetch answers when it moves. */
-  lastSentHighWatermark: bigint
-  /** Position in the leader's recent appends up to which this follower's lag was measured. */
-  appendCursor: number
-}
-
-/** Where replication lag samples go (the broker's metrics). */
-export interface LagSink {
-  /** Per leader append the follower newly has: ms from the leader's append to the follower's fetch showing it has it (an upper bound on the follower's own append). */
-  ms(follower: number, lagMs: number): void
-  /** Per follower fetch: records the follower lacked. */
-  offsets(follower: number, lagOffsets: number): void
-}
-
-/** Recent leader appends (end offset, time), kept to measure replication lag; bounded. */
-class AppendTimes {
-  static readonly CAPACITY = 1024
-  #ends: bigint[] = []
-  #times: number[] = []
-  /** Sequence number of `#ends[0]`. */
-  #first = 0
-
-  get end(): number {
-    return this.#first + this.#ends.length
-  }
-
-  record(endOffset: bigint, ms: number): void {
-    this.#ends.push(endOffset)
-    this.#times.push(ms)
-    if (this.#ends.length > 2 * AppendTimes.CAPACITY) {
-      this.#ends = this.#ends.slice(AppendTimes.CAPACITY)
-      this.#times = this.#times.slice(AppendTimes.CAPACITY)
-      this.#first += AppendTimes.CAPACITY
-    }
-  }
-
-  /**
-   * Reports to `lag`, for `follower`, how long ago (from `now`) each append from `cursor` that ends
-   * at or before `offset` was made; returns the new cursor.
-   */
-  confirm(cursor: number, offset: bigint, lag: LagSink, follower: number, now: number): number {
-    let i = Math.max(cursor, this.#first) - this.#first
-    while (i < this.#ends.length && this.#ends[i]! <= offset) lag.ms(follower, now - this.#times[i++]!)
-    return this.#first + i
-  }
-}
-
-interface AckWaiter {
-  /** The high watermark that completes it (the last offset of its batches + 1). */
-  offset: bigint
-  resolve: () => void
-  reject: (err: Error) => void
-  timer: NodeJS.Timeout
-}
-
 export class Partition {
   readonly topic: string
   readonly index: number
@@ -189,36 +101,22 @@ export class Partition {
   readonly followers = new Map<number, FollowerState>()
   /** An ISR change sent to the controller and not yet answered. */
   pendingIsr: readonly number[] | null = null
-  #ackWaiters: AckWaiter[] = []
+  /** The acks=all produces waiting for the high watermark. */
+  readonly #commitWaiters = new CommitWaiters()
+  /** Recent leader appends, to time each follower's replication lag. */
   readonly #appendTimes = new AppendTimes()
-  readonly producers = new ProducerStateManager()
-  /** Producer state is rebuilt from the log on first need, and again after a truncation. */
-  #producerStateReady: Promise<void> | null = null
-  /**
-   * The rebuild behind `#producerStateReady` finished: open transactions are known, so the last
-   * stable offset may pass the replayed tail's start. Until then read_committed reads nothing new.
-   */
-  #producerStateLoaded = false
+  /** Producer state and the transaction bookkeeping built on it, kept in line with the log. */
+  readonly #txn: PartitionProducers
+  /** Idempotent producers' sequences and open transactions (`#txn`'s): read by the handlers and tests. */
+  readonly producers: ProducerStateManager
   readonly #clock: () => number
   /**
    * Times replication lag (append to confirming fetch): a monotonic sub-millisecond clock by
    * default, since lags are a few ms and Date.now's whole milliseconds blurred them by up to one.
    */
   readonly #lagClock: () => number
-  /**
-   * Each producer's last leader append's record validation, by producer id; batches without
-   * one by their connection (the append's `orderKey`), else in one chain (-1). Validation may
-   * yield (validateRecords), and a producer's appends must reach the log in the order they
-   * arrived (its sequence numbers; that order is the order of the log.append calls after it), so
-   * each waits for that producer's one before. Appends of other producers do not wait: one chain
-   * per partition made a producer's appends wait for every compressed batch ahead of it, a
-   * Produce of 60 zip bombs stalled the fuzzer's healthy producer for 11 s, and one chain for
-   * every batch without a producer id stalled a plain Kafka client 27.6 s behind another
-   * client's bombs. An entry goes once its chain has settled.
-   */
-  readonly #validating = new Map<bigint | object, Promise<unknown>>()
-  /** Aborted transactions closed in producer state whose .txnindex entry is still being written. */
-  #pendingAborts: AbortedTxn[] = []
+  /** Orders each producer's appends through record validation, which may yield. */
+  readonly #validation = new ValidationChains()
   /** The broker's lease on leadership: leading acts only while it holds. */
   readonly #lease: LeaderLease
 
@@ -235,6 +133,8 @@ export class Partition {
     this.#lagClock = options.lagClock ?? (() => performance.now())
     this.#lease = options.lease ?? NO_LEASE
     this.#highWatermark = minBigint(options.highWatermark, options.log.logEndOffset)
+    this.#txn = new PartitionProducers(options.log)
+    this.producers = this.#txn.producers
   }
 
   get state(): PartitionState {
@@ -264,14 +164,12 @@ export class Partition {
    * starts (the open transactions are unknown until then). Asked per fetch: must not allocate.
    */
   get lastStableOffset(): bigint {
-    const hw = this.#highWatermark
-    const open = this.#producerStateLoaded ? this.producers.firstUnstableOffset : minBigint(this.log.tailStartOffset(PRODUCER_STATE_SCAN_BYTES), hw)
-    return open !== null && open < hw ? open : hw
+    return this.#txn.lastStableOffset(this.#highWatermark)
   }
 
   /** Resolves once producer state (and with it the last stable offset) is known. */
   producerStateLoaded(): Promise<void> {
-    return this.#ensureProducerState()
+    return this.#txn.ensure()
   }
 
   get logStartOffset(): bigint {
@@ -311,12 +209,12 @@ export class Partition {
     }
     for (const r of state.replicas) {
       if (r === this.#nodeId || this.followers.has(r)) continue
-      this.followers.set(r, { logEndOffset: -1n, lastCaughtUpMs: now, lastFetchMs: 0, lastFetchLeaderLogEndOffset: -1n, lastSentHighWatermark: -1n, appendCursor: this.#appendTimes.end })
+      this.followers.set(r, newFollowerState(now, this.#appendTimes.end))
     }
     this.maybeAdvanceHighWatermark()
     // The last stable offset needs the open transactions: replay the tail now rather than on the
     // first read_committed fetch or transactional append, without holding up leadership for it.
-    this.#ensureProducerState().catch(() => undefined)
+    this.#txn.ensure().catch(() => undefined)
   }
 
   /** Follows `state.leader` (or nobody when it is -1). Waiting acks=all produces fail: another broker leads now. */
@@ -326,12 +224,12 @@ export class Partition {
     this.#role = 'follower'
     this.followers.clear()
     this.pendingIsr = null
-    this.#failAckWaiters(() => new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} no longer leads ${this.topic}-${this.index}; broker ${state.leader} does at epoch ${state.leaderEpoch}.`))
+    this.#commitWaiters.failAll(() => new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} no longer leads ${this.topic}-${this.index}; broker ${state.leader} does at epoch ${state.leaderEpoch}.`))
   }
 
   /** Fails the produces waiting for acks=all (a shutdown: they can be retried on the next leader). */
   failPendingAcks(): void {
-    this.#failAckWaiters(() => new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} is shutting down; retry on the next leader of ${this.topic}-${this.index}.`))
+    this.#commitWaiters.failAll(() => new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} is shutting down; retry on the next leader of ${this.topic}-${this.index}.`))
   }
 
   /**
@@ -339,13 +237,13 @@ export class Partition {
    * wait for is frozen until the lease returns, and by then another broker may lead.
    */
   leaseLapsed(): void {
-    this.#failAckWaiters(() => this.#notLeadingError())
+    this.#commitWaiters.failAll(() => this.#notLeadingError())
   }
 
   /** Stops hosting: fails what waits on it. */
   close(): void {
     this.#role = 'none'
-    this.#failAckWaiters(() => new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} no longer hosts ${this.topic}-${this.index}.`))
+    this.#commitWaiters.failAll(() => new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} no longer hosts ${this.topic}-${this.index}.`))
   }
 
   #requireLeader(): void {
@@ -378,8 +276,7 @@ export class Partition {
    * `origin: 'coordinator'` is a coordinator's own transactional batch for a producer (the group
    * coordinator's TxnOffsetCommit, as Kafka's AppendOrigin.Coordinator): it carries no sequence
    * number, so only the producer's epoch is checked (a fenced producer's offsets are refused).
-   */
-  /**
+   *
    * `orderKey`: what a batch without a producer id is ordered with (its connection): appends of
    * one key keep their arrival order, other keys' do not wait for them.
    */
@@ -389,29 +286,9 @@ export class Partition {
       throw new StrandProtocolError('MESSAGE_TOO_LARGE', `The payload is ${records.length} bytes; max.message.bytes is ${this.config.maxMessageBytes}.`)
     }
     const spans = verifyBatches(records)
-    const producer = spans.length === 1 && spans[0]!.header.producerId >= 0n ? spans[0]!.header.producerId : (options.orderKey ?? -1n)
-    const validated = (this.#validating.get(producer) ?? Promise.resolve()).then(() => validateRecords(records, spans))
-    const settled = validated.catch(() => undefined)
-    this.#validating.set(producer, settled)
-    void settled.then(() => {
-      if (this.#validating.get(producer) === settled) this.#validating.delete(producer)
-    })
-    await validated
-    if (spans.some((span) => isControlBatch(span.header))) {
-      throw new StrandProtocolError('INVALID_RECORD', `Control batches are written by the broker (WriteTxnMarkers), not produced.`)
-    }
-    // A transactional batch opens a transaction that holds the last stable offset back until a
-    // marker closes it: only a producer of a transactional id (authorized for it, at the gate) may
-    // send one, as in Kafka. (Checking that the partition was added to that producer's
-    // transaction, KIP-890, is not done yet.)
-    if (options.origin !== 'coordinator' && (options.transactionalId ?? null) === null && spans.some((span) => isTransactionalBatch(span.header))) {
-      throw new StrandProtocolError('INVALID_RECORD', 'A transactional batch needs the Produce request\'s transactionalId.')
-    }
-    const idempotent = spans.some((span) => span.header.producerId >= 0n)
-    if (idempotent && spans.length !== 1) {
-      throw new StrandProtocolError('INVALID_RECORD', `An idempotent producer sends one batch per partition per request; this one has ${spans.length}.`)
-    }
-    if (idempotent) await this.#ensureProducerState()
+    await this.#validation.validate(records, spans, options.orderKey)
+    const { idempotent } = checkProducedBatches(spans, options)
+    if (idempotent) await this.#txn.ensure()
     this.#requireLeader()
     // Again after the awaits: the epoch the producer named must still be the one appended under.
     if (clientLeaderEpoch >= 0) this.checkLeaderEpoch(clientLeaderEpoch)
@@ -422,19 +299,7 @@ export class Partition {
         assignOffsets: true,
         leaderEpoch: epoch,
         ...(options.onWritten === undefined ? {} : { onWritten: options.onWritten }),
-        beforeWrite: idempotent
-          ? (placed) => {
-              const header = spans[0]!.header
-              if (options.origin === 'coordinator') {
-                this.producers.checkEpoch(header.producerId, header.producerEpoch)
-                this.producers.record(header, placed[0]!.baseOffset)
-                return
-              }
-              const decision = this.producers.check(header)
-              if (decision.kind === 'duplicate') throw new DuplicateBatch(decision.batch)
-              this.producers.record(header, placed[0]!.baseOffset)
-            }
-          : undefined,
+        beforeWrite: idempotent ? (placed) => this.#txn.recordLeaderBatch(spans[0]!.header, placed[0]!.baseOffset, options.origin) : undefined,
       })
     } catch (err) {
       if (err instanceof DuplicateBatch) {
@@ -443,7 +308,7 @@ export class Partition {
         return { baseOffset: err.batch.firstOffset, lastOffset: err.batch.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset, duplicate: true }
       }
       // The sequence was recorded but the write failed: replay the log before trusting the state again.
-      if (idempotent && !(err instanceof StrandProtocolError)) this.#resetProducerState()
+      if (idempotent && !(err instanceof StrandProtocolError)) this.#txn.reset()
       throw err
     }
     if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#lagClock())
@@ -481,42 +346,16 @@ export class Partition {
     if (spans.length === 0) return
     // The state this follower needs to lead (and the aborted transactions it indexes) builds on
     // the log before this append: replayed once, after opening or a truncation.
-    await this.#ensureProducerState()
+    await this.#txn.ensure()
     await this.log.append(records, { assignOffsets: false })
     const aborted: AbortedTxn[] = []
     for (const span of spans) {
       const epoch = span.header.partitionLeaderEpoch
       if (epoch > this.epochs.latestEpoch) await this.epochs.assign(epoch, span.header.baseOffset)
-      const done = this.#applyBatch(records, span.pos, span.sizeBytes, span.header)
-      if (done !== null && !done.commit) aborted.push(this.#abortedEntry(done))
+      const abort = this.#txn.applyBatch(records, span.pos, span.sizeBytes, span.header)
+      if (abort !== null) aborted.push(abort)
     }
-    this.#pendingAborts.push(...aborted)
-    await this.#indexAborts(aborted)
-  }
-
-  /** Writes aborts to the segments' .txnindex; until then reads find them in `#pendingAborts`. */
-  async #indexAborts(entries: readonly AbortedTxn[]): Promise<void> {
-    try {
-      await this.log.addAbortedTxns(entries)
-    } finally {
-      this.#pendingAborts = this.#pendingAborts.filter((e) => !entries.includes(e))
-    }
-  }
-
-  /** Updates producer state with a batch in the log; returns the transaction a marker closed, if any. */
-  #applyBatch(buf: Buffer, pos: number, sizeBytes: number, header: BatchHeader): CompletedTxn | null {
-    if (header.producerId < 0n) return null
-    if (!isControlBatch(header)) {
-      this.producers.record(header, header.baseOffset)
-      return null
-    }
-    const type = controlTypeAt(buf, pos, sizeBytes)
-    if (type !== CONTROL_TYPE.commit && type !== CONTROL_TYPE.abort) return null
-    return this.producers.recordMarker(header, header.baseOffset, type === CONTROL_TYPE.commit, coordinatorEpochAt(buf, pos, sizeBytes))
-  }
-
-  #abortedEntry(t: CompletedTxn): AbortedTxn {
-    return { producerId: t.producerId, firstOffset: t.firstOffset, lastOffset: t.lastOffset, lastStableOffset: this.producers.firstUnstableOffset ?? t.lastOffset + 1n }
+    await this.#txn.addAborts(aborted)
   }
 
   /**
@@ -527,7 +366,7 @@ export class Partition {
    */
   async appendTxnMarker(m: TxnMarker): Promise<AppendResult> {
     this.#requireLeader()
-    await this.#ensureProducerState()
+    await this.#txn.ensure()
     this.#requireLeader()
     const records = encodeTxnMarker({ producerId: m.producerId, producerEpoch: m.producerEpoch, commit: m.commit, coordinatorEpoch: m.coordinatorEpoch, timestamp: m.timestampMs })
     const header = readBatchHeader(records, 0)
@@ -538,30 +377,19 @@ export class Partition {
         assignOffsets: true,
         leaderEpoch: this.#state.leaderEpoch,
         beforeWrite: (placed) => {
-          this.producers.checkMarker(m.producerId, m.producerEpoch, m.coordinatorEpoch)
-          done = this.producers.recordMarker(header, placed[0]!.baseOffset, m.commit, m.coordinatorEpoch)
-          // Closing the transaction moves the last stable offset past it at once: its abort must be
-          // known to reads from the same moment, not once the .txnindex write below is done.
-          if (done !== null && !done.commit) this.#pendingAborts.push(this.#abortedEntry(done))
+          done = this.#txn.recordLeaderMarker(header, placed[0]!.baseOffset, m)
         },
       })
     } catch (err) {
-      if (!(err instanceof StrandProtocolError)) this.#resetProducerState()
+      if (!(err instanceof StrandProtocolError)) this.#txn.reset()
       throw err
     }
     const closed = done as CompletedTxn | null
-    if (closed !== null && !closed.commit) await this.#indexAborts(this.#pendingAborts.slice(-1))
+    if (closed !== null && !closed.commit) await this.#txn.indexNewestAbort()
     if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#lagClock())
     this.maybeAdvanceHighWatermark()
     if (!this.#lease.valid()) throw this.#notLeadingError()
     return { baseOffset: appended.firstOffset, lastOffset: appended.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset, duplicate: false }
-  }
-
-  /** Producer state no longer matches the log (a failed write, a truncation): replayed before it is used again. */
-  #resetProducerState(): void {
-    this.#producerStateReady = null
-    this.#producerStateLoaded = false
-    this.producers.clear()
   }
 
   /**
@@ -583,48 +411,6 @@ export class Partition {
     await this.epochs.assign(0, 0n)
   }
 
-  /** Replays producer state from the log's tail once, before the first idempotent append as leader. */
-  #ensureProducerState(): Promise<void> {
-    if (this.#producerStateReady !== null) return this.#producerStateReady
-    const ready: Promise<void> = this.#rebuildProducerState().then(
-      () => {
-        if (this.#producerStateReady === ready) this.#producerStateLoaded = true
-      },
-      (err: unknown) => {
-        if (this.#producerStateReady === ready) this.#producerStateReady = null
-        throw err
-      },
-    )
-    this.#producerStateReady = ready
-    return ready
-  }
-
-  /**
-   * Replays the log's tail into producer state. Aborts met on the way are indexed again: an entry
-   * a crash lost before its .txnindex write is restored (txn-index.ts).
-   */
-  async #rebuildProducerState(): Promise<void> {
-    this.producers.clear()
-    this.#producerStateLoaded = false
-    let offset = this.log.tailStartOffset(PRODUCER_STATE_SCAN_BYTES)
-    const end = this.log.logEndOffset
-    const aborted: AbortedTxn[] = []
-    while (offset < end) {
-      const { records, nextOffset } = await this.log.read(offset, SCAN_CHUNK_BYTES, { maxOffset: end })
-      let pos = 0
-      while (pos + 61 <= records.length) {
-        const size = batchSizeAt(records, pos)
-        if (pos + size > records.length) break
-        const done = this.#applyBatch(records, pos, size, readBatchHeader(records, pos))
-        if (done !== null && !done.commit) aborted.push(this.#abortedEntry(done))
-        pos += size
-      }
-      if (nextOffset <= offset) break
-      offset = nextOffset
-    }
-    await this.log.addAbortedTxns(aborted)
-  }
-
   /** The leader's high watermark, as a follower learns it from a fetch response. Returns true when it moved. */
   updateFollowerHighWatermark(leaderHighWatermark: bigint): boolean {
     const next = minBigint(leaderHighWatermark, this.log.logEndOffset)
@@ -636,7 +422,7 @@ export class Partition {
   /** Removes every record at or after `offset`: the tail a new leader does not have. */
   async truncateTo(offset: bigint): Promise<void> {
     await this.log.truncateTo(offset)
-    this.#resetProducerState()
+    this.#txn.reset()
     await this.epochs.truncateFromEnd(offset)
     this.#highWatermark = minBigint(this.#highWatermark, this.log.logEndOffset)
   }
@@ -644,7 +430,7 @@ export class Partition {
   /** Empties the log to restart at `offset` (a follower behind the leader's log start). */
   async truncateFullyAndStartAt(offset: bigint): Promise<void> {
     await this.log.truncateFullyAndStartAt(offset)
-    this.#resetProducerState()
+    this.#txn.reset()
     await this.epochs.truncateFromEnd(0n)
     this.#highWatermark = offset
   }
@@ -663,11 +449,7 @@ export class Partition {
       lag.offsets(replicaId, Number(leo - fetchOffset))
       f.appendCursor = this.#appendTimes.confirm(f.appendCursor, fetchOffset, lag, replicaId, this.#lagClock())
     }
-    if (fetchOffset >= leo) f.lastCaughtUpMs = now
-    else if (fetchOffset >= f.lastFetchLeaderLogEndOffset && f.lastFetchLeaderLogEndOffset >= 0n) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, f.lastFetchMs)
-    f.logEndOffset = fetchOffset
-    f.lastFetchLeaderLogEndOffset = leo
-    f.lastFetchMs = now
+    recordFetch(f, { fetchOffset, leaderLogEndOffset: leo, nowMs: now })
     return this.maybeAdvanceHighWatermark()
   }
 
@@ -680,11 +462,7 @@ export class Partition {
 
   /** ISR members (other than this leader) that have not caught up for longer than `lagMaxMs`. */
   laggingIsrMembers(now: number, lagMaxMs: number): number[] {
-    return this.#state.isr.filter((r) => {
-      if (r === this.#nodeId) return false
-      const f = this.followers.get(r)
-      return f === undefined || now - f.lastCaughtUpMs > lagMaxMs
-    })
+    return laggingMembers(this.followers, this.#state.isr, this.#nodeId, { nowMs: now, lagMaxMs })
   }
 
   /** Leader: the high watermark becomes the smallest log end offset over the ISR. */
@@ -693,27 +471,15 @@ export class Partition {
     // longer be the partition's, and a commit it declared could be one the new leader lacks.
     if (this.#role !== 'leader' || !this.#lease.valid()) return false
     // The leader counts only what it has fsynced when it runs fsync: always (Log.durableEndOffset).
-    let next = this.#smallestLogEndOffset(this.#state.isr, this.log.durableEndOffset)
+    let next = smallestLogEndOffset(this.followers, this.#state.isr, this.#nodeId, this.log.durableEndOffset)
     // Runs on every append and every follower fetch: the pending members are checked on their own
     // rather than through `effectiveIsr`, which builds a set and an array each time.
-    if (next !== null && this.pendingIsr !== null) next = this.#smallestLogEndOffset(this.pendingIsr, next)
+    if (next !== null && this.pendingIsr !== null) next = smallestLogEndOffset(this.followers, this.pendingIsr, this.#nodeId, next)
     if (next === null || next <= this.#highWatermark) return false
     assert.ok(next <= this.log.durableEndOffset, 'the high watermark stays within what this leader has (fsynced, under fsync: always)')
     this.#highWatermark = next
-    this.#completeAckWaiters()
+    this.#commitWaiters.completeUpTo(next, () => this.#checkIsrAfterAppend())
     return true
-  }
-
-  /** The smallest log end offset of `replicas` (this leader counting as `upTo`), or null when one is not known yet. */
-  #smallestLogEndOffset(replicas: readonly number[], upTo: bigint): bigint | null {
-    let least = upTo
-    for (const r of replicas) {
-      if (r === this.#nodeId) continue
-      const f = this.followers.get(r)
-      if (f === undefined || f.logEndOffset < 0n) return null
-      if (f.logEndOffset < least) least = f.logEndOffset
-    }
-    return least
   }
 
   /**
@@ -725,22 +491,11 @@ export class Partition {
     if (this.#highWatermark >= offset) return this.#checkIsrAfterAppend()
     // The lease lapsed since the append: the high watermark is frozen (see `leaseLapsed`).
     if (!this.#lease.valid()) return Promise.reject(this.#notLeadingError())
-    return new Promise<void>((resolve, reject) => {
-      const waiter: AckWaiter = {
-        offset,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#ackWaiters = this.#ackWaiters.filter((w) => w !== waiter)
-          reject(new StrandProtocolError('REQUEST_TIMED_OUT', `The ISR ${JSON.stringify(this.effectiveIsr)} of ${this.topic}-${this.index} did not replicate offset ${offset - 1n} within ${timeoutMs} ms.`))
-        }, Math.max(0, timeoutMs)),
-      }
-      this.#ackWaiters.push(waiter)
-    })
+    return this.#commitWaiters.wait(offset, timeoutMs, () => new StrandProtocolError('REQUEST_TIMED_OUT', `The ISR ${JSON.stringify(this.effectiveIsr)} of ${this.topic}-${this.index} did not replicate offset ${offset - 1n} within ${timeoutMs} ms.`))
   }
 
   get ackWaiterCount(): number {
-    return this.#ackWaiters.length
+    return this.#commitWaiters.count
   }
 
   #checkIsrAfterAppend(): Promise<void> {
@@ -749,33 +504,6 @@ export class Partition {
       return Promise.reject(new StrandProtocolError('NOT_ENOUGH_REPLICAS_AFTER_APPEND', `${this.topic}-${this.index} has ${isr} in-sync replicas; min.insync.replicas is ${this.config.minInsyncReplicas}.`))
     }
     return Promise.resolve()
-  }
-
-  #completeAckWaiters(): void {
-    if (this.#ackWaiters.length === 0) return
-    const hw = this.#highWatermark
-    const done = this.#ackWaiters.filter((w) => w.offset <= hw)
-    if (done.length === 0) return
-    this.#ackWaiters = this.#ackWaiters.filter((w) => w.offset > hw)
-    for (const w of done) {
-      clearTimeout(w.timer)
-      this.#checkIsrAfterAppend().then(w.resolve, w.reject)
-    }
-  }
-
-  /**
-   * Fails the waiting acks=all produces with the error `why` makes. Built only when one waits: an
-   * error captures a stack, and every metadata sync makes each followed partition a follower again.
-   */
-  #failAckWaiters(why: () => Error): void {
-    if (this.#ackWaiters.length === 0) return
-    const err = why()
-    const waiters = this.#ackWaiters
-    this.#ackWaiters = []
-    for (const w of waiters) {
-      clearTimeout(w.timer)
-      w.reject(err)
-    }
   }
 
   /**
@@ -805,10 +533,7 @@ export class Partition {
     const { records, nextOffset } = await this.log.read(offset, maxBytes, { maxOffset: replica ? this.log.logEndOffset : committed ? lso : hw })
     let abortedTransactions: ReadResult['abortedTransactions'] = null
     if (committed && records.length > 0) {
-      const found = this.log.abortedTxns(offset, nextOffset)
-      for (const e of this.#pendingAborts) {
-        if (e.lastOffset >= offset && e.firstOffset < nextOffset && !found.some((f) => f.producerId === e.producerId && f.lastOffset === e.lastOffset)) found.push(e)
-      }
+      const found = this.#txn.abortedIn(offset, nextOffset)
       if (found.length > 0) abortedTransactions = found.map((t) => ({ producerId: t.producerId, firstOffset: t.firstOffset }))
     }
     return { records, highWatermark: hw, lastStableOffset: lso, logStartOffset, abortedTransactions }
@@ -831,7 +556,7 @@ export class Partition {
     if (!committed) return offset < this.#highWatermark
     // read_committed before producer state is known: start the replay (a follower that just became
     // leader has it running already), and answer nothing past its start until it is done.
-    if (!this.#producerStateLoaded && this.#producerStateReady === null) this.#ensureProducerState().catch(() => undefined)
+    if (!this.#txn.loaded && !this.#txn.started) this.#txn.ensure().catch(() => undefined)
     return offset < this.lastStableOffset
   }
 }
