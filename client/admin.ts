@@ -1,25 +1,28 @@
-// The admin client: topics, cluster metadata, offsets, consumer groups. Every wire error becomes
-// its typed error (TOPIC_ALREADY_EXISTS, INVALID_TOPIC, ...) with the broker's message.
+// The admin client: topics, cluster metadata, offsets, consumer groups, transactions, configs,
+// users and ACLs. Every wire error becomes its typed error (TOPIC_ALREADY_EXISTS, INVALID_TOPIC,
+// ...) with the broker's message. Topics, the cluster and offsets are here; the other resources
+// are each a module that Admin delegates to: admin-configs.ts, admin-groups.ts,
+// admin-transactions.ts and admin-security.ts (users and ACLs).
 //
 // Topic changes go to the controller and are retried only when the request may not have reached
 // it (a connection error, NOT_CONTROLLER): a retried create may then answer TOPIC_ALREADY_EXISTS
 // for a topic the first attempt did create, which the caller can treat as success.
 
+import { describeConfigs, topicConfigs, type ConfigEntry, type ConfigResource, type ConfigResourceDescription } from './admin-configs.js'
+import { commitGroupOffsets, describeGroup, groupOffsets, listGroups, type GroupDescription, type GroupListing, type GroupOffsetsOptions, type GroupOffsetToCommit, type GroupPartitionOffset } from './admin-groups.js'
+import { isolationCodeOf, type AdminScope } from './admin-scope.js'
 import { createAcls, deleteAcls, deleteScramUser, describeAcls, listScramUsers, upsertScramUser, type AclBinding, type AclFilter, type AdminRoutes, type ScramUser } from './admin-security.js'
+import { describeTransactions, listTransactions, type ListTransactionsOptions, type TransactionDescription, type TransactionListing } from './admin-transactions.js'
 import { ApiKey } from './protocol/apis.js'
-import { ConfigResourceType } from './protocol/messages/configs.js'
-import { backoffMs, needsMetadataRefresh, sleep, toClusterMetadata, type BrokerInfo, type Cluster, type ClusterMetadata } from './cluster.js'
+import { backoffMs, sleep, toClusterMetadata, type BrokerInfo, type Cluster, type ClusterMetadata } from './cluster.js'
 import type { Connection } from './net/connection.js'
 import { ClosedError, ConnectionError, errorFromCode, wireError, InvalidArgumentError, StrandError, StrandProtocolError } from './errors.js'
-import { GroupCoordinator, isCoordinatorError, type CoordinatorConnectionOptions } from './group/coordinator.js'
-import { CommitFailedError } from './group/errors.js'
-import { commitOffsets, fetchCommitted, highWatermarks, NO_GENERATION, offsetKey } from './group/offsets.js'
-import { CONSUMER_PROTOCOL_TYPE, decodeAssignment, decodeSubscription } from './group/protocol.js'
-import type { IsolationLevel } from './consumer.js'
-import { TRANSACTION_STATES, type DescribedTransactionState, type TransactionStateName } from './protocol/messages/transaction-admin.js'
+import type { CoordinatorConnectionOptions } from './group/coordinator.js'
+import type { IsolationLevel } from './consumer/consumer.js'
 
-/** FindCoordinator's key type for a transactional id. */
-const KEY_TYPE_TRANSACTION = 1
+export type { ConfigEntry, ConfigResource, ConfigResourceDescription } from './admin-configs.js'
+export type { GroupDescription, GroupListing, GroupMemberDescription, GroupOffsetsOptions, GroupOffsetToCommit, GroupPartitionOffset } from './admin-groups.js'
+export type { ListTransactionsOptions, TransactionDescription, TransactionListing, TransactionStateName } from './admin-transactions.js'
 
 export interface CreateTopicOptions {
   topic: string
@@ -79,29 +82,6 @@ export interface QuorumDescription {
   voters: QuorumVoterStatus[]
 }
 
-/** What DescribeConfigs describes: a topic by name, a broker by node id. */
-export interface ConfigResource {
-  type: 'topic' | 'broker'
-  name: string
-}
-
-/** One configuration key of a topic or broker. */
-export interface ConfigEntry {
-  /** The dotted key (`retention.ms`). */
-  name: string
-  /** The effective value as a string; null when the key has no value. */
-  value: string | null
-  /** True when the value is the default; false for a topic's override or a broker's set key. */
-  isDefault: boolean
-}
-
-/** One resource's configuration, or why the broker could not describe it. */
-export interface ConfigResourceDescription extends ConfigResource {
-  configs: ConfigEntry[]
-  /** UNKNOWN_TOPIC_OR_PARTITION, ...; null on success (then `configs` holds every key). */
-  error: StrandError | null
-}
-
 /** One broker's metrics as Prometheus text (exposition format 0.0.4), or why it could not be read. */
 export interface BrokerMetricsText {
   nodeId: number
@@ -110,103 +90,6 @@ export interface BrokerMetricsText {
   /** The text the broker's GET /metrics would serve; null when `error` is set. */
   text: string | null
   error: StrandError | null
-}
-
-export interface GroupListing {
-  groupId: string
-  /** 'consumer' for Strand and Kafka consumers. */
-  protocolType: string
-  /** Empty, PreparingRebalance, CompletingRebalance, Stable or Dead. */
-  state: string
-}
-
-export interface GroupMemberDescription {
-  memberId: string
-  clientId: string
-  clientHost: string
-  /** The topics the member subscribed to; null when its subscription is not the consumer protocol's. */
-  topics: string[] | null
-  /** The partitions the leader gave it in the current generation (empty while rebalancing). */
-  assignment: Array<{ topic: string; partition: number }>
-}
-
-export interface GroupDescription {
-  groupId: string
-  /** Empty, PreparingRebalance, CompletingRebalance, Stable or Dead (an unknown group is Dead). */
-  state: string
-  protocolType: string
-  /** The assignor the group uses ('range', 'roundrobin'...); empty while none is chosen. */
-  protocol: string
-  generationId: number
-  /** The broker coordinating the group. */
-  coordinatorId: number
-  members: GroupMemberDescription[]
-}
-
-export interface GroupPartitionOffset {
-  topic: string
-  partition: number
-  /** The group's committed offset: the next record it will read. */
-  committed: bigint
-  /** The offset after the last record consumers can read. */
-  highWatermark: bigint
-  /** highWatermark - committed (never below 0): records the group has yet to process. */
-  lag: bigint
-}
-
-/** How groupOffsets measures a group's lag. */
-export interface GroupOffsetsOptions {
-  /**
-   * 'read_uncommitted' (the default): against each partition's high watermark. 'read_committed':
-   * against its last stable offset, what a read_committed consumer can reach (the records of an
-   * open transaction are past it); `highWatermark` then holds the last stable offset.
-   */
-  isolationLevel?: IsolationLevel
-}
-
-export type { TransactionStateName }
-
-export interface ListTransactionsOptions {
-  /** Only transactions in one of these states; default every state. */
-  states?: readonly TransactionStateName[]
-  /** Only transactions of these producer ids; default every producer. */
-  producerIds?: readonly bigint[]
-}
-
-/** A transactional id as its coordinator lists it. */
-export interface TransactionListing {
-  transactionalId: string
-  producerId: bigint
-  /** Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit or CompleteAbort. */
-  state: string
-  /** The broker coordinating the id (the leader of its `__transaction_state` partition). */
-  coordinatorId: number
-}
-
-/** A transactional id's state at its coordinator, or why it could not be described. */
-export interface TransactionDescription {
-  transactionalId: string
-  /** The broker that answered for it; -1 when none did. */
-  coordinatorId: number
-  /** Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit or CompleteAbort; '' when `error` is set. */
-  state: string
-  producerId: bigint
-  producerEpoch: number
-  /** The producer's transaction timeout (transactionTimeoutMs): an open transaction older than it is aborted. */
-  timeoutMs: number
-  /** When the open transaction added its first partition, ms since the epoch; -1 when none is open. */
-  startTimeMs: number
-  /** The open transaction's partitions, sorted by topic and partition. */
-  partitions: Array<{ topic: string; partition: number }>
-  /** TRANSACTIONAL_ID_NOT_FOUND, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, ...; null on success. */
-  error: StrandError | null
-}
-
-/** An offset to commit for a group: the offset of the NEXT record its consumers will read. */
-export interface GroupOffsetToCommit {
-  topic: string
-  partition: number
-  offset: bigint
 }
 
 export interface AdminContext {
@@ -234,32 +117,29 @@ function timestampOf(t: ListOffsetsOptions['timestamp']): bigint {
   throw new InvalidArgumentError(`timestamp must be 'earliest', 'latest', 'logEnd' or a time in ms >= 0, got ${String(t)}.`)
 }
 
-/** ListOffsets' isolationLevel on the wire. */
-function isolationCodeOf(level: IsolationLevel | undefined): number {
-  if (level === undefined || level === 'read_uncommitted') return 0
-  if (level === 'read_committed') return 1
-  throw new InvalidArgumentError(`isolationLevel must be 'read_uncommitted' or 'read_committed', got ${JSON.stringify(level)}.`)
-}
-
-function asStrandError(err: unknown): StrandError {
-  if (err instanceof StrandError) return err
-  return new StrandProtocolError('UNKNOWN_SERVER_ERROR', (err as Error)?.message ?? String(err), err)
-}
-
 export class Admin {
   readonly #cluster: Cluster
   readonly #clock: () => number
   readonly #requestTimeoutMs: number
-  readonly #connectionOptions: CoordinatorConnectionOptions
   readonly #onClose: (() => void) | undefined
   #closed = false
+
+  /** What the per-resource modules get of this client (admin-scope.ts). */
+  readonly #scope: AdminScope
 
   constructor(context: AdminContext) {
     this.#cluster = context.cluster
     this.#clock = context.clock
     this.#requestTimeoutMs = context.requestTimeoutMs
-    this.#connectionOptions = context.connection
     this.#onClose = context.onClose
+    this.#scope = {
+      cluster: context.cluster,
+      clock: context.clock,
+      requestTimeoutMs: context.requestTimeoutMs,
+      connection: context.connection,
+      checkOpen: () => this.#checkOpen(),
+      metadata: (topics) => this.metadata(topics),
+    }
   }
 
   async createTopic(options: CreateTopicOptions): Promise<void> {
@@ -331,41 +211,17 @@ export class Admin {
 
   /**
    * The configuration of topics and brokers, one result per resource in the order asked, each
-   * with its own error. Topics are described by any broker (from its metadata image, defaults
-   * from its own config); a broker only describes itself, so each broker resource goes to it.
+   * with its own error (admin-configs.ts).
    */
-  async describeConfigs(resources: readonly ConfigResource[]): Promise<ConfigResourceDescription[]> {
-    this.#checkOpen()
-    for (const r of resources) {
-      const ok = (r?.type === 'topic' && typeof r.name === 'string') || (r?.type === 'broker' && /^\d+$/.test(String(r.name)))
-      if (!ok) throw new InvalidArgumentError(`Not a config resource: ${JSON.stringify(r)} (a { type: 'topic', name } or a { type: 'broker', name: '<node id>' }).`)
-    }
-    const topics = resources.filter((r) => r.type === 'topic')
-    const brokers = resources.filter((r) => r.type === 'broker')
-    const ask = (send: () => Promise<{ results: DescribedConfigs[] }>): Promise<DescribedConfigs[]> => this.#cluster.retry(async () => (await send()).results)
-    const answers = await Promise.all([
-      topics.length === 0 ? [] : ask(() => this.#cluster.requestAny(ApiKey.DescribeConfigs, { resources: topics.map((r) => ({ resourceType: ConfigResourceType.Topic, resourceName: r.name })) })),
-      ...brokers.map(async (r) => {
-        await this.#cluster.retry(() => this.#cluster.refresh())
-        return ask(() => this.#cluster.connectionTo(Number(r.name)).request(ApiKey.DescribeConfigs, { resources: [{ resourceType: ConfigResourceType.Broker, resourceName: r.name }] }))
-      }),
-    ])
-    const results = answers.flat()
-    return resources.map((r) => {
-      const type = r.type === 'topic' ? ConfigResourceType.Topic : ConfigResourceType.Broker
-      const found = results.find((x) => x.resourceType === type && x.resourceName === r.name)
-      if (found === undefined) return { ...r, configs: [], error: new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The DescribeConfigs response has no result for ${r.type} "${r.name}".`) }
-      return { type: r.type, name: r.name, configs: found.configs, error: wireError(found.errorCode, found.errorMessage) }
-    })
+  describeConfigs(resources: readonly ConfigResource[]): Promise<ConfigResourceDescription[]> {
+    return describeConfigs(this.#scope, resources)
   }
 
   /** Every config key of a topic with its effective value; rejects with the topic's error (UNKNOWN_TOPIC_OR_PARTITION...). */
-  async topicConfigs(topic: string): Promise<ConfigEntry[]> {
-    if (typeof topic !== 'string') throw new InvalidArgumentError('topicConfigs() takes a topic name.')
-    const [result] = await this.describeConfigs([{ type: 'topic', name: topic }])
-    if (result!.error !== null) throw result!.error
-    return result!.configs
+  topicConfigs(topic: string): Promise<ConfigEntry[]> {
+    return topicConfigs(this.#scope, topic)
   }
+
 
   /**
    * Brokers' metrics over the wire (DescribeMetrics): broker `nodeId`'s, or every live broker's
@@ -451,207 +307,37 @@ export class Admin {
     }, { retriable })
   }
 
-  /**
-   * Every consumer group of the cluster, sorted by id. Each broker knows the groups it
-   * coordinates, so every live broker is asked; one that cannot answer fails the call rather than
-   * leave its groups out silently.
-   */
-  async listGroups(): Promise<GroupListing[]> {
-    this.#checkOpen()
-    await this.#cluster.retry(() => this.#cluster.refresh())
-    const md = await this.metadata([])
-    const perBroker = await Promise.all(
-      md.brokers.map((b) =>
-        this.#cluster.retry(async () => {
-          const res = await this.#cluster.connectionTo(b.nodeId).request(ApiKey.ListGroups, { statesFilter: [] })
-          const err = errorFromCode(res.errorCode, `Broker ${b.nodeId}.`)
-          if (err !== null) throw err
-          return res.groups
-        }),
-      ),
-    )
-    const groups = new Map<string, GroupListing>()
-    for (const g of perBroker.flat()) groups.set(g.groupId, { groupId: g.groupId, protocolType: g.protocolType, state: g.groupState })
-    return [...groups.values()].sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0))
+  /** Every consumer group of the cluster, sorted by id; every live broker is asked (admin-groups.ts). */
+  listGroups(): Promise<GroupListing[]> {
+    return listGroups(this.#scope)
+  }
+
+  /** A group's state, assignor and members; an unknown group rejects with GROUP_ID_NOT_FOUND. */
+  describeGroup(groupId: string): Promise<GroupDescription> {
+    return describeGroup(this.#scope, groupId)
+  }
+
+  /** The group's committed offsets with each partition's high watermark (or last stable offset) and lag. */
+  groupOffsets(groupId: string, groupOptions: GroupOffsetsOptions = {}): Promise<GroupPartitionOffset[]> {
+    return groupOffsets(this.#scope, groupId, groupOptions)
   }
 
   /**
-   * A group's state, assignor and members, with each member's subscription and assigned
-   * partitions. A group the coordinator does not know rejects with GROUP_ID_NOT_FOUND.
+   * Commits offsets for a group from outside it, accepted only while the group has no members;
+   * rejects with CommitFailedError listing every partition's outcome when some failed.
    */
-  async describeGroup(groupId: string): Promise<GroupDescription> {
-    return this.#withCoordinator(groupId, async (coordinator) => {
-      const group = await this.#cluster.retry(async () => {
-        const res = await coordinator.request(ApiKey.DescribeGroups, { groups: [groupId] })
-        const g = res.groups.find((x) => x.groupId === groupId)
-        if (g === undefined) throw new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The DescribeGroups response has no result for group "${groupId}".`)
-        const err = errorFromCode(g.errorCode, `Group "${groupId}".`)
-        if (err !== null) {
-          if (isCoordinatorError(err)) coordinator.reset()
-          throw err
-        }
-        return g
-      })
-      return {
-        groupId: group.groupId,
-        state: group.groupState,
-        protocolType: group.protocolType,
-        protocol: group.protocolData,
-        generationId: group.generationId,
-        coordinatorId: coordinator.nodeId,
-        members: group.members.map((m) => describeMember(group.protocolType, m)),
-      }
-    })
+  commitGroupOffsets(groupId: string, offsets: readonly GroupOffsetToCommit[]): Promise<void> {
+    return commitGroupOffsets(this.#scope, groupId, offsets)
   }
 
-  /**
-   * The group's committed offsets, each with its partition's high watermark (read_committed: last
-   * stable offset) and the lag between them, sorted by topic and partition. Partitions the group
-   * never committed are left out.
-   */
-  async groupOffsets(groupId: string, groupOptions: GroupOffsetsOptions = {}): Promise<GroupPartitionOffset[]> {
-    const isolationLevel = isolationCodeOf(groupOptions.isolationLevel)
-    return this.#withCoordinator(groupId, async (coordinator) => {
-      const options = { retry: this.#cluster.retryOptions, requestTimeoutMs: this.#requestTimeoutMs }
-      const committed = (await fetchCommitted(coordinator, null, options)).filter((c): c is { topic: string; partition: number; offset: bigint } => c.offset !== null)
-      const hws = await highWatermarks(this.#cluster, committed, options, isolationLevel)
-      return committed
-        .map((c) => {
-          const highWatermark = hws.get(offsetKey(c.topic, c.partition)) ?? 0n
-          return { topic: c.topic, partition: c.partition, committed: c.offset, highWatermark, lag: highWatermark > c.offset ? highWatermark - c.offset : 0n }
-        })
-        .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
-    })
+  /** Every transactional id of the cluster with its producer id and state, sorted by id (admin-transactions.ts). */
+  listTransactions(options: ListTransactionsOptions = {}): Promise<TransactionListing[]> {
+    return listTransactions(this.#scope, options)
   }
 
-  /**
-   * Commits offsets for a group from outside it, as `strand groups reset-offsets` does: with no
-   * generation (generationId -1, memberId ''), which the coordinator accepts only while the group
-   * has no members, so a tool cannot move a running consumer's position under it (Kafka's rule).
-   * Rejects with CommitFailedError listing every partition's outcome when some failed
-   * (UNKNOWN_MEMBER_ID for each: the group has members); the others are committed.
-   */
-  async commitGroupOffsets(groupId: string, offsets: readonly GroupOffsetToCommit[]): Promise<void> {
-    for (const o of offsets) {
-      if (typeof o?.topic !== 'string' || !Number.isInteger(o.partition) || o.partition < 0 || typeof o.offset !== 'bigint' || o.offset < 0n) {
-        throw new InvalidArgumentError(`Not an offset to commit: ${JSON.stringify({ topic: o?.topic, partition: o?.partition, offset: String(o?.offset) })}.`)
-      }
-    }
-    if (offsets.length === 0) return
-    const results = await this.#withCoordinator(groupId, (coordinator) =>
-      commitOffsets(coordinator, NO_GENERATION, offsets, { retry: this.#cluster.retryOptions, requestTimeoutMs: this.#requestTimeoutMs }),
-    )
-    if (results.some((r) => r.error !== null)) throw new CommitFailedError(results)
-  }
-
-  /**
-   * Every transactional id of the cluster with its producer id and state, sorted by id (Kafka's
-   * `kafka-transactions.sh list`). Each broker lists the ids of the `__transaction_state`
-   * partitions it leads, so every live broker is asked; one that still cannot answer after the
-   * retries (COORDINATOR_LOAD_IN_PROGRESS while it loads a partition) fails the call rather than
-   * leave its ids out silently. A broker whose coordinator has not started
-   * (COORDINATOR_NOT_AVAILABLE) leads none of those partitions: nothing to list there (as Kafka's
-   * admin client reads it).
-   */
-  async listTransactions(options: ListTransactionsOptions = {}): Promise<TransactionListing[]> {
-    this.#checkOpen()
-    const stateFilters = [...(options.states ?? [])]
-    for (const s of stateFilters) if (!(TRANSACTION_STATES as readonly string[]).includes(s)) throw new InvalidArgumentError(`Unknown transaction state ${JSON.stringify(s)}; expected one of ${TRANSACTION_STATES.join(', ')}.`)
-    const producerIdFilters = [...(options.producerIds ?? [])]
-    for (const p of producerIdFilters) if (typeof p !== 'bigint' || p < 0n) throw new InvalidArgumentError(`A producer id is a bigint >= 0, got ${String(p)}.`)
-    await this.#cluster.retry(() => this.#cluster.refresh())
-    const md = await this.metadata([])
-    const perBroker = await Promise.all(
-      md.brokers.map((b) =>
-        this.#cluster.retry(async (): Promise<TransactionListing[]> => {
-          // A state a broker does not know (in unknownStateFilters) matches nothing there, which is the right answer.
-          const res = await this.#cluster.connectionTo(b.nodeId).request(ApiKey.ListTransactions, { stateFilters, producerIdFilters })
-          const err = errorFromCode(res.errorCode, `Broker ${b.nodeId}.`)
-          if (err?.code === 'COORDINATOR_NOT_AVAILABLE') return []
-          if (err !== null) throw err
-          return res.transactionStates.map((s) => ({ transactionalId: s.transactionalId, producerId: s.producerId, state: s.transactionState, coordinatorId: b.nodeId }))
-        }),
-      ),
-    )
-    // While a state partition changes leader, the old and the new leader may both list its ids: one entry each.
-    const byId = new Map<string, TransactionListing>()
-    for (const l of perBroker.flat()) byId.set(l.transactionalId, l)
-    return [...byId.values()].sort((a, b) => (a.transactionalId < b.transactionalId ? -1 : a.transactionalId > b.transactionalId ? 1 : 0))
-  }
-
-  /**
-   * Transactional ids' state at their coordinators (Kafka's `kafka-transactions.sh describe`), one
-   * result per id in the order asked, each with its own error (TRANSACTIONAL_ID_NOT_FOUND for an
-   * id no producer has initialized). Each id's coordinator is found first (FindCoordinator key
-   * type 1); while a coordinator moves or loads (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
-   * COORDINATOR_LOAD_IN_PROGRESS, a lost connection) the id is asked again, until the request
-   * timeout has passed, then its result carries that error.
-   */
-  async describeTransactions(transactionalIds: readonly string[]): Promise<TransactionDescription[]> {
-    this.#checkOpen()
-    for (const id of transactionalIds) if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('A transactional id is a non-empty string.')
-    const deadlineMs = this.#clock() + this.#requestTimeoutMs
-    const done = new Map<string, TransactionDescription>()
-    await this.#cluster.retry(() => this.#cluster.refresh())
-    let pending = [...new Set(transactionalIds)]
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      const again = await this.#describeTransactionsOnce(pending, done)
-      pending = [...again.keys()]
-      const pauseMs = backoffMs(this.#cluster.retryOptions, attempt)
-      if (pending.length > 0 && this.#clock() + pauseMs >= deadlineMs) {
-        for (const [id, err] of again) done.set(id, failedDescription(id, err))
-        break
-      }
-      if (pending.length > 0) await sleep(pauseMs)
-      this.#checkOpen()
-      if (this.#cluster.stale) await this.#cluster.refresh().catch(() => undefined)
-    }
-    return transactionalIds.map((id) => done.get(id) as TransactionDescription)
-  }
-
-  /**
-   * One round of describeTransactions: each id's coordinator, then one DescribeTransactions per
-   * coordinator. Settled ids go into `done`; returns the others with the retriable error of each.
-   */
-  async #describeTransactionsOnce(ids: readonly string[], done: Map<string, TransactionDescription>): Promise<Map<string, StrandError>> {
-    const again = new Map<string, StrandError>()
-    const settle = (id: string, e: unknown, coordinatorId = -1): void => {
-      const err = asStrandError(e)
-      if (err instanceof ClosedError) throw err
-      if (isCoordinatorError(err) || err.retriable) {
-        if (needsMetadataRefresh(err)) this.#cluster.invalidate()
-        again.set(id, err)
-      } else done.set(id, failedDescription(id, err, coordinatorId))
-    }
-    const byCoordinator = new Map<number, string[]>()
-    await Promise.all(
-      ids.map(async (id) => {
-        try {
-          const res = await this.#cluster.requestAny(ApiKey.FindCoordinator, { key: id, keyType: KEY_TYPE_TRANSACTION })
-          const err = wireError(res.errorCode, res.errorMessage, `Transactional id "${id}":`)
-          if (err !== null) throw err
-          byCoordinator.set(res.nodeId, [...(byCoordinator.get(res.nodeId) ?? []), id])
-        } catch (err) {
-          settle(id, err)
-        }
-      }),
-    )
-    await Promise.all(
-      [...byCoordinator].map(async ([nodeId, list]) => {
-        try {
-          const res = await this.#cluster.connectionTo(nodeId).request(ApiKey.DescribeTransactions, { transactionalIds: list })
-          for (const id of list) {
-            const s = res.transactionStates.find((x) => x.transactionalId === id)
-            if (s === undefined) settle(id, new StrandProtocolError('UNKNOWN_SERVER_ERROR', `The DescribeTransactions response of broker ${nodeId} has no result for "${id}".`), nodeId)
-            else if (s.errorCode !== 0) settle(id, wireError(s.errorCode, null, `Transactional id "${id}" (coordinator: broker ${nodeId}).`), nodeId)
-            else done.set(id, describedTransaction(s, nodeId))
-          }
-        } catch (err) {
-          for (const id of list) settle(id, err)
-        }
-      }),
-    )
-    return again
+  /** Transactional ids' state at their coordinators, one result per id in the order asked, each with its own error. */
+  describeTransactions(transactionalIds: readonly string[]): Promise<TransactionDescription[]> {
+    return describeTransactions(this.#scope, transactionalIds)
   }
 
   /** Creates or replaces a SCRAM-SHA-256 user; the password never leaves this process (a salted hash does). */
@@ -700,18 +386,6 @@ export class Admin {
     this.#onClose?.()
   }
 
-  /** Runs `fn` with a connection to the group's coordinator, closed afterwards. */
-  async #withCoordinator<T>(groupId: string, fn: (coordinator: GroupCoordinator) => Promise<T>): Promise<T> {
-    this.#checkOpen()
-    if (typeof groupId !== 'string' || groupId.length === 0) throw new InvalidArgumentError('A group id is a non-empty string.')
-    const coordinator = new GroupCoordinator({ cluster: this.#cluster, groupId, connection: this.#connectionOptions })
-    try {
-      return await fn(coordinator)
-    } finally {
-      coordinator.close()
-    }
-  }
-
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError('admin client')
   }
@@ -752,49 +426,4 @@ export class Admin {
       await sleep(backoffMs(this.#cluster.retryOptions, attempt))
     }
   }
-}
-
-/** One result of a DescribeConfigs response. */
-interface DescribedConfigs {
-  errorCode: number
-  errorMessage: string | null
-  resourceType: number
-  resourceName: string
-  configs: ConfigEntry[]
-}
-
-/** A DescribeTransactions result, its partitions flattened and sorted. */
-function describedTransaction(s: DescribedTransactionState, coordinatorId: number): TransactionDescription {
-  const partitions = s.topics.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })))
-  partitions.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
-  return {
-    transactionalId: s.transactionalId,
-    coordinatorId,
-    state: s.transactionState,
-    producerId: s.producerId,
-    producerEpoch: s.producerEpoch,
-    timeoutMs: s.transactionTimeoutMs,
-    startTimeMs: Number(s.transactionStartTimeMs),
-    partitions,
-    error: null,
-  }
-}
-
-function failedDescription(transactionalId: string, error: StrandError, coordinatorId = -1): TransactionDescription {
-  return { transactionalId, coordinatorId, state: '', producerId: -1n, producerEpoch: -1, timeoutMs: 0, startTimeMs: -1, partitions: [], error }
-}
-
-/** A DescribeGroups member, its consumer-protocol bytes decoded (when they are that protocol's). */
-function describeMember(protocolType: string, m: { memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }): GroupMemberDescription {
-  let topics: string[] | null = null
-  let assignment: Array<{ topic: string; partition: number }> = []
-  if (protocolType === CONSUMER_PROTOCOL_TYPE) {
-    try {
-      if (m.memberMetadata.length > 0) topics = decodeSubscription(m.memberMetadata).topics
-      assignment = decodeAssignment(m.memberAssignment).partitions.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })))
-    } catch {
-      // Bytes from another client's version of the protocol: show the member without them.
-    }
-  }
-  return { memberId: m.memberId, clientId: m.clientId, clientHost: m.clientHost, topics, assignment }
 }

@@ -8,7 +8,8 @@
 // (open, flush, retention, close) and the log cleaner (replaceSegments swaps in a compacted copy of
 // closed segments; offsets then have gaps, which reads skip). Every mutation goes through
 // `#serialize`, so appends to one partition are applied one at a time and in order; reads are not
-// serialized and see only whole batches (see Segment).
+// serialized and see only whole batches (see Segment). What of the log is fsynced, and group
+// commit for `fsync: always`, is durability.ts's.
 
 import assert from 'node:assert/strict'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
@@ -18,6 +19,7 @@ import { StrandProtocolError } from '../../client/protocol/errors.js'
 import { decodeBatch, patchBatch, verifyBatches, type BatchSpan } from '../../client/protocol/records.js'
 import { fsyncDir } from './checkpoint.js'
 import { deletesOnRetention, type LogConfig } from './config.js'
+import { Durability } from './durability.js'
 import type { ReadCache, TailCache } from './read-cache.js'
 import { noCrashPoint, Segment, SEGMENT_OFFSETS_MAX, type AppendedBatch, type CrashPoint } from './segment.js'
 import { recoverStagedSegments } from './swap-files.js'
@@ -75,22 +77,8 @@ export class Log {
    * replace the array, so a read iterating a snapshot across awaits never sees it shift.
    */
   #segments: readonly Segment[]
-  /** Offsets below it are fsynced. */
-  #recoveryPoint: bigint
-  /** Records appended since the last flush, for `flush.messages`. */
-  #unflushedMessages = 0
-  /** Clock time of the oldest unflushed append, for `flush.ms`; null when all is flushed. */
-  #unflushedSinceMs: number | null = null
-  /** Appends waiting for a sync round to cover them (fsync: always), in log order. */
-  #syncWaiters: { end: bigint; resolve: () => void; reject: (err: Error) => void }[] = []
-  /** fdatasync calls on this log's .log files since it was opened (a metric; group commit keeps it below the appends). */
-  #fsyncs = 0
-  /** Set by a failed fsync: the log refuses every write from then on (see `#syncRounds`). */
-  #failed: StrandProtocolError | null = null
-  /** A sync round is running (`#syncRounds`). */
-  #syncing = false
-  /** Truncations so far: a sync round that saw one begin under it does not advance the recovery point. */
-  #truncations = 0
+  /** The recovery point, the flush policy's counters and group commit (durability.ts). */
+  readonly #durability: Durability
   /** Tail of the mutation queue. */
   #chain: Promise<unknown> = Promise.resolve()
   #closed = false
@@ -106,7 +94,7 @@ export class Log {
     this.#clock = options.clock
     this.#logger = options.logger
     this.#segments = segments
-    this.#recoveryPoint = recoveryPoint
+    this.#durability = new Durability({ log: this, clock: options.clock, logger: options.logger, recoveryPoint })
     this.#tail = options.readCache?.tail() ?? null
   }
 
@@ -156,12 +144,12 @@ export class Log {
   }
 
   get recoveryPoint(): bigint {
-    return this.#recoveryPoint
+    return this.#durability.recoveryPoint
   }
 
   /** fdatasync calls on this log's .log files since it was opened. */
   get fsyncs(): number {
-    return this.#fsyncs
+    return this.#durability.fsyncs
   }
 
   get sizeBytes(): number {
@@ -206,7 +194,7 @@ export class Log {
     let durable: Promise<void> = Promise.resolve()
     return this.#serialize(async () => {
       const info = await this.#append(records, spans, options)
-      durable = this.#durable(info.lastOffset + 1n)
+      durable = this.#durability.durable(info.lastOffset + 1n)
       options.onWritten?.()
       return info
     }).then((info) => durable.then(() => info))
@@ -218,7 +206,7 @@ export class Log {
    * watermark; without, the log end (durability is the replicas' then, as in Kafka).
    */
   get durableEndOffset(): bigint {
-    return this.config.fsync ? this.#recoveryPoint : this.logEndOffset
+    return this.config.fsync ? this.#durability.recoveryPoint : this.logEndOffset
   }
 
   /**
@@ -228,89 +216,13 @@ export class Log {
    */
   untilDurable(end: bigint): Promise<void> {
     if (!this.config.fsync) return Promise.resolve()
-    if (this.#failed !== null) return Promise.reject(this.#failed)
-    if (end > this.logEndOffset) return Promise.reject(new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Offset ${end} is past the log end ${this.logEndOffset} of ${this.dir}.`))
-    return this.#durable(end)
-  }
-
-  /**
-   * Group commit: resolves once everything below `end` is fsynced. Appends written while a sync
-   * round is in flight wait for the next round, which one fdatasync per segment file covers
-   * however many appends it holds; the append lock is free meanwhile, so writes overlap syncs.
-   */
-  #durable(end: bigint): Promise<void> {
-    if (this.#recoveryPoint >= end) return Promise.resolve()
-    return new Promise<void>((resolve, reject) => {
-      this.#syncWaiters.push({ end, resolve, reject })
-      if (!this.#syncing) void this.#syncRounds()
-    })
-  }
-
-  /** Sync rounds while appends wait for one. Each covers the log end as it was when it began. */
-  async #syncRounds(): Promise<void> {
-    this.#syncing = true
-    try {
-      while (this.#syncWaiters.length > 0) {
-        const target = this.logEndOffset
-        const generation = this.#truncations
-        const from = this.#recoveryPoint
-        const dirty = this.#segments.filter((s) => s.nextOffset > from)
-        this.#fsyncs += dirty.length
-        try {
-          await Promise.all(dirty.map((s) => s.flush()))
-        } catch (err) {
-          // What the page cache holds after a failed fsync cannot be trusted to reach the disk
-          // (a retry may report success for pages the kernel already dropped), so the log takes
-          // no more writes: every append waiting and every later one fails, as a Kafka log
-          // directory goes offline.
-          this.#logger.error({ subsystem: 'log', dir: this.dir, err: (err as Error).message }, 'fsync failed; the log refuses writes from now on')
-          this.#failed = new StrandProtocolError('KAFKA_STORAGE_ERROR', `An fsync of ${this.dir} failed: ${(err as Error).message}`)
-          this.#failSyncWaiters(-1n, this.#failed, { above: true })
-          return
-        }
-        // A truncation meanwhile may have replaced offsets below `target` with unsynced ones.
-        if (generation === this.#truncations) this.#advanceRecoveryPoint(target)
-      }
-    } finally {
-      this.#syncing = false
-    }
-  }
-
-  /** Offsets below `end` are fsynced: appends waiting for them resolve, in log order. */
-  #advanceRecoveryPoint(end: bigint): void {
-    if (end > this.#recoveryPoint) this.#recoveryPoint = end
-    if (this.#recoveryPoint >= this.logEndOffset) {
-      this.#unflushedMessages = 0
-      this.#unflushedSinceMs = null
-    }
-    const waiters = this.#syncWaiters
-    let done = 0
-    while (done < waiters.length && waiters[done]!.end <= this.#recoveryPoint) waiters[done++]!.resolve()
-    if (done > 0) this.#syncWaiters = waiters.slice(done)
-  }
-
-  /**
-   * Under the lock, before a truncation's first await: appends past `offset` fail (their records
-   * go), and a sync round in flight or starting before the truncation ends does not advance the
-   * recovery point, since its target may name offsets the truncation replaces (the count moves
-   * again once the log end is final).
-   */
-  #beginTruncation(offset: bigint): void {
-    this.#truncations++
-    this.#failSyncWaiters(offset, new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `The log in ${this.dir} was truncated to ${offset} before the append was fsynced.`), { above: true })
-  }
-
-  /** Appends below `end` (a failed sync) or at or past it (truncated away) fail with `err`. */
-  #failSyncWaiters(end: bigint, err: Error, options: { above?: boolean } = {}): void {
-    const failed = this.#syncWaiters.filter((w) => (options.above === true ? w.end > end : w.end <= end))
-    if (failed.length === 0) return
-    this.#syncWaiters = this.#syncWaiters.filter((w) => !failed.includes(w))
-    for (const w of failed) w.reject(err)
+    return this.#durability.untilDurable(end)
   }
 
   /** The write, under the lock. */
   async #append(records: Buffer, spans: BatchSpan[], options: AppendOptions): Promise<AppendInfo> {
-    if (this.#failed !== null) throw this.#failed
+    const failed = this.#durability.failed
+    if (failed !== null) throw failed
     const batches = this.#placeBatches(records, spans, options)
     options.beforeWrite?.(batches)
     const first = batches[0]!
@@ -321,11 +233,10 @@ export class Log {
     await this.#active.append(records, batches)
     // After the write: the cache never holds what the file does not.
     this.#tail?.append(records, batches)
-    this.#unflushedMessages += Number(last.lastOffset - first.baseOffset + 1n)
-    this.#unflushedSinceMs ??= this.#clock()
-    // fsync: always is group-committed outside the lock (`#durable`); flush.messages flushes here.
-    if (!this.config.fsync && this.config.flushMessages > 0 && this.#unflushedMessages >= this.config.flushMessages) {
-      await this.#flush()
+    const unflushed = this.#durability.written(Number(last.lastOffset - first.baseOffset + 1n))
+    // fsync: always is group-committed outside the lock (Durability.durable); flush.messages flushes here.
+    if (!this.config.fsync && this.config.flushMessages > 0 && unflushed >= this.config.flushMessages) {
+      await this.#durability.flush()
     }
     return { firstOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTimeMs: -1, sizeBytes: records.length }
   }
@@ -426,7 +337,7 @@ export class Log {
       if (offset >= this.logEndOffset) return 0
       assert.ok(offset >= this.logStartOffset, 'truncateTo stays within the log')
       this.#tail?.clear()
-      this.#beginTruncation(offset)
+      this.#durability.beginTruncation(offset)
       let removed = 0
       while (this.#segments.length > 1 && this.#active.baseOffset >= offset) {
         const gone = this.#active
@@ -435,8 +346,7 @@ export class Log {
         await gone.delete()
       }
       removed += await this.#active.truncateTo(offset)
-      this.#recoveryPoint = minBigint(this.#recoveryPoint, this.logEndOffset)
-      this.#truncations++
+      this.#durability.endTruncation()
       this.#logger.info({ subsystem: 'log', dir: this.dir, offset: String(offset), removedBytes: removed }, 'truncated log')
       return removed
     })
@@ -446,14 +356,11 @@ export class Log {
   truncateFullyAndStartAt(offset: bigint): Promise<void> {
     return this.#serialize(async () => {
       this.#tail?.clear()
-      this.#beginTruncation(-1n)
+      this.#durability.beginTruncation(-1n)
       const old = this.#segments
       this.#segments = [await Segment.create(this.dir, offset, this.config, this.#clock())]
       for (const s of old) if (s.baseOffset !== offset) await s.delete()
-      this.#recoveryPoint = offset
-      this.#unflushedMessages = 0
-      this.#unflushedSinceMs = null
-      this.#truncations++
+      this.#durability.restartAt(offset)
       await fsyncDir(this.dir)
     })
   }
@@ -504,10 +411,6 @@ export class Log {
   }
 
   /**
-   * The segments as they are now, oldest first, the active one last. The array is never mutated
-   * (copy-on-write), so the log cleaner can walk it across awaits; it reads only closed segments.
-   */
-  /**
    * Indexes transactions aborted by markers already in the log (the partition's append path and
    * producer-state replay), each in the segment holding its marker; one whose segment retention
    * deleted meanwhile is dropped with it.
@@ -538,6 +441,10 @@ export class Log {
     return found
   }
 
+  /**
+   * The segments as they are now, oldest first, the active one last. The array is never mutated
+   * (copy-on-write), so the log cleaner can walk it across awaits; it reads only closed segments.
+   */
   segmentsSnapshot(): readonly Segment[] {
     return this.#segments
   }
@@ -578,33 +485,18 @@ export class Log {
 
   /** fsyncs everything appended so far and advances the recovery point. */
   flush(): Promise<void> {
-    return this.#serialize(() => this.#flush())
+    return this.#serialize(() => this.#durability.flush())
   }
 
   /** Flushes when `flush.ms` has passed since the oldest unflushed append (the manager's timer calls it). */
   flushIfDue(): Promise<void> {
-    return this.#serialize(async () => {
-      const since = this.#unflushedSinceMs
-      if (since !== null && this.config.flushMs >= 0 && this.#clock() - since >= this.config.flushMs) await this.#flush()
-    })
-  }
-
-  async #flush(): Promise<void> {
-    const end = this.logEndOffset
-    if (end === this.#recoveryPoint && this.#unflushedSinceMs === null) return
-    // Every segment past the recovery point may hold unsynced data: the active one and any rolled since.
-    for (const s of this.#segments) {
-      if (s.nextOffset <= this.#recoveryPoint) continue
-      this.#fsyncs++
-      await s.flush()
-    }
-    this.#advanceRecoveryPoint(end)
+    return this.#serialize(() => this.#durability.flushIfDue(this.config.flushMs))
   }
 
   /** Flushes, writes the indexes and closes every segment. Later calls fail with KAFKA_STORAGE_ERROR. */
   close(): Promise<void> {
     return this.#serialize(async () => {
-      await this.#flush()
+      await this.#durability.flush()
       this.#tail?.clear()
       for (const s of this.#segments) await s.close({ persistIndexes: true })
       this.#closed = true
@@ -615,8 +507,7 @@ export class Log {
   delete(): Promise<void> {
     return this.#serialize(async () => {
       this.#tail?.clear()
-      this.#truncations++
-      this.#failSyncWaiters(-1n, new StrandProtocolError('KAFKA_STORAGE_ERROR', `The log in ${this.dir} was deleted before the append was fsynced.`), { above: true })
+      this.#durability.abandon(new StrandProtocolError('KAFKA_STORAGE_ERROR', `The log in ${this.dir} was deleted before the append was fsynced.`))
       for (const s of this.#segments) await s.close({ persistIndexes: false })
       this.#closed = true
       await rm(this.dir, { recursive: true, force: true })

@@ -18,23 +18,23 @@
 // Staging names (the cleaner's, as Kafka's LogCleaner): `<base>.log.cleaned` while it is written,
 // `<base>.log.swap` once it is complete and durable, `<base>.log` once swapped in; the two indexes
 // carry the same suffixes. swap-files.ts finishes or rolls back whatever a crash left.
+//
+// Walking the batches of the .log file (header summaries, the recovery scan, positional reads and
+// writes) is batch-scan.ts's; the indexes' files are offset-index.ts's, time-index.ts's and
+// txn-index.ts's.
 
 import assert from 'node:assert/strict'
 import { constants } from 'node:fs'
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { StrandProtocolError } from '../../client/protocol/errors.js'
-import { BATCH_BYTES_MAX, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES, verifyBatch } from '../../client/protocol/records.js'
+import { HEADER_PREFIX_BYTES, readFully, scanValidBatches, summarize, wholeBatchesBelow, writeFully, type BatchSummary } from './batch-scan.js'
 import { removeIfExists } from './checkpoint.js'
 import type { LogConfig } from './config.js'
 import { OffsetIndex } from './offset-index.js'
 import { TimeIndex } from './time-index.js'
 import { insertAbortedTxn, loadTxnIndex, writeTxnIndex, type AbortedTxn } from './txn-index.js'
 
-/** Bytes a recovery scan reads at a time; larger batches are read whole. */
-const RECOVERY_CHUNK_BYTES = 1024 * 1024
-/** Enough of a batch header to know its offsets, size and timestamp. */
-const HEADER_PREFIX_BYTES = BATCH_HEADER_BYTES
 /** Relative offsets are stored as uint32 in the indexes, so a segment spans fewer offsets than this. */
 export const SEGMENT_OFFSETS_MAX = 2 ** 31 - 1
 
@@ -57,15 +57,6 @@ export const noCrashPoint: CrashPoint = () => undefined
 /** A batch as it is being appended: where it sits in the write buffer and the offsets it got. */
 export interface AppendedBatch {
   pos: number
-  sizeBytes: number
-  baseOffset: bigint
-  lastOffset: bigint
-  maxTimestamp: number
-}
-
-/** The first bytes of a batch on disk, enough to walk the segment. */
-interface BatchSummary {
-  position: number
   sizeBytes: number
   baseOffset: bigint
   lastOffset: bigint
@@ -391,36 +382,11 @@ export class Segment {
    */
   async #recover(fileBytes: number): Promise<number> {
     this.#resetState()
-    /** End of the last batch known good; everything after it is dropped. */
-    let validEnd = 0
-    let expectedMin = this.baseOffset
-    scan: while (validEnd < fileBytes) {
-      const chunkStart = validEnd
-      const chunk = await readFully(this.#fh, chunkStart, Math.min(RECOVERY_CHUNK_BYTES, fileBytes - chunkStart))
-      let pos = 0
-      while (pos < chunk.length) {
-        const s = summarize(chunk, pos, chunkStart + pos, fileBytes - chunkStart - pos)
-        if (s === null || s.baseOffset < expectedMin) break scan
-        if (pos + s.sizeBytes > chunk.length) {
-          if (pos > 0) break // re-read from this batch so it starts the next chunk
-          if (!(await this.#recoverLargeBatch(s))) break scan
-        } else if (!verifies(chunk, pos)) {
-          break scan
-        }
-        this.#indexBatch(s)
-        expectedMin = s.lastOffset + 1n
-        pos += s.sizeBytes
-        validEnd = s.position + s.sizeBytes
-      }
-    }
-    this.#sizeBytes = validEnd
-    this.#nextOffset = expectedMin
-    if (validEnd < fileBytes) await this.#fh.truncate(validEnd)
-    return fileBytes - validEnd
-  }
-
-  async #recoverLargeBatch(s: BatchSummary): Promise<boolean> {
-    return verifies(await readFully(this.#fh, s.position, s.sizeBytes), 0)
+    const { validBytes, nextOffset } = await scanValidBatches(this.#fh, fileBytes, this.baseOffset, (s) => this.#indexBatch(s))
+    this.#sizeBytes = validBytes
+    this.#nextOffset = nextOffset
+    if (validBytes < fileBytes) await this.#fh.truncate(validBytes)
+    return fileBytes - validBytes
   }
 
   #resetState(): void {
@@ -572,65 +538,4 @@ async function renameIfExists(from: string, to: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
-}
-
-/**
- * Cuts `buf` after its last whole batch below `maxOffset` by walking the batch lengths. CRCs are
- * not checked here: the append path checked them before writing, and every reader (consumer or
- * follower) checks them again on decode, as Kafka's fetch path does; checking here too cost about
- * a third of read throughput in bench/log.ts.
- */
-function wholeBatchesBelow(buf: Buffer, maxOffset: bigint): { bytes: number; nextOffset: bigint } {
-  let pos = 0
-  let nextOffset = -1n
-  while (pos < buf.length) {
-    const s = summarize(buf, pos, pos, buf.length - pos)
-    if (s === null || s.lastOffset >= maxOffset) break
-    nextOffset = s.lastOffset + 1n
-    pos += s.sizeBytes
-  }
-  assert.ok(pos > 0, 'a read returns at least one whole batch')
-  return { bytes: pos, nextOffset }
-}
-
-/** The batch header at `pos` in `buf`, or null when it is truncated or its length is impossible. */
-function summarize(buf: Buffer, pos: number, position: number, bytesLeft: number): BatchSummary | null {
-  if (buf.length - pos < HEADER_PREFIX_BYTES) return null
-  const batchLength = buf.readInt32BE(pos + 8)
-  if (batchLength < BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD_BYTES || batchLength > BATCH_BYTES_MAX) return null
-  const sizeBytes = batchLength + BATCH_LOG_OVERHEAD_BYTES
-  if (sizeBytes > bytesLeft) return null
-  const lastOffsetDelta = buf.readInt32BE(pos + 23)
-  if (lastOffsetDelta < 0) return null
-  const baseOffset = buf.readBigInt64BE(pos)
-  return { position, sizeBytes, baseOffset, lastOffset: baseOffset + BigInt(lastOffsetDelta), maxTimestamp: Number(buf.readBigInt64BE(pos + 35)) }
-}
-
-function verifies(buf: Buffer, pos: number): boolean {
-  try {
-    verifyBatch(buf, pos)
-    return true
-  } catch {
-    return false
-  }
-}
-
-async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  // One write nearly always takes it all; the loop is for the short write a full disk may give.
-  let done = (await fh.write(buf, 0, buf.length, position)).bytesWritten
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done)
-    done += bytesWritten
-  }
-}
-
-async function readFully(fh: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length)
-  let done = 0
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done)
-    if (bytesRead === 0) throw new StrandProtocolError('KAFKA_STORAGE_ERROR', `Unexpected end of segment file at byte ${position + done}.`)
-    done += bytesRead
-  }
-  return buf
 }

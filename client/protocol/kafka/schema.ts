@@ -18,9 +18,17 @@
 // Decoding is bounds-checked (a `Reader`): a short or malformed body throws
 // StrandProtocolError(INVALID_REQUEST), never a RangeError, and never allocates more than the
 // input holds (an array count is checked against the bytes left before anything is built).
+//
+// The byte level (unsigned varints, KafkaWriter) is writer.ts's, and the compilers of each
+// primitive type field-types.ts's; this module walks a MessageSpec's fields onto them, with
+// version ranges, nullability, defaults and tagged fields, and caches what it compiled.
 
 import { StrandProtocolError, type WireErrorName } from '../errors.js'
 import { Reader } from '../primitives.js'
+import { elementBytesMin, lengthOf, PRIMITIVES, primitiveDefault, readPrimitive, writeLength, writePrimitive, type ReadFn, type WriteFn } from './field-types.js'
+import { KafkaWriter, readUvarint } from './writer.js'
+
+export { KafkaWriter, readUvarint, SPLICE_BYTES_MIN, uvarintSize } from './writer.js'
 
 export type Primitive = 'bool' | 'int8' | 'int16' | 'uint16' | 'int32' | 'int64' | 'float64' | 'uuid' | 'string' | 'bytes' | 'records'
 
@@ -79,142 +87,7 @@ export function inVersions(s: string | undefined, version: number): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Unsigned varints (compact lengths and tags), which the record format's zigzag varints are not.
-
-/** The longest unsigned varint for a uint32. */
-const UVARINT_BYTES_MAX = 5
-
-function readUvarint(r: Reader): number {
-  let result = 0
-  for (let i = 0; i < UVARINT_BYTES_MAX; i++) {
-    if (r.pos >= r.end) r.fail('Unsigned varint runs past the end of the body.')
-    const byte = r.buf[r.pos++] as number
-    result += (byte & 0x7f) * 2 ** (7 * i)
-    if ((byte & 0x80) === 0) {
-      if (result > 0xffffffff) r.fail('Unsigned varint overflows 32 bits.')
-      return result
-    }
-  }
-  return r.fail('Unsigned varint is longer than 5 bytes.')
-}
-
-function uvarintSize(value: number): number {
-  let size = 1
-  while (value >= 0x80) {
-    value = Math.floor(value / 128)
-    size++
-  }
-  return size
-}
-
-// ---------------------------------------------------------------------------------------------
-// The writer: a growable buffer that takes large byte values by reference (a Fetch response's
-// record batches are chunks of their own, as on the Strand listener).
-
-/** Byte values at least this long are passed as chunks instead of copied into the frame. */
-export const SPLICE_BYTES_MIN = 16 * 1024
-const INITIAL_WRITER_BYTES = 512
-
-export class KafkaWriter {
-  #buf = Buffer.allocUnsafe(INITIAL_WRITER_BYTES)
-  #pos = 0
-  /** Completed chunks before #buf's contents, in order. */
-  readonly #chunks: Buffer[] = []
-  #chunkedBytes = 0
-
-  get length(): number {
-    return this.#chunkedBytes + this.#pos
-  }
-
-  #room(bytes: number): void {
-    if (this.#pos + bytes <= this.#buf.length) return
-    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + bytes))
-    this.#buf.copy(next, 0, 0, this.#pos)
-    this.#buf = next
-  }
-
-  int8(v: number): void {
-    this.#room(1)
-    this.#buf.writeInt8(v, this.#pos)
-    this.#pos += 1
-  }
-  int16(v: number): void {
-    this.#room(2)
-    this.#buf.writeInt16BE(v, this.#pos)
-    this.#pos += 2
-  }
-  uint16(v: number): void {
-    this.#room(2)
-    this.#buf.writeUInt16BE(v, this.#pos)
-    this.#pos += 2
-  }
-  int32(v: number): void {
-    this.#room(4)
-    this.#buf.writeInt32BE(v, this.#pos)
-    this.#pos += 4
-  }
-  int64(v: bigint): void {
-    this.#room(8)
-    this.#buf.writeBigInt64BE(v, this.#pos)
-    this.#pos += 8
-  }
-  float64(v: number): void {
-    this.#room(8)
-    this.#buf.writeDoubleBE(v, this.#pos)
-    this.#pos += 8
-  }
-  uvarint(v: number): void {
-    this.#room(UVARINT_BYTES_MAX)
-    while (v >= 0x80) {
-      this.#buf[this.#pos++] = (v & 0x7f) | 0x80
-      v = Math.floor(v / 128)
-    }
-    this.#buf[this.#pos++] = v
-  }
-  raw(b: Buffer): void {
-    if (b.length >= SPLICE_BYTES_MIN) {
-      this.#cut()
-      this.#chunks.push(b)
-      this.#chunkedBytes += b.length
-      return
-    }
-    this.#room(b.length)
-    b.copy(this.#buf, this.#pos)
-    this.#pos += b.length
-  }
-  utf8(s: string, bytes: number): void {
-    this.#room(bytes)
-    this.#buf.write(s, this.#pos, 'utf8')
-    this.#pos += bytes
-  }
-
-  /** Moves what #buf holds into the chunk list. */
-  #cut(): void {
-    if (this.#pos === 0) return
-    this.#chunks.push(this.#buf.subarray(0, this.#pos))
-    this.#chunkedBytes += this.#pos
-    this.#buf = Buffer.allocUnsafe(INITIAL_WRITER_BYTES)
-    this.#pos = 0
-  }
-
-  /** Everything written, as chunks in order; the writer is spent. */
-  chunks(): Buffer[] {
-    this.#cut()
-    return this.#chunks
-  }
-
-  /** Everything written, as one buffer. */
-  toBuffer(): Buffer {
-    const chunks = this.chunks()
-    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Compilation: per (spec, version), closures for each field.
-
-type ReadFn = (r: Reader) => unknown
-type WriteFn = (w: KafkaWriter, v: unknown) => void
 
 interface CompiledField {
   readonly name: string
@@ -228,196 +101,6 @@ interface CompiledField {
 export interface CompiledStruct {
   read(r: Reader): KafkaStruct
   write(w: KafkaWriter, v: KafkaStruct): void
-}
-
-const ZERO_UUID = Buffer.alloc(16)
-/** Kafka's limit on a string's UTF-8 bytes, classic (int16 length) or compact. */
-const STRING_BYTES_MAX = 0x7fff
-const EMPTY = Buffer.alloc(0)
-
-function primitiveDefault(type: string, spec: FieldSpec, nullable: boolean): () => unknown {
-  const d = spec.default
-  // A `null` default holds in every version, also where the field is absent or not nullable (as
-  // in Kafka's generated code): only the versions that carry the field are bound by nullability.
-  if (d === null && (nullable || spec.nullableVersions !== undefined)) return () => null
-  switch (type) {
-    case 'bool':
-      return () => (d === undefined ? false : d === true || d === 'true')
-    case 'int8':
-    case 'int16':
-    case 'uint16':
-    case 'int32':
-    case 'float64': {
-      const n = d === undefined ? 0 : Number(d)
-      return () => n
-    }
-    case 'int64': {
-      const n = d === undefined ? 0n : BigInt(d as number | bigint | string)
-      return () => n
-    }
-    case 'uuid':
-      return () => ZERO_UUID
-    case 'string': {
-      const s = typeof d === 'string' ? d : ''
-      return () => s
-    }
-    case 'bytes':
-      return () => (nullable ? null : Buffer.alloc(0))
-    case 'records':
-      return () => null
-    default:
-      throw new Error(`Unknown primitive type ${type}.`)
-  }
-}
-
-function lengthOf(r: Reader, flexible: boolean, kind: 'string' | 'bytes' | 'array'): number {
-  if (flexible) return readUvarint(r) - 1
-  if (kind === 'string') return r.int16()
-  return r.int32()
-}
-
-function readPrimitive(type: string, flexible: boolean, nullable: boolean, fieldName: string): ReadFn {
-  switch (type) {
-    case 'bool':
-      return (r) => r.int8() !== 0
-    case 'int8':
-      return (r) => r.int8()
-    case 'int16':
-      return (r) => r.int16()
-    case 'uint16':
-      return (r) => {
-        r.need(2)
-        const v = r.buf.readUInt16BE(r.pos)
-        r.pos += 2
-        return v
-      }
-    case 'int32':
-      return (r) => r.int32()
-    case 'int64':
-      return (r) => r.int64()
-    case 'float64':
-      return (r) => {
-        r.need(8)
-        const v = r.buf.readDoubleBE(r.pos)
-        r.pos += 8
-        return v
-      }
-    case 'uuid':
-      return (r) => r.bytesView(16)
-    case 'string':
-      return (r) => {
-        const length = lengthOf(r, flexible, 'string')
-        if (length === -1 && nullable) return null
-        if (length < 0) r.fail(`${fieldName}: negative string length ${length}.`)
-        // Kafka's strings are at most 0x7fff bytes in every version (a compact length could say
-        // more): a longer one accepted here could never be written back at a classic version.
-        if (length > STRING_BYTES_MAX) r.fail(`${fieldName}: string of ${length} bytes is longer than ${STRING_BYTES_MAX}.`)
-        r.need(length)
-        const s = r.buf.toString('utf8', r.pos, r.pos + length)
-        r.pos += length
-        return s
-      }
-    case 'bytes':
-    case 'records':
-      return (r) => {
-        const length = lengthOf(r, flexible, 'bytes')
-        if (length === -1 && (nullable || type === 'records')) return null
-        if (length < 0) r.fail(`${fieldName}: negative bytes length ${length}.`)
-        return r.bytesView(length)
-      }
-    default:
-      throw new Error(`Unknown primitive type ${type}.`)
-  }
-}
-
-function bytesLength(v: BytesValue): number {
-  if (v === null) return -1
-  if (Buffer.isBuffer(v)) return v.length
-  let n = 0
-  for (const c of v as readonly Buffer[]) n += c.length
-  return n
-}
-
-function writeLength(w: KafkaWriter, flexible: boolean, kind: 'string' | 'bytes' | 'array', length: number): void {
-  if (flexible) w.uvarint(length + 1)
-  else if (kind === 'string') w.int16(length)
-  else w.int32(length)
-}
-
-/**
- * `nullable`: whether this version may carry null. Where it may not, a null (or missing) string
- * or bytes value is written empty: a length of -1 there is a body no Kafka reader accepts.
- */
-function writePrimitive(type: string, flexible: boolean, nullable: boolean): WriteFn {
-  switch (type) {
-    case 'bool':
-      return (w, v) => w.int8(v === true ? 1 : 0)
-    case 'int8':
-      return (w, v) => w.int8(v as number)
-    case 'int16':
-      return (w, v) => w.int16(v as number)
-    case 'uint16':
-      return (w, v) => w.uint16(v as number)
-    case 'int32':
-      return (w, v) => w.int32(v as number)
-    case 'int64':
-      return (w, v) => w.int64(v as bigint)
-    case 'float64':
-      return (w, v) => w.float64(v as number)
-    case 'uuid':
-      return (w, v) => {
-        const b = v as Buffer
-        if (b.length !== 16) throw new Error(`A uuid is 16 bytes, not ${b.length}.`)
-        w.raw(b)
-      }
-    case 'string':
-      return (w, v) => {
-        if (v === null || v === undefined) return writeLength(w, flexible, 'string', nullable ? -1 : 0)
-        const s = v as string
-        const bytes = Buffer.byteLength(s)
-        writeLength(w, flexible, 'string', bytes)
-        w.utf8(s, bytes)
-      }
-    case 'bytes':
-    case 'records':
-      return (w, v) => {
-        const value = (v ?? (nullable || type === 'records' ? null : EMPTY)) as BytesValue
-        writeLength(w, flexible, 'bytes', bytesLength(value))
-        if (value === null) return
-        if (Buffer.isBuffer(value)) w.raw(value)
-        else for (const c of value as readonly Buffer[]) w.raw(c)
-      }
-    default:
-      throw new Error(`Unknown primitive type ${type}.`)
-  }
-}
-
-const PRIMITIVES: ReadonlySet<string> = new Set<Primitive>(['bool', 'int8', 'int16', 'uint16', 'int32', 'int64', 'float64', 'uuid', 'string', 'bytes', 'records'])
-
-/** The least bytes one element of an array of `type` takes: bounds a count before allocating. */
-function elementBytesMin(type: string, flexible: boolean): number {
-  switch (type) {
-    case 'int8':
-    case 'bool':
-      return 1
-    case 'int16':
-    case 'uint16':
-      return 2
-    case 'int32':
-      return 4
-    case 'int64':
-    case 'float64':
-      return 8
-    case 'uuid':
-      return 16
-    case 'string':
-      return flexible ? 1 : 2
-    case 'bytes':
-    case 'records':
-      return flexible ? 1 : 4
-    default:
-      return flexible ? 1 : 0
-  }
 }
 
 function compileField(spec: FieldSpec, version: number, flexible: boolean): CompiledField {
@@ -604,5 +287,3 @@ export function messageCodec(spec: MessageSpec, version: number): CompiledMessag
   byVersion.set(version, compiled)
   return compiled
 }
-
-export { readUvarint, uvarintSize }
