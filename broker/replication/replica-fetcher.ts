@@ -50,9 +50,9 @@ export interface FetcherOptions {
   sourceId: number
   host: string
   port: number
-  waitMaxMs: number
+  waitMsMax: number
   partitionMaxBytes: number
-  responseMaxBytes: number
+  responseBytesMax: number
   backoffMs: number
   frameBytesMax: number
   /** TLS and SASL of the connection to the leader. */
@@ -143,7 +143,7 @@ export class ReplicaFetcher {
       port: options.port,
       clientId: `replica-${options.nodeId}`,
       connectTimeoutMs: 5000,
-      requestTimeoutMs: options.waitMaxMs + 10_000,
+      requestTimeoutMs: options.waitMsMax + 10_000,
       inflightRequestsMax: 1,
       frameBytesMax: options.frameBytesMax,
       security: options.security,
@@ -351,7 +351,7 @@ export class ReplicaFetcher {
     const plan = this.#planFor(this.#options.clock())
     if (plan === null) return false
     const joining = this.#options.clock() - this.#lastJoinMs < JOINING_WINDOW_MS
-    const waitMaxMs = joining ? Math.min(JOINING_WAIT_MS, this.#options.waitMaxMs) : this.#options.waitMaxMs
+    const waitMsMax = joining ? Math.min(JOINING_WAIT_MS, this.#options.waitMsMax) : this.#options.waitMsMax
     // Every append of the last round has settled (below), fsync included under fsync: always,
     // so the log end named here is durable on this follower: what the leader counts toward acks=all.
     for (const e of plan.entries) {
@@ -361,10 +361,10 @@ export class ReplicaFetcher {
     const round = ++this.#round
     const res: FetchResponse = await this.#connection.request(
       ApiKey.Fetch,
-      { replicaId: this.#options.nodeId, maxWaitMs: waitMaxMs, minBytes: 1, maxBytes: this.#options.responseMaxBytes, isolationLevel: 0, topics: plan.topics },
+      { replicaId: this.#options.nodeId, maxWaitMs: waitMsMax, minBytes: 1, maxBytes: this.#options.responseBytesMax, isolationLevel: 0, topics: plan.topics },
       // v0 always: a follower reads to the log end and has no use for v1's aborted transactions,
       // and a fixed version needs no ApiVersions round trip to the leader.
-      { timeoutMs: waitMaxMs + 10_000, apiVersion: REPLICA_FETCH_VERSION },
+      { timeoutMs: waitMsMax + 10_000, apiVersion: REPLICA_FETCH_VERSION },
     )
     // The partitions are handled concurrently: each one's append is a file write, and awaiting
     // them one after another made a round over hundreds of partitions as long as the sum of their
