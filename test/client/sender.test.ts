@@ -91,35 +91,60 @@ async function requeued(h: Harness, batch: ProducerBatch, attempts: number): Pro
 }
 
 t.test('only the partition that failed is sent again; the one appended is in its log once', async (t) => {
+  let held: ProducerBatch | undefined
+  const held_state = (): string => held === undefined ? '-' : `${held!.attempts} ${held!.settled} ${String(held!.error)}`
   const broker = await spawnBroker(t)
+  console.error('STEP 1', Date.now() % 100000, held_state())
   const strand = new Strand({ brokers: [broker.address], clientId: 'sender-admin' })
+  console.error('STEP 2', Date.now() % 100000, held_state())
   t.teardown(() => strand.close())
+  console.error('STEP 3', Date.now() % 100000, held_state())
   // One broker cannot be two in-sync replicas: acks=all to `held` is refused, retriably, every time.
   await strand.admin().createTopic({ topic: 'held', partitions: 1, replicationFactor: 1, configs: { 'min.insync.replicas': '2' } })
+  console.error('STEP 5', Date.now() % 100000, held_state())
   await strand.admin().createTopic({ topic: 'open', partitions: 1, replicationFactor: 1 })
+  console.error('STEP 6', Date.now() % 100000, held_state())
   // Without idempotence nothing would drop a re-sent copy of `open`'s batch: its log shows every send.
   const h = harness(t, [broker.address], { acks: 'all', idempotent: false, retries: 2 })
+  console.error('STEP 8', Date.now() % 100000, held_state())
   await h.cluster.topic('held')
+  console.error('STEP 9', Date.now() % 100000, held_state())
   await h.cluster.topic('open')
+  console.error('STEP 10', Date.now() % 100000, held_state())
 
-  const held = append(h, 'held', 0, 'refused')
+  held = append(h, 'held', 0, 'refused')
+  console.error('STEP 12', Date.now() % 100000, held_state())
   const open = append(h, 'open', 0, 'appended')
+  console.error('STEP 13', Date.now() % 100000, held_state())
   t.equal(await open.done, 0n, 'the partition that could append did, at offset 0')
-  await requeued(h, held, 1)
+  console.error('STEP 14', Date.now() % 100000, held_state())
+  await requeued(h, held!, 1)
+  console.error('STEP 15', Date.now() % 100000, held_state())
   await drained(h)
-  t.same(h.accumulator.queued('held', 0), [held], 'the refused batch waits out its backoff on the sender\'s clock')
+  console.error('STEP 16', Date.now() % 100000, held_state())
+  t.same(h.accumulator.queued('held', 0), [held!], 'the refused batch waits out its backoff on the sender\'s clock')
+  console.error('STEP 17', Date.now() % 100000, held_state())
   t.equal(h.accumulator.inflight('held', 0).length, 0)
+  console.error('STEP 18', Date.now() % 100000, held_state())
 
   h.clock.nowMs += BACKOFF_MS
   h.sender.wake()
-  await requeued(h, held, 2)
+  console.error('STEP 21', Date.now() % 100000, held_state())
+  await requeued(h, held!, 2)
+  console.error('STEP 22', Date.now() % 100000, held_state())
   h.clock.nowMs += BACKOFF_MS
   h.sender.wake()
-  await t.rejects(held.done, { code: 'NOT_ENOUGH_REPLICAS' }, 'after `retries` retries it fails for good, with the leader\'s error')
-  t.equal(held.attempts, 2, 'sent three times: once, then two retries')
+  console.error('STEP 24', Date.now() % 100000, held_state())
+  await t.rejects(held!.done, { code: 'NOT_ENOUGH_REPLICAS' }, 'after `retries` retries it fails for good, with the leader\'s error')
+  console.error('STEP 25', Date.now() % 100000, held_state())
+  t.equal(held!.attempts, 2, 'sent three times: once, then two retries')
+  console.error('STEP 26', Date.now() % 100000, held_state())
   t.equal(await logEnd(strand, 'open'), 1n, 'the appended partition was not sent again with the retries')
+  console.error('STEP 27', Date.now() % 100000, held_state())
   t.equal(await logEnd(strand, 'held'), 0n, 'and the refused one appended nothing')
+  console.error('STEP 28', Date.now() % 100000, held_state())
   t.equal(h.budget.usedBytes, 0, 'both batches gave their bytes back')
+  console.error('STEP 29', Date.now() % 100000, held_state())
 })
 
 t.test('at most maxInflightPerPartition batches of a partition are in flight; the rest wait, in order', async (t) => {

@@ -86,6 +86,8 @@ async function runTests(secure: SecureSettings): Promise<void> {
     await admin.createTopic({ topic: 'guarded', partitions: 2, replicationFactor: 3 })
     const producer = cluster.client('producer').producer({ acks: 'all' })
     await producer.send({ topic: 'guarded', messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) })
+    // A follower still joining the ISR after the send would change the state below on its own.
+    await waitFor(async () => (await admin.metadata(['guarded'])).topics[0]?.partitions.every((p) => p.isr.length === 3), { timeoutMs: 30_000, what: 'every partition of guarded with its full ISR' })
     const before = await clusterState(admin, 'guarded')
     const md = await admin.metadata(['guarded'])
     const leader = md.topics[0]?.partitions[0]?.leaderId as number
