@@ -12,11 +12,12 @@
 //
 // A rule broken names the file, the line and what it imported.
 
-import { readdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
+import { REPO_ROOT, sourceFiles } from './helpers/source-files.js'
 
-const ROOT = path.resolve(import.meta.dirname, '..')
+const ROOT = REPO_ROOT
 
 interface Import {
   /** The importing file, relative to the repository root. */
@@ -24,16 +25,6 @@ interface Import {
   line: number
   /** The imported file, relative to the repository root (.js specifiers mapped to their .ts). */
   to: string
-}
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const entry of await readdir(path.join(ROOT, dir), { withFileTypes: true })) {
-    const rel = path.join(dir, entry.name)
-    if (entry.isDirectory()) out.push(...(await sourceFiles(rel)))
-    else if (entry.name.endsWith('.ts')) out.push(rel)
-  }
-  return out
 }
 
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm
