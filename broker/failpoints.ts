@@ -26,6 +26,13 @@ const armed = parse(process.env.STRAND_FAILPOINTS)
 export const FAILPOINTS = {
   /** The transaction coordinator has written PrepareCommit / PrepareAbort (durable on the ISR) and has not sent a marker yet. Subject: the transactional id. */
   txnPrepared: 'txn.prepared',
+  /**
+   * The coordinator has written (durable on the ISR) the first record of the producer's next
+   * transaction, naming the previous one's markers owed. Armed, it also holds back the markers of
+   * the id's first transaction it prepares (before any marker of the id was written by this
+   * process), so that they are still owed then. Subject: the transactional id.
+   */
+  txnOwed: 'txn.owed',
 } as const
 
 /** Names in STRAND_FAILPOINTS that no failpoint has: reported at start-up rather than silently never firing. */
@@ -34,10 +41,15 @@ export function unknownFailpoints(): string[] {
   return [...armed].map((p) => p.split(':')[0]!).filter((name) => !known.has(name))
 }
 
+/** Whether `name` (or `name:subject`) is armed. */
+export function isArmed(name: string, subject?: string): boolean {
+  if (armed.size === 0) return false
+  return armed.has(name) || (subject !== undefined && armed.has(`${name}:${subject}`))
+}
+
 /** SIGKILLs this process if `name` (or `name:subject`) is armed. */
 export function failpoint(name: string, subject?: string): void {
-  if (armed.size === 0) return
-  if (!armed.has(name) && (subject === undefined || !armed.has(`${name}:${subject}`))) return
+  if (!isArmed(name, subject)) return
   // Synchronous: the line must be out before the process is.
   writeSync(2, `failpoint ${name}${subject === undefined ? '' : `:${subject}`} reached: SIGKILL\n`)
   process.kill(process.pid, 'SIGKILL')

@@ -297,6 +297,8 @@ export class Producer {
         throw new IllegalStateError(`The transaction cannot commit: a send in it failed (${txn.abortableError.message}); abort it.`)
       }
       await txn.end(true)
+      // The next transaction runs under the epoch EndTxn gave (KIP-890): its batches start again at sequence 0.
+      this.#sender.identity = txn.identity
     } finally {
       if (txn.state === 'committing') txn.state = 'inTransaction'
     }
@@ -313,6 +315,7 @@ export class Producer {
       // marker would belong to no transaction.
       await this.#flushTransaction(txn)
       await txn.end(false)
+      this.#sender.identity = txn.identity
     } finally {
       if (txn.state === 'aborting') txn.state = 'inTransaction'
     }

@@ -2,7 +2,9 @@
 // FindCoordinator key type 1, on a connection of its own, as a consumer's group coordinator), the
 // producer id and epoch it gets there (InitProducerId), the partitions the current transaction
 // has added (AddPartitionsToTxn, batched: every partition whose first batch waits when a round
-// starts goes in one request), and the end of each transaction (EndTxn).
+// starts goes in one request), and the end of each transaction (EndTxn, version 1: its answer
+// names the epoch the next transaction runs under, KIP-890, so the next may begin while the
+// coordinator is still writing the ended one's markers; its batches start again at sequence 0).
 //
 // States: uninitialized --initTransactions--> ready --begin--> inTransaction --commit/abort--> ready
 // and, from anywhere, fatal: a newer instance with the same transactional id fenced this one
@@ -139,6 +141,10 @@ export class TransactionManager {
   }
 
   async #addRounds(): Promise<void> {
+    // The sender asks for every partition of its drain in one synchronous pass: the first round
+    // takes them all once that pass is over, not only the first (which would cost the rest a
+    // second AddPartitionsToTxn, and the transaction a second replicated state write).
+    await Promise.resolve()
     while (this.#toAdd.size > 0 && this.state !== 'fatal') {
       const round = [...this.#toAdd.values()]
       const byTopic = new Map<string, number[]>()
@@ -286,7 +292,10 @@ export class TransactionManager {
     if (this.#added.size > 0 || this.#offsetGroups.size > 0) {
       const identity = this.identity as ProducerIdentity
       try {
-        await this.#request(ApiKey.EndTxn, { transactionalId: this.transactionalId, producerId: identity.producerId, producerEpoch: identity.producerEpoch, committed: commit }, (r) => wireError(r.errorCode, null, `EndTxn(${commit ? 'commit' : 'abort'}) for "${this.transactionalId}":`))
+        const res = await this.#request(ApiKey.EndTxn, { transactionalId: this.transactionalId, producerId: identity.producerId, producerEpoch: identity.producerEpoch, committed: commit, bumpEpoch: true }, (r) => wireError(r.errorCode, null, `EndTxn(${commit ? 'commit' : 'abort'}) for "${this.transactionalId}":`))
+        // EndTxn v1 (KIP-890): the next transaction's producer id and epoch. A broker that
+        // answers at version 0 keeps the epoch (the field is then absent).
+        if (typeof res.producerId === 'bigint' && res.producerId >= 0n) this.identity = { producerId: res.producerId, producerEpoch: res.producerEpoch }
       } catch (err) {
         if (isFatalTransactionError(err)) this.fatal(fencedError(err, this.transactionalId))
         throw this.state === 'fatal' ? this.fatalError : err

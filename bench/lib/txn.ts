@@ -3,7 +3,8 @@
 // as the baseline measured beside it, the same sends by idempotent acks=all producers without a
 // transaction: each send of the same records awaited before the next. The difference is what a
 // transaction adds per commit: AddPartitionsToTxn before the first batch to each partition, EndTxn,
-// and the markers the coordinator writes to every partition before the next transaction may end.
+// and the markers the coordinator writes to every partition, which the next transaction overlaps
+// (an epoch per transaction: only its batches to a partition still without the marker wait).
 
 import type { Producer, ProducerOptions, Strand } from '../../client/index.js'
 import { progress } from './report.js'

@@ -45,6 +45,8 @@ export class PartitionProducers {
   #loaded = false
   /** Aborted transactions closed in producer state whose .txnindex entry is still being written. */
   #pendingAborts: AbortedTxn[] = []
+  /** Appends waiting for a marker to close their producer's previous transaction, by producer id. */
+  readonly #markerWaiters = new Map<bigint, Set<() => void>>()
 
   constructor(log: Log) {
     this.#log = log
@@ -91,6 +93,42 @@ export class PartitionProducers {
     this.#ready = null
     this.#loaded = false
     this.producers.clear()
+    this.wakeMarkerWaiters()
+  }
+
+  /**
+   * A transactional batch of its producer's next transaction (KIP-890's epoch per transaction)
+   * while the previous one is still open here: waits, at most `waitMs`, for the marker that
+   * closes it, which the coordinator is writing already. Returns at once for any other batch.
+   * The check is made again inside the append lock (CONCURRENT_TRANSACTIONS if still open).
+   */
+  async untilPreviousTxnClosed(header: BatchHeader, waitMs: number): Promise<void> {
+    if (!this.producers.awaitsMarker(header)) return
+    const waiters = this.#markerWaiters.get(header.producerId) ?? new Set<() => void>()
+    this.#markerWaiters.set(header.producerId, waiters)
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        waiters.delete(done)
+        if (waiters.size === 0 && this.#markerWaiters.get(header.producerId) === waiters) this.#markerWaiters.delete(header.producerId)
+        resolve()
+      }
+      const timer = setTimeout(done, waitMs)
+      waiters.add(done)
+    })
+  }
+
+  /** Appends waiting for a marker now. */
+  get markerWaiters(): number {
+    let n = 0
+    for (const w of this.#markerWaiters.values()) n += w.size
+    return n
+  }
+
+  /** Wakes every append waiting for a marker (the state was reset, or this broker stopped leading): each checks again. */
+  wakeMarkerWaiters(producerId?: bigint): void {
+    const lists = producerId === undefined ? [...this.#markerWaiters.values()] : [this.#markerWaiters.get(producerId) ?? new Set<() => void>()]
+    for (const waiters of lists) for (const wake of [...waiters]) wake()
   }
 
   /**
@@ -127,7 +165,7 @@ export class PartitionProducers {
    */
   recordLeaderBatch(header: BatchHeader, baseOffset: bigint, origin: AppendOrigin | undefined): void {
     if (origin === 'coordinator') {
-      this.producers.checkEpoch(header.producerId, header.producerEpoch)
+      this.producers.checkEpoch(header)
       this.producers.record(header, baseOffset)
       return
     }
@@ -145,6 +183,8 @@ export class PartitionProducers {
     this.producers.checkMarker(m.producerId, m.producerEpoch, m.coordinatorEpoch)
     const done = this.producers.recordMarker(header, baseOffset, m.commit, m.coordinatorEpoch)
     if (done !== null && !done.commit) this.#pendingAborts.push(this.#abortedEntry(done))
+    // Their appends queue behind this one in the log's lock: they land after the marker.
+    if (done !== null) this.wakeMarkerWaiters(m.producerId)
     return done
   }
 

@@ -38,6 +38,12 @@ export type { FollowerState, LagSink } from './follower-state.js'
 
 /** What a read with nothing to return answers: shared, since a zero-length buffer has no bytes to share. */
 const NO_RECORDS = Buffer.alloc(0)
+/**
+ * How long a transactional batch of a producer's next transaction waits for the marker of its
+ * previous one here (written by the coordinator already, usually within a millisecond or two)
+ * before it is refused CONCURRENT_TRANSACTIONS, which the producer retries.
+ */
+export const PREVIOUS_TXN_WAIT_MS = 5000
 
 export interface AppendResult {
   baseOffset: bigint
@@ -217,6 +223,11 @@ export class Partition {
     this.#txn.ensure().catch(() => undefined)
   }
 
+  /** Transactional appends waiting for their producer's previous transaction's marker here. */
+  get appendsAwaitingMarker(): number {
+    return this.#txn.markerWaiters
+  }
+
   /** Follows `state.leader` (or nobody when it is -1). Waiting acks=all produces fail: another broker leads now. */
   becomeFollower(state: PartitionState): void {
     assert.ok(state.leaderEpoch >= this.#state.leaderEpoch, `leader epoch of ${this.topic}-${this.index} goes back from ${this.#state.leaderEpoch} to ${state.leaderEpoch}`)
@@ -224,6 +235,7 @@ export class Partition {
     this.#role = 'follower'
     this.followers.clear()
     this.pendingIsr = null
+    this.#txn.wakeMarkerWaiters()
     this.#commitWaiters.failAll(() => new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} no longer leads ${this.topic}-${this.index}; broker ${state.leader} does at epoch ${state.leaderEpoch}.`))
   }
 
@@ -243,6 +255,7 @@ export class Partition {
   /** Stops hosting: fails what waits on it. */
   close(): void {
     this.#role = 'none'
+    this.#txn.wakeMarkerWaiters()
     this.#commitWaiters.failAll(() => new StrandProtocolError('NOT_LEADER_OR_FOLLOWER', `Broker ${this.#nodeId} no longer hosts ${this.topic}-${this.index}.`))
   }
 
@@ -288,7 +301,10 @@ export class Partition {
     const spans = verifyBatches(records)
     await this.#validation.validate(records, spans, options.orderKey)
     const { idempotent } = checkProducedBatches(spans, options)
-    if (idempotent) await this.#txn.ensure()
+    if (idempotent) {
+      await this.#txn.ensure()
+      await this.#txn.untilPreviousTxnClosed(spans[0]!.header, PREVIOUS_TXN_WAIT_MS)
+    }
     this.#requireLeader()
     // Again after the awaits: the epoch the producer named must still be the one appended under.
     if (clientLeaderEpoch >= 0) this.checkLeaderEpoch(clientLeaderEpoch)

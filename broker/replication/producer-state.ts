@@ -12,6 +12,12 @@
 // when none is open; P's control batch (a commit or abort marker) closes it. The first offset of
 // the oldest open transaction bounds the partition's last stable offset (partition.ts): a
 // read_committed consumer reads nothing at or past it until the transaction is decided.
+//
+// With an epoch per transaction (KIP-890) the producer's next transaction carries the next epoch,
+// and may reach a partition before the marker of its previous one: such a batch is not appended
+// until that marker closes the previous transaction (`awaitsMarker`; the leader holds it meanwhile,
+// partition-producers.ts), or it would be decided with the previous one. A marker of the previous
+// transaction arriving after the next one began here carries an older epoch and is refused.
 
 import { StrandProtocolError } from '../../client/protocol/errors.js'
 import { isTransactionalBatch, type BatchHeader } from '../../client/protocol/records.js'
@@ -74,6 +80,24 @@ export class ProducerStateManager {
   }
 
   /**
+   * Whether `h` is a transactional batch of its producer's next transaction (a newer epoch: the
+   * coordinator gives a producer an epoch per transaction, KIP-890) while the producer's previous
+   * transaction is still open here, its marker not written yet. Appended before that marker, the
+   * batch would join the previous transaction and be committed or aborted with it: it waits.
+   */
+  awaitsMarker(h: Pick<BatchHeader, 'producerId' | 'producerEpoch' | 'attributes'>): boolean {
+    if (!isTransactionalBatch(h) || !this.#openTxns.has(h.producerId)) return false
+    const e = this.#producers.get(h.producerId)
+    return e !== undefined && h.producerEpoch > e.epoch
+  }
+
+  #refuseBeforeMarker(h: Pick<BatchHeader, 'producerId' | 'producerEpoch' | 'attributes'>): void {
+    if (this.awaitsMarker(h)) {
+      throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `Producer ${h.producerId}'s transaction before epoch ${h.producerEpoch} has no marker here yet; retry.`)
+    }
+  }
+
+  /**
    * The leader's check of a marker before appending it: INVALID_PRODUCER_EPOCH for an epoch older
    * than the producer's here (Kafka's zombie-coordinator / fenced-producer check).
    */
@@ -94,7 +118,9 @@ export class ProducerStateManager {
    * The leader's check of a coordinator's batch for a producer (TxnOffsetCommit): it has no
    * sequence, so only the epoch fences it, INVALID_PRODUCER_EPOCH when older than the producer's.
    */
-  checkEpoch(producerId: bigint, producerEpoch: number): void {
+  checkEpoch(h: Pick<BatchHeader, 'producerId' | 'producerEpoch' | 'attributes'>): void {
+    const { producerId, producerEpoch } = h
+    this.#refuseBeforeMarker(h)
     const e = this.#producers.get(producerId)
     if (e !== undefined && producerEpoch < e.epoch) {
       throw new StrandProtocolError('INVALID_PRODUCER_EPOCH', `Producer ${producerId} epoch ${producerEpoch} is older than ${e.epoch}.`)
@@ -139,6 +165,7 @@ export class ProducerStateManager {
     }
     if (h.producerEpoch < e.epoch) throw new StrandProtocolError('INVALID_PRODUCER_EPOCH', `Producer ${h.producerId} epoch ${h.producerEpoch} is older than ${e.epoch}.`)
     if (h.producerEpoch > e.epoch) {
+      this.#refuseBeforeMarker({ producerId: h.producerId, producerEpoch: h.producerEpoch, attributes: h.attributes ?? 0 })
       if (h.baseSequence !== 0) throw new StrandProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER', `Producer ${h.producerId} started epoch ${h.producerEpoch} at sequence ${h.baseSequence}, not 0.`)
       return { kind: 'append' }
     }

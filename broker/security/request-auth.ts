@@ -217,7 +217,7 @@ const addPartitionsToTxn: Gate<typeof ApiKey.AddPartitionsToTxn> = (a, body) => 
   return { denied: { throttleTimeMs: 0, results: [...answer(refused, TOPIC_DENIED), ...answer(kept, errorCodeOf('OPERATION_NOT_ATTEMPTED'))] } }
 }
 
-const endTxn: Gate<typeof ApiKey.EndTxn> = (a, body) => (a.can('write', 'transactional-id', body.transactionalId) ? { body } : { denied: { throttleTimeMs: 0, errorCode: TXN_DENIED } })
+const endTxn: Gate<typeof ApiKey.EndTxn> = (a, body) => (a.can('write', 'transactional-id', body.transactionalId) ? { body } : { denied: { throttleTimeMs: 0, errorCode: TXN_DENIED, producerId: -1n, producerEpoch: -1 } })
 
 const addOffsetsToTxn: Gate<typeof ApiKey.AddOffsetsToTxn> = (a, body) => {
   if (!a.can('write', 'transactional-id', body.transactionalId)) return { denied: { throttleTimeMs: 0, errorCode: TXN_DENIED } }

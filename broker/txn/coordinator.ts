@@ -30,9 +30,20 @@
 // id's current one is answered PRODUCER_FENCED: each InitProducerId bumps the epoch (after
 // aborting the previous instance's open transaction with the bumped epoch, so its partitions fence
 // it too), and so does aborting a transaction past its timeout.
+//
+// An epoch per transaction (KIP-890; EndTxn with `bumpEpoch`): the ended transaction's markers
+// carry its own epoch and the producer's next transaction the next one, so the next may begin
+// while the markers are still being written (they are owed: `TxnMeta.owed`, written in every
+// record until one is written after they are all in). Its first batch to a partition of the ended
+// one waits at that partition's leader for the marker (producer-state.ts), so nothing of it can
+// join the ended transaction; a marker sent again later (a new coordinator replaying the owed
+// ones) is older than the producer's epoch there and refused, so it cannot close the next one.
+// The next transaction's end, and its offsets to a group whose partition is owed a marker, wait
+// for the owed markers. A transaction so costs three replicated writes in a row (its Ongoing
+// record, its data, its Prepare record) rather than four (npm run bench -- --workload txn).
 
 import type { Logger } from 'pino'
-import { FAILPOINTS, failpoint } from '../failpoints.js'
+import { FAILPOINTS, failpoint, isArmed } from '../failpoints.js'
 import { setTimeout as delay } from 'node:timers/promises'
 import { StrandProtocolError, errorCodeOf, toWireCode, type WireErrorName } from '../../client/protocol/errors.js'
 import type { InitProducerIdResponse } from '../../client/protocol/messages/producer-ids.js'
@@ -47,7 +58,8 @@ import type { Partition } from '../replication/partition.js'
 import type { ReplicaManager } from '../replication/replica-manager.js'
 import { OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC } from '../topic-config.js'
 import { MarkerChannel } from './markers.js'
-import { decodeTxnRecord, TXN_STATES, txnRecord, type TxnState, type TxnValue } from './records.js'
+import { decodeTxnRecord, TXN_STATES, type TxnValue } from './records.js'
+import { partitionCount, sameProducer, TxnMeta, type Change, type Owed } from './txn-meta.js'
 
 /** Errors of a state write that the coordinator answers as COORDINATOR_NOT_AVAILABLE (retried). */
 const STATE_WRITE_UNAVAILABLE: ReadonlySet<string> = new Set(['NOT_ENOUGH_REPLICAS', 'NOT_ENOUGH_REPLICAS_AFTER_APPEND', 'REQUEST_TIMED_OUT', 'UNKNOWN_TOPIC_OR_PARTITION'])
@@ -78,48 +90,6 @@ export interface TransactionCoordinatorOptions {
   security: SecurityOptions
   clock: () => number
   logger: Logger
-}
-
-/** One transactional id's state, as last written to its partition. */
-class TxnMeta {
-  readonly transactionalId: string
-  /** Its `__transaction_state` partition. */
-  readonly partition: number
-  producerId = -1n
-  producerEpoch = 0
-  timeoutMs = 0
-  state: TxnState = 'Empty'
-  /** The current transaction's partitions: topic -> partition numbers. */
-  partitions = new Map<string, Set<number>>()
-  lastUpdateMs = 0
-  /** When the current transaction started; -1 when none is open. */
-  startMs = -1
-  /** A state write or a marker round is in flight: the id's other requests wait (CONCURRENT_TRANSACTIONS). */
-  pending = false
-  /** Settles once the prepared transaction's markers are written (or its delayed Complete* record is). */
-  completion: Promise<void> | null = null
-  /** State records this coordinator has appended for the id: a delayed Complete* record is not written after a later one. */
-  writes = 0
-
-  constructor(transactionalId: string, partition: number) {
-    this.transactionalId = transactionalId
-    this.partition = partition
-  }
-}
-
-interface Change {
-  producerId?: bigint
-  producerEpoch?: number
-  timeoutMs?: number
-  state: TxnState
-  partitions?: Map<string, Set<number>>
-  startMs?: number
-}
-
-function partitionCount(m: Map<string, Set<number>>): number {
-  let n = 0
-  for (const s of m.values()) n += s.size
-  return n
 }
 
 function initError(code: WireErrorName | number): InitProducerIdResponse {
@@ -183,14 +153,15 @@ export class TransactionCoordinator {
     const prepared: TxnMeta[] = []
     for (const [id, v] of values) {
       if (v === null) continue
-      const m = new TxnMeta(id, index)
-      this.#apply(m, { producerId: v.producerId, producerEpoch: v.producerEpoch, timeoutMs: v.timeoutMs, state: v.state as TxnState, partitions: new Map(v.partitions.map((t) => [t.topic, new Set(t.partitions)])), startMs: Number(v.startMs) }, Number(v.lastUpdateMs))
+      const m = TxnMeta.fromValue(id, index, v)
       this.#txns.set(id, m)
-      if (m.state === 'PrepareCommit' || m.state === 'PrepareAbort') prepared.push(m)
+      if (m.owed !== null) prepared.push(m)
     }
     this.#partitions.set(index, 'loaded')
     this.#logger.info({ partition: index, transactionalIds: values.size, prepared: prepared.length, upTo: String(end) }, 'loaded the transaction state partition')
-    // A predecessor decided these and may not have written every marker: write them (again).
+    // A predecessor decided these and may not have written every marker: write them (again). An
+    // owed transaction before an ongoing one included: its markers carry an epoch older than the
+    // ongoing one's, so where that one has begun they are refused rather than close it.
     for (const m of prepared) this.#startCompletion(m, epoch)
   }
 
@@ -208,16 +179,6 @@ export class TransactionCoordinator {
 
   // --- writing state ---
 
-  #apply(m: TxnMeta, c: Change, nowMs: number): void {
-    if (c.producerId !== undefined) m.producerId = c.producerId
-    if (c.producerEpoch !== undefined) m.producerEpoch = c.producerEpoch
-    if (c.timeoutMs !== undefined) m.timeoutMs = c.timeoutMs
-    if (c.partitions !== undefined) m.partitions = c.partitions
-    if (c.startMs !== undefined) m.startMs = c.startMs
-    m.state = c.state
-    m.lastUpdateMs = nowMs
-  }
-
   /**
    * Writes the id's next state and waits until the ISR has it, then applies it. Throws
    * NOT_COORDINATOR if leadership of the partition moved meanwhile (the write may or may not
@@ -227,7 +188,7 @@ export class TransactionCoordinator {
     const nowMs = this.#o.clock()
     m.writes++
     try {
-      await appendCommitted(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [this.#record(m, c, nowMs)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
+      await appendCommitted(this.#o.replicas, TRANSACTION_STATE_TOPIC, m.partition, [m.record(c, nowMs)], { timestamp: nowMs, commitTimeoutMs: this.#o.commitTimeoutMs })
     } catch (err) {
       // Kafka's mapping (TransactionStateManager): a state write short of its ISR or timed out is
       // COORDINATOR_NOT_AVAILABLE, which producers retry (the state was not applied; the retry
@@ -238,22 +199,7 @@ export class TransactionCoordinator {
       throw err
     }
     this.#checkStillCoordinating(m, loadEpoch)
-    this.#apply(m, c, nowMs)
-  }
-
-  /** The id's state record after `c`. */
-  #record(m: TxnMeta, c: Change, nowMs: number): { key: Buffer; value: Buffer | null } {
-    const partitions = c.partitions ?? m.partitions
-    const value: TxnValue = {
-      producerId: c.producerId ?? m.producerId,
-      producerEpoch: c.producerEpoch ?? m.producerEpoch,
-      timeoutMs: c.timeoutMs ?? m.timeoutMs,
-      state: c.state,
-      partitions: [...partitions].map(([topic, ps]) => ({ topic, partitions: [...ps].sort((a, b) => a - b) })),
-      lastUpdateMs: BigInt(nowMs),
-      startMs: BigInt(c.startMs ?? m.startMs),
-    }
-    return txnRecord(m.transactionalId, value)
+    m.apply(c, nowMs)
   }
 
   #checkStillCoordinating(m: TxnMeta, loadEpoch: number): void {
@@ -289,7 +235,7 @@ export class TransactionCoordinator {
             const ids = this.#o.producerIds()
             if (ids === null) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', 'Producer ids are not available yet.')
             const producerId = await ids.nextId()
-            await this.#write(fresh, { producerId, producerEpoch: 0, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1 }, epoch)
+            await this.#write(fresh, { producerId, producerEpoch: 0, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1, owed: null }, epoch)
           } catch (err) {
             if (this.#txns.get(transactionalId) === fresh && fresh.producerId < 0n) this.#txns.delete(transactionalId)
             throw err
@@ -299,16 +245,22 @@ export class TransactionCoordinator {
         })
       }
       const meta = m
-      // The previous instance's transaction: abort it with a bumped epoch (fencing it at its
-      // partitions too), then wait for its markers.
-      if (!meta.pending && meta.state === 'Ongoing') await this.#prepareEnd(meta, { commit: false, bumpEpoch: true }, epoch)
-      if (meta.completion !== null) await Promise.race([meta.completion, delay(INIT_WAIT_MS_MAX, undefined, { ref: false })])
-      if (meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort') return initError('CONCURRENT_TRANSACTIONS')
+      const deadline = this.#o.clock() + INIT_WAIT_MS_MAX
+      const settle = async (): Promise<void> => {
+        if (meta.completion !== null) await Promise.race([meta.completion, delay(Math.max(0, deadline - this.#o.clock()), undefined, { ref: false })])
+      }
+      // The owed markers first (of a transaction before the open one), then the previous
+      // instance's open transaction: aborted with a bumped epoch (fencing it at its partitions
+      // too), and its markers waited for.
+      await settle()
+      if (!meta.pending && meta.completion === null && meta.state === 'Ongoing') await this.#prepareEnd(meta, { commit: false, fence: true, nextEpoch: false }, epoch)
+      await settle()
+      if (meta.owed !== null || meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort') return initError('CONCURRENT_TRANSACTIONS')
       return await this.#exclusive(meta, async () => {
         const exhausted = meta.producerEpoch >= PRODUCER_EPOCH_MAX - 1
         const producerId = exhausted ? await this.#nextProducerId() : meta.producerId
         const producerEpoch = exhausted ? 0 : meta.producerEpoch + 1
-        await this.#write(meta, { producerId, producerEpoch, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1 }, epoch)
+        await this.#write(meta, { producerId, producerEpoch, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1, owed: null }, epoch)
         this.#logger.info({ transactionalId, producerId: String(producerId), producerEpoch }, 'transactional producer epoch bumped; earlier instances are fenced')
         return { throttleTimeMs: 0, errorCode: 0, producerId, producerEpoch }
       })
@@ -364,28 +316,44 @@ export class TransactionCoordinator {
   async addOffsets(req: AddOffsetsToTxnRequest): Promise<number> {
     try {
       if (req.groupId.length === 0) throw new StrandProtocolError('INVALID_GROUP_ID', 'The group id is empty.')
-      const { m, epoch } = await this.#openable(req)
       const partitions = this.#o.image().topics.get(OFFSETS_TOPIC)?.partitions.length ?? 0
       if (partitions === 0) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', `The ${OFFSETS_TOPIC} topic does not exist yet.`)
-      await this.#add(m, epoch, [{ name: OFFSETS_TOPIC, partitions: [groupPartition(req.groupId, partitions)] }])
+      const offsetsPartition = groupPartition(req.groupId, partitions)
+      // The group coordinator holds a producer's pending offsets by producer id: offsets of this
+      // transaction sent before the previous one's marker reached the group's partition would be
+      // committed (or dropped) by that marker. So they wait for it here.
+      const { m, epoch } = await this.#openable(req, { topic: OFFSETS_TOPIC, partition: offsetsPartition })
+      await this.#add(m, epoch, [{ name: OFFSETS_TOPIC, partitions: [offsetsPartition] }])
       return 0
     } catch (err) {
       return toWireCode(err)
     }
   }
 
+  /**
+   * Whether the producer's next transaction may begin (or go on) beside the owed markers: they
+   * carry an older epoch than the producer's (an epoch per transaction), and none is owed to
+   * `partition` when one is named.
+   */
+  #besideOwed(m: TxnMeta, partition?: { topic: string; partition: number }): boolean {
+    const owed = m.owed
+    if (owed === null || sameProducer(owed, m)) return false
+    return partition === undefined || owed.partitions.get(partition.topic)?.has(partition.partition) !== true
+  }
+
   /** The id's state if its producer may add to a transaction now; throws PRODUCER_FENCED, CONCURRENT_TRANSACTIONS and the like otherwise. */
-  async #openable(req: { transactionalId: string; producerId: bigint; producerEpoch: number }): Promise<{ m: TxnMeta; epoch: number }> {
+  async #openable(req: { transactionalId: string; producerId: bigint; producerEpoch: number }, partition?: { topic: string; partition: number }): Promise<{ m: TxnMeta; epoch: number }> {
     let { m, epoch } = this.#producerState(req.transactionalId, req.producerId, req.producerEpoch)
     // The previous transaction's markers are being written (EndTxn was answered once it was
-    // prepared): the next transaction's first request waits for them, briefly, rather than send
-    // the producer back to retry after its backoff (a transaction of one record took ~107 ms so,
-    // ~3.5 ms after; npm run bench -- --workload txn).
-    if (m.completion !== null) {
+    // prepared): unless the next transaction may go on beside them, its first request waits for
+    // them, briefly, rather than send the producer back to retry after its backoff (a transaction
+    // of one record took ~107 ms so, ~3.5 ms after; npm run bench -- --workload txn).
+    if (m.completion !== null && !this.#besideOwed(m, partition)) {
       await Promise.race([m.completion, delay(COMPLETION_WAIT_MS, undefined, { ref: false })])
       ;({ m, epoch } = this.#producerState(req.transactionalId, req.producerId, req.producerEpoch))
     }
-    if (m.pending || m.state === 'PrepareCommit' || m.state === 'PrepareAbort') throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${req.transactionalId}" is completing its previous transaction.`)
+    const prepared = m.state === 'PrepareCommit' || m.state === 'PrepareAbort'
+    if (m.pending || ((prepared || m.owed !== null) && !this.#besideOwed(m, partition))) throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${req.transactionalId}" is completing its previous transaction.`)
     if (m.state === 'Dead') throw new StrandProtocolError('INVALID_TXN_STATE', `"${req.transactionalId}" is ${m.state}.`)
     return { m, epoch }
   }
@@ -403,18 +371,34 @@ export class TransactionCoordinator {
     if (ongoing && added === 0) return
     if (partitionCount(partitions) > TXN_PARTITIONS_MAX) throw new StrandProtocolError('INVALID_REQUEST', `A transaction may hold at most ${TXN_PARTITIONS_MAX} partitions.`)
     await this.#exclusive(m, () => this.#write(m, { state: 'Ongoing', partitions, startMs: ongoing ? m.startMs : this.#o.clock() }, epoch))
+    if (!ongoing && m.owed !== null) failpoint(FAILPOINTS.txnOwed, m.transactionalId)
   }
 
-  /** EndTxn: answered once PrepareCommit / PrepareAbort is durable; the markers follow. */
-  async endTxn(req: EndTxnRequest): Promise<number> {
+  /**
+   * EndTxn: answered once PrepareCommit / PrepareAbort is durable; the markers follow. With
+   * `bumpEpoch` (EndTxn v1) the answer names the producer id and epoch of the producer's next
+   * transaction, which may begin while the markers are written.
+   */
+  async endTxn(req: EndTxnRequest): Promise<{ errorCode: number; producerId: bigint; producerEpoch: number }> {
+    // A version 0 request decodes without the field.
+    const bump = req.bumpEpoch === true
     try {
-      const { m, epoch } = this.#producerState(req.transactionalId, req.producerId, req.producerEpoch)
+      const retried = this.#retriedEnd(req, bump)
+      if (retried !== null) return { errorCode: 0, ...retried }
+      let { m, epoch } = this.#producerState(req.transactionalId, req.producerId, req.producerEpoch)
       const same = req.committed ? 'Commit' : 'Abort'
       if (m.pending) throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${req.transactionalId}" has a state change in flight.`)
       switch (m.state) {
-        case 'Ongoing':
-          await this.#prepareEnd(m, { commit: req.committed, bumpEpoch: false }, epoch)
-          return 0
+        case 'Ongoing': {
+          // The transaction before this one may still owe markers: they are written first.
+          if (m.completion !== null) {
+            await Promise.race([m.completion, delay(COMPLETION_WAIT_MS, undefined, { ref: false })])
+            ;({ m, epoch } = this.#producerState(req.transactionalId, req.producerId, req.producerEpoch))
+          }
+          if (m.pending || m.owed !== null || m.state !== 'Ongoing') throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${req.transactionalId}" is completing its previous transaction.`)
+          const next = await this.#prepareEnd(m, { commit: req.committed, fence: false, nextEpoch: bump }, epoch)
+          return { errorCode: 0, ...next }
+        }
         case 'PrepareCommit':
         case 'PrepareAbort':
           if (m.state === `Prepare${same}`) throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${req.transactionalId}" is writing its markers.`)
@@ -422,45 +406,86 @@ export class TransactionCoordinator {
         case 'CompleteCommit':
         case 'CompleteAbort':
           // A retry of an EndTxn whose answer was lost.
-          if (m.state === `Complete${same}`) return 0
+          if (m.state === `Complete${same}`) return { errorCode: 0, producerId: m.producerId, producerEpoch: m.producerEpoch }
           throw new StrandProtocolError('INVALID_TXN_STATE', `"${req.transactionalId}" is ${m.state}.`)
         default:
           throw new StrandProtocolError('INVALID_TXN_STATE', `"${req.transactionalId}" has no open transaction (${m.state}).`)
       }
     } catch (err) {
-      return toWireCode(err)
+      return { errorCode: toWireCode(err), producerId: -1n, producerEpoch: -1 }
     }
   }
 
-  /** Writes PrepareCommit / PrepareAbort (durable before this returns), then completes the transaction in the background. */
-  async #prepareEnd(m: TxnMeta, how: { commit: boolean; bumpEpoch: boolean }, loadEpoch: number): Promise<void> {
-    const producerEpoch = how.bumpEpoch ? Math.min(m.producerEpoch + 1, PRODUCER_EPOCH_MAX) : m.producerEpoch
-    await this.#exclusive(m, () => this.#write(m, { state: how.commit ? 'PrepareCommit' : 'PrepareAbort', producerEpoch }, loadEpoch))
-    this.#logger.debug({ transactionalId: m.transactionalId, state: m.state, producerEpoch, partitions: partitionCount(m.partitions) }, 'transaction prepared')
-    failpoint(FAILPOINTS.txnPrepared, m.transactionalId)
-    this.#startCompletion(m, loadEpoch)
+  /**
+   * An EndTxn with `bumpEpoch` retried after its answer was lost (the coordinator moved, the
+   * connection dropped): its epoch is the ended transaction's, one before the producer's now.
+   * Answered as the first was, with the epoch it gave, when that transaction ended the same way.
+   */
+  #retriedEnd(req: EndTxnRequest, bump: boolean): { producerId: bigint; producerEpoch: number } | null {
+    if (!bump) return null
+    this.#route(req.transactionalId)
+    const m = this.#txns.get(req.transactionalId)
+    if (m === undefined || sameProducer(req, m)) return null
+    const decided = m.owed ?? m.ended
+    if (decided === null || !sameProducer(req, decided) || decided.commit !== req.committed) return null
+    return { producerId: m.producerId, producerEpoch: m.producerEpoch }
   }
 
+  /**
+   * Writes PrepareCommit / PrepareAbort (durable before this returns), then completes the
+   * transaction in the background; returns the producer id and epoch the producer goes on with.
+   * `fence`: the markers carry a bumped epoch (a timed-out transaction, or the previous
+   * instance's), which fences the producer. `nextEpoch`: the producer's next transaction gets the
+   * next epoch (a new producer id at epoch 0 past the largest), the markers this one's.
+   */
+  async #prepareEnd(m: TxnMeta, how: { commit: boolean; fence: boolean; nextEpoch: boolean }, loadEpoch: number): Promise<{ producerId: bigint; producerEpoch: number }> {
+    const next = await this.#exclusive(m, async () => {
+      // One decided transaction's markers owed at a time: the record names one.
+      if (m.owed !== null) throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${m.transactionalId}" is completing its previous transaction.`)
+      const markerEpoch = how.fence ? Math.min(m.producerEpoch + 1, PRODUCER_EPOCH_MAX) : m.producerEpoch
+      const owed: Owed = { producerId: m.producerId, producerEpoch: markerEpoch, commit: how.commit, partitions: m.partitions }
+      let next = { producerId: m.producerId, producerEpoch: markerEpoch }
+      if (how.nextEpoch) next = m.producerEpoch >= PRODUCER_EPOCH_MAX - 1 ? { producerId: await this.#nextProducerId(), producerEpoch: 0 } : { producerId: m.producerId, producerEpoch: m.producerEpoch + 1 }
+      await this.#write(m, { state: how.commit ? 'PrepareCommit' : 'PrepareAbort', producerId: next.producerId, producerEpoch: next.producerEpoch, owed }, loadEpoch)
+      return next
+    })
+    this.#logger.debug({ transactionalId: m.transactionalId, state: m.state, producerEpoch: m.producerEpoch, partitions: partitionCount(m.partitions) }, 'transaction prepared')
+    failpoint(FAILPOINTS.txnPrepared, m.transactionalId)
+    if (m.ended === null && isArmed(FAILPOINTS.txnOwed, m.transactionalId)) {
+      this.#logger.warn({ transactionalId: m.transactionalId }, `failpoint ${FAILPOINTS.txnOwed}: the markers are held back`)
+      return next
+    }
+    this.#startCompletion(m, loadEpoch)
+    return next
+  }
+
+  /** Writes the owed markers in the background; `completion` settles once they are all in. */
   #startCompletion(m: TxnMeta, loadEpoch: number): void {
-    m.pending = true
-    m.completion = this.#complete(m, loadEpoch)
+    const owed = m.owed
+    if (owed === null) return
+    const completion: Promise<void> = this.#complete(m, owed, loadEpoch)
       .catch((err: unknown) => this.#logger.warn({ transactionalId: m.transactionalId, err: (err as Error).message }, 'transaction not completed here; its next coordinator completes it'))
       .finally(() => {
-        m.pending = false
-        m.completion = null
+        if (m.completion === completion) m.completion = null
       })
+    m.completion = completion
   }
 
-  /** Writes the markers to every partition, retrying until all have them, then the Complete* state. */
-  async #complete(m: TxnMeta, loadEpoch: number): Promise<void> {
-    const commit = m.state === 'PrepareCommit'
+  /** Writes the markers to every partition, retrying until all have them; then the transaction is Complete*, unless the producer's next one has begun. */
+  async #complete(m: TxnMeta, owed: Owed, loadEpoch: number): Promise<void> {
     const stillCoordinator = (): boolean => !this.#closed && this.#loadEpoch.get(m.partition) === loadEpoch && this.#txns.get(m.transactionalId) === m
-    let remaining: Map<string, Set<number>> = m.partitions
+    let remaining: Map<string, Set<number>> = owed.partitions
     for (let round = 0; partitionCount(remaining) > 0; round++) {
       if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
       if (round > 0) await delay(this.#o.markerRetryBackoffMs, undefined, { ref: false })
-      remaining = await this.#markers.round({ producerId: m.producerId, producerEpoch: m.producerEpoch, commit, coordinatorEpoch: this.#coordinatorEpoch.get(m.partition) ?? -1, partitions: remaining })
+      remaining = await this.#markers.round({ producerId: owed.producerId, producerEpoch: owed.producerEpoch, commit: owed.commit, coordinatorEpoch: this.#coordinatorEpoch.get(m.partition) ?? -1, partitions: remaining })
     }
+    if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
+    if (m.owed === owed) m.owed = null
+    m.ended = { producerId: owed.producerId, producerEpoch: owed.producerEpoch, commit: owed.commit }
+    // The producer's next transaction began beside the markers: its records named them owed, and
+    // its next record (or a coordinator replaying, harmlessly) settles that.
+    if (m.state !== (owed.commit ? 'PrepareCommit' : 'PrepareAbort')) return
     // Every partition has its marker: the transaction is over, and the id's next transaction may
     // begin. Its Complete* record is not written at once: a producer committing transaction after
     // transaction is usually waiting already with its next AddPartitionsToTxn, whose Ongoing
@@ -468,11 +493,10 @@ export class TransactionCoordinator {
     // other record of the id follows within COMPLETE_WRITE_DELAY_MS. That takes a replicated write
     // off every transaction (npm run bench -- --workload txn). Until a record follows, a
     // coordinator taking over finds the prepared state and writes the markers again: harmless,
-    // since no record of the next transaction can be on those partitions before its Ongoing
-    // record (which comes after the prepared one) is committed.
-    if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
-    const change: Change = { state: commit ? 'CompleteCommit' : 'CompleteAbort', partitions: new Map(), startMs: -1 }
-    this.#apply(m, change, this.#o.clock())
+    // since where the next transaction has begun they are refused (an older epoch, or, at the same
+    // epoch, no record of it can be there before its Ongoing record, after the prepared one).
+    const change: Change = { state: owed.commit ? 'CompleteCommit' : 'CompleteAbort', partitions: new Map(), startMs: -1, owed: null }
+    m.apply(change, this.#o.clock())
     this.#logger.debug({ transactionalId: m.transactionalId, state: m.state }, 'transaction complete')
     const written = m.writes
     setTimeout(() => this.#writeComplete(m, change, written, loadEpoch, 0), COMPLETE_WRITE_DELAY_MS).unref()
@@ -484,26 +508,27 @@ export class TransactionCoordinator {
     if (m.pending) return // a write in flight supersedes it
     m.pending = true
     // Requests of the id wait for it (as for markers) rather than meet CONCURRENT_TRANSACTIONS.
-    m.completion = this.#write(m, change, loadEpoch)
+    const completion: Promise<void> = this.#write(m, change, loadEpoch)
       .catch((err: unknown) => {
         this.#logger.debug({ transactionalId: m.transactionalId, err: (err as Error).message }, 'writing the Complete state failed; retrying')
         if (attempt < 10) setTimeout(() => this.#writeComplete(m, change, written, loadEpoch, attempt + 1), this.#o.markerRetryBackoffMs * (attempt + 1)).unref()
       })
       .finally(() => {
         m.pending = false
-        m.completion = null
+        if (m.completion === completion) m.completion = null
       })
+    m.completion = completion
   }
 
   /** Aborts every open transaction past its timeout, bumping the epoch so its producer is fenced. */
   #abortTimedOut(): void {
     const now = this.#o.clock()
     for (const m of this.#txns.values()) {
-      if (m.state !== 'Ongoing' || m.pending || m.startMs < 0 || now - m.startMs <= m.timeoutMs) continue
+      if (m.state !== 'Ongoing' || m.pending || m.completion !== null || m.owed !== null || m.startMs < 0 || now - m.startMs <= m.timeoutMs) continue
       if (this.#partitions.get(m.partition) !== 'loaded') continue
       const epoch = this.#loadEpoch.get(m.partition) ?? 0
       this.#logger.info({ transactionalId: m.transactionalId, timeoutMs: m.timeoutMs }, 'aborting a transaction open past its timeout')
-      this.#prepareEnd(m, { commit: false, bumpEpoch: true }, epoch).catch((err: unknown) => this.#logger.warn({ transactionalId: m.transactionalId, err: (err as Error).message }, 'aborting a timed-out transaction failed; retried at the next check'))
+      this.#prepareEnd(m, { commit: false, fence: true, nextEpoch: false }, epoch).catch((err: unknown) => this.#logger.warn({ transactionalId: m.transactionalId, err: (err as Error).message }, 'aborting a timed-out transaction failed; retried at the next check'))
     }
   }
 

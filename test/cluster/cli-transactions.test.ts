@@ -126,7 +126,7 @@ t.test('transactions list / describe, and groups describe --isolation read_commi
     t.equal(d.state, 'CompleteCommit')
     t.same(d.partitions, [], 'no partitions in a transaction')
     t.equal(d.startTimeMs, -1, 'no open transaction')
-    t.equal(d.producerEpoch, 0)
+    t.equal(d.producerEpoch, 1, 'the epoch its next transaction runs under: one per transaction (EndTxn v1)')
     t.match(await run(t, ['transactions', 'describe', 'orders-tx', ...b]), /state CompleteCommit, .*no open transaction.*\n\nNo partitions in a transaction\./)
     t.same(await list(t, '--state', 'Ongoing'), [], 'nothing is Ongoing any more')
     t.match(await run(t, ['transactions', 'list', '--state', 'Ongoing', ...b]), /^No transactional id matches\./)

@@ -15,6 +15,7 @@ import path from 'node:path'
 import t, { type Test } from 'tap'
 import { ApiKey } from '../../client/protocol/apis.js'
 import { decodeBatches } from '../../client/protocol/records.js'
+import type { Producer } from '../../client/index.js'
 import { TestCluster } from '../helpers/cluster.js'
 import { waitForFullIsr, watchBothIsolations } from '../helpers/replication.js'
 import { waitFor } from '../helpers/wait.js'
@@ -39,6 +40,20 @@ async function markersOn(dataDir: string, partition: number, producerId: bigint)
     .map((b) => {
       const r = b.records[0]!
       return { commit: r.key!.readInt16BE(2) === 1, coordinatorEpoch: r.value!.readInt32BE(2) }
+    })
+}
+
+/** The producer's batches in one replica's log of a partition, in log order: markers and the values of data batches. */
+async function batchesOf(dataDir: string, partition: number, producerId: bigint): Promise<{ marker: boolean; commit: boolean; epoch: number; coordinatorEpoch: number; values: string[] }[]> {
+  const dir = path.join(dataDir, `${TOPIC}-${partition}`)
+  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.log')).sort()
+  const bytes = Buffer.concat(await Promise.all(files.map((f) => readFile(path.join(dir, f)))))
+  return decodeBatches(bytes)
+    .batches.filter((b) => b.header.producerId === producerId)
+    .map((b) => {
+      const marker = (b.header.attributes & CONTROL) !== 0
+      const r = b.records[0]!
+      return { marker, commit: marker && r.key!.readInt16BE(2) === 1, epoch: b.header.producerEpoch, coordinatorEpoch: marker ? r.value!.readInt32BE(2) : -1, values: marker ? [] : b.records.map((x) => x.value?.toString() ?? '') }
     })
 }
 
@@ -94,7 +109,7 @@ t.test('the coordinator SIGKILLed between PrepareCommit/PrepareAbort and the mar
   const cluster = await TestCluster.start(t, {
     // One state partition: its leader is every id's coordinator, and its epoch the markers' coordinator epoch.
     overrides: { 'transaction.state.log.num.partitions': 1, 'offsets.topic.num.partitions': 1 },
-    env: { STRAND_FAILPOINTS: 'txn.prepared:crash-commit,txn.prepared:crash-abort' },
+    env: { STRAND_FAILPOINTS: 'txn.prepared:crash-commit,txn.prepared:crash-abort,txn.owed:crash-owed' },
   })
   const strand = cluster.client('txn-crash', { requestTimeoutMs: 5000 })
   const admin = strand.admin()
@@ -178,5 +193,51 @@ t.test('the coordinator SIGKILLed between PrepareCommit/PrepareAbort and the mar
     await waitFor(() => seen(committed, 'after-crash') === PARTITIONS * 2, { what: 'read_committed to see the transaction after the aborted one', timeoutMs: 30_000 })
     t.equal(seen(committed, 'crash-abort'), 0, 'read_committed never saw a record of the aborted transaction')
     t.equal(seen(uncommitted, 'crash-abort'), PARTITIONS * 2, 'read_uncommitted did (the records are in the log)')
+  })
+
+  await t.test("killed once the next transaction began beside the previous one's markers: the next coordinator writes them, then the next one's, in order", async (t) => {
+    const dead = cluster.ids.find((id) => cluster.brokers[id - 1] === null)
+    if (dead !== undefined) {
+      await cluster.startBroker(dead)
+      await cluster.waitForBrokers(cluster.ids)
+      await waitForFullIsr(cluster, TOPIC, PARTITIONS)
+    }
+    const before = await coordinatorOf(cluster, 'crash-owed', cluster.ids[0]!)
+    const producer = strand.producer({ transactionalId: 'crash-owed', lingerMs: 1 })
+    t.teardown(() => producer.close())
+    await producer.initTransactions()
+    const sendAll = (tx: { send: Producer['send'] }, txn: string) => Promise.all(Array.from({ length: PARTITIONS }, (_, p) => tx.send({ topic: TOPIC, messages: [{ partition: p, value: `${txn}-${p}-a` }, { partition: p, value: `${txn}-${p}-b` }] })))
+    // N: committed (EndTxn answered once PrepareCommit is durable); the failpoint holds its markers back.
+    await producer.transaction((tx) => sendAll(tx, 'owed-n'))
+    t.equal(seen(committed, 'owed-n'), 0, 'its markers are held back: read_committed sees nothing of N yet')
+    // N+1 begins beside them: its Ongoing record names N's markers owed, and the coordinator dies once it is durable.
+    const running = cluster.ids.filter((id) => cluster.brokers[id - 1] !== null)
+    const next = producer.transaction((tx) => sendAll(tx, 'owed-n1'))
+    next.catch(() => undefined)
+    const died = await waitForExit(cluster, running, EXIT_TIMEOUT_MS)
+    t.equal(died.signal, 'SIGKILL', `broker ${died.nodeId}, the coordinator, died by SIGKILL`)
+    t.ok(cluster.broker(died.nodeId).output.some((l) => l.includes('failpoint txn.owed:crash-owed reached')), "at the failpoint: N+1's first record written, N's markers not sent")
+    cluster.brokers[died.nodeId - 1] = null
+    await next
+    t.pass('the next transaction committed at the next coordinator')
+    await waitFor(() => seen(committed, 'owed-n') === PARTITIONS * 2 && seen(committed, 'owed-n1') === PARTITIONS * 2, { what: 'read_committed to see both transactions', timeoutMs: 30_000 })
+    t.pass('read_committed sees both transactions whole')
+    // On disk, independently of the broker: on every live replica of every partition N's commit
+    // marker (N's epoch, from the next coordinator) lies before N+1's first record, and N+1's
+    // commit marker (the next epoch) after its last.
+    const producerId = await producerIdOf(cluster, 'owed-n-0-a')
+    for (const id of cluster.ids.filter((i) => i !== died.nodeId)) {
+      for (let p = 0; p < PARTITIONS; p++) {
+        const order = await waitFor(async () => {
+          const seq = await batchesOf(cluster.dataDirs[id - 1]!, p, producerId)
+          return seq.filter((b) => b.marker).length >= 2 ? seq : false
+        }, { what: `both markers on broker ${id}, partition ${p}`, timeoutMs: 30_000 })
+        const first = order.findIndex((b) => b.values.includes(`owed-n1-${p}-a`))
+        const nMarker = order.findIndex((b) => b.marker && b.epoch < order[first]!.epoch)
+        t.ok(nMarker >= 0 && nMarker < first, `broker ${id}, partition ${p}: N's marker (epoch ${order[nMarker]?.epoch}) before N+1's records (epoch ${order[first]?.epoch})`)
+        t.ok(order[nMarker]!.coordinatorEpoch > before.epoch, `written by the next coordinator (coordinator epoch ${order[nMarker]!.coordinatorEpoch} > ${before.epoch})`)
+        t.ok(order.slice(first + 1).some((b) => b.marker && b.epoch === order[first]!.epoch && b.commit), "N+1's commit marker after its records, at N+1's epoch")
+      }
+    }
   })
 })

@@ -162,6 +162,19 @@ t.test('transactions: commit, abort, zombie fencing, coordinator failover', asyn
     await producer.close()
   })
 
+  await t.test('a send to 3 partitions adds them with one AddPartitionsToTxn: one Ongoing record', async (t) => {
+    const producer = strand.producer({ transactionalId: 'tx-one-add', lingerMs: 0 })
+    t.teardown(() => producer.close())
+    await producer.initTransactions()
+    await producer.transaction((tx) => tx.send({ topic: TOPIC, messages: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, value: `one-${p}` })) }))
+    // Read off the state partition's log, not asked of the coordinator.
+    const states = await waitFor(async () => {
+      const s = await statesOf(cluster.dataDirs[0]!, 'tx-one-add')
+      return s.includes('PrepareCommit') ? s : false
+    }, { timeoutMs: 20_000, what: 'the PrepareCommit of tx-one-add on broker 1' })
+    t.same(states.slice(0, 3), ['Empty', 'Ongoing', 'PrepareCommit'], `every partition in the one Ongoing record (${states.join(', ')})`)
+  })
+
   await t.test('an aborted transaction ends with an abort marker on each partition', async (t) => {
     const producer = strand.producer({ transactionalId: 'tx-abort', lingerMs: 2 })
     await producer.initTransactions()

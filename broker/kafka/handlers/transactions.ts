@@ -124,6 +124,8 @@ export const kafkaEndTxn: KafkaHandler = async (req, body) => {
     producerId: request.producerId,
     producerEpoch: request.producerEpoch,
     committed: request.committed,
+    // Kafka's EndTxn up to v3 keeps the producer's epoch across transactions.
+    bumpEpoch: false,
   })
   return { throttleTimeMs: strand.throttleTimeMs, errorCode: forVersion(strand.errorCode, req.version, PRODUCER_FENCED_FROM_VERSION) }
 }

@@ -28,7 +28,7 @@ export async function handleAddPartitionsToTxn(ctx: HandlerContext, req: AddPart
 }
 
 export async function handleEndTxn(ctx: HandlerContext, req: EndTxnRequest): Promise<EndTxnResponse> {
-  return { throttleTimeMs: 0, errorCode: await ctx.transactions.endTxn(req) }
+  return { throttleTimeMs: 0, ...(await ctx.transactions.endTxn(req)) }
 }
 
 export async function handleAddOffsetsToTxn(ctx: HandlerContext, req: AddOffsetsToTxnRequest): Promise<AddOffsetsToTxnResponse> {

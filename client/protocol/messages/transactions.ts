@@ -8,7 +8,9 @@
 // or aborts: answered once the decision (PrepareCommit / PrepareAbort) is durable in
 // `__transaction_state`; the coordinator then writes the markers (WriteTxnMarkers, key 27) to
 // every partition of the transaction. Until they are written, the producer's next
-// AddPartitionsToTxn or EndTxn is answered CONCURRENT_TRANSACTIONS (retriable).
+// AddPartitionsToTxn or EndTxn is answered CONCURRENT_TRANSACTIONS (retriable), unless the EndTxn
+// (version 1, `bumpEpoch`) gave the producer a new epoch for its next transaction (KIP-890): then
+// that one may begin beside the markers, and only its EndTxn waits for them.
 //
 // Errors: PRODUCER_FENCED (a newer epoch exists), INVALID_PRODUCER_ID_MAPPING (the producer id is
 // not the transactional id's), INVALID_TXN_STATE, NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS /
@@ -40,14 +42,36 @@ export const EndTxnRequestV0 = record('EndTxnRequestV0', {
   committed: boolean,
 })
 export const EndTxnResponseV0 = record('EndTxnResponseV0', { throttleTimeMs: int, errorCode: int })
+/**
+ * Version 1 (KIP-890's epoch per transaction): a request with `bumpEpoch` gets, with its answer,
+ * the producer id and epoch its next transaction runs under. The markers of the ended one carry
+ * its own epoch, so the next transaction may begin while they are still being written: its first
+ * batch to a partition of the ended one waits at the leader for that partition's marker.
+ */
+export const EndTxnRequestV1 = record('EndTxnRequestV1', {
+  transactionalId: string,
+  producerId: long,
+  producerEpoch: int,
+  committed: boolean,
+  /** Give this transaction's producer a new epoch for its next one (false: as version 0). */
+  bumpEpoch: boolean,
+})
+export const EndTxnResponseV1 = record('EndTxnResponseV1', {
+  throttleTimeMs: int,
+  errorCode: int,
+  /** The producer id and epoch of the next transaction (with `bumpEpoch`; else the request's); -1 on an error. */
+  producerId: long,
+  producerEpoch: int,
+})
 
 export type AddPartitionsToTxnRequest = Value<typeof AddPartitionsToTxnRequestV0>
 export type AddPartitionsToTxnResponse = Value<typeof AddPartitionsToTxnResponseV0>
-export type EndTxnRequest = Value<typeof EndTxnRequestV0>
-export type EndTxnResponse = Value<typeof EndTxnResponseV0>
+/** Version 0 requests decode without `bumpEpoch`. */
+export type EndTxnRequest = Value<typeof EndTxnRequestV1>
+export type EndTxnResponse = Value<typeof EndTxnResponseV1>
 
 export const addPartitionsToTxnVersions = { 0: { request: AddPartitionsToTxnRequestV0, response: AddPartitionsToTxnResponseV0 } } as const
-export const endTxnVersions = { 0: { request: EndTxnRequestV0, response: EndTxnResponseV0 } } as const
+export const endTxnVersions = { 0: { request: EndTxnRequestV0, response: EndTxnResponseV0 }, 1: { request: EndTxnRequestV1, response: EndTxnResponseV1 } } as const
 
 // AddOffsetsToTxn (25) and TxnOffsetCommit (28): exactly-once consume-transform-produce
 // (KIP-98, KIP-447). AddOffsetsToTxn, to the transaction coordinator, adds the group's

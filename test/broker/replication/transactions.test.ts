@@ -11,8 +11,9 @@ import { LeaderEpochCache } from '../../../broker/replication/leader-epoch-cache
 import { Partition, type PartitionState } from '../../../broker/replication/partition.js'
 import { ProducerStateManager } from '../../../broker/replication/producer-state.js'
 import { parseTopicConfig } from '../../../broker/topic-config.js'
-import { decodeBatches, encodeBatch, isControlBatch } from '../../../client/protocol/records.js'
+import { decodeBatches, encodeBatch, isControlBatch, readBatchHeader } from '../../../client/protocol/records.js'
 import { openLog, tempDir } from '../../helpers/log.js'
+import { waitFor } from '../../helpers/wait.js'
 
 const ME = 1
 const SOLO: PartitionState = { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [ME], isr: [ME] }
@@ -131,4 +132,34 @@ t.test('a marker from a deposed coordinator (an older coordinator epoch) is fenc
   t.doesNotThrow(() => s.checkMarker(7n, 0, 3), 'the current coordinator may write again (a retried marker)')
   s.record(h(0, 1), 3n) // the producer's epoch bumps
   t.throws(() => s.checkMarker(7n, 1, 2), { code: 'TRANSACTION_COORDINATOR_FENCED' }, 'the coordinator epoch is kept across a producer epoch bump')
+})
+
+t.test("a batch of the producer's next transaction (a newer epoch) waits for the previous one's marker and lands after it", async (t) => {
+  const p = await partitionAt(t, await tempDir(t))
+  const at = (epoch: number, values: string[]) => encodeBatch(values.map((v) => ({ value: v })), { timestamp: 1, producerId: 20n, producerEpoch: epoch, baseSequence: 0, transactional: true })
+  await appendTxn(p, at(0, ['n0', 'n1'])) // 0-1: transaction N at epoch 0, its marker not written yet
+  t.ok(p.producers.awaitsMarker(readBatchHeader(at(1, ['m']), 0)), 'epoch 1 with epoch 0 open: waits')
+  t.notOk(p.producers.awaitsMarker(readBatchHeader(at(0, ['m']), 0)), 'the open epoch itself does not')
+  let landed: bigint | null = null
+  const next = appendTxn(p, at(1, ['m2'])).then((r) => (landed = r.baseOffset))
+  await waitFor(() => p.appendsAwaitingMarker === 1, { timeoutMs: 5000, what: 'the append to wait for the marker' })
+  t.equal(landed, null, 'held while the previous transaction is open')
+  t.equal(p.log.logEndOffset, 2n, 'not in the log')
+  const m = await p.appendTxnMarker({ ...marker(20n, true), producerEpoch: 0 })
+  t.equal(m.baseOffset, 2n, 'the marker lands first')
+  await next
+  t.equal(landed, 3n, 'then the next transaction, after the marker')
+  t.equal(p.lastStableOffset, 3n, 'the next transaction is open from its own first offset')
+  await t.rejects(p.appendTxnMarker({ ...marker(20n, true), producerEpoch: 0 }), { code: 'INVALID_PRODUCER_EPOCH' }, "the previous transaction's marker sent again is refused: it cannot close the next one")
+  t.equal(p.lastStableOffset, 3n)
+})
+
+t.test('the producer state refuses a next-transaction batch still before the marker (the wait ran out)', async (t) => {
+  const s = new ProducerStateManager()
+  const h = (epoch: number, baseSequence: number) => ({ producerId: 5n, producerEpoch: epoch, baseSequence, lastOffsetDelta: 0, attributes: 0x10 })
+  s.record(h(3, 0), 0n)
+  t.throws(() => s.check(h(4, 0)), { code: 'CONCURRENT_TRANSACTIONS' })
+  t.throws(() => s.checkEpoch(h(4, 0)), { code: 'CONCURRENT_TRANSACTIONS' }, "a coordinator's batch (TxnOffsetCommit) too")
+  s.recordMarker({ producerId: 5n, producerEpoch: 3 }, 1n, true)
+  t.same(s.check(h(4, 0)), { kind: 'append' }, 'after the marker it appends, from sequence 0')
 })

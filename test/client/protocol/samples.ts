@@ -110,6 +110,13 @@ export const SAMPLES: Sample[] = [
     response: { throttleTimeMs: 0, errorCode: 90 },
   },
   {
+    name: 'EndTxn v1',
+    apiKey: ApiKey.EndTxn,
+    version: 1,
+    request: { transactionalId: 'orders-tx', producerId: 9007199254740993n, producerEpoch: 3, committed: true, bumpEpoch: true },
+    response: { throttleTimeMs: 0, errorCode: 0, producerId: 9007199254740993n, producerEpoch: 4 },
+  },
+  {
     name: 'AddOffsetsToTxn v0',
     apiKey: ApiKey.AddOffsetsToTxn,
     version: 0,
