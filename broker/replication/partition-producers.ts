@@ -177,7 +177,7 @@ export class PartitionProducers {
   /**
    * A marker the leader places at `baseOffset`, inside the log's append lock: closes the producer's
    * transaction. Its abort is known to reads at once, since closing the transaction moves the last
-   * stable offset past it at once; `indexNewestAbort` writes it to the .txnindex after.
+   * stable offset past it at once; `indexAbort` writes it to the .txnindex after.
    */
   recordLeaderMarker(header: BatchHeader, baseOffset: bigint, m: { producerId: bigint; producerEpoch: number; commit: boolean; coordinatorEpoch: number }): CompletedTxn | null {
     this.producers.checkMarker(m.producerId, m.producerEpoch, m.coordinatorEpoch)
@@ -188,9 +188,14 @@ export class PartitionProducers {
     return done
   }
 
-  /** Writes the newest pending abort to the .txnindex (after the leader's abort marker). */
-  indexNewestAbort(): Promise<void> {
-    return this.indexAborts(this.#pendingAborts.slice(-1))
+  /**
+   * Writes the abort `done` closed to the .txnindex (after the leader's abort marker). That entry,
+   * not the newest pending one: with fsync: always another producer's abort marker can be placed
+   * while this one waits for its fsync, and indexing the newest would leave this one's entry
+   * only in memory.
+   */
+  indexAbort(done: CompletedTxn): Promise<void> {
+    return this.indexAborts(this.#pendingAborts.filter((e) => e.producerId === done.producerId && e.lastOffset === done.lastOffset))
   }
 
   /**

@@ -401,7 +401,7 @@ export class Partition {
       throw err
     }
     const closed = done as CompletedTxn | null
-    if (closed !== null && !closed.commit) await this.#txn.indexNewestAbort()
+    if (closed !== null && !closed.commit) await this.#txn.indexAbort(closed)
     if (this.followers.size > 0) this.#appendTimes.record(appended.lastOffset + 1n, this.#lagClock())
     this.maybeAdvanceHighWatermark()
     if (!this.#lease.valid()) throw this.#notLeadingError()

@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { DEFAULT_BROKER_CONFIG } from '../../../broker/config.js'
+import type { LogConfig } from '../../../broker/log/config.js'
 import { segmentFileName } from '../../../broker/log/segment.js'
 import { LeaderEpochCache } from '../../../broker/replication/leader-epoch-cache.js'
 import { Partition, type PartitionState } from '../../../broker/replication/partition.js'
@@ -18,8 +19,8 @@ import { waitFor } from '../../helpers/wait.js'
 const ME = 1
 const SOLO: PartitionState = { leader: ME, leaderEpoch: 0, partitionEpoch: 0, replicas: [ME], isr: [ME] }
 
-async function partitionAt(t: { teardown(fn: () => unknown): void }, dir: string): Promise<Partition> {
-  const { log } = await openLog(dir)
+async function partitionAt(t: { teardown(fn: () => unknown): void }, dir: string, config: Partial<LogConfig> = {}): Promise<Partition> {
+  const { log } = await openLog(dir, { config })
   t.teardown(() => log.close())
   const epochs = await LeaderEpochCache.load(dir, (await import('../../helpers/log.js')).silentLogger)
   const p = new Partition({ topic: 't', index: 0, log, epochs, config: parseTopicConfig(DEFAULT_BROKER_CONFIG, {}), nodeId: ME, highWatermark: 0n, state: SOLO })
@@ -162,4 +163,14 @@ t.test('the producer state refuses a next-transaction batch still before the mar
   t.throws(() => s.checkEpoch(h(4, 0)), { code: 'CONCURRENT_TRANSACTIONS' }, "a coordinator's batch (TxnOffsetCommit) too")
   s.recordMarker({ producerId: 5n, producerEpoch: 3 }, 1n, true)
   t.same(s.check(h(4, 0)), { kind: 'append' }, 'after the marker it appends, from sequence 0')
+})
+
+t.test('with fsync: always, two abort markers placed while the first waits for its fsync both reach the .txnindex', async (t) => {
+  const p = await partitionAt(t, await tempDir(t), { fsync: true })
+  await appendTxn(p, txnBatch(30n, 0, ['x0'])) // 0
+  await appendTxn(p, txnBatch(31n, 0, ['y1'])) // 1
+  // The second marker is written while the first waits for its fsync round (group commit).
+  await Promise.all([p.appendTxnMarker(marker(30n, false)), p.appendTxnMarker(marker(31n, false))])
+  // The log's own index (what a restart reads), not the partition's in-memory pending list.
+  t.same(p.log.abortedTxns(0n, p.log.logEndOffset).map((e) => e.producerId).sort(), [30n, 31n], 'each abort in the .txnindex')
 })
