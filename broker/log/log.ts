@@ -41,6 +41,12 @@ export interface AppendOptions {
    * fsync overlap its own fsync instead of following it. (Without fsync the append resolves then.)
    */
   onWritten?: () => void
+  /**
+   * The batches as the caller already verified them (verifyBatches: bounds and CRCs, on these very
+   * bytes), so they are not checked twice; absent, the log verifies them. A partition's leader and
+   * follower appends verify before they act on the batches, so each batch's CRC is computed once.
+   */
+  verified?: readonly BatchSpan[]
 }
 
 export interface AppendInfo {
@@ -184,7 +190,7 @@ export class Log {
    * must not reuse it.
    */
   append(records: Buffer, options: AppendOptions): Promise<AppendInfo> {
-    const spans = verifyBatches(records)
+    const spans = options.verified ?? verifyBatches(records)
     if (records.length > this.config.segmentBytes) {
       throw new StrandProtocolError('RECORD_LIST_TOO_LARGE', `The append is ${records.length} bytes; segment.bytes is ${this.config.segmentBytes}.`)
     }
@@ -220,7 +226,7 @@ export class Log {
   }
 
   /** The write, under the lock. */
-  async #append(records: Buffer, spans: BatchSpan[], options: AppendOptions): Promise<AppendInfo> {
+  async #append(records: Buffer, spans: readonly BatchSpan[], options: AppendOptions): Promise<AppendInfo> {
     const failed = this.#durability.failed
     if (failed !== null) throw failed
     const batches = this.#placeBatches(records, spans, options)
@@ -242,7 +248,7 @@ export class Log {
   }
 
   /** Gives each batch its offsets: the next ones (leader), or checks they continue the log (follower). */
-  #placeBatches(records: Buffer, spans: BatchSpan[], options: AppendOptions): AppendedBatch[] {
+  #placeBatches(records: Buffer, spans: readonly BatchSpan[], options: AppendOptions): AppendedBatch[] {
     let next = this.logEndOffset
     return spans.map((span) => {
       const count = BigInt(span.header.lastOffsetDelta) + 1n

@@ -314,6 +314,7 @@ export class Partition {
       appended = await this.log.append(records, {
         assignOffsets: true,
         leaderEpoch: epoch,
+        verified: spans,
         ...(options.onWritten === undefined ? {} : { onWritten: options.onWritten }),
         beforeWrite: idempotent ? (placed) => this.#txn.recordLeaderBatch(spans[0]!.header, placed[0]!.baseOffset, options.origin) : undefined,
       })
@@ -363,7 +364,7 @@ export class Partition {
     // The state this follower needs to lead (and the aborted transactions it indexes) builds on
     // the log before this append: replayed once, after opening or a truncation.
     await this.#txn.ensure()
-    await this.log.append(records, { assignOffsets: false })
+    await this.log.append(records, { assignOffsets: false, verified: spans })
     const aborted: AbortedTxn[] = []
     for (const span of spans) {
       const epoch = span.header.partitionLeaderEpoch
