@@ -7,8 +7,9 @@
 // Version 1 adds `owed`: a decided transaction whose markers may not all be written yet (the
 // prepared one, or, once the producer's next transaction has begun beside them, the one before
 // it: KIP-890's epoch per transaction lets the next begin while the markers are still being
-// written). Version 0 records (written before) are read as version 1 with `owed` derived: a
-// PrepareCommit / PrepareAbort owes its own markers at its own producer id and epoch.
+// written), and `ended`: the last transaction whose markers are all in. Version 0 records
+// (written before) are read as version 1 with `owed` derived (a PrepareCommit / PrepareAbort owes
+// its own markers at its own producer id and epoch) and no `ended`.
 //
 // A state change is written (and replicated) BEFORE the coordinator acts on it, so a coordinator
 // that takes over the partition replays these records and carries on where its predecessor was:
@@ -41,6 +42,8 @@ const TxnValueV1 = record('TxnValueV1', {
   ...V0_FIELDS,
   /** The markers still owed: the decision, the producer id and epoch they carry, their partitions. */
   owed: nullable(record('TxnOwedMarkers', { producerId: long, producerEpoch: int, commit: boolean, partitions: array(record('TxnOwedTopicPartitions', { topic: string, partitions: array(int) })) })),
+  /** The producer id and epoch of the last transaction whose markers are all written, and how it ended: an EndTxn retried after its answer was lost is answered as the first was. */
+  ended: nullable(record('TxnEnded', { producerId: long, producerEpoch: int, commit: boolean })),
 })
 
 export type TxnValue = Value<typeof TxnValueV1>
@@ -57,7 +60,7 @@ export function txnRecord(transactionalId: string, value: TxnValue | null): { ke
 /** A version 0 value as version 1: a prepared transaction owes its own markers. */
 function fromV0(v: Value<typeof TxnValueV0>): TxnValue {
   const prepared = v.state === 'PrepareCommit' || v.state === 'PrepareAbort'
-  return { ...v, owed: prepared ? { producerId: v.producerId, producerEpoch: v.producerEpoch, commit: v.state === 'PrepareCommit', partitions: v.partitions } : null }
+  return { ...v, owed: prepared ? { producerId: v.producerId, producerEpoch: v.producerEpoch, commit: v.state === 'PrepareCommit', partitions: v.partitions } : null, ended: null }
 }
 
 /** Decodes one stored record; null for one this version does not know (skipped on replay). */
@@ -73,6 +76,6 @@ export function decodeTxnRecord(key: Buffer | null, value: Buffer | null): { tra
 }
 
 /** A version 0 value's bytes (tests: records an earlier broker wrote must still load). */
-export function txnRecordV0(transactionalId: string, value: Omit<TxnValue, 'owed'>): { key: Buffer; value: Buffer } {
+export function txnRecordV0(transactionalId: string, value: Omit<TxnValue, 'owed' | 'ended'>): { key: Buffer; value: Buffer } {
   return { key: prefixed(TXN_KIND, TYPES.key, { transactionalId }), value: prefixed(0, TYPES.v0, value) }
 }

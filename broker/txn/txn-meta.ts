@@ -59,6 +59,7 @@ export class TxnMeta {
       lastUpdateMs: BigInt(nowMs),
       startMs: BigInt(c.startMs ?? this.startMs),
       owed: owed === null ? null : { producerId: owed.producerId, producerEpoch: owed.producerEpoch, commit: owed.commit, partitions: toTopicList(owed.partitions) },
+      ended: this.ended,
     }
     return txnRecord(this.transactionalId, value)
   }
@@ -68,6 +69,7 @@ export class TxnMeta {
     const m = new TxnMeta(transactionalId, partition)
     const owed = v.owed === null ? null : { producerId: v.owed.producerId, producerEpoch: v.owed.producerEpoch, commit: v.owed.commit, partitions: fromTopicList(v.owed.partitions) }
     m.apply({ producerId: v.producerId, producerEpoch: v.producerEpoch, timeoutMs: v.timeoutMs, state: v.state as TxnState, partitions: fromTopicList(v.partitions), startMs: Number(v.startMs), owed }, Number(v.lastUpdateMs))
+    m.ended = v.ended === null ? null : { producerId: v.ended.producerId, producerEpoch: v.ended.producerEpoch, commit: v.ended.commit }
     return m
   }
 }

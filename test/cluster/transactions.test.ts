@@ -14,6 +14,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { ApiKey } from '../../client/protocol/apis.js'
+import { errorCodeOf } from '../../client/protocol/errors.js'
 import { decodeBatches, type DecodedBatch } from '../../client/protocol/records.js'
 import type { Producer } from '../../client/producer.js'
 import { decodeTxnRecord } from '../../broker/txn/records.js'
@@ -248,6 +249,37 @@ t.test('transactions: commit, abort, zombie fencing, coordinator failover', asyn
     t.equal(await producerIdIn(cluster, 'f2-0'), pid, 'the same producer id, from the reloaded state')
     await successor.close()
     await producer.close()
+  })
+
+  await t.test("an EndTxn whose answer was lost, retried at the next coordinator after the transaction completed: answered as the first, with the next epoch", async (t) => {
+    for (const id of cluster.ids.filter((i) => cluster.brokers[i - 1] === null)) await cluster.startBroker(id)
+    await cluster.waitForBrokers(cluster.ids)
+    const txnId = 'tx-retried-end'
+    const producer = strand.producer({ transactionalId: txnId, lingerMs: 0 })
+    t.teardown(() => producer.close())
+    await producer.initTransactions()
+    await producer.transaction((tx) => tx.send({ topic: TOPIC, messages: [{ partition: 0, value: 'r-0' }] }))
+    const pid = await producerIdIn(cluster, 'r-0')
+    const coordinator = await coordinatorOf(cluster, txnId, 1)
+    // The transaction is complete and says so on disk (the delayed CompleteCommit record).
+    await waitFor(async () => (await statesOf(cluster.dataDirs[coordinator - 1]!, txnId)).at(-1) === 'CompleteCommit', { timeoutMs: 20_000, what: `CompleteCommit as the last state of ${txnId}` })
+    await cluster.kill(coordinator)
+    const other = cluster.ids.find((id) => id !== coordinator)!
+    const next = await waitFor(async () => {
+      const id = await coordinatorOf(cluster, txnId, other)
+      return id !== coordinator ? id : false
+    }, { timeoutMs: 30_000, what: 'a new coordinator' })
+    // The producer's retry, as its client would send it: the ended transaction's epoch (0).
+    const conn = cluster.connection(next, 'retried-end', 10_000)
+    t.teardown(() => conn.close())
+    const retried = { transactionalId: txnId, producerId: pid, producerEpoch: 0, bumpEpoch: true }
+    const res = await waitFor(async () => {
+      const r = await conn.request(ApiKey.EndTxn, { ...retried, committed: true }).catch(() => null)
+      return r !== null && r.errorCode !== errorCodeOf('COORDINATOR_LOAD_IN_PROGRESS') && r.errorCode !== errorCodeOf('NOT_COORDINATOR') ? r : false
+    }, { timeoutMs: 20_000, what: `broker ${next} to answer EndTxn for ${txnId}` })
+    t.same({ errorCode: res.errorCode, producerId: res.producerId, producerEpoch: res.producerEpoch }, { errorCode: 0, producerId: pid, producerEpoch: 1 }, 'the commit retried: success, and the epoch the first answer gave')
+    const aborted = await conn.request(ApiKey.EndTxn, { ...retried, committed: false })
+    t.equal(aborted.errorCode, errorCodeOf('PRODUCER_FENCED'), 'an abort at that epoch is not the same request: fenced')
   })
   await admin.close()
 })
