@@ -159,6 +159,21 @@ export class Partition {
     return this.#highWatermark
   }
 
+  /**
+   * KIP-207: a new leader's high watermark can lag the one its predecessor acknowledged up to,
+   * until its followers' next fetches tell it their log ends. Until it reaches the offset where
+   * this leader's epoch began (everything before that was the predecessor's, and may be
+   * committed), an offset looked up against it ('latest', or a timestamp) could be behind records
+   * already acknowledged: OFFSET_NOT_AVAILABLE (retriable), as Kafka answers.
+   */
+  checkHighWatermarkKnown(): void {
+    if (this.#role !== 'leader') return
+    const start = this.epochs.entries().find((e) => e.epoch === this.#state.leaderEpoch)?.startOffset
+    if (start !== undefined && this.#highWatermark < start) {
+      throw new StrandProtocolError('OFFSET_NOT_AVAILABLE', `${this.topic}-${this.index}: the high watermark ${this.#highWatermark} has not reached offset ${start}, where leader epoch ${this.#state.leaderEpoch} began, yet; retry.`)
+    }
+  }
+
   get logEndOffset(): bigint {
     return this.log.logEndOffset
   }

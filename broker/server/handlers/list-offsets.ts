@@ -7,6 +7,10 @@
 // or a broker id) reads up to the log end instead: -1 answers the leader's log end offset, which
 // is past the high watermark while followers catch up. `strand topics describe` shows both.
 //
+// A consumer's 'latest' or timestamp lookup on a new leader whose high watermark has not yet
+// reached the start of its epoch is answered OFFSET_NOT_AVAILABLE (retriable; KIP-207): that
+// high watermark may be behind records its predecessor acknowledged.
+//
 // A partition's `currentLeaderEpoch`, when not -1, must be the leader's (KIP-320, leader-epoch.ts):
 // an offset looked up on a broker the client takes for another epoch's leader could be one that
 // broker's log is about to lose.
@@ -36,6 +40,7 @@ async function lookup(ctx: HandlerContext, topic: string, request: PartitionRequ
     // read_committed (KIP-98): the latest offset is the last stable one, known once the open
     // transactions are (a leader replays them on taking over).
     if (committed && !toLogEnd) await p.producerStateLoaded()
+    if (!toLogEnd && timestamp !== EARLIEST_TIMESTAMP) p.checkHighWatermarkKnown()
     const end = toLogEnd ? p.logEndOffset : committed ? p.lastStableOffset : p.highWatermark
     if (timestamp === LATEST_TIMESTAMP) return { ...base, offset: end }
     if (timestamp === EARLIEST_TIMESTAMP) return { ...base, offset: p.logStartOffset }

@@ -219,3 +219,20 @@ t.test('batches without a producer id wait only for earlier ones of their own co
   t.same(order, ['B: small', 'A: slow', 'A: slow again', 'A: small'], "B's batch did not wait for A's; A's kept their order")
   t.equal(p.logEndOffset, 4n)
 })
+
+t.test("KIP-207: a new leader's offsets are not answered until its high watermark reaches the start of its epoch", async (t) => {
+  const clock = new ManualClock()
+  // A follower of epoch 0 with 5 records, 3 of them committed as far as it knows (its high watermark).
+  const p = await partitionIn(t, { leader: 2, leaderEpoch: 0, partitionEpoch: 0, replicas: [1, 2, 3], isr: [1, 2, 3] }, clock)
+  p.becomeFollower(p.state)
+  await p.appendAsFollower(batch(0n, 0, 5))
+  p.updateFollowerHighWatermark(3n)
+  t.doesNotThrow(() => p.checkHighWatermarkKnown(), 'a follower is not asked')
+  await p.becomeLeader({ leader: ME, leaderEpoch: 1, partitionEpoch: 1, replicas: [1, 2, 3], isr: [1, 3] }, clock.now())
+  t.same(entries(p).at(-1), [1, 5n], 'epoch 1 begins at the log end, 5')
+  t.equal(p.highWatermark, 3n, 'the high watermark it had as a follower: behind what broker 2 may have acknowledged')
+  t.throws(() => p.checkHighWatermarkKnown(), { code: 'OFFSET_NOT_AVAILABLE' })
+  p.recordFollowerFetch(3, 5n, clock.now())
+  t.equal(p.highWatermark, 5n, 'broker 3 has it all: the high watermark reaches the epoch start')
+  t.doesNotThrow(() => p.checkHighWatermarkKnown(), 'answered from now on')
+})
