@@ -13,7 +13,8 @@
 // replayed tail's start. An abort is findable by reads from the moment it closes its transaction:
 // in `#pendingAborts` until its .txnindex write is done, in the log's index after.
 
-import { batchSizeAt, CONTROL_TYPE, controlTypeAt, coordinatorEpochAt, isControlBatch, readBatchHeader, type BatchHeader } from '../../client/protocol/records.js'
+import { StrandProtocolError } from '../../client/protocol/errors.js'
+import { batchSizeAt, CONTROL_TYPE, controlTypeAt, coordinatorEpochAt, isControlBatch, isTransactionalBatch, readBatchHeader, type BatchHeader } from '../../client/protocol/records.js'
 import type { Log } from '../log/log.js'
 import type { AbortedTxn } from '../log/txn-index.js'
 import type { AppendOrigin } from './leader-batches.js'
@@ -103,17 +104,29 @@ export class PartitionProducers {
    * The check is made again inside the append lock (CONCURRENT_TRANSACTIONS if still open).
    */
   async untilPreviousTxnClosed(header: BatchHeader, waitMs: number): Promise<void> {
-    if (!this.producers.awaitsMarker(header)) return
-    const waiters = this.#markerWaiters.get(header.producerId) ?? new Set<() => void>()
-    this.#markerWaiters.set(header.producerId, waiters)
-    await new Promise<void>((resolve) => {
+    const deadline = performance.now() + waitMs
+    // Woken by a marker, or by a reset (the state is replayed first, then asked again).
+    for (;;) {
+      await this.ensure()
+      if (!this.producers.awaitsMarker(header)) return
+      const left = deadline - performance.now()
+      if (left <= 0) return
+      await this.#markerOrTimeout(header.producerId, left)
+    }
+  }
+
+  #markerOrTimeout(producerId: bigint, waitMs: number): Promise<void> {
+    const waiters = this.#markerWaiters.get(producerId) ?? new Set<() => void>()
+    this.#markerWaiters.set(producerId, waiters)
+    return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer)
         waiters.delete(done)
-        if (waiters.size === 0 && this.#markerWaiters.get(header.producerId) === waiters) this.#markerWaiters.delete(header.producerId)
+        if (waiters.size === 0 && this.#markerWaiters.get(producerId) === waiters) this.#markerWaiters.delete(producerId)
         resolve()
       }
       const timer = setTimeout(done, waitMs)
+      timer.unref()
       waiters.add(done)
     })
   }
@@ -164,6 +177,11 @@ export class PartitionProducers {
    * DuplicateBatch for a retry of a batch already in the log.
    */
   recordLeaderBatch(header: BatchHeader, baseOffset: bigint, origin: AppendOrigin | undefined): void {
+    // Reset since the append was let through (a failed write): the open transactions are unknown
+    // until the replay, so a transactional batch cannot be told apart from the previous one's.
+    if (!this.#loaded && isTransactionalBatch(header)) {
+      throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `Producer ${header.producerId}'s transactions here are being replayed; retry.`)
+    }
     if (origin === 'coordinator') {
       this.producers.checkEpoch(header)
       this.producers.record(header, baseOffset)

@@ -316,10 +316,8 @@ export class Partition {
     const spans = verifyBatches(records)
     await this.#validation.validate(records, spans, options.orderKey)
     const { idempotent } = checkProducedBatches(spans, options)
-    if (idempotent) {
-      await this.#txn.ensure()
-      await this.#txn.untilPreviousTxnClosed(spans[0]!.header, PREVIOUS_TXN_WAIT_MS)
-    }
+    // Producer state replayed first; a batch of a producer's next transaction waits for the marker of its previous one.
+    if (idempotent) await this.#txn.untilPreviousTxnClosed(spans[0]!.header, PREVIOUS_TXN_WAIT_MS)
     this.#requireLeader()
     // Again after the awaits: the epoch the producer named must still be the one appended under.
     if (clientLeaderEpoch >= 0) this.checkLeaderEpoch(clientLeaderEpoch)

@@ -235,7 +235,7 @@ export class TransactionCoordinator {
             const ids = this.#o.producerIds()
             if (ids === null) throw new StrandProtocolError('COORDINATOR_NOT_AVAILABLE', 'Producer ids are not available yet.')
             const producerId = await ids.nextId()
-            await this.#write(fresh, { producerId, producerEpoch: 0, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1, owed: null }, epoch)
+            await this.#write(fresh, { producerId, producerEpoch: 0, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1, owed: null, ended: null }, epoch)
           } catch (err) {
             if (this.#txns.get(transactionalId) === fresh && fresh.producerId < 0n) this.#txns.delete(transactionalId)
             throw err
@@ -260,7 +260,8 @@ export class TransactionCoordinator {
         const exhausted = meta.producerEpoch >= PRODUCER_EPOCH_MAX - 1
         const producerId = exhausted ? await this.#nextProducerId() : meta.producerId
         const producerEpoch = exhausted ? 0 : meta.producerEpoch + 1
-        await this.#write(meta, { producerId, producerEpoch, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1, owed: null }, epoch)
+        // The previous instance's EndTxn retries are fenced from now on, not answered with this epoch.
+        await this.#write(meta, { producerId, producerEpoch, timeoutMs, state: 'Empty', partitions: new Map(), startMs: -1, owed: null, ended: null }, epoch)
         this.#logger.info({ transactionalId, producerId: String(producerId), producerEpoch }, 'transactional producer epoch bumped; earlier instances are fenced')
         return { throttleTimeMs: 0, errorCode: 0, producerId, producerEpoch }
       })
@@ -428,6 +429,10 @@ export class TransactionCoordinator {
     if (m === undefined || sameProducer(req, m)) return null
     const decided = m.owed ?? m.ended
     if (decided === null || !sameProducer(req, decided) || decided.commit !== req.committed) return null
+    // Only the epoch that EndTxn gave: one after the ended transaction's (or a new producer id at
+    // epoch 0 past the largest epoch); a fencing abort's bumped epoch is not the producer's to take.
+    const next = decided.producerEpoch >= PRODUCER_EPOCH_MAX - 1 ? m.producerId !== decided.producerId && m.producerEpoch === 0 : m.producerId === decided.producerId && m.producerEpoch === decided.producerEpoch + 1
+    if (!next) return null
     return { producerId: m.producerId, producerEpoch: m.producerEpoch }
   }
 

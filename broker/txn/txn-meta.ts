@@ -25,7 +25,7 @@ export class TxnMeta {
   /** The markers of a decided transaction not all written yet (the prepared one, or the one before the current). */
   owed: Owed | null = null
   /** The producer id and epoch of the transaction whose markers were written last, and how it ended (a lost EndTxn answer retried). */
-  ended: { producerId: bigint; producerEpoch: number; commit: boolean } | null = null
+  ended: Ended | null = null
   /** State records this coordinator has appended for the id: a delayed Complete* record is not written after a later one. */
   writes = 0
 
@@ -42,6 +42,7 @@ export class TxnMeta {
     if (c.partitions !== undefined) this.partitions = c.partitions
     if (c.startMs !== undefined) this.startMs = c.startMs
     if (c.owed !== undefined) this.owed = c.owed
+    if (c.ended !== undefined) this.ended = c.ended
     this.state = c.state
     this.lastUpdateMs = nowMs
   }
@@ -59,7 +60,7 @@ export class TxnMeta {
       lastUpdateMs: BigInt(nowMs),
       startMs: BigInt(c.startMs ?? this.startMs),
       owed: owed === null ? null : { producerId: owed.producerId, producerEpoch: owed.producerEpoch, commit: owed.commit, partitions: toTopicList(owed.partitions) },
-      ended: this.ended,
+      ended: c.ended !== undefined ? c.ended : this.ended,
     }
     return txnRecord(this.transactionalId, value)
   }
@@ -91,6 +92,15 @@ export interface Change {
   startMs?: number
   /** Replaces the owed markers; absent: the record names those owed when it is built, and applying it leaves them. */
   owed?: Owed | null
+  /** Replaces the last ended transaction (null: a new instance of the producer, whose retries it is not). */
+  ended?: Ended | null
+}
+
+/** The last transaction whose markers are all written: its producer id and epoch, and how it ended. */
+export interface Ended {
+  producerId: bigint
+  producerEpoch: number
+  commit: boolean
 }
 
 export const toTopicList = (m: ReadonlyMap<string, ReadonlySet<number>>): { topic: string; partitions: number[] }[] =>

@@ -280,6 +280,12 @@ t.test('transactions: commit, abort, zombie fencing, coordinator failover', asyn
     t.same({ errorCode: res.errorCode, producerId: res.producerId, producerEpoch: res.producerEpoch }, { errorCode: 0, producerId: pid, producerEpoch: 1 }, 'the commit retried: success, and the epoch the first answer gave')
     const aborted = await conn.request(ApiKey.EndTxn, { ...retried, committed: false })
     t.equal(aborted.errorCode, errorCodeOf('PRODUCER_FENCED'), 'an abort at that epoch is not the same request: fenced')
+    // A new instance of the producer takes over: the old one's retry must not get the new epoch.
+    const successor = strand.producer({ transactionalId: txnId, lingerMs: 0 })
+    t.teardown(() => successor.close())
+    await successor.initTransactions()
+    const late = await conn.request(ApiKey.EndTxn, { ...retried, committed: true })
+    t.equal(late.errorCode, errorCodeOf('PRODUCER_FENCED'), "after a new instance's InitProducerId the old retry is fenced, not given its epoch")
   })
   await admin.close()
 })

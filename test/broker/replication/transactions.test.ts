@@ -174,3 +174,19 @@ t.test('with fsync: always, two abort markers placed while the first waits for i
   // The log's own index (what a restart reads), not the partition's in-memory pending list.
   t.same(p.log.abortedTxns(0n, p.log.logEndOffset).map((e) => e.producerId).sort(), [30n, 31n], 'each abort in the .txnindex')
 })
+
+t.test('a waiting batch woken by a reset of producer state asks the replayed state again: it still waits for the marker', async (t) => {
+  const p = await partitionAt(t, await tempDir(t))
+  const at = (epoch: number, values: string[]) => encodeBatch(values.map((v) => ({ value: v })), { timestamp: 1, producerId: 40n, producerEpoch: epoch, baseSequence: 0, transactional: true })
+  await appendTxn(p, at(0, ['n0'])) // 0: transaction N, open
+  let landed: bigint | null = null
+  const next = appendTxn(p, at(1, ['m1'])).then((r) => (landed = r.baseOffset))
+  await waitFor(() => p.appendsAwaitingMarker === 1, { timeoutMs: 5000, what: 'the append to wait for the marker' })
+  // A truncation that removes nothing still resets producer state (it is replayed from the log).
+  await p.truncateTo(p.log.logEndOffset)
+  await waitFor(() => p.appendsAwaitingMarker === 1, { timeoutMs: 5000, what: 'the woken append to wait again, on the replayed state' })
+  t.equal(landed, null, 'not appended: N is still open in the log')
+  const m = await p.appendTxnMarker({ ...marker(40n, true), producerEpoch: 0 })
+  await next
+  t.ok(landed !== null && landed > m.baseOffset, `N+1 lands after N's marker (${landed} > ${m.baseOffset})`)
+})
