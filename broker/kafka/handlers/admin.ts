@@ -14,7 +14,7 @@
 //   the authorizer directly, as the gate computes neither.
 // - ListOffsets: Strand has latest (-1), earliest (-2) and timestamps; max timestamp (-3, KIP-734)
 //   and any other negative value is UNSUPPORTED_VERSION for that partition, Kafka's answer to a
-//   special timestamp it does not support.
+//   special timestamp it does not support. OFFSET_NOT_AVAILABLE is LEADER_NOT_AVAILABLE below v5.
 // - CreateTopics: manual replica assignment is refused (INVALID_REQUEST): Strand places replicas
 //   itself. From v5 each created topic's effective configs come from Strand's DescribeConfigs.
 // - DeleteTopics v6: by name only; a topic given by id only is UNKNOWN_TOPIC_ID.
@@ -43,6 +43,10 @@ const AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 const CONFIG_SOURCE = { topic: 1, staticBroker: 4, default: 5 } as const
 /** Kafka's ConfigType UNKNOWN: Strand's DescribeConfigs does not say a key's type. */
 const CONFIG_TYPE_UNKNOWN = 0
+const OFFSET_NOT_AVAILABLE = errorCodeOf('OFFSET_NOT_AVAILABLE')
+const LEADER_NOT_AVAILABLE = errorCodeOf('LEADER_NOT_AVAILABLE')
+/** The first ListOffsets version whose clients know OFFSET_NOT_AVAILABLE (KIP-207). */
+const OFFSET_NOT_AVAILABLE_FROM_VERSION = 5
 /** ListOffsets: timestamps below this are special values; Strand knows -1 (latest) and -2 (earliest). */
 const EARLIEST_TIMESTAMP = -2n
 /** Kafka's AclOperation codes of the operations Metadata reports, per resource (AclEntry.supportedOperations). */
@@ -213,7 +217,10 @@ export const kafkaListOffsets: KafkaHandler = async (req, body) => {
       const result = refused.get(key) ?? answered.get(key)
       // The Strand handler and its gate answer every partition they are given.
       if (result === undefined) throw new Error(`ListOffsets: no answer for ${t.name}-${p.partitionIndex}.`)
-      return { partitionIndex: p.partitionIndex, errorCode: result.errorCode, timestamp: result.timestamp, offset: result.offset, leaderEpoch: result.leaderEpoch }
+      // OFFSET_NOT_AVAILABLE (a new leader's high watermark behind its epoch start, KIP-207) is
+      // known from v5; before, Kafka answers LEADER_NOT_AVAILABLE, which clients retry too.
+      const errorCode = result.errorCode === OFFSET_NOT_AVAILABLE && req.version < OFFSET_NOT_AVAILABLE_FROM_VERSION ? LEADER_NOT_AVAILABLE : result.errorCode
+      return { partitionIndex: p.partitionIndex, errorCode, timestamp: result.timestamp, offset: result.offset, leaderEpoch: result.leaderEpoch }
     }),
   }))
   return { throttleTimeMs: 0, topics }

@@ -635,3 +635,15 @@ t.test('InitProducerId v4: PRODUCER_FENCED is passed on', async (t) => {
   t.equal(res.errorCode, code('PRODUCER_FENCED'))
   encodes(t, initProducerIdResponse, 4, res)
 })
+
+t.test('ListOffsets: a new leader not ready yet (OFFSET_NOT_AVAILABLE) is LEADER_NOT_AVAILABLE below v5, as Kafka answers', async (t) => {
+  for (const version of [1, 4, 5, 7]) {
+    const { req } = fake({
+      version,
+      answers: { [ApiKey.ListOffsets]: () => ({ topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, errorCode: code('OFFSET_NOT_AVAILABLE'), timestamp: -1n, offset: -1n, leaderEpoch: -1 }] }] }) },
+    })
+    const res = await run(kafkaListOffsets, req, { replicaId: -1, isolationLevel: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n }] }] })
+    const answer = res as { topics: Array<{ partitions: Array<{ errorCode: number }> }> }
+    t.equal(answer.topics[0]!.partitions[0]!.errorCode, version < 5 ? code('LEADER_NOT_AVAILABLE') : code('OFFSET_NOT_AVAILABLE'), `v${version}`)
+  }
+})
