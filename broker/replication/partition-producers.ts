@@ -197,8 +197,8 @@ export class PartitionProducers {
    * transaction. Its abort is known to reads at once, since closing the transaction moves the last
    * stable offset past it at once; `indexAbort` writes it to the .txnindex after.
    */
-  recordLeaderMarker(header: BatchHeader, baseOffset: bigint, m: { producerId: bigint; producerEpoch: number; commit: boolean; coordinatorEpoch: number }): CompletedTxn | null {
-    this.producers.checkMarker(m.producerId, m.producerEpoch, m.coordinatorEpoch)
+  recordLeaderMarker(header: BatchHeader, baseOffset: bigint, m: { producerId: bigint; producerEpoch: number; transactionEpoch?: number; commit: boolean; coordinatorEpoch: number }): CompletedTxn | null {
+    this.producers.checkMarker(m.producerId, m.producerEpoch, m.coordinatorEpoch, m.transactionEpoch ?? m.producerEpoch)
     const done = this.producers.recordMarker(header, baseOffset, m.commit, m.coordinatorEpoch)
     if (done !== null && !done.commit) this.#pendingAborts.push(this.#abortedEntry(done))
     // Their appends queue behind this one in the log's lock: they land after the marker.

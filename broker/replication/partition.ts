@@ -67,7 +67,10 @@ export interface ReadResult {
 /** A commit or abort marker the transaction coordinator asks this leader to write (WriteTxnMarkers). */
 export interface TxnMarker {
   producerId: bigint
+  /** The epoch the marker is written at: the producer's batches at older epochs are fenced here from then on. */
   producerEpoch: number
+  /** The epoch of the transaction it closes (an epoch per transaction: one before `producerEpoch`); absent: `producerEpoch`. */
+  transactionEpoch?: number
   commit: boolean
   coordinatorEpoch: number
   timestampMs: number

@@ -101,10 +101,15 @@ export class ProducerStateManager {
    * The leader's check of a marker before appending it: INVALID_PRODUCER_EPOCH for an epoch older
    * than the producer's here (Kafka's zombie-coordinator / fenced-producer check).
    */
-  checkMarker(producerId: bigint, producerEpoch: number, coordinatorEpoch = -1): void {
+  checkMarker(producerId: bigint, producerEpoch: number, coordinatorEpoch = -1, transactionEpoch = producerEpoch): void {
     const e = this.#producers.get(producerId)
     if (e !== undefined && producerEpoch < e.epoch) {
       throw new StrandProtocolError('INVALID_PRODUCER_EPOCH', `A marker for producer ${producerId} at epoch ${producerEpoch} is older than its epoch ${e.epoch} here.`)
+    }
+    // The marker of a transaction at `transactionEpoch`, sent again after the producer's next
+    // transaction (a later epoch) began here: it must not close that one.
+    if (e !== undefined && this.#openTxns.has(producerId) && e.epoch > transactionEpoch) {
+      throw new StrandProtocolError('INVALID_PRODUCER_EPOCH', `A marker for producer ${producerId}'s transaction at epoch ${transactionEpoch}; its open transaction here is at epoch ${e.epoch}.`)
     }
     // A coordinator that lost its partition (cut off, its lease lapsed) may still be retrying an
     // old transaction's markers after its successor completed that transaction and the producer

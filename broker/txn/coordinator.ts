@@ -31,13 +31,15 @@
 // aborting the previous instance's open transaction with the bumped epoch, so its partitions fence
 // it too), and so does aborting a transaction past its timeout.
 //
-// An epoch per transaction (KIP-890; EndTxn with `bumpEpoch`): the ended transaction's markers
-// carry its own epoch and the producer's next transaction the next one, so the next may begin
-// while the markers are still being written (they are owed: `TxnMeta.owed`, written in every
-// record until one is written after they are all in). Its first batch to a partition of the ended
-// one waits at that partition's leader for the marker (producer-state.ts), so nothing of it can
-// join the ended transaction; a marker sent again later (a new coordinator replaying the owed
-// ones) is older than the producer's epoch there and refused, so it cannot close the next one.
+// An epoch per transaction (KIP-890; EndTxn with `bumpEpoch`): the producer's next transaction
+// runs at the next epoch, and the ended one's markers are written at it too (naming the epoch of
+// the transaction they close apart), which fences that transaction's late batches at its
+// partitions. The next may begin while the markers are still being written (they are owed:
+// `TxnMeta.owed`, written in every record until one is written after they are all in). Its first
+// batch to a partition of the ended one waits at that partition's leader for the marker
+// (producer-state.ts), so nothing of it can join the ended transaction; a marker sent again later
+// (a new coordinator replaying the owed ones) names an older transaction than the one open there
+// and is refused, so it cannot close the next one.
 // The next transaction's end, and its offsets to a group whose partition is owed a marker, wait
 // for the owed markers. A transaction so costs three replicated writes in a row (its Ongoing
 // record, its data, its Prepare record) rather than four (npm run bench -- --workload txn).
@@ -427,7 +429,7 @@ export class TransactionCoordinator {
     this.#route(req.transactionalId)
     const m = this.#txns.get(req.transactionalId)
     if (m === undefined || sameProducer(req, m)) return null
-    const decided = m.owed ?? m.ended
+    const decided = m.owed !== null ? (m.owed.fenced ? null : m.owed) : m.ended
     if (decided === null || !sameProducer(req, decided) || decided.commit !== req.committed) return null
     // Only the epoch that EndTxn gave: one after the ended transaction's (or a new producer id at
     // epoch 0 past the largest epoch); a fencing abort's bumped epoch is not the producer's to take.
@@ -447,8 +449,11 @@ export class TransactionCoordinator {
     const next = await this.#exclusive(m, async () => {
       // One decided transaction's markers owed at a time: the record names one.
       if (m.owed !== null) throw new StrandProtocolError('CONCURRENT_TRANSACTIONS', `"${m.transactionalId}" is completing its previous transaction.`)
-      const markerEpoch = how.fence ? Math.min(m.producerEpoch + 1, PRODUCER_EPOCH_MAX) : m.producerEpoch
-      const owed: Owed = { producerId: m.producerId, producerEpoch: markerEpoch, commit: how.commit, partitions: m.partitions }
+      // Fenced, or with an epoch per transaction, the markers are written at the next epoch: from
+      // then on the transaction's late batches are refused at its partitions (a batch delayed
+      // past an abort would otherwise open a transaction there that nobody closes).
+      const markerEpoch = how.fence || how.nextEpoch ? Math.min(m.producerEpoch + 1, PRODUCER_EPOCH_MAX) : m.producerEpoch
+      const owed: Owed = { producerId: m.producerId, producerEpoch: m.producerEpoch, markerEpoch, fenced: how.fence, commit: how.commit, partitions: m.partitions }
       let next = { producerId: m.producerId, producerEpoch: markerEpoch }
       if (how.nextEpoch) next = m.producerEpoch >= PRODUCER_EPOCH_MAX - 1 ? { producerId: await this.#nextProducerId(), producerEpoch: 0 } : { producerId: m.producerId, producerEpoch: m.producerEpoch + 1 }
       await this.#write(m, { state: how.commit ? 'PrepareCommit' : 'PrepareAbort', producerId: next.producerId, producerEpoch: next.producerEpoch, owed }, loadEpoch)
@@ -483,11 +488,12 @@ export class TransactionCoordinator {
     for (let round = 0; partitionCount(remaining) > 0; round++) {
       if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
       if (round > 0) await delay(this.#o.markerRetryBackoffMs, undefined, { ref: false })
-      remaining = await this.#markers.round({ producerId: owed.producerId, producerEpoch: owed.producerEpoch, commit: owed.commit, coordinatorEpoch: this.#coordinatorEpoch.get(m.partition) ?? -1, partitions: remaining })
+      remaining = await this.#markers.round({ producerId: owed.producerId, producerEpoch: owed.markerEpoch, transactionEpoch: owed.producerEpoch, commit: owed.commit, coordinatorEpoch: this.#coordinatorEpoch.get(m.partition) ?? -1, partitions: remaining })
     }
     if (!stillCoordinator()) throw new StrandProtocolError('NOT_COORDINATOR', 'Leadership of the transaction state partition moved.')
     if (m.owed === owed) m.owed = null
-    m.ended = { producerId: owed.producerId, producerEpoch: owed.producerEpoch, commit: owed.commit }
+    // A retried EndTxn is answered for a transaction its producer ended, not one the coordinator did.
+    m.ended = owed.fenced ? null : { producerId: owed.producerId, producerEpoch: owed.producerEpoch, commit: owed.commit }
     // The producer's next transaction began beside the markers: its records named them owed, and
     // its next record (or a coordinator replaying, harmlessly) settles that.
     if (m.state !== (owed.commit ? 'PrepareCommit' : 'PrepareAbort')) return

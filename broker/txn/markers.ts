@@ -30,7 +30,10 @@ const MARKER_FRAME_BYTES_MAX = 4 * 1024 * 1024
 
 export interface MarkerRequest {
   producerId: bigint
+  /** The epoch the markers are written at. */
   producerEpoch: number
+  /** The epoch of the transaction they close. */
+  transactionEpoch: number
   commit: boolean
   coordinatorEpoch: number
   /** topic -> partitions */
@@ -95,7 +98,7 @@ export class MarkerChannel {
     const conn = this.#connection(leader)
     if (conn === null) return failAll()
     const body = {
-      markers: [{ producerId: m.producerId, producerEpoch: m.producerEpoch, transactionResult: m.commit, coordinatorEpoch: m.coordinatorEpoch, topics: [...topics].map(([name, ps]) => ({ name, partitionIndexes: ps })) }],
+      markers: [{ producerId: m.producerId, producerEpoch: m.producerEpoch, transactionEpoch: m.transactionEpoch, transactionResult: m.commit, coordinatorEpoch: m.coordinatorEpoch, topics: [...topics].map(([name, ps]) => ({ name, partitionIndexes: ps })) }],
     }
     try {
       const res = await conn.request(ApiKey.WriteTxnMarkers, body, { timeoutMs: MARKER_REQUEST_TIMEOUT_MS })

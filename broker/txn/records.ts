@@ -40,8 +40,13 @@ const V0_FIELDS = {
 const TxnValueV0 = record('TxnValueV0', V0_FIELDS)
 const TxnValueV1 = record('TxnValueV1', {
   ...V0_FIELDS,
-  /** The markers still owed: the decision, the producer id and epoch they carry, their partitions. */
-  owed: nullable(record('TxnOwedMarkers', { producerId: long, producerEpoch: int, commit: boolean, partitions: array(record('TxnOwedTopicPartitions', { topic: string, partitions: array(int) })) })),
+  /**
+   * The markers still owed: the decision, the producer id and the epoch of the transaction they
+   * close, the epoch they are written at (the next one: it fences that transaction's late batches),
+   * whether the coordinator decided it (a timeout or a new instance: fenced) rather than the
+   * producer's EndTxn, and their partitions.
+   */
+  owed: nullable(record('TxnOwedMarkers', { producerId: long, producerEpoch: int, markerEpoch: int, fenced: boolean, commit: boolean, partitions: array(record('TxnOwedTopicPartitions', { topic: string, partitions: array(int) })) })),
   /** The producer id and epoch of the last transaction whose markers are all written, and how it ended: an EndTxn retried after its answer was lost is answered as the first was. */
   ended: nullable(record('TxnEnded', { producerId: long, producerEpoch: int, commit: boolean })),
 })
@@ -60,7 +65,7 @@ export function txnRecord(transactionalId: string, value: TxnValue | null): { ke
 /** A version 0 value as version 1: a prepared transaction owes its own markers. */
 function fromV0(v: Value<typeof TxnValueV0>): TxnValue {
   const prepared = v.state === 'PrepareCommit' || v.state === 'PrepareAbort'
-  return { ...v, owed: prepared ? { producerId: v.producerId, producerEpoch: v.producerEpoch, commit: v.state === 'PrepareCommit', partitions: v.partitions } : null, ended: null }
+  return { ...v, owed: prepared ? { producerId: v.producerId, producerEpoch: v.producerEpoch, markerEpoch: v.producerEpoch, fenced: false, commit: v.state === 'PrepareCommit', partitions: v.partitions } : null, ended: null }
 }
 
 /** Decodes one stored record; null for one this version does not know (skipped on replay). */

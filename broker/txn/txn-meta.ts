@@ -59,7 +59,7 @@ export class TxnMeta {
       partitions: toTopicList(partitions),
       lastUpdateMs: BigInt(nowMs),
       startMs: BigInt(c.startMs ?? this.startMs),
-      owed: owed === null ? null : { producerId: owed.producerId, producerEpoch: owed.producerEpoch, commit: owed.commit, partitions: toTopicList(owed.partitions) },
+      owed: owed === null ? null : { producerId: owed.producerId, producerEpoch: owed.producerEpoch, markerEpoch: owed.markerEpoch, fenced: owed.fenced, commit: owed.commit, partitions: toTopicList(owed.partitions) },
       ended: c.ended !== undefined ? c.ended : this.ended,
     }
     return txnRecord(this.transactionalId, value)
@@ -68,7 +68,7 @@ export class TxnMeta {
   /** The state a stored record gives (a coordinator loading the partition). */
   static fromValue(transactionalId: string, partition: number, v: TxnValue): TxnMeta {
     const m = new TxnMeta(transactionalId, partition)
-    const owed = v.owed === null ? null : { producerId: v.owed.producerId, producerEpoch: v.owed.producerEpoch, commit: v.owed.commit, partitions: fromTopicList(v.owed.partitions) }
+    const owed = v.owed === null ? null : { producerId: v.owed.producerId, producerEpoch: v.owed.producerEpoch, markerEpoch: v.owed.markerEpoch, fenced: v.owed.fenced, commit: v.owed.commit, partitions: fromTopicList(v.owed.partitions) }
     m.apply({ producerId: v.producerId, producerEpoch: v.producerEpoch, timeoutMs: v.timeoutMs, state: v.state as TxnState, partitions: fromTopicList(v.partitions), startMs: Number(v.startMs), owed }, Number(v.lastUpdateMs))
     m.ended = v.ended === null ? null : { producerId: v.ended.producerId, producerEpoch: v.ended.producerEpoch, commit: v.ended.commit }
     return m
@@ -78,7 +78,12 @@ export class TxnMeta {
 /** A decided transaction's markers that may not all be written yet. */
 export interface Owed {
   producerId: bigint
+  /** The epoch of the transaction the markers close. */
   producerEpoch: number
+  /** The epoch the markers are written at: the producer's next (an epoch per transaction, or a fencing bump), else the transaction's. */
+  markerEpoch: number
+  /** Decided by the coordinator (a timeout, a new instance), not by the producer's EndTxn: its retries are not answered. */
+  fenced: boolean
   commit: boolean
   partitions: Map<string, Set<number>>
 }

@@ -233,10 +233,11 @@ t.test('the coordinator SIGKILLed between PrepareCommit/PrepareAbort and the mar
           return seq.filter((b) => b.marker).length >= 2 ? seq : false
         }, { what: `both markers on broker ${id}, partition ${p}`, timeoutMs: 30_000 })
         const first = order.findIndex((b) => b.values.includes(`owed-n1-${p}-a`))
-        const nMarker = order.findIndex((b) => b.marker && b.epoch < order[first]!.epoch)
-        t.ok(nMarker >= 0 && nMarker < first, `broker ${id}, partition ${p}: N's marker (epoch ${order[nMarker]?.epoch}) before N+1's records (epoch ${order[first]?.epoch})`)
-        t.ok(order[nMarker]!.coordinatorEpoch > before.epoch, `written by the next coordinator (coordinator epoch ${order[nMarker]!.coordinatorEpoch} > ${before.epoch})`)
-        t.ok(order.slice(first + 1).some((b) => b.marker && b.epoch === order[first]!.epoch && b.commit), "N+1's commit marker after its records, at N+1's epoch")
+        const nData = order.findIndex((b) => b.values.includes(`owed-n-${p}-a`))
+        const nMarker = order.findIndex((b, i) => b.marker && i > nData)
+        t.ok(nData >= 0 && nMarker > nData && nMarker < first, `broker ${id}, partition ${p}: N's records (epoch ${order[nData]?.epoch}), N's marker (written at epoch ${order[nMarker]?.epoch}), then N+1's records (epoch ${order[first]?.epoch})`)
+        t.ok(order[nMarker]!.commit && order[nMarker]!.coordinatorEpoch > before.epoch, `a commit, written by the next coordinator (coordinator epoch ${order[nMarker]!.coordinatorEpoch} > ${before.epoch})`)
+        t.ok(order.slice(first + 1).some((b) => b.marker && b.commit), "N+1's commit marker after its records")
       }
     }
   })

@@ -33,7 +33,7 @@ async function sendTxn(conn: Connection, partition: number, pid: bigint, sequenc
 }
 
 async function marker(conn: Connection, pid: bigint, commit: boolean, partitions: number[]): Promise<void> {
-  const res = await conn.request(ApiKey.WriteTxnMarkers, { markers: [{ producerId: pid, producerEpoch: 0, transactionResult: commit, topics: [{ name: TOPIC, partitionIndexes: partitions }], coordinatorEpoch: 0 }] })
+  const res = await conn.request(ApiKey.WriteTxnMarkers, { markers: [{ producerId: pid, producerEpoch: 0, transactionResult: commit, topics: [{ name: TOPIC, partitionIndexes: partitions }], coordinatorEpoch: 0, transactionEpoch: -1 }] })
   const codes = res.markers.flatMap((m) => m.topics.flatMap((x) => x.partitions.map((p) => p.errorCode)))
   if (codes.some((c) => c !== 0)) throw new Error(`WriteTxnMarkers: errors ${codes.join(',')}`)
 }

@@ -22,7 +22,9 @@ async function writeOne(ctx: HandlerContext, m: Marker, topic: string, index: nu
       throw new StrandProtocolError('NOT_ENOUGH_REPLICAS', `${topic}-${index} has ${isr} in-sync replicas; min.insync.replicas is ${partition.config.minInsyncReplicas}.`)
     }
     const highWatermark = partition.highWatermark
-    const r = await partition.appendTxnMarker({ producerId: m.producerId, producerEpoch: m.producerEpoch, commit: m.transactionResult, coordinatorEpoch: m.coordinatorEpoch, timestampMs: ctx.clock() })
+    // A version 0 request decodes without transactionEpoch; -1 says the same.
+    const transactionEpoch = m.transactionEpoch === undefined || m.transactionEpoch < 0 ? m.producerEpoch : m.transactionEpoch
+    const r = await partition.appendTxnMarker({ producerId: m.producerId, producerEpoch: m.producerEpoch, transactionEpoch, commit: m.transactionResult, coordinatorEpoch: m.coordinatorEpoch, timestampMs: ctx.clock() })
     if (partition.highWatermark > highWatermark) ctx.replicas.waiters.notify(partition.key)
     else ctx.replicas.waiters.notifyFollowers(partition.key)
     await partition.waitForCommit(r.lastOffset + 1n, MARKER_REPLICATION_TIMEOUT_MS)

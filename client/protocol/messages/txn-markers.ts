@@ -38,6 +38,28 @@ export const WriteTxnMarkersResponseV0 = record('WriteTxnMarkersResponseV0', {
   ),
 })
 
-export type WriteTxnMarkersRequest = Value<typeof WriteTxnMarkersRequestV0>
+/**
+ * Version 1 (an epoch per transaction, KIP-890): `transactionEpoch` is the epoch of the
+ * transaction the marker closes, and `producerEpoch` the epoch it is written at, the producer's
+ * next one, so that from then on a late batch of the closed transaction is fenced there (it would
+ * otherwise open a transaction nobody closes). A partition whose producer has a transaction open
+ * at a later epoch than `transactionEpoch` refuses the marker (INVALID_PRODUCER_EPOCH): it is an
+ * earlier transaction's, sent again. -1: the same as `producerEpoch` (version 0's meaning).
+ */
+export const WriteTxnMarkersRequestV1 = record('WriteTxnMarkersRequestV1', {
+  markers: array(
+    record('WritableTxnMarkerV1', {
+      producerId: long,
+      producerEpoch: int,
+      transactionResult: boolean,
+      topics: array(record('WritableTxnMarkerTopicV1', { name: string, partitionIndexes: array(int) })),
+      coordinatorEpoch: int,
+      transactionEpoch: int,
+    }),
+  ),
+})
+
+/** Version 0 requests decode without `transactionEpoch`. */
+export type WriteTxnMarkersRequest = Value<typeof WriteTxnMarkersRequestV1>
 export type WriteTxnMarkersResponse = Value<typeof WriteTxnMarkersResponseV0>
-export const writeTxnMarkersVersions = { 0: { request: WriteTxnMarkersRequestV0, response: WriteTxnMarkersResponseV0 } } as const
+export const writeTxnMarkersVersions = { 0: { request: WriteTxnMarkersRequestV0, response: WriteTxnMarkersResponseV0 }, 1: { request: WriteTxnMarkersRequestV1, response: WriteTxnMarkersResponseV0 } } as const

@@ -146,13 +146,27 @@ t.test("a batch of the producer's next transaction (a newer epoch) waits for the
   await waitFor(() => p.appendsAwaitingMarker === 1, { timeoutMs: 5000, what: 'the append to wait for the marker' })
   t.equal(landed, null, 'held while the previous transaction is open')
   t.equal(p.log.logEndOffset, 2n, 'not in the log')
-  const m = await p.appendTxnMarker({ ...marker(20n, true), producerEpoch: 0 })
+  // N's marker closes epoch 0 and is written at the next epoch, 1 (an epoch per transaction).
+  const m = await p.appendTxnMarker({ ...marker(20n, true), producerEpoch: 1, transactionEpoch: 0 })
   t.equal(m.baseOffset, 2n, 'the marker lands first')
   await next
   t.equal(landed, 3n, 'then the next transaction, after the marker')
   t.equal(p.lastStableOffset, 3n, 'the next transaction is open from its own first offset')
-  await t.rejects(p.appendTxnMarker({ ...marker(20n, true), producerEpoch: 0 }), { code: 'INVALID_PRODUCER_EPOCH' }, "the previous transaction's marker sent again is refused: it cannot close the next one")
+  await t.rejects(p.appendTxnMarker({ ...marker(20n, true), producerEpoch: 1, transactionEpoch: 0 }), { code: 'INVALID_PRODUCER_EPOCH' }, "the previous transaction's marker sent again is refused: it cannot close the next one")
   t.equal(p.lastStableOffset, 3n)
+})
+
+t.test("a late batch of a closed transaction (delayed past its abort) is fenced by the marker's next epoch: no transaction nobody closes", async (t) => {
+  const p = await partitionAt(t, await tempDir(t))
+  const at = (epoch: number, seq: number, values: string[]) => encodeBatch(values.map((v) => ({ value: v })), { timestamp: 1, producerId: 21n, producerEpoch: epoch, baseSequence: seq, transactional: true })
+  await appendTxn(p, at(0, 0, ['a0'])) // 0: transaction N at epoch 0
+  await p.appendTxnMarker({ ...marker(21n, false), producerEpoch: 1, transactionEpoch: 0 }) // 1: aborted, written at epoch 1
+  t.equal(p.lastStableOffset, 2n, 'nothing open')
+  // N's second batch, sent before the abort and delivered after it.
+  await t.rejects(appendTxn(p, at(0, 1, ['late'])), { code: 'INVALID_PRODUCER_EPOCH' })
+  t.equal(p.lastStableOffset, 2n, 'still nothing open: read_committed consumers are not held back')
+  t.equal(p.log.logEndOffset, 2n, 'the late batch is not in the log')
+  t.same((await appendTxn(p, at(1, 0, ['b0']))).baseOffset, 2n, 'the next transaction, at epoch 1, appends from sequence 0')
 })
 
 t.test('the producer state refuses a next-transaction batch still before the marker (the wait ran out)', async (t) => {

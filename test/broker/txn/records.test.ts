@@ -8,7 +8,7 @@ import { decodeTxnRecord, txnRecord, txnRecordV0, type TxnValue } from '../../..
 const base = { producerId: 7n, producerEpoch: 3, timeoutMs: 60_000, partitions: [{ topic: 'orders', partitions: [0, 2] }], lastUpdateMs: 1000n, startMs: 900n }
 
 t.test('version 1: the state with the owed markers, and without', async (t) => {
-  const owed = { producerId: 7n, producerEpoch: 2, commit: true, partitions: [{ topic: 'orders', partitions: [1] }] }
+  const owed = { producerId: 7n, producerEpoch: 2, markerEpoch: 3, fenced: false, commit: true, partitions: [{ topic: 'orders', partitions: [1] }] }
   const value: TxnValue = { ...base, state: 'Ongoing', owed, ended: { producerId: 7n, producerEpoch: 1, commit: false } }
   const r = txnRecord('tx', value)
   t.equal(r.value!.readUInt8(0), 1, 'written at version 1')
@@ -22,7 +22,7 @@ t.test('version 1: the state with the owed markers, and without', async (t) => {
 t.test('version 0: a prepared transaction owes its own markers; any other state none', async (t) => {
   const prepared = txnRecordV0('tx', { ...base, state: 'PrepareAbort' })
   t.equal(prepared.value.readUInt8(0), 0)
-  t.same(decodeTxnRecord(prepared.key, prepared.value)!.value!.owed, { producerId: 7n, producerEpoch: 3, commit: false, partitions: base.partitions })
+  t.same(decodeTxnRecord(prepared.key, prepared.value)!.value!.owed, { producerId: 7n, producerEpoch: 3, markerEpoch: 3, fenced: false, commit: false, partitions: base.partitions }, 'written at its own epoch, as version 0 markers were')
   t.equal(decodeTxnRecord(prepared.key, prepared.value)!.value!.ended, null, 'version 0 knows no ended transaction')
   const ongoing = txnRecordV0('tx', { ...base, state: 'Ongoing' })
   t.equal(decodeTxnRecord(ongoing.key, ongoing.value)!.value!.owed, null)

@@ -96,6 +96,13 @@ export const SAMPLES: Sample[] = [
     response: { markers: [{ producerId: 9007199254740993n, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, errorCode: 0 }, { partitionIndex: 3, errorCode: 6 }] }] }] },
   },
   {
+    name: 'WriteTxnMarkers v1',
+    apiKey: ApiKey.WriteTxnMarkers,
+    version: 1,
+    request: { markers: [{ producerId: 9007199254740993n, producerEpoch: 3, transactionResult: false, topics: [{ name: 'orders', partitionIndexes: [1] }], coordinatorEpoch: 7, transactionEpoch: 2 }] },
+    response: { markers: [{ producerId: 9007199254740993n, topics: [{ name: 'orders', partitions: [{ partitionIndex: 1, errorCode: 47 }] }] }] },
+  },
+  {
     name: 'AddPartitionsToTxn v0',
     apiKey: ApiKey.AddPartitionsToTxn,
     version: 0,
