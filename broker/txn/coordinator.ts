@@ -60,7 +60,8 @@ import type { Partition } from '../replication/partition.js'
 import type { ReplicaManager } from '../replication/replica-manager.js'
 import { OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC } from '../topic-config.js'
 import { MarkerChannel } from './markers.js'
-import { decodeTxnRecord, TXN_STATES, type TxnValue } from './records.js'
+import { describeTransactionError, describeTransactionState, listTransactionStates } from './txn-admin.js'
+import { decodeTxnRecord, type TxnValue } from './records.js'
 import { partitionCount, sameProducer, TxnMeta, type Change, type Owed } from './txn-meta.js'
 
 /** Errors of a state write that the coordinator answers as COORDINATOR_NOT_AVAILABLE (retried). */
@@ -550,51 +551,18 @@ export class TransactionCoordinator {
     this.#markers.close()
   }
 
-  // --- the tools' requests (ListTransactions, DescribeTransactions: KIP-664) ---
+  // --- the tools' requests (ListTransactions, DescribeTransactions: KIP-664; txn-admin.ts) ---
 
-  /**
-   * The transactional ids of the partitions led here, filtered by state and producer id (an empty
-   * filter lets all through), sorted by id. While a partition is loading the list would be
-   * partial, so the answer is COORDINATOR_LOAD_IN_PROGRESS instead (Kafka's rule). An id whose
-   * first InitProducerId is still being written, or that is Dead, is left out.
-   */
   listTransactions(filters: { states: readonly string[]; producerIds: readonly bigint[] }): Omit<ListTransactionsResponse, 'throttleTimeMs'> {
-    const unknownStateFilters = filters.states.filter((s) => !(TXN_STATES as readonly string[]).includes(s))
-    if ([...this.#partitions.values()].includes('loading')) return { errorCode: errorCodeOf('COORDINATOR_LOAD_IN_PROGRESS'), unknownStateFilters, transactionStates: [] }
-    const states = new Set(filters.states)
-    const producerIds = new Set(filters.producerIds)
-    const transactionStates: ListTransactionsResponse['transactionStates'] = []
-    for (const m of this.#txns.values()) {
-      if (m.producerId < 0n || m.state === 'Dead' || this.#partitions.get(m.partition) !== 'loaded') continue
-      if (states.size > 0 && !states.has(m.state)) continue
-      if (producerIds.size > 0 && !producerIds.has(m.producerId)) continue
-      transactionStates.push({ transactionalId: m.transactionalId, producerId: m.producerId, transactionState: m.state })
-    }
-    transactionStates.sort((a, b) => (a.transactionalId < b.transactionalId ? -1 : a.transactionalId > b.transactionalId ? 1 : 0))
-    return { errorCode: 0, unknownStateFilters, transactionStates }
+    return listTransactionStates(this.#txns.values(), this.#partitions, filters)
   }
 
-  /**
-   * One transactional id's state as last applied here; NOT_COORDINATOR and the like for an id
-   * this broker does not coordinate, TRANSACTIONAL_ID_NOT_FOUND for one it has no state for.
-   */
   describeTransaction(transactionalId: string): DescribedTransactionState {
     try {
       this.#route(transactionalId)
-      const m = this.#txns.get(transactionalId)
-      if (m === undefined || m.producerId < 0n || m.state === 'Dead') throw new StrandProtocolError('TRANSACTIONAL_ID_NOT_FOUND', `Broker ${this.#o.nodeId} has no state for "${transactionalId}".`)
-      return {
-        errorCode: 0,
-        transactionalId,
-        transactionState: m.state,
-        transactionTimeoutMs: m.timeoutMs,
-        transactionStartTimeMs: BigInt(m.startMs),
-        producerId: m.producerId,
-        producerEpoch: m.producerEpoch,
-        topics: [...m.partitions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([topic, ps]) => ({ topic, partitions: [...ps].sort((a, b) => a - b) })),
-      }
+      return describeTransactionState(this.#o.nodeId, transactionalId, this.#txns.get(transactionalId))
     } catch (err) {
-      return { errorCode: toWireCode(err), transactionalId, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: -1n, producerId: -1n, producerEpoch: -1, topics: [] }
+      return describeTransactionError(transactionalId, err)
     }
   }
 }
