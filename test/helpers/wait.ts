@@ -31,3 +31,21 @@ export async function waitFor<T>(probe: () => T | undefined | false | Promise<T 
     await delay(intervalMs)
   }
 }
+
+/**
+ * The next value of an async generator (a consumer's loop), with a deadline: a generator that
+ * never yields fails the test, naming `what`, instead of hanging it; one that ends throws too.
+ */
+export async function nextWithin<T>(gen: AsyncGenerator<T, void, undefined>, what: string, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), timeoutMs)
+  })
+  try {
+    const r = await Promise.race([gen.next(), deadline])
+    if (r.done === true) throw new Error(`The loop ended while waiting for ${what}`)
+    return r.value
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -19,7 +19,7 @@ import { Strand } from '../../../client/index.js'
 import type { Teardown } from '../../helpers/broker-process.js'
 import { tempDir } from '../../helpers/broker-process.js'
 import { ManualTimers } from '../../helpers/timers.js'
-import { waitFor } from '../../helpers/wait.js'
+import { waitFor, nextWithin } from '../../helpers/wait.js'
 
 const RETRY = { retriesMax: 20, retryBackoffMs: 20, retryBackoffMsMax: 200 }
 const WAIT = { timeoutMs: 20_000, intervalMs: 5 }
@@ -91,18 +91,7 @@ function parts(t: Teardown, options: Partial<FetcherOptions> = {}): Parts {
 
 /** The loop's next batch, with a deadline so a pump that never delivers fails the test instead of hanging it. */
 async function nextBatch(p: Parts | AsyncGenerator<ConsumerBatch, void, undefined>, what: string): Promise<ConsumerBatch> {
-  const loop = 'loop' in p ? p.loop : p
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), WAIT.timeoutMs)
-  })
-  try {
-    const r = await Promise.race([loop.next(), deadline])
-    if (r.done === true) throw new Error(`The loop ended while waiting for ${what}`)
-    return r.value
-  } finally {
-    clearTimeout(timer)
-  }
+  return nextWithin('loop' in p ? p.loop : p, what, WAIT.timeoutMs)
 }
 
 function offsetsOf(batch: ConsumerBatch): bigint[] {

@@ -20,7 +20,7 @@ import type { ConsumerBatch, TopicPartition } from '../../../client/consumer/typ
 import { resolveAssignors } from '../../../client/group/assignors.js'
 import { Strand } from '../../../client/index.js'
 import { tempDir, type Teardown } from '../../helpers/broker-process.js'
-import { waitFor } from '../../helpers/wait.js'
+import { waitFor, nextWithin } from '../../helpers/wait.js'
 
 const RETRY: RetryOptions = { retriesMax: 20, retryBackoffMs: 20, retryBackoffMsMax: 200 }
 const WAIT = { timeoutMs: 20_000, intervalMs: 5 }
@@ -92,17 +92,7 @@ function member(t: Teardown, groupId: string, options: MemberOptions = {}): Memb
 
 /** The loop's next batch, with a deadline so a loop that never delivers fails the test instead of hanging it. */
 async function nextBatch(loop: AsyncGenerator<ConsumerBatch, void, undefined>, what: string): Promise<ConsumerBatch> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), WAIT.timeoutMs)
-  })
-  try {
-    const r = await Promise.race([loop.next(), deadline])
-    if (r.done === true) throw new Error(`The loop ended while waiting for ${what}`)
-    return r.value
-  } finally {
-    clearTimeout(timer)
-  }
+  return nextWithin(loop, what, WAIT.timeoutMs)
 }
 
 function sorted(partitions: TopicPartition[]): number[] {
